@@ -1,0 +1,328 @@
+/*
+ * jet.h -- the public API of libjet, an ESE-style ("JET") transactional
+ * storage engine.
+ *
+ * This header is the manual.  Every call says what it does, the errors it
+ * returns, and its threading rules.  Names, numeric error values and
+ * parameter lists follow Microsoft's ESE (esent.h) wherever ESE has them, so
+ * code written against ESE's documented API ports with little more than type
+ * changes.  Where jetfs departs from ESE (the data model, the positional
+ * backup read) the call says so.
+ *
+ * Threading: every call is thread-safe with respect to other sessions.  A
+ * session (JET_SESID) and the tables opened in it must be used by one thread
+ * at a time, as in ESE.
+ *
+ * Data model: a deliberate simplification of ESE's column model.  A database
+ * holds named tables; a table is an ordered map from a byte-string key
+ * (1..JET_cbKeyMost bytes, compared with memcmp, shorter first on a tie) to a
+ * byte-string value (0..JET_cbValueMost bytes).
+ *
+ * Transactions: one transaction level per session (a nested
+ * JetBeginTransaction is JET_errTransTooDeep).  Updates made outside a
+ * transaction commit durably on their own.  Writers are serialised: the
+ * first update in a transaction takes the instance's write lock and keeps it
+ * until commit or rollback, so transactions are serialisable.  Readers never
+ * wait for a writer; outside its own transaction a session reads the last
+ * committed state.
+ */
+#ifndef JET_H
+#define JET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef long JET_ERR;
+typedef uintptr_t JET_API_PTR;
+typedef JET_API_PTR JET_INSTANCE;
+typedef JET_API_PTR JET_SESID;
+typedef JET_API_PTR JET_TABLEID;
+typedef JET_API_PTR JET_HANDLE;
+typedef unsigned long JET_DBID;
+typedef unsigned long JET_GRBIT;
+
+#define JET_instanceNil ((JET_INSTANCE)~(JET_API_PTR)0)
+#define JET_sesidNil ((JET_SESID)~(JET_API_PTR)0)
+#define JET_tableidNil ((JET_TABLEID)~(JET_API_PTR)0)
+#define JET_dbidNil ((JET_DBID)0xFFFFFFFF)
+
+#define JET_cbKeyMost 255u              /* longest key, bytes (ESE's value) */
+#define JET_cbValueMost (64u << 20)     /* longest value, bytes */
+#define JET_cbNameMost 64u              /* longest table name, bytes */
+#define JET_BASE_NAME_LENGTH 3
+
+/* ------------------------------------------------------------------ */
+/* Error codes: ESE's numeric values.  Success is 0, errors negative,   */
+/* warnings positive.                                                   */
+/* ------------------------------------------------------------------ */
+#define JET_errSuccess 0
+#define JET_wrnBufferTruncated 1006
+#define JET_errLogFileCorrupt (-501)
+#define JET_errBackupInProgress (-505)
+#define JET_errRestoreInProgress (-506)
+#define JET_errMissingPreviousLogFile (-509)
+#define JET_errLogWriteFail (-510)
+#define JET_errBadLogVersion (-514)
+#define JET_errInvalidLogSequence (-515)
+#define JET_errLoggingDisabled (-516)
+#define JET_errNoBackup (-520)
+#define JET_errInvalidBackupSequence (-521)
+#define JET_errBackupNotAllowedYet (-523)
+#define JET_errInvalidBackup (-526)
+#define JET_errMissingLogFile (-528)
+#define JET_errBadLogSignature (-530)
+#define JET_errBadDbSignature (-531)
+#define JET_errBadCheckpointSignature (-532)
+#define JET_errCheckpointCorrupt (-533)
+#define JET_errLogFileSizeMismatch (-541)
+#define JET_errCheckpointFileNotFound (-542)
+#define JET_errDatabaseDirtyShutdown (-550)
+#define JET_errGivenLogFileHasBadSignature (-555)
+#define JET_errGivenLogFileIsNotContiguous (-556)
+#define JET_errMissingRestoreLogFiles (-557)
+#define JET_errMissingFullBackup (-560)
+#define JET_errBadBackupDatabaseSize (-561)
+#define JET_errMissingFileToBackup (-569)
+#define JET_errLogReadVerifyFailure (-612)
+#define JET_errRestoreOfNonBackupDatabase (-615)
+#define JET_errLogFileNotCopied (-616)
+#define JET_errBackupAbortByServer (-801)
+#define JET_errInvalidGrbit (-900)
+#define JET_errTermInProgress (-1000)
+#define JET_errFeatureNotAvailable (-1001)
+#define JET_errInvalidName (-1002)
+#define JET_errInvalidParameter (-1003)
+#define JET_errInvalidDatabaseId (-1010)
+#define JET_errOutOfMemory (-1011)
+#define JET_errReadVerifyFailure (-1018)
+#define JET_errPageNotInitialized (-1019)
+#define JET_errDiskIO (-1022)
+#define JET_errInvalidPath (-1023)
+#define JET_errRecordTooBig (-1026)
+#define JET_errInvalidDatabase (-1028)
+#define JET_errNotInitialized (-1029)
+#define JET_errAlreadyInitialized (-1030)
+#define JET_errFileAccessDenied (-1032)
+#define JET_errBufferTooSmall (-1038)
+#define JET_errNotInTransaction (-1054)
+#define JET_errVersionStoreOutOfMemory (-1069)
+#define JET_errRunningInOneInstanceMode (-1080)
+#define JET_errRunningInMultiInstanceMode (-1081)
+#define JET_errSystemParamsAlreadySet (-1082)
+#define JET_errInstanceNameInUse (-1086)
+#define JET_errInstanceUnavailable (-1090)
+#define JET_errOutOfSessions (-1101)
+#define JET_errWriteConflict (-1102)
+#define JET_errTransTooDeep (-1103)
+#define JET_errInvalidSesid (-1104)
+#define JET_errInTransaction (-1108)
+#define JET_errSesidTableIdMismatch (-1114)
+#define JET_errInvalidInstance (-1115)
+#define JET_errDatabaseDuplicate (-1201)
+#define JET_errDatabaseInUse (-1202)
+#define JET_errDatabaseNotFound (-1203)
+#define JET_errDatabaseInvalidName (-1204)
+#define JET_errDatabaseCorrupted (-1206)
+#define JET_errDatabaseLocked (-1207)
+#define JET_errPageSizeMismatch (-1213)
+#define JET_errTableDuplicate (-1303)
+#define JET_errTableInUse (-1304)
+#define JET_errObjectNotFound (-1305)
+#define JET_errInvalidTableId (-1310)
+#define JET_errRecordNotFound (-1601)
+#define JET_errNoCurrentRecord (-1603)
+#define JET_errKeyDuplicate (-1605)
+#define JET_errTooManyAttachedDatabases (-1805)
+#define JET_errDiskFull (-1808)
+#define JET_errFileNotFound (-1811)
+#define JET_errFileInvalidType (-1812)
+
+/* The message for any JET_ERR (never NULL; unknown codes say so). */
+const char *JetErrorString(JET_ERR err);
+/*
+ * JetGetLastErrorDetail (jetfs): a one-line description of the last error
+ * reported on the calling thread, naming the file, page or generation and
+ * what was expected vs found ("" when none).  Valid until the thread's next
+ * call into the engine.
+ */
+const char *JetGetLastErrorDetail(void);
+
+/* ------------------------------------------------------------------ */
+/* System parameters (ESE parameter ids).                               */
+/* ------------------------------------------------------------------ */
+#define JET_paramSystemPath 0        /* string: checkpoint file directory */
+#define JET_paramTempPath 1          /* string: accepted, unused */
+#define JET_paramLogFilePath 2       /* string: log generation directory */
+#define JET_paramBaseName 3          /* string: exactly 3 chars, "edb" */
+#define JET_paramLogFileSize 11      /* integer, KiB, 64..32768 (1024) */
+#define JET_paramCircularLog 17      /* integer, 0/1 (0) */
+#define JET_paramCacheSizeMax 23     /* integer, pages (8192 = 64 MiB) */
+#define JET_paramRecovery 34         /* string "On"/"Off": "Off" disables logging */
+#define JET_paramDatabasePageSize 64 /* integer, 4096/8192/16384/32768 (8192) */
+#define JET_paramCheckpointPeriodMs 4001 /* jetfs: checkpoint period (1000) */
+
+/*
+ * JetSetSystemParameter: pinstance NULL (or *pinstance == 0) sets the
+ * global default used by instances created afterwards and by legacy mode.
+ * Setting an instance parameter after JetInit on that instance is
+ * JET_errAlreadyInitialized (paths, sizes) -- as ESE.  Unknown paramid or a
+ * value out of range is JET_errInvalidParameter.
+ */
+JET_ERR JetSetSystemParameter(JET_INSTANCE *pinstance, JET_SESID sesid,
+                              unsigned long paramid, JET_API_PTR lParam,
+                              const char *szParam);
+JET_ERR JetGetSystemParameter(JET_INSTANCE instance, JET_SESID sesid,
+                              unsigned long paramid, JET_API_PTR *plParam,
+                              char *szParam, unsigned long cbMax);
+
+/* ------------------------------------------------------------------ */
+/* Instances.                                                           */
+/* ------------------------------------------------------------------ */
+#define JET_bitTermComplete 0x1
+#define JET_bitTermAbrupt 0x2
+#define JET_bitTermStopBackup 0x4
+
+/*
+ * JetCreateInstance enters multi-instance mode (JET_errRunningInOneInstanceMode
+ * if legacy JetInit already ran); names must be unique
+ * (JET_errInstanceNameInUse).  JetInit(NULL) or JetInit(&inst) with inst ==
+ * 0 starts the legacy instance (JET_errRunningInMultiInstanceMode once any
+ * instance was created).  JetInit runs crash recovery: it replays the log
+ * from the checkpoint and leaves every committed transaction present and no
+ * uncommitted change visible.  Errors from recovery: JET_errLogFileCorrupt,
+ * JET_errMissingLogFile, JET_errBadLogSignature, JET_errCheckpointCorrupt,
+ * JET_errReadVerifyFailure, JET_errDiskIO.  Nothing is deleted on failure.
+ */
+JET_ERR JetCreateInstance(JET_INSTANCE *pinstance, const char *szInstanceName);
+JET_ERR JetInit(JET_INSTANCE *pinstance);
+/* JetTerm: closes sessions, flushes, detaches databases cleanly. */
+JET_ERR JetTerm(JET_INSTANCE instance);
+JET_ERR JetTerm2(JET_INSTANCE instance, JET_GRBIT grbit);
+
+/* ------------------------------------------------------------------ */
+/* Sessions and transactions.                                           */
+/* ------------------------------------------------------------------ */
+#define JET_bitTransactionReadOnly 0x1
+#define JET_bitCommitLazyFlush 0x1   /* do not wait for the log flush */
+#define JET_bitWaitLastLevel0Commit 0x2
+#define JET_bitRollbackAll 0x1
+
+JET_ERR JetBeginSession(JET_INSTANCE instance, JET_SESID *psesid,
+                        const char *szUserName, const char *szPassword);
+JET_ERR JetEndSession(JET_SESID sesid, JET_GRBIT grbit);
+JET_ERR JetBeginTransaction(JET_SESID sesid);
+JET_ERR JetBeginTransaction2(JET_SESID sesid, JET_GRBIT grbit);
+/*
+ * JetCommitTransaction: durable by default -- returns once the commit record
+ * is on disk (concurrent committers share one fsync).  JET_bitCommitLazyFlush
+ * returns at once; the commit becomes durable with the next flush.
+ * JET_errNotInTransaction outside a transaction.  A transaction whose
+ * changed pages outgrow the cache fails its update with
+ * JET_errVersionStoreOutOfMemory and must be rolled back.
+ */
+JET_ERR JetCommitTransaction(JET_SESID sesid, JET_GRBIT grbit);
+JET_ERR JetRollback(JET_SESID sesid, JET_GRBIT grbit);
+
+/* ------------------------------------------------------------------ */
+/* Databases.                                                           */
+/* ------------------------------------------------------------------ */
+#define JET_bitDbOverwriteExisting 0x200
+#define JET_bitDbReadOnly 0x1
+
+/*
+ * JetCreateDatabase creates, attaches and opens a database file
+ * (JET_errDatabaseDuplicate if it exists and JET_bitDbOverwriteExisting is
+ * not given).  JetAttachDatabase attaches an existing file to the instance
+ * (JET_errFileNotFound, JET_errDatabaseCorrupted, JET_errDatabaseDirtyShutdown
+ * if it needs recovery from another log stream).  JetOpenDatabase returns a
+ * JET_DBID for an attached file (JET_errDatabaseNotFound if not attached).
+ */
+JET_ERR JetCreateDatabase(JET_SESID sesid, const char *szFilename,
+                          const char *szConnect, JET_DBID *pdbid,
+                          JET_GRBIT grbit);
+JET_ERR JetAttachDatabase(JET_SESID sesid, const char *szFilename,
+                          JET_GRBIT grbit);
+JET_ERR JetDetachDatabase(JET_SESID sesid, const char *szFilename);
+JET_ERR JetOpenDatabase(JET_SESID sesid, const char *szFilename,
+                        const char *szConnect, JET_DBID *pdbid,
+                        JET_GRBIT grbit);
+JET_ERR JetCloseDatabase(JET_SESID sesid, JET_DBID dbid, JET_GRBIT grbit);
+
+/* ------------------------------------------------------------------ */
+/* Tables: ordered key/value maps.                                      */
+/* ------------------------------------------------------------------ */
+JET_ERR JetCreateTable(JET_SESID sesid, JET_DBID dbid, const char *szTableName,
+                       unsigned long lPages, unsigned long lDensity,
+                       JET_TABLEID *ptableid);
+JET_ERR JetOpenTable(JET_SESID sesid, JET_DBID dbid, const char *szTableName,
+                     const void *pvParameters, unsigned long cbParameters,
+                     JET_GRBIT grbit, JET_TABLEID *ptableid);
+JET_ERR JetCloseTable(JET_SESID sesid, JET_TABLEID tableid);
+/* JET_errTableInUse if any cursor is open on it. */
+JET_ERR JetDeleteTable(JET_SESID sesid, JET_DBID dbid, const char *szTableName);
+/*
+ * JetGetTableNames (jetfs): the table names of a database as a multi-string
+ * (each NUL-terminated, then a final NUL), sorted; *pcbActual gets the size
+ * needed.  Output is truncated, not failed, when cbMax is too small.
+ */
+JET_ERR JetGetTableNames(JET_SESID sesid, JET_DBID dbid, char *szz,
+                         unsigned long cbMax, unsigned long *pcbActual);
+
+/* JetPutKV grbits (jetfs).  0 inserts or replaces. */
+#define JET_bitPutInsert 0x1  /* fail with JET_errKeyDuplicate if present */
+#define JET_bitPutReplace 0x2 /* fail with JET_errRecordNotFound if absent */
+
+/*
+ * JetPutKV / JetRetrieveKV / JetDeleteKV (jetfs): point operations by key.
+ * Retrieve copies min(cbMax, size) bytes and returns JET_wrnBufferTruncated
+ * when the value did not fit; *pcbActual always gets the full size.
+ * Missing keys are JET_errRecordNotFound.  An empty or over-long key is
+ * JET_errInvalidParameter (JET_cbKeyMost), an over-long value
+ * JET_errRecordTooBig.
+ */
+JET_ERR JetPutKV(JET_SESID sesid, JET_TABLEID tableid, const void *pvKey,
+                 unsigned long cbKey, const void *pvData, unsigned long cbData,
+                 JET_GRBIT grbit);
+JET_ERR JetRetrieveKV(JET_SESID sesid, JET_TABLEID tableid, const void *pvKey,
+                      unsigned long cbKey, void *pvData, unsigned long cbMax,
+                      unsigned long *pcbActual, JET_GRBIT grbit);
+JET_ERR JetDeleteKV(JET_SESID sesid, JET_TABLEID tableid, const void *pvKey,
+                    unsigned long cbKey);
+
+/* Cursor positioning.  Seek grbits are ESE's values. */
+#define JET_bitSeekEQ 0x1
+#define JET_bitSeekLT 0x2
+#define JET_bitSeekLE 0x4
+#define JET_bitSeekGE 0x8
+#define JET_bitSeekGT 0x10
+#define JET_MoveFirst ((long)0x80000000)
+#define JET_MovePrevious (-1L)
+#define JET_MoveNext (1L)
+#define JET_MoveLast ((long)0x7fffffff)
+
+/*
+ * JetSeekKV (jetfs): positions the table's cursor on the first key >= (GE),
+ * > (GT), == (EQ) the given key, or the last key <= (LE), < (LT) it.
+ * JET_errRecordNotFound when there is none (cursor then has no current
+ * record).  JetMove moves by +-1 or to the first/last key;
+ * JET_errNoCurrentRecord past either end.  The cursor remembers its key, not
+ * a page, so it stays valid across concurrent updates and commits.
+ */
+JET_ERR JetSeekKV(JET_SESID sesid, JET_TABLEID tableid, const void *pvKey,
+                  unsigned long cbKey, JET_GRBIT grbit);
+JET_ERR JetMove(JET_SESID sesid, JET_TABLEID tableid, long cRow,
+                JET_GRBIT grbit);
+/* The current record's key and value (either buffer may be NULL). */
+JET_ERR JetRetrieveCurrentKV(JET_SESID sesid, JET_TABLEID tableid, void *pvKey,
+                             unsigned long cbKeyMax, unsigned long *pcbKey,
+                             void *pvData, unsigned long cbDataMax,
+                             unsigned long *pcbData);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* JET_H */

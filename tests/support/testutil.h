@@ -1,0 +1,24 @@
+/*
+ * testutil.h -- helpers shared by the CUnit tests: scratch directories,
+ * seeds that are printed and can be given back (SEED=...), and a runner.
+ */
+#ifndef JET_TESTUTIL_H
+#define JET_TESTUTIL_H
+
+#include <CUnit/Basic.h>
+#include <stdint.h>
+
+/* A fresh empty directory under $JET_TEST_TMP (or /tmp); static buffer. */
+const char *tu_scratch_dir(const char *name);
+/* The seed for a randomized test: $SEED if set, else time-based; printed. */
+uint64_t tu_seed(const char *test);
+/* xorshift64* */
+uint64_t tu_rand(uint64_t *state);
+/* Runs the registered suites; returns the process exit code. */
+int tu_run(void);
+/* Iteration count: $name if set in the environment, else ci (or lng with JET_LONG=1). */
+long tu_count(const char *name, long ci, long lng);
+
+#define TU_CHECK_ERR(call, expected) CU_ASSERT_EQUAL((long)(call), (long)(expected))
+
+#endif
