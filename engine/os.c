@@ -5,7 +5,7 @@
  * tests and is not synchronised with I/O in flight: swap only while no
  * instance is running.
  */
-#define _GNU_SOURCE
+
 #include "os.h"
 
 #include <errno.h>

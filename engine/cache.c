@@ -1,0 +1,441 @@
+/*
+ * cache.c -- the bounded buffer cache of committed page versions.
+ *
+ * Owns: frames (one per cached (database, page)), their LRU order and dirty
+ * state.  A frame holds a reference-counted page version (struct pgbuf).
+ * Readers pin the frame for the length of one B+tree operation; commit
+ * swaps in a new version (cache_install) under the exclusive commit_lock, so
+ * no reader ever sees a version change mid-operation, and a flusher that
+ * took a reference to the old version can still write it out safely.
+ *
+ * Invariants:
+ *  1. A dirty version is written to its database file only after the log is
+ *     durable past its lsn (the WAL rule: frame_write calls log_flush first).
+ *  2. A frame is evicted only when unpinned and clean.
+ *  3. rec_lsn of a dirty frame is <= the first log record of every committed
+ *     change not yet on disk, so min(rec_lsn) is a safe checkpoint.
+ *  4. capacity is a soft bound: when every frame is pinned the cache grows
+ *     rather than deadlock, and shrinks back as frames are released.
+ *
+ * Locking: cache.mu protects everything here; disk reads and writes run with
+ * it released (a frame being read is marked loading; others wait on cv).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "diag.h"
+#include "instance.h"
+#include "os.h"
+#include "page.h"
+
+struct pgbuf *pgbuf_new(uint32_t page_size)
+{
+    struct pgbuf *b = malloc(sizeof *b + page_size);
+    if (!b) return NULL;
+    atomic_init(&b->refs, 1);
+    return b;
+}
+
+void pgbuf_ref(struct pgbuf *b) { atomic_fetch_add(&b->refs, 1); }
+
+void pgbuf_unref(struct pgbuf *b)
+{
+    if (b && atomic_fetch_sub(&b->refs, 1) == 1) free(b);
+}
+
+static size_t bucket_of(const struct cache *c, uint32_t dbidx, uint32_t pgno)
+{
+    uint64_t k = ((uint64_t)dbidx << 32 | pgno) * 0x9E3779B97F4A7C15ull;
+    return (size_t)(k >> 20) % c->nbuckets;
+}
+
+static struct frame *lookup(struct cache *c, uint32_t dbidx, uint32_t pgno)
+{
+    for (struct frame *f = c->hash[bucket_of(c, dbidx, pgno)]; f; f = f->hnext)
+        if (f->pgno == pgno && f->dbidx == dbidx) return f;
+    return NULL;
+}
+
+static void lru_unlink(struct cache *c, struct frame *f)
+{
+    if (f->prev) f->prev->next = f->next;
+    else c->head = f->next;
+    if (f->next) f->next->prev = f->prev;
+    else c->tail = f->prev;
+    f->prev = f->next = NULL;
+}
+
+static void lru_push_head(struct cache *c, struct frame *f)
+{
+    f->prev = NULL;
+    f->next = c->head;
+    if (c->head) c->head->prev = f;
+    c->head = f;
+    if (!c->tail) c->tail = f;
+}
+
+static void hash_remove(struct cache *c, struct frame *f)
+{
+    struct frame **pp = &c->hash[bucket_of(c, f->dbidx, f->pgno)];
+    while (*pp && *pp != f) pp = &(*pp)->hnext;
+    if (*pp) *pp = f->hnext;
+    f->hnext = NULL;
+}
+
+static void hash_insert(struct cache *c, struct frame *f)
+{
+    size_t b = bucket_of(c, f->dbidx, f->pgno);
+    f->hnext = c->hash[b];
+    c->hash[b] = f;
+}
+
+JET_ERR cache_init(struct cache *c, struct jet_instance *inst, uint32_t page_size, size_t capacity)
+{
+    memset(c, 0, sizeof *c);
+    c->inst = inst;
+    c->page_size = page_size;
+    c->capacity = capacity < 64 ? 64 : capacity;
+    c->nbuckets = c->capacity * 2 + 1;
+    c->hash = calloc(c->nbuckets, sizeof *c->hash);
+    if (!c->hash) return JET_errOutOfMemory;
+    pthread_mutex_init(&c->mu, NULL);
+    pthread_cond_init(&c->cv, NULL);
+    return JET_errSuccess;
+}
+
+void cache_destroy(struct cache *c)
+{
+    struct frame *f = c->head;
+    while (f) {
+        struct frame *n = f->next;
+        pgbuf_unref(f->buf);
+        free(f);
+        f = n;
+    }
+    free(c->hash);
+    pthread_mutex_destroy(&c->mu);
+    pthread_cond_destroy(&c->cv);
+    memset(c, 0, sizeof *c);
+}
+
+/* Writes one version of a page to its database file, log first. */
+static JET_ERR frame_write(struct cache *c, uint32_t dbidx, uint32_t pgno, struct pgbuf *buf, lsn_t lsn)
+{
+    struct jet_instance *inst = c->inst;
+    struct db *db = inst->dbs[dbidx];
+    JET_ERR err;
+    if (!db) return jet_report(JET_errInvalidDatabaseId, "cache: dirty page %u of unattached database %u", pgno, dbidx);
+    if (inst->log && lsn > log_durable_lsn(inst->log)) {
+        err = log_flush(inst->log, lsn);
+        if (err < 0) return inst_fatal(inst, err);
+    }
+    uint8_t *tmp = malloc(c->page_size);
+    if (!tmp) return JET_errOutOfMemory;
+    memcpy(tmp, buf->data, c->page_size);
+    page_seal(tmp, c->page_size);
+    err = os_pwrite(db->fd, tmp, c->page_size, (uint64_t)pgno * c->page_size);
+    free(tmp);
+    if (err < 0) return jet_report(err, "%s: writing page %u failed: %s", db->path, pgno, JetErrorString(err));
+    return JET_errSuccess;
+}
+
+/*
+ * Finds a frame to reuse, or makes a new one.  Called with mu held; may
+ * release it to write a dirty victim, so the caller must re-check its
+ * lookup afterwards (*pretry set).
+ */
+static JET_ERR frame_obtain(struct cache *c, struct frame **pf, bool *pretry)
+{
+    *pretry = false;
+    if (c->nframes < c->capacity) goto fresh;
+    for (struct frame *f = c->tail; f; f = f->prev) {
+        if (f->pins || f->loading || f->dirty) continue;
+        hash_remove(c, f);
+        lru_unlink(c, f);
+        pgbuf_unref(f->buf);
+        f->buf = NULL;
+        c->evictions++;
+        *pf = f;
+        return JET_errSuccess;
+    }
+    /* Only dirty frames are free to go: write the oldest out first. */
+    for (struct frame *f = c->tail; f; f = f->prev) {
+        if (f->pins || f->loading || !f->dirty) continue;
+        struct pgbuf *b = f->buf;
+        uint32_t dbidx = f->dbidx, pgno = f->pgno;
+        lsn_t lsn = f->lsn;
+        pgbuf_ref(b);
+        f->pins++;
+        pthread_mutex_unlock(&c->mu);
+        JET_ERR err = frame_write(c, dbidx, pgno, b, lsn);
+        pthread_mutex_lock(&c->mu);
+        f->pins--;
+        if (err >= 0 && f->buf == b && f->dirty) {
+            /* The file is not fsynced yet: the checkpoint position does not
+             * move past this page until the next cache_flush_all fsyncs. */
+            f->dirty = false;
+            c->ndirty--;
+        }
+        pgbuf_unref(b);
+        if (err < 0) return err;
+        *pretry = true;
+        return JET_errSuccess;
+    }
+fresh:;
+    struct frame *f = calloc(1, sizeof *f);
+    if (!f) return JET_errOutOfMemory;
+    c->nframes++;
+    *pf = f;
+    return JET_errSuccess;
+}
+
+JET_ERR cache_get(struct cache *c, uint32_t dbidx, uint32_t pgno, struct pgbuf **pbuf)
+{
+    JET_ERR err = JET_errSuccess;
+    struct frame *f;
+    pthread_mutex_lock(&c->mu);
+again:
+    f = lookup(c, dbidx, pgno);
+    if (f) {
+        if (f->loading) {
+            pthread_cond_wait(&c->cv, &c->mu);
+            goto again;
+        }
+        f->pins++;
+        lru_unlink(c, f);
+        lru_push_head(c, f);
+        c->hits++;
+        *pbuf = f->buf;
+        pthread_mutex_unlock(&c->mu);
+        return JET_errSuccess;
+    }
+    bool retry;
+    err = frame_obtain(c, &f, &retry);
+    if (err < 0) goto out;
+    if (retry) goto again;
+    struct db *db = c->inst->dbs[dbidx];
+    if (!db) {
+        free(f);
+        c->nframes--;
+        err = jet_report(JET_errInvalidDatabaseId, "cache: read of page %u of unattached database %u", pgno, dbidx);
+        goto out;
+    }
+    struct pgbuf *b = pgbuf_new(c->page_size);
+    if (!b) {
+        free(f);
+        c->nframes--;
+        err = JET_errOutOfMemory;
+        goto out;
+    }
+    memset(f, 0, sizeof *f);
+    f->dbidx = dbidx;
+    f->pgno = pgno;
+    f->buf = b;
+    f->loading = true;
+    f->pins = 1;
+    hash_insert(c, f);
+    lru_push_head(c, f);
+    c->misses++;
+    int fd = db->fd;
+    pthread_mutex_unlock(&c->mu);
+
+    err = os_pread_full(fd, b->data, c->page_size, (uint64_t)pgno * c->page_size);
+    if (err >= 0) err = page_verify(b->data, c->page_size, pgno, db->path);
+
+    pthread_mutex_lock(&c->mu);
+    f->loading = false;
+    pthread_cond_broadcast(&c->cv);
+    if (err < 0) {
+        /* Never keep (or serve) a page that failed verification. */
+        hash_remove(c, f);
+        lru_unlink(c, f);
+        pgbuf_unref(f->buf);
+        free(f);
+        c->nframes--;
+        goto out;
+    }
+    f->lsn = page_lsn(b->data);
+    *pbuf = b;
+out:
+    pthread_mutex_unlock(&c->mu);
+    return err;
+}
+
+void cache_put(struct cache *c, uint32_t dbidx, uint32_t pgno)
+{
+    pthread_mutex_lock(&c->mu);
+    struct frame *f = lookup(c, dbidx, pgno);
+    if (f && f->pins > 0) f->pins--;
+    /* Shrink back under the soft bound once frames are released. */
+    while (c->nframes > c->capacity && c->tail && !c->tail->pins && !c->tail->dirty && !c->tail->loading) {
+        struct frame *v = c->tail;
+        hash_remove(c, v);
+        lru_unlink(c, v);
+        pgbuf_unref(v->buf);
+        free(v);
+        c->nframes--;
+    }
+    pthread_mutex_unlock(&c->mu);
+}
+
+JET_ERR cache_install(struct cache *c, uint32_t dbidx, uint32_t pgno, struct pgbuf *buf, lsn_t first_lsn, lsn_t lsn)
+{
+    JET_ERR err = JET_errSuccess;
+    pthread_mutex_lock(&c->mu);
+    struct frame *f;
+again:
+    f = lookup(c, dbidx, pgno);
+    if (f && f->loading) {
+        pthread_cond_wait(&c->cv, &c->mu);
+        goto again;
+    }
+    if (!f) {
+        /* Never write back from here: commit holds commit_lock and must
+         * not wait on the disk.  Grow past the bound instead; flushers and
+         * cache_put shrink the cache again. */
+        f = calloc(1, sizeof *f);
+        if (!f) {
+            err = JET_errOutOfMemory;
+            goto out;
+        }
+        c->nframes++;
+        f->dbidx = dbidx;
+        f->pgno = pgno;
+        hash_insert(c, f);
+        lru_push_head(c, f);
+    } else {
+        lru_unlink(c, f);
+        lru_push_head(c, f);
+        pgbuf_unref(f->buf);
+    }
+    f->buf = buf;
+    f->lsn = lsn;
+    if (!f->dirty) {
+        f->dirty = true;
+        f->rec_lsn = first_lsn;
+        c->ndirty++;
+    }
+out:
+    pthread_mutex_unlock(&c->mu);
+    return err;
+}
+
+void cache_forget_db(struct cache *c, uint32_t dbidx)
+{
+    pthread_mutex_lock(&c->mu);
+    struct frame *f = c->head;
+    while (f) {
+        struct frame *n = f->next;
+        if (f->dbidx == dbidx && !f->pins && !f->loading) {
+            if (f->dirty) c->ndirty--;
+            hash_remove(c, f);
+            lru_unlink(c, f);
+            pgbuf_unref(f->buf);
+            free(f);
+            c->nframes--;
+        }
+        f = n;
+    }
+    pthread_mutex_unlock(&c->mu);
+}
+
+struct flush_item {
+    struct frame *f;
+    struct pgbuf *buf;
+    uint32_t dbidx, pgno;
+    lsn_t lsn;
+};
+
+static int flush_item_cmp(const void *a, const void *b)
+{
+    const struct flush_item *x = a, *y = b;
+    if (x->dbidx != y->dbidx) return x->dbidx < y->dbidx ? -1 : 1;
+    return x->pgno < y->pgno ? -1 : x->pgno > y->pgno;
+}
+
+JET_ERR cache_flush_all(struct cache *c, lsn_t *pckpt)
+{
+    struct jet_instance *inst = c->inst;
+    JET_ERR err = JET_errSuccess;
+    struct flush_item *items = NULL;
+    size_t n = 0;
+    bool touched[JET_MAX_DBS] = {0};
+
+    /* Capture a set no commit is half-way through. */
+    pthread_rwlock_wrlock(&inst->commit_lock);
+    lsn_t l0 = inst->log ? log_end_lsn(inst->log) : 0;
+    pthread_mutex_lock(&c->mu);
+    items = malloc((c->ndirty + 1) * sizeof *items);
+    if (!items) {
+        pthread_mutex_unlock(&c->mu);
+        pthread_rwlock_unlock(&inst->commit_lock);
+        return JET_errOutOfMemory;
+    }
+    for (struct frame *f = c->head; f; f = f->next) {
+        if (!f->dirty) continue;
+        pgbuf_ref(f->buf);
+        f->pins++;
+        items[n++] = (struct flush_item){f, f->buf, f->dbidx, f->pgno, f->lsn};
+    }
+    pthread_mutex_unlock(&c->mu);
+    pthread_rwlock_unlock(&inst->commit_lock);
+
+    qsort(items, n, sizeof *items, flush_item_cmp);
+    if (inst->log && n) {
+        err = log_flush(inst->log, l0);
+        if (err < 0) {
+            err = inst_fatal(inst, err);
+            goto release;
+        }
+    }
+    for (size_t i = 0; i < n && err >= 0; i++) {
+        err = frame_write(c, items[i].dbidx, items[i].pgno, items[i].buf, items[i].lsn);
+        touched[items[i].dbidx] = true;
+    }
+    /* Every page of a database written by eviction since the last
+     * checkpoint must be durable too: fsync all attached files. */
+    for (uint32_t d = 0; d < JET_MAX_DBS && err >= 0; d++) {
+        struct db *db = inst->dbs[d];
+        if (!db || (!touched[d] && !db->attached)) continue;
+        err = os_fsync(db->fd);
+        if (err < 0) {
+            /* Never retried: the kernel may have dropped pages written by
+             * eviction, and a later successful fsync would let the
+             * checkpoint move past changes that are not on disk. */
+            jet_report(err, "%s: fsync failed: %s", db->path, JetErrorString(err));
+            err = inst_fatal(inst, err);
+        }
+    }
+release:
+    pthread_mutex_lock(&c->mu);
+    for (size_t i = 0; i < n; i++) {
+        struct frame *f = items[i].f;
+        f->pins--;
+        if (err >= 0 && f->dirty) {
+            if (f->buf == items[i].buf) {
+                f->dirty = false;
+                c->ndirty--;
+            } else if (f->rec_lsn < l0) {
+                /* A newer version was installed after the capture, so its
+                 * first record is at or after l0. */
+                f->rec_lsn = l0;
+            }
+        }
+        pgbuf_unref(items[i].buf);
+    }
+    lsn_t ckpt = l0;
+    for (struct frame *f = c->head; f; f = f->next)
+        if (f->dirty && f->rec_lsn < ckpt) ckpt = f->rec_lsn;
+    while (c->nframes > c->capacity && c->tail && !c->tail->pins && !c->tail->dirty && !c->tail->loading) {
+        struct frame *v = c->tail;
+        hash_remove(c, v);
+        lru_unlink(c, v);
+        pgbuf_unref(v->buf);
+        free(v);
+        c->nframes--;
+    }
+    pthread_mutex_unlock(&c->mu);
+    free(items);
+    if (err >= 0 && pckpt) *pckpt = ckpt;
+    return err;
+}

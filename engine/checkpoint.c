@@ -1,0 +1,215 @@
+/*
+ * checkpoint.c -- the checkpoint file and the background checkpointer.
+ *
+ * The checkpoint file (<system path>/<base>.chk) names the oldest log
+ * position crash recovery needs and the databases attached at that moment.
+ * It is replaced atomically (temporary file, fsync, rename, directory
+ * fsync), so it is always either the old or the new checkpoint.  Layout
+ * (little-endian, 4096 bytes):
+ *
+ *   0   u64 checksum       XXH3_64bits of bytes [8, 4096)
+ *   8   u32 magic          CKPT_MAGIC
+ *   12  u32 version
+ *   16  u64 log_signature
+ *   24  u64 lsn            recovery starts here
+ *   32  u32 ndbs
+ *   36  u32 reserved
+ *   40  ndbs x { u32 dbidx, u32 path length, u64 db_signature, path }
+ *
+ * A checkpoint cycle (ckpt_run) writes every dirty page out (log first),
+ * fsyncs the database files, then moves the checkpoint.  With circular
+ * logging it then deletes generations wholly below the checkpoint.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <xxhash.h>
+
+#include "diag.h"
+#include "instance.h"
+#include "os.h"
+#include "page.h"
+
+#define CKPT_MAGIC 0x54504B43u /* "CKPT" */
+#define CKPT_VERSION 1u
+#define CKPT_SIZE 4096u
+
+JET_ERR ckpt_path(const struct jet_instance *inst, char *buf, size_t cb)
+{
+    char name[16];
+    snprintf(name, sizeof name, "%s.chk", inst->p.base);
+    return os_join(buf, cb, inst->p.system_path, name);
+}
+
+JET_ERR ckpt_read(const char *path, struct ckpt_file *ck)
+{
+    uint8_t b[CKPT_SIZE];
+    int fd;
+    JET_ERR err = os_open(path, OS_OPEN_READ, &fd);
+    if (err < 0) return err;
+    uint64_t size = 0;
+    err = os_fsize(fd, &size);
+    if (err >= 0) err = os_pread_full(fd, b, sizeof b, 0);
+    os_close(fd);
+    if (err < 0) return err;
+    if (size != CKPT_SIZE || get_le32(b + 8) != CKPT_MAGIC)
+        return jet_report(JET_errCheckpointCorrupt, "%s: not a checkpoint file (size %llu, magic %08x)", path,
+                          (unsigned long long)size, get_le32(b + 8));
+    uint64_t stored = get_le64(b), computed = XXH3_64bits(b + 8, CKPT_SIZE - 8);
+    if (stored != computed)
+        return jet_report(JET_errCheckpointCorrupt, "%s: checksum mismatch: stored %016llx, computed %016llx", path,
+                          (unsigned long long)stored, (unsigned long long)computed);
+    memset(ck, 0, sizeof *ck);
+    ck->log_signature = get_le64(b + 16);
+    ck->lsn = get_le64(b + 24);
+    ck->ndbs = get_le32(b + 32);
+    if (ck->ndbs > JET_MAX_DBS)
+        return jet_report(JET_errCheckpointCorrupt, "%s: %u databases listed (at most %d)", path, ck->ndbs,
+                          JET_MAX_DBS);
+    size_t off = 40;
+    for (uint32_t i = 0; i < ck->ndbs; i++) {
+        if (off + 16 > CKPT_SIZE) return jet_report(JET_errCheckpointCorrupt, "%s: database list overflows", path);
+        uint32_t len = get_le32(b + off + 4);
+        if (len >= JET_PATH_MAX || off + 16 + len > CKPT_SIZE)
+            return jet_report(JET_errCheckpointCorrupt, "%s: database path %u too long", path, i);
+        ck->dbs[i].dbidx = get_le32(b + off);
+        ck->dbs[i].db_signature = get_le64(b + off + 8);
+        memcpy(ck->dbs[i].path, b + off + 16, len);
+        ck->dbs[i].path[len] = '\0';
+        off += 16 + len;
+    }
+    return JET_errSuccess;
+}
+
+JET_ERR ckpt_write(const char *path, const struct ckpt_file *ck)
+{
+    uint8_t b[CKPT_SIZE];
+    char tmp[JET_PATH_MAX + 8], dir[JET_PATH_MAX];
+    int fd = -1;
+    JET_ERR err;
+    memset(b, 0, sizeof b);
+    put_le32(b + 8, CKPT_MAGIC);
+    put_le32(b + 12, CKPT_VERSION);
+    put_le64(b + 16, ck->log_signature);
+    put_le64(b + 24, ck->lsn);
+    put_le32(b + 32, ck->ndbs);
+    size_t off = 40;
+    for (uint32_t i = 0; i < ck->ndbs; i++) {
+        size_t len = strlen(ck->dbs[i].path);
+        if (off + 16 + len > CKPT_SIZE) return jet_report(JET_errInvalidPath, "checkpoint: database paths too long");
+        put_le32(b + off, ck->dbs[i].dbidx);
+        put_le32(b + off + 4, (uint32_t)len);
+        put_le64(b + off + 8, ck->dbs[i].db_signature);
+        memcpy(b + off + 16, ck->dbs[i].path, len);
+        off += 16 + len;
+    }
+    put_le64(b, XXH3_64bits(b + 8, CKPT_SIZE - 8));
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    err = os_open(tmp, OS_OPEN_READ | OS_OPEN_WRITE | OS_OPEN_CREATE, &fd);
+    if (err < 0) goto out;
+    if ((err = os_ftruncate(fd, 0)) < 0) goto out;
+    if ((err = os_pwrite(fd, b, sizeof b, 0)) < 0) goto out;
+    if ((err = os_fsync(fd)) < 0) goto out;
+    os_close(fd);
+    fd = -1;
+    if ((err = os_rename(tmp, path)) < 0) goto out;
+    os_dirname(dir, sizeof dir, path);
+    err = os_sync_dir(dir);
+out:
+    if (fd >= 0) os_close(fd);
+    if (err < 0) return jet_report(err, "%s: writing the checkpoint failed: %s", path, JetErrorString(err));
+    return err;
+}
+
+/* Fills ck with the instance's attached databases.  Context: inst->mu. */
+static void ckpt_fill(struct jet_instance *inst, struct ckpt_file *ck, lsn_t lsn)
+{
+    memset(ck, 0, sizeof *ck);
+    ck->log_signature = inst->log_signature;
+    ck->lsn = lsn;
+    for (uint32_t d = 0; d < JET_MAX_DBS; d++) {
+        struct db *db = inst->dbs[d];
+        if (!db || !db->attached) continue;
+        ck->dbs[ck->ndbs].dbidx = d;
+        ck->dbs[ck->ndbs].db_signature = db->hdr.db_signature;
+        snprintf(ck->dbs[ck->ndbs].path, JET_PATH_MAX, "%s", db->path);
+        ck->ndbs++;
+    }
+}
+
+JET_ERR ckpt_run(struct jet_instance *inst)
+{
+    JET_ERR err;
+    lsn_t lsn = 0;
+    struct ckpt_file ck;
+    char path[JET_PATH_MAX];
+    if (!inst->log) return cache_flush_all(&inst->cache, NULL);
+    pthread_mutex_lock(&inst->ckpt_mu);
+    err = cache_flush_all(&inst->cache, &lsn);
+    if (err < 0) goto out;
+    if (lsn <= inst->checkpoint_lsn) goto out;
+    if ((err = ckpt_path(inst, path, sizeof path)) < 0) goto out;
+    pthread_mutex_lock(&inst->mu);
+    ckpt_fill(inst, &ck, lsn);
+    pthread_mutex_unlock(&inst->mu);
+    if ((err = ckpt_write(path, &ck)) < 0) goto out;
+    inst->checkpoint_lsn = lsn;
+    if (inst->p.circular) {
+        uint32_t *gens = NULL;
+        size_t n = 0;
+        if (log_list(inst->p.log_path, inst->p.base, &gens, &n) >= 0) {
+            for (size_t i = 0; i < n; i++)
+                if (gens[i] < LSN_GEN(lsn)) log_delete_generation(inst->p.log_path, inst->p.base, gens[i]);
+            free(gens);
+        }
+    }
+out:
+    pthread_mutex_unlock(&inst->ckpt_mu);
+    return err;
+}
+
+static void *ckpt_main(void *arg)
+{
+    struct jet_instance *inst = arg;
+    pthread_mutex_lock(&inst->mu);
+    while (!inst->ckpt_stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        uint64_t ns = (uint64_t)ts.tv_nsec + (uint64_t)inst->p.ckpt_period_ms * 1000000u;
+        ts.tv_sec += (time_t)(ns / 1000000000u);
+        ts.tv_nsec = (long)(ns % 1000000000u);
+        pthread_cond_timedwait(&inst->ckpt_cv, &inst->mu, &ts);
+        if (inst->ckpt_stop) break;
+        pthread_mutex_unlock(&inst->mu);
+        if (!atomic_load(&inst->unavailable)) {
+            JET_ERR err = ckpt_run(inst);
+            /* A failed checkpoint loses nothing (the log still holds every
+             * change); the next cycle retries the page writes.  Only log
+             * failures are fatal, and ckpt_run reports those itself. */
+            (void)err;
+        }
+        pthread_mutex_lock(&inst->mu);
+    }
+    pthread_mutex_unlock(&inst->mu);
+    return NULL;
+}
+
+JET_ERR ckpt_start_thread(struct jet_instance *inst)
+{
+    inst->ckpt_stop = false;
+    if (pthread_create(&inst->ckpt_thread, NULL, ckpt_main, inst) != 0) return JET_errOutOfMemory;
+    inst->ckpt_running = true;
+    return JET_errSuccess;
+}
+
+void ckpt_stop_thread(struct jet_instance *inst)
+{
+    if (!inst->ckpt_running) return;
+    pthread_mutex_lock(&inst->mu);
+    inst->ckpt_stop = true;
+    pthread_cond_broadcast(&inst->ckpt_cv);
+    pthread_mutex_unlock(&inst->mu);
+    pthread_join(inst->ckpt_thread, NULL);
+    inst->ckpt_running = false;
+}

@@ -1,0 +1,372 @@
+/*
+ * database.c -- creating, attaching, detaching, opening and closing
+ * database files.
+ *
+ * Owns: inst->dbs[] (the attached databases, indexed by dbidx, the number
+ * the log records name) under inst->mu.  A JET_DBID is the dbidx; a session
+ * may use it after JetOpenDatabase/JetCreateDatabase.
+ *
+ * Attach protocol: header marked dirty (attached to this log stream, at
+ * this log position) and fsynced, then an LR_ATTACH record is made durable,
+ * and only then may any page of the database be logged.  Detach: every
+ * dirty page is flushed, the header is marked clean at the log end, then
+ * an LR_DETACH record is logged, so recovery never writes a page of a
+ * database after it was detached.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+
+#include "diag.h"
+#include "instance.h"
+#include "logrec.h"
+#include "os.h"
+#include "page.h"
+
+#define JET_wrnDatabaseAttached 1853
+
+static struct db *db_by_path(struct jet_instance *inst, const char *path)
+{
+    for (int i = 0; i < JET_MAX_DBS; i++)
+        if (inst->dbs[i] && strcmp(inst->dbs[i]->path, path) == 0) return inst->dbs[i];
+    return NULL;
+}
+
+static int db_free_slot(struct jet_instance *inst)
+{
+    for (int i = 0; i < JET_MAX_DBS; i++)
+        if (!inst->dbs[i]) return i;
+    return -1;
+}
+
+static JET_ERR log_attach_record(struct jet_instance *inst, struct db *db, int type)
+{
+    if (!inst->log) return JET_errSuccess;
+    uint8_t hdr[LR_ATTACH_HDR];
+    struct iovec iov[2];
+    struct log_rec rec;
+    put_le32(hdr, db->dbidx);
+    put_le32(hdr + 4, db->hdr.page_size);
+    put_le64(hdr + 8, db->hdr.db_signature);
+    iov[0] = (struct iovec){hdr, type == LR_ATTACH ? LR_ATTACH_HDR : 4};
+    iov[1] = (struct iovec){db->path, strlen(db->path)};
+    rec = (struct log_rec){(uint8_t)type, iov, type == LR_ATTACH ? 2 : 1};
+    lsn_t end;
+    JET_ERR err = log_append(inst->log, &rec, 1, NULL, &end);
+    if (err >= 0) err = log_flush(inst->log, end);
+    if (err < 0) return inst_fatal(inst, err);
+    return JET_errSuccess;
+}
+
+/* Canonical absolute path so the same file is recognised however named. */
+static JET_ERR db_canonical(const char *name, char *out, size_t cb)
+{
+    if (!name || !*name) return JET_errDatabaseInvalidName;
+    char dir[JET_PATH_MAX], rdir[PATH_MAX];
+    os_dirname(dir, sizeof dir, name);
+    if (!realpath(dir, rdir)) return jet_report(JET_errInvalidPath, "%s: directory does not exist", dir);
+    const char *base = strrchr(name, '/');
+    base = base ? base + 1 : name;
+    if (!*base) return JET_errDatabaseInvalidName;
+    return os_join(out, cb, rdir, base);
+}
+
+JET_ERR db_open_file(struct jet_instance *inst, const char *path, uint32_t dbidx, struct db **pdb)
+{
+    struct db *db = calloc(1, sizeof *db);
+    JET_ERR err;
+    if (!db) return JET_errOutOfMemory;
+    db->dbidx = dbidx;
+    db->fd = -1;
+    snprintf(db->path, sizeof db->path, "%s", path);
+    if ((err = os_open(path, OS_OPEN_READ | OS_OPEN_WRITE, &db->fd)) < 0) {
+        err = jet_report(err, "%s: cannot open database: %s", path, JetErrorString(err));
+        goto fail;
+    }
+    if ((err = os_lock(db->fd)) < 0) {
+        err = jet_report(err, "%s: database is in use by another process", path);
+        goto fail;
+    }
+    if ((err = db_header_read(db->fd, path, &db->hdr)) < 0) goto fail;
+    if (db->hdr.page_size != inst->p.page_size) {
+        err = jet_report(JET_errPageSizeMismatch, "%s: database has %u-byte pages, the instance uses %u", path,
+                         db->hdr.page_size, inst->p.page_size);
+        goto fail;
+    }
+    *pdb = db;
+    return JET_errSuccess;
+fail:
+    if (db->fd >= 0) os_close(db->fd);
+    free(db);
+    return err;
+}
+
+/* Marks the header attached to this log stream. */
+static JET_ERR db_mark_attached(struct jet_instance *inst, struct db *db)
+{
+    db->hdr.state = DB_STATE_DIRTY;
+    db->hdr.log_signature = inst->log_signature;
+    db->hdr.lsn_consistent = 0;
+    db->hdr.lsn_attach = inst->log ? log_end_lsn(inst->log) : 0;
+    JET_ERR err = db_header_write(db->fd, &db->hdr);
+    if (err < 0) return jet_report(err, "%s: writing the header failed", db->path);
+    return JET_errSuccess;
+}
+
+JET_ERR db_close_file(struct jet_instance *inst, struct db *db, bool clean)
+{
+    JET_ERR err = JET_errSuccess;
+    if (clean) {
+        db->hdr.state = DB_STATE_CLEAN;
+        db->hdr.lsn_consistent = inst->log ? log_end_lsn(inst->log) : 1;
+        db->hdr.consistent_us = os_now_us();
+        err = db_header_write(db->fd, &db->hdr);
+        if (err >= 0) err = log_attach_record(inst, db, LR_DETACH);
+    }
+    cache_forget_db(&inst->cache, db->dbidx);
+    os_close(db->fd);
+    free(db);
+    return err;
+}
+
+static JET_ERR session_ready(JET_SESID sesid, struct session **ps)
+{
+    JET_ERR err = session_get(sesid, ps);
+    if (err < 0) return err;
+    return inst_check((*ps)->inst);
+}
+
+JET_ERR JetCreateDatabase(JET_SESID sesid, const char *szFilename, const char *szConnect, JET_DBID *pdbid,
+                          JET_GRBIT grbit)
+{
+    (void)szConnect;
+    struct session *s;
+    char path[JET_PATH_MAX];
+    JET_ERR err = session_ready(sesid, &s);
+    if (err < 0) return err;
+    if (!pdbid) return JET_errInvalidParameter;
+    if (grbit & ~(JET_GRBIT)JET_bitDbOverwriteExisting) return JET_errInvalidGrbit;
+    if (s->level) return JET_errInTransaction;
+    if ((err = db_canonical(szFilename, path, sizeof path)) < 0) return err;
+    struct jet_instance *inst = s->inst;
+    uint32_t ps = inst->p.page_size;
+    uint8_t *page = NULL;
+    struct db *db = NULL;
+    int fd = -1;
+
+    pthread_mutex_lock(&inst->mu);
+    if (db_by_path(inst, path)) {
+        err = JET_errDatabaseInUse;
+        goto out_unlock;
+    }
+    int slot = db_free_slot(inst);
+    if (slot < 0) {
+        err = JET_errTooManyAttachedDatabases;
+        goto out_unlock;
+    }
+    if (os_exists(path) && !(grbit & JET_bitDbOverwriteExisting)) {
+        err = jet_report(JET_errDatabaseDuplicate, "%s: database file already exists", path);
+        goto out_unlock;
+    }
+    if ((err = os_open(path, OS_OPEN_READ | OS_OPEN_WRITE | OS_OPEN_CREATE, &fd)) < 0) {
+        err = jet_report(err, "%s: cannot create database: %s", path, JetErrorString(err));
+        goto out_unlock;
+    }
+    if ((err = os_lock(fd)) < 0) goto out_unlock;
+    if ((err = os_ftruncate(fd, 0)) < 0) goto out_unlock;
+    /* The meta page is written directly (not logged): the file does not
+     * exist for recovery until its LR_ATTACH is durable, which follows. */
+    page = calloc(1, ps);
+    if (!page) {
+        err = JET_errOutOfMemory;
+        goto out_unlock;
+    }
+    page_init(page, ps, DB_PGNO_META, PAGE_T_META);
+    put_le32(page + META_OFF_NPAGES, DB_FIRST_DATA_PGNO);
+    page_seal(page, ps);
+    if ((err = os_pwrite(fd, page, ps, (uint64_t)DB_PGNO_META * ps)) < 0) goto out_unlock;
+    db = calloc(1, sizeof *db);
+    if (!db) {
+        err = JET_errOutOfMemory;
+        goto out_unlock;
+    }
+    db->dbidx = (uint32_t)slot;
+    db->fd = fd;
+    snprintf(db->path, sizeof db->path, "%s", path);
+    db->hdr.page_size = ps;
+    db->hdr.db_signature = os_random64();
+    db->hdr.create_us = os_now_us();
+    if ((err = db_mark_attached(inst, db)) < 0) goto out_unlock;
+    char dir[JET_PATH_MAX];
+    os_dirname(dir, sizeof dir, path);
+    if ((err = os_sync_dir(dir)) < 0) goto out_unlock;
+    if ((err = log_attach_record(inst, db, LR_ATTACH)) < 0) goto out_unlock;
+    db->attached = true;
+    db->opens = 1;
+    inst->dbs[slot] = db;
+    s->opened[slot]++;
+    *pdbid = (JET_DBID)slot;
+    db = NULL;
+    fd = -1;
+out_unlock:
+    pthread_mutex_unlock(&inst->mu);
+    free(page);
+    free(db);
+    if (fd >= 0) os_close(fd);
+    return err;
+}
+
+JET_ERR JetAttachDatabase(JET_SESID sesid, const char *szFilename, JET_GRBIT grbit)
+{
+    struct session *s;
+    char path[JET_PATH_MAX];
+    JET_ERR err = session_ready(sesid, &s);
+    if (err < 0) return err;
+    if (grbit & ~(JET_GRBIT)JET_bitDbReadOnly) return JET_errInvalidGrbit;
+    if (s->level) return JET_errInTransaction;
+    if ((err = db_canonical(szFilename, path, sizeof path)) < 0) return err;
+    struct jet_instance *inst = s->inst;
+    struct db *db = NULL;
+    pthread_mutex_lock(&inst->mu);
+    if (db_by_path(inst, path)) {
+        err = JET_wrnDatabaseAttached;
+        goto out;
+    }
+    int slot = db_free_slot(inst);
+    if (slot < 0) {
+        err = JET_errTooManyAttachedDatabases;
+        goto out;
+    }
+    if ((err = db_open_file(inst, path, (uint32_t)slot, &db)) < 0) goto out;
+    if (db->hdr.state != DB_STATE_CLEAN) {
+        err = jet_report(JET_errDatabaseDirtyShutdown,
+                         "%s: database is in %s state and these logs cannot recover it (log signature %016llx, "
+                         "instance %016llx)",
+                         path, db_state_name(db->hdr.state), (unsigned long long)db->hdr.log_signature,
+                         (unsigned long long)inst->log_signature);
+        goto out;
+    }
+    if ((err = db_mark_attached(inst, db)) < 0) goto out;
+    if ((err = log_attach_record(inst, db, LR_ATTACH)) < 0) goto out;
+    db->attached = true;
+    inst->dbs[slot] = db;
+    db = NULL;
+out:
+    pthread_mutex_unlock(&inst->mu);
+    if (db) {
+        os_close(db->fd);
+        free(db);
+    }
+    return err;
+}
+
+JET_ERR JetDetachDatabase(JET_SESID sesid, const char *szFilename)
+{
+    struct session *s;
+    char path[JET_PATH_MAX];
+    JET_ERR err = session_ready(sesid, &s);
+    if (err < 0) return err;
+    if (s->level) return JET_errInTransaction;
+    struct jet_instance *inst = s->inst;
+    if (szFilename && (err = db_canonical(szFilename, path, sizeof path)) < 0) return err;
+    /* Flush first so the file is complete without the log. */
+    if ((err = ckpt_run(inst)) < 0) return err;
+    pthread_mutex_lock(&inst->mu);
+    bool any = false;
+    for (int i = 0; i < JET_MAX_DBS; i++) {
+        struct db *db = inst->dbs[i];
+        if (!db || (szFilename && strcmp(db->path, path) != 0)) continue;
+        any = true;
+        if (db->opens > 0 || db->table_cursors > 0) {
+            err = jet_report(JET_errDatabaseInUse, "%s: database is open (%d opens, %d cursors)", db->path, db->opens,
+                             db->table_cursors);
+            break;
+        }
+        inst->dbs[i] = NULL;
+        JET_ERR e = db_close_file(inst, db, true);
+        if (e < 0 && err >= 0) err = e;
+    }
+    pthread_mutex_unlock(&inst->mu);
+    if (szFilename && !any) return jet_report(JET_errDatabaseNotFound, "%s: not attached", path);
+    return err;
+}
+
+JET_ERR db_detach_all(struct jet_instance *inst, bool clean)
+{
+    JET_ERR err = JET_errSuccess;
+    if (clean) err = ckpt_run(inst);
+    if (err < 0) clean = false;
+    pthread_mutex_lock(&inst->mu);
+    for (int i = 0; i < JET_MAX_DBS; i++) {
+        struct db *db = inst->dbs[i];
+        if (!db) continue;
+        inst->dbs[i] = NULL;
+        JET_ERR e = db_close_file(inst, db, clean);
+        if (e < 0 && err >= 0) err = e;
+    }
+    pthread_mutex_unlock(&inst->mu);
+    if (clean && inst->log && err >= 0) {
+        struct ckpt_file ck;
+        char path[JET_PATH_MAX];
+        memset(&ck, 0, sizeof ck);
+        ck.log_signature = inst->log_signature;
+        JET_ERR e = log_flush_all(inst->log);
+        ck.lsn = log_end_lsn(inst->log);
+        if (e >= 0) e = ckpt_path(inst, path, sizeof path);
+        if (e >= 0) e = ckpt_write(path, &ck);
+        if (e < 0) err = e;
+    }
+    return err;
+}
+
+JET_ERR JetOpenDatabase(JET_SESID sesid, const char *szFilename, const char *szConnect, JET_DBID *pdbid,
+                        JET_GRBIT grbit)
+{
+    (void)szConnect;
+    struct session *s;
+    char path[JET_PATH_MAX];
+    JET_ERR err = session_ready(sesid, &s);
+    if (err < 0) return err;
+    if (!pdbid) return JET_errInvalidParameter;
+    if (grbit & ~(JET_GRBIT)JET_bitDbReadOnly) return JET_errInvalidGrbit;
+    if ((err = db_canonical(szFilename, path, sizeof path)) < 0) return err;
+    struct jet_instance *inst = s->inst;
+    pthread_mutex_lock(&inst->mu);
+    struct db *db = db_by_path(inst, path);
+    if (!db) {
+        err = jet_report(JET_errDatabaseNotFound, "%s: database is not attached", path);
+    } else {
+        db->opens++;
+        s->opened[db->dbidx]++;
+        *pdbid = db->dbidx;
+    }
+    pthread_mutex_unlock(&inst->mu);
+    return err;
+}
+
+JET_ERR JetCloseDatabase(JET_SESID sesid, JET_DBID dbid, JET_GRBIT grbit)
+{
+    struct session *s;
+    JET_ERR err = session_get(sesid, &s);
+    if (err < 0) return err;
+    if (grbit) return JET_errInvalidGrbit;
+    if (dbid >= JET_MAX_DBS || !s->opened[dbid]) return JET_errInvalidDatabaseId;
+    struct jet_instance *inst = s->inst;
+    pthread_mutex_lock(&inst->mu);
+    s->opened[dbid]--;
+    if (inst->dbs[dbid]) inst->dbs[dbid]->opens--;
+    pthread_mutex_unlock(&inst->mu);
+    return JET_errSuccess;
+}
+
+void db_close_session(struct session *s)
+{
+    struct jet_instance *inst = s->inst;
+    pthread_mutex_lock(&inst->mu);
+    for (int i = 0; i < JET_MAX_DBS; i++) {
+        if (s->opened[i] && inst->dbs[i]) inst->dbs[i]->opens -= s->opened[i];
+        s->opened[i] = 0;
+    }
+    pthread_mutex_unlock(&inst->mu);
+}

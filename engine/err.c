@@ -1,0 +1,100 @@
+/*
+ * err.c -- JetErrorString: a message for every JET_ERR the engine returns.
+ */
+#include "jet.h"
+
+struct err_msg {
+    JET_ERR err;
+    const char *msg;
+};
+
+static const struct err_msg messages[] = {
+    {JET_errSuccess, "success"},
+    {JET_wrnBufferTruncated, "buffer too small: output truncated"},
+    {JET_errLogFileCorrupt, "log file is corrupt"},
+    {JET_errBackupInProgress, "a backup is already in progress"},
+    {JET_errRestoreInProgress, "a restore is in progress"},
+    {JET_errMissingPreviousLogFile, "the log generation the checkpoint names is missing"},
+    {JET_errLogWriteFail, "failure writing to the log"},
+    {JET_errBadLogVersion, "log file version is not supported"},
+    {JET_errInvalidLogSequence, "log generations are not contiguous (hash chain broken)"},
+    {JET_errLoggingDisabled, "logging is disabled"},
+    {JET_errNoBackup, "no backup in progress"},
+    {JET_errInvalidBackupSequence, "backup call out of sequence"},
+    {JET_errBackupNotAllowedYet, "backup not allowed: instance not initialised or terminating"},
+    {JET_errInvalidBackup, "incremental backup impossible while circular logging is on"},
+    {JET_errMissingLogFile, "a required log generation is missing"},
+    {JET_errBadLogSignature, "log file belongs to another instance (bad log signature)"},
+    {JET_errBadDbSignature, "database signature does not match"},
+    {JET_errBadCheckpointSignature, "checkpoint file belongs to another instance"},
+    {JET_errCheckpointCorrupt, "checkpoint file is corrupt"},
+    {JET_errLogFileSizeMismatch, "log file size does not match the configured size"},
+    {JET_errCheckpointFileNotFound, "checkpoint file not found"},
+    {JET_errDatabaseDirtyShutdown, "database was not shut down cleanly and cannot be recovered from these logs"},
+    {JET_errGivenLogFileHasBadSignature, "a log file of the backup set belongs to another instance"},
+    {JET_errGivenLogFileIsNotContiguous, "the log files of the backup set are not contiguous"},
+    {JET_errMissingRestoreLogFiles, "log files needed for restore are missing"},
+    {JET_errMissingFullBackup, "no full backup precedes this incremental backup"},
+    {JET_errBadBackupDatabaseSize, "backup database size is wrong"},
+    {JET_errMissingFileToBackup, "a file to back up is missing"},
+    {JET_errLogReadVerifyFailure, "log file checksum mismatch while backing up"},
+    {JET_errRestoreOfNonBackupDatabase, "database is not a backup copy"},
+    {JET_errLogFileNotCopied, "logs cannot be truncated: not every log of the backup was read"},
+    {JET_errBackupAbortByServer, "backup was stopped by the server"},
+    {JET_errInvalidGrbit, "invalid grbit"},
+    {JET_errTermInProgress, "instance is terminating"},
+    {JET_errFeatureNotAvailable, "feature not available"},
+    {JET_errInvalidName, "invalid name"},
+    {JET_errInvalidParameter, "invalid parameter"},
+    {JET_errInvalidDatabaseId, "invalid database id"},
+    {JET_errOutOfMemory, "out of memory"},
+    {JET_errReadVerifyFailure, "page checksum or page number mismatch (read verify failure)"},
+    {JET_errPageNotInitialized, "page was never written"},
+    {JET_errDiskIO, "disk I/O error"},
+    {JET_errInvalidPath, "invalid path"},
+    {JET_errRecordTooBig, "value too big"},
+    {JET_errInvalidDatabase, "not a database file"},
+    {JET_errNotInitialized, "instance not initialised"},
+    {JET_errAlreadyInitialized, "instance already initialised"},
+    {JET_errFileAccessDenied, "file access denied (or file exists)"},
+    {JET_errBufferTooSmall, "buffer too small"},
+    {JET_errNotInTransaction, "not in a transaction"},
+    {JET_errVersionStoreOutOfMemory, "transaction too large for the cache: roll it back"},
+    {JET_errRunningInOneInstanceMode, "running in legacy single-instance mode"},
+    {JET_errRunningInMultiInstanceMode, "running in multi-instance mode"},
+    {JET_errSystemParamsAlreadySet, "system parameters already set"},
+    {JET_errInstanceNameInUse, "instance name already in use"},
+    {JET_errInstanceUnavailable, "instance unavailable after a fatal log write or fsync failure: terminate and recover it"},
+    {JET_errOutOfSessions, "out of sessions"},
+    {JET_errWriteConflict, "write conflict: another session holds the write lock"},
+    {JET_errTransTooDeep, "transactions nested too deeply"},
+    {JET_errInvalidSesid, "invalid session handle"},
+    {JET_errInTransaction, "operation not allowed inside a transaction"},
+    {JET_errSesidTableIdMismatch, "table id does not belong to this session"},
+    {JET_errInvalidInstance, "invalid instance handle"},
+    {JET_errDatabaseDuplicate, "database already exists"},
+    {JET_errDatabaseInUse, "database in use"},
+    {JET_errDatabaseNotFound, "database not found (not attached)"},
+    {JET_errDatabaseInvalidName, "invalid database name"},
+    {JET_errDatabaseCorrupted, "database is corrupt"},
+    {JET_errDatabaseLocked, "database is locked by another process"},
+    {JET_errPageSizeMismatch, "database page size does not match the instance"},
+    {JET_errTableDuplicate, "table already exists"},
+    {JET_errTableInUse, "table in use"},
+    {JET_errObjectNotFound, "no such table"},
+    {JET_errInvalidTableId, "invalid table id"},
+    {JET_errRecordNotFound, "key not found"},
+    {JET_errNoCurrentRecord, "no current record"},
+    {JET_errKeyDuplicate, "key already exists"},
+    {JET_errTooManyAttachedDatabases, "too many attached databases"},
+    {JET_errDiskFull, "disk full"},
+    {JET_errFileNotFound, "file not found"},
+    {JET_errFileInvalidType, "file is of the wrong type"},
+};
+
+const char *JetErrorString(JET_ERR err)
+{
+    for (size_t i = 0; i < sizeof messages / sizeof messages[0]; i++)
+        if (messages[i].err == err) return messages[i].msg;
+    return err < 0 ? "unknown error" : "unknown warning";
+}

@@ -1,0 +1,621 @@
+/*
+ * instance.c -- instances, system parameters, handles, sessions and
+ * transactions at the API boundary.
+ *
+ * Owns: the process-wide state (instance mode, instance list, handle table)
+ * under g_lock.  Handles are (generation << 32 | slot + 1): a stale, closed
+ * or made-up handle is detected without dereferencing anything, so bad
+ * handles get JET_errInvalidInstance / JET_errInvalidSesid /
+ * JET_errInvalidTableId rather than a crash.
+ *
+ * Modes (as ESE): NONE --JetInit(NULL)--> LEGACY (one implicit instance);
+ * NONE --JetCreateInstance--> MULTI.  Each mode refuses the other's entry
+ * point (JET_errRunningInOneInstanceMode / JET_errRunningInMultiInstanceMode).
+ * The mode returns to NONE when the last instance terminates.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "diag.h"
+#include "instance.h"
+#include "os.h"
+#include "page.h"
+
+struct handle_slot {
+    uint32_t gen;
+    int kind;
+    void *obj;
+};
+
+enum run_mode { MODE_NONE, MODE_LEGACY, MODE_MULTI };
+
+static struct {
+    pthread_mutex_t lock;
+    enum run_mode mode;
+    struct jet_instance *legacy;
+    struct handle_slot *slots;
+    size_t nslots;
+    struct jet_params defaults;
+    bool defaults_set;
+} g = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static void params_default(struct jet_params *p)
+{
+    memset(p, 0, sizeof *p);
+    snprintf(p->system_path, sizeof p->system_path, ".");
+    snprintf(p->log_path, sizeof p->log_path, ".");
+    snprintf(p->base, sizeof p->base, "edb");
+    p->log_file_size = 1024u * 1024u;
+    p->circular = 0;
+    p->cache_pages = 8192;
+    p->page_size = PAGE_SIZE_DEFAULT;
+    p->recovery = 1;
+    p->ckpt_period_ms = 1000;
+}
+
+static struct jet_params *defaults(void)
+{
+    if (!g.defaults_set) {
+        params_default(&g.defaults);
+        g.defaults_set = true;
+    }
+    return &g.defaults;
+}
+
+/* ---- handles (g.lock held by callers of the _locked forms) ---- */
+
+JET_API_PTR handle_new(int kind, void *obj)
+{
+    pthread_mutex_lock(&g.lock);
+    size_t i;
+    for (i = 0; i < g.nslots; i++)
+        if (g.slots[i].kind == HK_NONE) break;
+    if (i == g.nslots) {
+        size_t n = g.nslots ? g.nslots * 2 : 64;
+        struct handle_slot *ns = realloc(g.slots, n * sizeof *ns);
+        if (!ns) {
+            pthread_mutex_unlock(&g.lock);
+            return 0;
+        }
+        memset(ns + g.nslots, 0, (n - g.nslots) * sizeof *ns);
+        g.slots = ns;
+        g.nslots = n;
+    }
+    g.slots[i].gen++;
+    g.slots[i].kind = kind;
+    g.slots[i].obj = obj;
+    JET_API_PTR h = ((JET_API_PTR)g.slots[i].gen << 32) | (JET_API_PTR)(i + 1);
+    pthread_mutex_unlock(&g.lock);
+    return h;
+}
+
+static void *handle_lookup(JET_API_PTR h, int kind)
+{
+    void *obj = NULL;
+    size_t i = (size_t)(h & 0xFFFFFFFFu);
+    uint32_t gen = (uint32_t)(h >> 32);
+    pthread_mutex_lock(&g.lock);
+    if (i >= 1 && i <= g.nslots && g.slots[i - 1].kind == kind && g.slots[i - 1].gen == gen) obj = g.slots[i - 1].obj;
+    pthread_mutex_unlock(&g.lock);
+    return obj;
+}
+
+void handle_free(JET_API_PTR h)
+{
+    size_t i = (size_t)(h & 0xFFFFFFFFu);
+    pthread_mutex_lock(&g.lock);
+    if (i >= 1 && i <= g.nslots) {
+        g.slots[i - 1].kind = HK_NONE;
+        g.slots[i - 1].obj = NULL;
+    }
+    pthread_mutex_unlock(&g.lock);
+}
+
+/* ---- instance state ---- */
+
+JET_ERR inst_fatal(struct jet_instance *inst, JET_ERR err)
+{
+    if (!atomic_exchange(&inst->unavailable, 1))
+        fprintf(stderr, "jet: instance '%s' is unavailable after %s (%ld): %s\n", inst->name,
+                JetErrorString(err), err, JetGetLastErrorDetail());
+    return JET_errInstanceUnavailable;
+}
+
+JET_ERR inst_check(struct jet_instance *inst)
+{
+    if (atomic_load(&inst->unavailable)) return JET_errInstanceUnavailable;
+    if (inst->state == INST_TERMINATING) return JET_errTermInProgress;
+    if (inst->state != INST_RUNNING) return JET_errNotInitialized;
+    return JET_errSuccess;
+}
+
+static struct jet_instance *instance_new(const char *name)
+{
+    struct jet_instance *inst = calloc(1, sizeof *inst);
+    if (!inst) return NULL;
+    snprintf(inst->name, sizeof inst->name, "%s", name ? name : "");
+    inst->p = *defaults();
+    pthread_mutex_init(&inst->mu, NULL);
+    pthread_mutex_init(&inst->write_lock, NULL);
+    pthread_mutex_init(&inst->ckpt_mu, NULL);
+    pthread_cond_init(&inst->ckpt_cv, NULL);
+    pthread_rwlockattr_t ra;
+    pthread_rwlockattr_init(&ra);
+    /* Commits must not starve behind a stream of readers. */
+    pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&inst->commit_lock, &ra);
+    pthread_rwlockattr_destroy(&ra);
+    inst->lock_fd = -1;
+    inst->state = INST_CREATED;
+    return inst;
+}
+
+static void instance_free(struct jet_instance *inst)
+{
+    pthread_mutex_destroy(&inst->mu);
+    pthread_mutex_destroy(&inst->write_lock);
+    pthread_mutex_destroy(&inst->ckpt_mu);
+    pthread_cond_destroy(&inst->ckpt_cv);
+    pthread_rwlock_destroy(&inst->commit_lock);
+    free(inst);
+}
+
+static bool instance_name_taken(const char *name)
+{
+    for (size_t i = 0; i < g.nslots; i++) {
+        if (g.slots[i].kind != HK_INSTANCE) continue;
+        struct jet_instance *o = g.slots[i].obj;
+        if (strcmp(o->name, name) == 0) return true;
+    }
+    return false;
+}
+
+JET_ERR JetCreateInstance(JET_INSTANCE *pinstance, const char *szInstanceName)
+{
+    if (!pinstance) return JET_errInvalidParameter;
+    pthread_mutex_lock(&g.lock);
+    if (g.mode == MODE_LEGACY) {
+        pthread_mutex_unlock(&g.lock);
+        return JET_errRunningInOneInstanceMode;
+    }
+    const char *name = szInstanceName ? szInstanceName : "";
+    if (*name && instance_name_taken(name)) {
+        pthread_mutex_unlock(&g.lock);
+        return JET_errInstanceNameInUse;
+    }
+    g.mode = MODE_MULTI;
+    defaults();
+    pthread_mutex_unlock(&g.lock);
+    struct jet_instance *inst = instance_new(name);
+    if (!inst) return JET_errOutOfMemory;
+    inst->handle = handle_new(HK_INSTANCE, inst);
+    if (!inst->handle) {
+        instance_free(inst);
+        return JET_errOutOfMemory;
+    }
+    *pinstance = inst->handle;
+    return JET_errSuccess;
+}
+
+static JET_ERR instance_of(JET_INSTANCE h, struct jet_instance **pinst)
+{
+    if (h == 0 || h == JET_instanceNil) {
+        pthread_mutex_lock(&g.lock);
+        struct jet_instance *l = g.mode == MODE_LEGACY ? g.legacy : NULL;
+        enum run_mode m = g.mode;
+        pthread_mutex_unlock(&g.lock);
+        if (m == MODE_MULTI) return JET_errRunningInMultiInstanceMode;
+        if (!l) return JET_errNotInitialized;
+        *pinst = l;
+        return JET_errSuccess;
+    }
+    struct jet_instance *inst = handle_lookup(h, HK_INSTANCE);
+    if (!inst) return JET_errInvalidInstance;
+    *pinst = inst;
+    return JET_errSuccess;
+}
+
+/* ---- parameters ---- */
+
+static JET_ERR param_set(struct jet_params *p, unsigned long id, JET_API_PTR l, const char *sz)
+{
+    switch (id) {
+    case JET_paramSystemPath:
+    case JET_paramLogFilePath:
+    case JET_paramTempPath: {
+        if (!sz || !*sz) return JET_errInvalidParameter;
+        if (strlen(sz) >= JET_PATH_MAX - 32) return JET_errInvalidPath;
+        if (id == JET_paramSystemPath) snprintf(p->system_path, sizeof p->system_path, "%s", sz);
+        if (id == JET_paramLogFilePath) snprintf(p->log_path, sizeof p->log_path, "%s", sz);
+        return JET_errSuccess;
+    }
+    case JET_paramBaseName:
+        if (!sz || strlen(sz) != JET_BASE_NAME_LENGTH || strchr(sz, '/')) return JET_errInvalidParameter;
+        snprintf(p->base, sizeof p->base, "%s", sz);
+        return JET_errSuccess;
+    case JET_paramLogFileSize:
+        if (l < 64 || l > 1024 * 1024 || (l % 4)) return JET_errInvalidParameter;
+        p->log_file_size = (uint32_t)l * 1024u;
+        return JET_errSuccess;
+    case JET_paramCircularLog:
+        if (l > 1) return JET_errInvalidParameter;
+        p->circular = (int)l;
+        return JET_errSuccess;
+    case JET_paramCacheSizeMax:
+        if (l < 64 || l > (1u << 26)) return JET_errInvalidParameter;
+        p->cache_pages = (uint32_t)l;
+        return JET_errSuccess;
+    case JET_paramDatabasePageSize:
+        if (!page_size_valid((uint32_t)l)) return JET_errInvalidParameter;
+        p->page_size = (uint32_t)l;
+        return JET_errSuccess;
+    case JET_paramRecovery:
+        if (!sz) return JET_errInvalidParameter;
+        if (strcasecmp(sz, "on") == 0) p->recovery = 1;
+        else if (strcasecmp(sz, "off") == 0) p->recovery = 0;
+        else return JET_errInvalidParameter;
+        return JET_errSuccess;
+    case JET_paramCheckpointPeriodMs:
+        if (l < 10 || l > 3600000) return JET_errInvalidParameter;
+        p->ckpt_period_ms = (uint32_t)l;
+        return JET_errSuccess;
+    default:
+        return JET_errInvalidParameter;
+    }
+}
+
+JET_ERR JetSetSystemParameter(JET_INSTANCE *pinstance, JET_SESID sesid, unsigned long paramid, JET_API_PTR lParam,
+                              const char *szParam)
+{
+    (void)sesid;
+    if (!pinstance || *pinstance == 0) {
+        pthread_mutex_lock(&g.lock);
+        JET_ERR err;
+        if (g.mode == MODE_LEGACY && g.legacy && g.legacy->state != INST_CREATED) err = JET_errAlreadyInitialized;
+        else err = param_set(defaults(), paramid, lParam, szParam);
+        pthread_mutex_unlock(&g.lock);
+        return err;
+    }
+    struct jet_instance *inst = handle_lookup(*pinstance, HK_INSTANCE);
+    if (!inst) return JET_errInvalidInstance;
+    pthread_mutex_lock(&inst->mu);
+    JET_ERR err = inst->state != INST_CREATED ? JET_errAlreadyInitialized : param_set(&inst->p, paramid, lParam, szParam);
+    pthread_mutex_unlock(&inst->mu);
+    return err;
+}
+
+JET_ERR JetGetSystemParameter(JET_INSTANCE instance, JET_SESID sesid, unsigned long paramid, JET_API_PTR *plParam,
+                              char *szParam, unsigned long cbMax)
+{
+    (void)sesid;
+    struct jet_params p;
+    if (instance == 0 || instance == JET_instanceNil) {
+        pthread_mutex_lock(&g.lock);
+        p = g.mode == MODE_LEGACY && g.legacy ? g.legacy->p : *defaults();
+        pthread_mutex_unlock(&g.lock);
+    } else {
+        struct jet_instance *inst = handle_lookup(instance, HK_INSTANCE);
+        if (!inst) return JET_errInvalidInstance;
+        p = inst->p;
+    }
+    const char *s = NULL;
+    JET_API_PTR v = 0;
+    switch (paramid) {
+    case JET_paramSystemPath: s = p.system_path; break;
+    case JET_paramLogFilePath: s = p.log_path; break;
+    case JET_paramTempPath: s = p.system_path; break;
+    case JET_paramBaseName: s = p.base; break;
+    case JET_paramLogFileSize: v = p.log_file_size / 1024u; break;
+    case JET_paramCircularLog: v = (JET_API_PTR)p.circular; break;
+    case JET_paramCacheSizeMax: v = p.cache_pages; break;
+    case JET_paramDatabasePageSize: v = p.page_size; break;
+    case JET_paramRecovery: s = p.recovery ? "On" : "Off"; break;
+    case JET_paramCheckpointPeriodMs: v = p.ckpt_period_ms; break;
+    default: return JET_errInvalidParameter;
+    }
+    if (s) {
+        if (!szParam || cbMax == 0) return JET_errInvalidParameter;
+        if (strlen(s) + 1 > cbMax) return JET_errBufferTooSmall;
+        memcpy(szParam, s, strlen(s) + 1);
+    } else {
+        if (!plParam) return JET_errInvalidParameter;
+        *plParam = v;
+    }
+    return JET_errSuccess;
+}
+
+/* ---- init / term ---- */
+
+static JET_ERR instance_start(struct jet_instance *inst)
+{
+    JET_ERR err;
+    char path[JET_PATH_MAX];
+    uint32_t next_gen = 1;
+    if ((err = os_mkdirs(inst->p.system_path)) < 0) return jet_report(err, "cannot create system path %s", inst->p.system_path);
+    if ((err = os_mkdirs(inst->p.log_path)) < 0) return jet_report(err, "cannot create log path %s", inst->p.log_path);
+    /* One process per instance directory: a second one would interleave
+     * logs and corrupt both. */
+    char lockname[32];
+    snprintf(lockname, sizeof lockname, "%s.lck", inst->p.base);
+    if ((err = os_join(path, sizeof path, inst->p.system_path, lockname)) < 0) return err;
+    if ((err = os_open(path, OS_OPEN_READ | OS_OPEN_WRITE | OS_OPEN_CREATE, &inst->lock_fd)) < 0) {
+        inst->lock_fd = -1;
+        return jet_report(err, "%s: cannot open the instance lock file", path);
+    }
+    if ((err = os_lock(inst->lock_fd)) < 0) {
+        err = jet_report(err, "%s: the instance is in use by another process", path);
+        goto fail;
+    }
+    if ((err = cache_init(&inst->cache, inst, inst->p.page_size, inst->p.cache_pages)) < 0) goto fail;
+    if (inst->p.recovery) {
+        if ((err = recovery_run(inst, &next_gen)) < 0) goto fail_cache;
+        struct log_config cfg = {
+            .dir = inst->p.log_path, .base = inst->p.base, .file_size = inst->p.log_file_size,
+            .page_size = inst->p.page_size, .signature = inst->log_signature,
+        };
+        if ((err = log_open(&cfg, next_gen, &inst->log)) < 0) goto fail_cache;
+        /* Point the checkpoint at the new generation: everything before it
+         * is now in the (clean) databases. */
+        struct ckpt_file ck;
+        memset(&ck, 0, sizeof ck);
+        ck.log_signature = inst->log_signature;
+        ck.lsn = log_end_lsn(inst->log);
+        if ((err = ckpt_path(inst, path, sizeof path)) < 0) goto fail_log;
+        if ((err = ckpt_write(path, &ck)) < 0) goto fail_log;
+        inst->checkpoint_lsn = ck.lsn;
+    }
+    inst->state = INST_RUNNING;
+    if ((err = ckpt_start_thread(inst)) < 0) {
+        inst->state = INST_CREATED;
+        goto fail_log;
+    }
+    return JET_errSuccess;
+fail_log:
+    if (inst->log) log_close(inst->log);
+    inst->log = NULL;
+fail_cache:
+    cache_destroy(&inst->cache);
+fail:
+    os_close(inst->lock_fd);
+    inst->lock_fd = -1;
+    return err;
+}
+
+JET_ERR JetInit(JET_INSTANCE *pinstance)
+{
+    struct jet_instance *inst;
+    JET_ERR err;
+    if (!pinstance || *pinstance == 0) {
+        pthread_mutex_lock(&g.lock);
+        if (g.mode == MODE_MULTI) {
+            pthread_mutex_unlock(&g.lock);
+            return JET_errRunningInMultiInstanceMode;
+        }
+        if (g.legacy) {
+            pthread_mutex_unlock(&g.lock);
+            return JET_errAlreadyInitialized;
+        }
+        defaults();
+        pthread_mutex_unlock(&g.lock);
+        inst = instance_new("");
+        if (!inst) return JET_errOutOfMemory;
+        pthread_mutex_lock(&g.lock);
+        if (g.legacy || g.mode == MODE_MULTI) {
+            pthread_mutex_unlock(&g.lock);
+            instance_free(inst);
+            return g.mode == MODE_MULTI ? JET_errRunningInMultiInstanceMode : JET_errAlreadyInitialized;
+        }
+        g.mode = MODE_LEGACY;
+        g.legacy = inst;
+        pthread_mutex_unlock(&g.lock);
+        inst->handle = handle_new(HK_INSTANCE, inst);
+        err = instance_start(inst);
+        if (err < 0) {
+            handle_free(inst->handle);
+            pthread_mutex_lock(&g.lock);
+            g.legacy = NULL;
+            g.mode = MODE_NONE;
+            pthread_mutex_unlock(&g.lock);
+            instance_free(inst);
+            return err;
+        }
+        if (pinstance) *pinstance = inst->handle;
+        return JET_errSuccess;
+    }
+    inst = handle_lookup(*pinstance, HK_INSTANCE);
+    if (!inst) return JET_errInvalidInstance;
+    pthread_mutex_lock(&inst->mu);
+    if (inst->state != INST_CREATED) {
+        pthread_mutex_unlock(&inst->mu);
+        return JET_errAlreadyInitialized;
+    }
+    pthread_mutex_unlock(&inst->mu);
+    return instance_start(inst);
+}
+
+JET_ERR JetTerm2(JET_INSTANCE instance, JET_GRBIT grbit)
+{
+    struct jet_instance *inst;
+    JET_ERR err = instance_of(instance, &inst);
+    if (err < 0) return err;
+    if (grbit & ~(JET_GRBIT)(JET_bitTermComplete | JET_bitTermAbrupt | JET_bitTermStopBackup))
+        return JET_errInvalidGrbit;
+    pthread_mutex_lock(&inst->mu);
+    bool running = inst->state == INST_RUNNING;
+    if (inst->state == INST_TERMINATING) {
+        pthread_mutex_unlock(&inst->mu);
+        return JET_errTermInProgress;
+    }
+    inst->state = INST_TERMINATING;
+    pthread_mutex_unlock(&inst->mu);
+
+    /* End every session still open on this instance. */
+    pthread_mutex_lock(&g.lock);
+    struct session **open = NULL;
+    size_t nopen = 0;
+    for (size_t i = 0; i < g.nslots; i++) {
+        if (g.slots[i].kind != HK_SESSION) continue;
+        struct session *s = g.slots[i].obj;
+        if (s->inst != inst) continue;
+        struct session **no = realloc(open, (nopen + 1) * sizeof *no);
+        if (!no) break;
+        open = no;
+        open[nopen++] = s;
+    }
+    pthread_mutex_unlock(&g.lock);
+    for (size_t i = 0; i < nopen; i++) JetEndSession(open[i]->handle, 0);
+    free(open);
+
+    if (running) {
+        ckpt_stop_thread(inst);
+        bool clean = !atomic_load(&inst->unavailable) && !(grbit & JET_bitTermAbrupt);
+        err = db_detach_all(inst, clean);
+        if (inst->log) {
+            JET_ERR e2 = clean ? log_close(inst->log) : JET_errSuccess;
+            if (!clean) log_close(inst->log);
+            if (err >= 0 && e2 < 0) err = e2;
+            inst->log = NULL;
+        }
+        cache_destroy(&inst->cache);
+        if (inst->lock_fd >= 0) os_close(inst->lock_fd);
+        inst->lock_fd = -1;
+    }
+    handle_free(inst->handle);
+    pthread_mutex_lock(&g.lock);
+    if (g.legacy == inst) {
+        g.legacy = NULL;
+        g.mode = MODE_NONE;
+    } else if (g.mode == MODE_MULTI) {
+        bool any = false;
+        for (size_t i = 0; i < g.nslots; i++) any |= g.slots[i].kind == HK_INSTANCE;
+        if (!any) g.mode = MODE_NONE;
+    }
+    pthread_mutex_unlock(&g.lock);
+    instance_free(inst);
+    return err;
+}
+
+JET_ERR JetTerm(JET_INSTANCE instance) { return JetTerm2(instance, JET_bitTermComplete); }
+
+/* ---- sessions ---- */
+
+JET_ERR session_get(JET_SESID sesid, struct session **ps)
+{
+    struct session *s = handle_lookup(sesid, HK_SESSION);
+    if (!s) return JET_errInvalidSesid;
+    *ps = s;
+    return JET_errSuccess;
+}
+
+JET_ERR cursor_get(JET_SESID sesid, JET_TABLEID tableid, struct session **ps, struct cursor **pc)
+{
+    JET_ERR err = session_get(sesid, ps);
+    if (err < 0) return err;
+    struct cursor *c = handle_lookup(tableid, HK_CURSOR);
+    if (!c) return JET_errInvalidTableId;
+    if (c->s != *ps) return JET_errSesidTableIdMismatch;
+    *pc = c;
+    return JET_errSuccess;
+}
+
+JET_ERR JetBeginSession(JET_INSTANCE instance, JET_SESID *psesid, const char *szUserName, const char *szPassword)
+{
+    (void)szUserName;
+    (void)szPassword;
+    struct jet_instance *inst;
+    if (!psesid) return JET_errInvalidParameter;
+    JET_ERR err = instance_of(instance, &inst);
+    if (err < 0) return err;
+    pthread_mutex_lock(&inst->mu);
+    err = inst_check(inst);
+    if (err >= 0) inst->nsessions++;
+    pthread_mutex_unlock(&inst->mu);
+    if (err < 0) return err;
+    struct session *s = calloc(1, sizeof *s);
+    if (!s) goto oom;
+    s->inst = inst;
+    s->handle = handle_new(HK_SESSION, s);
+    if (!s->handle) goto oom;
+    *psesid = s->handle;
+    return JET_errSuccess;
+oom:
+    free(s);
+    pthread_mutex_lock(&inst->mu);
+    inst->nsessions--;
+    pthread_mutex_unlock(&inst->mu);
+    return JET_errOutOfMemory;
+}
+
+
+JET_ERR JetEndSession(JET_SESID sesid, JET_GRBIT grbit)
+{
+    struct session *s;
+    JET_ERR err = session_get(sesid, &s);
+    if (err < 0) return err;
+    if (grbit) return JET_errInvalidGrbit;
+    if (s->level) txn_rollback(s);
+    tables_close_session(s);
+    db_close_session(s);
+    handle_free(s->handle);
+    txn_free(&s->txn);
+    pthread_mutex_lock(&s->inst->mu);
+    s->inst->nsessions--;
+    pthread_mutex_unlock(&s->inst->mu);
+    free(s);
+    return JET_errSuccess;
+}
+
+/* ---- transactions ---- */
+
+JET_ERR JetBeginTransaction2(JET_SESID sesid, JET_GRBIT grbit)
+{
+    struct session *s;
+    JET_ERR err = session_get(sesid, &s);
+    if (err < 0) return err;
+    if (grbit & ~(JET_GRBIT)JET_bitTransactionReadOnly) return JET_errInvalidGrbit;
+    if ((err = inst_check(s->inst)) < 0) return err;
+    if (s->level) return JET_errTransTooDeep;
+    return txn_begin(s, grbit & JET_bitTransactionReadOnly, false);
+}
+
+JET_ERR JetBeginTransaction(JET_SESID sesid) { return JetBeginTransaction2(sesid, 0); }
+
+JET_ERR JetCommitTransaction(JET_SESID sesid, JET_GRBIT grbit)
+{
+    struct session *s;
+    JET_ERR err = session_get(sesid, &s);
+    if (err < 0) return err;
+    if (grbit & ~(JET_GRBIT)(JET_bitCommitLazyFlush | JET_bitWaitLastLevel0Commit)) return JET_errInvalidGrbit;
+    if (!s->level) return JET_errNotInTransaction;
+    if (atomic_load(&s->inst->unavailable)) {
+        txn_rollback(s);
+        return JET_errInstanceUnavailable;
+    }
+    return txn_commit(s, grbit & JET_bitCommitLazyFlush);
+}
+
+JET_ERR JetRollback(JET_SESID sesid, JET_GRBIT grbit)
+{
+    struct session *s;
+    JET_ERR err = session_get(sesid, &s);
+    if (err < 0) return err;
+    if (grbit & ~(JET_GRBIT)JET_bitRollbackAll) return JET_errInvalidGrbit;
+    if (!s->level) return JET_errNotInTransaction;
+    txn_rollback(s);
+    return JET_errSuccess;
+}
+
+void handle_close_cursors(struct session *s)
+{
+    for (;;) {
+        struct cursor *found = NULL;
+        pthread_mutex_lock(&g.lock);
+        for (size_t i = 0; i < g.nslots && !found; i++)
+            if (g.slots[i].kind == HK_CURSOR && ((struct cursor *)g.slots[i].obj)->s == s) found = g.slots[i].obj;
+        pthread_mutex_unlock(&g.lock);
+        if (!found) return;
+        cursor_close_for_session(found);
+    }
+}

@@ -1,0 +1,254 @@
+/*
+ * instance.h -- the engine's internal structures, shared by its modules.
+ *
+ * Objects and what protects them:
+ *   g_state (instance.c)    global mutex: mode, instance list, handle table
+ *   jet_instance.mu         instance state, attached databases, sessions
+ *   jet_instance.write_lock one writer transaction at a time (held from
+ *                           JetBeginTransaction, or an implicit one, until
+ *                           commit/rollback has installed its pages)
+ *   jet_instance.commit_lock rwlock: readers hold it shared for one
+ *                           operation so they see a consistent set of pages;
+ *                           commit holds it exclusive while it appends its
+ *                           records and installs its pages (so a checkpoint
+ *                           never sees a transaction half installed)
+ *   cache.mu                frames, hash, LRU, dirty state
+ * Lock order: write_lock -> commit_lock -> inst.mu -> cache.mu -> log's mutex.
+ *
+ * Instance states: CREATED --JetInit--> RUNNING --JetTerm--> (freed);
+ * RUNNING --fatal log error--> unavailable flag set (every call
+ * JET_errInstanceUnavailable until JetTerm; recovery at the next JetInit).
+ */
+#ifndef JET_INSTANCE_H
+#define JET_INSTANCE_H
+
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "btree.h"
+#include "dbfile.h"
+#include "jet.h"
+#include "log.h"
+
+#define JET_MAX_DBS 8
+#define JET_PATH_MAX 1024
+
+/* ---- page buffers and the cache (cache.c) ---- */
+
+struct pgbuf {
+    atomic_int refs;
+    uint8_t data[];
+};
+
+struct frame {
+    uint32_t dbidx, pgno;
+    struct pgbuf *buf;
+    int pins;
+    bool loading;
+    bool dirty;
+    lsn_t rec_lsn;  /* first change not yet on disk (valid when dirty) */
+    lsn_t lsn;      /* lsn stamped in the current version */
+    struct frame *hnext;
+    struct frame *prev, *next;  /* LRU, most recent at head */
+};
+
+struct jet_instance;
+
+struct cache {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    uint32_t page_size;
+    size_t capacity;
+    size_t nframes;
+    size_t ndirty;
+    struct frame **hash;
+    size_t nbuckets;
+    struct frame *head, *tail;
+    struct jet_instance *inst;
+    uint64_t hits, misses, evictions;
+};
+
+struct pgbuf *pgbuf_new(uint32_t page_size);
+void pgbuf_ref(struct pgbuf *b);
+void pgbuf_unref(struct pgbuf *b);
+
+JET_ERR cache_init(struct cache *c, struct jet_instance *inst, uint32_t page_size, size_t capacity);
+void cache_destroy(struct cache *c);
+/* Pins the committed version of a page, reading it from disk if needed. */
+JET_ERR cache_get(struct cache *c, uint32_t dbidx, uint32_t pgno, struct pgbuf **pbuf);
+void cache_put(struct cache *c, uint32_t dbidx, uint32_t pgno);
+/* Installs a committed version (takes over the reference). Context: commit_lock exclusive. */
+JET_ERR cache_install(struct cache *c, uint32_t dbidx, uint32_t pgno, struct pgbuf *buf, lsn_t first_lsn,
+                      lsn_t lsn);
+/* Drops every frame of a database (after it was flushed), for detach. */
+void cache_forget_db(struct cache *c, uint32_t dbidx);
+
+/*
+ * Writes every dirty page (WAL rule respected), fsyncs the database files,
+ * and returns the checkpoint position: every change before it is on disk.
+ * Context: takes commit_lock shared briefly to capture a consistent set.
+ */
+JET_ERR cache_flush_all(struct cache *c, lsn_t *pckpt);
+
+/* ---- databases ---- */
+
+struct db {
+    uint32_t dbidx;
+    char path[JET_PATH_MAX];
+    int fd;
+    struct db_header hdr;
+    int opens;               /* JetOpenDatabase count over all sessions */
+    int table_cursors;       /* open cursors, for JetDetach / TableInUse */
+    bool attached;
+};
+
+/* ---- parameters ---- */
+
+struct jet_params {
+    char system_path[JET_PATH_MAX];
+    char log_path[JET_PATH_MAX];
+    char base[JET_BASE_NAME_LENGTH + 1];
+    uint32_t log_file_size;  /* bytes */
+    int circular;
+    uint32_t cache_pages;
+    uint32_t page_size;
+    int recovery;            /* 0 = logging disabled */
+    uint32_t ckpt_period_ms;
+};
+
+/* ---- the instance ---- */
+
+enum inst_state { INST_CREATED, INST_RUNNING, INST_TERMINATING };
+
+struct session;
+
+struct jet_instance {
+    JET_INSTANCE handle;
+    char name[64];
+    pthread_mutex_t mu;
+    enum inst_state state;
+    struct jet_params p;
+    struct jet_log *log;
+    uint64_t log_signature;
+    struct cache cache;
+    struct db *dbs[JET_MAX_DBS];
+    pthread_mutex_t write_lock;
+    pthread_rwlock_t commit_lock;
+    atomic_int unavailable;
+    atomic_uint_fast64_t txn_seq;
+    /* checkpointer */
+    pthread_t ckpt_thread;
+    bool ckpt_running;
+    bool ckpt_stop;
+    pthread_cond_t ckpt_cv;
+    pthread_mutex_t ckpt_mu;   /* serialises checkpoint cycles */
+    lsn_t checkpoint_lsn;
+    int nsessions;
+    int lock_fd;               /* the instance lock file in system_path */
+    /* table names with open cursors: name -> count, per db (tables.c) */
+    struct open_table *open_tables;
+};
+
+struct open_table {
+    uint32_t dbidx;
+    char name[JET_cbNameMost + 1];
+    int count;
+    struct open_table *next;
+};
+
+/* ---- transactions (txn.c) ---- */
+
+struct txn_page {
+    uint64_t key;  /* dbidx << 32 | pgno */
+    struct pgbuf *buf;
+};
+
+struct txn {
+    struct txn_page *pages;   /* open-addressing table */
+    size_t cap, n;
+    uint64_t *order;          /* keys in first-touch order */
+    size_t limit;             /* most private pages allowed */
+    bool failed;              /* an update failed midway: rollback required */
+};
+
+struct session {
+    JET_SESID handle;
+    struct jet_instance *inst;
+    int level;                /* 0 or 1 */
+    bool readonly;
+    bool implicit;            /* an auto-commit transaction around one update */
+    bool holds_write_lock;
+    struct txn txn;
+    int opened[JET_MAX_DBS];
+};
+
+struct cursor {
+    JET_TABLEID handle;
+    struct session *s;
+    uint32_t dbidx;
+    char name[JET_cbNameMost + 1];
+    uint32_t root;
+    uint8_t key[JET_cbKeyMost];
+    size_t klen;
+    bool has_current;
+};
+
+/* Pager for B+trees: reads see the session's transaction, then the cache. */
+struct pager_ctx {
+    struct session *s;   /* NULL: read committed state only */
+    uint32_t dbidx;
+    JET_ERR sticky;      /* first error the pager itself saw */
+};
+void pager_make(struct bt_pager *pg, struct pager_ctx *ctx, struct session *s, uint32_t dbidx);
+
+JET_ERR txn_begin(struct session *s, bool readonly, bool implicit);
+JET_ERR txn_commit(struct session *s, bool lazy);
+void txn_rollback(struct session *s);
+/* Meta page fields, read through the pager. */
+JET_ERR meta_catalog_root(const struct bt_pager *pg, uint32_t *proot);
+
+/* ---- checkpoint (checkpoint.c) ---- */
+
+struct ckpt_file {
+    uint64_t log_signature;
+    lsn_t lsn;
+    uint32_t ndbs;
+    struct {
+        uint32_t dbidx;
+        uint64_t db_signature;
+        char path[JET_PATH_MAX];
+    } dbs[JET_MAX_DBS];
+};
+JET_ERR ckpt_path(const struct jet_instance *inst, char *buf, size_t cb);
+JET_ERR ckpt_read(const char *path, struct ckpt_file *ck);
+JET_ERR ckpt_write(const char *path, const struct ckpt_file *ck);
+/* One checkpoint cycle: flush, write the checkpoint file, circular cleanup. */
+JET_ERR ckpt_run(struct jet_instance *inst);
+JET_ERR ckpt_start_thread(struct jet_instance *inst);
+void ckpt_stop_thread(struct jet_instance *inst);
+
+/* ---- recovery (recovery.c) ---- */
+JET_ERR recovery_run(struct jet_instance *inst, uint32_t *pnext_gen);
+
+/* ---- instance helpers (instance.c) ---- */
+/* Marks the instance unavailable after a fatal log failure. */
+JET_ERR inst_fatal(struct jet_instance *inst, JET_ERR err);
+JET_ERR inst_check(struct jet_instance *inst);
+JET_ERR session_get(JET_SESID sesid, struct session **ps);
+JET_ERR cursor_get(JET_SESID sesid, JET_TABLEID tableid, struct session **ps, struct cursor **pc);
+JET_API_PTR handle_new(int kind, void *obj);
+void handle_free(JET_API_PTR h);
+JET_ERR db_close_file(struct jet_instance *inst, struct db *db, bool clean);
+JET_ERR db_open_file(struct jet_instance *inst, const char *path, uint32_t dbidx, struct db **pdb);
+void tables_close_session(struct session *s);
+void txn_free(struct txn *t);
+void db_close_session(struct session *s);
+JET_ERR db_detach_all(struct jet_instance *inst, bool clean);
+void handle_close_cursors(struct session *s);
+void cursor_close_for_session(struct cursor *c);
+enum handle_kind { HK_NONE, HK_INSTANCE, HK_SESSION, HK_CURSOR };
+
+#endif /* JET_INSTANCE_H */

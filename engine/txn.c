@@ -1,0 +1,411 @@
+/*
+ * txn.c -- transactions and the pager the B+trees use.
+ *
+ * Owns: a session's private page versions.  The first time a transaction
+ * changes a page, the page is copied into the transaction (copy-on-write);
+ * later reads in that transaction see the copy, other sessions keep seeing
+ * the committed version in the cache.  Nothing private ever reaches the
+ * database file before commit (no-steal), so rollback is just dropping the
+ * copies and crash recovery never has anything to undo.
+ *
+ * Commit (see logrec.h for the protocol): with commit_lock exclusive, append
+ * one LR_PAGE per private page and an LR_COMMIT in a single log_append, stamp
+ * each page with the commit's end lsn, install the pages in the cache; then
+ * release the write lock and wait for the log flush (unless lazy).  Several
+ * committers waiting at once share one fsync.
+ *
+ * Space: the meta page (pgno 2) holds the next new page number and the head
+ * of the free-page list; alloc and free change it through this same pager,
+ * so space changes are logged and rolled back like any other change.
+ *
+ * The private page table is an open-addressing hash keyed by
+ * dbidx << 32 | pgno; order[] keeps first-touch order for the log.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <time.h>
+
+#include "diag.h"
+#include "instance.h"
+#include "logrec.h"
+#include "os.h"
+#include "page.h"
+
+#define WRITE_LOCK_TIMEOUT_S 30
+
+static size_t slot_of(uint64_t key, size_t cap) { return (size_t)((key * 0x9E3779B97F4A7C15ull) >> 17) & (cap - 1); }
+
+static struct txn_page *txn_find(struct txn *t, uint64_t key)
+{
+    if (!t->cap) return NULL;
+    for (size_t i = slot_of(key, t->cap);; i = (i + 1) & (t->cap - 1)) {
+        if (!t->pages[i].buf) return NULL;
+        if (t->pages[i].key == key) return &t->pages[i];
+    }
+}
+
+static JET_ERR txn_grow(struct txn *t)
+{
+    size_t ncap = t->cap ? t->cap * 2 : 64;
+    struct txn_page *np = calloc(ncap, sizeof *np);
+    uint64_t *no = realloc(t->order, ncap * sizeof *no);
+    if (!np || !no) {
+        free(np);
+        if (no) t->order = no;
+        return JET_errOutOfMemory;
+    }
+    t->order = no;
+    for (size_t i = 0; i < t->cap; i++) {
+        if (!t->pages[i].buf) continue;
+        size_t j = slot_of(t->pages[i].key, ncap);
+        while (np[j].buf) j = (j + 1) & (ncap - 1);
+        np[j] = t->pages[i];
+    }
+    free(t->pages);
+    t->pages = np;
+    t->cap = ncap;
+    return JET_errSuccess;
+}
+
+static JET_ERR txn_add(struct txn *t, uint64_t key, struct pgbuf *buf)
+{
+    if (t->n >= t->limit)
+        return jet_report(JET_errVersionStoreOutOfMemory,
+                          "transaction changed more than %zu pages (half the cache): roll it back", t->limit);
+    if ((t->n + 1) * 2 > t->cap) {
+        JET_ERR err = txn_grow(t);
+        if (err < 0) return err;
+    }
+    size_t i = slot_of(key, t->cap);
+    while (t->pages[i].buf) i = (i + 1) & (t->cap - 1);
+    t->pages[i].key = key;
+    t->pages[i].buf = buf;
+    t->order[t->n++] = key;
+    return JET_errSuccess;
+}
+
+static void txn_clear(struct txn *t)
+{
+    for (size_t i = 0; i < t->cap; i++) {
+        if (t->pages[i].buf) pgbuf_unref(t->pages[i].buf);
+        t->pages[i].buf = NULL;
+    }
+    t->n = 0;
+    t->failed = false;
+}
+
+void txn_free(struct txn *t)
+{
+    txn_clear(t);
+    free(t->pages);
+    free(t->order);
+    memset(t, 0, sizeof *t);
+}
+
+/* ---- pager ---- */
+
+static JET_ERR pg_get(void *vctx, uint32_t pgno, const uint8_t **ppage)
+{
+    struct pager_ctx *ctx = vctx;
+    struct session *s = ctx->s;
+    if (s && s->holds_write_lock) {
+        struct txn_page *tp = txn_find(&s->txn, (uint64_t)ctx->dbidx << 32 | pgno);
+        if (tp) {
+            *ppage = tp->buf->data;
+            return JET_errSuccess;
+        }
+    }
+    struct jet_instance *inst = s->inst;
+    struct pgbuf *b;
+    JET_ERR err = cache_get(&inst->cache, ctx->dbidx, pgno, &b);
+    if (err < 0) return err;
+    *ppage = b->data;
+    return JET_errSuccess;
+}
+
+static void pg_put(void *vctx, uint32_t pgno)
+{
+    struct pager_ctx *ctx = vctx;
+    struct session *s = ctx->s;
+    if (s->holds_write_lock && txn_find(&s->txn, (uint64_t)ctx->dbidx << 32 | pgno)) return;
+    cache_put(&s->inst->cache, ctx->dbidx, pgno);
+}
+
+static JET_ERR pg_get_mut(void *vctx, uint32_t pgno, uint8_t **ppage)
+{
+    struct pager_ctx *ctx = vctx;
+    struct session *s = ctx->s;
+    if (!s->holds_write_lock || s->readonly) return JET_errInvalidParameter;
+    uint64_t key = (uint64_t)ctx->dbidx << 32 | pgno;
+    struct txn_page *tp = txn_find(&s->txn, key);
+    if (tp) {
+        *ppage = tp->buf->data;
+        return JET_errSuccess;
+    }
+    struct cache *c = &s->inst->cache;
+    struct pgbuf *b, *copy = pgbuf_new(c->page_size);
+    if (!copy) return JET_errOutOfMemory;
+    JET_ERR err = cache_get(c, ctx->dbidx, pgno, &b);
+    if (err < 0) {
+        pgbuf_unref(copy);
+        return err;
+    }
+    memcpy(copy->data, b->data, c->page_size);
+    cache_put(c, ctx->dbidx, pgno);
+    err = txn_add(&s->txn, key, copy);
+    if (err < 0) {
+        pgbuf_unref(copy);
+        return err;
+    }
+    *ppage = copy->data;
+    return JET_errSuccess;
+}
+
+/* A fresh private page that replaces whatever pgno held. */
+static JET_ERR pg_fresh(struct pager_ctx *ctx, uint32_t pgno, uint8_t type, uint8_t **ppage)
+{
+    struct session *s = ctx->s;
+    uint64_t key = (uint64_t)ctx->dbidx << 32 | pgno;
+    struct txn_page *tp = txn_find(&s->txn, key);
+    uint32_t ps = s->inst->cache.page_size;
+    if (tp) {
+        page_init(tp->buf->data, ps, pgno, type);
+        *ppage = tp->buf->data;
+        return JET_errSuccess;
+    }
+    struct pgbuf *b = pgbuf_new(ps);
+    if (!b) return JET_errOutOfMemory;
+    page_init(b->data, ps, pgno, type);
+    JET_ERR err = txn_add(&s->txn, key, b);
+    if (err < 0) {
+        pgbuf_unref(b);
+        return err;
+    }
+    *ppage = b->data;
+    return JET_errSuccess;
+}
+
+static JET_ERR pg_alloc(void *vctx, uint8_t type, uint32_t *ppgno, uint8_t **ppage)
+{
+    struct pager_ctx *ctx = vctx;
+    uint8_t *meta;
+    JET_ERR err = pg_get_mut(vctx, DB_PGNO_META, &meta);
+    if (err < 0) return err;
+    uint32_t head = get_le32(meta + META_OFF_FREE_HEAD);
+    uint32_t pgno;
+    if (head) {
+        const uint8_t *fp;
+        err = pg_get(vctx, head, &fp);
+        if (err < 0) return err;
+        if (page_type(fp) != PAGE_T_FREE) {
+            pg_put(vctx, head);
+            return jet_report(JET_errDatabaseCorrupted, "free list: page %u is of type %u, not free", head,
+                              page_type(fp));
+        }
+        uint32_t next = page_aux1(fp);
+        pg_put(vctx, head);
+        put_le32(meta + META_OFF_FREE_HEAD, next);
+        put_le32(meta + META_OFF_FREE_COUNT, get_le32(meta + META_OFF_FREE_COUNT) - 1);
+        pgno = head;
+    } else {
+        pgno = get_le32(meta + META_OFF_NPAGES);
+        if (pgno >= 0xFFFFFFF0u) return jet_report(JET_errDiskFull, "database is at its page limit");
+        put_le32(meta + META_OFF_NPAGES, pgno + 1);
+    }
+    err = pg_fresh(ctx, pgno, type, ppage);
+    if (err < 0) return err;
+    *ppgno = pgno;
+    return JET_errSuccess;
+}
+
+static JET_ERR pg_free(void *vctx, uint32_t pgno)
+{
+    struct pager_ctx *ctx = vctx;
+    if (pgno < DB_FIRST_DATA_PGNO) return jet_report(JET_errDatabaseCorrupted, "free of reserved page %u", pgno);
+    uint8_t *meta, *fp;
+    JET_ERR err = pg_get_mut(vctx, DB_PGNO_META, &meta);
+    if (err < 0) return err;
+    err = pg_fresh(ctx, pgno, PAGE_T_FREE, &fp);
+    if (err < 0) return err;
+    page_set_aux1(fp, get_le32(meta + META_OFF_FREE_HEAD));
+    put_le32(meta + META_OFF_FREE_HEAD, pgno);
+    put_le32(meta + META_OFF_FREE_COUNT, get_le32(meta + META_OFF_FREE_COUNT) + 1);
+    return JET_errSuccess;
+}
+
+void pager_make(struct bt_pager *pg, struct pager_ctx *ctx, struct session *s, uint32_t dbidx)
+{
+    ctx->s = s;
+    ctx->dbidx = dbidx;
+    ctx->sticky = JET_errSuccess;
+    pg->ctx = ctx;
+    pg->page_size = s->inst->cache.page_size;
+    pg->get = pg_get;
+    pg->put = pg_put;
+    pg->get_mut = pg_get_mut;
+    pg->alloc = pg_alloc;
+    pg->free = pg_free;
+}
+
+JET_ERR meta_catalog_root(const struct bt_pager *pg, uint32_t *proot)
+{
+    const uint8_t *meta;
+    JET_ERR err = pg->get(pg->ctx, DB_PGNO_META, &meta);
+    if (err < 0) return err;
+    if (page_type(meta) != PAGE_T_META) {
+        pg->put(pg->ctx, DB_PGNO_META);
+        return jet_report(JET_errDatabaseCorrupted, "page %u is not the meta page (type %u)", DB_PGNO_META,
+                          page_type(meta));
+    }
+    *proot = get_le32(meta + META_OFF_CATALOG);
+    pg->put(pg->ctx, DB_PGNO_META);
+    return JET_errSuccess;
+}
+
+/* ---- begin / commit / rollback ---- */
+
+static JET_ERR write_lock_acquire(struct jet_instance *inst)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += WRITE_LOCK_TIMEOUT_S;
+    int rc = pthread_mutex_timedlock(&inst->write_lock, &ts);
+    if (rc == ETIMEDOUT)
+        return jet_report(JET_errWriteConflict, "another session kept the write lock for %d s", WRITE_LOCK_TIMEOUT_S);
+    if (rc != 0) return JET_errOutOfMemory;
+    return JET_errSuccess;
+}
+
+JET_ERR txn_begin(struct session *s, bool readonly, bool implicit)
+{
+    struct jet_instance *inst = s->inst;
+    s->readonly = readonly;
+    s->implicit = implicit;
+    if (!readonly) {
+        JET_ERR err = write_lock_acquire(inst);
+        if (err < 0) return err;
+        s->holds_write_lock = true;
+        s->txn.limit = inst->cache.capacity / 2;
+        if (s->txn.limit < 16) s->txn.limit = 16;
+        JET_ERR e2 = inst_check(inst);
+        if (e2 < 0) {
+            s->holds_write_lock = false;
+            pthread_mutex_unlock(&inst->write_lock);
+            return e2;
+        }
+    }
+    s->level = 1;
+    return JET_errSuccess;
+}
+
+void txn_rollback(struct session *s)
+{
+    txn_clear(&s->txn);
+    if (s->holds_write_lock) {
+        s->holds_write_lock = false;
+        pthread_mutex_unlock(&s->inst->write_lock);
+    }
+    s->level = 0;
+    s->implicit = false;
+    s->readonly = false;
+}
+
+JET_ERR txn_commit(struct session *s, bool lazy)
+{
+    struct jet_instance *inst = s->inst;
+    struct txn *t = &s->txn;
+    JET_ERR err = JET_errSuccess;
+    struct log_rec *recs = NULL;
+    struct iovec *iov = NULL;
+    uint8_t *hdrs = NULL;
+    lsn_t first = 0, end = 0;
+
+    if (!s->holds_write_lock || t->n == 0) {
+        txn_rollback(s);
+        return JET_errSuccess;
+    }
+    if (t->failed) {
+        txn_rollback(s);
+        return jet_report(JET_errInvalidParameter, "an update failed in this transaction: it was rolled back");
+    }
+    if (!inst->log) {
+        /* Logging disabled (JET_paramRecovery "Off"): install only; the
+         * checkpoint writes pages out and a crash loses what it loses. */
+        pthread_rwlock_wrlock(&inst->commit_lock);
+        for (size_t i = 0; i < t->n; i++) {
+            struct txn_page *tp = txn_find(t, t->order[i]);
+            pgbuf_ref(tp->buf);
+            err = cache_install(&inst->cache, (uint32_t)(tp->key >> 32), (uint32_t)tp->key, tp->buf, 0, 0);
+            if (err < 0) pgbuf_unref(tp->buf);
+            if (err < 0) break;
+        }
+        pthread_rwlock_unlock(&inst->commit_lock);
+        txn_rollback(s);
+        return err;
+    }
+
+    size_t n = t->n;
+    recs = malloc((n + 1) * sizeof *recs);
+    iov = malloc((2 * n + 1) * sizeof *iov);
+    hdrs = malloc(n * LR_PAGE_HDR + LR_COMMIT_SIZE);
+    if (!recs || !iov || !hdrs) {
+        err = JET_errOutOfMemory;
+        goto out_rollback;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct txn_page *tp = txn_find(t, t->order[i]);
+        uint8_t *h = hdrs + i * LR_PAGE_HDR;
+        put_le32(h, (uint32_t)(tp->key >> 32));
+        put_le32(h + 4, (uint32_t)tp->key);
+        iov[2 * i] = (struct iovec){h, LR_PAGE_HDR};
+        iov[2 * i + 1] = (struct iovec){tp->buf->data, inst->cache.page_size};
+        recs[i] = (struct log_rec){LR_PAGE, &iov[2 * i], 2};
+    }
+    uint8_t *ch = hdrs + n * LR_PAGE_HDR;
+    uint64_t txid = atomic_fetch_add(&inst->txn_seq, 1) + 1;
+    put_le64(ch, os_now_us());
+    put_le64(ch + 8, txid);
+    iov[2 * n] = (struct iovec){ch, LR_COMMIT_SIZE};
+    recs[n] = (struct log_rec){LR_COMMIT, &iov[2 * n], 1};
+
+    pthread_rwlock_wrlock(&inst->commit_lock);
+    err = log_append(inst->log, recs, (int)n + 1, &first, &end);
+    if (err < 0) {
+        pthread_rwlock_unlock(&inst->commit_lock);
+        err = inst_fatal(inst, err);
+        goto out_rollback;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct txn_page *tp = txn_find(t, t->order[i]);
+        page_set_lsn(tp->buf->data, end);
+        pgbuf_ref(tp->buf);
+        JET_ERR e = cache_install(&inst->cache, (uint32_t)(tp->key >> 32), (uint32_t)tp->key, tp->buf, first, end);
+        if (e < 0) {
+            /* The commit is in the log already: the only safe course is to
+             * stop the instance; recovery will replay it. */
+            pgbuf_unref(tp->buf);
+            pthread_rwlock_unlock(&inst->commit_lock);
+            err = inst_fatal(inst, e);
+            goto out_rollback;
+        }
+    }
+    pthread_rwlock_unlock(&inst->commit_lock);
+    txn_rollback(s); /* drops the private references and the write lock */
+    free(recs);
+    free(iov);
+    free(hdrs);
+    if (!lazy) {
+        err = log_flush(inst->log, end);
+        if (err < 0) return inst_fatal(inst, err);
+    }
+    return JET_errSuccess;
+
+out_rollback:
+    txn_rollback(s);
+    free(recs);
+    free(iov);
+    free(hdrs);
+    return err;
+}
