@@ -1,0 +1,261 @@
+/*
+ * test_faults.c -- damage and failures: a flipped byte in a data page, a
+ * torn log tail, a corrupt log generation in the middle, and a failing
+ * fsync injected through the I/O seam (os_set_vfs).
+ */
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "jet.h"
+#include "os.h"
+#include "testutil.h"
+
+static char dir[1024], dbpath[1100];
+
+static JET_ERR open_inst(JET_INSTANCE *pinst, JET_SESID *ps, JET_TABLEID *pt, int create, long ckpt_ms)
+{
+    JET_ERR err;
+    JET_DBID db;
+    *pinst = 0;
+    if ((err = JetCreateInstance(pinst, "faults")) < 0) return err;
+    JetSetSystemParameter(pinst, 0, JET_paramSystemPath, 0, dir);
+    JetSetSystemParameter(pinst, 0, JET_paramLogFilePath, 0, dir);
+    JetSetSystemParameter(pinst, 0, JET_paramLogFileSize, 128, NULL);
+    JetSetSystemParameter(pinst, 0, JET_paramCheckpointPeriodMs, (JET_API_PTR)ckpt_ms, NULL);
+    if ((err = JetInit(pinst)) < 0) return err;
+    if ((err = JetBeginSession(*pinst, ps, NULL, NULL)) < 0) return err;
+    if (create) {
+        if ((err = JetCreateDatabase(*ps, dbpath, NULL, &db, 0)) < 0) return err;
+        return JetCreateTable(*ps, db, "t", 0, 0, pt);
+    }
+    if ((err = JetAttachDatabase(*ps, dbpath, 0)) < 0) return err;
+    if ((err = JetOpenDatabase(*ps, dbpath, NULL, &db, 0)) < 0) return err;
+    return JetOpenTable(*ps, db, "t", NULL, 0, 0, pt);
+}
+
+static void put_n(JET_SESID s, JET_TABLEID t, int from, int to)
+{
+    char v[200];
+    memset(v, 'q', sizeof v);
+    for (int i = from; i < to; i++) {
+        char k[16];
+        snprintf(k, sizeof k, "k%06d", i);
+        TU_CHECK_ERR(JetPutKV(s, t, k, strlen(k), v, sizeof v, 0), JET_errSuccess);
+    }
+}
+
+static int count_present(JET_SESID s, JET_TABLEID t, int n)
+{
+    int c = 0;
+    for (int i = 0; i < n; i++) {
+        char k[16], v[256];
+        unsigned long got;
+        snprintf(k, sizeof k, "k%06d", i);
+        if (JetRetrieveKV(s, t, k, strlen(k), v, sizeof v, &got, 0) >= 0) c++;
+    }
+    return c;
+}
+
+/* Runs body in a child that ends with _exit (a crash: no JetTerm). */
+static void crash_after(int create, int from, int to)
+{
+    pid_t pid = fork();
+    CU_ASSERT_FATAL(pid >= 0);
+    if (pid == 0) {
+        JET_INSTANCE inst;
+        JET_SESID s;
+        JET_TABLEID t;
+        if (open_inst(&inst, &s, &t, create, 3600000) < 0) _exit(3);
+        char v[200];
+        memset(v, 'q', sizeof v);
+        for (int i = from; i < to; i++) {
+            char k[16];
+            snprintf(k, sizeof k, "k%06d", i);
+            if (JetPutKV(s, t, k, strlen(k), v, sizeof v, 0) < 0) _exit(4);
+        }
+        _exit(0);
+    }
+    int st;
+    waitpid(pid, &st, 0);
+    CU_ASSERT_FATAL(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
+static int list_logs(char names[][64], int max)
+{
+    DIR *d = opendir(dir);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) && n < max) {
+        size_t l = strlen(e->d_name);
+        if (strncmp(e->d_name, "edb", 3) == 0 && l == 15 && strcmp(e->d_name + 11, ".log") == 0)
+            snprintf(names[n++], 64, "%.63s", e->d_name);
+    }
+    closedir(d);
+    /* sort */
+    for (int i = 0; i < n; i++)
+        for (int j = i + 1; j < n; j++)
+            if (strcmp(names[i], names[j]) > 0) {
+                char tmp[64];
+                memcpy(tmp, names[i], 64);
+                memcpy(names[i], names[j], 64);
+                memcpy(names[j], tmp, 64);
+            }
+    return n;
+}
+
+static void flip_byte(const char *path, off_t off)
+{
+    int fd = open(path, O_RDWR);
+    CU_ASSERT_FATAL(fd >= 0);
+    unsigned char b;
+    CU_ASSERT_FATAL(pread(fd, &b, 1, off) == 1);
+    b ^= 0x5A;
+    CU_ASSERT_FATAL(pwrite(fd, &b, 1, off) == 1);
+    close(fd);
+}
+
+static void test_flipped_data_page_byte_is_read_verify_failure(void)
+{
+    snprintf(dir, sizeof dir, "%s", tu_scratch_dir("fault_page"));
+    snprintf(dbpath, sizeof dbpath, "%s/f.db", dir);
+    JET_INSTANCE inst;
+    JET_SESID s;
+    JET_TABLEID t;
+    CU_ASSERT_FATAL(open_inst(&inst, &s, &t, 1, 1000) >= 0);
+    put_n(s, t, 0, 2000);
+    CU_ASSERT_FATAL(JetTerm(inst) >= 0);
+    /* Page 4 is the table's root (page 3 the catalog's): every lookup
+     * goes through it. */
+    flip_byte(dbpath, 4 * 8192 + 3000);
+    CU_ASSERT_FATAL(open_inst(&inst, &s, &t, 0, 1000) >= 0);
+    char v[256];
+    unsigned long got;
+    TU_CHECK_ERR(JetRetrieveKV(s, t, "k000010", 7, v, sizeof v, &got, 0), JET_errReadVerifyFailure);
+    CU_ASSERT_PTR_NOT_NULL(strstr(JetGetLastErrorDetail(), "page 4 "));
+    CU_ASSERT_PTR_NOT_NULL(strstr(JetGetLastErrorDetail(), "f.db"));
+    /* Served again: still refused, never data. */
+    TU_CHECK_ERR(JetRetrieveKV(s, t, "k000011", 7, v, sizeof v, &got, 0), JET_errReadVerifyFailure);
+    JetTerm(inst);
+}
+
+static void test_torn_log_tail_is_recovered_around(void)
+{
+    snprintf(dir, sizeof dir, "%s", tu_scratch_dir("fault_torn"));
+    snprintf(dbpath, sizeof dbpath, "%s/f.db", dir);
+    crash_after(1, 0, 300);
+    char names[64][64], path[1200];
+    int n = list_logs(names, 64);
+    CU_ASSERT_FATAL(n >= 1);
+    snprintf(path, sizeof path, "%s/%s", dir, names[n - 1]);
+    /* Garbage right after the last record: a torn, never acknowledged write. */
+    int fd = open(path, O_RDWR);
+    struct stat st;
+    fstat(fd, &st);
+    unsigned char *buf = malloc((size_t)st.st_size);
+    CU_ASSERT_FATAL(pread(fd, buf, (size_t)st.st_size, 0) == st.st_size);
+    off_t last = st.st_size - 1;
+    while (last > 4096 && buf[last] == 0) last--;
+    unsigned char junk[700];
+    for (size_t i = 0; i < sizeof junk; i++) junk[i] = (unsigned char)(i * 37 + 11);
+    off_t at = ((last + 8) / 8) * 8;
+    if (at + (off_t)sizeof junk <= st.st_size) CU_ASSERT(pwrite(fd, junk, sizeof junk, at) == (ssize_t)sizeof junk);
+    close(fd);
+    free(buf);
+    JET_INSTANCE inst;
+    JET_SESID s;
+    JET_TABLEID t;
+    JET_ERR err = open_inst(&inst, &s, &t, 0, 1000);
+    if (err < 0) fprintf(stderr, "torn tail: %ld %s\n", err, JetGetLastErrorDetail());
+    CU_ASSERT_FATAL(err >= 0);
+    CU_ASSERT_EQUAL(count_present(s, t, 300), 300);
+    /* And the instance keeps working on top. */
+    put_n(s, t, 300, 310);
+    CU_ASSERT_EQUAL(count_present(s, t, 310), 310);
+    JetTerm(inst);
+}
+
+static void test_corrupt_middle_log_stops_recovery_and_deletes_nothing(void)
+{
+    snprintf(dir, sizeof dir, "%s", tu_scratch_dir("fault_mid"));
+    snprintf(dbpath, sizeof dbpath, "%s/f.db", dir);
+    crash_after(1, 0, 300);
+    char names[64][64], path[1200];
+    int n = list_logs(names, 64);
+    CU_ASSERT_FATAL(n >= 3);
+    snprintf(path, sizeof path, "%s/%s", dir, names[n - 2]);
+    flip_byte(path, 4096 + 5000);
+    struct stat before;
+    CU_ASSERT_FATAL(stat(dbpath, &before) == 0);
+    JET_INSTANCE inst = 0;
+    CU_ASSERT_FATAL(JetCreateInstance(&inst, "mid") >= 0);
+    JetSetSystemParameter(&inst, 0, JET_paramSystemPath, 0, dir);
+    JetSetSystemParameter(&inst, 0, JET_paramLogFilePath, 0, dir);
+    JetSetSystemParameter(&inst, 0, JET_paramLogFileSize, 128, NULL);
+    TU_CHECK_ERR(JetInit(&inst), JET_errLogFileCorrupt);
+    CU_ASSERT_PTR_NOT_NULL(strstr(JetGetLastErrorDetail(), names[n - 2]));
+    JetTerm(inst);
+    char after[64][64];
+    CU_ASSERT_EQUAL(list_logs(after, 64), n);
+    /* A second attempt fails the same way: nothing was consumed. */
+    inst = 0;
+    CU_ASSERT_FATAL(JetCreateInstance(&inst, "mid2") >= 0);
+    JetSetSystemParameter(&inst, 0, JET_paramSystemPath, 0, dir);
+    JetSetSystemParameter(&inst, 0, JET_paramLogFilePath, 0, dir);
+    JetSetSystemParameter(&inst, 0, JET_paramLogFileSize, 128, NULL);
+    TU_CHECK_ERR(JetInit(&inst), JET_errLogFileCorrupt);
+    JetTerm(inst);
+}
+
+/* An fsync that fails once armed. */
+static int fsync_armed;
+static JET_ERR failing_fsync(int fd)
+{
+    if (fsync_armed) return JET_errDiskIO;
+    return os_vfs_default()->fsync(fd);
+}
+
+static void test_failed_fsync_makes_instance_unavailable_and_loses_nothing(void)
+{
+    snprintf(dir, sizeof dir, "%s", tu_scratch_dir("fault_fsync"));
+    snprintf(dbpath, sizeof dbpath, "%s/f.db", dir);
+    static struct os_vfs v;
+    v = *os_vfs_default();
+    v.fsync = failing_fsync;
+    os_set_vfs(&v);
+    JET_INSTANCE inst;
+    JET_SESID s;
+    JET_TABLEID t;
+    CU_ASSERT_FATAL(open_inst(&inst, &s, &t, 1, 3600000) >= 0);
+    put_n(s, t, 0, 100);
+    fsync_armed = 1;
+    char val[10] = "x";
+    TU_CHECK_ERR(JetPutKV(s, t, "k000100", 7, val, 1, 0), JET_errInstanceUnavailable);
+    /* Sticky: no retry, every later call refused. */
+    fsync_armed = 0;
+    TU_CHECK_ERR(JetPutKV(s, t, "k000101", 7, val, 1, 0), JET_errInstanceUnavailable);
+    TU_CHECK_ERR(JetBeginTransaction(s), JET_errInstanceUnavailable);
+    JetTerm(inst);
+    os_set_vfs(NULL);
+    CU_ASSERT_FATAL(open_inst(&inst, &s, &t, 0, 1000) >= 0);
+    CU_ASSERT_EQUAL(count_present(s, t, 100), 100);
+    JetTerm(inst);
+}
+
+int main(void)
+{
+    if (CU_initialize_registry() != CUE_SUCCESS) return 2;
+    CU_pSuite su = CU_add_suite("faults", NULL, NULL);
+    CU_add_test(su, "test_flipped_data_page_byte_is_read_verify_failure", test_flipped_data_page_byte_is_read_verify_failure);
+    CU_add_test(su, "test_torn_log_tail_is_recovered_around", test_torn_log_tail_is_recovered_around);
+    CU_add_test(su, "test_corrupt_middle_log_stops_recovery_and_deletes_nothing",
+                test_corrupt_middle_log_stops_recovery_and_deletes_nothing);
+    CU_add_test(su, "test_failed_fsync_makes_instance_unavailable_and_loses_nothing",
+                test_failed_fsync_makes_instance_unavailable_and_loses_nothing);
+    return tu_run();
+}
