@@ -6,9 +6,11 @@
  * the log records name) under inst->mu.  A JET_DBID is the dbidx; a session
  * may use it after JetOpenDatabase/JetCreateDatabase.
  *
- * Attach protocol: header marked dirty (attached to this log stream, at
- * this log position) and fsynced, then an LR_ATTACH record is made durable,
- * and only then may any page of the database be logged.  Detach: every
+ * Attach protocol: an LR_ATTACH record is made durable, then the header is
+ * marked dirty (attached to this log stream at that position) and fsynced,
+ * and only then may any page of the database be logged.  So a dirty header
+ * always has its LR_ATTACH in the log, and recovery always finds it (after
+ * the checkpoint, or in the checkpoint's list of attached files).  Detach: every
  * dirty page is flushed, the header is marked clean at the log end, then
  * an LR_DETACH record is logged, so recovery never writes a page of a
  * database after it was detached.
@@ -197,11 +199,17 @@ JET_ERR JetCreateDatabase(JET_SESID sesid, const char *szFilename, const char *s
     db->hdr.page_size = ps;
     db->hdr.db_signature = os_random64();
     db->hdr.create_us = os_now_us();
-    if ((err = db_mark_attached(inst, db)) < 0) goto out_unlock;
+    db->hdr.state = DB_STATE_JUST_CREATED;
+    db->hdr.log_signature = inst->log_signature;
+    /* The file exists whole before the log names it... */
+    if ((err = db_header_write(fd, &db->hdr)) < 0) goto out_unlock;
     char dir[JET_PATH_MAX];
     os_dirname(dir, sizeof dir, path);
     if ((err = os_sync_dir(dir)) < 0) goto out_unlock;
+    /* ...and the log names it before its header says "attached": a crash
+     * in between leaves a just-created file no log depends on. */
     if ((err = log_attach_record(inst, db, LR_ATTACH)) < 0) goto out_unlock;
+    if ((err = db_mark_attached(inst, db)) < 0) goto out_unlock;
     db->attached = true;
     db->opens = 1;
     inst->dbs[slot] = db;
@@ -239,7 +247,8 @@ JET_ERR JetAttachDatabase(JET_SESID sesid, const char *szFilename, JET_GRBIT grb
         goto out;
     }
     if ((err = db_open_file(inst, path, (uint32_t)slot, &db)) < 0) goto out;
-    if (db->hdr.state != DB_STATE_CLEAN) {
+    /* A just-created file never had a page logged, so it is consistent. */
+    if (db->hdr.state != DB_STATE_CLEAN && db->hdr.state != DB_STATE_JUST_CREATED) {
         err = jet_report(JET_errDatabaseDirtyShutdown,
                          "%s: database is in %s state and these logs cannot recover it (log signature %016llx, "
                          "instance %016llx)",
@@ -247,8 +256,10 @@ JET_ERR JetAttachDatabase(JET_SESID sesid, const char *szFilename, JET_GRBIT grb
                          (unsigned long long)inst->log_signature);
         goto out;
     }
-    if ((err = db_mark_attached(inst, db)) < 0) goto out;
+    /* Log first: a header that says "attached" always has its LR_ATTACH
+     * durable before it, so recovery always knows the file. */
     if ((err = log_attach_record(inst, db, LR_ATTACH)) < 0) goto out;
+    if ((err = db_mark_attached(inst, db)) < 0) goto out;
     db->attached = true;
     inst->dbs[slot] = db;
     db = NULL;

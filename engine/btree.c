@@ -1,0 +1,952 @@
+/*
+ * btree.c -- ordered key/value B+trees over pages (interface in btree.h).
+ *
+ * Page body (after the 32-byte page header of page.h), leaves and branches:
+ *
+ *   offset size  field
+ *   32     2     cell_lo: start of the cell heap (cells grow down from the end)
+ *   34     2     reserved (0)
+ *   36     2*n   slots: u16 offsets of the cells, in key order (n = nslots)
+ *   ...          free space
+ *   cell_lo..    cells
+ *
+ * Leaf cell:   u16 klen, u8 flags, u32 vlen, key, then the value inline, or
+ *              (flags & CELL_OVERFLOW) u32 first overflow page
+ * Branch cell: u16 klen, u8 0, u32 child, key.  A branch's aux2 is its
+ *              leftmost child (keys below its first key); the child in cell
+ *              i holds keys >= key i and < key i+1.
+ * Overflow:    PAGE_T_OVERFLOW, aux1 next page (0 at the end), aux2 bytes
+ *              used, data from offset 32.
+ *
+ * Invariants (checked by bt_check): keys strictly increase within a page
+ * and across the tree; every key of a child lies within its separators;
+ * all leaves are at one depth; only the root may be an empty leaf; a value
+ * is inline exactly when it is at most bt_inline_max(page_size) bytes.
+ *
+ * Deletion frees pages that become empty and unlinks them from their
+ * parent; a root branch left with a single child absorbs that child, so
+ * the tree shrinks back.  Underfull pages are not merged (space is reused
+ * by later inserts).
+ */
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "btree.h"
+#include "diag.h"
+#include "page.h"
+
+#define BODY 32u
+#define SLOTS 36u
+#define CELL_HDR 7u
+#define CELL_OVERFLOW 0x1
+#define MAX_DEPTH 32
+
+size_t bt_inline_max(uint32_t page_size) { return (page_size - SLOTS) / 4 - (2 + CELL_HDR + JET_cbKeyMost) - 4; }
+
+static uint16_t cell_lo(const uint8_t *pg) { return get_le16(pg + BODY); }
+static uint16_t slot(const uint8_t *pg, unsigned i) { return get_le16(pg + SLOTS + 2 * i); }
+
+static int key_cmp(const uint8_t *a, size_t al, const uint8_t *b, size_t bl)
+{
+    size_t n = al < bl ? al : bl;
+    int c = memcmp(a, b, n);
+    if (c) return c;
+    return al < bl ? -1 : al > bl;
+}
+
+struct cell {
+    const uint8_t *key;
+    uint16_t klen;
+    uint8_t flags;
+    uint32_t v32;          /* leaf: value length; branch: child */
+    const uint8_t *val;    /* leaf inline value, or 4-byte overflow pgno */
+    uint16_t size;         /* bytes the cell occupies */
+};
+
+static JET_ERR corrupt(uint32_t pgno, const char *what, unsigned a)
+{
+    return jet_report(JET_errDatabaseCorrupted, "btree: page %u: %s (%u)", pgno, what, a);
+}
+
+/* Checks the page's shape before anything trusts it. */
+static JET_ERR page_check(const uint8_t *pg, uint32_t ps, uint32_t pgno)
+{
+    uint8_t t = page_type(pg);
+    if (t != PAGE_T_LEAF && t != PAGE_T_BRANCH) return corrupt(pgno, "not a B+tree page: type", t);
+    unsigned n = page_nslots(pg);
+    unsigned lo = cell_lo(pg);
+    if (SLOTS + 2 * n > lo || lo > ps) return corrupt(pgno, "slot array overlaps the cells: slots", n);
+    return JET_errSuccess;
+}
+
+static JET_ERR cell_at(const uint8_t *pg, uint32_t ps, uint32_t pgno, unsigned i, struct cell *c)
+{
+    unsigned off = slot(pg, i);
+    if (off < cell_lo(pg) || off + CELL_HDR > ps) return corrupt(pgno, "cell offset outside the heap: slot", i);
+    const uint8_t *p = pg + off;
+    c->klen = get_le16(p);
+    c->flags = p[2];
+    c->v32 = get_le32(p + 3);
+    if (c->klen == 0 || c->klen > JET_cbKeyMost) return corrupt(pgno, "bad key length in slot", i);
+    c->key = p + CELL_HDR;
+    c->val = c->key + c->klen;
+    unsigned vbytes = 0;
+    if (page_type(pg) == PAGE_T_LEAF) vbytes = (c->flags & CELL_OVERFLOW) ? 4 : c->v32;
+    c->size = (uint16_t)(CELL_HDR + c->klen + vbytes);
+    if (off + c->size > ps) return corrupt(pgno, "cell runs past the page end: slot", i);
+    return JET_errSuccess;
+}
+
+/* Index of the first slot whose key >= key; *eq set when equal. */
+static JET_ERR search(const uint8_t *pg, uint32_t ps, uint32_t pgno, const uint8_t *key, size_t klen, unsigned *pidx,
+                      bool *eq)
+{
+    unsigned lo = 0, hi = page_nslots(pg);
+    *eq = false;
+    while (lo < hi) {
+        unsigned mid = (lo + hi) / 2;
+        struct cell c;
+        JET_ERR err = cell_at(pg, ps, pgno, mid, &c);
+        if (err < 0) return err;
+        int r = key_cmp(c.key, c.klen, key, klen);
+        if (r < 0) lo = mid + 1;
+        else {
+            if (r == 0) *eq = true;
+            hi = mid;
+        }
+    }
+    if (*eq && lo < page_nslots(pg)) {
+        struct cell c;
+        JET_ERR err = cell_at(pg, ps, pgno, lo, &c);
+        if (err < 0) return err;
+        *eq = key_cmp(c.key, c.klen, key, klen) == 0;
+    }
+    *pidx = lo;
+    return JET_errSuccess;
+}
+
+/* The child of a branch that covers key, and its position (-1 = leftmost). */
+static JET_ERR branch_child(const uint8_t *pg, uint32_t ps, uint32_t pgno, const uint8_t *key, size_t klen,
+                            int *pos, uint32_t *child)
+{
+    unsigned idx;
+    bool eq;
+    JET_ERR err = search(pg, ps, pgno, key, klen, &idx, &eq);
+    if (err < 0) return err;
+    int p = eq ? (int)idx : (int)idx - 1;
+    *pos = p;
+    if (p < 0) *child = page_aux2(pg);
+    else {
+        struct cell c;
+        if ((err = cell_at(pg, ps, pgno, (unsigned)p, &c)) < 0) return err;
+        *child = c.v32;
+    }
+    if (*child < 2) return corrupt(pgno, "child pointer to reserved page", *child);
+    return JET_errSuccess;
+}
+
+static JET_ERR child_at(const uint8_t *pg, uint32_t ps, uint32_t pgno, int pos, uint32_t *child)
+{
+    if (pos < 0) {
+        *child = page_aux2(pg);
+    } else {
+        struct cell c;
+        JET_ERR err = cell_at(pg, ps, pgno, (unsigned)pos, &c);
+        if (err < 0) return err;
+        *child = c.v32;
+    }
+    if (*child < 2) return corrupt(pgno, "child pointer to reserved page", *child);
+    return JET_errSuccess;
+}
+
+/* ---- cell lists: decode a page, edit, encode ---- */
+
+struct ent {
+    uint8_t *bytes;  /* the encoded cell */
+    uint16_t size;
+};
+
+struct ents {
+    struct ent *v;
+    unsigned n;
+    uint8_t *arena;  /* owns copies of the cells */
+};
+
+static JET_ERR ents_load(const uint8_t *pg, uint32_t ps, uint32_t pgno, struct ents *e, unsigned extra)
+{
+    unsigned n = page_nslots(pg);
+    e->v = malloc((n + extra + 1) * sizeof *e->v);
+    e->arena = malloc(ps);
+    e->n = 0;
+    if (!e->v || !e->arena) {
+        free(e->v);
+        free(e->arena);
+        return JET_errOutOfMemory;
+    }
+    unsigned used = 0;
+    for (unsigned i = 0; i < n; i++) {
+        struct cell c;
+        JET_ERR err = cell_at(pg, ps, pgno, i, &c);
+        if (err < 0) {
+            free(e->v);
+            free(e->arena);
+            return err;
+        }
+        if (used + c.size > ps) {
+            free(e->v);
+            free(e->arena);
+            return corrupt(pgno, "cells larger than the page", n);
+        }
+        memcpy(e->arena + used, pg + slot(pg, i), c.size);
+        e->v[e->n++] = (struct ent){e->arena + used, c.size};
+        used += c.size;
+    }
+    return JET_errSuccess;
+}
+
+static void ents_free(struct ents *e)
+{
+    free(e->v);
+    free(e->arena);
+}
+
+static size_t ents_bytes(const struct ent *v, unsigned n)
+{
+    size_t b = 0;
+    for (unsigned i = 0; i < n; i++) b += v[i].size + 2u;
+    return b;
+}
+
+/* Writes cells v[0..n) as the page's content (header fields kept). */
+static void page_store(uint8_t *pg, uint32_t ps, const struct ent *v, unsigned n)
+{
+    /* Cells may point into this very page (fast paths) only via copies:
+     * callers pass arena copies, so clearing the body is safe. */
+    memset(pg + BODY, 0, ps - BODY);
+    unsigned lo = ps;
+    for (unsigned i = 0; i < n; i++) {
+        lo -= v[i].size;
+        memcpy(pg + lo, v[i].bytes, v[i].size);
+        put_le16(pg + SLOTS + 2 * i, (uint16_t)lo);
+    }
+    put_le16(pg + BODY, (uint16_t)lo);
+    page_set_nslots(pg, (uint16_t)n);
+}
+
+static size_t page_capacity(uint32_t ps) { return ps - SLOTS; }
+
+/* ---- overflow chains ---- */
+
+static JET_ERR ovf_write(const struct bt_pager *pg, const uint8_t *val, size_t vlen, uint32_t *pfirst)
+{
+    size_t cap = pg->page_size - BODY;
+    uint32_t first = 0;
+    uint8_t *prev = NULL;
+    for (size_t off = 0; off < vlen || (vlen == 0 && !first); off += cap) {
+        uint32_t pgno;
+        uint8_t *p;
+        JET_ERR err = pg->alloc(pg->ctx, PAGE_T_OVERFLOW, &pgno, &p);
+        if (err < 0) return err;
+        size_t n = vlen - off < cap ? vlen - off : cap;
+        memcpy(p + BODY, val + off, n);
+        page_set_aux2(p, (uint32_t)n);
+        page_set_aux1(p, 0);
+        if (prev) page_set_aux1(prev, pgno);
+        else first = pgno;
+        prev = p;
+        if (vlen == 0) break;
+    }
+    *pfirst = first;
+    return JET_errSuccess;
+}
+
+static JET_ERR ovf_free(const struct bt_pager *pg, uint32_t first, uint32_t vlen)
+{
+    size_t cap = pg->page_size - BODY, pages = vlen ? (vlen + cap - 1) / cap : 1;
+    uint32_t p = first;
+    for (size_t i = 0; i < pages && p; i++) {
+        const uint8_t *d;
+        JET_ERR err = pg->get(pg->ctx, p, &d);
+        if (err < 0) return err;
+        if (page_type(d) != PAGE_T_OVERFLOW) {
+            pg->put(pg->ctx, p);
+            return corrupt(p, "overflow chain reaches a page of type", page_type(d));
+        }
+        uint32_t next = page_aux1(d);
+        pg->put(pg->ctx, p);
+        if ((err = pg->free(pg->ctx, p)) < 0) return err;
+        p = next;
+    }
+    return JET_errSuccess;
+}
+
+static JET_ERR ovf_read(const struct bt_pager *pg, uint32_t first, uint32_t vlen, uint8_t *buf, size_t cbmax)
+{
+    size_t done = 0, want = vlen < cbmax ? vlen : cbmax;
+    uint32_t p = first;
+    while (done < want) {
+        if (!p) return corrupt(first, "overflow chain ends early at byte", (unsigned)done);
+        const uint8_t *d;
+        JET_ERR err = pg->get(pg->ctx, p, &d);
+        if (err < 0) return err;
+        if (page_type(d) != PAGE_T_OVERFLOW || page_aux2(d) > pg->page_size - BODY) {
+            pg->put(pg->ctx, p);
+            return corrupt(p, "bad overflow page, type", page_type(d));
+        }
+        size_t n = page_aux2(d);
+        if (n > want - done) n = want - done;
+        memcpy(buf + done, d + BODY, n);
+        done += n;
+        uint32_t next = page_aux1(d);
+        pg->put(pg->ctx, p);
+        p = next;
+    }
+    return JET_errSuccess;
+}
+
+/* Frees the value of a leaf cell if it lives in overflow pages. */
+static JET_ERR cell_free_value(const struct bt_pager *pg, const uint8_t *cellbytes)
+{
+    if (!(cellbytes[2] & CELL_OVERFLOW)) return JET_errSuccess;
+    return ovf_free(pg, get_le32(cellbytes + CELL_HDR + get_le16(cellbytes)), get_le32(cellbytes + 3));
+}
+
+/* ---- lookups ---- */
+
+static JET_ERR check_key(const void *key, size_t klen)
+{
+    if (!key || klen == 0 || klen > JET_cbKeyMost) return JET_errInvalidParameter;
+    return JET_errSuccess;
+}
+
+/* Descends to the leaf for key; returns it held (caller puts it). */
+static JET_ERR find_leaf(const struct bt_pager *pg, uint32_t root, const uint8_t *key, size_t klen, uint32_t *pleaf,
+                         const uint8_t **ppage)
+{
+    uint32_t p = root;
+    for (int depth = 0; depth < MAX_DEPTH; depth++) {
+        const uint8_t *d;
+        JET_ERR err = pg->get(pg->ctx, p, &d);
+        if (err < 0) return err;
+        if ((err = page_check(d, pg->page_size, p)) < 0) {
+            pg->put(pg->ctx, p);
+            return err;
+        }
+        if (page_type(d) == PAGE_T_LEAF) {
+            *pleaf = p;
+            *ppage = d;
+            return JET_errSuccess;
+        }
+        int pos;
+        uint32_t child;
+        err = branch_child(d, pg->page_size, p, key, klen, &pos, &child);
+        pg->put(pg->ctx, p);
+        if (err < 0) return err;
+        p = child;
+    }
+    return corrupt(root, "tree deeper than", MAX_DEPTH);
+}
+
+JET_ERR bt_get(const struct bt_pager *pg, uint32_t root, const void *key, size_t klen, void *buf, size_t cbmax,
+               size_t *pactual)
+{
+    JET_ERR err = check_key(key, klen);
+    if (err < 0) return err;
+    uint32_t leaf = 0;
+    const uint8_t *d = NULL;
+    if ((err = find_leaf(pg, root, key, klen, &leaf, &d)) < 0) return err;
+    unsigned idx;
+    bool eq;
+    struct cell c;
+    if ((err = search(d, pg->page_size, leaf, key, klen, &idx, &eq)) < 0) goto out;
+    if (!eq) {
+        err = JET_errRecordNotFound;
+        goto out;
+    }
+    if ((err = cell_at(d, pg->page_size, leaf, idx, &c)) < 0) goto out;
+    *pactual = c.v32;
+    if (c.flags & CELL_OVERFLOW) {
+        uint32_t first = get_le32(c.val), vlen = c.v32;
+        pg->put(pg->ctx, leaf);
+        err = ovf_read(pg, first, vlen, buf, cbmax);
+        if (err < 0) return err;
+        return vlen > cbmax ? JET_wrnBufferTruncated : JET_errSuccess;
+    }
+    if (buf) memcpy(buf, c.val, c.v32 < cbmax ? c.v32 : cbmax);
+    err = c.v32 > cbmax ? JET_wrnBufferTruncated : JET_errSuccess;
+out:
+    pg->put(pg->ctx, leaf);
+    return err;
+}
+
+/* ---- insertion ---- */
+
+struct split {
+    bool happened;
+    uint8_t key[JET_cbKeyMost];
+    uint16_t klen;
+    uint32_t right;
+};
+
+/* Splits entries v[0..n) of page pgno (type t) into it and a new right page. */
+static JET_ERR split_store(const struct bt_pager *pg, uint32_t pgno, uint8_t *page, uint8_t t, struct ent *v,
+                           unsigned n, struct split *sp)
+{
+    uint32_t ps = pg->page_size;
+    size_t total = ents_bytes(v, n), acc = 0;
+    unsigned cut = 0;
+    while (cut < n && acc + v[cut].size + 2u <= total / 2) acc += v[cut++].size + 2u;
+    if (cut == 0) cut = 1;
+    if (cut >= n) cut = n - 1;
+    uint32_t rpg;
+    uint8_t *right;
+    JET_ERR err = pg->alloc(pg->ctx, t, &rpg, &right);
+    if (err < 0) return err;
+    const uint8_t *mid = v[cut].bytes;
+    sp->klen = get_le16(mid);
+    memcpy(sp->key, mid + CELL_HDR, sp->klen);
+    sp->right = rpg;
+    sp->happened = true;
+    if (t == PAGE_T_LEAF) {
+        page_store(right, ps, v + cut, n - cut);
+        page_store(page, ps, v, cut);
+    } else {
+        /* The middle key moves up; its child becomes the right page's
+         * leftmost child. */
+        page_set_aux2(right, get_le32(mid + 3));
+        page_store(right, ps, v + cut + 1, n - cut - 1);
+        page_store(page, ps, v, cut);
+    }
+    if (ents_bytes(v, cut) > page_capacity(ps) || ents_bytes(v + cut, n - cut) > page_capacity(ps))
+        return corrupt(pgno, "split could not balance the page", n);
+    return JET_errSuccess;
+}
+
+/* Inserts cell (already encoded) at position idx, replacing it if replace. */
+static JET_ERR page_insert(const struct bt_pager *pg, uint32_t pgno, uint8_t *page, unsigned idx, bool replace,
+                           const uint8_t *cell, uint16_t csize, struct split *sp)
+{
+    uint32_t ps = pg->page_size;
+    unsigned n = page_nslots(page);
+    unsigned lo = cell_lo(page);
+    unsigned slots_end = SLOTS + 2 * n;
+    if (!replace && slots_end + 2 + csize <= lo) {
+        /* Fast path: room between the slots and the heap. */
+        lo -= csize;
+        memcpy(page + lo, cell, csize);
+        memmove(page + SLOTS + 2 * (idx + 1), page + SLOTS + 2 * idx, 2 * (n - idx));
+        put_le16(page + SLOTS + 2 * idx, (uint16_t)lo);
+        put_le16(page + BODY, (uint16_t)lo);
+        page_set_nslots(page, (uint16_t)(n + 1));
+        return JET_errSuccess;
+    }
+    struct ents e;
+    JET_ERR err = ents_load(page, ps, pgno, &e, 1);
+    if (err < 0) return err;
+    uint8_t *copy = malloc(csize);
+    if (!copy) {
+        ents_free(&e);
+        return JET_errOutOfMemory;
+    }
+    memcpy(copy, cell, csize);
+    if (replace) {
+        e.v[idx] = (struct ent){copy, csize};
+    } else {
+        memmove(e.v + idx + 1, e.v + idx, (e.n - idx) * sizeof *e.v);
+        e.v[idx] = (struct ent){copy, csize};
+        e.n++;
+    }
+    if (ents_bytes(e.v, e.n) <= page_capacity(ps)) page_store(page, ps, e.v, e.n);
+    else err = split_store(pg, pgno, page, page_type(page), e.v, e.n, sp);
+    free(copy);
+    ents_free(&e);
+    return err;
+}
+
+static JET_ERR encode_leaf_cell(const struct bt_pager *pg, const uint8_t *key, size_t klen, const uint8_t *val,
+                                size_t vlen, uint8_t *out, uint16_t *psize)
+{
+    out[2] = 0;
+    put_le16(out, (uint16_t)klen);
+    put_le32(out + 3, (uint32_t)vlen);
+    memcpy(out + CELL_HDR, key, klen);
+    if (vlen <= bt_inline_max(pg->page_size)) {
+        memcpy(out + CELL_HDR + klen, val, vlen);
+        *psize = (uint16_t)(CELL_HDR + klen + vlen);
+        return JET_errSuccess;
+    }
+    uint32_t first;
+    JET_ERR err = ovf_write(pg, val, vlen, &first);
+    if (err < 0) return err;
+    out[2] = CELL_OVERFLOW;
+    put_le32(out + CELL_HDR + klen, first);
+    *psize = (uint16_t)(CELL_HDR + klen + 4);
+    return JET_errSuccess;
+}
+
+struct put_args {
+    const uint8_t *key;
+    size_t klen;
+    const uint8_t *val;
+    size_t vlen;
+    enum bt_put_mode mode;
+};
+
+static JET_ERR put_rec(const struct bt_pager *pg, uint32_t pgno, const struct put_args *a, int depth,
+                       struct split *sp)
+{
+    uint32_t ps = pg->page_size;
+    const uint8_t *d;
+    if (depth >= MAX_DEPTH) return corrupt(pgno, "tree deeper than", MAX_DEPTH);
+    JET_ERR err = pg->get(pg->ctx, pgno, &d);
+    if (err < 0) return err;
+    if ((err = page_check(d, ps, pgno)) < 0) {
+        pg->put(pg->ctx, pgno);
+        return err;
+    }
+    if (page_type(d) == PAGE_T_LEAF) {
+        unsigned idx;
+        bool eq;
+        err = search(d, ps, pgno, a->key, a->klen, &idx, &eq);
+        pg->put(pg->ctx, pgno);
+        if (err < 0) return err;
+        if (eq && a->mode == BT_INSERT) return JET_errKeyDuplicate;
+        if (!eq && a->mode == BT_REPLACE) return JET_errRecordNotFound;
+        uint8_t *page;
+        if ((err = pg->get_mut(pg->ctx, pgno, &page)) < 0) return err;
+        if (eq) {
+            struct cell old;
+            if ((err = cell_at(page, ps, pgno, idx, &old)) < 0) return err;
+            if ((err = cell_free_value(pg, page + slot(page, idx))) < 0) return err;
+        }
+        uint8_t cell[CELL_HDR + JET_cbKeyMost + PAGE_SIZE_MAX / 4];
+        uint16_t csize;
+        if ((err = encode_leaf_cell(pg, a->key, a->klen, a->val, a->vlen, cell, &csize)) < 0) return err;
+        return page_insert(pg, pgno, page, idx, eq, cell, csize, sp);
+    }
+    int pos;
+    uint32_t child;
+    err = branch_child(d, ps, pgno, a->key, a->klen, &pos, &child);
+    pg->put(pg->ctx, pgno);
+    if (err < 0) return err;
+    struct split csp = {0};
+    if ((err = put_rec(pg, child, a, depth + 1, &csp)) < 0) return err;
+    if (!csp.happened) return JET_errSuccess;
+    uint8_t *page;
+    if ((err = pg->get_mut(pg->ctx, pgno, &page)) < 0) return err;
+    uint8_t cell[CELL_HDR + JET_cbKeyMost];
+    put_le16(cell, csp.klen);
+    cell[2] = 0;
+    put_le32(cell + 3, csp.right);
+    memcpy(cell + CELL_HDR, csp.key, csp.klen);
+    return page_insert(pg, pgno, page, (unsigned)(pos + 1), false, cell, (uint16_t)(CELL_HDR + csp.klen), sp);
+}
+
+JET_ERR bt_put(const struct bt_pager *pg, uint32_t root, const void *key, size_t klen, const void *val, size_t vlen,
+               enum bt_put_mode mode)
+{
+    JET_ERR err = check_key(key, klen);
+    if (err < 0) return err;
+    if (vlen > JET_cbValueMost) return JET_errRecordTooBig;
+    if (vlen && !val) return JET_errInvalidParameter;
+    struct put_args a = {key, klen, val, vlen, mode};
+    struct split sp = {0};
+    if ((err = put_rec(pg, root, &a, 0, &sp)) < 0) return err;
+    if (!sp.happened) return JET_errSuccess;
+    /* The root split: its (left) contents move to a new page so the root
+     * keeps its number and becomes a branch over the two halves. */
+    uint8_t *rootp, *left;
+    uint32_t lpg;
+    if ((err = pg->get_mut(pg->ctx, root, &rootp)) < 0) return err;
+    if ((err = pg->alloc(pg->ctx, page_type(rootp), &lpg, &left)) < 0) return err;
+    if ((err = pg->get_mut(pg->ctx, root, &rootp)) < 0) return err;
+    memcpy(left + 12, rootp + 12, pg->page_size - 12);
+    memset(rootp + BODY, 0, pg->page_size - BODY);
+    page_set_type(rootp, PAGE_T_BRANCH);
+    page_set_flags(rootp, 0);
+    page_set_aux1(rootp, 0);
+    page_set_aux2(rootp, lpg);
+    uint8_t cell[CELL_HDR + JET_cbKeyMost];
+    put_le16(cell, sp.klen);
+    cell[2] = 0;
+    put_le32(cell + 3, sp.right);
+    memcpy(cell + CELL_HDR, sp.key, sp.klen);
+    struct ent one = {cell, (uint16_t)(CELL_HDR + sp.klen)};
+    page_store(rootp, pg->page_size, &one, 1);
+    return JET_errSuccess;
+}
+
+JET_ERR bt_create(const struct bt_pager *pg, uint32_t *proot)
+{
+    uint8_t *p;
+    uint32_t pgno;
+    JET_ERR err = pg->alloc(pg->ctx, PAGE_T_LEAF, &pgno, &p);
+    if (err < 0) return err;
+    put_le16(p + BODY, (uint16_t)pg->page_size);
+    page_set_nslots(p, 0);
+    *proot = pgno;
+    return JET_errSuccess;
+}
+
+/* ---- deletion ---- */
+
+/* Removes slot idx from a page (writable). */
+static JET_ERR page_remove(const struct bt_pager *pg, uint32_t pgno, uint8_t *page, unsigned idx)
+{
+    struct ents e;
+    JET_ERR err = ents_load(page, pg->page_size, pgno, &e, 0);
+    if (err < 0) return err;
+    memmove(e.v + idx, e.v + idx + 1, (e.n - idx - 1) * sizeof *e.v);
+    e.n--;
+    page_store(page, pg->page_size, e.v, e.n);
+    ents_free(&e);
+    return JET_errSuccess;
+}
+
+/* *pempty set when the page at pgno has become empty and was freed. */
+static JET_ERR del_rec(const struct bt_pager *pg, uint32_t pgno, bool is_root, const uint8_t *key, size_t klen,
+                       int depth, bool *pempty)
+{
+    uint32_t ps = pg->page_size;
+    const uint8_t *d;
+    *pempty = false;
+    if (depth >= MAX_DEPTH) return corrupt(pgno, "tree deeper than", MAX_DEPTH);
+    JET_ERR err = pg->get(pg->ctx, pgno, &d);
+    if (err < 0) return err;
+    if ((err = page_check(d, ps, pgno)) < 0) {
+        pg->put(pg->ctx, pgno);
+        return err;
+    }
+    uint8_t *page;
+    if (page_type(d) == PAGE_T_LEAF) {
+        unsigned idx;
+        bool eq;
+        err = search(d, ps, pgno, key, klen, &idx, &eq);
+        pg->put(pg->ctx, pgno);
+        if (err < 0) return err;
+        if (!eq) return JET_errRecordNotFound;
+        if ((err = pg->get_mut(pg->ctx, pgno, &page)) < 0) return err;
+        if ((err = cell_free_value(pg, page + slot(page, idx))) < 0) return err;
+        if ((err = page_remove(pg, pgno, page, idx)) < 0) return err;
+        if (page_nslots(page) == 0 && !is_root) {
+            if ((err = pg->free(pg->ctx, pgno)) < 0) return err;
+            *pempty = true;
+        }
+        return JET_errSuccess;
+    }
+    int pos;
+    uint32_t child;
+    err = branch_child(d, ps, pgno, key, klen, &pos, &child);
+    pg->put(pg->ctx, pgno);
+    if (err < 0) return err;
+    bool child_empty;
+    if ((err = del_rec(pg, child, false, key, klen, depth + 1, &child_empty)) < 0) return err;
+    if (!child_empty) return JET_errSuccess;
+    if ((err = pg->get_mut(pg->ctx, pgno, &page)) < 0) return err;
+    unsigned n = page_nslots(page);
+    if (pos >= 0) {
+        if ((err = page_remove(pg, pgno, page, (unsigned)pos)) < 0) return err;
+    } else if (n > 0) {
+        /* The leftmost child went: the first cell's child takes its place. */
+        struct cell c;
+        if ((err = cell_at(page, ps, pgno, 0, &c)) < 0) return err;
+        page_set_aux2(page, c.v32);
+        if ((err = page_remove(pg, pgno, page, 0)) < 0) return err;
+    } else {
+        /* Last child of this branch: the branch itself is now empty. */
+        if (is_root) {
+            memset(page + BODY, 0, ps - BODY);
+            page_set_type(page, PAGE_T_LEAF);
+            page_set_aux2(page, 0);
+            page_set_nslots(page, 0);
+            put_le16(page + BODY, (uint16_t)ps);
+            return JET_errSuccess;
+        }
+        if ((err = pg->free(pg->ctx, pgno)) < 0) return err;
+        *pempty = true;
+        return JET_errSuccess;
+    }
+    if (is_root && page_nslots(page) == 0) {
+        /* A root with a single child absorbs it: the tree loses a level. */
+        uint32_t only = page_aux2(page);
+        const uint8_t *cd;
+        if ((err = pg->get(pg->ctx, only, &cd)) < 0) return err;
+        uint8_t *tmp = malloc(ps);
+        if (!tmp) {
+            pg->put(pg->ctx, only);
+            return JET_errOutOfMemory;
+        }
+        memcpy(tmp, cd, ps);
+        pg->put(pg->ctx, only);
+        if ((err = pg->get_mut(pg->ctx, pgno, &page)) == 0) {
+            memcpy(page + 12, tmp + 12, ps - 12);
+            err = pg->free(pg->ctx, only);
+        }
+        free(tmp);
+        if (err < 0) return err;
+    }
+    return JET_errSuccess;
+}
+
+JET_ERR bt_delete(const struct bt_pager *pg, uint32_t root, const void *key, size_t klen)
+{
+    JET_ERR err = check_key(key, klen);
+    if (err < 0) return err;
+    bool empty;
+    return del_rec(pg, root, true, key, klen, 0, &empty);
+}
+
+/* ---- seeking ---- */
+
+/*
+ * Finds the smallest key > (or >=) key in the subtree (forward), or the
+ * largest key < (or <=) key (backward).  key NULL means unbounded.
+ * Returns JET_errRecordNotFound when the subtree has none.
+ */
+static JET_ERR seek_rec(const struct bt_pager *pg, uint32_t pgno, const uint8_t *key, size_t klen, bool forward,
+                        bool inclusive, int depth, uint8_t *kout, size_t *pklen)
+{
+    uint32_t ps = pg->page_size;
+    const uint8_t *d;
+    if (depth >= MAX_DEPTH) return corrupt(pgno, "tree deeper than", MAX_DEPTH);
+    JET_ERR err = pg->get(pg->ctx, pgno, &d);
+    if (err < 0) return err;
+    if ((err = page_check(d, ps, pgno)) < 0) goto out;
+    unsigned n = page_nslots(d);
+    if (page_type(d) == PAGE_T_LEAF) {
+        int i;
+        if (!key) i = forward ? 0 : (int)n - 1;
+        else {
+            unsigned idx;
+            bool eq;
+            if ((err = search(d, ps, pgno, key, klen, &idx, &eq)) < 0) goto out;
+            if (forward) i = (eq && !inclusive) ? (int)idx + 1 : (int)idx;
+            else i = (eq && inclusive) ? (int)idx : (int)idx - 1;
+        }
+        if (i < 0 || i >= (int)n) {
+            err = JET_errRecordNotFound;
+            goto out;
+        }
+        struct cell c;
+        if ((err = cell_at(d, ps, pgno, (unsigned)i, &c)) < 0) goto out;
+        memcpy(kout, c.key, c.klen);
+        *pklen = c.klen;
+        goto out;
+    }
+    int pos;
+    if (!key) pos = forward ? -1 : (int)n - 1;
+    else {
+        uint32_t ch;
+        if ((err = branch_child(d, ps, pgno, key, klen, &pos, &ch)) < 0) goto out;
+    }
+    for (;;) {
+        uint32_t child;
+        if ((err = child_at(d, ps, pgno, pos, &child)) < 0) goto out;
+        err = seek_rec(pg, child, key, klen, forward, inclusive, depth + 1, kout, pklen);
+        if (err != JET_errRecordNotFound) goto out;
+        /* Nothing on that side of the child: the neighbour's extreme key
+         * is the answer (children are never empty). */
+        pos += forward ? 1 : -1;
+        if (pos < -1 || pos >= (int)n) {
+            err = JET_errRecordNotFound;
+            goto out;
+        }
+        key = NULL;
+    }
+out:
+    pg->put(pg->ctx, pgno);
+    return err;
+}
+
+JET_ERR bt_seek(const struct bt_pager *pg, uint32_t root, const void *key, size_t klen, enum bt_seek_op op,
+                uint8_t *kout, size_t *pklen)
+{
+    JET_ERR err;
+    if (op != BT_FIRST && op != BT_LAST && (err = check_key(key, klen)) < 0) return err;
+    switch (op) {
+    case BT_FIRST: return seek_rec(pg, root, NULL, 0, true, true, 0, kout, pklen);
+    case BT_LAST: return seek_rec(pg, root, NULL, 0, false, true, 0, kout, pklen);
+    case BT_GE: return seek_rec(pg, root, key, klen, true, true, 0, kout, pklen);
+    case BT_GT: return seek_rec(pg, root, key, klen, true, false, 0, kout, pklen);
+    case BT_LE: return seek_rec(pg, root, key, klen, false, true, 0, kout, pklen);
+    case BT_LT: return seek_rec(pg, root, key, klen, false, false, 0, kout, pklen);
+    case BT_EQ:
+        err = seek_rec(pg, root, key, klen, true, true, 0, kout, pklen);
+        if (err >= 0 && key_cmp(kout, *pklen, key, klen) != 0) err = JET_errRecordNotFound;
+        return err;
+    }
+    return JET_errInvalidParameter;
+}
+
+/* ---- drop and check ---- */
+
+static JET_ERR drop_rec(const struct bt_pager *pg, uint32_t pgno, int depth)
+{
+    uint32_t ps = pg->page_size;
+    const uint8_t *d;
+    if (depth >= MAX_DEPTH) return corrupt(pgno, "tree deeper than", MAX_DEPTH);
+    JET_ERR err = pg->get(pg->ctx, pgno, &d);
+    if (err < 0) return err;
+    if ((err = page_check(d, ps, pgno)) < 0) {
+        pg->put(pg->ctx, pgno);
+        return err;
+    }
+    unsigned n = page_nslots(d);
+    bool leaf = page_type(d) == PAGE_T_LEAF;
+    /* Collect what to free first: freeing rewrites pages. */
+    uint32_t *kids = malloc((n + 1) * 2 * sizeof *kids);
+    uint32_t *lens = kids ? kids + n + 1 : NULL;
+    unsigned nk = 0;
+    if (!kids) err = JET_errOutOfMemory;
+    if (err >= 0 && !leaf) kids[nk++] = page_aux2(d);
+    for (unsigned i = 0; err >= 0 && i < n; i++) {
+        struct cell c;
+        if ((err = cell_at(d, ps, pgno, i, &c)) < 0) break;
+        if (!leaf) kids[nk++] = c.v32;
+        else if (c.flags & CELL_OVERFLOW) {
+            lens[nk] = c.v32;
+            kids[nk++] = get_le32(c.val);
+        }
+    }
+    pg->put(pg->ctx, pgno);
+    for (unsigned i = 0; err >= 0 && i < nk; i++)
+        err = leaf ? ovf_free(pg, kids[i], lens[i]) : drop_rec(pg, kids[i], depth + 1);
+    free(kids);
+    if (err < 0) return err;
+    return pg->free(pg->ctx, pgno);
+}
+
+JET_ERR bt_drop(const struct bt_pager *pg, uint32_t root) { return drop_rec(pg, root, 0); }
+
+struct check_ctx {
+    const struct bt_pager *pg;
+    struct bt_stats st;
+    int leaf_depth;
+    uint8_t *ovbuf;
+};
+
+static JET_ERR check_rec(struct check_ctx *cc, uint32_t pgno, const uint8_t *lo, size_t lolen, const uint8_t *hi,
+                         size_t hilen, int depth, bool is_root)
+{
+    const struct bt_pager *pg = cc->pg;
+    uint32_t ps = pg->page_size;
+    const uint8_t *d;
+    if (depth >= MAX_DEPTH) return corrupt(pgno, "tree deeper than", MAX_DEPTH);
+    JET_ERR err = pg->get(pg->ctx, pgno, &d);
+    if (err < 0) return err;
+    uint8_t *copy = malloc(ps);
+    if (!copy) {
+        pg->put(pg->ctx, pgno);
+        return JET_errOutOfMemory;
+    }
+    memcpy(copy, d, ps);
+    pg->put(pg->ctx, pgno);
+    d = copy;
+    if ((err = page_check(d, ps, pgno)) < 0) goto out;
+    unsigned n = page_nslots(d);
+    bool leaf = page_type(d) == PAGE_T_LEAF;
+    if (n == 0 && !is_root && leaf) {
+        err = corrupt(pgno, "empty non-root leaf, slots", n);
+        goto out;
+    }
+    size_t used = 0;
+    struct cell prev = {0};
+    for (unsigned i = 0; i < n; i++) {
+        struct cell c;
+        if ((err = cell_at(d, ps, pgno, i, &c)) < 0) goto out;
+        used += c.size + 2u;
+        if (i > 0 && key_cmp(prev.key, prev.klen, c.key, c.klen) >= 0) {
+            err = corrupt(pgno, "keys out of order at slot", i);
+            goto out;
+        }
+        if (lo && key_cmp(c.key, c.klen, lo, lolen) < 0) {
+            err = corrupt(pgno, "key below its separator at slot", i);
+            goto out;
+        }
+        if (hi && key_cmp(c.key, c.klen, hi, hilen) >= 0) {
+            err = corrupt(pgno, "key not below the next separator at slot", i);
+            goto out;
+        }
+        if (leaf) {
+            cc->st.entries++;
+            cc->st.value_bytes += c.v32;
+            bool ov = c.flags & CELL_OVERFLOW;
+            if (ov != (c.v32 > bt_inline_max(ps))) {
+                err = corrupt(pgno, "value stored inline/overflow against the rule at slot", i);
+                goto out;
+            }
+            if (ov) {
+                size_t cap = ps - BODY, pages = (c.v32 + cap - 1) / cap, sum = 0;
+                uint32_t p = get_le32(c.val);
+                for (size_t k = 0; k < pages; k++) {
+                    const uint8_t *od;
+                    if (!p) {
+                        err = corrupt(pgno, "overflow chain too short at slot", i);
+                        goto out;
+                    }
+                    if ((err = pg->get(pg->ctx, p, &od)) < 0) goto out;
+                    uint8_t t = page_type(od);
+                    uint32_t used_b = page_aux2(od), next = page_aux1(od);
+                    pg->put(pg->ctx, p);
+                    if (t != PAGE_T_OVERFLOW || used_b > cap) {
+                        err = corrupt(p, "bad overflow page in chain, type", t);
+                        goto out;
+                    }
+                    sum += used_b;
+                    cc->st.overflow_pages++;
+                    p = next;
+                }
+                if (sum != c.v32 || p != 0) {
+                    err = corrupt(pgno, "overflow chain length differs from the value size at slot", i);
+                    goto out;
+                }
+            }
+        }
+        prev = c;
+    }
+    if (used > page_capacity(ps)) {
+        err = corrupt(pgno, "cells overflow the page, bytes", (unsigned)used);
+        goto out;
+    }
+    if (leaf) {
+        cc->st.leaf_pages++;
+        if (cc->leaf_depth < 0) cc->leaf_depth = depth;
+        else if (cc->leaf_depth != depth) {
+            err = corrupt(pgno, "leaf at a different depth", (unsigned)depth);
+            goto out;
+        }
+        goto out;
+    }
+    cc->st.branch_pages++;
+    for (int i = -1; i < (int)n; i++) {
+        uint32_t child;
+        struct cell c = {0}, nx = {0};
+        if ((err = child_at(d, ps, pgno, i, &child)) < 0) goto out;
+        const uint8_t *clo = lo, *chi = hi;
+        size_t clolen = lolen, chilen = hilen;
+        if (i >= 0) {
+            if ((err = cell_at(d, ps, pgno, (unsigned)i, &c)) < 0) goto out;
+            clo = c.key;
+            clolen = c.klen;
+        }
+        if (i + 1 < (int)n) {
+            if ((err = cell_at(d, ps, pgno, (unsigned)(i + 1), &nx)) < 0) goto out;
+            chi = nx.key;
+            chilen = nx.klen;
+        }
+        if ((err = check_rec(cc, child, clo, clolen, chi, chilen, depth + 1, false)) < 0) goto out;
+    }
+out:
+    free(copy);
+    return err;
+}
+
+JET_ERR bt_check(const struct bt_pager *pg, uint32_t root, struct bt_stats *stats)
+{
+    struct check_ctx cc = {.pg = pg, .leaf_depth = -1};
+    JET_ERR err = check_rec(&cc, root, NULL, 0, NULL, 0, 0, true);
+    cc.st.depth = (uint32_t)(cc.leaf_depth + 1);
+    if (stats) *stats = cc.st;
+    return err;
+}
