@@ -397,6 +397,8 @@ JET_ERR log_append(struct jet_log *log, const struct log_rec *recs, int nrecs, l
             q += recs[i].iov[j].iov_len;
         }
         XXH3_state_t st;
+        /* A stack state must be initialised before a seeded reset. */
+        XXH3_INITSTATE(&st);
         XXH3_64bits_reset_withSeed(&st, log->cfg.signature);
         XXH3_64bits_update(&st, p, 16);
         XXH3_64bits_update(&st, p + LOG_REC_HDR_SIZE, len);
@@ -619,6 +621,7 @@ static bool record_valid(const struct log_reader *rd, uint32_t off, uint32_t *pl
     if ((uint64_t)off + LOG_REC_HDR_SIZE + len > fs) return false;
     if (get_le64(p + 8) != LSN_MAKE(rd->gen, off)) return false;
     XXH3_state_t st;
+    XXH3_INITSTATE(&st);
     XXH3_64bits_reset_withSeed(&st, rd->hdr.signature);
     XXH3_64bits_update(&st, p, 16);
     XXH3_64bits_update(&st, p + LOG_REC_HDR_SIZE, len);

@@ -86,6 +86,9 @@ static void crash_after(int create, int from, int to)
     CU_ASSERT_FATAL(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 }
 
+#define MAX_LOGS 4096
+static char (*logs_a)[64], (*logs_b)[64];
+
 static int list_logs(char names[][64], int max)
 {
     DIR *d = opendir(dir);
@@ -149,9 +152,9 @@ static void test_torn_log_tail_is_recovered_around(void)
     snprintf(dir, sizeof dir, "%s", tu_scratch_dir("fault_torn"));
     snprintf(dbpath, sizeof dbpath, "%s/f.db", dir);
     crash_after(1, 0, 300);
-    char names[64][64], path[1200];
-    int n = list_logs(names, 64);
-    CU_ASSERT_FATAL(n >= 1);
+    char(*names)[64] = logs_a, path[1200];
+    int n = list_logs(names, MAX_LOGS);
+    CU_ASSERT_FATAL(n >= 1 && n < MAX_LOGS);
     snprintf(path, sizeof path, "%s/%s", dir, names[n - 1]);
     /* Garbage right after the last record: a torn, never acknowledged write. */
     int fd = open(path, O_RDWR);
@@ -185,9 +188,9 @@ static void test_corrupt_middle_log_stops_recovery_and_deletes_nothing(void)
     snprintf(dir, sizeof dir, "%s", tu_scratch_dir("fault_mid"));
     snprintf(dbpath, sizeof dbpath, "%s/f.db", dir);
     crash_after(1, 0, 300);
-    char names[64][64], path[1200];
-    int n = list_logs(names, 64);
-    CU_ASSERT_FATAL(n >= 3);
+    char(*names)[64] = logs_a, path[1200];
+    int n = list_logs(names, MAX_LOGS);
+    CU_ASSERT_FATAL(n >= 3 && n < MAX_LOGS);
     snprintf(path, sizeof path, "%s/%s", dir, names[n - 2]);
     flip_byte(path, 4096 + 5000);
     struct stat before;
@@ -200,8 +203,7 @@ static void test_corrupt_middle_log_stops_recovery_and_deletes_nothing(void)
     TU_CHECK_ERR(JetInit(&inst), JET_errLogFileCorrupt);
     CU_ASSERT_PTR_NOT_NULL(strstr(JetGetLastErrorDetail(), names[n - 2]));
     JetTerm(inst);
-    char after[64][64];
-    CU_ASSERT_EQUAL(list_logs(after, 64), n);
+    CU_ASSERT_EQUAL(list_logs(logs_b, MAX_LOGS), n);
     /* A second attempt fails the same way: nothing was consumed. */
     inst = 0;
     CU_ASSERT_FATAL(JetCreateInstance(&inst, "mid2") >= 0);
@@ -250,6 +252,8 @@ static void test_failed_fsync_makes_instance_unavailable_and_loses_nothing(void)
 int main(void)
 {
     if (CU_initialize_registry() != CUE_SUCCESS) return 2;
+    logs_a = calloc(MAX_LOGS, 64);
+    logs_b = calloc(MAX_LOGS, 64);
     CU_pSuite su = CU_add_suite("faults", NULL, NULL);
     CU_add_test(su, "test_flipped_data_page_byte_is_read_verify_failure", test_flipped_data_page_byte_is_read_verify_failure);
     CU_add_test(su, "test_torn_log_tail_is_recovered_around", test_torn_log_tail_is_recovered_around);
