@@ -19,6 +19,6 @@ int tu_run(void);
 /* Iteration count: $name if set in the environment, else ci (or lng with JET_LONG=1). */
 long tu_count(const char *name, long ci, long lng);
 
-#define TU_CHECK_ERR(call, expected) CU_ASSERT_EQUAL((long)(call), (long)(expected))
+#define TU_CHECK_ERR(call, expected) do { CU_ASSERT_EQUAL((long)(call), (long)(expected)); } while (0)
 
 #endif
