@@ -54,7 +54,7 @@ static void die(const char *what, long err)
 static void fresh_dir(char *out, size_t cb, const char *name)
 {
     snprintf(out, cb, "%s/%s", root, name);
-    char cmd[2200];
+    char cmd[4400];
     snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s'", out, out);
     if (system(cmd) != 0) exit(1);
 }

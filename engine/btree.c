@@ -106,7 +106,7 @@ static JET_ERR search(const uint8_t *pg, uint32_t ps, uint32_t pgno, const uint8
     *eq = false;
     while (lo < hi) {
         unsigned mid = (lo + hi) / 2;
-        struct cell c;
+        struct cell c = {0};
         JET_ERR err = cell_at(pg, ps, pgno, mid, &c);
         if (err < 0) return err;
         int r = key_cmp(c.key, c.klen, key, klen);
@@ -117,7 +117,7 @@ static JET_ERR search(const uint8_t *pg, uint32_t ps, uint32_t pgno, const uint8
         }
     }
     if (*eq && lo < page_nslots(pg)) {
-        struct cell c;
+        struct cell c = {0};
         JET_ERR err = cell_at(pg, ps, pgno, lo, &c);
         if (err < 0) return err;
         *eq = key_cmp(c.key, c.klen, key, klen) == 0;
@@ -138,7 +138,7 @@ static JET_ERR branch_child(const uint8_t *pg, uint32_t ps, uint32_t pgno, const
     *pos = p;
     if (p < 0) *child = page_aux2(pg);
     else {
-        struct cell c;
+        struct cell c = {0};
         if ((err = cell_at(pg, ps, pgno, (unsigned)p, &c)) < 0) return err;
         *child = c.v32;
     }
@@ -151,7 +151,7 @@ static JET_ERR child_at(const uint8_t *pg, uint32_t ps, uint32_t pgno, int pos, 
     if (pos < 0) {
         *child = page_aux2(pg);
     } else {
-        struct cell c;
+        struct cell c = {0};
         JET_ERR err = cell_at(pg, ps, pgno, (unsigned)pos, &c);
         if (err < 0) return err;
         *child = c.v32;
@@ -186,7 +186,7 @@ static JET_ERR ents_load(const uint8_t *pg, uint32_t ps, uint32_t pgno, struct e
     }
     unsigned used = 0;
     for (unsigned i = 0; i < n; i++) {
-        struct cell c;
+        struct cell c = {0};
         JET_ERR err = cell_at(pg, ps, pgno, i, &c);
         if (err < 0) {
             free(e->v);
@@ -358,7 +358,7 @@ JET_ERR bt_get(const struct bt_pager *pg, uint32_t root, const void *key, size_t
     if ((err = find_leaf(pg, root, key, klen, &leaf, &d)) < 0) return err;
     unsigned idx;
     bool eq;
-    struct cell c;
+    struct cell c = {0};
     if ((err = search(d, pg->page_size, leaf, key, klen, &idx, &eq)) < 0) goto out;
     if (!eq) {
         err = JET_errRecordNotFound;
@@ -516,7 +516,7 @@ static JET_ERR put_rec(const struct bt_pager *pg, uint32_t pgno, const struct pu
         uint8_t *page;
         if ((err = pg->get_mut(pg->ctx, pgno, &page)) < 0) return err;
         if (eq) {
-            struct cell old;
+            struct cell old = {0};
             if ((err = cell_at(page, ps, pgno, idx, &old)) < 0) return err;
             if ((err = cell_free_value(pg, page + slot(page, idx))) < 0) return err;
         }
@@ -649,7 +649,7 @@ static JET_ERR del_rec(const struct bt_pager *pg, uint32_t pgno, bool is_root, c
         if ((err = page_remove(pg, pgno, page, (unsigned)pos)) < 0) return err;
     } else if (n > 0) {
         /* The leftmost child went: the first cell's child takes its place. */
-        struct cell c;
+        struct cell c = {0};
         if ((err = cell_at(page, ps, pgno, 0, &c)) < 0) return err;
         page_set_aux2(page, c.v32);
         if ((err = page_remove(pg, pgno, page, 0)) < 0) return err;
@@ -728,7 +728,7 @@ static JET_ERR seek_rec(const struct bt_pager *pg, uint32_t pgno, const uint8_t 
             err = JET_errRecordNotFound;
             goto out;
         }
-        struct cell c;
+        struct cell c = {0};
         if ((err = cell_at(d, ps, pgno, (unsigned)i, &c)) < 0) goto out;
         memcpy(kout, c.key, c.klen);
         *pklen = c.klen;
@@ -801,7 +801,7 @@ static JET_ERR drop_rec(const struct bt_pager *pg, uint32_t pgno, int depth)
     if (!kids) err = JET_errOutOfMemory;
     if (err >= 0 && !leaf) kids[nk++] = page_aux2(d);
     for (unsigned i = 0; err >= 0 && i < n; i++) {
-        struct cell c;
+        struct cell c = {0};
         if ((err = cell_at(d, ps, pgno, i, &c)) < 0) break;
         if (!leaf) kids[nk++] = c.v32;
         else if (c.flags & CELL_OVERFLOW) {
@@ -853,7 +853,7 @@ static JET_ERR check_rec(struct check_ctx *cc, uint32_t pgno, const uint8_t *lo,
     size_t used = 0;
     struct cell prev = {0};
     for (unsigned i = 0; i < n; i++) {
-        struct cell c;
+        struct cell c = {0};
         if ((err = cell_at(d, ps, pgno, i, &c)) < 0) goto out;
         used += c.size + 2u;
         if (i > 0 && key_cmp(prev.key, prev.klen, c.key, c.klen) >= 0) {
