@@ -1,0 +1,98 @@
+/*
+ * jet_inspect.h -- offline inspection of jetfs files, for tools (jetutil).
+ *
+ * These calls read files directly, without an instance: database headers,
+ * log generation headers and records, the checkpoint file, and a full
+ * offline check of a database file.  They never write.  Errors carry
+ * details through JetGetLastErrorDetail().
+ */
+#ifndef JET_INSPECT_H
+#define JET_INSPECT_H
+
+#include <stdint.h>
+
+#include "jet.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The file names an instance directory holds (jetfs serve and jetutil). */
+#define JETFS_DB_NAME "jetfs.db"
+#define JETFS_BASE_NAME "edb"
+
+typedef struct {
+    uint32_t gen_low, gen_high;
+    uint64_t time_us, backup_id, predecessor_id;
+    uint64_t lsn_mark;
+} JET_INSPECT_BACKUP;
+
+typedef struct {
+    int copy_valid[2];        /* which of the two header copies verified */
+    uint32_t page_size;
+    uint32_t state;           /* 1 just created, 2 dirty, 3 clean */
+    const char *state_name;
+    uint64_t db_signature, log_signature;
+    uint64_t lsn_consistent, lsn_attach;  /* generation << 32 | offset */
+    uint64_t create_us, consistent_us, update_seq;
+    uint64_t file_size;
+    uint32_t npages;          /* from the meta page, 0 if unreadable */
+    JET_INSPECT_BACKUP backup[4];  /* full, incremental, differential, copy */
+} JET_INSPECT_DBHEADER;
+
+typedef struct {
+    uint32_t generation, file_size, page_size;
+    uint64_t signature, create_us, prev_create_us, prev_hash;
+    char base[4];
+} JET_INSPECT_LOGHEADER;
+
+typedef struct {
+    uint64_t log_signature;
+    uint64_t lsn;
+    uint32_t ndbs;
+    char db_paths[8][1024];
+} JET_INSPECT_CHECKPOINT;
+
+typedef struct {
+    uint64_t lsn;
+    uint32_t length;
+    uint8_t type;
+    const char *type_name;    /* "page", "commit", "attach", "detach", "?" */
+    uint32_t dbidx, pgno;     /* page, attach, detach */
+    uint64_t commit_us, txn_id;  /* commit */
+    char path[1024];          /* attach */
+} JET_INSPECT_LOGRECORD;
+
+typedef struct {
+    uint32_t pages, free_pages, tables;
+    uint64_t entries, leaf_pages, branch_pages, overflow_pages;
+    uint32_t problems;
+} JET_INSPECT_CHECK;
+
+/* What kind of file: 1 database, 2 log, 3 checkpoint, 0 unknown. */
+int JetInspectFileKind(const char *path);
+JET_ERR JetInspectDatabaseHeader(const char *path, JET_INSPECT_DBHEADER *info);
+JET_ERR JetInspectLogHeader(const char *path, JET_INSPECT_LOGHEADER *info);
+JET_ERR JetInspectCheckpoint(const char *path, JET_INSPECT_CHECKPOINT *info);
+/*
+ * Calls fn for every record from generation gen_first (0 = the oldest
+ * present) to the end of the log in dir.  *ptorn (may be NULL) tells
+ * whether the log ends in a torn write.  fn returning non-zero stops.
+ */
+JET_ERR JetInspectLogRecords(const char *dir, const char *base, uint32_t gen_first, uint32_t gen_last,
+                             int (*fn)(void *arg, const JET_INSPECT_LOGRECORD *rec), void *arg, int *ptorn);
+/*
+ * Checks a database file offline: every page up to the meta page's count
+ * is read and verified (checksum, page number), the free list walked, the
+ * catalog and every table checked for B+tree invariants.  report is called
+ * once per problem found (every one, not only the first) with a one-line
+ * message naming the page.  Returns JET_errSuccess when the file is sound,
+ * JET_errDatabaseCorrupted when problems were found, or an I/O error.
+ */
+JET_ERR JetInspectCheckDatabase(const char *path, void (*report)(void *arg, const char *msg), void *arg,
+                                JET_INSPECT_CHECK *stats);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
