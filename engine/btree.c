@@ -472,7 +472,7 @@ static JET_ERR encode_leaf_cell(const struct bt_pager *pg, const uint8_t *key, s
     put_le32(out + 3, (uint32_t)vlen);
     memcpy(out + CELL_HDR, key, klen);
     if (vlen <= bt_inline_max(pg->page_size)) {
-        memcpy(out + CELL_HDR + klen, val, vlen);
+        if (vlen) memcpy(out + CELL_HDR + klen, val, vlen);
         *psize = (uint16_t)(CELL_HDR + klen + vlen);
         return JET_errSuccess;
     }
