@@ -439,3 +439,18 @@ release:
     if (err >= 0 && pckpt) *pckpt = ckpt;
     return err;
 }
+
+JET_ERR cache_throttle(struct cache *c)
+{
+    /* Commits install dirty pages without writing anything back, so a
+     * fast writer could outrun the periodic checkpointer and grow the
+     * cache without bound.  Past a quarter of the cache dirty, wake the
+     * checkpointer; past the whole cache, write back here, so the writer
+     * is slowed to the disk's pace instead. */
+    pthread_mutex_lock(&c->mu);
+    size_t dirty = c->ndirty, cap = c->capacity;
+    pthread_mutex_unlock(&c->mu);
+    if (dirty > cap / 4) ckpt_kick(c->inst);
+    if (dirty > cap) return ckpt_run(c->inst);
+    return JET_errSuccess;
+}

@@ -213,3 +213,10 @@ void ckpt_stop_thread(struct jet_instance *inst)
     pthread_join(inst->ckpt_thread, NULL);
     inst->ckpt_running = false;
 }
+
+void ckpt_kick(struct jet_instance *inst)
+{
+    pthread_mutex_lock(&inst->mu);
+    pthread_cond_broadcast(&inst->ckpt_cv);
+    pthread_mutex_unlock(&inst->mu);
+}

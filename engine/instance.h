@@ -92,6 +92,8 @@ void cache_forget_db(struct cache *c, uint32_t dbidx);
  * Context: takes commit_lock shared briefly to capture a consistent set.
  */
 JET_ERR cache_flush_all(struct cache *c, lsn_t *pckpt);
+/* After a commit: wakes or runs write-back when too much of the cache is dirty. */
+JET_ERR cache_throttle(struct cache *c);
 
 /* ---- databases ---- */
 
@@ -229,6 +231,8 @@ JET_ERR ckpt_write(const char *path, const struct ckpt_file *ck);
 JET_ERR ckpt_run(struct jet_instance *inst);
 JET_ERR ckpt_start_thread(struct jet_instance *inst);
 void ckpt_stop_thread(struct jet_instance *inst);
+/* Wakes the checkpointer before its period ends. */
+void ckpt_kick(struct jet_instance *inst);
 
 /* ---- recovery (recovery.c) ---- */
 JET_ERR recovery_run(struct jet_instance *inst, uint32_t *pnext_gen);
