@@ -279,6 +279,59 @@ static void test_transaction_too_big_for_cache(void)
     TU_CHECK_ERR(JetTerm(inst), JET_errSuccess);
 }
 
+static void test_several_databases_and_page_size(void)
+{
+    setup_paths("api_multidb");
+    JET_INSTANCE inst = 0;
+    TU_CHECK_ERR(JetCreateInstance(&inst, "multidb"), JET_errSuccess);
+    TU_CHECK_ERR(JetSetSystemParameter(&inst, 0, JET_paramSystemPath, 0, dir), JET_errSuccess);
+    TU_CHECK_ERR(JetSetSystemParameter(&inst, 0, JET_paramLogFilePath, 0, dir), JET_errSuccess);
+    TU_CHECK_ERR(JetSetSystemParameter(&inst, 0, JET_paramDatabasePageSize, 5000, NULL), JET_errInvalidParameter);
+    TU_CHECK_ERR(JetSetSystemParameter(&inst, 0, JET_paramDatabasePageSize, 16384, NULL), JET_errSuccess);
+    TU_CHECK_ERR(JetSetSystemParameter(&inst, 0, JET_paramBaseName, 0, "abcd"), JET_errInvalidParameter);
+    TU_CHECK_ERR(JetSetSystemParameter(&inst, 0, JET_paramBaseName, 0, "xyz"), JET_errSuccess);
+    TU_CHECK_ERR(JetInit(&inst), JET_errSuccess);
+    JET_API_PTR v = 0;
+    TU_CHECK_ERR(JetGetSystemParameter(inst, 0, JET_paramDatabasePageSize, &v, NULL, 0), JET_errSuccess);
+    CU_ASSERT_EQUAL(v, 16384);
+    JET_SESID s;
+    JET_DBID d1, d2;
+    JET_TABLEID t1, t2;
+    char p2[1200], buf[16];
+    snprintf(p2, sizeof p2, "%s/second.db", dir);
+    TU_CHECK_ERR(JetBeginSession(inst, &s, NULL, NULL), JET_errSuccess);
+    TU_CHECK_ERR(JetCreateDatabase(s, dbpath, NULL, &d1, 0), JET_errSuccess);
+    TU_CHECK_ERR(JetCreateDatabase(s, p2, NULL, &d2, 0), JET_errSuccess);
+    CU_ASSERT(d1 != d2);
+    TU_CHECK_ERR(JetCreateTable(s, d1, "t", 0, 0, &t1), JET_errSuccess);
+    TU_CHECK_ERR(JetCreateTable(s, d2, "t", 0, 0, &t2), JET_errSuccess);
+    /* One transaction spanning both databases commits atomically. */
+    TU_CHECK_ERR(JetBeginTransaction(s), JET_errSuccess);
+    put_str(s, t1, "k", "one");
+    put_str(s, t2, "k", "two");
+    TU_CHECK_ERR(JetCommitTransaction(s, 0), JET_errSuccess);
+    CU_ASSERT_EQUAL(get_str(s, t1, "k", buf, sizeof buf), 0);
+    CU_ASSERT_STRING_EQUAL(buf, "one");
+    CU_ASSERT_EQUAL(get_str(s, t2, "k", buf, sizeof buf), 0);
+    CU_ASSERT_STRING_EQUAL(buf, "two");
+    TU_CHECK_ERR(JetCloseTable(s, t2), JET_errSuccess);
+    TU_CHECK_ERR(JetCloseDatabase(s, d2, 0), JET_errSuccess);
+    TU_CHECK_ERR(JetDetachDatabase(s, p2), JET_errSuccess);
+    TU_CHECK_ERR(JetOpenDatabase(s, p2, NULL, &d2, 0), JET_errDatabaseNotFound);
+    TU_CHECK_ERR(JetAttachDatabase(s, p2, 0), JET_errSuccess);
+    TU_CHECK_ERR(JetOpenDatabase(s, p2, NULL, &d2, 0), JET_errSuccess);
+    TU_CHECK_ERR(JetOpenTable(s, d2, "t", NULL, 0, 0, &t2), JET_errSuccess);
+    CU_ASSERT_EQUAL(get_str(s, t2, "k", buf, sizeof buf), 0);
+    CU_ASSERT_STRING_EQUAL(buf, "two");
+    TU_CHECK_ERR(JetTerm(inst), JET_errSuccess);
+    /* A database of another page size is refused, naming both sizes. */
+    inst = new_instance("multidb2");
+    TU_CHECK_ERR(JetBeginSession(inst, &s, NULL, NULL), JET_errSuccess);
+    TU_CHECK_ERR(JetAttachDatabase(s, p2, 0), JET_errPageSizeMismatch);
+    CU_ASSERT_PTR_NOT_NULL(strstr(JetGetLastErrorDetail(), "16384"));
+    TU_CHECK_ERR(JetTerm(inst), JET_errSuccess);
+}
+
 int main(void)
 {
     if (CU_initialize_registry() != CUE_SUCCESS) return 2;
@@ -287,5 +340,6 @@ int main(void)
     CU_add_test(su, "test_bad_arguments_return_documented_errors", test_bad_arguments);
     CU_add_test(su, "test_crud_transactions_and_persistence", test_crud_transactions_persistence);
     CU_add_test(su, "test_transaction_too_big_for_cache_is_rolled_back", test_transaction_too_big_for_cache);
+    CU_add_test(su, "test_several_databases_and_page_size", test_several_databases_and_page_size);
     return tu_run();
 }
