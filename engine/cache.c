@@ -133,7 +133,7 @@ static JET_ERR frame_write(struct cache *c, uint32_t dbidx, uint32_t pgno, struc
     if (!tmp) return JET_errOutOfMemory;
     memcpy(tmp, buf->data, c->page_size);
     page_seal(tmp, c->page_size);
-    err = os_pwrite(db->fd, tmp, c->page_size, (uint64_t)pgno * c->page_size);
+    err = db_write_page(db, pgno, tmp, c->page_size);
     free(tmp);
     if (err < 0) return jet_report(err, "%s: writing page %u failed: %s", db->path, pgno, JetErrorString(err));
     return JET_errSuccess;

@@ -160,7 +160,9 @@ JET_ERR ckpt_run(struct jet_instance *inst)
         size_t n = 0;
         if (log_list(inst->p.log_path, inst->p.base, &gens, &n) >= 0) {
             for (size_t i = 0; i < n; i++)
-                if (gens[i] < LSN_GEN(lsn)) log_delete_generation(inst->p.log_path, inst->p.base, gens[i]);
+                /* Never a generation a running backup holds. */
+                if (gens[i] < LSN_GEN(lsn) && (!inst->backup_pin_gen || gens[i] < inst->backup_pin_gen))
+                    log_delete_generation(inst->p.log_path, inst->p.base, gens[i]);
             free(gens);
         }
     }

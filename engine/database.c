@@ -76,7 +76,7 @@ static JET_ERR db_canonical(const char *name, char *out, size_t cb)
 
 JET_ERR db_open_file(struct jet_instance *inst, const char *path, uint32_t dbidx, struct db **pdb)
 {
-    struct db *db = calloc(1, sizeof *db);
+    struct db *db = db_alloc();
     JET_ERR err;
     if (!db) return JET_errOutOfMemory;
     db->dbidx = dbidx;
@@ -100,7 +100,7 @@ JET_ERR db_open_file(struct jet_instance *inst, const char *path, uint32_t dbidx
     return JET_errSuccess;
 fail:
     if (db->fd >= 0) os_close(db->fd);
-    free(db);
+    db_release(db);
     return err;
 }
 
@@ -128,7 +128,7 @@ JET_ERR db_close_file(struct jet_instance *inst, struct db *db, bool clean)
     }
     cache_forget_db(&inst->cache, db->dbidx);
     os_close(db->fd);
-    free(db);
+    db_release(db);
     return err;
 }
 
@@ -188,7 +188,7 @@ JET_ERR JetCreateDatabase(JET_SESID sesid, const char *szFilename, const char *s
     put_le32(page + META_OFF_NPAGES, DB_FIRST_DATA_PGNO);
     page_seal(page, ps);
     if ((err = os_pwrite(fd, page, ps, (uint64_t)DB_PGNO_META * ps)) < 0) goto out_unlock;
-    db = calloc(1, sizeof *db);
+    db = db_alloc();
     if (!db) {
         err = JET_errOutOfMemory;
         goto out_unlock;
@@ -220,7 +220,7 @@ JET_ERR JetCreateDatabase(JET_SESID sesid, const char *szFilename, const char *s
 out_unlock:
     pthread_mutex_unlock(&inst->mu);
     free(page);
-    free(db);
+    db_release(db);
     if (fd >= 0) os_close(fd);
     return err;
 }
@@ -267,7 +267,7 @@ out:
     pthread_mutex_unlock(&inst->mu);
     if (db) {
         os_close(db->fd);
-        free(db);
+        db_release(db);
     }
     return err;
 }

@@ -140,6 +140,7 @@ static struct jet_instance *instance_new(const char *name)
     pthread_mutex_init(&inst->mu, NULL);
     pthread_mutex_init(&inst->write_lock, NULL);
     pthread_mutex_init(&inst->ckpt_mu, NULL);
+    pthread_mutex_init(&inst->backup_mu, NULL);
     pthread_cond_init(&inst->ckpt_cv, NULL);
     pthread_rwlockattr_t ra;
     pthread_rwlockattr_init(&ra);
@@ -157,6 +158,7 @@ static void instance_free(struct jet_instance *inst)
     pthread_mutex_destroy(&inst->mu);
     pthread_mutex_destroy(&inst->write_lock);
     pthread_mutex_destroy(&inst->ckpt_mu);
+    pthread_mutex_destroy(&inst->backup_mu);
     pthread_cond_destroy(&inst->ckpt_cv);
     pthread_rwlock_destroy(&inst->commit_lock);
     free(inst);
@@ -215,6 +217,22 @@ static JET_ERR instance_of(JET_INSTANCE h, struct jet_instance **pinst)
     if (!inst) return JET_errInvalidInstance;
     *pinst = inst;
     return JET_errSuccess;
+}
+
+/* For backup.c: the instance-less forms reach the legacy instance only. */
+JET_ERR inst_lookup_for_backup(JET_INSTANCE h, struct jet_instance **pinst)
+{
+    if (h == 0) {
+        pthread_mutex_lock(&g.lock);
+        enum run_mode m = g.mode;
+        struct jet_instance *l = g.legacy;
+        pthread_mutex_unlock(&g.lock);
+        if (m == MODE_MULTI) return JET_errRunningInMultiInstanceMode;
+        if (m == MODE_NONE || !l) return JET_errInvalidParameter;
+        *pinst = l;
+        return JET_errSuccess;
+    }
+    return instance_of(h, pinst);
 }
 
 /* ---- parameters ---- */
@@ -371,6 +389,7 @@ static JET_ERR instance_start(struct jet_instance *inst)
         inst->state = INST_CREATED;
         goto fail_log;
     }
+    inst->init_done = true;
     return JET_errSuccess;
 fail_log:
     if (inst->log) log_close(inst->log);
@@ -449,7 +468,10 @@ JET_ERR JetTerm2(JET_INSTANCE instance, JET_GRBIT grbit)
         return JET_errTermInProgress;
     }
     inst->state = INST_TERMINATING;
+    inst->init_done = false;
     pthread_mutex_unlock(&inst->mu);
+    /* A backup still open ends as aborted: nothing truncated or recorded. */
+    if (running) backup_abort(inst);
 
     /* End every session still open on this instance. */
     pthread_mutex_lock(&g.lock);

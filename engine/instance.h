@@ -97,8 +97,26 @@ JET_ERR cache_throttle(struct cache *c);
 
 /* ---- databases ---- */
 
+/*
+ * A copy-on-write snapshot of a database file, for a backup: the file as it
+ * stood at begin.  Before the engine overwrites a page below npages, the
+ * old contents are preserved here (snap_preserve_locked); readers take the
+ * preserved copy if there is one, else the file.  Protected by the
+ * database's snap_lock (readers shared, page writers exclusive).
+ */
+struct snapshot {
+    uint64_t size;            /* file size at begin */
+    uint32_t npages;
+    uint32_t *keys;           /* open addressing: pgno + 1, 0 = empty */
+    uint8_t **pages;
+    size_t cap, n;
+    uint64_t bytes;           /* memory held by preserved pages */
+};
+
 struct db {
     uint32_t dbidx;
+    pthread_rwlock_t snap_lock;
+    struct snapshot *snap;
     char path[JET_PATH_MAX];
     int fd;
     struct db_header hdr;
@@ -150,6 +168,11 @@ struct jet_instance {
     lsn_t checkpoint_lsn;
     int nsessions;
     int lock_fd;               /* the instance lock file in system_path */
+    /* the backup in progress, if any (backup.c), under backup_mu */
+    pthread_mutex_t backup_mu;
+    struct backup *backup;
+    uint32_t backup_pin_gen;   /* circular logging keeps generations >= this (0 = none) */
+    bool init_done;            /* JetInit finished: backups allowed */
     /* table names with open cursors: name -> count, per db (tables.c) */
     struct open_table *open_tables;
 };
@@ -233,6 +256,18 @@ JET_ERR ckpt_start_thread(struct jet_instance *inst);
 void ckpt_stop_thread(struct jet_instance *inst);
 /* Wakes the checkpointer before its period ends. */
 void ckpt_kick(struct jet_instance *inst);
+
+/* ---- backup (backup.c) ---- */
+struct backup;
+/* Writes one page of a database file, preserving it first for a backup's
+ * snapshot.  Every engine write to an attached database goes through here. */
+JET_ERR db_write_page(struct db *db, uint32_t pgno, const uint8_t *page, uint32_t page_size);
+/* Ends a backup in progress as aborted (JetTerm). */
+void backup_abort(struct jet_instance *inst);
+/* The instance a backup call names (0 = the legacy instance, as ESE). */
+JET_ERR inst_lookup_for_backup(JET_INSTANCE h, struct jet_instance **pinst);
+struct db *db_alloc(void);
+void db_release(struct db *db);
 
 /* ---- recovery (recovery.c) ---- */
 JET_ERR recovery_run(struct jet_instance *inst, uint32_t *pnext_gen);

@@ -322,6 +322,106 @@ JET_ERR JetRetrieveCurrentKV(JET_SESID sesid, JET_TABLEID tableid, void *pvKey,
                              void *pvData, unsigned long cbDataMax,
                              unsigned long *pcbData);
 
+
+/* ------------------------------------------------------------------ */
+/* Streaming backup (ESE's external backup family).                     */
+/*                                                                      */
+/* jetfs departs from ESE in three places, on purpose: (1) a database   */
+/* file is presented as its on-disk image, fixed at begin by a          */
+/* copy-on-write snapshot (not ESE's header/pages/trailer stream); (2)  */
+/* many files may be open and read at any offset from many threads;    */
+/* (3) the set is fixed at begin (the log is rolled then), so the log   */
+/* range is known at begin.  Everything else follows ESE: one backup    */
+/* per instance (JET_errBackupInProgress), calls out of order are       */
+/* JET_errNoBackup / JET_errInvalidBackupSequence, after                */
+/* JetStopBackupInstance every call but Close/End is                    */
+/* JET_errBackupAbortByServer.                                          */
+/*                                                                      */
+/* The kind of backup recorded at a normal end (database header):       */
+/*   full + JetTruncateLog (or TruncateDone)  -> full                   */
+/*   full without truncation                  -> copy                   */
+/*   incremental + truncation                 -> incremental            */
+/*   incremental without truncation           -> differential           */
+/* Truncation deletes, at the normal end only, the generations that are */
+/* below the checkpoint and held by this completed backup or older.     */
+/* ------------------------------------------------------------------ */
+#define JET_bitBackupIncremental 0x00000001
+#define JET_bitBackupAtomic 0x00000004 /* deprecated: JET_errInvalidGrbit */
+#define JET_bitBackupSnapshot 0x00000010 /* reserved: JET_errInvalidGrbit */
+#define JET_bitBackupEndNormal 0x0001
+#define JET_bitBackupEndAbort 0x0002
+#define JET_bitBackupTruncateDone 0x0100
+
+typedef struct {
+    unsigned long cbSize;     /* must be sizeof(JET_LOGINFO) */
+    unsigned long ulGenLow;
+    unsigned long ulGenHigh;
+    char szBaseName[JET_BASE_NAME_LENGTH + 1];
+} JET_LOGINFO;
+
+/*
+ * JetBeginExternalBackupInstance: JET_errBackupNotAllowedYet before JetInit
+ * finished or once JetTerm started; JET_errLoggingDisabled; unknown,
+ * Atomic or Snapshot grbits JET_errInvalidGrbit; incremental with circular
+ * logging JET_errInvalidBackup; a backup running JET_errBackupInProgress;
+ * incremental without an earlier full backup JET_errMissingFullBackup.
+ * Rolls the log and fixes the set.  Its cost does not grow with the size
+ * of the database: nothing is flushed or copied.
+ */
+JET_ERR JetBeginExternalBackupInstance(JET_INSTANCE instance, JET_GRBIT grbit);
+JET_ERR JetBeginExternalBackup(JET_GRBIT grbit);
+/* Full paths of the databases of a full backup, as a multi-string. */
+JET_ERR JetGetAttachInfoInstance(JET_INSTANCE instance, char *szzDatabases, unsigned long cbMax,
+                                 unsigned long *pcbActual);
+JET_ERR JetGetAttachInfo(char *szzDatabases, unsigned long cbMax, unsigned long *pcbActual);
+/*
+ * JetOpenFileInstance opens a file of the set (a database of a full backup,
+ * or a log generation of the set) by full path.  Several may be open at
+ * once.  A database during an incremental backup is
+ * JET_errInvalidBackupSequence; a name outside the set JET_errFileNotFound;
+ * a generation of the set that is missing JET_errMissingFileToBackup.
+ */
+JET_ERR JetOpenFileInstance(JET_INSTANCE instance, const char *szFileName, JET_HANDLE *phfFile,
+                            unsigned long *pulFileSizeLow, unsigned long *pulFileSizeHigh);
+JET_ERR JetOpenFile(const char *szFileName, JET_HANDLE *phfFile, unsigned long *pulFileSizeLow,
+                    unsigned long *pulFileSizeHigh);
+/* Sequential read; *pcbActual 0 at the end.  Pages are verified first:
+ * a damaged page is JET_errReadVerifyFailure (database) or
+ * JET_errLogReadVerifyFailure (log) naming the file and page. */
+JET_ERR JetReadFileInstance(JET_INSTANCE instance, JET_HANDLE hfFile, void *pv, unsigned long cb,
+                            unsigned long *pcbActual);
+JET_ERR JetReadFile(JET_HANDLE hfFile, void *pv, unsigned long cb, unsigned long *pcbActual);
+/*
+ * JetReadFileAtInstance (jetfs): positional read at any offset and size,
+ * safe from many threads at once on one handle.  The bytes are those of
+ * the file as it stood at begin.
+ */
+JET_ERR JetReadFileAtInstance(JET_INSTANCE instance, JET_HANDLE hfFile, unsigned long long ibOffset, void *pv,
+                              unsigned long cb, unsigned long *pcbActual);
+JET_ERR JetCloseFileInstance(JET_INSTANCE instance, JET_HANDLE hfFile);
+JET_ERR JetCloseFile(JET_HANDLE hfFile);
+/* Full paths of the log generations of the set. */
+JET_ERR JetGetLogInfoInstance(JET_INSTANCE instance, char *szzLogs, unsigned long cbMax, unsigned long *pcbActual);
+JET_ERR JetGetLogInfo(char *szzLogs, unsigned long cbMax, unsigned long *pcbActual);
+JET_ERR JetGetLogInfoInstance2(JET_INSTANCE instance, char *szzLogs, unsigned long cbMax, unsigned long *pcbActual,
+                               JET_LOGINFO *pLogInfo);
+/* The generations a normal end after JetTruncateLog would delete. */
+JET_ERR JetGetTruncateLogInfoInstance(JET_INSTANCE instance, char *szzLogs, unsigned long cbMax,
+                                      unsigned long *pcbActual);
+/*
+ * JetTruncateLogInstance asks for truncation at the normal end:
+ * JET_errInvalidBackupSequence before JetGetLogInfo or with a file open,
+ * JET_errLogFileNotCopied unless every log of the set was read whole.
+ * Deletes nothing by itself; an aborted backup truncates nothing.
+ */
+JET_ERR JetTruncateLogInstance(JET_INSTANCE instance);
+JET_ERR JetTruncateLog(void);
+JET_ERR JetEndExternalBackupInstance2(JET_INSTANCE instance, JET_GRBIT grbit);
+JET_ERR JetEndExternalBackupInstance(JET_INSTANCE instance);
+JET_ERR JetEndExternalBackup(void);
+JET_ERR JetStopBackupInstance(JET_INSTANCE instance);
+JET_ERR JetStopBackup(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,775 @@
+/*
+ * backup.c -- ESE's streaming backup family over a point-in-time snapshot.
+ *
+ * Owns: the instance's backup in progress (inst->backup, under
+ * inst->backup_mu) and the copy-on-write snapshots of its database files
+ * (db->snap, under db->snap_lock).
+ *
+ * States of a backup (one per instance):
+ *
+ *   none --Begin--> RUNNING --GetLogInfo--> LOGS --End(normal|abort)--> none
+ *                     |  StopBackup sets "stopped": every call but
+ *                     |  Close/End then fails with BackupAbortByServer
+ *
+ * Begin fixes the set: for a full backup each attached database as it
+ * stands on disk (its size, and from then on every page the engine
+ * overwrites is preserved first: db_write_page), and the log generations
+ * from the checkpoint's (full) or from the one after the last full or
+ * incremental backup (incremental) up to the generation Begin closes by
+ * rolling the log.  Replaying those generations over that image gives the
+ * databases exactly as committed at the roll.  Begin neither flushes nor
+ * copies: its cost does not depend on the database size.
+ *
+ * Coverage: each file of the set keeps a bitmap of 4 KiB chunks that reads
+ * covered; JetTruncateLog needs every log chunk read, and the history of a
+ * full backup is only recorded for a database read whole.
+ *
+ * Verification: a database page is verified (checksum, page number) before
+ * any byte of it is returned; a log generation is verified whole when
+ * opened, against the hash its successor's header carries.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "diag.h"
+#include "instance.h"
+#include "os.h"
+#include "page.h"
+
+#define CHUNK 4096u
+#define MAX_HANDLES 256
+
+struct bk_file {
+    bool is_db;
+    uint32_t dbidx;            /* is_db */
+    uint32_t gen;              /* log */
+    char path[JET_PATH_MAX];
+    uint64_t size;
+    uint8_t *covered;          /* one byte per CHUNK */
+    uint64_t nchunks, ncovered;
+    bool verified;             /* log: hash checked */
+    uint64_t hash;
+};
+
+struct bk_handle {
+    bool used;
+    uint32_t file;
+    uint64_t pos;
+};
+
+struct backup {
+    bool incremental;
+    bool stopped;
+    bool log_phase;
+    bool truncate;
+    uint64_t begin_us, backup_id, lsn_mark;
+    uint32_t gen_low, gen_high;
+    struct bk_file *files;
+    uint32_t nfiles;
+    struct bk_handle handles[MAX_HANDLES];
+    uint32_t nopen;
+};
+
+/* ---- database allocation (the snapshot lock lives with the db) ---- */
+
+struct db *db_alloc(void)
+{
+    struct db *db = calloc(1, sizeof *db);
+    if (db) {
+        db->fd = -1;
+        pthread_rwlock_init(&db->snap_lock, NULL);
+    }
+    return db;
+}
+
+void db_release(struct db *db)
+{
+    if (!db) return;
+    pthread_rwlock_destroy(&db->snap_lock);
+    free(db);
+}
+
+/* ---- snapshots ---- */
+
+static size_t snap_slot(const struct snapshot *s, uint32_t pgno)
+{
+    return (size_t)(((uint64_t)pgno * 0x9E3779B97F4A7C15ull) >> 20) & (s->cap - 1);
+}
+
+static uint8_t *snap_find(const struct snapshot *s, uint32_t pgno)
+{
+    if (!s->cap) return NULL;
+    for (size_t i = snap_slot(s, pgno);; i = (i + 1) & (s->cap - 1)) {
+        if (!s->keys[i]) return NULL;
+        if (s->keys[i] == pgno + 1) return s->pages[i];
+    }
+}
+
+static JET_ERR snap_insert(struct snapshot *s, uint32_t pgno, uint8_t *page, uint32_t ps)
+{
+    if ((s->n + 1) * 2 > s->cap) {
+        size_t ncap = s->cap ? s->cap * 2 : 64;
+        uint32_t *nk = calloc(ncap, sizeof *nk);
+        uint8_t **np = calloc(ncap, sizeof *np);
+        if (!nk || !np) {
+            free(nk);
+            free(np);
+            return JET_errOutOfMemory;
+        }
+        for (size_t i = 0; i < s->cap; i++) {
+            if (!s->keys[i]) continue;
+            size_t j = (size_t)(((uint64_t)(s->keys[i] - 1) * 0x9E3779B97F4A7C15ull) >> 20) & (ncap - 1);
+            while (nk[j]) j = (j + 1) & (ncap - 1);
+            nk[j] = s->keys[i];
+            np[j] = s->pages[i];
+        }
+        free(s->keys);
+        free(s->pages);
+        s->keys = nk;
+        s->pages = np;
+        s->cap = ncap;
+    }
+    size_t i = snap_slot(s, pgno);
+    while (s->keys[i]) i = (i + 1) & (s->cap - 1);
+    s->keys[i] = pgno + 1;
+    s->pages[i] = page;
+    s->n++;
+    s->bytes += ps;
+    return JET_errSuccess;
+}
+
+static void snap_free(struct snapshot *s)
+{
+    if (!s) return;
+    for (size_t i = 0; i < s->cap; i++)
+        if (s->keys[i]) free(s->pages[i]);
+    free(s->keys);
+    free(s->pages);
+    free(s);
+}
+
+/* Preserves page pgno as it is on disk.  Context: snap_lock exclusive. */
+static JET_ERR snap_preserve_locked(struct db *db, uint32_t pgno, uint32_t ps)
+{
+    struct snapshot *s = db->snap;
+    if (!s || pgno >= s->npages || snap_find(s, pgno)) return JET_errSuccess;
+    uint8_t *old = malloc(ps);
+    if (!old) return JET_errOutOfMemory;
+    JET_ERR err = os_pread_full(db->fd, old, ps, (uint64_t)pgno * ps);
+    if (err >= 0) err = snap_insert(s, pgno, old, ps);
+    if (err < 0) free(old);
+    return err;
+}
+
+JET_ERR db_write_page(struct db *db, uint32_t pgno, const uint8_t *page, uint32_t ps)
+{
+    pthread_rwlock_wrlock(&db->snap_lock);
+    JET_ERR err = snap_preserve_locked(db, pgno, ps);
+    if (err < 0) err = jet_report(err, "%s: preserving page %u for the backup failed", db->path, pgno);
+    else err = os_pwrite(db->fd, page, ps, (uint64_t)pgno * ps);
+    pthread_rwlock_unlock(&db->snap_lock);
+    return err;
+}
+
+/* ---- helpers ---- */
+
+static JET_ERR backup_instance(JET_INSTANCE h, struct jet_instance **pinst);
+
+static JET_ERR multistring_put(char *szz, unsigned long cbMax, unsigned long *pused, const char *s)
+{
+    size_t n = strlen(s) + 1;
+    if (szz && *pused + n < cbMax) memcpy(szz + *pused, s, n);
+    *pused += (unsigned long)n;
+    return JET_errSuccess;
+}
+
+static void multistring_end(char *szz, unsigned long cbMax, unsigned long used, unsigned long *pcbActual)
+{
+    if (szz && cbMax) szz[used < cbMax ? used : cbMax - 1] = '\0';
+    if (szz && cbMax && used >= cbMax) {
+        /* Truncated output still ends with the double NUL. */
+        szz[cbMax - 1] = '\0';
+        if (cbMax >= 2) szz[cbMax - 2] = '\0';
+    }
+    if (pcbActual) *pcbActual = used + 1;
+}
+
+/* Locks the backup of an instance for a call; checks the common preconditions. */
+static JET_ERR bk_enter(JET_INSTANCE h, struct jet_instance **pinst, struct backup **pbk, bool allow_stopped)
+{
+    struct jet_instance *inst;
+    JET_ERR err = backup_instance(h, &inst);
+    if (err < 0) return err;
+    pthread_mutex_lock(&inst->backup_mu);
+    struct backup *bk = inst->backup;
+    if (!bk) err = JET_errNoBackup;
+    else if (bk->stopped && !allow_stopped) err = JET_errBackupAbortByServer;
+    if (err < 0) {
+        pthread_mutex_unlock(&inst->backup_mu);
+        return err;
+    }
+    *pinst = inst;
+    *pbk = bk;
+    return JET_errSuccess;
+}
+
+static void bk_leave(struct jet_instance *inst) { pthread_mutex_unlock(&inst->backup_mu); }
+
+static void bk_free(struct jet_instance *inst, struct backup *bk)
+{
+    /* Drop the snapshots: from now on pages are overwritten in place. */
+    for (uint32_t i = 0; i < bk->nfiles; i++) {
+        struct bk_file *f = &bk->files[i];
+        if (f->is_db && inst->dbs[f->dbidx]) {
+            struct db *db = inst->dbs[f->dbidx];
+            pthread_rwlock_wrlock(&db->snap_lock);
+            snap_free(db->snap);
+            db->snap = NULL;
+            pthread_rwlock_unlock(&db->snap_lock);
+        }
+        free(f->covered);
+    }
+    free(bk->files);
+    free(bk);
+    inst->backup_pin_gen = 0;
+}
+
+static JET_ERR bk_add_file(struct backup *bk, bool is_db, uint32_t dbidx, uint32_t gen, const char *path,
+                           uint64_t size)
+{
+    struct bk_file *nf = realloc(bk->files, (bk->nfiles + 1) * sizeof *nf);
+    if (!nf) return JET_errOutOfMemory;
+    bk->files = nf;
+    struct bk_file *f = &bk->files[bk->nfiles];
+    memset(f, 0, sizeof *f);
+    f->is_db = is_db;
+    f->dbidx = dbidx;
+    f->gen = gen;
+    snprintf(f->path, sizeof f->path, "%s", path);
+    f->size = size;
+    f->nchunks = (size + CHUNK - 1) / CHUNK;
+    f->covered = calloc(f->nchunks ? f->nchunks : 1, 1);
+    if (!f->covered) return JET_errOutOfMemory;
+    bk->nfiles++;
+    return JET_errSuccess;
+}
+
+/* ---- begin ---- */
+
+JET_ERR JetBeginExternalBackupInstance(JET_INSTANCE instance, JET_GRBIT grbit)
+{
+    struct jet_instance *inst;
+    JET_ERR err = backup_instance(instance, &inst);
+    if (err < 0) return err;
+    if (!inst->init_done || inst->state != INST_RUNNING) return JET_errBackupNotAllowedYet;
+    if (atomic_load(&inst->unavailable)) return JET_errInstanceUnavailable;
+    if (!inst->log) return JET_errLoggingDisabled;
+    if (grbit & ~(JET_GRBIT)JET_bitBackupIncremental) return JET_errInvalidGrbit;
+    bool incremental = grbit & JET_bitBackupIncremental;
+    if (incremental && inst->p.circular)
+        return jet_report(JET_errInvalidBackup, "incremental backup refused: circular logging is on");
+
+    struct backup *bk = calloc(1, sizeof *bk);
+    if (!bk) return JET_errOutOfMemory;
+    bk->incremental = incremental;
+    bk->begin_us = os_now_us();
+    bk->backup_id = os_random64();
+
+    pthread_mutex_lock(&inst->backup_mu);
+    if (inst->backup) {
+        pthread_mutex_unlock(&inst->backup_mu);
+        free(bk);
+        return JET_errBackupInProgress;
+    }
+    /* No checkpoint may move (or delete generations) while the set is chosen. */
+    pthread_mutex_lock(&inst->ckpt_mu);
+    pthread_mutex_lock(&inst->mu);
+    uint32_t prev_high = 0;
+    bool any_db = false, missing_full = false;
+    for (uint32_t d = 0; d < JET_MAX_DBS; d++) {
+        struct db *db = inst->dbs[d];
+        if (!db || !db->attached) continue;
+        any_db = true;
+        const struct db_backup_info *full = &db->hdr.backup[DB_BK_FULL], *inc = &db->hdr.backup[DB_BK_INCREMENTAL];
+        if (!full->backup_id) missing_full = true;
+        uint32_t high = full->gen_high > inc->gen_high ? full->gen_high : inc->gen_high;
+        if (!prev_high || high < prev_high) prev_high = high;
+    }
+    if (incremental && (missing_full || !any_db)) {
+        err = jet_report(JET_errMissingFullBackup, "incremental backup refused: no full backup of %s precedes it",
+                         any_db ? "every attached database" : "any database (none attached)");
+        goto fail_locked;
+    }
+    if (!incremental) {
+        for (uint32_t d = 0; d < JET_MAX_DBS && err >= 0; d++) {
+            struct db *db = inst->dbs[d];
+            if (!db || !db->attached) continue;
+            uint64_t size = 0;
+            struct snapshot *s = calloc(1, sizeof *s);
+            if (!s) {
+                err = JET_errOutOfMemory;
+                break;
+            }
+            pthread_rwlock_wrlock(&db->snap_lock);
+            err = os_fsize(db->fd, &size);
+            s->size = size;
+            s->npages = (uint32_t)((size + inst->p.page_size - 1) / inst->p.page_size);
+            db->snap = s;
+            /* The header is rewritten in place by attach, detach and the
+             * backup history: keep both copies as they are now. */
+            for (uint32_t p = 0; p < 2 && err >= 0; p++) err = snap_preserve_locked(db, p, inst->p.page_size);
+            pthread_rwlock_unlock(&db->snap_lock);
+            if (err >= 0) err = bk_add_file(bk, true, d, 0, db->path, size);
+        }
+        if (err < 0) goto fail_locked;
+        bk->gen_low = LSN_GEN(inst->checkpoint_lsn);
+    } else {
+        bk->gen_low = prev_high + 1;
+    }
+    pthread_mutex_unlock(&inst->mu);
+    bk->lsn_mark = log_end_lsn(inst->log);
+    uint32_t closed = 0;
+    if ((err = log_roll(inst->log, &closed)) < 0) {
+        err = inst_fatal(inst, err);
+        pthread_mutex_lock(&inst->mu);
+        goto fail_locked;
+    }
+    bk->gen_high = closed;
+    pthread_mutex_lock(&inst->mu);
+    if (bk->gen_low == 0 || bk->gen_low > bk->gen_high) bk->gen_low = bk->gen_high;
+    for (uint32_t g = bk->gen_low; g <= bk->gen_high; g++) {
+        char path[JET_PATH_MAX];
+        if ((err = log_file_name(path, sizeof path, inst->p.log_path, inst->p.base, g)) < 0) goto fail_locked;
+        if (!os_exists(path)) {
+            err = jet_report(JET_errMissingFileToBackup, "%s: generation %u of the backup set is missing", path, g);
+            goto fail_locked;
+        }
+        if ((err = bk_add_file(bk, false, 0, g, path, inst->p.log_file_size)) < 0) goto fail_locked;
+    }
+    inst->backup_pin_gen = bk->gen_low;
+    inst->backup = bk;
+    pthread_mutex_unlock(&inst->mu);
+    pthread_mutex_unlock(&inst->ckpt_mu);
+    pthread_mutex_unlock(&inst->backup_mu);
+    return JET_errSuccess;
+
+fail_locked:
+    pthread_mutex_unlock(&inst->mu);
+    pthread_mutex_unlock(&inst->ckpt_mu);
+    bk_free(inst, bk);
+    pthread_mutex_unlock(&inst->backup_mu);
+    return err;
+}
+
+/* ---- the set ---- */
+
+JET_ERR JetGetAttachInfoInstance(JET_INSTANCE instance, char *szz, unsigned long cbMax, unsigned long *pcbActual)
+{
+    struct jet_instance *inst;
+    struct backup *bk;
+    JET_ERR err = bk_enter(instance, &inst, &bk, false);
+    if (err < 0) return err;
+    if (bk->incremental) {
+        bk_leave(inst);
+        return JET_errInvalidBackupSequence;
+    }
+    unsigned long used = 0;
+    for (uint32_t i = 0; i < bk->nfiles; i++)
+        if (bk->files[i].is_db) multistring_put(szz, cbMax, &used, bk->files[i].path);
+    multistring_end(szz, cbMax, used, pcbActual);
+    bk_leave(inst);
+    return JET_errSuccess;
+}
+
+static JET_ERR log_info(JET_INSTANCE instance, char *szz, unsigned long cbMax, unsigned long *pcbActual,
+                        JET_LOGINFO *li, bool truncate_list)
+{
+    struct jet_instance *inst;
+    struct backup *bk;
+    if (li && li->cbSize != sizeof *li) return JET_errInvalidParameter;
+    JET_ERR err = bk_enter(instance, &inst, &bk, false);
+    if (err < 0) return err;
+    if (bk->nopen) {
+        bk_leave(inst);
+        return JET_errInvalidBackupSequence;
+    }
+    bk->log_phase = true;
+    unsigned long used = 0;
+    if (!truncate_list) {
+        for (uint32_t i = 0; i < bk->nfiles; i++)
+            if (!bk->files[i].is_db) multistring_put(szz, cbMax, &used, bk->files[i].path);
+    } else {
+        uint32_t *gens = NULL;
+        size_t n = 0;
+        uint32_t limit = LSN_GEN(inst->checkpoint_lsn);
+        if (log_list(inst->p.log_path, inst->p.base, &gens, &n) >= 0) {
+            for (size_t i = 0; i < n; i++) {
+                if (gens[i] > bk->gen_high || gens[i] >= limit) continue;
+                char path[JET_PATH_MAX];
+                if (log_file_name(path, sizeof path, inst->p.log_path, inst->p.base, gens[i]) >= 0)
+                    multistring_put(szz, cbMax, &used, path);
+            }
+            free(gens);
+        }
+    }
+    multistring_end(szz, cbMax, used, pcbActual);
+    if (li) {
+        li->ulGenLow = bk->gen_low;
+        li->ulGenHigh = bk->gen_high;
+        snprintf(li->szBaseName, sizeof li->szBaseName, "%s", inst->p.base);
+    }
+    bk_leave(inst);
+    return JET_errSuccess;
+}
+
+JET_ERR JetGetLogInfoInstance2(JET_INSTANCE instance, char *szz, unsigned long cbMax, unsigned long *pcbActual,
+                               JET_LOGINFO *pLogInfo)
+{
+    return log_info(instance, szz, cbMax, pcbActual, pLogInfo, false);
+}
+
+JET_ERR JetGetLogInfoInstance(JET_INSTANCE instance, char *szz, unsigned long cbMax, unsigned long *pcbActual)
+{
+    return log_info(instance, szz, cbMax, pcbActual, NULL, false);
+}
+
+JET_ERR JetGetTruncateLogInfoInstance(JET_INSTANCE instance, char *szz, unsigned long cbMax, unsigned long *pcbActual)
+{
+    return log_info(instance, szz, cbMax, pcbActual, NULL, true);
+}
+
+/* ---- files ---- */
+
+static JET_ERR verify_log(struct jet_instance *inst, struct bk_file *f)
+{
+    char next[JET_PATH_MAX];
+    struct log_header h;
+    JET_ERR err = log_hash_file(f->path, &f->hash);
+    if (err < 0) return err;
+    if ((err = log_file_name(next, sizeof next, inst->p.log_path, inst->p.base, f->gen + 1)) < 0) return err;
+    if ((err = log_read_header(next, &h)) < 0)
+        return jet_report(JET_errLogReadVerifyFailure, "%s: cannot verify generation %u: %s", f->path, f->gen,
+                          JetGetLastErrorDetail());
+    if (h.prev_hash != f->hash)
+        return jet_report(JET_errLogReadVerifyFailure,
+                          "%s: generation %u hashes to %016llx, generation %u says %016llx: the file was damaged",
+                          f->path, f->gen, (unsigned long long)f->hash, f->gen + 1, (unsigned long long)h.prev_hash);
+    f->verified = true;
+    return JET_errSuccess;
+}
+
+JET_ERR JetOpenFileInstance(JET_INSTANCE instance, const char *szFileName, JET_HANDLE *phfFile,
+                            unsigned long *pulFileSizeLow, unsigned long *pulFileSizeHigh)
+{
+    struct jet_instance *inst;
+    struct backup *bk;
+    if (!szFileName || !*szFileName || !phfFile) return JET_errInvalidParameter;
+    JET_ERR err = bk_enter(instance, &inst, &bk, false);
+    if (err < 0) return err;
+    uint32_t i;
+    for (i = 0; i < bk->nfiles; i++)
+        if (strcmp(bk->files[i].path, szFileName) == 0) break;
+    if (i == bk->nfiles) {
+        /* A database not in the set of an incremental backup is a
+         * sequence error, as in ESE. */
+        bool is_db = false;
+        pthread_mutex_lock(&inst->mu);
+        for (uint32_t d = 0; d < JET_MAX_DBS; d++)
+            if (inst->dbs[d] && strcmp(inst->dbs[d]->path, szFileName) == 0) is_db = true;
+        pthread_mutex_unlock(&inst->mu);
+        err = is_db && bk->incremental ? JET_errInvalidBackupSequence
+                                       : jet_report(JET_errFileNotFound, "%s: not a file of this backup set", szFileName);
+        goto out;
+    }
+    struct bk_file *f = &bk->files[i];
+    if (!f->is_db && !f->verified && (err = verify_log(inst, f)) < 0) goto out;
+    uint32_t h;
+    for (h = 0; h < MAX_HANDLES; h++)
+        if (!bk->handles[h].used) break;
+    if (h == MAX_HANDLES) {
+        err = JET_errOutOfMemory;
+        goto out;
+    }
+    bk->handles[h] = (struct bk_handle){true, i, 0};
+    bk->nopen++;
+    *phfFile = (JET_HANDLE)(h + 1);
+    if (pulFileSizeLow) *pulFileSizeLow = (unsigned long)(f->size & 0xFFFFFFFFu);
+    if (pulFileSizeHigh) *pulFileSizeHigh = (unsigned long)(f->size >> 32);
+out:
+    bk_leave(inst);
+    return err;
+}
+
+static JET_ERR handle_of(struct backup *bk, JET_HANDLE hf, struct bk_handle **ph)
+{
+    if (hf < 1 || hf > MAX_HANDLES || !bk->handles[hf - 1].used) return JET_errInvalidParameter;
+    *ph = &bk->handles[hf - 1];
+    return JET_errSuccess;
+}
+
+/* Reads [off, off+n) of a database file as it stood at begin, verified. */
+static JET_ERR read_db(struct jet_instance *inst, struct bk_file *f, uint64_t off, uint8_t *out, size_t n)
+{
+    struct db *db = inst->dbs[f->dbidx];
+    uint32_t ps = inst->p.page_size;
+    uint8_t *page = malloc(ps);
+    JET_ERR err = JET_errSuccess;
+    if (!page) return JET_errOutOfMemory;
+    if (!db) {
+        free(page);
+        return jet_report(JET_errDatabaseNotFound, "%s: detached during the backup", f->path);
+    }
+    size_t done = 0;
+    while (done < n && err >= 0) {
+        uint64_t pos = off + done;
+        uint32_t pgno = (uint32_t)(pos / ps), in = (uint32_t)(pos % ps);
+        size_t take = ps - in < n - done ? ps - in : n - done;
+        pthread_rwlock_rdlock(&db->snap_lock);
+        const uint8_t *kept = db->snap ? snap_find(db->snap, pgno) : NULL;
+        if (kept) memcpy(page, kept, ps);
+        else err = os_pread_full(db->fd, page, ps, (uint64_t)pgno * ps);
+        pthread_rwlock_unlock(&db->snap_lock);
+        if (err < 0) break;
+        if (pgno >= 2 && !page_is_zero(page, ps)) err = page_verify(page, ps, pgno, f->path);
+        else if (pgno < 2) {
+            struct db_header h;
+            err = db_header_decode(page, &h, f->path, (int)pgno);
+            if (err < 0) err = jet_report(JET_errReadVerifyFailure, "%s: header page %u: %s", f->path, pgno,
+                                          JetGetLastErrorDetail());
+        }
+        if (err < 0) break;
+        memcpy(out + done, page + in, take);
+        done += take;
+    }
+    free(page);
+    return err;
+}
+
+static void cover(struct bk_file *f, uint64_t off, uint64_t n)
+{
+    uint64_t end = off + n;
+    uint64_t c0 = (off + CHUNK - 1) / CHUNK, c1 = end == f->size ? f->nchunks : end / CHUNK;
+    for (uint64_t c = c0; c < c1; c++)
+        if (!f->covered[c]) {
+            f->covered[c] = 1;
+            f->ncovered++;
+        }
+}
+
+static JET_ERR read_at(JET_INSTANCE instance, JET_HANDLE hf, uint64_t off, void *pv, unsigned long cb,
+                       unsigned long *pcbActual, bool sequential)
+{
+    struct jet_instance *inst;
+    struct backup *bk;
+    struct bk_handle *h;
+    if (!pv && cb) return JET_errInvalidParameter;
+    JET_ERR err = bk_enter(instance, &inst, &bk, false);
+    if (err < 0) return err;
+    if ((err = handle_of(bk, hf, &h)) < 0) {
+        bk_leave(inst);
+        return err;
+    }
+    struct bk_file *f = &bk->files[h->file];
+    if (sequential) off = h->pos;
+    uint64_t n = off >= f->size ? 0 : (f->size - off < cb ? f->size - off : cb);
+    /* Reads run without the backup lock so many can proceed at once; the
+     * set cannot change until End, which waits for nothing but this lock,
+     * so keep it for the bookkeeping only. */
+    bk_leave(inst);
+    if (n) {
+        if (f->is_db) err = read_db(inst, f, off, pv, (size_t)n);
+        else {
+            int fd;
+            err = os_open(f->path, OS_OPEN_READ, &fd);
+            if (err >= 0) {
+                err = os_pread_full(fd, pv, (size_t)n, off);
+                os_close(fd);
+            }
+        }
+    }
+    pthread_mutex_lock(&inst->backup_mu);
+    if (inst->backup != bk) err = JET_errBackupAbortByServer;
+    else if (err >= 0) {
+        cover(f, off, n);
+        if (sequential) h->pos = off + n;
+    }
+    pthread_mutex_unlock(&inst->backup_mu);
+    if (err >= 0 && pcbActual) *pcbActual = (unsigned long)n;
+    return err;
+}
+
+JET_ERR JetReadFileInstance(JET_INSTANCE instance, JET_HANDLE hfFile, void *pv, unsigned long cb,
+                            unsigned long *pcbActual)
+{
+    return read_at(instance, hfFile, 0, pv, cb, pcbActual, true);
+}
+
+JET_ERR JetReadFileAtInstance(JET_INSTANCE instance, JET_HANDLE hfFile, unsigned long long ibOffset, void *pv,
+                              unsigned long cb, unsigned long *pcbActual)
+{
+    return read_at(instance, hfFile, ibOffset, pv, cb, pcbActual, false);
+}
+
+JET_ERR JetCloseFileInstance(JET_INSTANCE instance, JET_HANDLE hfFile)
+{
+    struct jet_instance *inst;
+    struct backup *bk;
+    struct bk_handle *h;
+    JET_ERR err = bk_enter(instance, &inst, &bk, true);
+    if (err < 0) return err;
+    if ((err = handle_of(bk, hfFile, &h)) >= 0) {
+        h->used = false;
+        bk->nopen--;
+    }
+    bk_leave(inst);
+    return err;
+}
+
+/* ---- truncate, end, stop ---- */
+
+JET_ERR JetTruncateLogInstance(JET_INSTANCE instance)
+{
+    struct jet_instance *inst;
+    struct backup *bk;
+    JET_ERR err = bk_enter(instance, &inst, &bk, false);
+    if (err < 0) return err;
+    if (bk->nopen || !bk->log_phase) err = JET_errInvalidBackupSequence;
+    for (uint32_t i = 0; i < bk->nfiles && err >= 0; i++) {
+        struct bk_file *f = &bk->files[i];
+        if (!f->is_db && f->ncovered < f->nchunks)
+            err = jet_report(JET_errLogFileNotCopied, "%s: generation %u was not read whole (%llu of %llu KiB)",
+                             f->path, f->gen, (unsigned long long)f->ncovered * CHUNK / 1024,
+                             (unsigned long long)f->nchunks * CHUNK / 1024);
+    }
+    if (err >= 0) bk->truncate = true;
+    bk_leave(inst);
+    return err;
+}
+
+static void record_history(struct jet_instance *inst, struct backup *bk)
+{
+    enum db_backup_kind kind = bk->incremental ? (bk->truncate ? DB_BK_INCREMENTAL : DB_BK_DIFFERENTIAL)
+                                               : (bk->truncate ? DB_BK_FULL : DB_BK_COPY);
+    pthread_mutex_lock(&inst->mu);
+    for (uint32_t d = 0; d < JET_MAX_DBS; d++) {
+        struct db *db = inst->dbs[d];
+        if (!db || !db->attached) continue;
+        if (!bk->incremental) {
+            /* A full backup counts for a database only if it was read whole. */
+            bool whole = false;
+            for (uint32_t i = 0; i < bk->nfiles; i++)
+                if (bk->files[i].is_db && bk->files[i].dbidx == d) whole = bk->files[i].ncovered == bk->files[i].nchunks;
+            if (!whole) continue;
+        }
+        struct db_header *hd = &db->hdr;
+        uint64_t pred = kind == DB_BK_DIFFERENTIAL ? hd->backup[DB_BK_FULL].backup_id
+                        : kind == DB_BK_INCREMENTAL
+                            ? (hd->backup[DB_BK_INCREMENTAL].lsn_mark > hd->backup[DB_BK_FULL].lsn_mark
+                                   ? hd->backup[DB_BK_INCREMENTAL].backup_id
+                                   : hd->backup[DB_BK_FULL].backup_id)
+                            : 0;
+        hd->backup[kind] = (struct db_backup_info){bk->gen_low, bk->gen_high, bk->begin_us, bk->backup_id,
+                                                   bk->lsn_mark, pred};
+        if (kind == DB_BK_FULL) {
+            memset(&hd->backup[DB_BK_INCREMENTAL], 0, sizeof hd->backup[0]);
+            memset(&hd->backup[DB_BK_DIFFERENTIAL], 0, sizeof hd->backup[0]);
+        }
+        JET_ERR err = db_header_write(db->fd, hd);
+        if (err < 0)
+            fprintf(stderr, "jet: %s: recording the %s backup in the header failed: %s\n", db->path,
+                    db_backup_kind_name(kind), JetErrorString(err));
+    }
+    pthread_mutex_unlock(&inst->mu);
+}
+
+static void truncate_logs(struct jet_instance *inst, struct backup *bk)
+{
+    uint32_t *gens = NULL;
+    size_t n = 0;
+    pthread_mutex_lock(&inst->ckpt_mu);
+    uint32_t limit = LSN_GEN(inst->checkpoint_lsn);
+    if (log_list(inst->p.log_path, inst->p.base, &gens, &n) >= 0) {
+        /* Oldest first, so a failure leaves the rest contiguous. */
+        for (size_t i = 0; i < n; i++) {
+            if (gens[i] > bk->gen_high || gens[i] >= limit) break;
+            if (log_delete_generation(inst->p.log_path, inst->p.base, gens[i]) < 0) break;
+        }
+        free(gens);
+    }
+    pthread_mutex_unlock(&inst->ckpt_mu);
+}
+
+JET_ERR JetEndExternalBackupInstance2(JET_INSTANCE instance, JET_GRBIT grbit)
+{
+    struct jet_instance *inst;
+    struct backup *bk;
+    bool normal = grbit & JET_bitBackupEndNormal, abort_ = grbit & JET_bitBackupEndAbort;
+    if (normal == abort_ || (grbit & ~(JET_GRBIT)(JET_bitBackupEndNormal | JET_bitBackupEndAbort |
+                                                  JET_bitBackupTruncateDone)))
+        return JET_errInvalidParameter;
+    JET_ERR err = bk_enter(instance, &inst, &bk, true);
+    if (err < 0) return err;
+    if (grbit & JET_bitBackupTruncateDone) bk->truncate = true;
+    bool ok = normal && !bk->stopped;
+    inst->backup = NULL;
+    if (ok) {
+        record_history(inst, bk);
+        if (bk->truncate) truncate_logs(inst, bk);
+    }
+    bk_free(inst, bk);
+    bk_leave(inst);
+    return JET_errSuccess;
+}
+
+JET_ERR JetEndExternalBackupInstance(JET_INSTANCE instance)
+{
+    return JetEndExternalBackupInstance2(instance, JET_bitBackupEndNormal);
+}
+
+JET_ERR JetStopBackupInstance(JET_INSTANCE instance)
+{
+    struct jet_instance *inst;
+    JET_ERR err = backup_instance(instance, &inst);
+    if (err < 0) return err;
+    pthread_mutex_lock(&inst->backup_mu);
+    if (inst->backup) inst->backup->stopped = true;
+    pthread_mutex_unlock(&inst->backup_mu);
+    return JET_errSuccess;
+}
+
+void backup_abort(struct jet_instance *inst)
+{
+    pthread_mutex_lock(&inst->backup_mu);
+    struct backup *bk = inst->backup;
+    inst->backup = NULL;
+    if (bk) bk_free(inst, bk);
+    pthread_mutex_unlock(&inst->backup_mu);
+}
+
+/* ---- instance-less variants: legacy mode only ---- */
+
+JET_ERR JetBeginExternalBackup(JET_GRBIT grbit) { return JetBeginExternalBackupInstance(0, grbit); }
+JET_ERR JetGetAttachInfo(char *szz, unsigned long cbMax, unsigned long *pcbActual)
+{
+    return JetGetAttachInfoInstance(0, szz, cbMax, pcbActual);
+}
+JET_ERR JetOpenFile(const char *szFileName, JET_HANDLE *phfFile, unsigned long *pulFileSizeLow,
+                    unsigned long *pulFileSizeHigh)
+{
+    return JetOpenFileInstance(0, szFileName, phfFile, pulFileSizeLow, pulFileSizeHigh);
+}
+JET_ERR JetReadFile(JET_HANDLE hfFile, void *pv, unsigned long cb, unsigned long *pcbActual)
+{
+    return JetReadFileInstance(0, hfFile, pv, cb, pcbActual);
+}
+JET_ERR JetCloseFile(JET_HANDLE hfFile) { return JetCloseFileInstance(0, hfFile); }
+JET_ERR JetGetLogInfo(char *szz, unsigned long cbMax, unsigned long *pcbActual)
+{
+    return JetGetLogInfoInstance(0, szz, cbMax, pcbActual);
+}
+JET_ERR JetTruncateLog(void) { return JetTruncateLogInstance(0); }
+JET_ERR JetEndExternalBackup(void) { return JetEndExternalBackupInstance(0); }
+JET_ERR JetStopBackup(void) { return JetStopBackupInstance(0); }
+
+static JET_ERR backup_instance(JET_INSTANCE h, struct jet_instance **pinst) { return inst_lookup_for_backup(h, pinst); }
