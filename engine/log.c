@@ -226,7 +226,7 @@ static JET_ERR gen_create(struct jet_log *log, uint32_t gen, uint64_t prev_creat
     header_encode(&h, hb);
     if ((err = os_open(tmp, OS_OPEN_READ | OS_OPEN_WRITE | OS_OPEN_CREATE, &fd)) < 0) goto out;
     if ((err = os_ftruncate(fd, 0)) < 0) goto out;
-    if ((err = os_ftruncate(fd, log->cfg.file_size)) < 0) goto out;
+    if ((err = os_preallocate(fd, log->cfg.file_size)) < 0) goto out;
     if ((err = os_pwrite(fd, hb, LOG_HEADER_SIZE, 0)) < 0) goto out;
     if ((err = os_fsync(fd)) < 0) goto out;
     if ((err = os_rename(tmp, path)) < 0) goto out;
