@@ -257,6 +257,30 @@ static JET_ERR bk_add_file(struct backup *bk, bool is_db, uint32_t dbidx, uint32
 
 /* ---- begin ---- */
 
+/* Marks the preserved header copies of db as a backup copy of bk. */
+static JET_ERR stamp_copy_header(struct jet_instance *inst, struct db *db, struct backup *bk)
+{
+    JET_ERR err = JET_errSuccess;
+    pthread_rwlock_wrlock(&db->snap_lock);
+    for (uint32_t p = 0; p < 2 && err >= 0; p++) {
+        uint8_t *img = snap_find(db->snap, p);
+        struct db_header h;
+        if (!img) {
+            err = jet_report(JET_errDatabaseCorrupted, "%s: header page %u was not preserved", db->path, p);
+            break;
+        }
+        if (db_header_decode(img, &h, db->path, (int)p) < 0) continue; /* a damaged copy stays damaged */
+        h.copy.backup_id = bk->backup_id;
+        h.copy.lsn_start = inst->checkpoint_lsn;
+        h.copy.gen_low = bk->gen_low;
+        h.copy.gen_high = bk->gen_high;
+        h.copy.dbidx = db->dbidx;
+        db_header_encode(&h, img);
+    }
+    pthread_rwlock_unlock(&db->snap_lock);
+    return err;
+}
+
 JET_ERR JetBeginExternalBackupInstance(JET_INSTANCE instance, JET_GRBIT grbit)
 {
     struct jet_instance *inst;
@@ -346,6 +370,12 @@ JET_ERR JetBeginExternalBackupInstance(JET_INSTANCE instance, JET_GRBIT grbit)
             goto fail_locked;
         }
         if ((err = bk_add_file(bk, false, 0, g, path, inst->p.log_file_size)) < 0) goto fail_locked;
+    }
+    /* The header images the backup serves say what they are: a copy that
+     * recovery brings forward from the checkpoint through gen_high. */
+    for (uint32_t i = 0; i < bk->nfiles && !incremental; i++) {
+        struct bk_file *f = &bk->files[i];
+        if (f->is_db && (err = stamp_copy_header(inst, inst->dbs[f->dbidx], bk)) < 0) goto fail_locked;
     }
     inst->backup_pin_gen = bk->gen_low;
     inst->backup = bk;

@@ -35,6 +35,11 @@ void db_header_encode(const struct db_header *h, uint8_t *b)
         put_le64(p + 24, bi->lsn_mark);
         put_le64(p + 32, bi->predecessor_id);
     }
+    put_le64(b + 240, h->copy.backup_id);
+    put_le64(b + 248, h->copy.lsn_start);
+    put_le32(b + 256, h->copy.gen_low);
+    put_le32(b + 260, h->copy.gen_high);
+    put_le32(b + 264, h->copy.dbidx);
     put_le64(b, XXH3_64bits(b + 8, DB_HEADER_BYTES - 8));
 }
 
@@ -71,6 +76,11 @@ JET_ERR db_header_decode(const uint8_t *b, struct db_header *h, const char *path
         bi->lsn_mark = get_le64(p + 24);
         bi->predecessor_id = get_le64(p + 32);
     }
+    h->copy.backup_id = get_le64(b + 240);
+    h->copy.lsn_start = get_le64(b + 248);
+    h->copy.gen_low = get_le32(b + 256);
+    h->copy.gen_high = get_le32(b + 260);
+    h->copy.dbidx = get_le32(b + 264);
     if (!page_size_valid(h->page_size))
         return jet_report(JET_errDatabaseCorrupted, "%s: header copy %d: invalid page size %u", path, copy,
                           h->page_size);

@@ -22,7 +22,11 @@
  *   80   4 x backup record (full, incremental, differential, copy), 40 bytes:
  *          u32 gen_low, u32 gen_high, u64 time_us, u64 backup_id,
  *          u64 lsn_mark, u64 predecessor_id
- *   240  end
+ *   240  backup copy marker (zero in a live file; set only in the header
+ *        images a full backup serves, so a restored file says how to
+ *        bring it forward): u64 backup_id, u64 lsn_start (replay from),
+ *        u32 gen_low, u32 gen_high, u32 dbidx, u32 reserved
+ *   272  end
  *
  * Data pages start at pgno 2: pgno 2 is the meta page (next free pgno,
  * free-list head, catalog root), logged like every data page.
@@ -66,6 +70,12 @@ struct db_header {
     uint64_t update_seq;
     uint64_t consistent_us;
     struct db_backup_info backup[DB_BK_COUNT];
+    struct {
+        uint64_t backup_id;    /* 0: not a backup copy */
+        uint64_t lsn_start;
+        uint32_t gen_low, gen_high;
+        uint32_t dbidx;
+    } copy;
 };
 
 /* Meta page body (offsets from the start of the page). */

@@ -173,6 +173,7 @@ struct jet_instance {
     struct backup *backup;
     uint32_t backup_pin_gen;   /* circular logging keeps generations >= this (0 = none) */
     bool init_done;            /* JetInit finished: backups allowed */
+    struct restore_map *restore;  /* recovery in restore mode (restore.c) */
     /* table names with open cursors: name -> count, per db (tables.c) */
     struct open_table *open_tables;
 };
@@ -268,6 +269,25 @@ void backup_abort(struct jet_instance *inst);
 JET_ERR inst_lookup_for_backup(JET_INSTANCE h, struct jet_instance **pinst);
 struct db *db_alloc(void);
 void db_release(struct db *db);
+
+/* ---- restore (restore.c) ---- */
+/* Set on a temporary instance by JetExternalRestore2 before JetInit:
+ * recovery then starts at lsn_start, opens these files for these
+ * databases, ignores every other database the log names, and stops at
+ * stop_gen / stop_us when set. */
+struct restore_map {
+    uint64_t log_signature;
+    lsn_t lsn_start;
+    uint32_t gen_high;         /* every generation up to here is required */
+    uint32_t stop_gen;         /* 0: to the end */
+    uint64_t stop_us;          /* 0: no time limit */
+    uint32_t n;
+    struct {
+        uint32_t dbidx;
+        uint64_t db_signature;
+        char path[JET_PATH_MAX];
+    } dbs[JET_MAX_DBS];
+};
 
 /* ---- recovery (recovery.c) ---- */
 JET_ERR recovery_run(struct jet_instance *inst, uint32_t *pnext_gen);

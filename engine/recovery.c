@@ -36,6 +36,8 @@ struct redo_page {
 
 struct redo {
     struct jet_instance *inst;
+    const struct restore_map *rm;  /* restore mode, or NULL */
+    bool stopped;                  /* reached the requested stop point */
     struct redo_db dbs[JET_MAX_DBS];
     struct redo_page *pending;
     size_t npending, cap;
@@ -89,6 +91,8 @@ static JET_ERR redo_commit(struct redo *r, lsn_t end)
     for (size_t i = 0; i < r->npending; i++) {
         struct redo_page *p = &r->pending[i];
         struct redo_db *d = &r->dbs[p->dbidx];
+        /* A restore brings forward only the databases it was given. */
+        if (r->rm && d->fd < 0) continue;
         if (p->dbidx >= JET_MAX_DBS || d->fd < 0)
             return jet_report(JET_errLogFileCorrupt,
                               "recovery: log changes page %u of database %u, which is not attached at %u:%u",
@@ -129,6 +133,10 @@ static JET_ERR redo_record(struct redo *r, const struct log_record *rec)
         return JET_errSuccess;
     }
     case LR_COMMIT:
+        if (r->rm && r->rm->stop_us && rec->len >= 8 && get_le64(rec->payload) > r->rm->stop_us) {
+            r->stopped = true;
+            return JET_errSuccess;
+        }
         return redo_commit(r, rec->end);
     case LR_ATTACH: {
         if (rec->len < LR_ATTACH_HDR || rec->len - LR_ATTACH_HDR >= JET_PATH_MAX)
@@ -140,6 +148,22 @@ static JET_ERR redo_record(struct redo *r, const struct log_record *rec)
         path[rec->len - LR_ATTACH_HDR] = '\0';
         if (dbidx >= JET_MAX_DBS)
             return jet_report(JET_errLogFileCorrupt, "recovery: attach record names database %u", dbidx);
+        if (r->rm) {
+            /* The log names the original file: restore uses its own copy,
+             * and leaves alone every database it was not given. */
+            uint64_t sig = get_le64(rec->payload + 8);
+            for (uint32_t i = 0; i < r->rm->n; i++)
+                if (r->rm->dbs[i].db_signature == sig) {
+                    if (r->dbs[dbidx].fd >= 0 && strcmp(r->dbs[dbidx].path, r->rm->dbs[i].path) == 0)
+                        return JET_errSuccess;
+                    return redo_open_db(r, dbidx, r->rm->dbs[i].path, sig);
+                }
+            if (r->dbs[dbidx].fd >= 0) {
+                os_close(r->dbs[dbidx].fd);
+                r->dbs[dbidx].fd = -1;
+            }
+            return JET_errSuccess;
+        }
         return redo_open_db(r, dbidx, path, get_le64(rec->payload + 8));
     }
     case LR_DETACH: {
@@ -177,8 +201,9 @@ JET_ERR recovery_run(struct jet_instance *inst, uint32_t *pnext_gen)
     r.inst = inst;
     for (int i = 0; i < JET_MAX_DBS; i++) r.dbs[i].fd = -1;
 
+    r.rm = inst->restore;
     if ((err = ckpt_path(inst, path, sizeof path)) < 0) return err;
-    have_ckpt = os_exists(path);
+    have_ckpt = !r.rm && os_exists(path);
     if (have_ckpt && (err = ckpt_read(path, &ck)) < 0) return err;
     if ((err = log_list(inst->p.log_path, inst->p.base, &gens, &ngens)) < 0) return err;
 
@@ -193,7 +218,14 @@ JET_ERR recovery_run(struct jet_instance *inst, uint32_t *pnext_gen)
         *pnext_gen = have_ckpt && LSN_GEN(ck.lsn) ? LSN_GEN(ck.lsn) + 1 : 1;
         goto out;
     }
-    if (have_ckpt) {
+    if (r.rm) {
+        start = r.rm->lsn_start;
+        inst->log_signature = r.rm->log_signature;
+        for (uint32_t i = 0; i < r.rm->n; i++) {
+            err = redo_open_db(&r, r.rm->dbs[i].dbidx, r.rm->dbs[i].path, r.rm->dbs[i].db_signature);
+            if (err < 0) goto out;
+        }
+    } else if (have_ckpt) {
         start = ck.lsn;
         inst->log_signature = ck.log_signature;
         bool found = false;
@@ -217,7 +249,8 @@ JET_ERR recovery_run(struct jet_instance *inst, uint32_t *pnext_gen)
         start = LSN_MAKE(gens[0], LOG_HEADER_SIZE);
     }
 
-    err = log_reader_open(inst->p.log_path, inst->p.base, start, inst->log_signature, 0, &rd);
+    uint32_t last = r.rm && r.rm->stop_gen ? r.rm->stop_gen : 0;
+    err = log_reader_open(inst->p.log_path, inst->p.base, start, inst->log_signature, last, &rd);
     if (err < 0) goto out;
     for (;;) {
         struct log_record rec;
@@ -225,6 +258,12 @@ JET_ERR recovery_run(struct jet_instance *inst, uint32_t *pnext_gen)
         if (err < 0) goto out;
         if (err == 1) break;
         if ((err = redo_record(&r, &rec)) < 0) goto out;
+        if (r.stopped) break;
+    }
+    if (r.rm && !r.rm->stop_gen && !r.rm->stop_us && LSN_GEN(log_reader_end(rd)) < r.rm->gen_high) {
+        err = jet_report(JET_errMissingRestoreLogFiles, "restore: the log ends in generation %u, the backup needs %u",
+                         LSN_GEN(log_reader_end(rd)), r.rm->gen_high);
+        goto out;
     }
     err = JET_errSuccess;
     redo_drop_pending(&r);
@@ -237,9 +276,22 @@ JET_ERR recovery_run(struct jet_instance *inst, uint32_t *pnext_gen)
         d->hdr.lsn_consistent = end;
         d->hdr.consistent_us = os_now_us();
         d->hdr.log_signature = inst->log_signature;
+        memset(&d->hdr.copy, 0, sizeof d->hdr.copy); /* a restored copy is a live file now */
         if ((err = db_header_write(d->fd, &d->hdr)) < 0) goto out;
     }
     *pnext_gen = gens[ngens - 1] + 1;
+    if (r.rm && r.rm->stop_gen) {
+        /* A point-in-time restore must not leave later generations for a
+         * later recovery to replay: they move aside, never deleted. */
+        for (size_t i = 0; i < ngens; i++) {
+            if (gens[i] <= LSN_GEN(end)) continue;
+            char from[JET_PATH_MAX], to[JET_PATH_MAX + 32];
+            if (log_file_name(from, sizeof from, inst->p.log_path, inst->p.base, gens[i]) < 0) continue;
+            snprintf(to, sizeof to, "%s.after-restore-point", from);
+            if ((err = os_rename(from, to)) < 0) goto out;
+        }
+        *pnext_gen = LSN_GEN(end) + 1;
+    }
 out:
     if (rd) log_reader_close(rd);
     redo_drop_pending(&r);

@@ -422,6 +422,39 @@ JET_ERR JetEndExternalBackup(void);
 JET_ERR JetStopBackupInstance(JET_INSTANCE instance);
 JET_ERR JetStopBackup(void);
 
+/* ------------------------------------------------------------------ */
+/* Restore.                                                             */
+/* ------------------------------------------------------------------ */
+typedef struct {
+    char *szDatabaseName;     /* original path (informational) */
+    char *szNewDatabaseName;  /* the restored database file, already in place */
+} JET_RSTMAP;
+
+typedef JET_ERR (*JET_PFNSTATUS)(JET_SESID sesid, unsigned long snp, unsigned long snt, void *pv);
+
+/*
+ * JetExternalRestore2: brings restored database files forward with the
+ * backup's logs, in a temporary instance, and leaves them consistent
+ * (clean shutdown) in an instance whose checkpoint and logs are in
+ * szCheckpointFilePath and szLogPath.  The generations pLogInfo names
+ * (or, with ulGenLow 0, all in szBackupLogPath) are copied from
+ * szBackupLogPath to szLogPath when the two differ.  Refusals, each naming
+ * the piece: a file that is not a backup copy JET_errRestoreOfNonBackupDatabase;
+ * a generation missing JET_errMissingRestoreLogFiles; a log of another
+ * instance JET_errGivenLogFileHasBadSignature; a broken hash chain
+ * JET_errGivenLogFileIsNotContiguous; a damaged record JET_errLogFileCorrupt.
+ * Target-instance parameters must be NULL (roll-forward onto a running
+ * instance is not offered).  In legacy mode JET_errRunningInOneInstanceMode.
+ * JetExternalRestore3 (jetfs) adds a stop point: replay no generation
+ * past stop_gen and no commit later than stop_us (0 = no limit).
+ */
+JET_ERR JetExternalRestore2(char *szCheckpointFilePath, char *szLogPath, JET_RSTMAP *rgrstmap, long crstfilemap,
+                            char *szBackupLogPath, JET_LOGINFO *pLogInfo, char *szTargetInstanceName,
+                            char *szTargetInstanceLogPath, char *szTargetInstanceCheckpointPath, JET_PFNSTATUS pfn);
+JET_ERR JetExternalRestore3(char *szCheckpointFilePath, char *szLogPath, JET_RSTMAP *rgrstmap, long crstfilemap,
+                            char *szBackupLogPath, JET_LOGINFO *pLogInfo, unsigned long stop_gen,
+                            unsigned long long stop_us, JET_PFNSTATUS pfn);
+
 #ifdef __cplusplus
 }
 #endif

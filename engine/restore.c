@@ -1,0 +1,210 @@
+/*
+ * restore.c -- JetExternalRestore2/3: bring restored database copies
+ * forward with a backup's logs.
+ *
+ * Owns nothing between calls.  Order: check every input first (each copy's
+ * header says it is a backup copy and from which log stream; the log
+ * generations are present, of that stream, and chained), copy the logs into
+ * the target log directory, then run recovery in a temporary instance in
+ * restore mode (recovery.c: start at the copy's checkpoint, use these files
+ * for these databases, ignore every other database).  A refusal changes
+ * nothing in the target.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "diag.h"
+#include "instance.h"
+#include "os.h"
+#include "page.h"
+
+static JET_ERR copy_file(const char *from, const char *to)
+{
+    int in = -1, out = -1;
+    uint8_t *buf = malloc(1u << 20);
+    uint64_t size = 0;
+    JET_ERR err = buf ? JET_errSuccess : JET_errOutOfMemory;
+    if (err >= 0) err = os_open(from, OS_OPEN_READ, &in);
+    if (err >= 0) err = os_fsize(in, &size);
+    if (err >= 0) err = os_open(to, OS_OPEN_READ | OS_OPEN_WRITE | OS_OPEN_CREATE, &out);
+    if (err >= 0) err = os_ftruncate(out, 0);
+    for (uint64_t off = 0; err >= 0 && off < size; off += 1u << 20) {
+        size_t n = size - off < (1u << 20) ? (size_t)(size - off) : (1u << 20);
+        if ((err = os_pread_full(in, buf, n, off)) >= 0) err = os_pwrite(out, buf, n, off);
+    }
+    if (err >= 0) err = os_fsync(out);
+    if (in >= 0) os_close(in);
+    if (out >= 0) os_close(out);
+    free(buf);
+    if (err < 0) return jet_report(err, "copying %s to %s failed: %s", from, to, JetErrorString(err));
+    return err;
+}
+
+/* Checks the generations [low, high] in dir: present, one stream, chained. */
+static JET_ERR check_logs(const char *dir, const char *base, uint32_t low, uint32_t high, uint64_t signature)
+{
+    struct log_reader *rd = NULL;
+    for (uint32_t g = low; g <= high; g++) {
+        char p[JET_PATH_MAX];
+        JET_ERR err = log_file_name(p, sizeof p, dir, base, g);
+        if (err < 0) return err;
+        if (!os_exists(p))
+            return jet_report(JET_errMissingRestoreLogFiles, "%s: generation %u of the backup is missing", p, g);
+    }
+    JET_ERR err = log_reader_open(dir, base, LSN_MAKE(low, LOG_HEADER_SIZE), signature, high, &rd);
+    while (err >= 0) {
+        struct log_record rec;
+        err = log_reader_next(rd, &rec);
+        if (err == 1) {
+            err = JET_errSuccess;
+            break;
+        }
+    }
+    log_reader_close(rd);
+    if (err == JET_errBadLogSignature) return jet_report(JET_errGivenLogFileHasBadSignature, "%s", JetGetLastErrorDetail());
+    if (err == JET_errInvalidLogSequence) return jet_report(JET_errGivenLogFileIsNotContiguous, "%s", JetGetLastErrorDetail());
+    if (err == JET_errMissingLogFile) return jet_report(JET_errMissingRestoreLogFiles, "%s", JetGetLastErrorDetail());
+    return err;
+}
+
+JET_ERR JetExternalRestore3(char *szCheckpointFilePath, char *szLogPath, JET_RSTMAP *rgrstmap, long crstfilemap,
+                            char *szBackupLogPath, JET_LOGINFO *pLogInfo, unsigned long stop_gen,
+                            unsigned long long stop_us, JET_PFNSTATUS pfn)
+{
+    (void)pfn;
+    struct restore_map *rm = NULL;
+    JET_INSTANCE inst = 0;
+    JET_ERR err;
+    const char *base = pLogInfo && pLogInfo->szBaseName[0] ? pLogInfo->szBaseName : "edb";
+    if (!szCheckpointFilePath || !szLogPath || !szBackupLogPath || !rgrstmap || crstfilemap <= 0 ||
+        crstfilemap > JET_MAX_DBS || (pLogInfo && pLogInfo->cbSize != sizeof *pLogInfo))
+        return JET_errInvalidParameter;
+    rm = calloc(1, sizeof *rm);
+    if (!rm) return JET_errOutOfMemory;
+    /* 1. Every file given is a backup copy, all of one log stream. */
+    uint32_t low = 0, high = 0;
+    for (long i = 0; i < crstfilemap; i++) {
+        const char *path = rgrstmap[i].szNewDatabaseName;
+        int fd;
+        struct db_header h;
+        if (!path) {
+            err = JET_errInvalidParameter;
+            goto out;
+        }
+        if ((err = os_open(path, OS_OPEN_READ, &fd)) < 0) {
+            err = jet_report(err, "%s: cannot open the restored database: %s", path, JetErrorString(err));
+            goto out;
+        }
+        err = db_header_read(fd, path, &h);
+        os_close(fd);
+        if (err < 0) goto out;
+        if (!h.copy.backup_id) {
+            err = jet_report(JET_errRestoreOfNonBackupDatabase,
+                             "%s: not a backup copy (a live or already restored database file)", path);
+            goto out;
+        }
+        if (rm->n && h.log_signature != rm->log_signature) {
+            err = jet_report(JET_errBadDbSignature, "%s: from log stream %016llx, the others from %016llx", path,
+                             (unsigned long long)h.log_signature, (unsigned long long)rm->log_signature);
+            goto out;
+        }
+        rm->log_signature = h.log_signature;
+        if (!rm->n || h.copy.lsn_start < rm->lsn_start) rm->lsn_start = h.copy.lsn_start;
+        if (h.copy.gen_high > rm->gen_high) rm->gen_high = h.copy.gen_high;
+        if (!low || h.copy.gen_low < low) low = h.copy.gen_low;
+        rm->dbs[rm->n].dbidx = h.copy.dbidx;
+        rm->dbs[rm->n].db_signature = h.db_signature;
+        snprintf(rm->dbs[rm->n].path, sizeof rm->dbs[rm->n].path, "%s", path);
+        rm->n++;
+    }
+    if (LSN_GEN(rm->lsn_start) > low) low = LSN_GEN(rm->lsn_start);
+    high = rm->gen_high;
+    if (pLogInfo && pLogInfo->ulGenLow) {
+        if (pLogInfo->ulGenLow > low) {
+            err = jet_report(JET_errMissingRestoreLogFiles, "restore: the logs start at generation %lu, the copy needs %u",
+                             pLogInfo->ulGenLow, low);
+            goto out;
+        }
+        if (pLogInfo->ulGenHigh < high) {
+            err = jet_report(JET_errMissingRestoreLogFiles, "restore: the logs end at generation %lu, the copy needs %u",
+                             pLogInfo->ulGenHigh, high);
+            goto out;
+        }
+        high = (uint32_t)pLogInfo->ulGenHigh;
+    } else {
+        uint32_t *gens = NULL;
+        size_t n = 0;
+        if ((err = log_list(szBackupLogPath, base, &gens, &n)) < 0) goto out;
+        for (size_t i = 0; i < n; i++)
+            if (gens[i] > high && gens[i] == high + 1) high = gens[i];
+        free(gens);
+    }
+    if (stop_gen && stop_gen < rm->gen_high) {
+        err = jet_report(JET_errInvalidParameter, "restore: cannot stop at generation %lu, before the backup's end (%u)",
+                         stop_gen, rm->gen_high);
+        goto out;
+    }
+    /* 2. The logs: present, one stream, chained (checked where they are). */
+    if ((err = check_logs(szBackupLogPath, base, low, high, rm->log_signature)) < 0) goto out;
+    /* 3. Into the target log directory. */
+    if ((err = os_mkdirs(szLogPath)) < 0 || (err = os_mkdirs(szCheckpointFilePath)) < 0) goto out;
+    char rb[JET_PATH_MAX], rl[JET_PATH_MAX];
+    if (!realpath(szBackupLogPath, rb) || !realpath(szLogPath, rl)) {
+        err = jet_report(JET_errInvalidPath, "restore: cannot resolve %s or %s", szBackupLogPath, szLogPath);
+        goto out;
+    }
+    if (strcmp(rb, rl) != 0) {
+        for (uint32_t g = low; g <= high; g++) {
+            char from[JET_PATH_MAX], to[JET_PATH_MAX];
+            if ((err = log_file_name(from, sizeof from, szBackupLogPath, base, g)) < 0) goto out;
+            if ((err = log_file_name(to, sizeof to, szLogPath, base, g)) < 0) goto out;
+            if ((err = copy_file(from, to)) < 0) goto out;
+        }
+    }
+    rm->stop_gen = (uint32_t)stop_gen;
+    rm->stop_us = stop_us;
+    /* 4. Replay in a temporary instance. */
+    char name[64];
+    static atomic_uint seq;
+    snprintf(name, sizeof name, "Restore%04u", atomic_fetch_add(&seq, 1) + 1);
+    if ((err = JetCreateInstance(&inst, name)) < 0) goto out;
+    if ((err = JetSetSystemParameter(&inst, 0, JET_paramSystemPath, 0, szCheckpointFilePath)) < 0) goto out;
+    if ((err = JetSetSystemParameter(&inst, 0, JET_paramLogFilePath, 0, szLogPath)) < 0) goto out;
+    if ((err = JetSetSystemParameter(&inst, 0, JET_paramBaseName, 0, base)) < 0) goto out;
+    {
+        struct jet_instance *ji;
+        if ((err = inst_lookup_for_backup(inst, &ji)) < 0) goto out;
+        uint32_t ps = 0;
+        int fd;
+        struct db_header h;
+        if (os_open(rm->dbs[0].path, OS_OPEN_READ, &fd) >= 0) {
+            if (db_header_read(fd, rm->dbs[0].path, &h) >= 0) ps = h.page_size;
+            os_close(fd);
+        }
+        if (ps) JetSetSystemParameter(&inst, 0, JET_paramDatabasePageSize, ps, NULL);
+        struct log_header lh;
+        char lp[JET_PATH_MAX];
+        if (log_file_name(lp, sizeof lp, szLogPath, base, low) >= 0 && log_read_header(lp, &lh) >= 0)
+            JetSetSystemParameter(&inst, 0, JET_paramLogFileSize, lh.file_size / 1024, NULL);
+        ji->restore = rm;
+    }
+    err = JetInit(&inst);
+    if (err >= 0) err = JetTerm(inst);
+    else JetTerm(inst);
+    inst = 0;
+out:
+    if (inst) JetTerm(inst);
+    free(rm);
+    return err;
+}
+
+JET_ERR JetExternalRestore2(char *szCheckpointFilePath, char *szLogPath, JET_RSTMAP *rgrstmap, long crstfilemap,
+                            char *szBackupLogPath, JET_LOGINFO *pLogInfo, char *szTargetInstanceName,
+                            char *szTargetInstanceLogPath, char *szTargetInstanceCheckpointPath, JET_PFNSTATUS pfn)
+{
+    if (szTargetInstanceName || szTargetInstanceLogPath || szTargetInstanceCheckpointPath)
+        return jet_report(JET_errInvalidParameter, "restore onto a running target instance is not offered");
+    return JetExternalRestore3(szCheckpointFilePath, szLogPath, rgrstmap, crstfilemap, szBackupLogPath, pLogInfo, 0, 0,
+                               pfn);
+}
