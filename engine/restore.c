@@ -51,6 +51,14 @@ static JET_ERR check_logs(const char *dir, const char *base, uint32_t low, uint3
         if (err < 0) return err;
         if (!os_exists(p))
             return jet_report(JET_errMissingRestoreLogFiles, "%s: generation %u of the backup is missing", p, g);
+        struct log_header h;
+        if ((err = log_read_header(p, &h)) < 0) return err;
+        if (h.signature != signature)
+            return jet_report(JET_errGivenLogFileHasBadSignature,
+                              "%s: log signature %016llx, the backup's databases expect %016llx", p,
+                              (unsigned long long)h.signature, (unsigned long long)signature);
+        if (h.generation != g)
+            return jet_report(JET_errGivenLogFileIsNotContiguous, "%s: header says generation %u", p, h.generation);
     }
     JET_ERR err = log_reader_open(dir, base, LSN_MAKE(low, LOG_HEADER_SIZE), signature, high, &rd);
     while (err >= 0) {
