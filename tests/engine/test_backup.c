@@ -356,12 +356,23 @@ static void test_full_and_incremental_restore(void)
     JET_INSPECT_DBHEADER hd;
     snprintf(db, sizeof db, "%s/b.db", s1);
     CU_ASSERT_FATAL(JetInspectDatabaseHeader(db, &hd) >= 0);
-    snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s' && cp '%s/b.db' %s/edb*.log %s/edb*.log '%s/' && ls %s/edb*.log | sort | sed -n 2p | xargs rm -f",
-             r, r, s1, s1, s2, r, r);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s' && cp '%s/b.db' %s/edb*.log %s/edb*.log '%s/'", r, r, s1, s1,
+             s2, r);
+    CU_ASSERT_FATAL(system(cmd) == 0);
+    /* The caller names the range it holds (as the manifest will): a hole
+     * in it is refused, naming the generation. */
+    unsigned lo_gen = 0, hi_gen = 0;
+    snprintf(cmd, sizeof cmd, "ls %s/edb0*.log | sort | sed -n '1p;$p' | sed 's/.*edb\\([0-9A-F]*\\).log/\\1/'", r);
+    FILE *ls = popen(cmd, "r");
+    CU_ASSERT_FATAL(ls && fscanf(ls, "%x %x", &lo_gen, &hi_gen) == 2);
+    pclose(ls);
+    CU_ASSERT_FATAL(hi_gen >= lo_gen + 1);
+    snprintf(cmd, sizeof cmd, "rm -f %s/edb%08X.log", r, hi_gen - 1 > lo_gen ? hi_gen - 1 : hi_gen);
     CU_ASSERT_FATAL(system(cmd) == 0);
     snprintf(db, sizeof db, "%s/b.db", r);
     JET_RSTMAP m = {dbpath, db};
-    err = (int)JetExternalRestore2(r, r, &m, 1, r, NULL, NULL, NULL, NULL, NULL);
+    JET_LOGINFO range = {sizeof range, lo_gen, hi_gen, "edb"};
+    err = (int)JetExternalRestore2(r, r, &m, 1, r, &range, NULL, NULL, NULL, NULL);
     CU_ASSERT(err == JET_errMissingRestoreLogFiles);
     CU_ASSERT_PTR_NOT_NULL(strstr(JetGetLastErrorDetail(), "missing"));
     /* A log of another instance in the chain. */
