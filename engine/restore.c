@@ -216,3 +216,122 @@ JET_ERR JetExternalRestore2(char *szCheckpointFilePath, char *szLogPath, JET_RST
     return JetExternalRestore3(szCheckpointFilePath, szLogPath, rgrstmap, crstfilemap, szBackupLogPath, pLogInfo, 0, 0,
                                pfn);
 }
+
+/* ---- restore from set directories ---- */
+
+#include <dirent.h>
+#include <errno.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static bool dir_empty_or_missing(const char *d, bool *pexists)
+{
+    DIR *dd = opendir(d);
+    *pexists = dd != NULL;
+    if (!dd) return errno == ENOENT;
+    struct dirent *e;
+    bool empty = true;
+    while ((e = readdir(dd)))
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) empty = false;
+    closedir(dd);
+    return empty;
+}
+
+static void remove_tree_files(const char *d, bool rmdir_too)
+{
+    DIR *dd = opendir(d);
+    struct dirent *e;
+    char p[JET_PATH_MAX];
+    while (dd && (e = readdir(dd)))
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") && os_join(p, sizeof p, d, e->d_name) >= 0) unlink(p);
+    if (dd) closedir(dd);
+    if (rmdir_too) rmdir(d);
+}
+
+JET_ERR JetRestoreSets(const char *const *sets, int nsets, const char *target_dir, unsigned long stop_gen,
+                       unsigned long long stop_us)
+{
+    JET_ERR err = JET_errSuccess;
+    bool existed = false;
+    JET_RSTMAP map[JET_MAX_DBS];
+    char *news[JET_MAX_DBS] = {0};
+    long nmap = 0;
+    uint32_t lo = 0, hi = 0;
+    if (!sets || nsets < 1 || !target_dir || !*target_dir) return JET_errInvalidParameter;
+    if (!dir_empty_or_missing(target_dir, &existed))
+        return jet_report(JET_errInvalidPath, "%s: the restore target exists and is not empty", target_dir);
+    if ((err = os_mkdirs(target_dir)) < 0) return jet_report(err, "%s: cannot create the restore target", target_dir);
+    for (int si = 0; si < nsets && err >= 0; si++) {
+        DIR *dd = opendir(sets[si]);
+        if (!dd) {
+            err = jet_report(JET_errFileNotFound, "%s: backup set not found", sets[si]);
+            break;
+        }
+        struct dirent *e;
+        while (err >= 0 && (e = readdir(dd))) {
+            char from[JET_PATH_MAX], to[JET_PATH_MAX];
+            if (e->d_name[0] == '.' || os_join(from, sizeof from, sets[si], e->d_name) < 0) continue;
+            uint8_t b[16];
+            int fd;
+            if (os_open(from, OS_OPEN_READ, &fd) < 0) continue;
+            JET_ERR re = os_pread_full(fd, b, sizeof b, 0);
+            os_close(fd);
+            if (re < 0) continue;
+            uint32_t magic = get_le32(b + 8);
+            if (magic == DB_MAGIC) {
+                if (si != 0) {
+                    err = jet_report(JET_errInvalidBackupSequence,
+                                     "%s: a database file in set %d; only the first set (the full backup) holds one", from,
+                                     si + 1);
+                    break;
+                }
+                if (nmap == JET_MAX_DBS) {
+                    err = JET_errTooManyAttachedDatabases;
+                    break;
+                }
+                if ((err = os_join(to, sizeof to, target_dir, e->d_name)) < 0) break;
+                if ((err = copy_file(from, to)) < 0) break;
+                news[nmap] = strdup(to);
+                map[nmap] = (JET_RSTMAP){news[nmap], news[nmap]};
+                nmap++;
+            } else if (magic == LOG_MAGIC) {
+                struct log_header h;
+                if ((err = log_read_header(from, &h)) < 0) break;
+                if ((err = log_file_name(to, sizeof to, target_dir, h.base, h.generation)) < 0) break;
+                if (os_exists(to)) {
+                    uint64_t h1 = 0, h2 = 0;
+                    if ((err = log_hash_file(from, &h1)) < 0 || (err = log_hash_file(to, &h2)) < 0) break;
+                    if (h1 != h2) {
+                        err = jet_report(JET_errGivenLogFileIsNotContiguous,
+                                         "%s: generation %u differs from the copy in an earlier set", from, h.generation);
+                        break;
+                    }
+                    continue;
+                }
+                if ((err = copy_file(from, to)) < 0) break;
+                if (!lo || h.generation < lo) lo = h.generation;
+                if (h.generation > hi) hi = h.generation;
+            }
+        }
+        closedir(dd);
+    }
+    if (err >= 0 && !nmap)
+        err = jet_report(JET_errRestoreOfNonBackupDatabase, "%s: no database file in the first set (a full backup)",
+                         sets[0]);
+    if (err >= 0 && !lo) err = jet_report(JET_errMissingRestoreLogFiles, "no log generation in the given sets");
+    if (err >= 0) {
+        JET_LOGINFO li = {sizeof li, lo, hi, "edb"};
+        char td[JET_PATH_MAX];
+        snprintf(td, sizeof td, "%s", target_dir);
+        err = JetExternalRestore3(td, td, map, nmap, td, &li, stop_gen, stop_us, NULL);
+    }
+    for (long i = 0; i < nmap; i++) free(news[i]);
+    if (err < 0) {
+        /* Keep the operator's detail across the cleanup. */
+        char why[512];
+        snprintf(why, sizeof why, "%s", JetGetLastErrorDetail());
+        remove_tree_files(target_dir, !existed);
+        jet_report(err, "%s", why);
+    }
+    return err;
+}

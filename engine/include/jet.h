@@ -451,6 +451,18 @@ typedef JET_ERR (*JET_PFNSTATUS)(JET_SESID sesid, unsigned long snp, unsigned lo
 JET_ERR JetExternalRestore2(char *szCheckpointFilePath, char *szLogPath, JET_RSTMAP *rgrstmap, long crstfilemap,
                             char *szBackupLogPath, JET_LOGINFO *pLogInfo, char *szTargetInstanceName,
                             char *szTargetInstanceLogPath, char *szTargetInstanceCheckpointPath, JET_PFNSTATUS pfn);
+/*
+ * JetRestoreSets (jetfs): restore from backup set directories, as
+ * `jetutil restore` does.  sets[0] is a full (or copy) backup set: its
+ * database file(s) and log generations; the following sets add log
+ * generations (incremental or differential sets).  Creates target_dir
+ * (which must not exist or be empty), copies the databases and logs in,
+ * refusing a generation that two sets hold with different contents and any
+ * gap in the chain, then runs JetExternalRestore3 there.  On failure the
+ * target directory is removed again if this call created it.
+ */
+JET_ERR JetRestoreSets(const char *const *sets, int nsets, const char *target_dir, unsigned long stop_gen,
+                       unsigned long long stop_us);
 JET_ERR JetExternalRestore3(char *szCheckpointFilePath, char *szLogPath, JET_RSTMAP *rgrstmap, long crstfilemap,
                             char *szBackupLogPath, JET_LOGINFO *pLogInfo, unsigned long stop_gen,
                             unsigned long long stop_us, JET_PFNSTATUS pfn);

@@ -348,6 +348,39 @@ static void test_full_and_incremental_restore(void)
     CU_ASSERT_EQUAL(bad, 0);
     JetTerm(ri);
 
+    /* The same through JetRestoreSets (what jetutil restore runs). */
+    char r2[1200];
+    snprintf(r2, sizeof r2, "%s/restored2", dir);
+    const char *chain[] = {s1, s2};
+    TU_CHECK_ERR(JetRestoreSets(chain, 2, r2, 0, 0), JET_errSuccess);
+    ri = open_restored(r2, &rs, &rt);
+    bad = 0;
+    for (int k = 0; k < 2600; k++) bad += !value_is(rs, rt, k, k < 1000 ? 'b' : k < 2000 ? 'a' : k < 2500 ? 'c' : 0);
+    CU_ASSERT_EQUAL(bad, 0);
+    JetTerm(ri);
+    /* A target that is not empty is refused and left alone. */
+    TU_CHECK_ERR(JetRestoreSets(chain, 2, r2, 0, 0), JET_errInvalidPath);
+    /* Point in time: stop at the full backup's last generation. */
+    char r3[1200], fdb[1200];
+    JET_INSPECT_DBHEADER fh;
+    snprintf(r3, sizeof r3, "%s/restored3", dir);
+    snprintf(fdb, sizeof fdb, "%s/b.db", s1);
+    CU_ASSERT_FATAL(JetInspectDatabaseHeader(fdb, &fh) >= 0);
+    JET_INSPECT_DBHEADER livehdr;
+    CU_ASSERT_FATAL(JetInspectDatabaseHeader(dbpath, &livehdr) >= 0);
+    TU_CHECK_ERR(JetRestoreSets(chain, 2, r3, livehdr.backup[0].gen_high, 0), JET_errSuccess);
+    ri = open_restored(r3, &rs, &rt);
+    bad = 0;
+    for (int k = 0; k < 2600; k++) bad += !value_is(rs, rt, k, k < 2000 ? 'a' : 0);
+    CU_ASSERT_EQUAL(bad, 0);
+    JetTerm(ri);
+    /* An incremental set holding a database file is not a valid chain. */
+    const char *wrong[] = {s1, s1};
+    char r4[1200];
+    snprintf(r4, sizeof r4, "%s/restored4", dir);
+    TU_CHECK_ERR(JetRestoreSets(wrong, 2, r4, 0, 0), JET_errInvalidBackupSequence);
+    CU_ASSERT(access(r4, F_OK) != 0);
+
     /* Refusals, each naming the piece. */
     char cmd[16000], db[1200];
     JET_RSTMAP live = {dbpath, dbpath};
