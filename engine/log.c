@@ -1,24 +1,130 @@
 /*
- * log.c -- the write-ahead log (format, invariants and locking in log.h).
+ * log.c -- the write-ahead log: generation files, record framing, group
+ * commit, rolling, and the verifying reader.
  *
- * Writer: appends are copied into an in-memory buffer under log->mu.  The
- * buffer holds bytes [buf_lsn, end_lsn) of the current generation not yet
- * handed to the disk.  log_flush() makes one thread the flusher: it takes
- * the buffered bytes (swapping in the spare buffer), drops the mutex,
- * pwrites and fdatasyncs them, and publishes the new durable_lsn; other
- * callers that need a position at or below what the flusher carries simply
- * wait for it, which is group commit.  A record that does not fit in the
- * current generation rolls the log: the buffer is written and synced, the
- * file is hashed and closed, and the next generation is created whole
- * before the append continues.
+ * log.h is the contract (format, naming, error codes); this comment is the
+ * design.  A newcomer should be able to read it instead of the code.
  *
- * Reader: verifies each header against the previous one (signature,
- * generation, create time, whole-file hash) and each record's checksum and
- * self-position; see log.h for how a bad record is judged.
+ * FILES
+ *
+ * Generation g is the file <dir>/<base><g as %08X>.log, exactly file_size
+ * bytes.  A position is lsn = (g << 32) | offset.
+ *
+ *   offset       size  contents
+ *   0            4096  header (log.h: checksum, magic, version, generation,
+ *                      file_size, signature, create_us, prev_create_us,
+ *                      prev_hash, page_size, base)
+ *   4096         24+n  record: len u32, type u8, flags u8, reserved u16,
+ *                      lsn u64 (its own position), checksum u64 =
+ *                      XXH3_64bits_withSeed(bytes [0,16) || payload,
+ *                      signature), payload padded with zeroes to 8 bytes
+ *   ...                more records, back to back
+ *   end of records     zeroes up to file_size
+ *
+ * A new generation is built under the temporary name <base>tmp.log: header
+ * written, the rest of the file written with zeroes, fdatasync, rename to
+ * the final name, fsync of the directory.  Writing the zeroes (rather than
+ * a sparse ftruncate) allocates every block up front, so the fdatasync of
+ * a commit later only writes data: on a sparse file the first write into
+ * each block is a block allocation, a metadata change that drags a journal
+ * commit into the commit's fdatasync.  It also means a crash never leaves a
+ * half-built generation under a real name, and the final name is checked
+ * not to exist first, so no generation is ever overwritten.
+ *
+ * WRITING
+ *
+ * log_append() copies records into the in-memory append buffer (buf),
+ * which holds the bytes [buf_off, buf_off + buf_len) of the current
+ * generation that no one has written yet.  When it fills, the appender
+ * writes it out itself (no fsync) and carries on.  A record that does not
+ * fit in the rest of the generation rolls the log first; records never
+ * span generations.
+ *
+ * log_flush(lsn) is group commit.  If durable_lsn >= lsn there is nothing
+ * to do.  If another thread is flushing, wait for it and look again: its
+ * fsync may have covered us.  Otherwise become the flusher: take the
+ * pending bytes by swapping buf with the spare buffer, note end_lsn as the
+ * target, drop the mutex, pwrite and fdatasync, retake the mutex, advance
+ * durable_lsn to the target and wake everyone.  Appenders keep filling the
+ * other buffer meanwhile; whoever is waiting when the fsync lands is carried
+ * by the next one.  Bytes below the taken buffer were written earlier by a
+ * buffer-full appender (under the mutex, so before the take), and one
+ * fdatasync covers them too.
+ *
+ * Rolling (log_roll, or a record that does not fit) closes generation g:
+ * wait until no flusher is doing I/O, claim the I/O (io_busy) so none
+ * starts, drop the mutex, write what is buffered, fdatasync, read the file
+ * back and hash it whole (the hash covers exactly what is on disk), create
+ * generation g+1 chained to it (prev_hash, prev_create_us), then retake the
+ * mutex and switch to g+1.  on_close runs afterwards without the mutex.
+ *
+ * Durability assumes, as SQLite does by default (powersafe overwrite), that
+ * writing bytes [a, b) cannot damage bytes outside [a, b) that share a
+ * sector with them: each flush starts where the last one ended, mid-sector.
+ *
+ * READING
+ *
+ * The reader walks records through a window of the file (a record larger
+ * than the window grows it), checking for each record that its length fits,
+ * its lsn is its own position and its checksum matches.  The first position
+ * that is not such a record ends the generation:
+ *   - if everything from there to file_size is zero, it is the clean end;
+ *   - in the last generation (or last_gen) anything else is the torn tail of
+ *     a crash: the read ends and log_reader_tail_torn() says so (so does a
+ *     last file shorter than its header says);
+ *   - in an earlier generation it is JET_errLogFileCorrupt naming the file
+ *     and offset, with one exception: if generation g+1's header chains to
+ *     the file exactly as it is now (prev_hash equals its whole-file hash),
+ *     the writer that created g+1 saw these same bytes, so they are the
+ *     torn tail of a crash that recovery already ended the log at, not later
+ *     damage; the reader moves on to g+1.  Without this a second crash, or a
+ *     restore of a backed-up log set, would find every historical torn tail
+ *     "corrupt".  Damage after the fact changes the hash and is still caught.
+ * Moving from g to g+1 checks g+1's header against g: same signature
+ * (JET_errBadLogSignature), generation g+1, prev_create_us and prev_hash
+ * equal to g's create time and whole-file hash (JET_errInvalidLogSequence).
+ * The hash is accumulated as the window slides; whatever the window skipped
+ * (a start in the middle of a file) is read when it is needed.
+ *
+ * INVARIANTS (numbers as in log.h)
+ *
+ *  1. A generation file that exists under its final name has a valid header
+ *     and is file_size bytes: it was built whole under the temporary name.
+ *  2. durable_lsn only grows, and every byte below it is on disk; it is
+ *     always <= end_lsn.  After a roll it is LSN_MAKE(new gen, 4096).
+ *  3. The old generation is written and fdatasynced before it is hashed,
+ *     and hashed before the new header (which carries the hash) exists.
+ *  4. Once dead is set no call does I/O again (no write, no fsync, no
+ *     roll), and every call returns JET_errLogWriteFail.
+ *  5. buf_off + buf_len == LSN_OFF(end_lsn).  A flusher's bytes are the
+ *     range just below buf_off that it took; all bytes below that range
+ *     were written before it took them.
+ *  6. Each byte of a generation file is written at most once after the
+ *     file is created.
+ *
+ * LOCKING
+ *
+ * One mutex (mu) protects everything below the immutable configuration.
+ * Two tokens, both flags under mu, let a thread drop mu while it works:
+ *   io_busy      held by the one thread doing log I/O outside mu (a flusher,
+ *                or a roller).  It owns the taken buffer and keeps fd open;
+ *                io_cv is broadcast when it is released.
+ *   append_busy  held by the thread that owns the append position: an
+ *                appender for the whole of its batch (so the batch stays
+ *                contiguous even if a roll in the middle of it waits), or
+ *                log_roll.  append_cv is broadcast when it is released.
+ * Appenders never wait for an fsync except when they must roll.
+ * durable_lsn and dead are atomics written under mu so that the fast path
+ * of log_flush and log_durable_lsn need not take it.  The lock order is
+ * the instance's locks -> mu (engine/README.md); on_close is called with
+ * no lock of the log held, but while the append token may be held, so it
+ * must not append or roll.
  */
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,35 +137,98 @@
 #include "os.h"
 #include "page.h"
 
-#define LOG_BUF_MAX (4u << 20)
+/* Room for a directory of JET_PATH_MAX plus a file name. */
+#define LOG_PATH_MAX 1100
+/* Size of each of the writer's two buffers (at most the record area). */
+#define LOG_BUF_CAP (1u << 20)
+/* The reader's window, and the chunk size for hashing and zero checks. */
+#define LOG_READ_CHUNK (1u << 20)
+/* Source of the zeroes that fill new generations and pad records. */
+#define LOG_ZERO_BLOCK (256u << 10)
+
+/* Never written: in .bss, so it costs no file space and no private memory. */
+static uint8_t zero_block[LOG_ZERO_BLOCK];
 
 struct jet_log {
-    struct log_config cfg;
-    char dir[1024];
+    /* Immutable after log_open: read without mu. */
+    char dir[LOG_PATH_MAX];
     char base[4];
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int fd;                   /* current generation */
-    uint32_t gen;
-    uint64_t create_us;
-    uint8_t *buf, *spare;     /* pending bytes of the current generation */
+    uint32_t file_size;
+    uint32_t page_size;
+    uint64_t signature;
+    void (*on_close)(void *arg, uint32_t generation, uint64_t hash, uint64_t close_us);
+    void *on_close_arg;
     size_t buf_cap;
+
+    pthread_mutex_t mu;
+    pthread_cond_t io_cv;     /* io_busy released */
+    pthread_cond_t append_cv; /* append_busy released */
+
+    /* Protected by mu. */
+    int fd;                   /* current generation, open read/write */
+    uint32_t gen;             /* current generation */
+    uint64_t create_us;       /* its header's create_us */
+    uint8_t *buf;             /* append buffer */
     size_t buf_len;
     uint32_t buf_off;         /* file offset of buf[0] */
+    uint8_t *spare;           /* the other buffer; NULL while a flusher has it */
     lsn_t end_lsn;            /* next append position */
-    lsn_t durable_lsn;
-    bool flushing;
-    JET_ERR dead;             /* sticky failure */
+    bool io_busy;
+    bool append_busy;
+    unsigned append_waiters;
+
+    /* Written under mu, read anywhere. */
+    _Atomic uint64_t durable_lsn;
+    atomic_bool dead;
 };
 
-JET_ERR log_file_name(char *buf, size_t cb, const char *dir, const char *base, uint32_t gen)
+/* ------------------------------------------------------------------ */
+/* Helpers shared by the writer and the reader                          */
+/* ------------------------------------------------------------------ */
+
+/* XXH3's streaming calls fail only for a NULL state. */
+static void xxh_ok(XXH_errorcode rc)
 {
-    char name[32];
-    snprintf(name, sizeof name, "%s%08X.log", base, gen);
-    return os_join(buf, cb, dir, name);
+    assert(rc == XXH_OK);
+    (void)rc;
 }
 
-size_t log_max_payload(uint32_t file_size) { return file_size - LOG_HEADER_SIZE - LOG_REC_HDR_SIZE; }
+/* Bytes a record with an n-byte payload occupies in the file. */
+static uint32_t rec_total(uint32_t n) { return LOG_REC_HDR_SIZE + ((n + 7u) & ~7u); }
+
+/*
+ * The record checksum: bytes [0, 16) of its header, then the payload given
+ * as pieces, seeded with the log signature so that records of another
+ * stream never verify.
+ */
+static uint64_t rec_checksum(uint64_t signature, const uint8_t *hdr, const struct iovec *iov, int iovcnt)
+{
+    XXH3_state_t st;
+    XXH3_INITSTATE(&st);
+    xxh_ok(XXH3_64bits_reset_withSeed(&st, signature));
+    xxh_ok(XXH3_64bits_update(&st, hdr, 16));
+    for (int i = 0; i < iovcnt; i++) xxh_ok(XXH3_64bits_update(&st, iov[i].iov_base, iov[i].iov_len));
+    return XXH3_64bits_digest(&st);
+}
+
+/*
+ * Why err happened, for messages: the OS text when this thread's last
+ * errno is the one err was translated from (a failure injected through the
+ * VFS, or an older errno, must not be quoted as the reason).
+ */
+static const char *os_reason(JET_ERR err, char *buf, size_t cb)
+{
+    int e = os_last_errno();
+    if (e != 0 && os_errno_to_jet(e) == err) return strerror_r(e, buf, cb); /* GNU variant: _GNU_SOURCE */
+    snprintf(buf, cb, "error %d", (int)err);
+    return buf;
+}
+
+static bool all_zero(const uint8_t *p, size_t n)
+{
+    /* p[i] == p[i+1] for all i and p[0] == 0: one memcmp instead of a loop. */
+    return n == 0 || (p[0] == 0 && memcmp(p, p + 1, n - 1) == 0);
+}
 
 static void header_encode(const struct log_header *h, uint8_t *b)
 {
@@ -73,22 +242,24 @@ static void header_encode(const struct log_header *h, uint8_t *b)
     put_le64(b + 40, h->prev_create_us);
     put_le64(b + 48, h->prev_hash);
     put_le32(b + 56, h->page_size);
-    memcpy(b + 60, h->base, 4);
+    memcpy(b + 60, h->base, 3);
     put_le64(b, XXH3_64bits(b + 8, LOG_HEADER_SIZE - 8));
 }
 
-static JET_ERR header_decode(const uint8_t *b, struct log_header *h, const char *path)
+static JET_ERR header_decode(const uint8_t *b, const char *path, struct log_header *h)
 {
-    if (get_le32(b + 8) != LOG_MAGIC)
-        return jet_report(JET_errLogFileCorrupt, "%s: not a log file (magic %08x, expected %08x)", path,
-                          get_le32(b + 8), LOG_MAGIC);
+    uint32_t magic = get_le32(b + 8);
+    if (magic != LOG_MAGIC)
+        return jet_report(JET_errLogFileCorrupt, "%s: not a log file: magic %08x, expected %08x", path, magic,
+                          LOG_MAGIC);
     uint64_t stored = get_le64(b), computed = XXH3_64bits(b + 8, LOG_HEADER_SIZE - 8);
     if (stored != computed)
-        return jet_report(JET_errLogFileCorrupt, "%s: header checksum mismatch: stored %016llx, computed %016llx",
-                          path, (unsigned long long)stored, (unsigned long long)computed);
-    if (get_le32(b + 12) != LOG_VERSION)
-        return jet_report(JET_errBadLogVersion, "%s: log version %u (expected %u)", path, get_le32(b + 12),
-                          LOG_VERSION);
+        return jet_report(JET_errLogFileCorrupt, "%s: header checksum %016llx, computed %016llx", path,
+                          (unsigned long long)stored, (unsigned long long)computed);
+    uint32_t version = get_le32(b + 12);
+    if (version != LOG_VERSION)
+        return jet_report(JET_errBadLogVersion, "%s: log format version %u, expected %u", path, version, LOG_VERSION);
+    memset(h, 0, sizeof *h);
     h->generation = get_le32(b + 16);
     h->file_size = get_le32(b + 20);
     h->signature = get_le64(b + 24);
@@ -96,363 +267,615 @@ static JET_ERR header_decode(const uint8_t *b, struct log_header *h, const char 
     h->prev_create_us = get_le64(b + 40);
     h->prev_hash = get_le64(b + 48);
     h->page_size = get_le32(b + 56);
-    memcpy(h->base, b + 60, 4);
+    memcpy(h->base, b + 60, 3);
     h->base[3] = '\0';
-    if (h->file_size < LOG_FILE_SIZE_MIN || h->file_size > LOG_FILE_SIZE_MAX || h->file_size % 4096)
+    /* A valid checksum over impossible values is a writer bug or a forgery;
+     * either way the reader's arithmetic must not trust them. */
+    if (h->generation == 0)
+        return jet_report(JET_errLogFileCorrupt, "%s: header gives generation 0", path);
+    if (h->file_size < LOG_FILE_SIZE_MIN || h->file_size > LOG_FILE_SIZE_MAX || h->file_size % 4096u)
         return jet_report(JET_errLogFileCorrupt, "%s: header gives file size %u", path, h->file_size);
     return JET_errSuccess;
+}
+
+JET_ERR log_file_name(char *buf, size_t cb, const char *dir, const char *base, uint32_t gen)
+{
+    char name[64];
+    int n = snprintf(name, sizeof name, "%s%08X.log", base, gen);
+    if (n < 0 || (size_t)n >= sizeof name) return jet_report(JET_errInvalidPath, "log base name '%s' is too long", base);
+    JET_ERR err = os_join(buf, cb, dir, name);
+    if (err < 0) return jet_report(err, "%s: log file path too long", dir);
+    return JET_errSuccess;
+}
+
+size_t log_max_payload(uint32_t file_size)
+{
+    if (file_size < LOG_HEADER_SIZE + LOG_REC_HDR_SIZE) return 0;
+    /* file_size is a multiple of 4096, so this is a multiple of 8 and a
+     * payload of this size needs no padding. */
+    return file_size - LOG_HEADER_SIZE - LOG_REC_HDR_SIZE;
 }
 
 JET_ERR log_read_header(const char *path, struct log_header *hdr)
 {
     uint8_t b[LOG_HEADER_SIZE];
-    int fd;
+    int fd = -1;
     JET_ERR err = os_open(path, OS_OPEN_READ, &fd);
-    if (err < 0) return jet_report(err, "%s: cannot open log file: %s", path, JetErrorString(err));
-    err = os_pread_full(fd, b, sizeof b, 0);
-    os_close(fd);
-    if (err < 0) return err;
-    return header_decode(b, hdr, path);
+    if (err < 0) {
+        char eb[128];
+        return jet_report(err, "%s: cannot open log file: %s", path, os_reason(err, eb, sizeof eb));
+    }
+    if ((err = os_pread_full(fd, b, sizeof b, 0)) < 0) {
+        char eb[128];
+        err = jet_report(err, "%s: cannot read the log header: %s", path, os_reason(err, eb, sizeof eb));
+        goto out;
+    }
+    err = header_decode(b, path, hdr);
+out:
+    /* A read-only descriptor: close has nothing to report about the data. */
+    (void)os_close(fd);
+    return err;
 }
 
 JET_ERR log_hash_file(const char *path, uint64_t *phash)
 {
-    int fd;
+    XXH3_state_t *st = NULL;
+    uint8_t *chunk = NULL;
+    char eb[128];
+    int fd = -1;
     JET_ERR err = os_open(path, OS_OPEN_READ, &fd);
-    if (err < 0) return jet_report(err, "%s: cannot open log file: %s", path, JetErrorString(err));
-    XXH3_state_t *st = XXH3_createState();
-    uint8_t *chunk = malloc(1u << 20);
+    if (err < 0) return jet_report(err, "%s: cannot open log file: %s", path, os_reason(err, eb, sizeof eb));
+    st = XXH3_createState();
+    chunk = malloc(LOG_READ_CHUNK);
     if (!st || !chunk) {
-        err = JET_errOutOfMemory;
+        err = jet_report(JET_errOutOfMemory, "%s: no memory to hash the log file", path);
         goto out;
     }
-    XXH3_64bits_reset(st);
+    xxh_ok(XXH3_64bits_reset(st));
     for (uint64_t off = 0;;) {
         size_t got = 0;
-        if ((err = os_pread(fd, chunk, 1u << 20, off, &got)) < 0) goto out;
-        if (!got) break;
-        XXH3_64bits_update(st, chunk, got);
+        if ((err = os_pread(fd, chunk, LOG_READ_CHUNK, off, &got)) < 0) {
+            err = jet_report(err, "%s: read at offset %llu failed: %s", path, (unsigned long long)off,
+                             os_reason(err, eb, sizeof eb));
+            goto out;
+        }
+        if (got == 0) break;
+        xxh_ok(XXH3_64bits_update(st, chunk, got));
         off += got;
     }
     *phash = XXH3_64bits_digest(st);
 out:
     free(chunk);
-    if (st) XXH3_freeState(st);
-    os_close(fd);
+    if (st) xxh_ok(XXH3_freeState(st));
+    (void)os_close(fd); /* read-only: nothing to learn from close */
     return err;
+}
+
+static int gen_cmp(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* The generation named by nm for base, or 0 if nm is not one of its files. */
+static uint32_t parse_gen_name(const char *nm, const char *base)
+{
+    size_t blen = strlen(base);
+    if (strlen(nm) != blen + 12 || strncmp(nm, base, blen) != 0 || strcmp(nm + blen + 8, ".log") != 0) return 0;
+    uint32_t g = 0;
+    for (size_t i = 0; i < 8; i++) {
+        char c = nm[blen + i];
+        uint32_t d;
+        /* Only what log_file_name produces: upper-case hex. */
+        if (c >= '0' && c <= '9') d = (uint32_t)(c - '0');
+        else if (c >= 'A' && c <= 'F') d = (uint32_t)(c - 'A' + 10);
+        else return 0;
+        g = g << 4 | d;
+    }
+    return g;
 }
 
 JET_ERR log_list(const char *dir, const char *base, uint32_t **pgens, size_t *pn)
 {
-    DIR *d = opendir(dir);
+    uint32_t *v = NULL;
+    size_t n = 0, cap = 0;
+    JET_ERR err = JET_errSuccess;
+    struct dirent *e;
+
     *pgens = NULL;
     *pn = 0;
-    if (!d) return errno == ENOENT ? JET_errSuccess : os_errno_to_jet(errno);
-    size_t blen = strlen(base), n = 0, cap = 0;
-    uint32_t *v = NULL;
-    struct dirent *e;
-    JET_ERR err = JET_errSuccess;
-    while ((e = readdir(d))) {
-        const char *nm = e->d_name;
-        if (strlen(nm) != blen + 12 || strncmp(nm, base, blen) != 0 || strcmp(nm + blen + 8, ".log") != 0) continue;
-        uint32_t g = 0;
-        bool ok = true;
-        for (size_t i = 0; i < 8; i++) {
-            char c = nm[blen + i];
-            int dv = c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-            if (dv < 0) ok = false;
-            g = g << 4 | (uint32_t)(dv & 15);
-        }
-        if (!ok || g == 0) continue;
+    DIR *d = opendir(dir);
+    if (!d) {
+        /* No directory yet is no log yet (a first JetInit). */
+        if (errno == ENOENT) return JET_errSuccess;
+        char eb[128];
+        err = os_errno_to_jet(errno);
+        return jet_report(err, "%s: cannot list the log directory: %s", dir, os_reason(err, eb, sizeof eb));
+    }
+    errno = 0;
+    while ((e = readdir(d)) != NULL) {
+        uint32_t g = parse_gen_name(e->d_name, base);
+        if (g == 0) continue;
         if (n == cap) {
-            cap = cap ? cap * 2 : 64;
-            uint32_t *nv = realloc(v, cap * sizeof *nv);
+            size_t ncap = cap ? cap * 2 : 64;
+            uint32_t *nv = realloc(v, ncap * sizeof *nv);
             if (!nv) {
-                err = JET_errOutOfMemory;
-                break;
+                err = jet_report(JET_errOutOfMemory, "%s: no memory to list log generations", dir);
+                goto out;
             }
             v = nv;
+            cap = ncap;
         }
         v[n++] = g;
+        errno = 0;
     }
-    closedir(d);
-    if (err < 0) {
-        free(v);
-        return err;
+    if (errno != 0) {
+        char eb[128];
+        err = os_errno_to_jet(errno);
+        err = jet_report(err, "%s: cannot list the log directory: %s", dir, os_reason(err, eb, sizeof eb));
+        goto out;
     }
-    for (size_t i = 1; i < n; i++)
-        for (size_t j = i; j > 0 && v[j - 1] > v[j]; j--) {
-            uint32_t t = v[j];
-            v[j] = v[j - 1];
-            v[j - 1] = t;
-        }
+    if (n) qsort(v, n, sizeof *v, gen_cmp);
     *pgens = v;
     *pn = n;
-    return JET_errSuccess;
+    v = NULL;
+out:
+    free(v);
+    if (closedir(d) != 0 && err >= 0) {
+        char eb[128];
+        err = os_errno_to_jet(errno);
+        err = jet_report(err, "%s: closing the directory failed: %s", dir, os_reason(err, eb, sizeof eb));
+        free(*pgens);
+        *pgens = NULL;
+        *pn = 0;
+    }
+    return err;
 }
 
 JET_ERR log_delete_generation(const char *dir, const char *base, uint32_t gen)
 {
-    char path[1100];
+    char path[LOG_PATH_MAX], eb[128];
     JET_ERR err = log_file_name(path, sizeof path, dir, base, gen);
     if (err < 0) return err;
-    err = os_unlink(path);
-    if (err < 0) return jet_report(err, "%s: cannot delete: %s", path, JetErrorString(err));
-    return os_sync_dir(dir);
+    if ((err = os_unlink(path)) < 0) return jet_report(err, "%s: cannot delete: %s", path, os_reason(err, eb, sizeof eb));
+    if ((err = os_sync_dir(dir)) < 0)
+        return jet_report(err, "%s: directory fsync after deleting generation %u failed: %s", dir, gen,
+                          os_reason(err, eb, sizeof eb));
+    return JET_errSuccess;
 }
 
-/* ---- writer ---- */
+/* ------------------------------------------------------------------ */
+/* Writer                                                               */
+/* ------------------------------------------------------------------ */
 
-/* Creates generation gen whole: temporary file, fsync, rename, dir fsync. */
-static JET_ERR gen_create(struct jet_log *log, uint32_t gen, uint64_t prev_create, uint64_t prev_hash)
+/*
+ * Builds generation gen whole (invariant 1) and returns it open read/write.
+ * Context: no lock needed; reads only the immutable configuration.
+ */
+static JET_ERR gen_create(const struct jet_log *log, uint32_t gen, uint64_t prev_create_us, uint64_t prev_hash,
+                          int *pfd, uint64_t *pcreate_us)
 {
-    char path[1100], tmp[1100];
-    uint8_t *hb = NULL;
+    char path[LOG_PATH_MAX], tmp[LOG_PATH_MAX], name[32], eb[128];
+    uint8_t hb[LOG_HEADER_SIZE];
+    struct log_header h;
+    const char *step = NULL;
     int fd = -1;
     JET_ERR err;
+
     if ((err = log_file_name(path, sizeof path, log->dir, log->base, gen)) < 0) return err;
-    if (os_exists(path)) return jet_report(JET_errFileAccessDenied, "%s: log generation already exists", path);
-    snprintf(tmp, sizeof tmp, "%s/%stmp.log", log->dir, log->base);
-    struct log_header h = {
-        .generation = gen, .file_size = log->cfg.file_size, .signature = log->cfg.signature,
-        .create_us = os_now_us(), .prev_create_us = prev_create, .prev_hash = prev_hash,
-        .page_size = log->cfg.page_size,
-    };
-    /* Creation times must differ between generations for the chain check. */
-    if (h.create_us <= prev_create) h.create_us = prev_create + 1;
+    snprintf(name, sizeof name, "%stmp.log", log->base);
+    if ((err = os_join(tmp, sizeof tmp, log->dir, name)) < 0)
+        return jet_report(err, "%s: log file path too long", log->dir);
+    /* rename() would silently replace it; the instance lock keeps anyone
+     * else from creating it between this check and the rename. */
+    if (os_exists(path))
+        return jet_report(JET_errFileAccessDenied, "%s: log generation %u already exists and is never overwritten",
+                          path, gen);
+
+    memset(&h, 0, sizeof h);
+    h.generation = gen;
+    h.file_size = log->file_size;
+    h.signature = log->signature;
+    /* The chain check compares create times, so they must differ even if
+     * the wall clock stepped back. */
+    h.create_us = os_now_us();
+    if (h.create_us <= prev_create_us) h.create_us = prev_create_us + 1;
+    h.prev_create_us = prev_create_us;
+    h.prev_hash = prev_hash;
+    h.page_size = log->page_size;
     memcpy(h.base, log->base, 4);
-    hb = malloc(LOG_HEADER_SIZE);
-    if (!hb) return JET_errOutOfMemory;
     header_encode(&h, hb);
+
+    step = "create";
     if ((err = os_open(tmp, OS_OPEN_READ | OS_OPEN_WRITE | OS_OPEN_CREATE, &fd)) < 0) goto out;
+    /* A temporary file left by a crash holds nothing anyone needs. */
+    step = "truncate";
     if ((err = os_ftruncate(fd, 0)) < 0) goto out;
-    if ((err = os_preallocate(fd, log->cfg.file_size)) < 0) goto out;
-    if ((err = os_pwrite(fd, hb, LOG_HEADER_SIZE, 0)) < 0) goto out;
+    step = "write header";
+    if ((err = os_pwrite(fd, hb, sizeof hb, 0)) < 0) goto out;
+    step = "write zeroes";
+    for (uint64_t off = LOG_HEADER_SIZE; off < log->file_size;) {
+        size_t n = log->file_size - off < LOG_ZERO_BLOCK ? (size_t)(log->file_size - off) : LOG_ZERO_BLOCK;
+        if ((err = os_pwrite(fd, zero_block, n, off)) < 0) goto out;
+        off += n;
+    }
+    step = "fsync";
     if ((err = os_fsync(fd)) < 0) goto out;
+    step = "rename";
     if ((err = os_rename(tmp, path)) < 0) goto out;
+    step = "directory fsync";
     if ((err = os_sync_dir(log->dir)) < 0) goto out;
-    log->fd = fd;
+    *pfd = fd;
+    *pcreate_us = h.create_us;
     fd = -1;
-    log->gen = gen;
-    log->create_us = h.create_us;
+out:
+    if (err < 0)
+        err = jet_report(err, "%s: creating log generation %u: %s failed: %s", tmp, gen, step,
+                         os_reason(err, eb, sizeof eb));
+    /* Only on failure: the file is abandoned, its close has nothing to add. */
+    if (fd >= 0) (void)os_close(fd);
+    return err;
+}
+
+/*
+ * Marks the log dead (invariant 4) after a failure in step `what` and
+ * reports it.  Context: mu held.
+ */
+static JET_ERR log_die(struct jet_log *log, JET_ERR cause, const char *what, uint32_t gen, uint64_t off)
+{
+    char path[LOG_PATH_MAX], eb[128];
+    atomic_store(&log->dead, true);
+    if (log_file_name(path, sizeof path, log->dir, log->base, gen) < 0) snprintf(path, sizeof path, "%s", log->dir);
+    return jet_report(JET_errLogWriteFail,
+                      "%s: generation %u: %s at offset %llu failed: %s; the log is unavailable", path, gen, what,
+                      (unsigned long long)off, os_reason(cause, eb, sizeof eb));
+}
+
+/* The answer of every call once the log is dead. */
+static JET_ERR log_dead_error(const struct jet_log *log)
+{
+    return jet_report(JET_errLogWriteFail, "%s: the log is unavailable since a write or fsync failed", log->dir);
+}
+
+/* Takes the append token (see LOCKING).  Context: mu held. */
+static JET_ERR append_enter(struct jet_log *log)
+{
+    while (log->append_busy && !atomic_load(&log->dead)) {
+        log->append_waiters++;
+        pthread_cond_wait(&log->append_cv, &log->mu);
+        log->append_waiters--;
+    }
+    if (atomic_load(&log->dead)) return log_dead_error(log);
+    log->append_busy = true;
+    return JET_errSuccess;
+}
+
+/* Context: mu held, append token held. */
+static void append_leave(struct jet_log *log)
+{
+    log->append_busy = false;
+    if (log->append_waiters) pthread_cond_broadcast(&log->append_cv);
+}
+
+/*
+ * Writes the full append buffer out without fsync, so the append can go on.
+ * The flusher, if any, is writing lower offsets from the other buffer.
+ * Context: mu held, append token held.
+ */
+static JET_ERR buf_write_out(struct jet_log *log)
+{
+    /* A batch that rolled dropped mu for on_close; a flusher may have died
+     * meanwhile, and a dead log writes nothing more (invariant 4). */
+    if (atomic_load(&log->dead)) return log_dead_error(log);
+    JET_ERR err = os_pwrite(log->fd, log->buf, log->buf_len, log->buf_off);
+    if (err < 0) return log_die(log, err, "write", log->gen, log->buf_off);
+    log->buf_off += (uint32_t)log->buf_len;
+    log->buf_len = 0;
+    return JET_errSuccess;
+}
+
+/* Copies n bytes to the append buffer.  Context: as buf_write_out. */
+static JET_ERR buf_put(struct jet_log *log, const void *src, size_t n)
+{
+    const uint8_t *p = src;
+    while (n) {
+        JET_ERR err;
+        if (log->buf_len == log->buf_cap && (err = buf_write_out(log)) < 0) return err;
+        size_t k = log->buf_cap - log->buf_len;
+        if (k > n) k = n;
+        memcpy(log->buf + log->buf_len, p, k);
+        log->buf_len += k;
+        p += k;
+        n -= k;
+    }
+    return JET_errSuccess;
+}
+
+/*
+ * Closes the current generation (invariant 3) and makes the next one
+ * current.  *pclosed (may be NULL) gets the closed generation.
+ * Context: mu held and the append token held; both still held on return,
+ * but mu is dropped in between (for the I/O, and for on_close).
+ */
+static JET_ERR roll_locked(struct jet_log *log, uint32_t *pclosed)
+{
+    char path[LOG_PATH_MAX];
+    const char *step;
+    bool reported = false; /* the failing step reported its own cause */
+    uint64_t hash = 0, close_us = 0, new_create_us = 0;
+    int new_fd = -1;
+    JET_ERR err = JET_errSuccess;
+
+    while (log->io_busy && !atomic_load(&log->dead)) pthread_cond_wait(&log->io_cv, &log->mu);
+    if (atomic_load(&log->dead)) return log_dead_error(log);
+    if (log->gen == UINT32_MAX) {
+        atomic_store(&log->dead, true);
+        return jet_report(JET_errLogWriteFail, "%s: log generation numbers are exhausted", log->dir);
+    }
+
+    /* With both tokens no one else touches buf, fd or the positions, so
+     * they can be used without mu. */
+    log->io_busy = true;
+    uint32_t gen = log->gen;
+    int fd = log->fd;
+    uint64_t create_us = log->create_us;
+    uint32_t off = log->buf_off;
+    size_t n = log->buf_len;
+    pthread_mutex_unlock(&log->mu);
+
+    step = "write";
+    if (n && (err = os_pwrite(fd, log->buf, n, off)) < 0) goto relock;
+    step = "fsync";
+    if ((err = os_fsync(fd)) < 0) goto relock;
+    close_us = os_now_us();
+    reported = true;
+    if ((err = log_file_name(path, sizeof path, log->dir, log->base, gen)) < 0) goto relock;
+    if ((err = log_hash_file(path, &hash)) < 0) goto relock;
+    if ((err = gen_create(log, gen + 1, create_us, hash, &new_fd, &new_create_us)) < 0) goto relock;
+    /* Everything in it is durable and hashed: close cannot lose data. */
+    (void)os_close(fd);
+
+relock:
+    pthread_mutex_lock(&log->mu);
+    log->io_busy = false;
+    /* Flush waiters wake to a dead log, or to all of gen durable. */
+    pthread_cond_broadcast(&log->io_cv);
+    if (err < 0) {
+        if (!reported) return log_die(log, err, step, gen, off);
+        /* Keep the cause the hash or create step reported in the message. */
+        char cause[384];
+        snprintf(cause, sizeof cause, "%s", JetGetLastErrorDetail());
+        atomic_store(&log->dead, true);
+        return jet_report(JET_errLogWriteFail, "rolling log generation %u: %s; the log is unavailable", gen, cause);
+    }
+    log->fd = new_fd;
+    log->gen = gen + 1;
+    log->create_us = new_create_us;
     log->buf_len = 0;
     log->buf_off = LOG_HEADER_SIZE;
-    log->end_lsn = LSN_MAKE(gen, LOG_HEADER_SIZE);
-    log->durable_lsn = log->end_lsn;
-out:
-    if (fd >= 0) os_close(fd);
-    free(hb);
-    if (err < 0) return jet_report(err, "%s: creating log generation %u failed: %s", path, gen, JetErrorString(err));
+    log->end_lsn = LSN_MAKE(gen + 1, LOG_HEADER_SIZE);
+    atomic_store(&log->durable_lsn, log->end_lsn);
+    if (log->on_close) {
+        pthread_mutex_unlock(&log->mu);
+        log->on_close(log->on_close_arg, gen, hash, close_us);
+        pthread_mutex_lock(&log->mu);
+    }
+    if (pclosed) *pclosed = gen;
     return JET_errSuccess;
 }
 
 JET_ERR log_open(const struct log_config *cfg, uint32_t first_gen, struct jet_log **plog)
 {
-    if (!cfg || !cfg->dir || !cfg->base || strlen(cfg->base) != 3 || first_gen == 0 || cfg->signature == 0 ||
-        cfg->file_size < LOG_FILE_SIZE_MIN || cfg->file_size > LOG_FILE_SIZE_MAX || cfg->file_size % 4096)
-        return JET_errInvalidParameter;
-    struct jet_log *log = calloc(1, sizeof *log);
+    struct jet_log *log = NULL;
+    uint64_t prev_create_us = 0, prev_hash = 0;
+    bool mu_init = false, io_cv_init = false, append_cv_init = false;
     JET_ERR err;
-    if (!log) return JET_errOutOfMemory;
-    log->cfg = *cfg;
-    snprintf(log->dir, sizeof log->dir, "%s", cfg->dir);
-    memcpy(log->base, cfg->base, 3);
-    log->cfg.dir = log->dir;
-    log->cfg.base = log->base;
+
+    if (!cfg || !plog || !cfg->dir || !cfg->base || strlen(cfg->base) != 3 || first_gen == 0 ||
+        cfg->signature == 0 || cfg->file_size < LOG_FILE_SIZE_MIN || cfg->file_size > LOG_FILE_SIZE_MAX ||
+        cfg->file_size % 4096u)
+        return jet_report(JET_errInvalidParameter,
+                          "log_open: bad configuration (base of 3 characters, generation >= 1, non-zero "
+                          "signature and a file size that is a multiple of 4096 in [%u, %u] are required)",
+                          LOG_FILE_SIZE_MIN, LOG_FILE_SIZE_MAX);
+    *plog = NULL;
+    if (!(log = calloc(1, sizeof *log))) return jet_report(JET_errOutOfMemory, "log_open: no memory");
+    if (snprintf(log->dir, sizeof log->dir, "%s", cfg->dir) >= (int)sizeof log->dir) {
+        err = jet_report(JET_errInvalidPath, "%s: log directory path too long", cfg->dir);
+        goto fail;
+    }
+    memcpy(log->base, cfg->base, 4);
+    log->file_size = cfg->file_size;
+    log->page_size = cfg->page_size;
+    log->signature = cfg->signature;
+    log->on_close = cfg->on_close;
+    log->on_close_arg = cfg->on_close_arg;
     log->fd = -1;
-    log->buf_cap = cfg->file_size < LOG_BUF_MAX ? cfg->file_size : LOG_BUF_MAX;
+    log->buf_cap = cfg->file_size - LOG_HEADER_SIZE < LOG_BUF_CAP ? cfg->file_size - LOG_HEADER_SIZE : LOG_BUF_CAP;
     log->buf = malloc(log->buf_cap);
     log->spare = malloc(log->buf_cap);
     if (!log->buf || !log->spare) {
-        err = JET_errOutOfMemory;
+        err = jet_report(JET_errOutOfMemory, "log_open: no memory for the %zu-byte log buffers", log->buf_cap);
         goto fail;
     }
-    pthread_mutex_init(&log->mu, NULL);
-    pthread_cond_init(&log->cv, NULL);
-    uint64_t prev_create = 0, prev_hash = 0;
-    char prev[1100];
-    if (first_gen > 1 && (err = log_file_name(prev, sizeof prev, log->dir, log->base, first_gen - 1)) >= 0 &&
-        os_exists(prev)) {
-        struct log_header ph;
-        if ((err = log_read_header(prev, &ph)) < 0) goto fail_sync;
-        if ((err = log_hash_file(prev, &prev_hash)) < 0) goto fail_sync;
-        prev_create = ph.create_us;
+    if (pthread_mutex_init(&log->mu, NULL) != 0) goto fail_sync;
+    mu_init = true;
+    if (pthread_cond_init(&log->io_cv, NULL) != 0) goto fail_sync;
+    io_cv_init = true;
+    if (pthread_cond_init(&log->append_cv, NULL) != 0) goto fail_sync;
+    append_cv_init = true;
+
+    if (first_gen > 1) {
+        char prev[LOG_PATH_MAX];
+        if ((err = log_file_name(prev, sizeof prev, log->dir, log->base, first_gen - 1)) < 0) goto fail;
+        if (os_exists(prev)) {
+            struct log_header ph;
+            if ((err = log_read_header(prev, &ph)) < 0) goto fail;
+            if (ph.generation != first_gen - 1) {
+                err = jet_report(JET_errInvalidLogSequence, "%s: header says generation %u, expected %u", prev,
+                                 ph.generation, first_gen - 1);
+                goto fail;
+            }
+            if ((err = log_hash_file(prev, &prev_hash)) < 0) goto fail;
+            prev_create_us = ph.create_us;
+        }
     }
-    if ((err = gen_create(log, first_gen, prev_create, prev_hash)) < 0) goto fail_sync;
+    if ((err = gen_create(log, first_gen, prev_create_us, prev_hash, &log->fd, &log->create_us)) < 0) goto fail;
+    log->gen = first_gen;
+    log->buf_off = LOG_HEADER_SIZE;
+    log->end_lsn = LSN_MAKE(first_gen, LOG_HEADER_SIZE);
+    atomic_init(&log->durable_lsn, log->end_lsn);
+    atomic_init(&log->dead, false);
     *plog = log;
     return JET_errSuccess;
+
 fail_sync:
-    pthread_mutex_destroy(&log->mu);
-    pthread_cond_destroy(&log->cv);
+    err = jet_report(JET_errOutOfMemory, "log_open: cannot initialise the log's mutex or condition variables");
 fail:
+    if (append_cv_init) pthread_cond_destroy(&log->append_cv);
+    if (io_cv_init) pthread_cond_destroy(&log->io_cv);
+    if (mu_init) pthread_mutex_destroy(&log->mu);
     free(log->buf);
     free(log->spare);
     free(log);
     return err;
 }
 
-/* Writes out the buffered bytes (no fsync).  Context: mu held, not flushing. */
-static JET_ERR buf_write_locked(struct jet_log *log)
+/* Sums the payload pieces, rejecting a record over maxp. */
+static JET_ERR rec_payload_len(const struct log_rec *r, size_t maxp, uint32_t *plen)
 {
-    if (!log->buf_len) return JET_errSuccess;
-    JET_ERR err = os_pwrite(log->fd, log->buf, log->buf_len, log->buf_off);
-    if (err < 0) {
-        log->dead = JET_errLogWriteFail;
-        return jet_report(JET_errLogWriteFail, "log generation %u: write at offset %u failed: %s", log->gen,
-                          log->buf_off, JetErrorString(err));
+    size_t len = 0;
+    if (r->iovcnt < 0 || (r->iovcnt > 0 && !r->iov))
+        return jet_report(JET_errInvalidParameter, "log record with %d payload pieces", r->iovcnt);
+    for (int j = 0; j < r->iovcnt; j++) {
+        if (r->iov[j].iov_len > maxp - len)
+            return jet_report(JET_errInvalidParameter,
+                              "log record payload over %zu bytes, the most a generation of this size holds", maxp);
+        len += r->iov[j].iov_len;
     }
-    log->buf_off += (uint32_t)log->buf_len;
-    log->buf_len = 0;
+    *plen = (uint32_t)len;
     return JET_errSuccess;
-}
-
-/* Waits out a flush in progress.  Context: mu held. */
-static void wait_not_flushing(struct jet_log *log)
-{
-    while (log->flushing) pthread_cond_wait(&log->cv, &log->mu);
-}
-
-/* Closes the current generation and opens the next.  Context: mu held. */
-static JET_ERR roll_locked(struct jet_log *log, uint32_t *pclosed, uint64_t *phash, uint64_t *pclose_us)
-{
-    JET_ERR err;
-    char path[1100];
-    wait_not_flushing(log);
-    if (log->dead) return log->dead;
-    if ((err = buf_write_locked(log)) < 0) return err;
-    if ((err = os_fsync(log->fd)) < 0) {
-        log->dead = JET_errLogWriteFail;
-        return jet_report(JET_errLogWriteFail, "log generation %u: fsync failed: %s", log->gen, JetErrorString(err));
-    }
-    log->durable_lsn = log->end_lsn;
-    os_close(log->fd);
-    log->fd = -1;
-    uint64_t hash = 0;
-    if ((err = log_file_name(path, sizeof path, log->dir, log->base, log->gen)) < 0 ||
-        (err = log_hash_file(path, &hash)) < 0) {
-        log->dead = JET_errLogWriteFail;
-        return err;
-    }
-    uint32_t closed = log->gen;
-    if ((err = gen_create(log, closed + 1, log->create_us, hash)) < 0) {
-        log->dead = JET_errLogWriteFail;
-        return err;
-    }
-    pthread_cond_broadcast(&log->cv);
-    *pclosed = closed;
-    *phash = hash;
-    *pclose_us = os_now_us();
-    return JET_errSuccess;
-}
-
-static void notify_close(struct jet_log *log, uint32_t gen, uint64_t hash, uint64_t us)
-{
-    if (log->cfg.on_close) log->cfg.on_close(log->cfg.on_close_arg, gen, hash, us);
 }
 
 JET_ERR log_append(struct jet_log *log, const struct log_rec *recs, int nrecs, lsn_t *pfirst, lsn_t *pend)
 {
-    JET_ERR err = JET_errSuccess;
-    size_t maxp = log_max_payload(log->cfg.file_size);
-    struct closed_gen { uint32_t gen; uint64_t hash, us; } closed[8];
-    int nclosed = 0;
-    for (int i = 0; i < nrecs; i++) {
-        size_t len = 0;
-        for (int j = 0; j < recs[i].iovcnt; j++) len += recs[i].iov[j].iov_len;
-        if (len > maxp) return jet_report(JET_errInvalidParameter, "log record of %zu bytes (at most %zu)", len, maxp);
-    }
+    size_t maxp = log_max_payload(log->file_size);
+    lsn_t first = 0;
+    uint32_t len;
+    JET_ERR err;
+
+    if (nrecs < 0 || (nrecs > 0 && !recs))
+        return jet_report(JET_errInvalidParameter, "log_append: %d records", nrecs);
+    /* Validate everything first: a batch is appended whole or not at all. */
+    for (int i = 0; i < nrecs; i++)
+        if ((err = rec_payload_len(&recs[i], maxp, &len)) < 0) return err;
+
     pthread_mutex_lock(&log->mu);
-    if (log->dead) {
-        err = log->dead;
-        goto out;
-    }
+    if ((err = append_enter(log)) < 0) goto out_unlock;
+    first = log->end_lsn;
     for (int i = 0; i < nrecs; i++) {
-        size_t len = 0;
-        for (int j = 0; j < recs[i].iovcnt; j++) len += recs[i].iov[j].iov_len;
-        size_t total = LOG_REC_HDR_SIZE + ((len + 7) & ~(size_t)7);
-        if (LSN_OFF(log->end_lsn) + total > log->cfg.file_size) {
-            uint32_t g;
-            uint64_t h, us;
-            if ((err = roll_locked(log, &g, &h, &us)) < 0) goto out;
-            if (nclosed < 8) closed[nclosed++] = (struct closed_gen){g, h, us};
-        }
-        /* Room in the buffer: it only shrinks when no flush is running. */
-        if (log->buf_len + total > log->buf_cap) {
-            wait_not_flushing(log);
-            if (log->dead) {
-                err = log->dead;
-                goto out;
-            }
-            if ((err = buf_write_locked(log)) < 0) goto out;
+        uint8_t rh[LOG_REC_HDR_SIZE];
+        if ((err = rec_payload_len(&recs[i], maxp, &len)) < 0) goto out_leave;
+        uint32_t total = rec_total(len);
+        if ((uint64_t)LSN_OFF(log->end_lsn) + total > log->file_size) {
+            if ((err = roll_locked(log, NULL)) < 0) goto out_leave;
+            assert((uint64_t)LSN_OFF(log->end_lsn) + total <= log->file_size);
         }
         lsn_t at = log->end_lsn;
-        uint8_t *p = log->buf + log->buf_len;
-        memset(p, 0, total);
-        put_le32(p, (uint32_t)len);
-        p[4] = recs[i].type;
-        put_le64(p + 8, at);
-        uint8_t *q = p + LOG_REC_HDR_SIZE;
-        for (int j = 0; j < recs[i].iovcnt; j++) {
-            memcpy(q, recs[i].iov[j].iov_base, recs[i].iov[j].iov_len);
-            q += recs[i].iov[j].iov_len;
-        }
-        XXH3_state_t st;
-        /* A stack state must be initialised before a seeded reset. */
-        XXH3_INITSTATE(&st);
-        XXH3_64bits_reset_withSeed(&st, log->cfg.signature);
-        XXH3_64bits_update(&st, p, 16);
-        XXH3_64bits_update(&st, p + LOG_REC_HDR_SIZE, len);
-        put_le64(p + 16, XXH3_64bits_digest(&st));
-        log->buf_len += total;
-        log->end_lsn += total;
-        if (i == 0 && pfirst) *pfirst = at;
+        if (i == 0) first = at;
+        put_le32(rh, len);
+        rh[4] = recs[i].type;
+        rh[5] = 0;
+        put_le16(rh + 6, 0);
+        put_le64(rh + 8, at);
+        put_le64(rh + 16, rec_checksum(log->signature, rh, recs[i].iov, recs[i].iovcnt));
+        if ((err = buf_put(log, rh, sizeof rh)) < 0) goto out_leave;
+        for (int j = 0; j < recs[i].iovcnt; j++)
+            if ((err = buf_put(log, recs[i].iov[j].iov_base, recs[i].iov[j].iov_len)) < 0) goto out_leave;
+        if ((err = buf_put(log, zero_block, total - LOG_REC_HDR_SIZE - len)) < 0) goto out_leave;
+        log->end_lsn = at + total;
+        assert(log->buf_off + log->buf_len == LSN_OFF(log->end_lsn));
     }
+    if (pfirst) *pfirst = first;
     if (pend) *pend = log->end_lsn;
-out:
+out_leave:
+    append_leave(log);
+out_unlock:
     pthread_mutex_unlock(&log->mu);
-    for (int i = 0; i < nclosed; i++) notify_close(log, closed[i].gen, closed[i].hash, closed[i].us);
+    return err;
+}
+
+/*
+ * Becomes the flusher: writes and fdatasyncs everything appended so far
+ * and advances durable_lsn over it.  Context: mu held, io_busy clear, log
+ * not dead; mu is dropped for the I/O and held again on return.
+ */
+static JET_ERR flush_locked(struct jet_log *log)
+{
+    uint8_t *b = log->buf;
+    size_t n = log->buf_len;
+    uint32_t off = log->buf_off, gen = log->gen;
+    int fd = log->fd;
+    lsn_t target = log->end_lsn;
+    const char *what = "write";
+    JET_ERR err = JET_errSuccess;
+
+    assert(log->spare != NULL && !log->io_busy);
+    log->buf = log->spare;
+    log->spare = NULL;
+    log->buf_len = 0;
+    log->buf_off = off + (uint32_t)n;
+    log->io_busy = true;
+    pthread_mutex_unlock(&log->mu);
+
+    if (n) err = os_pwrite(fd, b, n, off);
+    if (err >= 0) {
+        what = "fsync";
+        err = os_fsync(fd);
+    }
+
+    pthread_mutex_lock(&log->mu);
+    log->spare = b;
+    log->io_busy = false;
+    if (err < 0) {
+        err = log_die(log, err, what, gen, off);
+    } else if (target > atomic_load(&log->durable_lsn)) {
+        atomic_store(&log->durable_lsn, target);
+    }
+    pthread_cond_broadcast(&log->io_cv);
     return err;
 }
 
 JET_ERR log_flush(struct jet_log *log, lsn_t lsn)
 {
     JET_ERR err = JET_errSuccess;
+
+    /* Fast path without the mutex: durable_lsn only grows. */
+    if (atomic_load(&log->dead)) return log_dead_error(log);
+    if (atomic_load(&log->durable_lsn) >= lsn) return JET_errSuccess;
+
     pthread_mutex_lock(&log->mu);
+    if (lsn > log->end_lsn) {
+        /* Nothing could ever make it durable: a caller bug, not a wait. */
+        err = jet_report(JET_errInvalidParameter, "log_flush: position %u:%u is past the end of the log %u:%u",
+                         LSN_GEN(lsn), LSN_OFF(lsn), LSN_GEN(log->end_lsn), LSN_OFF(log->end_lsn));
+        goto out;
+    }
     for (;;) {
-        if (log->dead) {
-            err = log->dead;
+        if (atomic_load(&log->dead)) {
+            err = log_dead_error(log);
             break;
         }
-        if (log->durable_lsn >= lsn) break;
-        if (log->flushing) {
-            pthread_cond_wait(&log->cv, &log->mu);
+        if (atomic_load(&log->durable_lsn) >= lsn) break;
+        if (log->io_busy) {
+            /* Its fsync may cover lsn; if not, whoever wakes first flushes
+             * for everyone still waiting. */
+            pthread_cond_wait(&log->io_cv, &log->mu);
             continue;
         }
-        /* Become the flusher for everything appended so far. */
-        uint8_t *b = log->buf;
-        size_t n = log->buf_len;
-        uint32_t off = log->buf_off;
-        int fd = log->fd;
-        lsn_t target = log->end_lsn;
-        log->buf = log->spare;
-        log->spare = b;
-        log->buf_len = 0;
-        log->buf_off = off + (uint32_t)n;
-        log->flushing = true;
-        pthread_mutex_unlock(&log->mu);
-        JET_ERR werr = n ? os_pwrite(fd, b, n, off) : JET_errSuccess;
-        JET_ERR serr = werr >= 0 ? os_fsync(fd) : werr;
-        pthread_mutex_lock(&log->mu);
-        log->flushing = false;
-        if (werr < 0 || serr < 0) {
-            log->dead = JET_errLogWriteFail;
-            jet_report(JET_errLogWriteFail, "log generation %u: %s at offset %u failed: %s", log->gen,
-                       werr < 0 ? "write" : "fsync", off, JetErrorString(werr < 0 ? werr : serr));
-        } else if (target > log->durable_lsn) {
-            log->durable_lsn = target;
-        }
-        pthread_cond_broadcast(&log->cv);
+        if ((err = flush_locked(log)) < 0) break;
     }
+out:
     pthread_mutex_unlock(&log->mu);
     return err;
 }
@@ -467,138 +890,319 @@ JET_ERR log_flush_all(struct jet_log *log)
 
 JET_ERR log_roll(struct jet_log *log, uint32_t *pclosed)
 {
-    uint32_t g = 0;
-    uint64_t h = 0, us = 0;
+    uint32_t closed = 0;
+    JET_ERR err;
     pthread_mutex_lock(&log->mu);
-    JET_ERR err = roll_locked(log, &g, &h, &us);
+    if ((err = append_enter(log)) < 0) goto out;
+    err = roll_locked(log, &closed);
+    append_leave(log);
+out:
     pthread_mutex_unlock(&log->mu);
-    if (err < 0) return err;
-    notify_close(log, g, h, us);
-    if (pclosed) *pclosed = g;
-    return JET_errSuccess;
+    if (err >= 0 && pclosed) *pclosed = closed;
+    return err;
 }
 
-lsn_t log_durable_lsn(struct jet_log *log)
-{
-    pthread_mutex_lock(&log->mu);
-    lsn_t l = log->durable_lsn;
-    pthread_mutex_unlock(&log->mu);
-    return l;
-}
+lsn_t log_durable_lsn(struct jet_log *log) { return atomic_load(&log->durable_lsn); }
 
 lsn_t log_end_lsn(struct jet_log *log)
 {
     pthread_mutex_lock(&log->mu);
-    lsn_t l = log->end_lsn;
+    lsn_t end = log->end_lsn;
     pthread_mutex_unlock(&log->mu);
-    return l;
+    return end;
 }
 
 uint32_t log_current_generation(struct jet_log *log)
 {
     pthread_mutex_lock(&log->mu);
-    uint32_t g = log->gen;
+    uint32_t gen = log->gen;
     pthread_mutex_unlock(&log->mu);
-    return g;
+    return gen;
 }
 
-uint64_t log_signature(struct jet_log *log) { return log->cfg.signature; }
+uint64_t log_signature(struct jet_log *log) { return log->signature; }
 
 JET_ERR log_close(struct jet_log *log)
 {
-    JET_ERR err = log->dead ? log->dead : log_flush_all(log);
-    if (log->fd >= 0) os_close(log->fd);
+    if (!log) return JET_errSuccess;
+    /* A dead log does no more I/O (invariant 4); the failure is its answer. */
+    JET_ERR err = atomic_load(&log->dead) ? log_dead_error(log) : log_flush_all(log);
+    assert(!log->io_busy && !log->append_busy);
+    /* After the fdatasync (or after a failure that already made the log
+     * unavailable) close has nothing to tell about durability. */
+    if (log->fd >= 0) (void)os_close(log->fd);
+    pthread_cond_destroy(&log->append_cv);
+    pthread_cond_destroy(&log->io_cv);
     pthread_mutex_destroy(&log->mu);
-    pthread_cond_destroy(&log->cv);
     free(log->buf);
     free(log->spare);
     free(log);
     return err;
 }
 
-/* ---- reader ---- */
+/* ------------------------------------------------------------------ */
+/* Reader                                                               */
+/* ------------------------------------------------------------------ */
 
 struct log_reader {
-    char dir[1024];
+    char dir[LOG_PATH_MAX];
     char base[4];
-    uint64_t signature;
-    uint32_t last_gen;       /* last generation to read */
-    uint32_t gen;
-    char path[1100];
-    uint8_t *file;           /* whole current generation */
+    uint64_t want_signature;  /* 0: any, but the same in every generation */
+    uint32_t last_gen;        /* a bad record here is a torn tail */
+
+    /* The generation being read. */
+    char path[LOG_PATH_MAX];
+    int fd;
     struct log_header hdr;
-    uint32_t off;
-    lsn_t end;               /* just past the last good record */
+    uint64_t fsize;           /* actual size of the file */
+    uint32_t off;             /* next record position */
+
+    /* The window: file bytes [win_off, win_off + win_len) in win. */
+    uint8_t *win;
+    size_t win_cap;
+    uint64_t win_off;
+    size_t win_len;
+
+    /* Hash of the file's bytes [0, hashed), for the chain check. */
+    XXH3_state_t *hash;
+    uint64_t hashed;
+
+    lsn_t end;                /* just past the last good record */
     bool torn;
     bool done;
+    JET_ERR err;              /* sticky: a failed reader stays failed */
 };
 
-static JET_ERR reader_load(struct log_reader *rd, uint32_t gen)
+/*
+ * Makes file bytes [off, off + n) of the current generation available at
+ * *pp (n <= file_size - off).  Feeds newly read bytes to the hash when
+ * they continue it.
+ */
+static JET_ERR reader_window(struct log_reader *rd, uint64_t off, size_t n, const uint8_t **pp)
 {
-    int fd;
+    char eb[128];
     JET_ERR err;
-    struct log_header h;
-    if ((err = log_file_name(rd->path, sizeof rd->path, rd->dir, rd->base, gen)) < 0) return err;
-    if ((err = log_read_header(rd->path, &h)) < 0) return err;
-    if (h.generation != gen)
-        return jet_report(JET_errLogFileCorrupt, "%s: header says generation %u", rd->path, h.generation);
-    if (rd->signature && h.signature != rd->signature)
-        return jet_report(JET_errBadLogSignature, "%s: log signature %016llx, expected %016llx", rd->path,
-                          (unsigned long long)h.signature, (unsigned long long)rd->signature);
-    uint8_t *file = malloc(h.file_size);
-    if (!file) return JET_errOutOfMemory;
-    if ((err = os_open(rd->path, OS_OPEN_READ, &fd)) < 0) {
-        free(file);
-        return err;
+    assert(off + n <= rd->hdr.file_size);
+    if (off >= rd->win_off && off + n <= rd->win_off + rd->win_len) {
+        *pp = rd->win + (off - rd->win_off);
+        return JET_errSuccess;
     }
-    err = os_pread_full(fd, file, h.file_size, 0);
-    os_close(fd);
-    if (err < 0) {
-        free(file);
-        return err;
+    size_t want = n > LOG_READ_CHUNK ? n : LOG_READ_CHUNK;
+    if (want > rd->hdr.file_size - off) want = (size_t)(rd->hdr.file_size - off);
+    if (want > rd->win_cap) {
+        uint8_t *w = realloc(rd->win, want);
+        if (!w) return jet_report(JET_errOutOfMemory, "%s: no memory for a %zu-byte log record", rd->path, n);
+        rd->win = w;
+        rd->win_cap = want;
     }
-    if (rd->file && gen == rd->gen + 1) {
-        uint64_t prev_hash = XXH3_64bits(rd->file, rd->hdr.file_size);
-        if (h.prev_hash != prev_hash || h.prev_create_us != rd->hdr.create_us) {
-            free(file);
-            return jet_report(JET_errInvalidLogSequence,
-                              "%s: does not follow generation %u (hash chain %016llx vs %016llx, time %llu vs %llu)",
-                              rd->path, rd->gen, (unsigned long long)h.prev_hash, (unsigned long long)prev_hash,
-                              (unsigned long long)h.prev_create_us, (unsigned long long)rd->hdr.create_us);
-        }
+    rd->win_len = 0; /* in case the read fails half way */
+    /* Past the end of a short file reads as zeroes: an end of log. */
+    if ((err = os_pread_full(rd->fd, rd->win, want, off)) < 0)
+        return jet_report(err, "%s: read of %zu bytes at offset %llu failed: %s", rd->path, want,
+                          (unsigned long long)off, os_reason(err, eb, sizeof eb));
+    rd->win_off = off;
+    rd->win_len = want;
+    uint64_t hend = off + want < rd->fsize ? off + want : rd->fsize;
+    if (off <= rd->hashed && rd->hashed < hend) {
+        xxh_ok(XXH3_64bits_update(rd->hash, rd->win + (rd->hashed - off), (size_t)(hend - rd->hashed)));
+        rd->hashed = hend;
     }
-    free(rd->file);
-    rd->file = file;
-    rd->hdr = h;
-    rd->gen = gen;
-    rd->off = LOG_HEADER_SIZE;
+    *pp = rd->win + (off - rd->win_off);
     return JET_errSuccess;
+}
+
+/* The whole-file hash of the current generation, reading what was skipped. */
+static JET_ERR reader_file_hash(struct log_reader *rd, uint64_t *phash)
+{
+    char eb[128];
+    JET_ERR err;
+    if (rd->win_cap == 0) {
+        /* Nothing was read through the window yet (a start at the very end). */
+        if (!(rd->win = malloc(LOG_READ_CHUNK)))
+            return jet_report(JET_errOutOfMemory, "%s: no memory to hash the log file", rd->path);
+        rd->win_cap = LOG_READ_CHUNK;
+    }
+    while (rd->hashed < rd->fsize) {
+        uint64_t left = rd->fsize - rd->hashed;
+        size_t n = left < LOG_READ_CHUNK ? (size_t)left : LOG_READ_CHUNK;
+        if (n > rd->win_cap) n = rd->win_cap;
+        rd->win_len = 0; /* the window is scratch space here */
+        if ((err = os_pread_full(rd->fd, rd->win, n, rd->hashed)) < 0)
+            return jet_report(err, "%s: read at offset %llu failed: %s", rd->path, (unsigned long long)rd->hashed,
+                              os_reason(err, eb, sizeof eb));
+        xxh_ok(XXH3_64bits_update(rd->hash, rd->win, n));
+        rd->hashed += n;
+    }
+    *phash = XXH3_64bits_digest(rd->hash);
+    return JET_errSuccess;
+}
+
+/* Is everything from off to the end of the generation zero? */
+static JET_ERR reader_rest_is_zero(struct log_reader *rd, uint64_t off, bool *pzero)
+{
+    JET_ERR err;
+    *pzero = true;
+    while (off < rd->hdr.file_size) {
+        uint64_t left = rd->hdr.file_size - off;
+        size_t n = left < LOG_READ_CHUNK ? (size_t)left : LOG_READ_CHUNK;
+        const uint8_t *p;
+        if ((err = reader_window(rd, off, n, &p)) < 0) return err;
+        if (!all_zero(p, n)) {
+            *pzero = false;
+            break;
+        }
+        off += n;
+    }
+    return JET_errSuccess;
+}
+
+/* What the next generation's header must match. */
+struct chain_link {
+    uint32_t gen;
+    uint64_t signature;
+    uint64_t create_us;
+    uint64_t hash;
+};
+
+/*
+ * Opens generation gen, checks its header (against prev when moving on
+ * from prev->gen) and makes it the current generation.  Nothing of the
+ * reader changes on failure.
+ */
+static JET_ERR reader_enter(struct log_reader *rd, uint32_t gen, const struct chain_link *prev)
+{
+    char path[LOG_PATH_MAX], eb[128];
+    uint8_t hb[LOG_HEADER_SIZE];
+    struct log_header h;
+    uint64_t fsize = 0;
+    int fd = -1;
+    JET_ERR err;
+
+    if ((err = log_file_name(path, sizeof path, rd->dir, rd->base, gen)) < 0) return err;
+    if ((err = os_open(path, OS_OPEN_READ, &fd)) < 0) {
+        if (err == JET_errFileNotFound) {
+            if (prev)
+                return jet_report(JET_errMissingLogFile, "%s: log generation %u is missing (generation %u exists)",
+                                  path, gen, rd->last_gen);
+            return jet_report(JET_errMissingLogFile, "%s: log generation %u is missing", path, gen);
+        }
+        return jet_report(err, "%s: cannot open log file: %s", path, os_reason(err, eb, sizeof eb));
+    }
+    if ((err = os_pread_full(fd, hb, sizeof hb, 0)) < 0) {
+        err = jet_report(err, "%s: cannot read the log header: %s", path, os_reason(err, eb, sizeof eb));
+        goto out;
+    }
+    if ((err = os_fsize(fd, &fsize)) < 0) {
+        err = jet_report(err, "%s: cannot get the file size: %s", path, os_reason(err, eb, sizeof eb));
+        goto out;
+    }
+    if ((err = header_decode(hb, path, &h)) < 0) goto out;
+    if (h.generation != gen) {
+        err = jet_report(JET_errInvalidLogSequence, "%s: header says generation %u, expected %u", path, h.generation,
+                         gen);
+        goto out;
+    }
+    if (rd->want_signature && h.signature != rd->want_signature) {
+        err = jet_report(JET_errBadLogSignature, "%s: log signature %016llx, expected %016llx", path,
+                         (unsigned long long)h.signature, (unsigned long long)rd->want_signature);
+        goto out;
+    }
+    if (prev && h.signature != prev->signature) {
+        err = jet_report(JET_errBadLogSignature, "%s: log signature %016llx differs from generation %u's %016llx",
+                         path, (unsigned long long)h.signature, prev->gen, (unsigned long long)prev->signature);
+        goto out;
+    }
+    if (prev && (h.prev_create_us != prev->create_us || h.prev_hash != prev->hash)) {
+        err = jet_report(JET_errInvalidLogSequence,
+                         "%s: does not follow generation %u: prev_hash %016llx, expected %016llx; prev_create_us "
+                         "%llu, expected %llu",
+                         path, prev->gen, (unsigned long long)h.prev_hash, (unsigned long long)prev->hash,
+                         (unsigned long long)h.prev_create_us, (unsigned long long)prev->create_us);
+        goto out;
+    }
+    /* The writer makes every file exactly file_size; only a last file may
+     * have lost its end (reported as a torn tail), and the chain check
+     * needs the earlier ones whole. */
+    if (gen < rd->last_gen && fsize != h.file_size) {
+        err = jet_report(JET_errLogFileCorrupt, "%s: file is %llu bytes, its header says %u", path,
+                         (unsigned long long)fsize, h.file_size);
+        goto out;
+    }
+
+    if (rd->fd >= 0) (void)os_close(rd->fd); /* read-only */
+    rd->fd = fd;
+    fd = -1;
+    memcpy(rd->path, path, sizeof path);
+    rd->hdr = h;
+    rd->fsize = fsize;
+    rd->off = LOG_HEADER_SIZE;
+    rd->win_off = 0;
+    rd->win_len = 0;
+    xxh_ok(XXH3_64bits_reset(rd->hash));
+    rd->hashed = fsize < LOG_HEADER_SIZE ? fsize : LOG_HEADER_SIZE;
+    xxh_ok(XXH3_64bits_update(rd->hash, hb, (size_t)rd->hashed));
+out:
+    if (fd >= 0) (void)os_close(fd); /* read-only */
+    return err;
+}
+
+/*
+ * Moves on from a generation that ended before the last one.  damaged_at
+ * is 0 for a clean end, or the offset of a bad record, which only the next
+ * generation's hash chain can vouch for (see READING).
+ */
+static JET_ERR reader_advance(struct log_reader *rd, uint32_t damaged_at)
+{
+    struct chain_link link = {rd->hdr.generation, rd->hdr.signature, rd->hdr.create_us, 0};
+    char path[LOG_PATH_MAX];
+    JET_ERR err;
+
+    if ((err = reader_file_hash(rd, &link.hash)) < 0) return err;
+    memcpy(path, rd->path, sizeof path);
+    err = reader_enter(rd, link.gen + 1, &link);
+    if (err < 0 && damaged_at &&
+        (err == JET_errLogFileCorrupt || err == JET_errInvalidLogSequence || err == JET_errBadLogSignature ||
+         err == JET_errMissingLogFile || err == JET_errBadLogVersion))
+        return jet_report(JET_errLogFileCorrupt,
+                          "%s: generation %u: record at offset %u fails its checksum or position check, and "
+                          "later generations exist",
+                          path, link.gen, damaged_at);
+    return err;
 }
 
 JET_ERR log_reader_open(const char *dir, const char *base, lsn_t start, uint64_t signature, uint32_t last_gen,
                         struct log_reader **prd)
 {
-    struct log_reader *rd = calloc(1, sizeof *rd);
-    JET_ERR err;
+    struct log_reader *rd = NULL;
     uint32_t *gens = NULL;
     size_t n = 0;
-    if (!rd) return JET_errOutOfMemory;
-    snprintf(rd->dir, sizeof rd->dir, "%s", dir);
-    snprintf(rd->base, sizeof rd->base, "%s", base);
-    rd->signature = signature;
-    if ((err = log_list(dir, base, &gens, &n)) < 0) goto fail;
-    rd->last_gen = last_gen ? last_gen : (n ? gens[n - 1] : 0);
-    free(gens);
-    char path[1100];
-    if ((err = log_file_name(path, sizeof path, dir, base, LSN_GEN(start))) < 0) goto fail;
-    if (!os_exists(path)) {
-        err = jet_report(JET_errMissingLogFile, "%s: log generation %u is missing", path, LSN_GEN(start));
+    JET_ERR err;
+
+    if (!dir || !base || strlen(base) != 3 || !prd || LSN_GEN(start) == 0)
+        return jet_report(JET_errInvalidParameter, "log_reader_open: bad arguments");
+    *prd = NULL;
+    if (!(rd = calloc(1, sizeof *rd))) return jet_report(JET_errOutOfMemory, "log_reader_open: no memory");
+    rd->fd = -1;
+    if (snprintf(rd->dir, sizeof rd->dir, "%s", dir) >= (int)sizeof rd->dir) {
+        err = jet_report(JET_errInvalidPath, "%s: log directory path too long", dir);
         goto fail;
     }
-    if ((err = reader_load(rd, LSN_GEN(start))) < 0) goto fail;
-    if (LSN_OFF(start) < LOG_HEADER_SIZE || LSN_OFF(start) > rd->hdr.file_size || LSN_OFF(start) % 8) {
-        err = jet_report(JET_errInvalidParameter, "log position %u:%u is not a record position", LSN_GEN(start),
-                         LSN_OFF(start));
+    memcpy(rd->base, base, 4);
+    rd->want_signature = signature;
+    rd->last_gen = last_gen;
+    if (!last_gen) {
+        if ((err = log_list(dir, base, &gens, &n)) < 0) goto fail;
+        rd->last_gen = n ? gens[n - 1] : LSN_GEN(start);
+        free(gens);
+    }
+    if (!(rd->hash = XXH3_createState())) {
+        err = jet_report(JET_errOutOfMemory, "log_reader_open: no memory");
+        goto fail;
+    }
+    if ((err = reader_enter(rd, LSN_GEN(start), NULL)) < 0) goto fail;
+    if (LSN_OFF(start) < LOG_HEADER_SIZE || LSN_OFF(start) > rd->hdr.file_size || LSN_OFF(start) % 8u) {
+        err = jet_report(JET_errInvalidParameter, "%s: log position %u:%u is not a record position", rd->path,
+                         LSN_GEN(start), LSN_OFF(start));
         goto fail;
     }
     rd->off = LSN_OFF(start);
@@ -606,84 +1210,64 @@ JET_ERR log_reader_open(const char *dir, const char *base, lsn_t start, uint64_t
     *prd = rd;
     return JET_errSuccess;
 fail:
-    free(rd->file);
-    free(rd);
+    log_reader_close(rd);
     return err;
-}
-
-/* Is the record at off valid? */
-static bool record_valid(const struct log_reader *rd, uint32_t off, uint32_t *plen)
-{
-    uint32_t fs = rd->hdr.file_size;
-    if (off + LOG_REC_HDR_SIZE > fs) return false;
-    const uint8_t *p = rd->file + off;
-    uint32_t len = get_le32(p);
-    if ((uint64_t)off + LOG_REC_HDR_SIZE + len > fs) return false;
-    if (get_le64(p + 8) != LSN_MAKE(rd->gen, off)) return false;
-    XXH3_state_t st;
-    XXH3_INITSTATE(&st);
-    XXH3_64bits_reset_withSeed(&st, rd->hdr.signature);
-    XXH3_64bits_update(&st, p, 16);
-    XXH3_64bits_update(&st, p + LOG_REC_HDR_SIZE, len);
-    if (XXH3_64bits_digest(&st) != get_le64(p + 16)) return false;
-    *plen = len;
-    return true;
-}
-
-static bool region_zero(const uint8_t *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (p[i]) return false;
-    return true;
 }
 
 JET_ERR log_reader_next(struct log_reader *rd, struct log_record *rec)
 {
     JET_ERR err;
+    if (rd->err < 0) return rd->err;
+    if (rd->done) return 1;
     for (;;) {
-        if (rd->done) return 1;
-        uint32_t fs = rd->hdr.file_size, len;
-        if (rd->off + LOG_REC_HDR_SIZE <= fs && record_valid(rd, rd->off, &len)) {
-            const uint8_t *p = rd->file + rd->off;
-            rec->lsn = LSN_MAKE(rd->gen, rd->off);
-            rec->type = p[4];
-            rec->payload = p + LOG_REC_HDR_SIZE;
-            rec->len = len;
-            rd->off += LOG_REC_HDR_SIZE + ((len + 7) & ~7u);
-            rec->end = LSN_MAKE(rd->gen, rd->off);
-            rd->end = rec->end;
-            return JET_errSuccess;
+        uint32_t fs = rd->hdr.file_size, off = rd->off, gen = rd->hdr.generation;
+        const uint8_t *p;
+        if ((uint64_t)off + LOG_REC_HDR_SIZE <= fs) {
+            if ((err = reader_window(rd, off, LOG_REC_HDR_SIZE, &p)) < 0) goto fail;
+            uint32_t len = get_le32(p);
+            /* The lsn check comes before trusting len for a bigger read. */
+            if (len <= fs - off - LOG_REC_HDR_SIZE && get_le64(p + 8) == LSN_MAKE(gen, off)) {
+                if ((err = reader_window(rd, off, LOG_REC_HDR_SIZE + (size_t)len, &p)) < 0) goto fail;
+                struct iovec iov = {(void *)(p + LOG_REC_HDR_SIZE), len};
+                if (rec_checksum(rd->hdr.signature, p, &iov, 1) == get_le64(p + 16)) {
+                    rec->lsn = LSN_MAKE(gen, off);
+                    rec->type = p[4];
+                    rec->payload = p + LOG_REC_HDR_SIZE;
+                    rec->len = len;
+                    rd->off = off + rec_total(len);
+                    rec->end = LSN_MAKE(gen, rd->off);
+                    rd->end = rec->end;
+                    return JET_errSuccess;
+                }
+            }
         }
-        /* No valid record here.  The rest of the file being zero is the
-         * normal end of a generation (a record that did not fit rolled the
-         * log); anything else is damage or a torn write. */
-        bool clean_end = rd->off >= fs || region_zero(rd->file + rd->off, fs - rd->off);
-        if (rd->gen >= rd->last_gen) {
-            rd->torn = !clean_end;
+        /* No record at off: the end of this generation. */
+        bool zero;
+        if ((err = reader_rest_is_zero(rd, off, &zero)) < 0) goto fail;
+        if (gen >= rd->last_gen) {
+            rd->torn = !zero || rd->fsize < fs;
             rd->done = true;
             return 1;
         }
-        if (!clean_end)
-            return jet_report(JET_errLogFileCorrupt,
-                              "%s: generation %u: record at offset %u is damaged and later generations exist",
-                              rd->path, rd->gen, rd->off);
-        char next[1100];
-        if ((err = log_file_name(next, sizeof next, rd->dir, rd->base, rd->gen + 1)) < 0) return err;
-        if (!os_exists(next))
-            return jet_report(JET_errMissingLogFile, "%s: log generation %u is missing (generation %u exists)", next,
-                              rd->gen + 1, rd->last_gen);
-        if ((err = reader_load(rd, rd->gen + 1)) < 0) return err;
-        rd->end = LSN_MAKE(rd->gen, LOG_HEADER_SIZE);
+        if ((err = reader_advance(rd, zero ? 0 : off)) < 0) goto fail;
+        rd->end = LSN_MAKE(rd->hdr.generation, LOG_HEADER_SIZE);
     }
+fail:
+    rd->err = err;
+    return err;
 }
 
 int log_reader_tail_torn(const struct log_reader *rd) { return rd->torn; }
+
 lsn_t log_reader_end(const struct log_reader *rd) { return rd->end; }
+
 const struct log_header *log_reader_header(const struct log_reader *rd) { return &rd->hdr; }
 
 void log_reader_close(struct log_reader *rd)
 {
     if (!rd) return;
-    free(rd->file);
+    if (rd->fd >= 0) (void)os_close(rd->fd); /* read-only */
+    if (rd->hash) xxh_ok(XXH3_freeState(rd->hash));
+    free(rd->win);
     free(rd);
 }

@@ -83,7 +83,8 @@ struct log_config {
     uint32_t page_size;     /* recorded in headers */
     uint64_t signature;     /* the instance's log signature (non-zero) */
     /* Called (without the log's lock held) each time a generation is
-     * closed, with its final hash and close time.  May be NULL. */
+     * closed, with its final hash and close time.  May be NULL.  It may run
+     * inside log_append, so it must not call log_append or log_roll. */
     void (*on_close)(void *arg, uint32_t generation, uint64_t hash, uint64_t close_us);
     void *on_close_arg;
 };
@@ -176,7 +177,10 @@ JET_ERR log_reader_open(const char *dir, const char *base, lsn_t start, uint64_t
  *   - in the last generation present (or last_gen): the torn tail of a
  *     crash; the read ends (return 1) and log_reader_tail_torn() says so;
  *   - in an earlier generation: JET_errLogFileCorrupt naming the file and
- *     offset (recovery must stop; nothing may be deleted).
+ *     offset (recovery must stop; nothing may be deleted) -- unless the next
+ *     generation's header chains to this file exactly as it is (prev_hash
+ *     equals its whole-file hash): then it is the torn tail of an earlier
+ *     crash that recovery ended the log at, and the read moves on.
  * Errors are reported through jet_report with file, generation, offset.
  */
 JET_ERR log_reader_next(struct log_reader *rd, struct log_record *rec);

@@ -111,15 +111,6 @@ static JET_ERR posix_ftruncate(int fd, uint64_t size)
     return JET_errSuccess;
 }
 
-static JET_ERR posix_preallocate(int fd, uint64_t size)
-{
-    int rc = posix_fallocate(fd, 0, (off_t)size);
-    /* Filesystems without fallocate: the file is still the right size. */
-    if (rc == EOPNOTSUPP || rc == ENOSYS || rc == EINVAL) return posix_ftruncate(fd, size);
-    if (rc != 0) return os_errno_to_jet(rc);
-    return JET_errSuccess;
-}
-
 static JET_ERR posix_fsize(int fd, uint64_t *psize)
 {
     struct stat st;
@@ -161,7 +152,7 @@ static JET_ERR posix_lock(int fd)
 
 static const struct os_vfs posix_vfs = {
     posix_open, posix_close, posix_pread, posix_pwrite, posix_fsync,
-    posix_ftruncate, posix_preallocate, posix_fsize, posix_unlink, posix_rename, posix_sync_dir,
+    posix_ftruncate, posix_fsize, posix_unlink, posix_rename, posix_sync_dir,
     posix_lock,
 };
 
@@ -178,7 +169,6 @@ JET_ERR os_pwrite(int fd, const void *buf, size_t n, uint64_t off) { return os_v
 JET_ERR os_fsync(int fd) { return os_vfs()->fsync(fd); }
 JET_ERR os_ftruncate(int fd, uint64_t size) { return os_vfs()->ftruncate(fd, size); }
 JET_ERR os_fsize(int fd, uint64_t *psize) { return os_vfs()->fsize(fd, psize); }
-JET_ERR os_preallocate(int fd, uint64_t size) { return os_vfs()->preallocate(fd, size); }
 JET_ERR os_unlink(const char *path) { return os_vfs()->unlink(path); }
 JET_ERR os_rename(const char *from, const char *to) { return os_vfs()->rename(from, to); }
 JET_ERR os_sync_dir(const char *dirpath) { return os_vfs()->sync_dir(dirpath); }

@@ -38,9 +38,6 @@ struct os_vfs {
     JET_ERR (*pwrite)(int fd, const void *buf, size_t n, uint64_t off);
     JET_ERR (*fsync)(int fd);
     JET_ERR (*ftruncate)(int fd, uint64_t size);
-    /* Allocates blocks for [0, size) (zeroes), so later writes there need
-     * no metadata update and fdatasync stays a data-only flush. */
-    JET_ERR (*preallocate)(int fd, uint64_t size);
     JET_ERR (*fsize)(int fd, uint64_t *psize);
     JET_ERR (*unlink)(const char *path);
     JET_ERR (*rename)(const char *from, const char *to);
@@ -64,7 +61,6 @@ JET_ERR os_pread_full(int fd, void *buf, size_t n, uint64_t off);
 JET_ERR os_pwrite(int fd, const void *buf, size_t n, uint64_t off);
 JET_ERR os_fsync(int fd);
 JET_ERR os_ftruncate(int fd, uint64_t size);
-JET_ERR os_preallocate(int fd, uint64_t size);
 JET_ERR os_fsize(int fd, uint64_t *psize);
 JET_ERR os_unlink(const char *path);
 JET_ERR os_rename(const char *from, const char *to);

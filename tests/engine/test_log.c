@@ -1,6 +1,10 @@
 /*
- * test_log.c -- engine/log.c: appending, flushing, rolling, the hash chain,
- * torn tails, corruption in the middle, group commit and injected faults.
+ * test_log.c -- engine/log.c: framing and read-back, size limits, rolling
+ * and the hash chain, torn tails, damage in earlier generations, missing
+ * files, group commit, concurrent batches, and injected write and fsync
+ * failures (through the os_vfs seam).
+ *
+ * Randomized tests print their seed; SEED=... replays one.
  */
 #include <fcntl.h>
 #include <pthread.h>
@@ -8,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <xxhash.h>
@@ -17,90 +22,75 @@
 #include "page.h"
 #include "testutil.h"
 
+#define KB 1024u
+#define SMALL_FILE (64u * KB)
+
 static char dir[1024];
-static uint32_t closed_gen;
-static uint64_t closed_hash;
-static int closes;
+
+static void use_dir(const char *name) { snprintf(dir, sizeof dir, "%s", tu_scratch_dir(name)); }
+
+/* ---- on_close recorder ---- */
+
+#define MAX_CLOSES 4096
+static pthread_mutex_t closes_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct { uint32_t gen; uint64_t hash; uint64_t us; } closes[MAX_CLOSES];
+static int nclosed;
 
 static void on_close(void *arg, uint32_t gen, uint64_t hash, uint64_t us)
 {
     (void)arg;
-    (void)us;
-    closed_gen = gen;
-    closed_hash = hash;
-    closes++;
+    pthread_mutex_lock(&closes_mu);
+    if (nclosed < MAX_CLOSES) {
+        closes[nclosed].gen = gen;
+        closes[nclosed].hash = hash;
+        closes[nclosed].us = us;
+    }
+    nclosed++;
+    pthread_mutex_unlock(&closes_mu);
 }
 
-static struct log_config cfg_for(uint64_t sig)
+static struct log_config cfg_for(uint64_t sig, uint32_t file_size)
 {
-    struct log_config c = {.dir = dir, .base = "edb", .file_size = 64 * 1024, .page_size = 8192,
-                           .signature = sig, .on_close = on_close};
+    nclosed = 0;
+    struct log_config c = {.dir = dir, .base = "edb", .file_size = file_size, .page_size = 8192,
+                           .signature = sig, .on_close = on_close, .on_close_arg = NULL};
     return c;
 }
 
-static JET_ERR append1(struct jet_log *log, uint8_t type, const void *p, size_t n, lsn_t *pend)
+static JET_ERR append1(struct jet_log *log, uint8_t type, const void *p, size_t n, lsn_t *pfirst, lsn_t *pend)
 {
     struct iovec iov = {(void *)p, n};
     struct log_rec r = {type, &iov, 1};
-    return log_append(log, &r, 1, NULL, pend);
+    return log_append(log, &r, 1, pfirst, pend);
 }
 
-static void test_append_roll_and_read_back(void)
+/* Payload bytes of record i of a stream: reproducible from (seed, i). */
+static void fill_payload(uint64_t seed, uint64_t i, uint8_t *p, size_t n)
 {
-    snprintf(dir, sizeof dir, "%s", tu_scratch_dir("log_basic"));
-    struct log_config cfg = cfg_for(0x1234);
-    struct jet_log *log;
-    TU_CHECK_ERR(log_open(&cfg, 1, &log), JET_errSuccess);
-    TU_CHECK_ERR(log_open(&cfg, 1, &log) == JET_errFileAccessDenied ? 0 : -1, 0);
-    uint8_t buf[5000];
-    lsn_t end = 0;
-    for (int i = 0; i < 300; i++) {
-        size_t n = (size_t)(i * 37) % sizeof buf;
-        memset(buf, i & 0xFF, n);
-        TU_CHECK_ERR(append1(log, (uint8_t)(1 + i % 5), buf, n, &end), JET_errSuccess);
-    }
-    TU_CHECK_ERR(append1(log, 9, buf, log_max_payload(cfg.file_size) + 1, &end), JET_errInvalidParameter);
-    TU_CHECK_ERR(append1(log, 9, buf, 0, &end), JET_errSuccess);
-    TU_CHECK_ERR(log_flush(log, end), JET_errSuccess);
-    CU_ASSERT(log_durable_lsn(log) >= end);
-    uint32_t gens = log_current_generation(log);
-    CU_ASSERT(gens > 3);
-    CU_ASSERT(closes >= 3);
-    char path[1100];
-    uint64_t h = 0;
-    log_file_name(path, sizeof path, dir, "edb", closed_gen);
-    TU_CHECK_ERR(log_hash_file(path, &h), JET_errSuccess);
-    CU_ASSERT_EQUAL(h, closed_hash);
-    uint32_t rolled = 0;
-    TU_CHECK_ERR(log_roll(log, &rolled), JET_errSuccess);
-    CU_ASSERT_EQUAL(rolled, gens);
-    TU_CHECK_ERR(log_roll(log, &rolled), JET_errSuccess); /* an empty generation still closes */
-    CU_ASSERT_EQUAL(rolled, gens + 1);
-    TU_CHECK_ERR(log_close(log), JET_errSuccess);
-
-    struct log_reader *rd;
-    TU_CHECK_ERR(log_reader_open(dir, "edb", LSN_MAKE(1, LOG_HEADER_SIZE), 0x1234, 0, &rd), JET_errSuccess);
-    struct log_record rec;
-    int i = 0;
-    JET_ERR err;
-    while ((err = log_reader_next(rd, &rec)) == JET_errSuccess) {
-        if (i < 300) {
-            size_t n = (size_t)(i * 37) % sizeof buf;
-            CU_ASSERT_EQUAL(rec.type, 1 + i % 5);
-            CU_ASSERT_EQUAL(rec.len, n);
-            CU_ASSERT(n == 0 || (rec.payload[0] == (uint8_t)(i & 0xFF) && rec.payload[n - 1] == (uint8_t)(i & 0xFF)));
-        }
-        i++;
-    }
-    TU_CHECK_ERR(err, 1);
-    CU_ASSERT_EQUAL(i, 301);
-    CU_ASSERT(!log_reader_tail_torn(rd));
-    log_reader_close(rd);
-    TU_CHECK_ERR(log_reader_open(dir, "edb", LSN_MAKE(1, LOG_HEADER_SIZE), 0x9999, 0, &rd), JET_errBadLogSignature);
-    TU_CHECK_ERR(log_reader_open(dir, "edb", LSN_MAKE(gens + 5, LOG_HEADER_SIZE), 0, 0, &rd), JET_errMissingLogFile);
+    uint64_t st = seed ^ (i * 0x9E3779B97F4A7C15ull) ^ 0x5bd1e995ull;
+    if (!st) st = 1;
+    for (size_t k = 0; k < n; k++) p[k] = (uint8_t)(tu_rand(&st) >> 56);
 }
 
-static void corrupt_at(const char *path, off_t off, const void *bytes, size_t n)
+static void gen_path(char *buf, size_t cb, uint32_t gen) { CU_ASSERT_EQUAL_FATAL(log_file_name(buf, cb, dir, "edb", gen), 0); }
+
+/* Reads everything from start; returns the number of records. */
+static int read_all(lsn_t start, uint64_t sig, uint32_t last_gen, JET_ERR *perr, int *ptorn, lsn_t *pend)
+{
+    struct log_reader *rd;
+    struct log_record rec;
+    int n = 0;
+    *perr = log_reader_open(dir, "edb", start, sig, last_gen, &rd);
+    *ptorn = 0;
+    if (*perr < 0) return -1;
+    while ((*perr = log_reader_next(rd, &rec)) == JET_errSuccess) n++;
+    *ptorn = log_reader_tail_torn(rd);
+    if (pend) *pend = log_reader_end(rd);
+    log_reader_close(rd);
+    return n;
+}
+
+static void write_at(const char *path, off_t off, const void *bytes, size_t n)
 {
     int fd = open(path, O_RDWR);
     CU_ASSERT_FATAL(fd >= 0);
@@ -108,207 +98,1094 @@ static void corrupt_at(const char *path, off_t off, const void *bytes, size_t n)
     close(fd);
 }
 
-static int read_all(lsn_t start, JET_ERR *perr, int *torn)
+static void read_at(const char *path, off_t off, void *bytes, size_t n)
 {
-    struct log_reader *rd;
-    *perr = log_reader_open(dir, "edb", start, 0, 0, &rd);
-    if (*perr < 0) return -1;
-    struct log_record rec;
-    int n = 0;
-    while ((*perr = log_reader_next(rd, &rec)) == JET_errSuccess) n++;
-    *torn = log_reader_tail_torn(rd);
-    log_reader_close(rd);
-    return n;
+    int fd = open(path, O_RDONLY);
+    CU_ASSERT_FATAL(fd >= 0);
+    CU_ASSERT(pread(fd, bytes, n, off) == (ssize_t)n);
+    close(fd);
 }
 
-static uint32_t write_gens(int records)
+static off_t file_len(const char *path)
 {
-    snprintf(dir, sizeof dir, "%s", tu_scratch_dir("log_damage"));
-    struct log_config cfg = cfg_for(77);
+    struct stat st;
+    CU_ASSERT_FATAL(stat(path, &st) == 0);
+    return st.st_size;
+}
+
+/* Rewrites header field at off (8 bytes) of generation gen, with a valid checksum. */
+static void forge_header_u64(uint32_t gen, size_t off, uint64_t value)
+{
+    char path[1100];
+    uint8_t hb[LOG_HEADER_SIZE];
+    gen_path(path, sizeof path, gen);
+    read_at(path, 0, hb, sizeof hb);
+    put_le64(hb + off, value);
+    put_le64(hb, XXH3_64bits(hb + 8, LOG_HEADER_SIZE - 8));
+    write_at(path, 0, hb, sizeof hb);
+}
+
+static int detail_has(const char *s) { return strstr(JetGetLastErrorDetail(), s) != NULL; }
+
+/* A log of fixed-size records over several 64 KiB generations. */
+#define STD_REC 3000u
+static uint32_t write_std_log(uint64_t sig, int records, lsn_t *lsns)
+{
+    struct log_config cfg = cfg_for(sig, SMALL_FILE);
     struct jet_log *log;
-    CU_ASSERT_FATAL(log_open(&cfg, 1, &log) == JET_errSuccess);
-    uint8_t buf[3000];
-    memset(buf, 0xAB, sizeof buf);
-    lsn_t end;
-    for (int i = 0; i < records; i++) append1(log, 1, buf, sizeof buf, &end);
-    log_flush(log, end);
+    uint8_t buf[STD_REC];
+    lsn_t end = 0;
+    CU_ASSERT_EQUAL_FATAL(log_open(&cfg, 1, &log), JET_errSuccess);
+    for (int i = 0; i < records; i++) {
+        fill_payload(sig, (uint64_t)i, buf, sizeof buf);
+        lsn_t first;
+        CU_ASSERT_EQUAL(append1(log, 1, buf, sizeof buf, &first, &end), JET_errSuccess);
+        if (lsns) lsns[i] = first;
+    }
+    CU_ASSERT_EQUAL(log_flush(log, end), JET_errSuccess);
     uint32_t g = log_current_generation(log);
-    log_close(log);
+    CU_ASSERT_EQUAL(log_close(log), JET_errSuccess);
     return g;
 }
 
-static void test_torn_tail_ends_reading_cleanly(void)
-{
-    uint32_t last = write_gens(50);
-    char path[1100];
-    log_file_name(path, sizeof path, dir, "edb", last);
-    JET_ERR err;
-    int torn;
-    int full = read_all(LSN_MAKE(1, LOG_HEADER_SIZE), &err, &torn);
-    CU_ASSERT_EQUAL(full, 50);
-    /* Damage the last record of the last generation: it is dropped. */
-    struct log_reader *rd;
-    log_reader_open(dir, "edb", LSN_MAKE(last, LOG_HEADER_SIZE), 0, 0, &rd);
-    struct log_record rec;
-    lsn_t lastrec = 0;
-    while (log_reader_next(rd, &rec) == 0) lastrec = rec.lsn;
-    log_reader_close(rd);
-    corrupt_at(path, LSN_OFF(lastrec) + 100, "garbage!", 8);
-    int n = read_all(LSN_MAKE(1, LOG_HEADER_SIZE), &err, &torn);
-    TU_CHECK_ERR(err, 1);
-    CU_ASSERT_EQUAL(n, 49);
-    CU_ASSERT(torn);
-}
+/* ------------------------------------------------------------------ */
 
-static void test_damage_in_an_earlier_generation_is_corruption(void)
+static void test_log_append_flush_reopen_read_back_byte_exact(void)
 {
-    uint32_t last = write_gens(60);
-    CU_ASSERT_FATAL(last >= 3);
-    char path[1100];
-    log_file_name(path, sizeof path, dir, "edb", 2);
-    corrupt_at(path, LOG_HEADER_SIZE + 40, "XX", 2);
-    JET_ERR err;
-    int torn;
-    read_all(LSN_MAKE(1, LOG_HEADER_SIZE), &err, &torn);
-    TU_CHECK_ERR(err, JET_errLogFileCorrupt);
-    CU_ASSERT_PTR_NOT_NULL(strstr(JetGetLastErrorDetail(), "edb00000002.log"));
-    CU_ASSERT_PTR_NOT_NULL(strstr(JetGetLastErrorDetail(), "offset 4096"));
-}
-
-static void test_broken_hash_chain_is_detected(void)
-{
-    uint32_t last = write_gens(60);
-    CU_ASSERT_FATAL(last >= 3);
-    /* Rewrite generation 3's header to chain to a different predecessor,
-     * with a valid header checksum: only the chain check can notice. */
-    char path[1100];
-    uint8_t hb[LOG_HEADER_SIZE];
-    log_file_name(path, sizeof path, dir, "edb", 3);
-    int fd = open(path, O_RDWR);
-    CU_ASSERT_FATAL(fd >= 0);
-    CU_ASSERT_FATAL(pread(fd, hb, sizeof hb, 0) == (ssize_t)sizeof hb);
-    put_le64(hb + 48, get_le64(hb + 48) ^ 1);
-    put_le64(hb, XXH3_64bits(hb + 8, LOG_HEADER_SIZE - 8));
-    CU_ASSERT_FATAL(pwrite(fd, hb, sizeof hb, 0) == (ssize_t)sizeof hb);
-    close(fd);
-    JET_ERR err;
-    int torn;
-    read_all(LSN_MAKE(1, LOG_HEADER_SIZE), &err, &torn);
-    TU_CHECK_ERR(err, JET_errInvalidLogSequence);
-    /* A generation from another stream in the middle. */
-    write_gens(60);
-    char other[1024];
-    snprintf(other, sizeof other, "%s", dir);
-    snprintf(dir, sizeof dir, "%s", tu_scratch_dir("log_other"));
-    struct log_config cfg = cfg_for(78);
+    use_dir("log_readback");
+    uint64_t seed = tu_seed("test_log_append_flush_reopen_read_back_byte_exact");
+    uint64_t st = seed;
+    enum { N = 600 };
+    static lsn_t lsns[N], ends[N];
+    static uint32_t lens[N];
+    static uint8_t types[N];
+    uint8_t buf[5000];
+    struct log_config cfg = cfg_for(0x1234, 4096 * KB);
     struct jet_log *log;
-    log_open(&cfg, 1, &log);
-    uint8_t buf[3000] = {0};
-    lsn_t end;
-    for (int i = 0; i < 60; i++) append1(log, 1, buf, sizeof buf, &end);
-    log_close(log);
-    char from[1100], to[1100];
-    log_file_name(from, sizeof from, dir, "edb", 2);
-    log_file_name(to, sizeof to, other, "edb", 2);
-    CU_ASSERT(rename(from, to) == 0);
-    snprintf(dir, sizeof dir, "%s", other);
+    CU_ASSERT_EQUAL_FATAL(log_open(&cfg, 1, &log), JET_errSuccess);
+    CU_ASSERT_EQUAL(log_end_lsn(log), LSN_MAKE(1, LOG_HEADER_SIZE));
+    CU_ASSERT_EQUAL(log_durable_lsn(log), LSN_MAKE(1, LOG_HEADER_SIZE));
+    CU_ASSERT_EQUAL(log_signature(log), 0x1234u);
+    int i = 0;
+    while (i < N) {
+        /* Batches of 1..4 records, each payload split in up to 3 pieces. */
+        int nb = 1 + (int)(tu_rand(&st) % 4);
+        if (nb > N - i) nb = N - i;
+        struct log_rec recs[4];
+        struct iovec iovs[4][3];
+        static uint8_t payloads[4][5000];
+        for (int b = 0; b < nb; b++) {
+            lens[i + b] = (uint32_t)(tu_rand(&st) % sizeof buf);
+            types[i + b] = (uint8_t)tu_rand(&st);
+            fill_payload(seed, (uint64_t)(i + b), payloads[b], lens[i + b]);
+            size_t cut1 = lens[i + b] ? tu_rand(&st) % lens[i + b] : 0, cut2 = cut1 + (lens[i + b] - cut1) / 2;
+            iovs[b][0] = (struct iovec){payloads[b], cut1};
+            iovs[b][1] = (struct iovec){payloads[b] + cut1, cut2 - cut1};
+            iovs[b][2] = (struct iovec){payloads[b] + cut2, lens[i + b] - cut2};
+            recs[b] = (struct log_rec){types[i + b], iovs[b], 3};
+        }
+        lsn_t first = 0, end = 0, before = log_end_lsn(log);
+        CU_ASSERT_EQUAL_FATAL(log_append(log, recs, nb, &first, &end), JET_errSuccess);
+        CU_ASSERT_EQUAL(first, before);
+        lsn_t at = first;
+        for (int b = 0; b < nb; b++) {
+            lsns[i + b] = at;
+            at += LOG_REC_HDR_SIZE + ((lens[i + b] + 7u) & ~7u);
+            ends[i + b] = at;
+        }
+        CU_ASSERT_EQUAL(end, at);
+        CU_ASSERT_EQUAL(log_end_lsn(log), end);
+        i += nb;
+        if (tu_rand(&st) % 8 == 0) {
+            CU_ASSERT_EQUAL(log_flush(log, end), JET_errSuccess);
+            CU_ASSERT(log_durable_lsn(log) >= end);
+        }
+    }
+    CU_ASSERT_EQUAL(log_flush_all(log), JET_errSuccess);
+    lsn_t log_end = log_end_lsn(log);
+    CU_ASSERT(log_durable_lsn(log) >= log_end);
+    CU_ASSERT_EQUAL(log_close(log), JET_errSuccess);
+
     struct log_reader *rd;
-    TU_CHECK_ERR(log_reader_open(dir, "edb", LSN_MAKE(1, LOG_HEADER_SIZE), 77, 0, &rd), JET_errSuccess);
     struct log_record rec;
-    while ((err = log_reader_next(rd, &rec)) == 0) {}
-    TU_CHECK_ERR(err, JET_errBadLogSignature);
+    CU_ASSERT_EQUAL_FATAL(log_reader_open(dir, "edb", LSN_MAKE(1, LOG_HEADER_SIZE), 0x1234, 0, &rd), JET_errSuccess);
+    int n = 0, bad = 0;
+    JET_ERR err;
+    while ((err = log_reader_next(rd, &rec)) == JET_errSuccess) {
+        if (n >= N) {
+            bad++;
+            break;
+        }
+        fill_payload(seed, (uint64_t)n, buf, lens[n]);
+        if (rec.lsn != lsns[n] || rec.end != ends[n] || rec.type != types[n] || rec.len != lens[n] ||
+            memcmp(rec.payload, buf, lens[n]) != 0)
+            bad++;
+        n++;
+    }
+    CU_ASSERT_EQUAL(err, 1);
+    CU_ASSERT_EQUAL(bad, 0);
+    CU_ASSERT_EQUAL(n, N);
+    CU_ASSERT(!log_reader_tail_torn(rd));
+    CU_ASSERT_EQUAL(log_reader_end(rd), log_end);
+    CU_ASSERT_EQUAL(log_reader_header(rd)->generation, LSN_GEN(log_end));
+    CU_ASSERT_EQUAL(log_reader_next(rd, &rec), 1); /* stays at the end */
+    log_reader_close(rd);
+    CU_ASSERT_EQUAL(nclosed, 0); /* close does not roll */
+}
+
+static void test_log_record_size_limits(void)
+{
+    use_dir("log_sizes");
+    struct log_config cfg = cfg_for(0x55, SMALL_FILE);
+    struct jet_log *log;
+    size_t maxp = log_max_payload(SMALL_FILE);
+    CU_ASSERT_EQUAL(maxp, SMALL_FILE - LOG_HEADER_SIZE - LOG_REC_HDR_SIZE);
+    uint8_t *big = malloc(maxp + 16);
+    CU_ASSERT_FATAL(big != NULL);
+    fill_payload(7, 7, big, maxp + 16);
+    CU_ASSERT_EQUAL_FATAL(log_open(&cfg, 1, &log), JET_errSuccess);
+    lsn_t first, end, e0;
+    CU_ASSERT_EQUAL(append1(log, 3, NULL, 0, &first, &end), JET_errSuccess);
+    CU_ASSERT_EQUAL(first, LSN_MAKE(1, LOG_HEADER_SIZE));
+    CU_ASSERT_EQUAL(end, LSN_MAKE(1, LOG_HEADER_SIZE + LOG_REC_HDR_SIZE));
+    e0 = log_end_lsn(log);
+    /* Over the limit, alone, in pieces, or inside a batch: nothing appended. */
+    CU_ASSERT_EQUAL(append1(log, 4, big, maxp + 1, &first, &end), JET_errInvalidParameter);
+    struct iovec two[2] = {{big, maxp}, {big, 8}};
+    struct log_rec r2 = {4, two, 2};
+    CU_ASSERT_EQUAL(log_append(log, &r2, 1, NULL, NULL), JET_errInvalidParameter);
+    struct iovec ok = {big, 10};
+    struct log_rec batch[2] = {{5, &ok, 1}, {4, two, 2}};
+    CU_ASSERT_EQUAL(log_append(log, batch, 2, NULL, NULL), JET_errInvalidParameter);
+    CU_ASSERT_EQUAL(log_end_lsn(log), e0);
+    /* Exactly the limit: does not fit after the first record, so it rolls
+     * and fills generation 2 to the last byte. */
+    CU_ASSERT_EQUAL(append1(log, 4, big, maxp, &first, &end), JET_errSuccess);
+    CU_ASSERT_EQUAL(first, LSN_MAKE(2, LOG_HEADER_SIZE));
+    CU_ASSERT_EQUAL(end, LSN_MAKE(2, SMALL_FILE));
+    CU_ASSERT_EQUAL(nclosed, 1);
+    CU_ASSERT_EQUAL(append1(log, 6, NULL, 0, &first, &end), JET_errSuccess);
+    CU_ASSERT_EQUAL(first, LSN_MAKE(3, LOG_HEADER_SIZE));
+    CU_ASSERT_EQUAL(log_append(log, NULL, 0, &first, &end), JET_errSuccess); /* empty batch */
+    CU_ASSERT_EQUAL(first, end);
+    CU_ASSERT_EQUAL(end, log_end_lsn(log));
+    CU_ASSERT_EQUAL(log_flush(log, end + 8), JET_errInvalidParameter); /* past the end */
+    CU_ASSERT_EQUAL(log_close(log), JET_errSuccess);
+
+    struct log_reader *rd;
+    struct log_record rec;
+    CU_ASSERT_EQUAL_FATAL(log_reader_open(dir, "edb", LSN_MAKE(1, LOG_HEADER_SIZE), 0x55, 0, &rd), JET_errSuccess);
+    CU_ASSERT_EQUAL(log_reader_next(rd, &rec), 0);
+    CU_ASSERT(rec.len == 0 && rec.type == 3);
+    CU_ASSERT_EQUAL(log_reader_next(rd, &rec), 0);
+    CU_ASSERT(rec.len == maxp && rec.type == 4 && rec.lsn == LSN_MAKE(2, LOG_HEADER_SIZE));
+    CU_ASSERT(rec.len == maxp && memcmp(rec.payload, big, maxp) == 0);
+    CU_ASSERT_EQUAL(log_reader_next(rd, &rec), 0);
+    CU_ASSERT(rec.len == 0 && rec.type == 6);
+    CU_ASSERT_EQUAL(log_reader_next(rd, &rec), 1);
+    CU_ASSERT(!log_reader_tail_torn(rd));
+    log_reader_close(rd);
+    free(big);
+}
+
+/* A record much larger than the writer's buffer streams through it. */
+static void test_log_record_larger_than_the_append_buffer(void)
+{
+    use_dir("log_huge");
+    struct log_config cfg = cfg_for(0x77, 4096 * KB);
+    struct jet_log *log;
+    size_t n = 3 * 1024 * KB + 5;
+    uint8_t *big = malloc(n);
+    CU_ASSERT_FATAL(big != NULL);
+    fill_payload(3, 3, big, n);
+    CU_ASSERT_EQUAL_FATAL(log_open(&cfg, 1, &log), JET_errSuccess);
+    lsn_t end;
+    CU_ASSERT_EQUAL(append1(log, 1, "abc", 3, NULL, &end), JET_errSuccess);
+    CU_ASSERT_EQUAL(append1(log, 2, big, n, NULL, &end), JET_errSuccess);
+    CU_ASSERT_EQUAL(append1(log, 3, "xyz", 3, NULL, &end), JET_errSuccess);
+    CU_ASSERT_EQUAL(log_close(log), JET_errSuccess);
+    struct log_reader *rd;
+    struct log_record rec;
+    CU_ASSERT_EQUAL_FATAL(log_reader_open(dir, "edb", LSN_MAKE(1, LOG_HEADER_SIZE), 0x77, 0, &rd), JET_errSuccess);
+    CU_ASSERT(log_reader_next(rd, &rec) == 0 && rec.len == 3 && memcmp(rec.payload, "abc", 3) == 0);
+    CU_ASSERT(log_reader_next(rd, &rec) == 0 && rec.len == n && memcmp(rec.payload, big, n) == 0);
+    CU_ASSERT(log_reader_next(rd, &rec) == 0 && rec.len == 3 && memcmp(rec.payload, "xyz", 3) == 0);
+    CU_ASSERT_EQUAL(log_reader_next(rd, &rec), 1);
+    CU_ASSERT_EQUAL(log_reader_end(rd), end);
+    log_reader_close(rd);
+    free(big);
+}
+
+static void test_log_rolls_when_a_generation_fills(void)
+{
+    use_dir("log_autoroll");
+    uint64_t seed = tu_seed("test_log_rolls_when_a_generation_fills");
+    uint64_t st = seed;
+    enum { N = 1500 };
+    static uint32_t lens[N];
+    static lsn_t lsns[N];
+    uint8_t buf[2500];
+    struct log_config cfg = cfg_for(0xABCDEF, SMALL_FILE);
+    struct jet_log *log;
+    CU_ASSERT_EQUAL_FATAL(log_open(&cfg, 1, &log), JET_errSuccess);
+    lsn_t end = 0;
+    for (int i = 0; i < N; i++) {
+        lens[i] = 50 + (uint32_t)(tu_rand(&st) % (sizeof buf - 50));
+        fill_payload(seed, (uint64_t)i, buf, lens[i]);
+        CU_ASSERT_EQUAL(append1(log, (uint8_t)(i % 7), buf, lens[i], &lsns[i], &end), JET_errSuccess);
+        CU_ASSERT(LSN_OFF(lsns[i]) + LOG_REC_HDR_SIZE + lens[i] <= SMALL_FILE); /* never spans */
+        if (i % 100 == 0) CU_ASSERT_EQUAL(log_flush(log, end), JET_errSuccess);
+    }
+    CU_ASSERT_EQUAL(log_flush(log, end), JET_errSuccess);
+    uint32_t last = log_current_generation(log);
+    CU_ASSERT(last > 10);
+    CU_ASSERT_EQUAL(log_close(log), JET_errSuccess);
+
+    /* One on_close per closed generation, in order, with the file's hash,
+     * and each header chains to its predecessor. */
+    CU_ASSERT_EQUAL(nclosed, (int)last - 1);
+    uint64_t prev_create = 0, prev_hash = 0;
+    for (uint32_t g = 1; g <= last; g++) {
+        char path[1100];
+        struct log_header h;
+        gen_path(path, sizeof path, g);
+        CU_ASSERT_EQUAL(file_len(path), (off_t)SMALL_FILE);
+        CU_ASSERT_EQUAL_FATAL(log_read_header(path, &h), JET_errSuccess);
+        CU_ASSERT(h.generation == g && h.file_size == SMALL_FILE && h.signature == 0xABCDEF &&
+                  h.page_size == 8192 && strcmp(h.base, "edb") == 0);
+        CU_ASSERT_EQUAL(h.prev_create_us, prev_create);
+        CU_ASSERT_EQUAL(h.prev_hash, prev_hash);
+        CU_ASSERT(h.create_us > prev_create);
+        uint64_t hash;
+        CU_ASSERT_EQUAL(log_hash_file(path, &hash), JET_errSuccess);
+        if (g < last && (int)g <= nclosed) {
+            CU_ASSERT_EQUAL(closes[g - 1].gen, g);
+            CU_ASSERT_EQUAL(closes[g - 1].hash, hash);
+            CU_ASSERT(closes[g - 1].us >= h.create_us);
+        }
+        prev_create = h.create_us;
+        prev_hash = hash;
+    }
+    uint32_t *gens;
+    size_t ng;
+    CU_ASSERT_EQUAL(log_list(dir, "edb", &gens, &ng), JET_errSuccess);
+    CU_ASSERT_EQUAL(ng, last);
+    for (size_t k = 0; k < ng; k++) CU_ASSERT_EQUAL(gens[k], k + 1);
+    free(gens);
+
+    struct log_reader *rd;
+    struct log_record rec;
+    CU_ASSERT_EQUAL_FATAL(log_reader_open(dir, "edb", LSN_MAKE(1, LOG_HEADER_SIZE), 0xABCDEF, 0, &rd), 0);
+    int n = 0, bad = 0;
+    JET_ERR err;
+    while ((err = log_reader_next(rd, &rec)) == 0 && n < N) {
+        fill_payload(seed, (uint64_t)n, buf, lens[n]);
+        if (rec.lsn != lsns[n] || rec.len != lens[n] || rec.type != n % 7 || memcmp(rec.payload, buf, lens[n]))
+            bad++;
+        n++;
+    }
+    CU_ASSERT_EQUAL(err, 1);
+    CU_ASSERT_EQUAL(n, N);
+    CU_ASSERT_EQUAL(bad, 0);
+    CU_ASSERT_EQUAL(log_reader_end(rd), end);
     log_reader_close(rd);
 }
 
-/* ---- group commit and faults ---- */
-
-static atomic_int fsyncs;
-static atomic_int fail_fsync_after = -1;
-static atomic_int fsyncs_after_failure;
-static atomic_int failed;
-
-static JET_ERR counting_fsync(int fd)
+static void test_log_roll_explicit_and_empty_generation(void)
 {
-    int n = atomic_fetch_add(&fsyncs, 1) + 1;
-    if (atomic_load(&failed)) atomic_fetch_add(&fsyncs_after_failure, 1);
-    int lim = atomic_load(&fail_fsync_after);
-    if (lim >= 0 && n > lim) {
-        atomic_store(&failed, 1);
+    use_dir("log_roll");
+    struct log_config cfg = cfg_for(0x99, SMALL_FILE);
+    struct jet_log *log;
+    CU_ASSERT_EQUAL_FATAL(log_open(&cfg, 1, &log), JET_errSuccess);
+    lsn_t end;
+    CU_ASSERT_EQUAL(append1(log, 1, "hello", 5, NULL, &end), JET_errSuccess);
+    uint32_t closed = 0;
+    CU_ASSERT_EQUAL(log_roll(log, &closed), JET_errSuccess);
+    CU_ASSERT_EQUAL(closed, 1);
+    CU_ASSERT_EQUAL(log_current_generation(log), 2);
+    CU_ASSERT_EQUAL(log_end_lsn(log), LSN_MAKE(2, LOG_HEADER_SIZE));
+    CU_ASSERT(log_durable_lsn(log) >= end); /* the roll made it durable */
+    CU_ASSERT_EQUAL(log_flush(log, end), JET_errSuccess);
+    /* A generation holding no record still closes. */
+    CU_ASSERT_EQUAL(log_roll(log, &closed), JET_errSuccess);
+    CU_ASSERT_EQUAL(closed, 2);
+    CU_ASSERT_EQUAL(log_roll(log, NULL), JET_errSuccess);
+    CU_ASSERT_EQUAL(append1(log, 2, "world", 5, NULL, &end), JET_errSuccess);
+    CU_ASSERT_EQUAL(end, LSN_MAKE(4, LOG_HEADER_SIZE + 32));
+    CU_ASSERT_EQUAL(log_close(log), JET_errSuccess);
+    CU_ASSERT_EQUAL_FATAL(nclosed, 3);
+    for (int k = 0; k < 3; k++) {
+        char path[1100];
+        uint64_t h = 0;
+        gen_path(path, sizeof path, (uint32_t)k + 1);
+        CU_ASSERT_EQUAL(closes[k].gen, (uint32_t)k + 1);
+        CU_ASSERT_EQUAL(log_hash_file(path, &h), JET_errSuccess);
+        CU_ASSERT_EQUAL(closes[k].hash, h);
+    }
+    JET_ERR err;
+    int torn;
+    lsn_t rend;
+    CU_ASSERT_EQUAL(read_all(LSN_MAKE(1, LOG_HEADER_SIZE), 0x99, 0, &err, &torn, &rend), 2);
+    CU_ASSERT(err == 1 && !torn && rend == end);
+    /* From the empty generation: crosses it and finds the last record. */
+    CU_ASSERT_EQUAL(read_all(LSN_MAKE(2, LOG_HEADER_SIZE), 0x99, 0, &err, &torn, &rend), 1);
+    CU_ASSERT_EQUAL(err, 1);
+    /* Bounded to generations 2..3: no record, a clean end. */
+    CU_ASSERT_EQUAL(read_all(LSN_MAKE(2, LOG_HEADER_SIZE), 0x99, 3, &err, &torn, &rend), 0);
+    CU_ASSERT(err == 1 && !torn && rend == LSN_MAKE(3, LOG_HEADER_SIZE));
+}
+
+static void test_log_reader_starts_mid_generation_and_respects_last_gen(void)
+{
+    use_dir("log_midstart");
+    enum { N = 60 };
+    lsn_t lsns[N];
+    uint32_t last = write_std_log(42, N, lsns);
+    CU_ASSERT_FATAL(last >= 3);
+    JET_ERR err;
+    int torn;
+    /* Start at record 5 (mid generation 1): the chain check on leaving
+     * generation 1 must still hash all of it. */
+    CU_ASSERT_EQUAL(read_all(lsns[5], 42, 0, &err, &torn, NULL), N - 5);
+    CU_ASSERT(err == 1 && !torn);
+    int in12 = 0;
+    for (int i = 0; i < N; i++) in12 += LSN_GEN(lsns[i]) <= 2;
+    CU_ASSERT_EQUAL(read_all(LSN_MAKE(1, LOG_HEADER_SIZE), 42, 2, &err, &torn, NULL), in12);
+    CU_ASSERT(err == 1 && !torn);
+    /* Positions that are not record positions. */
+    struct log_reader *rd;
+    CU_ASSERT_EQUAL(log_reader_open(dir, "edb", LSN_MAKE(1, 100), 42, 0, &rd), JET_errInvalidParameter);
+    CU_ASSERT_EQUAL(log_reader_open(dir, "edb", lsns[1] + 4, 42, 0, &rd), JET_errInvalidParameter);
+    CU_ASSERT_EQUAL(log_reader_open(dir, "edb", LSN_MAKE(1, SMALL_FILE + 8), 42, 0, &rd), JET_errInvalidParameter);
+    /* A wrong signature at the start. */
+    CU_ASSERT_EQUAL(log_reader_open(dir, "edb", LSN_MAKE(1, LOG_HEADER_SIZE), 43, 0, &rd), JET_errBadLogSignature);
+}
+
+/* ---- damage ---- */
+
+struct damage {
+    const char *what;
+    int kind;        /* see damage_last_generation */
+    int expect_n;    /* records read, relative to all (0) or all but one (-1) */
+};
+
+/*
+ * kind 0: none; 1: garbage inside the last record; 2: garbage after the last
+ * record; 3: file truncated by 300 bytes; 4: file truncated inside the last
+ * record; 5: zero the last record's header (a write that never landed).
+ */
+static void damage_last_generation(int kind, uint32_t last, lsn_t lastrec)
+{
+    char path[1100];
+    gen_path(path, sizeof path, last);
+    uint32_t off = LSN_OFF(lastrec);
+    uint8_t zeros[LOG_REC_HDR_SIZE] = {0};
+    switch (kind) {
+    case 1: write_at(path, off + 100, "garbage!", 8); break;
+    case 2: write_at(path, off + LOG_REC_HDR_SIZE + STD_REC + 200, "garbage!", 8); break;
+    case 3: CU_ASSERT(truncate(path, SMALL_FILE - 300) == 0); break;
+    case 4: CU_ASSERT(truncate(path, off + 500) == 0); break;
+    case 5: write_at(path, off, zeros, sizeof zeros); break;
+    default: break;
+    }
+}
+
+static void test_log_torn_tail_ends_the_read_cleanly(void)
+{
+    static const struct damage table[] = {
+        {"intact", 0, 0},
+        {"garbage inside the last record", 1, -1},
+        {"garbage after the last record", 2, 0},
+        {"file truncated by 300 bytes", 3, 0},
+        {"file truncated inside the last record", 4, -1},
+        {"last record header zeroed, payload left", 5, -1},
+    };
+    enum { N = 50 };
+    for (size_t t = 0; t < sizeof table / sizeof table[0]; t++) {
+        lsn_t lsns[N];
+        use_dir("log_torn");
+        uint32_t last = write_std_log(77, N, lsns);
+        CU_ASSERT_FATAL(LSN_GEN(lsns[N - 1]) == last && LSN_GEN(lsns[N - 2]) == last);
+        damage_last_generation(table[t].kind, last, lsns[N - 1]);
+        JET_ERR err;
+        int torn;
+        lsn_t end;
+        int n = read_all(LSN_MAKE(1, LOG_HEADER_SIZE), 77, 0, &err, &torn, &end);
+        int want = N + table[t].expect_n;
+        if (err != 1 || n != want || torn != (table[t].kind != 0))
+            fprintf(stderr, "torn tail case '%s': err %d, %d records (want %d), torn %d\n", table[t].what, (int)err,
+                    n, want, torn);
+        CU_ASSERT_EQUAL(err, 1);
+        CU_ASSERT_EQUAL(n, want);
+        CU_ASSERT_EQUAL(torn, table[t].kind != 0);
+        /* The end is just past the last good record: where a writer would go. */
+        lsn_t want_end = want == N ? lsns[N - 1] + LOG_REC_HDR_SIZE + STD_REC : lsns[N - 1];
+        CU_ASSERT_EQUAL(end, want_end);
+    }
+}
+
+static void test_log_damage_in_an_earlier_generation_is_corruption(void)
+{
+    enum { N = 60 };
+    static const struct { const char *what; uint32_t off; const char *bytes; size_t n; int at_record; } table[] = {
+        {"payload byte of the first record", LOG_HEADER_SIZE + 40, "\x5a", 1, 1},
+        {"length of the first record", LOG_HEADER_SIZE + 1, "\x7f", 1, 1},
+        {"lsn of the first record", LOG_HEADER_SIZE + 9, "\x01", 1, 1},
+        {"checksum of the second record", LOG_HEADER_SIZE + STD_REC + 24 + 16, "\x01", 1, 0},
+        {"garbage in the zeroes after the last record", SMALL_FILE - 64, "junk", 4, 0},
+        {"header checksum", 100, "\x01", 1, -1},
+    };
+    for (size_t t = 0; t < sizeof table / sizeof table[0]; t++) {
+        lsn_t lsns[N];
+        use_dir("log_damage");
+        uint32_t last = write_std_log(77, N, lsns);
+        CU_ASSERT_FATAL(last >= 3);
+        char path[1100];
+        gen_path(path, sizeof path, 2);
+        uint8_t orig[8];
+        read_at(path, table[t].off, orig, table[t].n);
+        uint8_t patch[8];
+        for (size_t k = 0; k < table[t].n; k++) patch[k] = orig[k] ^ (uint8_t)table[t].bytes[k];
+        if (table[t].off >= SMALL_FILE - 64) memcpy(patch, table[t].bytes, table[t].n);
+        write_at(path, table[t].off, patch, table[t].n);
+        JET_ERR err;
+        int torn;
+        read_all(LSN_MAKE(1, LOG_HEADER_SIZE), 77, 0, &err, &torn, NULL);
+        CU_ASSERT_EQUAL(err, JET_errLogFileCorrupt);
+        int named = detail_has("edb00000002.log");
+        char off_text[32];
+        if (table[t].at_record == 1) snprintf(off_text, sizeof off_text, "offset %u", LOG_HEADER_SIZE);
+        else if (table[t].at_record == 0 && table[t].off < SMALL_FILE - 64)
+            snprintf(off_text, sizeof off_text, "offset %u", LOG_HEADER_SIZE + STD_REC + 24);
+        else if (table[t].at_record == 0) {
+            /* The first position after the generation's last record. */
+            uint32_t endoff = 0;
+            for (int i = 0; i < N; i++)
+                if (LSN_GEN(lsns[i]) == 2) endoff = LSN_OFF(lsns[i]) + LOG_REC_HDR_SIZE + STD_REC;
+            snprintf(off_text, sizeof off_text, "offset %u", endoff);
+        } else
+            snprintf(off_text, sizeof off_text, "checksum");
+        int located = detail_has(off_text);
+        if (err != JET_errLogFileCorrupt || !named || !located)
+            fprintf(stderr, "damage case '%s': err %d, detail '%s' (want '%s')\n", table[t].what, (int)err,
+                    JetGetLastErrorDetail(), off_text);
+        CU_ASSERT(named);
+        CU_ASSERT(located);
+    }
+    /* A middle generation cut short. */
+    use_dir("log_damage");
+    CU_ASSERT_FATAL(write_std_log(77, N, NULL) >= 3);
+    char path[1100];
+    gen_path(path, sizeof path, 2);
+    CU_ASSERT(truncate(path, SMALL_FILE - 4096) == 0);
+    JET_ERR err;
+    int torn;
+    read_all(LSN_MAKE(1, LOG_HEADER_SIZE), 77, 0, &err, &torn, NULL);
+    CU_ASSERT_EQUAL(err, JET_errLogFileCorrupt);
+    CU_ASSERT(detail_has("edb00000002.log"));
+}
+
+/*
+ * A crash tears the tail of generation 2; recovery reads up to the tear and
+ * starts generation 3, chained to generation 2 as it is.  Later readers
+ * (a second recovery, a restore) cross the old tear: generation 3's hash
+ * vouches that it is the crash's, not later damage.
+ */
+static void test_log_torn_tail_vouched_for_by_the_next_generation(void)
+{
+    enum { N = 40 };
+    lsn_t lsns[N];
+    use_dir("log_vouched");
+    uint32_t last = write_std_log(88, N, lsns);
+    char path[1100];
+    gen_path(path, sizeof path, last);
+    uint32_t tail = LSN_OFF(lsns[N - 1]) + LOG_REC_HDR_SIZE + STD_REC;
+    write_at(path, tail + 8, "torn write", 10);
+    JET_ERR err;
+    int torn;
+    CU_ASSERT_EQUAL(read_all(LSN_MAKE(1, LOG_HEADER_SIZE), 88, 0, &err, &torn, NULL), N);
+    CU_ASSERT(err == 1 && torn);
+
+    struct log_config cfg = cfg_for(88, SMALL_FILE);
+    struct jet_log *log;
+    CU_ASSERT_EQUAL_FATAL(log_open(&cfg, last + 1, &log), JET_errSuccess);
+    lsn_t end;
+    CU_ASSERT_EQUAL(append1(log, 9, "after the crash", 15, NULL, &end), JET_errSuccess);
+    CU_ASSERT_EQUAL(log_close(log), JET_errSuccess);
+    CU_ASSERT_EQUAL(read_all(LSN_MAKE(1, LOG_HEADER_SIZE), 88, 0, &err, &torn, NULL), N + 1);
+    CU_ASSERT(err == 1 && !torn);
+
+    /* Damage after the fact is not vouched for. */
+    write_at(path, tail + 30, "later", 5);
+    read_all(LSN_MAKE(1, LOG_HEADER_SIZE), 88, 0, &err, &torn, NULL);
+    CU_ASSERT_EQUAL(err, JET_errLogFileCorrupt);
+    char off_text[32];
+    snprintf(off_text, sizeof off_text, "offset %u", tail);
+    CU_ASSERT(detail_has(off_text));
+}
+
+static void test_log_reader_checks_the_hash_chain(void)
+{
+    enum { N = 60 };
+    JET_ERR err;
+    int torn;
+    char path[1100], other_dir[1024];
+
+    /* prev_hash of generation 3 altered, header checksum made valid. */
+    use_dir("log_chain");
+    CU_ASSERT_FATAL(write_std_log(77, N, NULL) >= 3);
+    gen_path(path, sizeof path, 3);
+    struct log_header h;
+    CU_ASSERT_EQUAL_FATAL(log_read_header(path, &h), JET_errSuccess);
+    forge_header_u64(3, 48, h.prev_hash ^ 1);
+    read_all(LSN_MAKE(1, LOG_HEADER_SIZE), 77, 0, &err, &torn, NULL);
+    CU_ASSERT_EQUAL(err, JET_errInvalidLogSequence);
+    CU_ASSERT(detail_has("edb00000003.log"));
+    /* Reading from generation 3 on has nothing to check it against. */
+    CU_ASSERT(read_all(LSN_MAKE(3, LOG_HEADER_SIZE), 77, 0, &err, &torn, NULL) > 0);
+    CU_ASSERT_EQUAL(err, 1);
+
+    /* prev_create_us altered. */
+    use_dir("log_chain");
+    CU_ASSERT_FATAL(write_std_log(77, N, NULL) >= 3);
+    gen_path(path, sizeof path, 3);
+    CU_ASSERT_EQUAL_FATAL(log_read_header(path, &h), JET_errSuccess);
+    forge_header_u64(3, 40, h.prev_create_us + 1);
+    read_all(LSN_MAKE(1, LOG_HEADER_SIZE), 77, 0, &err, &torn, NULL);
+    CU_ASSERT_EQUAL(err, JET_errInvalidLogSequence);
+
+    /* Generation 2 replaced by generation 2 of another stream. */
+    use_dir("log_other");
+    snprintf(other_dir, sizeof other_dir, "%s", dir);
+    CU_ASSERT_FATAL(write_std_log(78, N, NULL) >= 3);
+    use_dir("log_chain");
+    CU_ASSERT_FATAL(write_std_log(77, N, NULL) >= 3);
+    char from[1100];
+    CU_ASSERT_EQUAL(log_file_name(from, sizeof from, other_dir, "edb", 2), 0);
+    gen_path(path, sizeof path, 2);
+    CU_ASSERT_FATAL(rename(from, path) == 0);
+    read_all(LSN_MAKE(1, LOG_HEADER_SIZE), 77, 0, &err, &torn, NULL);
+    CU_ASSERT_EQUAL(err, JET_errBadLogSignature);
+    CU_ASSERT(detail_has("edb00000002.log"));
+    /* Without an expected signature the change of stream is still seen. */
+    read_all(LSN_MAKE(1, LOG_HEADER_SIZE), 0, 0, &err, &torn, NULL);
+    CU_ASSERT_EQUAL(err, JET_errBadLogSignature);
+
+    /* Generation 3's file under generation 2's name. */
+    use_dir("log_chain");
+    CU_ASSERT_FATAL(write_std_log(77, N + 20, NULL) >= 4);
+    gen_path(from, sizeof from, 3);
+    gen_path(path, sizeof path, 2);
+    CU_ASSERT_FATAL(rename(from, path) == 0);
+    read_all(LSN_MAKE(1, LOG_HEADER_SIZE), 77, 0, &err, &torn, NULL);
+    CU_ASSERT_EQUAL(err, JET_errInvalidLogSequence);
+}
+
+static void test_log_missing_generations(void)
+{
+    enum { N = 90 };
+    JET_ERR err;
+    int torn;
+    use_dir("log_missing");
+    uint32_t last = write_std_log(77, N, NULL);
+    CU_ASSERT_FATAL(last >= 5);
+    char path[1100];
+    gen_path(path, sizeof path, 1);
+    CU_ASSERT(unlink(path) == 0);
+    read_all(LSN_MAKE(1, LOG_HEADER_SIZE), 77, 0, &err, &torn, NULL);
+    CU_ASSERT_EQUAL(err, JET_errMissingLogFile);
+    CU_ASSERT(detail_has("edb00000001.log"));
+    read_all(LSN_MAKE(last + 1, LOG_HEADER_SIZE), 77, 0, &err, &torn, NULL);
+    CU_ASSERT_EQUAL(err, JET_errMissingLogFile);
+    /* A gap in the middle. */
+    CU_ASSERT_EQUAL(log_delete_generation(dir, "edb", 3), JET_errSuccess);
+    gen_path(path, sizeof path, 3);
+    CU_ASSERT(!os_exists(path));
+    read_all(LSN_MAKE(2, LOG_HEADER_SIZE), 77, 0, &err, &torn, NULL);
+    CU_ASSERT_EQUAL(err, JET_errMissingLogFile);
+    CU_ASSERT(detail_has("edb00000003.log"));
+    CU_ASSERT_EQUAL(log_delete_generation(dir, "edb", 3), JET_errFileNotFound);
+    /* An empty or absent directory has no generations. */
+    uint32_t *gens;
+    size_t n;
+    use_dir("log_missing");
+    CU_ASSERT_EQUAL(log_list(dir, "edb", &gens, &n), JET_errSuccess);
+    CU_ASSERT_EQUAL(n, 0);
+    free(gens);
+    snprintf(path, sizeof path, "%s/nonexistent", dir);
+    CU_ASSERT_EQUAL(log_list(path, "edb", &gens, &n), JET_errSuccess);
+    CU_ASSERT_EQUAL(n, 0);
+    free(gens);
+    struct log_reader *rd;
+    CU_ASSERT_EQUAL(log_reader_open(dir, "edb", LSN_MAKE(1, LOG_HEADER_SIZE), 0, 0, &rd), JET_errMissingLogFile);
+}
+
+static void test_log_list_ignores_other_names(void)
+{
+    use_dir("log_list");
+    static const char *names[] = {"edb00000003.log", "edb0000000A.log", "edb00000001.log", "edbtmp.log",
+                                  "edb0000000a.log", "abc00000002.log", "edb00000002.lo", "edb000000002.log",
+                                  "edb00000000.log", "xedb00000004.log"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        char p[1100];
+        snprintf(p, sizeof p, "%s/%s", dir, names[i]);
+        int fd = open(p, O_CREAT | O_WRONLY, 0600);
+        CU_ASSERT(fd >= 0);
+        if (fd >= 0) close(fd);
+    }
+    uint32_t *gens;
+    size_t n;
+    CU_ASSERT_EQUAL_FATAL(log_list(dir, "edb", &gens, &n), JET_errSuccess);
+    CU_ASSERT_EQUAL_FATAL(n, 3);
+    CU_ASSERT(gens[0] == 1 && gens[1] == 3 && gens[2] == 10);
+    free(gens);
+    char buf[64];
+    CU_ASSERT_EQUAL(log_file_name(buf, sizeof buf, "/d", "edb", 0xABCDEF12u), JET_errSuccess);
+    CU_ASSERT_STRING_EQUAL(buf, "/d/edbABCDEF12.log");
+    CU_ASSERT_EQUAL(log_file_name(buf, 8, "/d", "edb", 1), JET_errInvalidPath);
+}
+
+static void test_log_open_refuses_an_existing_generation_and_chains_to_the_previous(void)
+{
+    use_dir("log_reopen");
+    struct log_config cfg = cfg_for(0x31, SMALL_FILE);
+    struct jet_log *log, *log2;
+    CU_ASSERT_EQUAL_FATAL(log_open(&cfg, 1, &log), JET_errSuccess);
+    lsn_t end;
+    CU_ASSERT_EQUAL(append1(log, 1, "one", 3, NULL, &end), JET_errSuccess);
+    CU_ASSERT_EQUAL(log_flush(log, end), JET_errSuccess);
+    char path[1100];
+    uint64_t before, after;
+    gen_path(path, sizeof path, 1);
+    CU_ASSERT_EQUAL(log_hash_file(path, &before), JET_errSuccess);
+    CU_ASSERT_EQUAL(log_open(&cfg, 1, &log2), JET_errFileAccessDenied);
+    CU_ASSERT(detail_has("edb00000001.log"));
+    CU_ASSERT_EQUAL(log_hash_file(path, &after), JET_errSuccess);
+    CU_ASSERT_EQUAL(before, after);
+    CU_ASSERT_EQUAL(log_close(log), JET_errSuccess);
+    CU_ASSERT_EQUAL(log_open(&cfg, 1, &log2), JET_errFileAccessDenied);
+
+    /* A new writer after generation 1 chains to it (as after recovery). */
+    CU_ASSERT_EQUAL_FATAL(log_open(&cfg, 2, &log), JET_errSuccess);
+    CU_ASSERT_EQUAL(log_end_lsn(log), LSN_MAKE(2, LOG_HEADER_SIZE));
+    CU_ASSERT_EQUAL(append1(log, 2, "two", 3, NULL, &end), JET_errSuccess);
+    CU_ASSERT_EQUAL(log_close(log), JET_errSuccess);
+    JET_ERR err;
+    int torn;
+    CU_ASSERT_EQUAL(read_all(LSN_MAKE(1, LOG_HEADER_SIZE), 0x31, 0, &err, &torn, NULL), 2);
+    CU_ASSERT_EQUAL(err, 1);
+    struct log_header h;
+    gen_path(path, sizeof path, 2);
+    CU_ASSERT_EQUAL(log_read_header(path, &h), JET_errSuccess);
+    CU_ASSERT_EQUAL(h.prev_hash, after);
+
+    /* With no predecessor the chain starts afresh. */
+    CU_ASSERT_EQUAL_FATAL(log_open(&cfg, 9, &log), JET_errSuccess);
+    CU_ASSERT_EQUAL(log_close(log), JET_errSuccess);
+    gen_path(path, sizeof path, 9);
+    CU_ASSERT_EQUAL(log_read_header(path, &h), JET_errSuccess);
+    CU_ASSERT(h.generation == 9 && h.prev_hash == 0 && h.prev_create_us == 0);
+    /* No temporary file is left behind. */
+    snprintf(path, sizeof path, "%s/edbtmp.log", dir);
+    CU_ASSERT(!os_exists(path));
+
+    /* Bad configurations. */
+    struct log_config bad = cfg;
+    bad.file_size = SMALL_FILE + 100;
+    CU_ASSERT_EQUAL(log_open(&bad, 20, &log2), JET_errInvalidParameter);
+    bad = cfg;
+    bad.file_size = 32 * KB;
+    CU_ASSERT_EQUAL(log_open(&bad, 20, &log2), JET_errInvalidParameter);
+    bad = cfg;
+    bad.signature = 0;
+    CU_ASSERT_EQUAL(log_open(&bad, 20, &log2), JET_errInvalidParameter);
+    bad = cfg;
+    bad.base = "edbx";
+    CU_ASSERT_EQUAL(log_open(&bad, 20, &log2), JET_errInvalidParameter);
+    CU_ASSERT_EQUAL(log_open(&cfg, 0, &log2), JET_errInvalidParameter);
+    /* A corrupt predecessor is not chained to. */
+    gen_path(path, sizeof path, 9);
+    write_at(path, 200, "x", 1);
+    CU_ASSERT_EQUAL(log_open(&cfg, 10, &log2), JET_errLogFileCorrupt);
+    CU_ASSERT_EQUAL(log_read_header(path, &h), JET_errLogFileCorrupt);
+}
+
+/* ---- the test VFS: counts calls, fails the Nth pwrite or fsync ---- */
+
+static atomic_int v_pwrites, v_fsyncs, v_fail_pwrite_at, v_fail_fsync_at, v_failed, v_io_after_failure;
+/* Simulated device latency added to each fsync: on a RAM-backed scratch
+ * directory fsync is nearly free and group commit would have nothing to
+ * share, so the test would measure the CPU scheduler instead. */
+static atomic_int v_fsync_delay_us;
+
+static JET_ERR t_pwrite(int fd, const void *buf, size_t n, uint64_t off)
+{
+    int k = atomic_fetch_add(&v_pwrites, 1) + 1;
+    if (atomic_load(&v_failed)) atomic_fetch_add(&v_io_after_failure, 1);
+    if (k == atomic_load(&v_fail_pwrite_at)) {
+        atomic_store(&v_failed, 1);
         return JET_errDiskIO;
     }
+    return os_vfs_default()->pwrite(fd, buf, n, off);
+}
+
+static JET_ERR t_fsync(int fd)
+{
+    int k = atomic_fetch_add(&v_fsyncs, 1) + 1;
+    if (atomic_load(&v_failed)) atomic_fetch_add(&v_io_after_failure, 1);
+    if (k == atomic_load(&v_fail_fsync_at)) {
+        atomic_store(&v_failed, 1);
+        return JET_errDiskIO;
+    }
+    int delay = atomic_load(&v_fsync_delay_us);
+    if (delay) usleep((useconds_t)delay);
     return os_vfs_default()->fsync(fd);
 }
 
+static JET_ERR t_sync_dir(const char *path)
+{
+    if (atomic_load(&v_failed)) atomic_fetch_add(&v_io_after_failure, 1);
+    return os_vfs_default()->sync_dir(path);
+}
+
+static struct os_vfs test_vfs;
+
+/* Installs the test VFS with fresh counters; 0 = never fail. */
+static void vfs_install(int fail_pwrite_at, int fail_fsync_at)
+{
+    test_vfs = *os_vfs_default();
+    test_vfs.pwrite = t_pwrite;
+    test_vfs.fsync = t_fsync;
+    test_vfs.sync_dir = t_sync_dir;
+    atomic_store(&v_pwrites, 0);
+    atomic_store(&v_fsyncs, 0);
+    atomic_store(&v_failed, 0);
+    atomic_store(&v_io_after_failure, 0);
+    atomic_store(&v_fail_pwrite_at, fail_pwrite_at);
+    atomic_store(&v_fail_fsync_at, fail_fsync_at);
+    atomic_store(&v_fsync_delay_us, 0);
+    os_set_vfs(&test_vfs);
+}
+
+static void vfs_remove(void) { os_set_vfs(NULL); }
+
+/* ---- group commit ---- */
+
+#define GC_THREADS 8
+#define GC_PER_THREAD 500
+
 static struct jet_log *glog;
-static atomic_int flush_errors;
+static atomic_int gc_errors, gc_flushes;
+
 static void *committer(void *arg)
 {
-    (void)arg;
-    uint8_t buf[100] = {1};
-    for (int i = 0; i < 500; i++) {
+    uint32_t id = (uint32_t)(uintptr_t)arg;
+    uint8_t buf[100];
+    memset(buf, 0, sizeof buf);
+    for (uint32_t i = 0; i < GC_PER_THREAD; i++) {
         lsn_t end;
-        if (append1(glog, 2, buf, sizeof buf, &end) < 0 || log_flush(glog, end) < 0 || log_durable_lsn(glog) < end)
-            atomic_fetch_add(&flush_errors, 1);
+        put_le32(buf, id);
+        put_le32(buf + 4, i);
+        if (append1(glog, 2, buf, sizeof buf, NULL, &end) < 0) {
+            atomic_fetch_add(&gc_errors, 1);
+            continue;
+        }
+        JET_ERR err = log_flush(glog, end);
+        atomic_fetch_add(&gc_flushes, 1);
+        if (err < 0 || log_durable_lsn(glog) < end) atomic_fetch_add(&gc_errors, 1);
     }
     return NULL;
 }
 
-static void test_group_commit_shares_fsyncs(void)
+static void test_log_group_commit_shares_fsyncs(void)
 {
-    snprintf(dir, sizeof dir, "%s", tu_scratch_dir("log_group"));
-    static struct os_vfs v;
-    v = *os_vfs_default();
-    v.fsync = counting_fsync;
-    os_set_vfs(&v);
-    struct log_config cfg = cfg_for(5);
-    cfg.file_size = 4 << 20;
-    CU_ASSERT_FATAL(log_open(&cfg, 1, &glog) == JET_errSuccess);
-    atomic_store(&fsyncs, 0);
-    pthread_t th[8];
-    for (int i = 0; i < 8; i++) pthread_create(&th[i], NULL, committer, NULL);
-    for (int i = 0; i < 8; i++) pthread_join(th[i], NULL);
-    int n = atomic_load(&fsyncs);
-    fprintf(stderr, "group commit: 4000 durable flushes from 8 threads took %d fsyncs\n", n);
-    CU_ASSERT_EQUAL(flush_errors, 0);
-    CU_ASSERT(n < 4000);
-    log_close(glog);
-    os_set_vfs(NULL);
+    use_dir("log_group");
+    struct log_config cfg = cfg_for(5, 4096 * KB);
+    CU_ASSERT_EQUAL_FATAL(log_open(&cfg, 1, &glog), JET_errSuccess);
+    vfs_install(0, 0);
+    atomic_store(&v_fsync_delay_us, 300);
+    atomic_store(&gc_errors, 0);
+    atomic_store(&gc_flushes, 0);
+    uint64_t t0 = os_mono_us();
+    pthread_t th[GC_THREADS];
+    for (uintptr_t i = 0; i < GC_THREADS; i++)
+        CU_ASSERT_EQUAL_FATAL(pthread_create(&th[i], NULL, committer, (void *)i), 0);
+    for (int i = 0; i < GC_THREADS; i++) pthread_join(th[i], NULL);
+    uint64_t us = os_mono_us() - t0;
+    int fs = atomic_load(&v_fsyncs), fl = atomic_load(&gc_flushes);
+    fprintf(stderr, "\ngroup commit: %d durable flushes from %d threads took %d fsyncs (%.2f flushes/fsync), "
+                    "%.0f commits/s\n",
+            fl, GC_THREADS, fs, fs ? (double)fl / fs : 0.0, us ? fl * 1e6 / (double)us : 0.0);
+    CU_ASSERT_EQUAL(atomic_load(&gc_errors), 0);
+    CU_ASSERT_EQUAL(fl, GC_THREADS * GC_PER_THREAD);
+    CU_ASSERT(fs > 0);
+    CU_ASSERT(fs <= fl / 2);
+    /* A flush of what is already durable costs no fsync. */
+    lsn_t d = log_durable_lsn(glog);
+    CU_ASSERT_EQUAL(log_flush(glog, d), JET_errSuccess);
+    CU_ASSERT_EQUAL(log_flush_all(glog), JET_errSuccess);
+    CU_ASSERT_EQUAL(atomic_load(&v_fsyncs), fs);
+    vfs_remove();
+    CU_ASSERT_EQUAL(log_close(glog), JET_errSuccess);
+
+    /* Every record is there, each thread's in its order. */
+    struct log_reader *rd;
+    struct log_record rec;
+    uint32_t next[GC_THREADS] = {0};
+    int n = 0, bad = 0;
+    CU_ASSERT_EQUAL_FATAL(log_reader_open(dir, "edb", LSN_MAKE(1, LOG_HEADER_SIZE), 5, 0, &rd), 0);
+    while (log_reader_next(rd, &rec) == 0) {
+        uint32_t id = get_le32(rec.payload), i = get_le32(rec.payload + 4);
+        if (rec.len != 100 || id >= GC_THREADS || i != next[id]) bad++;
+        else next[id]++;
+        n++;
+    }
+    log_reader_close(rd);
+    CU_ASSERT_EQUAL(n, GC_THREADS * GC_PER_THREAD);
+    CU_ASSERT_EQUAL(bad, 0);
 }
 
-static void test_failed_fsync_is_sticky_and_never_retried(void)
+/* ---- concurrent batches across rolls ---- */
+
+#define CB_THREADS 4
+#define CB_BATCHES 300
+static atomic_int cb_errors;
+static atomic_int cb_stop;
+
+static void *batcher(void *arg)
 {
-    snprintf(dir, sizeof dir, "%s", tu_scratch_dir("log_fault"));
-    static struct os_vfs v;
-    v = *os_vfs_default();
-    v.fsync = counting_fsync;
-    struct log_config cfg = cfg_for(6);
-    struct jet_log *log;
-    CU_ASSERT_FATAL(log_open(&cfg, 1, &log) == JET_errSuccess);
-    os_set_vfs(&v);
-    atomic_store(&fsyncs, 0);
-    atomic_store(&fail_fsync_after, 0);
-    uint8_t buf[10] = {0};
+    uint32_t id = (uint32_t)(uintptr_t)arg;
+    uint64_t st = 0x1234567ull * (id + 1);
+    static _Thread_local uint8_t bufs[5][1500];
+    for (uint32_t b = 0; b < CB_BATCHES; b++) {
+        int nr = 1 + (int)(tu_rand(&st) % 5);
+        struct log_rec recs[5];
+        struct iovec iov[5];
+        for (int k = 0; k < nr; k++) {
+            size_t len = 16 + tu_rand(&st) % (sizeof bufs[k] - 16);
+            put_le32(bufs[k], id);
+            put_le32(bufs[k] + 4, b);
+            put_le32(bufs[k] + 8, (uint32_t)k);
+            put_le32(bufs[k] + 12, (uint32_t)nr);
+            iov[k] = (struct iovec){bufs[k], len};
+            recs[k] = (struct log_rec){(uint8_t)k, &iov[k], 1};
+        }
+        lsn_t first, end;
+        if (log_append(glog, recs, nr, &first, &end) < 0) atomic_fetch_add(&cb_errors, 1);
+        else if (b % 3 == 0 && log_flush(glog, end) < 0) atomic_fetch_add(&cb_errors, 1);
+    }
+    return NULL;
+}
+
+static void *roller(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&cb_stop)) {
+        if (log_roll(glog, NULL) < 0 || log_flush_all(glog) < 0) atomic_fetch_add(&cb_errors, 1);
+        usleep(2000);
+    }
+    return NULL;
+}
+
+static void test_log_concurrent_batches_stay_contiguous_across_rolls(void)
+{
+    use_dir("log_batches");
+    struct log_config cfg = cfg_for(6, SMALL_FILE);
+    CU_ASSERT_EQUAL_FATAL(log_open(&cfg, 1, &glog), JET_errSuccess);
+    atomic_store(&cb_errors, 0);
+    atomic_store(&cb_stop, 0);
+    pthread_t th[CB_THREADS], rt;
+    for (uintptr_t i = 0; i < CB_THREADS; i++)
+        CU_ASSERT_EQUAL_FATAL(pthread_create(&th[i], NULL, batcher, (void *)i), 0);
+    CU_ASSERT_EQUAL_FATAL(pthread_create(&rt, NULL, roller, NULL), 0);
+    for (int i = 0; i < CB_THREADS; i++) pthread_join(th[i], NULL);
+    atomic_store(&cb_stop, 1);
+    pthread_join(rt, NULL);
+    CU_ASSERT_EQUAL(atomic_load(&cb_errors), 0);
+    uint32_t last = log_current_generation(glog);
+    CU_ASSERT_EQUAL(log_close(glog), JET_errSuccess);
+    pthread_mutex_lock(&closes_mu);
+    CU_ASSERT_EQUAL(nclosed, (int)last - 1);
+    for (int k = 0; k < nclosed && k < MAX_CLOSES; k++) CU_ASSERT_EQUAL(closes[k].gen, (uint32_t)k + 1);
+    pthread_mutex_unlock(&closes_mu);
+
+    struct log_reader *rd;
+    struct log_record rec;
+    uint32_t next_batch[CB_THREADS] = {0};
+    uint32_t cur_id = 0, cur_batch = 0, cur_k = 0, cur_n = 0;
+    int in_batch = 0, bad = 0, batches = 0;
+    CU_ASSERT_EQUAL_FATAL(log_reader_open(dir, "edb", LSN_MAKE(1, LOG_HEADER_SIZE), 6, 0, &rd), 0);
+    JET_ERR err;
+    while ((err = log_reader_next(rd, &rec)) == 0) {
+        uint32_t id = get_le32(rec.payload), b = get_le32(rec.payload + 4), k = get_le32(rec.payload + 8),
+                 n = get_le32(rec.payload + 12);
+        if (in_batch) {
+            /* The next record must continue the open batch. */
+            if (id != cur_id || b != cur_batch || k != cur_k + 1 || n != cur_n) bad++;
+        } else {
+            if (id >= CB_THREADS || k != 0 || b != next_batch[id]) bad++;
+            else next_batch[id]++;
+            cur_id = id;
+            cur_batch = b;
+            cur_n = n;
+            batches++;
+        }
+        cur_k = k;
+        in_batch = k + 1 < n;
+        if (rec.type != k) bad++;
+    }
+    log_reader_close(rd);
+    CU_ASSERT_EQUAL(err, 1);
+    CU_ASSERT_EQUAL(bad, 0);
+    CU_ASSERT_EQUAL(batches, CB_THREADS * CB_BATCHES);
+    CU_ASSERT(!in_batch);
+}
+
+/* ---- injected failures ---- */
+
+/* After a failure: everything is JET_errLogWriteFail and no I/O happens. */
+static void check_dead(struct jet_log *log)
+{
     lsn_t end;
-    TU_CHECK_ERR(append1(log, 1, buf, sizeof buf, &end), JET_errSuccess);
-    TU_CHECK_ERR(log_flush(log, end), JET_errLogWriteFail);
-    TU_CHECK_ERR(append1(log, 1, buf, sizeof buf, &end), JET_errLogWriteFail);
-    TU_CHECK_ERR(log_flush(log, end), JET_errLogWriteFail);
-    TU_CHECK_ERR(log_roll(log, NULL), JET_errLogWriteFail);
-    CU_ASSERT_EQUAL(atomic_load(&fsyncs_after_failure), 0);
-    log_close(log);
-    os_set_vfs(NULL);
-    atomic_store(&fail_fsync_after, -1);
+    CU_ASSERT_EQUAL(append1(log, 1, "x", 1, NULL, &end), JET_errLogWriteFail);
+    CU_ASSERT_EQUAL(log_flush(log, LSN_MAKE(1, LOG_HEADER_SIZE)), JET_errLogWriteFail);
+    CU_ASSERT_EQUAL(log_flush_all(log), JET_errLogWriteFail);
+    CU_ASSERT_EQUAL(log_roll(log, NULL), JET_errLogWriteFail);
+    CU_ASSERT_EQUAL(log_close(log), JET_errLogWriteFail);
+    CU_ASSERT_EQUAL(atomic_load(&v_io_after_failure), 0);
+}
+
+static void test_log_failed_write_is_sticky(void)
+{
+    use_dir("log_fail_write");
+    struct log_config cfg = cfg_for(7, SMALL_FILE);
+    struct jet_log *log;
+    CU_ASSERT_EQUAL_FATAL(log_open(&cfg, 1, &log), JET_errSuccess);
+    lsn_t end, d0 = log_durable_lsn(log);
+    vfs_install(1, 0);
+    CU_ASSERT_EQUAL(append1(log, 1, "abc", 3, NULL, &end), JET_errSuccess);
+    CU_ASSERT_EQUAL(log_flush(log, end), JET_errLogWriteFail);
+    CU_ASSERT(detail_has("edb00000001.log") && detail_has("write"));
+    CU_ASSERT_EQUAL(atomic_load(&v_fsyncs), 0); /* no fsync after the failed write */
+    CU_ASSERT_EQUAL(log_durable_lsn(log), d0);
+    check_dead(log);
+    vfs_remove();
+}
+
+static void test_log_failed_fsync_is_sticky_and_never_retried(void)
+{
+    use_dir("log_fail_fsync");
+    struct log_config cfg = cfg_for(8, SMALL_FILE);
+    struct jet_log *log;
+    CU_ASSERT_EQUAL_FATAL(log_open(&cfg, 1, &log), JET_errSuccess);
+    lsn_t end;
+    vfs_install(0, 2);
+    CU_ASSERT_EQUAL(append1(log, 1, "abc", 3, NULL, &end), JET_errSuccess);
+    CU_ASSERT_EQUAL(log_flush(log, end), JET_errSuccess);
+    lsn_t d1 = log_durable_lsn(log);
+    CU_ASSERT_EQUAL(append1(log, 1, "def", 3, NULL, &end), JET_errSuccess);
+    CU_ASSERT_EQUAL(log_flush(log, end), JET_errLogWriteFail);
+    CU_ASSERT(detail_has("fsync"));
+    CU_ASSERT_EQUAL(log_durable_lsn(log), d1);
+    check_dead(log);
+    CU_ASSERT_EQUAL(atomic_load(&v_fsyncs), 2);
+    vfs_remove();
+}
+
+/* Every waiting committer learns of the failure; none fsyncs again. */
+static void test_log_failed_fsync_fails_every_waiting_committer(void)
+{
+    use_dir("log_fail_group");
+    struct log_config cfg = cfg_for(9, 4096 * KB);
+    CU_ASSERT_EQUAL_FATAL(log_open(&cfg, 1, &glog), JET_errSuccess);
+    vfs_install(0, 20);
+    atomic_store(&gc_errors, 0);
+    atomic_store(&gc_flushes, 0);
+    pthread_t th[GC_THREADS];
+    for (uintptr_t i = 0; i < GC_THREADS; i++)
+        CU_ASSERT_EQUAL_FATAL(pthread_create(&th[i], NULL, committer, (void *)i), 0);
+    for (int i = 0; i < GC_THREADS; i++) pthread_join(th[i], NULL);
+    CU_ASSERT_EQUAL(atomic_load(&v_fsyncs), 20);
+    CU_ASSERT(atomic_load(&v_failed));
+    /* Each thread fails from then on: at least all of its remaining commits. */
+    CU_ASSERT(atomic_load(&gc_errors) >= GC_THREADS * GC_PER_THREAD - 20 * GC_THREADS);
+    check_dead(glog);
+    vfs_remove();
+}
+
+/* A failure while rolling (here: the new generation's fsync) is a dead log. */
+static void test_log_failure_while_rolling_kills_the_log(void)
+{
+    use_dir("log_fail_roll");
+    struct log_config cfg = cfg_for(10, SMALL_FILE);
+    struct jet_log *log;
+    CU_ASSERT_EQUAL_FATAL(log_open(&cfg, 1, &log), JET_errSuccess);
+    lsn_t end;
+    CU_ASSERT_EQUAL(append1(log, 1, "abc", 3, NULL, &end), JET_errSuccess);
+    /* fsync 1 closes generation 1, fsync 2 is generation 2's header. */
+    vfs_install(0, 2);
+    nclosed = 0;
+    CU_ASSERT_EQUAL(log_roll(log, NULL), JET_errLogWriteFail);
+    CU_ASSERT(detail_has("generation 2") || detail_has("edb00000002.log"));
+    CU_ASSERT_EQUAL(nclosed, 0);
+    check_dead(log);
+    vfs_remove();
+    /* Generation 1 is whole and readable; no generation 2 under its name. */
+    JET_ERR err;
+    int torn;
+    CU_ASSERT_EQUAL(read_all(LSN_MAKE(1, LOG_HEADER_SIZE), 10, 0, &err, &torn, NULL), 1);
+    CU_ASSERT(err == 1 && !torn);
+    char path[1100];
+    gen_path(path, sizeof path, 2);
+    CU_ASSERT(!os_exists(path));
+}
+
+/* The buffer filling up writes it out from log_append; a failure there too. */
+static void test_log_failed_buffer_write_in_append(void)
+{
+    use_dir("log_fail_append");
+    struct log_config cfg = cfg_for(11, 2048 * KB);
+    struct jet_log *log;
+    uint8_t buf[1000] = {0};
+    CU_ASSERT_EQUAL_FATAL(log_open(&cfg, 1, &log), JET_errSuccess);
+    vfs_install(1, 0);
+    JET_ERR err = JET_errSuccess;
+    int i;
+    for (i = 0; i < 2000 && err == JET_errSuccess; i++) err = append1(log, 1, buf, sizeof buf, NULL, NULL);
+    CU_ASSERT_EQUAL(err, JET_errLogWriteFail);
+    /* When the 1 MiB buffer fills, long before the 2 MiB generation does. */
+    CU_ASSERT(i > 1000 && i < 1100);
+    CU_ASSERT_EQUAL(atomic_load(&v_fsyncs), 0);
+    check_dead(log);
+    vfs_remove();
 }
 
 int main(void)
 {
     if (CU_initialize_registry() != CUE_SUCCESS) return 2;
     CU_pSuite su = CU_add_suite("log", NULL, NULL);
-    CU_add_test(su, "test_append_roll_and_read_back", test_append_roll_and_read_back);
-    CU_add_test(su, "test_torn_tail_ends_reading_cleanly", test_torn_tail_ends_reading_cleanly);
-    CU_add_test(su, "test_damage_in_an_earlier_generation_is_corruption", test_damage_in_an_earlier_generation_is_corruption);
-    CU_add_test(su, "test_broken_hash_chain_is_detected", test_broken_hash_chain_is_detected);
-    CU_add_test(su, "test_group_commit_shares_fsyncs", test_group_commit_shares_fsyncs);
-    CU_add_test(su, "test_failed_fsync_is_sticky_and_never_retried", test_failed_fsync_is_sticky_and_never_retried);
+    if (!su) return 2;
+#define ADD(t) CU_add_test(su, #t, t)
+    ADD(test_log_append_flush_reopen_read_back_byte_exact);
+    ADD(test_log_record_size_limits);
+    ADD(test_log_record_larger_than_the_append_buffer);
+    ADD(test_log_rolls_when_a_generation_fills);
+    ADD(test_log_roll_explicit_and_empty_generation);
+    ADD(test_log_reader_starts_mid_generation_and_respects_last_gen);
+    ADD(test_log_torn_tail_ends_the_read_cleanly);
+    ADD(test_log_damage_in_an_earlier_generation_is_corruption);
+    ADD(test_log_torn_tail_vouched_for_by_the_next_generation);
+    ADD(test_log_reader_checks_the_hash_chain);
+    ADD(test_log_missing_generations);
+    ADD(test_log_list_ignores_other_names);
+    ADD(test_log_open_refuses_an_existing_generation_and_chains_to_the_previous);
+    ADD(test_log_group_commit_shares_fsyncs);
+    ADD(test_log_concurrent_batches_stay_contiguous_across_rolls);
+    ADD(test_log_failed_write_is_sticky);
+    ADD(test_log_failed_fsync_is_sticky_and_never_retried);
+    ADD(test_log_failed_fsync_fails_every_waiting_committer);
+    ADD(test_log_failure_while_rolling_kills_the_log);
+    ADD(test_log_failed_buffer_write_in_append);
+#undef ADD
     return tu_run();
 }
