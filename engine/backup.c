@@ -28,9 +28,13 @@
  * any byte of it is returned; a log generation is verified whole when
  * opened, against the hash its successor's header carries.
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+#include <xxhash.h>
 
 #include "diag.h"
 #include "instance.h"
@@ -803,3 +807,122 @@ JET_ERR JetEndExternalBackup(void) { return JetEndExternalBackupInstance(0); }
 JET_ERR JetStopBackup(void) { return JetStopBackupInstance(0); }
 
 static JET_ERR backup_instance(JET_INSTANCE h, struct jet_instance **pinst) { return inst_lookup_for_backup(h, pinst); }
+
+/* ---- manifest ---- */
+
+struct sbuf {
+    char *p;
+    size_t n, cap;
+    bool oom;
+};
+
+static void sb_printf(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sb_printf(struct sbuf *b, const char *fmt, ...)
+{
+    va_list ap;
+    for (;;) {
+        va_start(ap, fmt);
+        int n = vsnprintf(b->p ? b->p + b->n : NULL, b->p ? b->cap - b->n : 0, fmt, ap);
+        va_end(ap);
+        if (n < 0) {
+            b->oom = true;
+            return;
+        }
+        if (b->p && b->n + (size_t)n < b->cap) {
+            b->n += (size_t)n;
+            return;
+        }
+        size_t nc = (b->cap + (size_t)n + 1) * 2;
+        char *np = realloc(b->p, nc);
+        if (!np) {
+            b->oom = true;
+            return;
+        }
+        b->p = np;
+        b->cap = nc;
+    }
+}
+
+static const char *base_name(const char *path)
+{
+    const char *s = strrchr(path, '/');
+    return s ? s + 1 : path;
+}
+
+JET_ERR JetGetBackupManifestInstance(JET_INSTANCE instance, const char *szType, char *szManifest, unsigned long cbMax,
+                                     unsigned long *pcbActual)
+{
+    struct jet_instance *inst;
+    struct backup *bk;
+    static const char *types[] = {"full", "incremental", "differential", "copy"};
+    int type = -1;
+    for (int i = 0; szType && i < 4; i++)
+        if (!strcmp(szType, types[i])) type = i;
+    if (type < 0) return JET_errInvalidParameter;
+    JET_ERR err = bk_enter(instance, &inst, &bk, false);
+    if (err < 0) return err;
+    if ((type == 1 || type == 2) != bk->incremental) {
+        bk_leave(inst);
+        return JET_errInvalidBackupSequence;
+    }
+    struct sbuf b = {0};
+    uint64_t pred = 0;
+    char when[32];
+    time_t secs = (time_t)(bk->begin_us / 1000000u);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    pthread_mutex_lock(&inst->mu);
+    for (uint32_t d = 0; d < JET_MAX_DBS; d++) {
+        struct db *db = inst->dbs[d];
+        if (!db || !db->attached) continue;
+        const struct db_backup_info *full = &db->hdr.backup[DB_BK_FULL], *inc = &db->hdr.backup[DB_BK_INCREMENTAL];
+        if (type == 1) pred = inc->lsn_mark > full->lsn_mark ? inc->backup_id : full->backup_id;
+        else if (type == 2) pred = full->backup_id;
+    }
+    sb_printf(&b, "{\n  \"format\": 1,\n  \"backup_id\": \"%016llx\",\n  \"predecessor_id\": \"%016llx\",\n"
+                  "  \"type\": \"%s\",\n  \"begin_time\": \"%s\",\n  \"begin_us\": %llu,\n"
+                  "  \"log_signature\": \"%016llx\",\n  \"log_base\": \"%s\",\n"
+                  "  \"generations\": {\"low\": %u, \"high\": %u},\n  \"databases\": [",
+              (unsigned long long)bk->backup_id, (unsigned long long)pred, types[type], when,
+              (unsigned long long)bk->begin_us, (unsigned long long)inst->log_signature, inst->p.base, bk->gen_low,
+              bk->gen_high);
+    bool first = true;
+    for (uint32_t i = 0; i < bk->nfiles; i++) {
+        struct bk_file *f = &bk->files[i];
+        if (!f->is_db || !inst->dbs[f->dbidx]) continue;
+        sb_printf(&b, "%s\n    {\"name\": \"%s\", \"dbidx\": %u, \"signature\": \"%016llx\"}", first ? "" : ",",
+                  base_name(f->path), f->dbidx, (unsigned long long)inst->dbs[f->dbidx]->hdr.db_signature);
+        first = false;
+    }
+    pthread_mutex_unlock(&inst->mu);
+    sb_printf(&b, "%s],\n  \"files\": [", first ? "" : "\n  ");
+    first = true;
+    for (uint32_t i = 0; i < bk->nfiles && err >= 0; i++) {
+        struct bk_file *f = &bk->files[i];
+        if (!f->is_db && !f->verified && (err = verify_log(inst, f)) < 0) break;
+        sb_printf(&b, "%s\n    {\"name\": \"%s\", \"size\": %llu", first ? "" : ",", base_name(f->path),
+                  (unsigned long long)f->size);
+        if (!f->is_db) sb_printf(&b, ", \"xxh3\": \"%016llx\"", (unsigned long long)f->hash);
+        sb_printf(&b, "}");
+        first = false;
+    }
+    sb_printf(&b, "\n  ],\n");
+    if (err >= 0 && !b.oom) {
+        uint64_t self = XXH3_64bits(b.p, b.n);
+        sb_printf(&b, "  \"manifest_checksum\": \"%016llx\"\n}\n", (unsigned long long)self);
+    }
+    bk_leave(inst);
+    if (err >= 0 && b.oom) err = JET_errOutOfMemory;
+    if (err >= 0) {
+        if (szManifest && cbMax) {
+            size_t n = b.n < cbMax - 1 ? b.n : cbMax - 1;
+            memcpy(szManifest, b.p, n);
+            szManifest[n] = '\0';
+        }
+        if (pcbActual) *pcbActual = (unsigned long)b.n + 1;
+        if (szManifest && b.n + 1 > cbMax) err = JET_wrnBufferTruncated;
+    }
+    free(b.p);
+    return err;
+}

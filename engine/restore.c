@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <xxhash.h>
+
 #include "diag.h"
 #include "instance.h"
 #include "os.h"
@@ -248,6 +250,104 @@ static void remove_tree_files(const char *d, bool rmdir_too)
     if (rmdir_too) rmdir(d);
 }
 
+/* The value of "key": "..." or "key": N after from; NULL if absent. */
+static const char *json_field(const char *from, const char *key, char *out, size_t cb)
+{
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\": ", key);
+    const char *p = strstr(from, pat);
+    if (!p) return NULL;
+    p += strlen(pat);
+    bool quoted = *p == '"';
+    if (quoted) p++;
+    size_t n = 0;
+    while (p[n] && (quoted ? p[n] != '"' : (p[n] != ',' && p[n] != '}' && p[n] != '\n'))) n++;
+    if (n >= cb) n = cb - 1;
+    memcpy(out, p, n);
+    out[n] = '\0';
+    return p + n;
+}
+
+struct set_manifest {
+    bool present;
+    uint64_t backup_id, predecessor_id;
+    char type[16];
+};
+
+/* Checks a set's backup.manifest (when there is one): its own checksum,
+ * then every file it lists: present, of that size, of that hash. */
+static JET_ERR check_manifest(const char *setdir, struct set_manifest *m)
+{
+    char path[JET_PATH_MAX], v[128];
+    memset(m, 0, sizeof *m);
+    if (os_join(path, sizeof path, setdir, "backup.manifest") < 0 || !os_exists(path)) return JET_errSuccess;
+    int fd;
+    uint64_t size = 0;
+    JET_ERR err = os_open(path, OS_OPEN_READ, &fd);
+    if (err < 0) return jet_report(err, "%s: cannot read the manifest", path);
+    if ((err = os_fsize(fd, &size)) < 0 || size > (16u << 20)) {
+        os_close(fd);
+        return jet_report(JET_errInvalidBackup, "%s: manifest unreadable or too large", path);
+    }
+    char *text = malloc(size + 1);
+    if (!text) {
+        os_close(fd);
+        return JET_errOutOfMemory;
+    }
+    err = os_pread_full(fd, text, size, 0);
+    os_close(fd);
+    text[size] = '\0';
+    if (err < 0) goto out;
+    m->present = true;
+    const char *ck = strstr(text, "  \"manifest_checksum\": ");
+    if (!ck || !json_field(ck, "manifest_checksum", v, sizeof v)) {
+        err = jet_report(JET_errInvalidBackup, "%s: the manifest has no checksum line", path);
+        goto out;
+    }
+    uint64_t want = strtoull(v, NULL, 16), got = XXH3_64bits(text, (size_t)(ck - text));
+    if (want != got) {
+        err = jet_report(JET_errInvalidBackup, "%s: manifest checksum %016llx does not match its text (%016llx): edited?",
+                         path, (unsigned long long)want, (unsigned long long)got);
+        goto out;
+    }
+    if (json_field(text, "backup_id", v, sizeof v)) m->backup_id = strtoull(v, NULL, 16);
+    if (json_field(text, "predecessor_id", v, sizeof v)) m->predecessor_id = strtoull(v, NULL, 16);
+    if (json_field(text, "type", v, sizeof v)) snprintf(m->type, sizeof m->type, "%.15s", v);
+    const char *files = strstr(text, "\"files\": [");
+    for (const char *e = files ? strstr(files, "{\"name\": ") : NULL; e; e = strstr(e + 1, "{\"name\": ")) {
+        char name[256], fp[JET_PATH_MAX];
+        if (!json_field(e, "name", name, sizeof name) || !json_field(e, "size", v, sizeof v)) break;
+        uint64_t fsz = strtoull(v, NULL, 10), actual = 0;
+        const char *end = strchr(e, '}');
+        if ((err = os_join(fp, sizeof fp, setdir, name)) < 0) goto out;
+        int f2;
+        if (os_open(fp, OS_OPEN_READ, &f2) < 0) {
+            err = jet_report(JET_errMissingRestoreLogFiles, "%s: listed in the manifest but missing from the set", fp);
+            goto out;
+        }
+        os_fsize(f2, &actual);
+        os_close(f2);
+        if (actual != fsz) {
+            err = jet_report(JET_errBadBackupDatabaseSize, "%s: %llu bytes, the manifest says %llu", fp,
+                             (unsigned long long)actual, (unsigned long long)fsz);
+            goto out;
+        }
+        const char *h = strstr(e, "\"xxh3\": ");
+        if (h && end && h < end && json_field(e, "xxh3", v, sizeof v)) {
+            uint64_t hw = strtoull(v, NULL, 16), hg = 0;
+            if ((err = log_hash_file(fp, &hg)) < 0) goto out;
+            if (hw != hg) {
+                err = jet_report(JET_errLogFileCorrupt, "%s: xxh3 %016llx, the manifest says %016llx: damaged", fp,
+                                 (unsigned long long)hg, (unsigned long long)hw);
+                goto out;
+            }
+        }
+    }
+out:
+    free(text);
+    return err;
+}
+
 JET_ERR JetRestoreSets(const char *const *sets, int nsets, const char *target_dir, unsigned long stop_gen,
                        unsigned long long stop_us)
 {
@@ -260,6 +360,25 @@ JET_ERR JetRestoreSets(const char *const *sets, int nsets, const char *target_di
     if (!sets || nsets < 1 || !target_dir || !*target_dir) return JET_errInvalidParameter;
     if (!dir_empty_or_missing(target_dir, &existed))
         return jet_report(JET_errInvalidPath, "%s: the restore target exists and is not empty", target_dir);
+    /* Every set's manifest and the chain of ids, before anything is written. */
+    struct set_manifest first = {0}, prev = {0};
+    for (int si = 0; si < nsets; si++) {
+        struct set_manifest m;
+        if ((err = check_manifest(sets[si], &m)) < 0) return err;
+        if (!m.present) continue;
+        if (si == 0 && strcmp(m.type, "full") && strcmp(m.type, "copy"))
+            return jet_report(JET_errMissingFullBackup, "%s: the first set is a %s backup, not a full (or copy) one",
+                              sets[si], m.type);
+        if (si > 0 && prev.present) {
+            uint64_t want = !strcmp(m.type, "differential") ? first.backup_id : prev.backup_id;
+            if (m.predecessor_id != want)
+                return jet_report(JET_errInvalidBackupSequence,
+                                  "%s: a %s backup whose predecessor is %016llx, but the set before it is %016llx", sets[si],
+                                  m.type, (unsigned long long)m.predecessor_id, (unsigned long long)want);
+        }
+        if (si == 0) first = m;
+        prev = m;
+    }
     if ((err = os_mkdirs(target_dir)) < 0) return jet_report(err, "%s: cannot create the restore target", target_dir);
     for (int si = 0; si < nsets && err >= 0; si++) {
         DIR *dd = opendir(sets[si]);

@@ -422,6 +422,19 @@ JET_ERR JetEndExternalBackup(void);
 JET_ERR JetStopBackupInstance(JET_INSTANCE instance);
 JET_ERR JetStopBackup(void);
 
+/*
+ * JetGetBackupManifestInstance (jetfs): the manifest of the running backup
+ * as JSON text (backup.manifest of a backup set): format version, backup
+ * id, predecessor id, type (szType: "full", "incremental", "differential"
+ * or "copy", as the caller intends to end it), begin time, log signature,
+ * database signatures, generation range, and for every file its name,
+ * size and xxHash (XXH3-64) -- omitted for database files, whose pages each
+ * carry a checksum -- and last a checksum of the manifest's own text.
+ * Computing the log hashes reads each generation once.
+ */
+JET_ERR JetGetBackupManifestInstance(JET_INSTANCE instance, const char *szType, char *szManifest,
+                                     unsigned long cbMax, unsigned long *pcbActual);
+
 /* ------------------------------------------------------------------ */
 /* Restore.                                                             */
 /* ------------------------------------------------------------------ */

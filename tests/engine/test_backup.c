@@ -234,7 +234,7 @@ static void test_snapshot_is_the_file_as_at_begin(void)
 
 /* Writes every file of the running backup set into dir (logs always;
  * the database too for a full backup), read through the API. */
-static void save_set(const char *setdir, int with_db, uint64_t *rng)
+static void save_set(const char *setdir, int with_db, uint64_t *rng, const char *type)
 {
     char cmd[2200];
     snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s'", setdir, setdir);
@@ -259,6 +259,18 @@ static void save_set(const char *setdir, int with_db, uint64_t *rng)
         CU_ASSERT_FATAL(f && fwrite(b, 1, n, f) == n);
         fclose(f);
         free(b);
+    }
+    if (type) {
+        unsigned long need = 0;
+        CU_ASSERT_FATAL(JetGetBackupManifestInstance(inst, type, NULL, 0, &need) >= 0);
+        char *m = malloc(need);
+        CU_ASSERT_FATAL(JetGetBackupManifestInstance(inst, type, m, need, &need) == JET_errSuccess);
+        char out[2200];
+        snprintf(out, sizeof out, "%s/backup.manifest", setdir);
+        FILE *f = fopen(out, "w");
+        CU_ASSERT_FATAL(f && fputs(m, f) >= 0);
+        fclose(f);
+        free(m);
     }
 }
 
@@ -316,13 +328,13 @@ static void test_full_and_incremental_restore(void)
     load(0, 2000, 'a');
     TU_CHECK_ERR(JetBeginExternalBackupInstance(inst, 0), JET_errSuccess);
     load(0, 1000, 'b'); /* after begin: not in the full backup */
-    save_set(s1, 1, &rng);
+    save_set(s1, 1, &rng, "full");
     TU_CHECK_ERR(JetTruncateLogInstance(inst), JET_errSuccess);
     TU_CHECK_ERR(JetEndExternalBackupInstance(inst), JET_errSuccess);
     load(2000, 2500, 'c');
     TU_CHECK_ERR(JetBeginExternalBackupInstance(inst, JET_bitBackupIncremental), JET_errSuccess);
     load(2500, 2600, 'd'); /* after the incremental's begin */
-    save_set(s2, 0, &rng);
+    save_set(s2, 0, &rng, "incremental");
     TU_CHECK_ERR(JetTruncateLogInstance(inst), JET_errSuccess);
     TU_CHECK_ERR(JetEndExternalBackupInstance(inst), JET_errSuccess);
     JetTerm(inst);
@@ -376,6 +388,27 @@ static void test_full_and_incremental_restore(void)
     for (int k = 0; k < 2600; k++) bad += !value_is(rs, rt, k, k < 2000 ? 'a' : 0);
     CU_ASSERT_EQUAL(bad, 0);
     JetTerm(ri);
+    /* Manifests: an edited one, a broken chain of ids, a damaged log. */
+    char r5[1200], cmd5[8000];
+    snprintf(r5, sizeof r5, "%s/restored5", dir);
+    const char *twice[] = {s1, s2, s2};
+    TU_CHECK_ERR(JetRestoreSets(twice, 3, r5, 0, 0), JET_errInvalidBackupSequence);
+    CU_ASSERT_PTR_NOT_NULL(strstr(JetGetLastErrorDetail(), "predecessor"));
+    char s2b[1200];
+    snprintf(s2b, sizeof s2b, "%s/set2b", dir);
+    snprintf(cmd5, sizeof cmd5, "rm -rf '%s' && cp -r '%s' '%s' && sed -i 's/\"size\": /\"size\": 1/' '%s/backup.manifest'", s2b,
+             s2, s2b, s2b);
+    CU_ASSERT_FATAL(system(cmd5) == 0);
+    const char *edited[] = {s1, s2b};
+    TU_CHECK_ERR(JetRestoreSets(edited, 2, r5, 0, 0), JET_errInvalidBackup);
+    CU_ASSERT_PTR_NOT_NULL(strstr(JetGetLastErrorDetail(), "edited"));
+    snprintf(cmd5, sizeof cmd5,
+             "rm -rf '%s' && cp -r '%s' '%s' && f=$(ls %s/edb*.log | head -1) && printf 'Z' | dd of=$f bs=1 seek=70000 conv=notrunc 2>/dev/null",
+             s2b, s2, s2b, s2b);
+    CU_ASSERT_FATAL(system(cmd5) == 0);
+    TU_CHECK_ERR(JetRestoreSets(edited, 2, r5, 0, 0), JET_errLogFileCorrupt);
+    CU_ASSERT_PTR_NOT_NULL(strstr(JetGetLastErrorDetail(), "damaged"));
+    CU_ASSERT(access(r5, F_OK) != 0);
     /* An incremental set holding a database file is not a valid chain. */
     const char *wrong[] = {s1, s1};
     char r4[1200];
