@@ -761,7 +761,7 @@ JET_ERR log_append(struct jet_log *log, const struct log_rec *recs, int nrecs, l
 {
     size_t maxp = log_max_payload(log->file_size);
     lsn_t first = 0;
-    uint32_t len;
+    uint32_t len = 0;
     JET_ERR err;
 
     if (nrecs < 0 || (nrecs > 0 && !recs))
@@ -1045,7 +1045,7 @@ static JET_ERR reader_rest_is_zero(struct log_reader *rd, uint64_t off, bool *pz
     while (off < rd->hdr.file_size) {
         uint64_t left = rd->hdr.file_size - off;
         size_t n = left < LOG_READ_CHUNK ? (size_t)left : LOG_READ_CHUNK;
-        const uint8_t *p;
+        const uint8_t *p = NULL;
         if ((err = reader_window(rd, off, n, &p)) < 0) return err;
         if (!all_zero(p, n)) {
             *pzero = false;
