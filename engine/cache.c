@@ -261,12 +261,9 @@ out:
     return err;
 }
 
-void cache_put(struct cache *c, uint32_t dbidx, uint32_t pgno)
+/* Back under the soft bound once frames are released and clean.  Context: mu. */
+static void shrink_locked(struct cache *c)
 {
-    pthread_mutex_lock(&c->mu);
-    struct frame *f = lookup(c, dbidx, pgno);
-    if (f && f->pins > 0) f->pins--;
-    /* Shrink back under the soft bound once frames are released. */
     while (c->nframes > c->capacity && c->tail && !c->tail->pins && !c->tail->dirty && !c->tail->loading) {
         struct frame *v = c->tail;
         hash_remove(c, v);
@@ -275,6 +272,14 @@ void cache_put(struct cache *c, uint32_t dbidx, uint32_t pgno)
         free(v);
         c->nframes--;
     }
+}
+
+void cache_put(struct cache *c, uint32_t dbidx, uint32_t pgno)
+{
+    pthread_mutex_lock(&c->mu);
+    struct frame *f = lookup(c, dbidx, pgno);
+    if (f && f->pins > 0) f->pins--;
+    shrink_locked(c);
     pthread_mutex_unlock(&c->mu);
 }
 
@@ -426,14 +431,7 @@ release:
     lsn_t ckpt = l0;
     for (struct frame *f = c->head; f; f = f->next)
         if (f->dirty && f->rec_lsn < ckpt) ckpt = f->rec_lsn;
-    while (c->nframes > c->capacity && c->tail && !c->tail->pins && !c->tail->dirty && !c->tail->loading) {
-        struct frame *v = c->tail;
-        hash_remove(c, v);
-        lru_unlink(c, v);
-        pgbuf_unref(v->buf);
-        free(v);
-        c->nframes--;
-    }
+    shrink_locked(c);
     pthread_mutex_unlock(&c->mu);
     free(items);
     if (err >= 0 && pckpt) *pckpt = ckpt;
