@@ -353,7 +353,21 @@ JET_ERR JetBeginExternalBackupInstance(JET_INSTANCE instance, JET_GRBIT grbit)
         if (err < 0) goto fail_locked;
         bk->gen_low = LSN_GEN(inst->checkpoint_lsn);
     } else {
-        bk->gen_low = prev_high + 1;
+        /* As ESE: a log-only backup takes every generation still present,
+         * so a differential (never truncated) holds all logs since the
+         * full, and an incremental those since the last truncation.  A gap
+         * after the last backup means a needed log was deleted. */
+        uint32_t *gens = NULL;
+        size_t ng = 0;
+        if ((err = log_list(inst->p.log_path, inst->p.base, &gens, &ng)) < 0) goto fail_locked;
+        bk->gen_low = ng ? gens[0] : prev_high + 1;
+        free(gens);
+        if (bk->gen_low > prev_high + 1) {
+            err = jet_report(JET_errMissingFileToBackup,
+                             "incremental backup refused: generation %u (after the last backup's %u) was deleted",
+                             prev_high + 1, prev_high);
+            goto fail_locked;
+        }
     }
     pthread_mutex_unlock(&inst->mu);
     bk->lsn_mark = log_end_lsn(inst->log);

@@ -213,7 +213,9 @@ static void test_snapshot_is_the_file_as_at_begin(void)
     TU_CHECK_ERR(JetOpenFileInstance(inst, dbpath, &h, NULL, NULL), JET_errInvalidBackupSequence);
     JET_LOGINFO li = {.cbSize = sizeof li};
     TU_CHECK_ERR(JetGetLogInfoInstance2(inst, logs, sizeof logs, &cb, &li), JET_errSuccess);
-    CU_ASSERT_EQUAL(li.ulGenLow, hd.backup[0].gen_high + 1);
+    /* Every generation still present, which starts right after the full's
+     * truncated ones (or earlier if the checkpoint held some back). */
+    CU_ASSERT(li.ulGenLow >= 1 && li.ulGenLow <= hd.backup[0].gen_high + 1);
     /* Ended without truncation: recorded as differential, not incremental. */
     TU_CHECK_ERR(JetEndExternalBackupInstance(inst), JET_errSuccess);
     JET_INSPECT_DBHEADER hd2;
@@ -537,6 +539,156 @@ static void test_kill9_during_backup_loses_nothing(void)
     JetTerm(inst);
 }
 
+/* Model of the chain test: version per key, 0 = absent. */
+static uint32_t cmodel[400];
+
+static void chain_update(uint64_t *rng, int n)
+{
+    char v[300];
+    for (int i = 0; i < n; i++) {
+        int k = (int)(tu_rand(rng) % 400);
+        uint32_t ver = (uint32_t)(tu_rand(rng) % 1000000) + 1;
+        char key[16];
+        snprintf(key, sizeof key, "c%05d", k);
+        if (ver % 7 == 0) {
+            JET_ERR e = JetDeleteKV(s, t, key, strlen(key));
+            CU_ASSERT(e == JET_errSuccess || e == JET_errRecordNotFound);
+            cmodel[k] = 0;
+        } else {
+            snprintf(v, sizeof v, "%u-%0*u", ver, (int)(ver % 250), 0u);
+            CU_ASSERT_FATAL(JetPutKV(s, t, key, strlen(key), v, strlen(v), 0) >= 0);
+            cmodel[k] = ver;
+        }
+    }
+}
+
+static int chain_matches(const char *rdir, const uint32_t *want)
+{
+    JET_SESID rs;
+    JET_TABLEID rt;
+    JET_INSTANCE ri = open_restored(rdir, &rs, &rt);
+    int bad = 0;
+    for (int k = 0; k < 400; k++) {
+        char key[16], v[300], w[300];
+        unsigned long n = 0;
+        snprintf(key, sizeof key, "c%05d", k);
+        JET_ERR e = JetRetrieveKV(rs, rt, key, strlen(key), v, sizeof v - 1, &n, 0);
+        if (!want[k]) bad += e != JET_errRecordNotFound;
+        else {
+            snprintf(w, sizeof w, "%u-%0*u", want[k], (int)(want[k] % 250), 0u);
+            bad += e < 0 || n != strlen(w) || memcmp(v, w, n) != 0;
+        }
+    }
+    JetTerm(ri);
+    return bad;
+}
+
+/* After every end: no generation a recovery from the checkpoint needs is
+ * gone, and every one deleted was held by the completed backups. */
+static void check_truncation_safe(uint32_t held_high)
+{
+    char ck[1200];
+    JET_INSPECT_CHECKPOINT c;
+    snprintf(ck, sizeof ck, "%s/edb.chk", dir);
+    CU_ASSERT_FATAL(JetInspectCheckpoint(ck, &c) >= 0);
+    uint32_t ckgen = (uint32_t)(c.lsn >> 32);
+    char cmd[1300];
+    snprintf(cmd, sizeof cmd, "ls %s | grep '^edb0.*\\.log$' | sort | sed -n '1p' | sed 's/edb\\([0-9A-F]*\\).log/\\1/'", dir);
+    FILE *p = popen(cmd, "r");
+    unsigned oldest = 0;
+    CU_ASSERT_FATAL(p && fscanf(p, "%x", &oldest) == 1);
+    pclose(p);
+    CU_ASSERT(oldest <= ckgen);            /* recovery's start is still there */
+    CU_ASSERT(oldest <= held_high + 1);    /* nothing deleted beyond what backups hold */
+    for (unsigned g = oldest; g <= ckgen; g++) {
+        char lp[1300];
+        snprintf(lp, sizeof lp, "%s/edb%08X.log", dir, g);
+        CU_ASSERT(access(lp, F_OK) == 0);  /* contiguous from the oldest */
+    }
+}
+
+static void test_chains_full_copy_incrementals_differential(void)
+{
+    snprintf(dir, sizeof dir, "%s", tu_scratch_dir("bk_chain"));
+    snprintf(dbpath, sizeof dbpath, "%s/b.db", dir);
+    uint64_t rng = tu_seed("test_chains_full_copy_incrementals_differential");
+    memset(cmodel, 0, sizeof cmodel);
+    start(0);
+    char sets[8][1200];
+    uint32_t at_begin[400];
+    JET_LOGINFO li = {.cbSize = sizeof li};
+    char names[65536];
+    unsigned long cb;
+    chain_update(&rng, 300);
+    /* full, truncated */
+    TU_CHECK_ERR(JetBeginExternalBackupInstance(inst, 0), JET_errSuccess);
+    chain_update(&rng, 100);
+    snprintf(sets[0], sizeof sets[0], "%s/full", dir);
+    save_set(sets[0], 1, &rng, "full");
+    TU_CHECK_ERR(JetGetLogInfoInstance2(inst, names, sizeof names, &cb, &li), JET_errSuccess);
+    TU_CHECK_ERR(JetTruncateLogInstance(inst), JET_errSuccess);
+    TU_CHECK_ERR(JetEndExternalBackupInstance(inst), JET_errSuccess);
+    check_truncation_safe(li.ulGenHigh);
+    /* a copy backup in between: no truncation, no history change */
+    chain_update(&rng, 100);
+    TU_CHECK_ERR(JetBeginExternalBackupInstance(inst, 0), JET_errSuccess);
+    char cset[1200];
+    snprintf(cset, sizeof cset, "%s/copy", dir);
+    save_set(cset, 1, &rng, "copy");
+    TU_CHECK_ERR(JetEndExternalBackupInstance(inst), JET_errSuccess);
+    check_truncation_safe(li.ulGenHigh);
+    /* five incrementals under load, each truncated */
+    for (int i = 1; i <= 5; i++) {
+        chain_update(&rng, 150);
+        TU_CHECK_ERR(JetBeginExternalBackupInstance(inst, JET_bitBackupIncremental), JET_errSuccess);
+        if (i == 5) memcpy(at_begin, cmodel, sizeof cmodel);
+        chain_update(&rng, 50); /* after begin: not in this set */
+        snprintf(sets[i], sizeof sets[i], "%s/inc%d", dir, i);
+        save_set(sets[i], 0, &rng, "incremental");
+        TU_CHECK_ERR(JetGetLogInfoInstance2(inst, names, sizeof names, &cb, &li), JET_errSuccess);
+        TU_CHECK_ERR(JetTruncateLogInstance(inst), JET_errSuccess);
+        TU_CHECK_ERR(JetEndExternalBackupInstance(inst), JET_errSuccess);
+        check_truncation_safe(li.ulGenHigh);
+    }
+    char r[1200];
+    snprintf(r, sizeof r, "%s/r_chain", dir);
+    const char *chain[6] = {sets[0], sets[1], sets[2], sets[3], sets[4], sets[5]};
+    JET_ERR err = JetRestoreSets(chain, 6, r, 0, 0);
+    if (err < 0) fprintf(stderr, "chain restore: %ld %s\n", err, JetGetLastErrorDetail());
+    CU_ASSERT_FATAL(err >= 0);
+    CU_ASSERT_EQUAL(chain_matches(r, at_begin), 0);
+    /* Skipping a link is refused by the chain of ids. */
+    const char *gap[3] = {sets[0], sets[1], sets[3]};
+    snprintf(r, sizeof r, "%s/r_gap", dir);
+    TU_CHECK_ERR(JetRestoreSets(gap, 3, r, 0, 0), JET_errInvalidBackupSequence);
+    /* The copy backup restores on its own to its own begin, and broke nothing above. */
+    /* full + differential: a new full, then two differentials (not truncated). */
+    chain_update(&rng, 100);
+    TU_CHECK_ERR(JetBeginExternalBackupInstance(inst, 0), JET_errSuccess);
+    snprintf(sets[6], sizeof sets[6], "%s/full2", dir);
+    save_set(sets[6], 1, &rng, "full");
+    TU_CHECK_ERR(JetGetLogInfoInstance2(inst, names, sizeof names, &cb, &li), JET_errSuccess);
+    TU_CHECK_ERR(JetTruncateLogInstance(inst), JET_errSuccess);
+    TU_CHECK_ERR(JetEndExternalBackupInstance(inst), JET_errSuccess);
+    for (int i = 0; i < 2; i++) {
+        chain_update(&rng, 150);
+        TU_CHECK_ERR(JetBeginExternalBackupInstance(inst, JET_bitBackupIncremental), JET_errSuccess);
+        memcpy(at_begin, cmodel, sizeof cmodel);
+        chain_update(&rng, 30);
+        snprintf(sets[7], sizeof sets[7], "%s/diff%d", dir, i);
+        save_set(sets[7], 0, &rng, "differential");
+        TU_CHECK_ERR(JetEndExternalBackupInstance(inst), JET_errSuccess); /* no truncation: differential */
+        check_truncation_safe(li.ulGenHigh);
+    }
+    const char *fd[2] = {sets[6], sets[7]};
+    snprintf(r, sizeof r, "%s/r_diff", dir);
+    err = JetRestoreSets(fd, 2, r, 0, 0);
+    if (err < 0) fprintf(stderr, "differential restore: %ld %s\n", err, JetGetLastErrorDetail());
+    CU_ASSERT_FATAL(err >= 0);
+    CU_ASSERT_EQUAL(chain_matches(r, at_begin), 0);
+    JetTerm(inst);
+}
+
 int main(void)
 {
     if (CU_initialize_registry() != CUE_SUCCESS) return 2;
@@ -545,5 +697,6 @@ int main(void)
     CU_add_test(su, "test_snapshot_is_the_file_as_at_begin", test_snapshot_is_the_file_as_at_begin);
     CU_add_test(su, "test_full_and_incremental_restore", test_full_and_incremental_restore);
     CU_add_test(su, "test_kill9_during_backup_loses_nothing", test_kill9_during_backup_loses_nothing);
+    CU_add_test(su, "test_chains_full_copy_incrementals_differential", test_chains_full_copy_incrementals_differential);
     return tu_run();
 }
