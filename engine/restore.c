@@ -17,6 +17,7 @@
 #include <xxhash.h>
 
 #include "diag.h"
+#include "jet_inspect.h"
 #include "instance.h"
 #include "os.h"
 #include "page.h"
@@ -348,6 +349,12 @@ out:
     return err;
 }
 
+static void restore_problem(void *arg, const char *msg)
+{
+    char *first = arg;
+    if (!first[0]) snprintf(first, 512, "%s", msg);
+}
+
 JET_ERR JetRestoreSets(const char *const *sets, int nsets, const char *target_dir, unsigned long stop_gen,
                        unsigned long long stop_us)
 {
@@ -443,6 +450,16 @@ JET_ERR JetRestoreSets(const char *const *sets, int nsets, const char *target_di
         char td[JET_PATH_MAX];
         snprintf(td, sizeof td, "%s", target_dir);
         err = JetExternalRestore3(td, td, map, nmap, td, &li, stop_gen, stop_us, NULL);
+    }
+    /* Corrupt data is never restored silently: every page of the result
+     * must verify, and the trees must hold. */
+    for (long i = 0; err >= 0 && i < nmap; i++) {
+        JET_INSPECT_CHECK st;
+        char first_problem[512] = "";
+        err = JetInspectCheckDatabase(news[i], restore_problem, first_problem, &st);
+        if (err == JET_errDatabaseCorrupted)
+            err = jet_report(JET_errReadVerifyFailure, "restore: the restored %s fails its check: %s", news[i],
+                             first_problem);
     }
     for (long i = 0; i < nmap; i++) free(news[i]);
     if (err < 0) {

@@ -411,6 +411,22 @@ static void test_full_and_incremental_restore(void)
     TU_CHECK_ERR(JetRestoreSets(edited, 2, r5, 0, 0), JET_errLogFileCorrupt);
     CU_ASSERT_PTR_NOT_NULL(strstr(JetGetLastErrorDetail(), "damaged"));
     CU_ASSERT(access(r5, F_OK) != 0);
+    /* A corrupt page in the full set's database that replay does not
+     * rewrite: restore refuses, naming the page, and leaves nothing. */
+    char s1c[1200];
+    snprintf(s1c, sizeof s1c, "%s/set1c", dir);
+    snprintf(cmd5, sizeof cmd5, "rm -rf '%s' && cp -r '%s' '%s' && rm -f '%s/backup.manifest' && "
+             "printf 'Q' | dd of='%s/b.db' bs=1 seek=$((8192 * 3 + 5000)) conv=notrunc 2>/dev/null",
+             s1c, s1, s1c, s1c, s1c);
+    CU_ASSERT_FATAL(system(cmd5) == 0);
+    const char *corrupt[] = {s1c};
+    err = (int)JetRestoreSets(corrupt, 1, r5, 0, 0);
+    if (err != JET_errReadVerifyFailure) fprintf(stderr, "corrupt page restore: %d %s\n", err, JetGetLastErrorDetail());
+    /* Page 3 is the catalog root, written once when the table was made,
+     * long before the checkpoint the full backup starts from. */
+    CU_ASSERT_EQUAL(err, JET_errReadVerifyFailure);
+    CU_ASSERT_PTR_NOT_NULL(strstr(JetGetLastErrorDetail(), "page 3"));
+    CU_ASSERT(access(r5, F_OK) != 0);
     /* An incremental set holding a database file is not a valid chain. */
     const char *wrong[] = {s1, s1};
     char r4[1200];
@@ -689,6 +705,31 @@ static void test_chains_full_copy_incrementals_differential(void)
     JetTerm(inst);
 }
 
+static void test_corrupt_page_read_through_backup_is_named(void)
+{
+    snprintf(dir, sizeof dir, "%s", tu_scratch_dir("bk_corrupt"));
+    snprintf(dbpath, sizeof dbpath, "%s/b.db", dir);
+    start(0);
+    load(0, 2000, 'a');
+    sleep_ms(300); /* checkpoints write every page */
+    TU_CHECK_ERR(JetBeginExternalBackupInstance(inst, 0), JET_errSuccess);
+    char cmd[1400];
+    snprintf(cmd, sizeof cmd, "printf 'Q' | dd of='%s' bs=1 seek=$((8192 * 5 + 3000)) conv=notrunc 2>/dev/null", dbpath);
+    CU_ASSERT_FATAL(system(cmd) == 0);
+    JET_HANDLE h;
+    CU_ASSERT_FATAL(JetOpenFileInstance(inst, dbpath, &h, NULL, NULL) >= 0);
+    char buf[8192];
+    unsigned long got = 0;
+    TU_CHECK_ERR(JetReadFileAtInstance(inst, h, 8192 * 5 + 100, buf, 100, &got), JET_errReadVerifyFailure);
+    CU_ASSERT_PTR_NOT_NULL(strstr(JetGetLastErrorDetail(), "page 5 "));
+    /* Other pages still read; the bad one is refused every time. */
+    TU_CHECK_ERR(JetReadFileAtInstance(inst, h, 8192 * 4, buf, 8192, &got), JET_errSuccess);
+    TU_CHECK_ERR(JetReadFileAtInstance(inst, h, 8192 * 5, buf, 8192, &got), JET_errReadVerifyFailure);
+    JetCloseFileInstance(inst, h);
+    TU_CHECK_ERR(JetEndExternalBackupInstance2(inst, JET_bitBackupEndAbort), JET_errSuccess);
+    JetTerm(inst);
+}
+
 int main(void)
 {
     if (CU_initialize_registry() != CUE_SUCCESS) return 2;
@@ -697,6 +738,7 @@ int main(void)
     CU_add_test(su, "test_snapshot_is_the_file_as_at_begin", test_snapshot_is_the_file_as_at_begin);
     CU_add_test(su, "test_full_and_incremental_restore", test_full_and_incremental_restore);
     CU_add_test(su, "test_kill9_during_backup_loses_nothing", test_kill9_during_backup_loses_nothing);
+    CU_add_test(su, "test_corrupt_page_read_through_backup_is_named", test_corrupt_page_read_through_backup_is_named);
     CU_add_test(su, "test_chains_full_copy_incrementals_differential", test_chains_full_copy_incrementals_differential);
     return tu_run();
 }
