@@ -101,13 +101,34 @@ static size_t snap_slot(const struct snapshot *s, uint32_t pgno)
     return (size_t)(((uint64_t)pgno * 0x9E3779B97F4A7C15ull) >> 20) & (s->cap - 1);
 }
 
+/* Slot of pgno in the snapshot map, or -1. */
+static long snap_slot_of(const struct snapshot *s, uint32_t pgno)
+{
+    if (!s->cap) return -1;
+    for (size_t i = snap_slot(s, pgno);; i = (i + 1) & (s->cap - 1)) {
+        if (!s->keys[i]) return -1;
+        if (s->keys[i] == pgno + 1) return (long)i;
+    }
+}
+
+/* The preserved in-memory image of pgno (NULL if none or spilled). */
 static uint8_t *snap_find(const struct snapshot *s, uint32_t pgno)
 {
-    if (!s->cap) return NULL;
-    for (size_t i = snap_slot(s, pgno);; i = (i + 1) & (s->cap - 1)) {
-        if (!s->keys[i]) return NULL;
-        if (s->keys[i] == pgno + 1) return s->pages[i];
+    long i = snap_slot_of(s, pgno);
+    return i < 0 ? NULL : s->pages[i];
+}
+
+/* Copies the preserved image of pgno into out: 1 if there is one. */
+static JET_ERR snap_read(const struct snapshot *s, uint32_t pgno, uint8_t *out, uint32_t ps)
+{
+    long i = snap_slot_of(s, pgno);
+    if (i < 0) return 0;
+    if (s->pages[i]) {
+        memcpy(out, s->pages[i], ps);
+        return 1;
     }
+    JET_ERR err = os_pread_full(s->spill_fd, out, ps, s->spill_off[i]);
+    return err < 0 ? err : 1;
 }
 
 static JET_ERR snap_insert(struct snapshot *s, uint32_t pgno, uint8_t *page, uint32_t ps)
@@ -116,9 +137,11 @@ static JET_ERR snap_insert(struct snapshot *s, uint32_t pgno, uint8_t *page, uin
         size_t ncap = s->cap ? s->cap * 2 : 64;
         uint32_t *nk = calloc(ncap, sizeof *nk);
         uint8_t **np = calloc(ncap, sizeof *np);
-        if (!nk || !np) {
+        uint64_t *no = calloc(ncap, sizeof *no);
+        if (!nk || !np || !no) {
             free(nk);
             free(np);
+            free(no);
             return JET_errOutOfMemory;
         }
         for (size_t i = 0; i < s->cap; i++) {
@@ -127,19 +150,36 @@ static JET_ERR snap_insert(struct snapshot *s, uint32_t pgno, uint8_t *page, uin
             while (nk[j]) j = (j + 1) & (ncap - 1);
             nk[j] = s->keys[i];
             np[j] = s->pages[i];
+            no[j] = s->spill_off[i];
         }
         free(s->keys);
         free(s->pages);
+        free(s->spill_off);
         s->keys = nk;
         s->pages = np;
+        s->spill_off = no;
         s->cap = ncap;
     }
     size_t i = snap_slot(s, pgno);
     while (s->keys[i]) i = (i + 1) & (s->cap - 1);
+    if (s->bytes + ps > s->mem_max && pgno >= 2) {
+        /* Past the memory bound: the page goes to the spill file, so a
+         * backup left open costs disk (reported), not the engine's RAM. */
+        JET_ERR err = JET_errSuccess;
+        if (s->spill_fd < 0)
+            err = os_open(s->spill_path, OS_OPEN_READ | OS_OPEN_WRITE | OS_OPEN_CREATE, &s->spill_fd);
+        if (err >= 0) err = os_pwrite(s->spill_fd, page, ps, s->spill_bytes);
+        if (err < 0) return jet_report(err, "%s: spilling a preserved page failed: %s", s->spill_path, JetErrorString(err));
+        s->spill_off[i] = s->spill_bytes;
+        s->spill_bytes += ps;
+        free(page);
+        page = NULL;
+    } else {
+        s->bytes += ps;
+    }
     s->keys[i] = pgno + 1;
     s->pages[i] = page;
     s->n++;
-    s->bytes += ps;
     return JET_errSuccess;
 }
 
@@ -150,6 +190,11 @@ static void snap_free(struct snapshot *s)
         if (s->keys[i]) free(s->pages[i]);
     free(s->keys);
     free(s->pages);
+    free(s->spill_off);
+    if (s->spill_fd >= 0) {
+        os_close(s->spill_fd);
+        (void)os_unlink(s->spill_path); /* temporary: nothing else refers to it */
+    }
     free(s);
 }
 
@@ -157,7 +202,7 @@ static void snap_free(struct snapshot *s)
 static JET_ERR snap_preserve_locked(struct db *db, uint32_t pgno, uint32_t ps)
 {
     struct snapshot *s = db->snap;
-    if (!s || pgno >= s->npages || snap_find(s, pgno)) return JET_errSuccess;
+    if (!s || pgno >= s->npages || snap_slot_of(s, pgno) >= 0) return JET_errSuccess;
     uint8_t *old = malloc(ps);
     if (!old) return JET_errOutOfMemory;
     JET_ERR err = os_pread_full(db->fd, old, ps, (uint64_t)pgno * ps);
@@ -343,6 +388,11 @@ JET_ERR JetBeginExternalBackupInstance(JET_INSTANCE instance, JET_GRBIT grbit)
             err = os_fsize(db->fd, &size);
             s->size = size;
             s->npages = (uint32_t)((size + inst->p.page_size - 1) / inst->p.page_size);
+            s->mem_max = inst->p.snapshot_mem_max;
+            s->spill_fd = -1;
+            char spill[64];
+            snprintf(spill, sizeof spill, "%s-backup-%u.spill", inst->p.base, d);
+            if (os_join(s->spill_path, sizeof s->spill_path, inst->p.system_path, spill) < 0) err = JET_errInvalidPath;
             db->snap = s;
             /* The header is rewritten in place by attach, detach and the
              * backup history: keep both copies as they are now. */
@@ -574,9 +624,9 @@ static JET_ERR read_db(struct jet_instance *inst, struct bk_file *f, uint64_t of
         uint32_t pgno = (uint32_t)(pos / ps), in = (uint32_t)(pos % ps);
         size_t take = ps - in < n - done ? ps - in : n - done;
         pthread_rwlock_rdlock(&db->snap_lock);
-        const uint8_t *kept = db->snap ? snap_find(db->snap, pgno) : NULL;
-        if (kept) memcpy(page, kept, ps);
-        else err = os_pread_full(db->fd, page, ps, (uint64_t)pgno * ps);
+        JET_ERR kept = db->snap ? snap_read(db->snap, pgno, page, ps) : 0;
+        if (kept < 0) err = kept;
+        else if (!kept) err = os_pread_full(db->fd, page, ps, (uint64_t)pgno * ps);
         pthread_rwlock_unlock(&db->snap_lock);
         if (err < 0) break;
         if (pgno >= 2 && !page_is_zero(page, ps)) err = page_verify(page, ps, pgno, f->path);
@@ -939,4 +989,41 @@ JET_ERR JetGetBackupManifestInstance(JET_INSTANCE instance, const char *szType, 
     }
     free(b.p);
     return err;
+}
+
+JET_ERR JetGetBackupStatusInstance(JET_INSTANCE instance, JET_BACKUPSTATUS *st)
+{
+    struct jet_instance *inst;
+    if (!st || st->cbStruct != sizeof *st) return JET_errInvalidParameter;
+    JET_ERR err = backup_instance(instance, &inst);
+    if (err < 0) return err;
+    unsigned long cb = st->cbStruct;
+    memset(st, 0, sizeof *st);
+    st->cbStruct = cb;
+    pthread_mutex_lock(&inst->backup_mu);
+    struct backup *bk = inst->backup;
+    if (bk) {
+        st->fInProgress = 1;
+        st->fIncremental = bk->incremental;
+        st->fStopped = bk->stopped;
+        st->ulGenLow = bk->gen_low;
+        st->ulGenHigh = bk->gen_high;
+        st->begin_us = bk->begin_us;
+        st->cFiles = bk->nfiles;
+        for (uint32_t i = 0; i < bk->nfiles; i++) {
+            struct bk_file *f = &bk->files[i];
+            if (f->ncovered == f->nchunks) st->cFilesReadWhole++;
+            if (f->is_db && inst->dbs[f->dbidx]) {
+                struct db *db = inst->dbs[f->dbidx];
+                pthread_rwlock_rdlock(&db->snap_lock);
+                if (db->snap) {
+                    st->cbPreservedMemory += db->snap->bytes;
+                    st->cbPreservedSpill += db->snap->spill_bytes;
+                }
+                pthread_rwlock_unlock(&db->snap_lock);
+            }
+        }
+    }
+    pthread_mutex_unlock(&inst->backup_mu);
+    return JET_errSuccess;
 }

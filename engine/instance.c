@@ -53,6 +53,7 @@ static void params_default(struct jet_params *p)
     p->page_size = PAGE_SIZE_DEFAULT;
     p->recovery = 1;
     p->ckpt_period_ms = 1000;
+    p->snapshot_mem_max = 64ull << 20;
 }
 
 static struct jet_params *defaults(void)
@@ -279,6 +280,10 @@ static JET_ERR param_set(struct jet_params *p, unsigned long id, JET_API_PTR l, 
         if (l < 10 || l > 3600000) return JET_errInvalidParameter;
         p->ckpt_period_ms = (uint32_t)l;
         return JET_errSuccess;
+    case JET_paramSnapshotMemoryMax:
+        if (l > (1ull << 30)) return JET_errInvalidParameter;
+        p->snapshot_mem_max = (uint64_t)l * 1024u;
+        return JET_errSuccess;
     default:
         return JET_errInvalidParameter;
     }
@@ -331,6 +336,7 @@ JET_ERR JetGetSystemParameter(JET_INSTANCE instance, JET_SESID sesid, unsigned l
     case JET_paramDatabasePageSize: v = p.page_size; break;
     case JET_paramRecovery: s = p.recovery ? "On" : "Off"; break;
     case JET_paramCheckpointPeriodMs: v = p.ckpt_period_ms; break;
+    case JET_paramSnapshotMemoryMax: v = (JET_API_PTR)(p.snapshot_mem_max / 1024u); break;
     default: return JET_errInvalidParameter;
     }
     if (s) {

@@ -108,9 +108,14 @@ struct snapshot {
     uint64_t size;            /* file size at begin */
     uint32_t npages;
     uint32_t *keys;           /* open addressing: pgno + 1, 0 = empty */
-    uint8_t **pages;
+    uint8_t **pages;          /* in memory, or NULL when spilled */
+    uint64_t *spill_off;      /* where a spilled page lives in the spill file */
     size_t cap, n;
     uint64_t bytes;           /* memory held by preserved pages */
+    uint64_t mem_max;         /* past this, pages spill to the file */
+    int spill_fd;             /* -1 until the first spill */
+    char spill_path[JET_PATH_MAX];
+    uint64_t spill_bytes;
 };
 
 struct db {
@@ -137,6 +142,7 @@ struct jet_params {
     uint32_t page_size;
     int recovery;            /* 0 = logging disabled */
     uint32_t ckpt_period_ms;
+    uint64_t snapshot_mem_max;  /* bytes */
 };
 
 /* ---- the instance ---- */

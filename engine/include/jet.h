@@ -164,6 +164,8 @@ const char *JetGetLastErrorDetail(void);
 #define JET_paramRecovery 34         /* string "On"/"Off": "Off" disables logging */
 #define JET_paramDatabasePageSize 64 /* integer, 4096/8192/16384/32768 (8192) */
 #define JET_paramCheckpointPeriodMs 4001 /* jetfs: checkpoint period (1000) */
+#define JET_paramSnapshotMemoryMax 4002  /* jetfs: KiB of preserved pages a backup keeps in
+                                            memory before spilling to a file (65536) */
 
 /*
  * JetSetSystemParameter: pinstance NULL (or *pinstance == 0) sets the
@@ -421,6 +423,20 @@ JET_ERR JetEndExternalBackupInstance(JET_INSTANCE instance);
 JET_ERR JetEndExternalBackup(void);
 JET_ERR JetStopBackupInstance(JET_INSTANCE instance);
 JET_ERR JetStopBackup(void);
+
+/* JetGetBackupStatusInstance (jetfs): what the running backup holds. */
+typedef struct {
+    unsigned long cbStruct;          /* sizeof(JET_BACKUPSTATUS) */
+    int fInProgress;
+    int fIncremental;
+    int fStopped;
+    unsigned long ulGenLow, ulGenHigh;
+    unsigned long long begin_us;
+    unsigned long long cbPreservedMemory;  /* copy-on-write pages held in memory */
+    unsigned long long cbPreservedSpill;   /* ... and in the spill file */
+    unsigned long cFiles, cFilesReadWhole;
+} JET_BACKUPSTATUS;
+JET_ERR JetGetBackupStatusInstance(JET_INSTANCE instance, JET_BACKUPSTATUS *pstatus);
 
 /*
  * JetGetBackupManifestInstance (jetfs): the manifest of the running backup

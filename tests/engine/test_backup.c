@@ -23,6 +23,8 @@ static JET_INSTANCE inst;
 static JET_SESID s;
 static JET_TABLEID t;
 
+static unsigned long snap_mem_kb; /* 0: the default */
+
 static void start(int circular)
 {
     inst = 0;
@@ -33,6 +35,7 @@ static void start(int circular)
     JetSetSystemParameter(&inst, 0, JET_paramCircularLog, (JET_API_PTR)circular, NULL);
     JetSetSystemParameter(&inst, 0, JET_paramCheckpointPeriodMs, 20, NULL);
     JetSetSystemParameter(&inst, 0, JET_paramCacheSizeMax, 128, NULL);
+    if (snap_mem_kb) JetSetSystemParameter(&inst, 0, JET_paramSnapshotMemoryMax, snap_mem_kb, NULL);
     CU_ASSERT_FATAL(JetInit(&inst) >= 0);
     JET_DBID db;
     CU_ASSERT_FATAL(JetBeginSession(inst, &s, NULL, NULL) >= 0);
@@ -166,7 +169,9 @@ static void test_snapshot_is_the_file_as_at_begin(void)
     snprintf(dir, sizeof dir, "%s", tu_scratch_dir("bk_snapshot"));
     snprintf(dbpath, sizeof dbpath, "%s/b.db", dir);
     uint64_t rng = tu_seed("test_snapshot_is_the_file_as_at_begin");
+    snap_mem_kb = 64; /* 8 pages in memory, the rest spills to a file */
     start(0);
+    snap_mem_kb = 0;
     load(0, 3000, 'a');
     sleep_ms(300); /* let checkpoints write it all, so the file is still until begin */
     TU_CHECK_ERR(JetBeginExternalBackupInstance(inst, 0), JET_errSuccess);
@@ -181,6 +186,12 @@ static void test_snapshot_is_the_file_as_at_begin(void)
     struct stat st;
     stat(dbpath, &st);
     CU_ASSERT((size_t)st.st_size > refn);
+    JET_BACKUPSTATUS bst = {.cbStruct = sizeof bst};
+    TU_CHECK_ERR(JetGetBackupStatusInstance(inst, &bst), JET_errSuccess);
+    fprintf(stderr, "snapshot: %llu bytes preserved in memory, %llu spilled\n", bst.cbPreservedMemory,
+            bst.cbPreservedSpill);
+    CU_ASSERT(bst.fInProgress && bst.cbPreservedMemory <= 64 * 1024 + 2 * 8192);
+    CU_ASSERT(bst.cbPreservedSpill > 0);
     size_t n = 0;
     unsigned char *got = read_through_backup(dbpath, &n, &rng);
     CU_ASSERT_EQUAL(n, refn);
