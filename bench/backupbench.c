@@ -1,0 +1,237 @@
+/*
+ * backupbench.c -- what a backup costs the live instance, measured.
+ *
+ *   begin latency   JetBeginExternalBackupInstance at a small and a large
+ *                   database (median of 7): must not grow with the size
+ *   commits/s       durable single-row commits while a reader streams the
+ *                   backup set at full speed, vs with no backup (same run)
+ *   replay MB/s     restoring a full set whose logs hold the whole load
+ *
+ *   backupbench DIR [--small-mb N] [--large-mb N] [--seconds S]
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "jet.h"
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void die(const char *what, JET_ERR e)
+{
+    fprintf(stderr, "backupbench: %s: %ld %s: %s\n", what, e, JetErrorString(e), JetGetLastErrorDetail());
+    exit(1);
+}
+
+struct inst {
+    JET_INSTANCE inst;
+    JET_SESID s;
+    JET_TABLEID t;
+    char dir[1024], db[1100];
+};
+
+static void open_inst(struct inst *in, const char *root, const char *name, long ckpt_ms)
+{
+    char cmd[2300];
+    JET_ERR e;
+    JET_DBID db;
+    snprintf(in->dir, sizeof in->dir, "%s/%s", root, name);
+    snprintf(in->db, sizeof in->db, "%s/bench.db", in->dir);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s'", in->dir, in->dir);
+    if (system(cmd) != 0) exit(1);
+    in->inst = 0;
+    if ((e = JetCreateInstance(&in->inst, name)) < 0) die("create", e);
+    JetSetSystemParameter(&in->inst, 0, JET_paramSystemPath, 0, in->dir);
+    JetSetSystemParameter(&in->inst, 0, JET_paramLogFilePath, 0, in->dir);
+    JetSetSystemParameter(&in->inst, 0, JET_paramLogFileSize, 16384, NULL);
+    JetSetSystemParameter(&in->inst, 0, JET_paramCacheSizeMax, 8192, NULL);
+    JetSetSystemParameter(&in->inst, 0, JET_paramCheckpointPeriodMs, (JET_API_PTR)ckpt_ms, NULL);
+    if ((e = JetInit(&in->inst)) < 0) die("init", e);
+    if ((e = JetBeginSession(in->inst, &in->s, NULL, NULL)) < 0) die("session", e);
+    if ((e = JetCreateDatabase(in->s, in->db, NULL, &db, 0)) < 0) die("create db", e);
+    if ((e = JetCreateTable(in->s, db, "t", 0, 0, &in->t)) < 0) die("table", e);
+}
+
+static void load_mb(struct inst *in, long mb)
+{
+    char v[1000];
+    memset(v, 'v', sizeof v);
+    long rows = mb * 1000;
+    for (long i = 0; i < rows; i += 1000) {
+        JET_ERR e = JetBeginTransaction(in->s);
+        for (long j = i; j < i + 1000 && e >= 0; j++) {
+            char k[32];
+            snprintf(k, sizeof k, "%016lx", (unsigned long)j * 2654435761ul);
+            e = JetPutKV(in->s, in->t, k, 16, v, sizeof v, 0);
+        }
+        if (e >= 0) e = JetCommitTransaction(in->s, JET_bitCommitLazyFlush);
+        if (e < 0) die("load", e);
+    }
+}
+
+static int cmp_d(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double begin_latency_ms(struct inst *in)
+{
+    double t[7];
+    for (int i = 0; i < 7; i++) {
+        double t0 = now();
+        JET_ERR e = JetBeginExternalBackupInstance(in->inst, 0);
+        t[i] = (now() - t0) * 1000;
+        if (e < 0) die("begin", e);
+        JetEndExternalBackupInstance2(in->inst, JET_bitBackupEndAbort);
+    }
+    qsort(t, 7, sizeof t[0], cmp_d);
+    return t[3];
+}
+
+static atomic_int reading;
+static struct inst *rin;
+static atomic_llong bytes_read;
+
+static void *stream_backup(void *arg)
+{
+    (void)arg;
+    char names[65536], *all = names;
+    unsigned long cb;
+    char *buf = malloc(1 << 20);
+    JetGetAttachInfoInstance(rin->inst, names, sizeof names, &cb);
+    while (atomic_load(&reading)) {
+        for (char *p = all; *p && atomic_load(&reading); p += strlen(p) + 1) {
+            JET_HANDLE h;
+            unsigned long lo, hi, got;
+            if (JetOpenFileInstance(rin->inst, p, &h, &lo, &hi) < 0) continue;
+            unsigned long long size = lo | ((unsigned long long)hi << 32);
+            for (unsigned long long off = 0; off < size && atomic_load(&reading); off += got) {
+                if (JetReadFileAtInstance(rin->inst, h, off, buf, 1 << 20, &got) < 0 || !got) break;
+                bytes_read += got;
+            }
+            JetCloseFileInstance(rin->inst, h);
+        }
+    }
+    free(buf);
+    return NULL;
+}
+
+static double commits_per_s(struct inst *in, double secs)
+{
+    char v[100];
+    memset(v, 'c', sizeof v);
+    long n = 0;
+    double t0 = now();
+    while (now() - t0 < secs) {
+        char k[32];
+        snprintf(k, sizeof k, "commit%010ld", n++);
+        JET_ERR e = JetPutKV(in->s, in->t, k, strlen(k), v, sizeof v, 0);
+        if (e < 0) die("commit", e);
+    }
+    return n / (now() - t0);
+}
+
+int main(int argc, char **argv)
+{
+    long small = 100, large = 2000;
+    double secs = 3;
+    if (argc < 2) {
+        fprintf(stderr, "usage: backupbench DIR [--small-mb N] [--large-mb N] [--seconds S]\n");
+        return 2;
+    }
+    for (int i = 2; i + 1 < argc; i += 2) {
+        if (!strcmp(argv[i], "--small-mb")) small = atol(argv[i + 1]);
+        else if (!strcmp(argv[i], "--large-mb")) large = atol(argv[i + 1]);
+        else if (!strcmp(argv[i], "--seconds")) secs = atof(argv[i + 1]);
+        else return fprintf(stderr, "backupbench: unknown option %s\n", argv[i]), 2;
+    }
+    mkdir(argv[1], 0755);
+    /* 1. begin latency, small vs large */
+    struct inst a, b;
+    open_inst(&a, argv[1], "small", 1000);
+    load_mb(&a, small);
+    double la = begin_latency_ms(&a);
+    open_inst(&b, argv[1], "large", 1000);
+    load_mb(&b, large);
+    double lb = begin_latency_ms(&b);
+    JetTerm(b.inst);
+    /* 2. commits with and without a backup streaming at full speed */
+    double c0 = commits_per_s(&a, secs);
+    if (JetBeginExternalBackupInstance(a.inst, 0) < 0) die("begin", -1);
+    rin = &a;
+    atomic_store(&reading, 1);
+    pthread_t th;
+    pthread_create(&th, NULL, stream_backup, NULL);
+    double t0 = now();
+    double c1 = commits_per_s(&a, secs);
+    double rd = bytes_read / (now() - t0) / 1e6;
+    atomic_store(&reading, 0);
+    pthread_join(th, NULL);
+    JetEndExternalBackupInstance2(a.inst, JET_bitBackupEndAbort);
+    JetTerm(a.inst);
+    /* 3. replay speed: a full set whose logs hold the whole load */
+    struct inst c;
+    open_inst(&c, argv[1], "replay", 3600000);
+    JET_ERR e = JetBeginExternalBackupInstance(c.inst, 0);
+    if (e < 0) die("begin", e);
+    JetEndExternalBackupInstance2(c.inst, JET_bitBackupEndAbort);
+    load_mb(&c, small);
+    if ((e = JetBeginExternalBackupInstance(c.inst, 0)) < 0) die("begin", e);
+    char set[1200], cmd[4000], names[65536];
+    unsigned long cb;
+    snprintf(set, sizeof set, "%s/replayset", argv[1]);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s'", set, set);
+    if (system(cmd) != 0) return 1;
+    unsigned long long logbytes = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 0) JetGetAttachInfoInstance(c.inst, names, sizeof names, &cb);
+        else JetGetLogInfoInstance(c.inst, names, sizeof names, &cb);
+        for (char *p = names; *p; p += strlen(p) + 1) {
+            JET_HANDLE h;
+            unsigned long lo, hi, got;
+            JetOpenFileInstance(c.inst, p, &h, &lo, &hi);
+            unsigned long long size = lo | ((unsigned long long)hi << 32);
+            char out[1400];
+            snprintf(out, sizeof out, "%s/%s", set, strrchr(p, '/') + 1);
+            FILE *f = fopen(out, "wb");
+            char *buf = malloc(1 << 20);
+            for (unsigned long long off = 0; off < size; off += got) {
+                if (JetReadFileAtInstance(c.inst, h, off, buf, 1 << 20, &got) < 0 || !got) break;
+                fwrite(buf, 1, got, f);
+            }
+            fclose(f);
+            free(buf);
+            JetCloseFileInstance(c.inst, h);
+            if (pass == 1) logbytes += size;
+        }
+    }
+    JetEndExternalBackupInstance2(c.inst, JET_bitBackupEndAbort);
+    JetTerm(c.inst);
+    char rdir[1300];
+    snprintf(rdir, sizeof rdir, "%s/restored", argv[1]);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", rdir);
+    if (system(cmd) != 0) return 1;
+    const char *sets[] = {set};
+    t0 = now();
+    if ((e = JetRestoreSets(sets, 1, rdir, 0, 0)) < 0) die("restore", e);
+    double rt = now() - t0;
+    printf("%-44s %12s %12s %8s\n", "measure", "value", "peer", "ratio");
+    printf("%-44s %10.2fms %10.2fms %7.2fx\n", "begin latency, large vs small database", lb, la, lb / la);
+    printf("%-44s %12.0f %12.0f %7.2fx\n", "durable commits/s during a backup stream", c1, c0, c1 / c0);
+    printf("%-44s %10.1fMB %12s %8s\n", "  (backup read rate meanwhile, MB/s)", rd, "", "");
+    printf("%-44s %10.1fMB %12s %8s\n", "restore: log replayed (incl. checks)", logbytes / 1e6, "", "");
+    printf("%-44s %10.1f/s %12s %8s\n", "restore: MB of log per second", logbytes / 1e6 / rt, "", "");
+    printf("(small %ld MB, large %ld MB; begin latency median of 7)\n", small, large);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", argv[1]);
+    return system(cmd) == 0 ? 0 : 1;
+}
