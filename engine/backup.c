@@ -68,6 +68,7 @@ struct backup {
     bool log_phase;
     bool truncate;
     uint64_t begin_us, backup_id, lsn_mark;
+    lsn_t lsn_start;          /* the checkpoint at begin: replay starts here */
     uint32_t gen_low, gen_high;
     struct bk_file *files;
     uint32_t nfiles;
@@ -281,7 +282,9 @@ static void bk_free(struct jet_instance *inst, struct backup *bk)
     }
     free(bk->files);
     free(bk);
+    pthread_mutex_lock(&inst->mu);
     inst->backup_pin_gen = 0;
+    pthread_mutex_unlock(&inst->mu);
 }
 
 static JET_ERR bk_add_file(struct backup *bk, bool is_db, uint32_t dbidx, uint32_t gen, const char *path,
@@ -307,7 +310,7 @@ static JET_ERR bk_add_file(struct backup *bk, bool is_db, uint32_t dbidx, uint32
 /* ---- begin ---- */
 
 /* Marks the preserved header copies of db as a backup copy of bk. */
-static JET_ERR stamp_copy_header(struct jet_instance *inst, struct db *db, struct backup *bk)
+static JET_ERR stamp_copy_header(struct db *db, struct backup *bk)
 {
     JET_ERR err = JET_errSuccess;
     pthread_rwlock_wrlock(&db->snap_lock);
@@ -320,7 +323,7 @@ static JET_ERR stamp_copy_header(struct jet_instance *inst, struct db *db, struc
         }
         if (db_header_decode(img, &h, db->path, (int)p) < 0) continue; /* a damaged copy stays damaged */
         h.copy.backup_id = bk->backup_id;
-        h.copy.lsn_start = inst->checkpoint_lsn;
+        h.copy.lsn_start = bk->lsn_start;
         h.copy.gen_low = bk->gen_low;
         h.copy.gen_high = bk->gen_high;
         h.copy.dbidx = db->dbidx;
@@ -355,9 +358,13 @@ JET_ERR JetBeginExternalBackupInstance(JET_INSTANCE instance, JET_GRBIT grbit)
         free(bk);
         return JET_errBackupInProgress;
     }
-    /* No checkpoint may move (or delete generations) while the set is chosen. */
-    pthread_mutex_lock(&inst->ckpt_mu);
+    /* The set is chosen under inst->mu: the checkpoint position is read and
+     * the generations pinned against circular deletion in one step (the
+     * checkpointer moves the position and reads the pin under the same
+     * lock), without waiting for a checkpoint cycle in flight, so begin's
+     * cost does not depend on how much is dirty. */
     pthread_mutex_lock(&inst->mu);
+    bk->lsn_start = inst->checkpoint_lsn;
     uint32_t prev_high = 0;
     bool any_db = false, missing_full = false;
     for (uint32_t d = 0; d < JET_MAX_DBS; d++) {
@@ -401,7 +408,7 @@ JET_ERR JetBeginExternalBackupInstance(JET_INSTANCE instance, JET_GRBIT grbit)
             if (err >= 0) err = bk_add_file(bk, true, d, 0, db->path, size);
         }
         if (err < 0) goto fail_locked;
-        bk->gen_low = LSN_GEN(inst->checkpoint_lsn);
+        bk->gen_low = LSN_GEN(bk->lsn_start);
     } else {
         /* As ESE: a log-only backup takes every generation still present,
          * so a differential (never truncated) holds all logs since the
@@ -419,6 +426,7 @@ JET_ERR JetBeginExternalBackupInstance(JET_INSTANCE instance, JET_GRBIT grbit)
             goto fail_locked;
         }
     }
+    inst->backup_pin_gen = bk->gen_low;
     pthread_mutex_unlock(&inst->mu);
     bk->lsn_mark = log_end_lsn(inst->log);
     uint32_t closed = 0;
@@ -443,18 +451,15 @@ JET_ERR JetBeginExternalBackupInstance(JET_INSTANCE instance, JET_GRBIT grbit)
      * recovery brings forward from the checkpoint through gen_high. */
     for (uint32_t i = 0; i < bk->nfiles && !incremental; i++) {
         struct bk_file *f = &bk->files[i];
-        if (f->is_db && (err = stamp_copy_header(inst, inst->dbs[f->dbidx], bk)) < 0) goto fail_locked;
+        if (f->is_db && (err = stamp_copy_header(inst->dbs[f->dbidx], bk)) < 0) goto fail_locked;
     }
-    inst->backup_pin_gen = bk->gen_low;
     inst->backup = bk;
     pthread_mutex_unlock(&inst->mu);
-    pthread_mutex_unlock(&inst->ckpt_mu);
     pthread_mutex_unlock(&inst->backup_mu);
     return JET_errSuccess;
 
 fail_locked:
     pthread_mutex_unlock(&inst->mu);
-    pthread_mutex_unlock(&inst->ckpt_mu);
     bk_free(inst, bk);
     pthread_mutex_unlock(&inst->backup_mu);
     return err;

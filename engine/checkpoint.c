@@ -154,14 +154,19 @@ JET_ERR ckpt_run(struct jet_instance *inst)
     ckpt_fill(inst, &ck, lsn);
     pthread_mutex_unlock(&inst->mu);
     if ((err = ckpt_write(path, &ck)) < 0) goto out;
+    /* The position moves and the backup pin is read in one step (backup.c
+     * chooses its set under the same lock). */
+    pthread_mutex_lock(&inst->mu);
     inst->checkpoint_lsn = lsn;
+    uint32_t pin = inst->backup_pin_gen;
+    pthread_mutex_unlock(&inst->mu);
     if (inst->p.circular) {
         uint32_t *gens = NULL;
         size_t n = 0;
         if (log_list(inst->p.log_path, inst->p.base, &gens, &n) >= 0) {
             for (size_t i = 0; i < n; i++)
                 /* Never a generation a running backup holds. */
-                if (gens[i] < LSN_GEN(lsn) && (!inst->backup_pin_gen || gens[i] < inst->backup_pin_gen))
+                if (gens[i] < LSN_GEN(lsn) && (!pin || gens[i] < pin))
                     log_delete_generation(inst->p.log_path, inst->p.base, gens[i]);
             free(gens);
         }
