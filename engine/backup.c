@@ -74,6 +74,8 @@ struct backup {
     uint32_t nfiles;
     struct bk_handle handles[MAX_HANDLES];
     uint32_t nopen;
+    uint32_t readers;         /* reads in flight outside backup_mu: End waits for 0 */
+    bool ending;              /* End (or abort) is waiting for readers: no new calls */
 };
 
 /* ---- database allocation (the snapshot lock lives with the db) ---- */
@@ -253,7 +255,7 @@ static JET_ERR bk_enter(JET_INSTANCE h, struct jet_instance **pinst, struct back
     if (err < 0) return err;
     pthread_mutex_lock(&inst->backup_mu);
     struct backup *bk = inst->backup;
-    if (!bk) err = JET_errNoBackup;
+    if (!bk || bk->ending) err = JET_errNoBackup;
     else if (bk->stopped && !allow_stopped) err = JET_errBackupAbortByServer;
     if (err < 0) {
         pthread_mutex_unlock(&inst->backup_mu);
@@ -285,6 +287,18 @@ static void bk_free(struct jet_instance *inst, struct backup *bk)
     pthread_mutex_lock(&inst->mu);
     inst->backup_pin_gen = 0;
     pthread_mutex_unlock(&inst->mu);
+}
+
+/* Waits until no read uses bk any more, then takes it out of the
+ * instance.  Until then it stays installed, so a Begin meanwhile is
+ * JET_errBackupInProgress, and it refuses every new call (ending).
+ * Context: inst->backup_mu held (released while waiting). */
+static void bk_detach(struct jet_instance *inst, struct backup *bk)
+{
+    bk->ending = true;
+    while (bk->readers) pthread_cond_wait(&inst->backup_cv, &inst->backup_mu);
+    inst->backup = NULL;
+    pthread_cond_broadcast(&inst->backup_cv);
 }
 
 static JET_ERR bk_add_file(struct backup *bk, bool is_db, uint32_t dbidx, uint32_t gen, const char *path,
@@ -677,8 +691,9 @@ static JET_ERR read_at(JET_INSTANCE instance, JET_HANDLE hf, uint64_t off, void 
     if (sequential) off = h->pos;
     uint64_t n = off >= f->size ? 0 : (f->size - off < cb ? f->size - off : cb);
     /* Reads run without the backup lock so many can proceed at once; the
-     * set cannot change until End, which waits for nothing but this lock,
-     * so keep it for the bookkeeping only. */
+     * set cannot change until End, and End waits for the readers it counts
+     * (bk_detach) before freeing anything a read uses. */
+    bk->readers++;
     bk_leave(inst);
     if (n) {
         if (f->is_db) err = read_db(inst, f, off, pv, (size_t)n);
@@ -697,6 +712,7 @@ static JET_ERR read_at(JET_INSTANCE instance, JET_HANDLE hf, uint64_t off, void 
         cover(f, off, n);
         if (sequential) h->pos = off + n;
     }
+    if (--bk->readers == 0) pthread_cond_broadcast(&inst->backup_cv);
     pthread_mutex_unlock(&inst->backup_mu);
     if (err >= 0 && pcbActual) *pcbActual = (unsigned long)n;
     return err;
@@ -815,7 +831,7 @@ JET_ERR JetEndExternalBackupInstance2(JET_INSTANCE instance, JET_GRBIT grbit)
     if (err < 0) return err;
     if (grbit & JET_bitBackupTruncateDone) bk->truncate = true;
     bool ok = normal && !bk->stopped;
-    inst->backup = NULL;
+    bk_detach(inst, bk);
     if (ok) {
         record_history(inst, bk);
         if (bk->truncate) truncate_logs(inst, bk);
@@ -844,9 +860,13 @@ JET_ERR JetStopBackupInstance(JET_INSTANCE instance)
 void backup_abort(struct jet_instance *inst)
 {
     pthread_mutex_lock(&inst->backup_mu);
+    /* An End already finishing it owns it: wait for that instead. */
+    while (inst->backup && inst->backup->ending) pthread_cond_wait(&inst->backup_cv, &inst->backup_mu);
     struct backup *bk = inst->backup;
-    inst->backup = NULL;
-    if (bk) bk_free(inst, bk);
+    if (bk) {
+        bk_detach(inst, bk);
+        bk_free(inst, bk);
+    }
     pthread_mutex_unlock(&inst->backup_mu);
 }
 

@@ -142,6 +142,7 @@ static struct jet_instance *instance_new(const char *name)
     pthread_mutex_init(&inst->write_lock, NULL);
     pthread_mutex_init(&inst->ckpt_mu, NULL);
     pthread_mutex_init(&inst->backup_mu, NULL);
+    pthread_cond_init(&inst->backup_cv, NULL);
     pthread_cond_init(&inst->ckpt_cv, NULL);
     pthread_rwlockattr_t ra;
     pthread_rwlockattr_init(&ra);
@@ -160,6 +161,7 @@ static void instance_free(struct jet_instance *inst)
     pthread_mutex_destroy(&inst->write_lock);
     pthread_mutex_destroy(&inst->ckpt_mu);
     pthread_mutex_destroy(&inst->backup_mu);
+    pthread_cond_destroy(&inst->backup_cv);
     pthread_cond_destroy(&inst->ckpt_cv);
     pthread_rwlock_destroy(&inst->commit_lock);
     free(inst);

@@ -176,6 +176,7 @@ struct jet_instance {
     int lock_fd;               /* the instance lock file in system_path */
     /* the backup in progress, if any (backup.c), under backup_mu */
     pthread_mutex_t backup_mu;
+    pthread_cond_t backup_cv;  /* signalled when a backup's readers drop to 0 */
     struct backup *backup;
     uint32_t backup_pin_gen;   /* circular logging keeps generations >= this (0 = none) */
     bool init_done;            /* JetInit finished: backups allowed */
