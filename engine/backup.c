@@ -1052,3 +1052,27 @@ JET_ERR JetGetBackupStatusInstance(JET_INSTANCE instance, JET_BACKUPSTATUS *st)
     pthread_mutex_unlock(&inst->backup_mu);
     return JET_errSuccess;
 }
+
+JET_ERR JetGetBackupFileInfoInstance(JET_INSTANCE instance, unsigned long iFile, JET_BACKUPFILEINFO *info)
+{
+    struct jet_instance *inst;
+    struct backup *bk;
+    if (!info || info->cbStruct != sizeof *info) return JET_errInvalidParameter;
+    JET_ERR err = bk_enter(instance, &inst, &bk, true);
+    if (err < 0) return err;
+    if (iFile >= bk->nfiles) {
+        err = JET_errInvalidParameter;
+        goto out;
+    }
+    const struct bk_file *f = &bk->files[iFile];
+    snprintf(info->szPath, sizeof info->szPath, "%s", f->path);
+    info->fDatabase = f->is_db;
+    info->ulGeneration = f->gen;
+    info->cbSize = f->size;
+    /* Chunks are whole but the last, which may be short. */
+    uint64_t covered = f->ncovered * (uint64_t)CHUNK;
+    info->cbCovered = f->ncovered == f->nchunks ? f->size : (covered < f->size ? covered : f->size);
+out:
+    bk_leave(inst);
+    return err;
+}

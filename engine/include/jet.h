@@ -439,6 +439,22 @@ typedef struct {
 JET_ERR JetGetBackupStatusInstance(JET_INSTANCE instance, JET_BACKUPSTATUS *pstatus);
 
 /*
+ * JetGetBackupFileInfoInstance (jetfs): file iFile (0-based) of the running
+ * backup's set: its full path, whether it is a database or which log
+ * generation, its size and how many of its bytes reads have covered so far
+ * (cbCovered == cbSize: read whole at least once).  JET_errNoBackup with no
+ * backup; JET_errInvalidParameter past the last file or for a bad cbStruct.
+ */
+typedef struct {
+    unsigned long cbStruct;          /* sizeof(JET_BACKUPFILEINFO) */
+    char szPath[4096];
+    int fDatabase;
+    unsigned long ulGeneration;      /* log files */
+    unsigned long long cbSize, cbCovered;
+} JET_BACKUPFILEINFO;
+JET_ERR JetGetBackupFileInfoInstance(JET_INSTANCE instance, unsigned long iFile, JET_BACKUPFILEINFO *pinfo);
+
+/*
  * JetGetBackupManifestInstance (jetfs): the manifest of the running backup
  * as JSON text (backup.manifest of a backup set): format version, backup
  * id, predecessor id, type (szType: "full", "incremental", "differential"

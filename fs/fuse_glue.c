@@ -1,0 +1,604 @@
+/*
+ * fuse_glue.c -- libfuse3 low-level requests mapped onto the view.
+ *
+ * Owns: the FUSE session of one mount (mount, loop threads, unmount), the
+ * watchdog thread, and every caching decision.  Everything a backup means
+ * is in view.c; this file only translates.
+ *
+ * Caching, and why it is correct:
+ *  - Set files never change within a session (the engine serves the
+ *    snapshot fixed at begin), so their attributes and directory entries
+ *    are cached for a day and their pages kept across opens (keep_cache).
+ *    Each mount is a new FUSE connection with its own inodes and page
+ *    cache, so nothing cached can outlive the session and go stale.
+ *  - status changes all the time: direct I/O, attributes never cached.
+ *  - A failed lookup is never cached (a refused begin may succeed later).
+ *
+ * Speed: reads are served by a pool of loop threads, each with its own
+ * buffer; requests are up to 1 MiB (max_pages) and the mount's readahead
+ * is raised to 1 MiB where the kernel lets us (root), so a sequential
+ * reader sees few, large requests and then reads from the page cache.
+ *
+ * Locking: none of its own beyond fs->mu for the session's lifecycle; the
+ * view locks what it shares.
+ */
+#define FUSE_USE_VERSION 312
+
+#include <errno.h>
+#include <fcntl.h>
+#include <fuse_lowlevel.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "jetfs.h"
+#include "view.h"
+
+#define CACHE_FOREVER 86400.0
+#define MAX_REQUEST (1u << 20)
+
+struct jetfs {
+    struct jv_view *view;
+    struct fuse_session *se;
+    char mountpoint[PATH_MAX];
+    pthread_t loop_thread, watchdog_thread;
+    bool loop_started, watchdog_started;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool stopping, loop_done;
+    char outcome[1024];
+    void (*log)(void *arg, const char *line);
+    void *log_arg;
+};
+
+/* The contents of status as of one open. */
+struct status_snap {
+    char *text;
+    size_t len;
+};
+
+static pthread_key_t buf_key;
+static pthread_once_t buf_once = PTHREAD_ONCE_INIT;
+
+static void buf_key_init(void) { pthread_key_create(&buf_key, free); }
+
+/* A per-thread read buffer: no allocation per request. */
+static void *thread_buffer(void)
+{
+    pthread_once(&buf_once, buf_key_init);
+    void *b = pthread_getspecific(buf_key);
+    if (!b && (b = malloc(MAX_REQUEST))) pthread_setspecific(buf_key, b);
+    return b;
+}
+
+static struct jv_view *view_of(fuse_req_t req) { return ((struct jetfs *)fuse_req_userdata(req))->view; }
+
+static double attr_timeout(uint64_t ino) { return ino == JV_INO_STATUS ? 0.0 : CACHE_FOREVER; }
+
+static void op_init(void *userdata, struct fuse_conn_info *conn)
+{
+    (void)userdata;
+    /* max_write also sets max_pages, the size of the largest read. */
+    conn->max_write = MAX_REQUEST;
+    conn->max_readahead = MAX_REQUEST;
+    if (conn->capable & FUSE_CAP_ASYNC_READ) conn->want |= FUSE_CAP_ASYNC_READ;
+    /* Attributes never change within a session: no invalidation needed. */
+    conn->want &= ~(unsigned)FUSE_CAP_AUTO_INVAL_DATA;
+}
+
+static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+    struct jv_entry e;
+    int rc = jv_lookup(view_of(req), parent, name, &e);
+    if (rc < 0) {
+        fuse_reply_err(req, -rc);
+        return;
+    }
+    struct fuse_entry_param p = {
+        .ino = e.ino, .generation = 1, .attr = e.st,
+        .attr_timeout = attr_timeout(e.ino), .entry_timeout = CACHE_FOREVER,
+    };
+    fuse_reply_entry(req, &p);
+}
+
+static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    (void)fi;
+    struct stat st;
+    int rc = jv_getattr(view_of(req), ino, &st);
+    if (rc < 0) fuse_reply_err(req, -rc);
+    else fuse_reply_attr(req, &st, attr_timeout(ino));
+}
+
+static bool is_kind_dir(fuse_ino_t ino) { return ino >= JV_INO_KIND && ino < JV_INO_KIND + JV_NKINDS; }
+
+static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    int rc = is_kind_dir(ino) ? jv_begin(view_of(req), (enum jv_kind)(ino - JV_INO_KIND)) : 0;
+    if (rc < 0) {
+        fuse_reply_err(req, -rc);
+        return;
+    }
+    fi->cache_readdir = 1;
+    fuse_reply_open(req, fi);
+}
+
+static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+    (void)fi;
+    struct jv_view *v = view_of(req);
+    if (size > MAX_REQUEST) size = MAX_REQUEST;
+    char *buf = malloc(size);
+    struct jv_entry *ents = calloc(64, sizeof *ents);
+    size_t used = 0;
+    int err = 0;
+    if (!buf || !ents) {
+        err = ENOMEM;
+        goto out;
+    }
+    for (off_t i = off;; i++) {
+        struct jv_entry *e = &ents[0];
+        if (i == 0 || i == 1) {
+            memset(e, 0, sizeof *e);
+            e->st.st_ino = ino;
+            e->st.st_mode = S_IFDIR;
+            snprintf(e->name, sizeof e->name, "%s", i == 0 ? "." : "..");
+        } else {
+            int n = jv_readdir(v, ino, (size_t)(i - 2), ents, 1);
+            if (n < 0) {
+                err = -n;
+                goto out;
+            }
+            if (n == 0) break;
+        }
+        size_t need = fuse_add_direntry(req, buf + used, size - used, e->name, &e->st, i + 1);
+        if (need > size - used) break;
+        used += need;
+    }
+out:
+    if (err) fuse_reply_err(req, err);
+    else fuse_reply_buf(req, buf, used);
+    free(buf);
+    free(ents);
+}
+
+static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    struct jv_view *v = view_of(req);
+    if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
+        fuse_reply_err(req, EROFS);
+        return;
+    }
+    if (ino == JV_INO_STATUS) {
+        struct status_snap *s = calloc(1, sizeof *s);
+        if (!s || !(s->text = jv_status_json(v, &s->len))) {
+            free(s);
+            fuse_reply_err(req, ENOMEM);
+            return;
+        }
+        fi->fh = (uint64_t)(uintptr_t)s;
+        fi->direct_io = 1;
+        fuse_reply_open(req, fi);
+        return;
+    }
+    int64_t h = jv_open(v, ino);
+    if (h < 0) {
+        fuse_reply_err(req, (int)-h);
+        return;
+    }
+    fi->fh = (uint64_t)h;
+    fi->keep_cache = 1;
+    fuse_reply_open(req, fi);
+}
+
+static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+    if (ino == JV_INO_STATUS) {
+        struct status_snap *s = (struct status_snap *)(uintptr_t)fi->fh;
+        size_t n = (size_t)off >= s->len ? 0 : (s->len - (size_t)off < size ? s->len - (size_t)off : size);
+        fuse_reply_buf(req, s->text + (n ? off : 0), n);
+        return;
+    }
+    void *buf = size <= MAX_REQUEST ? thread_buffer() : NULL;
+    if (!buf) {
+        fuse_reply_err(req, ENOMEM);
+        return;
+    }
+    ssize_t n = jv_read(view_of(req), (int64_t)fi->fh, (uint64_t)off, buf, size);
+    if (n < 0) fuse_reply_err(req, (int)-n);
+    else fuse_reply_buf(req, buf, (size_t)n);
+}
+
+static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    if (ino == JV_INO_STATUS) {
+        struct status_snap *s = (struct status_snap *)(uintptr_t)fi->fh;
+        free(s->text);
+        free(s);
+    } else {
+        jv_release(view_of(req), (int64_t)fi->fh);
+    }
+    fuse_reply_err(req, 0);
+}
+
+static void op_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg, struct fuse_file_info *fi,
+                     unsigned flags, const void *in_buf, size_t in_bufsz, size_t out_bufsz)
+{
+    (void)arg, (void)fi, (void)in_buf, (void)in_bufsz, (void)out_bufsz;
+    if (ino != JV_INO_STATUS || (flags & FUSE_IOCTL_DIR) ||
+        (cmd != JETFS_IOC_END_NORMAL && cmd != JETFS_IOC_END_ABORT)) {
+        fuse_reply_err(req, ENOTTY);
+        return;
+    }
+    char why[1024];
+    int rc = jv_end(view_of(req), cmd == JETFS_IOC_END_NORMAL ? JV_END_NORMAL : JV_END_ABORT, why, sizeof why);
+    if (rc < 0) fuse_reply_err(req, -rc);
+    else fuse_reply_ioctl(req, rc, NULL, 0);
+}
+
+static void op_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+    (void)ino;
+    struct statvfs sv = {.f_bsize = 4096, .f_frsize = 4096, .f_namemax = 255};
+    fuse_reply_statfs(req, &sv);
+}
+
+/* Everything that would change the tree: it is read-only. */
+static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set, struct fuse_file_info *fi)
+{
+    (void)ino, (void)attr, (void)to_set, (void)fi;
+    fuse_reply_err(req, EROFS);
+}
+static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
+{
+    (void)parent, (void)name, (void)mode, (void)rdev;
+    fuse_reply_err(req, EROFS);
+}
+static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+    (void)parent, (void)name, (void)mode;
+    fuse_reply_err(req, EROFS);
+}
+static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+    (void)parent, (void)name;
+    fuse_reply_err(req, EROFS);
+}
+static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
+{
+    (void)link, (void)parent, (void)name;
+    fuse_reply_err(req, EROFS);
+}
+static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+                      const char *newname, unsigned int flags)
+{
+    (void)parent, (void)name, (void)newparent, (void)newname, (void)flags;
+    fuse_reply_err(req, EROFS);
+}
+static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
+{
+    (void)ino, (void)newparent, (void)newname;
+    fuse_reply_err(req, EROFS);
+}
+static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, struct fuse_file_info *fi)
+{
+    (void)parent, (void)name, (void)mode, (void)fi;
+    fuse_reply_err(req, EROFS);
+}
+static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+                     struct fuse_file_info *fi)
+{
+    (void)ino, (void)buf, (void)size, (void)off, (void)fi;
+    fuse_reply_err(req, EROFS);
+}
+static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value, size_t size, int flags)
+{
+    (void)ino, (void)name, (void)value, (void)size, (void)flags;
+    fuse_reply_err(req, EROFS);
+}
+static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+    (void)ino, (void)name;
+    fuse_reply_err(req, EROFS);
+}
+static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length,
+                         struct fuse_file_info *fi)
+{
+    (void)ino, (void)mode, (void)offset, (void)length, (void)fi;
+    fuse_reply_err(req, EROFS);
+}
+
+static const struct fuse_lowlevel_ops ops = {
+    .init = op_init,
+    .lookup = op_lookup,
+    .getattr = op_getattr,
+    .opendir = op_opendir,
+    .readdir = op_readdir,
+    .open = op_open,
+    .read = op_read,
+    .release = op_release,
+    .ioctl = op_ioctl,
+    .statfs = op_statfs,
+    .setattr = op_setattr,
+    .mknod = op_mknod,
+    .mkdir = op_mkdir,
+    .unlink = op_unlink,
+    .rmdir = op_unlink,
+    .symlink = op_symlink,
+    .rename = op_rename,
+    .link = op_link,
+    .create = op_create,
+    .write = op_write,
+    .setxattr = op_setxattr,
+    .removexattr = op_removexattr,
+    .fallocate = op_fallocate,
+};
+
+/* ---- the session ---- */
+
+static void log_stderr(void *arg, const char *line)
+{
+    (void)arg;
+    char when[32];
+    time_t now = time(NULL);
+    struct tm tm;
+    localtime_r(&now, &tm);
+    strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
+    fprintf(stderr, "%s jetfs: %s\n", when, line);
+}
+
+static void fs_log(struct jetfs *fs, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void fs_log(struct jetfs *fs, const char *fmt, ...)
+{
+    char line[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    fs->log(fs->log_arg, line);
+}
+
+static double mono_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void *watchdog_main(void *arg)
+{
+    struct jetfs *fs = arg;
+    pthread_mutex_lock(&fs->mu);
+    while (!fs->stopping && !fs->loop_done) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += 1;
+        pthread_cond_timedwait(&fs->cv, &fs->mu, &until);
+        if (fs->stopping || fs->loop_done) break;
+        pthread_mutex_unlock(&fs->mu);
+        jv_tick(fs->view, mono_now());
+        pthread_mutex_lock(&fs->mu);
+    }
+    pthread_mutex_unlock(&fs->mu);
+    return NULL;
+}
+
+static void *loop_main(void *arg)
+{
+    struct jetfs *fs = arg;
+    struct fuse_loop_config *cfg = fuse_loop_cfg_create();
+    int rc;
+    if (cfg) {
+        fuse_loop_cfg_set_idle_threads(cfg, 8);
+        fuse_loop_cfg_set_max_threads(cfg, 32);
+        rc = fuse_session_loop_mt(fs->se, cfg);
+        fuse_loop_cfg_destroy(cfg);
+    } else {
+        rc = fuse_session_loop(fs->se);
+    }
+    if (rc < 0) fs_log(fs, "the FUSE loop ended with an error: %s", strerror(-rc));
+    /* No request runs any more: end the backup as an unmount does. */
+    char why[1024];
+    int end = jv_end(fs->view, JV_END_UNMOUNT, why, sizeof why);
+    fuse_session_unmount(fs->se);
+    pthread_mutex_lock(&fs->mu);
+    if (end != -ENOENT) snprintf(fs->outcome, sizeof fs->outcome, "%s", why);
+    else if (!fs->outcome[0]) snprintf(fs->outcome, sizeof fs->outcome, "no backup was taken in this session");
+    fs->loop_done = true;
+    pthread_cond_broadcast(&fs->cv);
+    pthread_mutex_unlock(&fs->mu);
+    return NULL;
+}
+
+/* A mount point left by a killed jetfs answers ENOTCONN: detach it. */
+static int clear_stale_mount(struct jetfs *fs, const char *mp)
+{
+    struct stat st;
+    if (stat(mp, &st) == 0 || errno != ENOTCONN) return 0;
+    fs_log(fs, "%s: a stale mount from a process that died; unmounting it", mp);
+    if (umount2(mp, MNT_DETACH) == 0) return 0;
+    pid_t pid = fork();
+    if (pid == 0) {
+        execlp("fusermount3", "fusermount3", "-u", "-z", "--", mp, (char *)NULL);
+        _exit(127);
+    }
+    int status = 0;
+    if (pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status)) return -EBUSY;
+    return 0;
+}
+
+static int check_mountpoint(struct jetfs *fs, const char *mp, char *why, size_t cbwhy)
+{
+    struct stat st, parent;
+    int fd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
+    if (fd < 0) {
+        int e = errno;
+        snprintf(why, cbwhy, "cannot open /dev/fuse: %s (is the fuse module loaded? in a container, pass the device)",
+                 strerror(e));
+        return -e;
+    }
+    close(fd);
+    if (clear_stale_mount(fs, mp) < 0) {
+        snprintf(why, cbwhy, "%s: a stale mount is left there and cannot be removed; run fusermount3 -uz %s", mp, mp);
+        return -EBUSY;
+    }
+    if (stat(mp, &st) != 0) {
+        int e = errno;
+        snprintf(why, cbwhy, "mount point %s: %s", mp, strerror(e));
+        return -e;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        snprintf(why, cbwhy, "mount point %s is not a directory", mp);
+        return -ENOTDIR;
+    }
+    char up[PATH_MAX + 4];
+    snprintf(up, sizeof up, "%s/..", mp);
+    if (stat(up, &parent) == 0 && (parent.st_dev != st.st_dev || parent.st_ino == st.st_ino)) {
+        snprintf(why, cbwhy, "mount point %s is busy: something is already mounted there (fusermount3 -u %s)", mp, mp);
+        return -EBUSY;
+    }
+    return 0;
+}
+
+/* Larger readahead: fewer, larger requests for sequential readers. */
+static void raise_readahead(struct jetfs *fs)
+{
+    struct stat st;
+    if (stat(fs->mountpoint, &st) != 0) return;
+    char path[128];
+    snprintf(path, sizeof path, "/sys/class/bdi/%u:%u/read_ahead_kb", major(st.st_dev), minor(st.st_dev));
+    FILE *f = fopen(path, "w");
+    if (!f) return;
+    fprintf(f, "%u\n", MAX_REQUEST / 1024);
+    if (fclose(f) != 0) fs_log(fs, "could not raise the readahead of the mount (%s)", path);
+}
+
+int jetfs_mount(JET_INSTANCE inst, const struct jetfs_options *opt, struct jetfs **out, char *why, size_t cbwhy)
+{
+    int rc;
+    struct jetfs *fs = calloc(1, sizeof *fs);
+    if (!fs) {
+        snprintf(why, cbwhy, "out of memory");
+        return -ENOMEM;
+    }
+    pthread_mutex_init(&fs->mu, NULL);
+    pthread_cond_init(&fs->cv, NULL);
+    fs->log = opt->log ? opt->log : log_stderr;
+    fs->log_arg = opt->log_arg;
+    if (!realpath(opt->mountpoint, fs->mountpoint)) {
+        if (errno == ENOTCONN) snprintf(fs->mountpoint, sizeof fs->mountpoint, "%s", opt->mountpoint);
+        else {
+            rc = -errno;
+            snprintf(why, cbwhy, "mount point %s: %s", opt->mountpoint, strerror(errno));
+            goto fail;
+        }
+    }
+    if ((rc = check_mountpoint(fs, fs->mountpoint, why, cbwhy)) < 0) goto fail;
+
+    struct jv_options vo = {
+        .truncate_manual = opt->truncate_manual,
+        .uid = getuid(),
+        .gid = opt->group_access ? opt->gid : getgid(),
+        .group_access = opt->group_access,
+        .space_limit = opt->space_limit ? opt->space_limit : JETFS_DEFAULT_SPACE_LIMIT,
+        .idle_timeout_s = opt->idle_timeout_s ? opt->idle_timeout_s : JETFS_DEFAULT_IDLE_TIMEOUT,
+        .instance_name = opt->instance_name,
+        .log = fs->log,
+        .log_arg = fs->log_arg,
+    };
+    if ((rc = jv_create(inst, &vo, &fs->view)) < 0 ||
+        (rc = jv_set_db_paths(fs->view, opt->db_paths, opt->ndb_paths)) < 0) {
+        snprintf(why, cbwhy, "out of memory");
+        goto fail;
+    }
+
+    char mopts[256];
+    snprintf(mopts, sizeof mopts, "fsname=jetfs,subtype=jetfs,ro,default_permissions%s",
+             opt->group_access ? ",allow_other" : "");
+    char *argv[] = {"jetfs", "-o", mopts, opt->debug ? "-d" : NULL, NULL};
+    struct fuse_args args = FUSE_ARGS_INIT(opt->debug ? 4 : 3, argv);
+    fs->se = fuse_session_new(&args, &ops, sizeof ops, fs);
+    if (!fs->se) {
+        rc = -EINVAL;
+        snprintf(why, cbwhy, "cannot create the FUSE session (options %s)", mopts);
+        goto fail;
+    }
+    if (fuse_session_mount(fs->se, fs->mountpoint) != 0) {
+        rc = -EIO;
+        snprintf(why, cbwhy, "cannot mount on %s (see the message above)", fs->mountpoint);
+        goto fail;
+    }
+    if ((rc = -pthread_create(&fs->loop_thread, NULL, loop_main, fs)) < 0) {
+        snprintf(why, cbwhy, "cannot start the FUSE loop: %s", strerror(-rc));
+        fuse_session_unmount(fs->se);
+        goto fail;
+    }
+    fs->loop_started = true;
+    if (pthread_create(&fs->watchdog_thread, NULL, watchdog_main, fs) == 0) fs->watchdog_started = true;
+    else fs_log(fs, "cannot start the watchdog: space and idle limits are not enforced");
+    raise_readahead(fs);
+    fs_log(fs, "mounted on %s", fs->mountpoint);
+    *out = fs;
+    return 0;
+fail:
+    jetfs_free(fs);
+    return rc;
+}
+
+void jetfs_unmount(struct jetfs *fs)
+{
+    pthread_mutex_lock(&fs->mu);
+    bool first = !fs->stopping;
+    fs->stopping = true;
+    pthread_cond_broadcast(&fs->cv);
+    pthread_mutex_unlock(&fs->mu);
+    if (!first || !fs->se) return;
+    /* Unmounting aborts the connection, which wakes every loop thread. */
+    fuse_session_exit(fs->se);
+    if (umount2(fs->mountpoint, MNT_DETACH) != 0) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            execlp("fusermount3", "fusermount3", "-u", "-z", "--", fs->mountpoint, (char *)NULL);
+            _exit(127);
+        }
+        if (pid > 0) waitpid(pid, NULL, 0);
+    }
+}
+
+int jetfs_wait(struct jetfs *fs, char *outcome, size_t cboutcome)
+{
+    if (fs->loop_started) {
+        pthread_join(fs->loop_thread, NULL);
+        fs->loop_started = false;
+    }
+    pthread_mutex_lock(&fs->mu);
+    fs->stopping = true;
+    pthread_cond_broadcast(&fs->cv);
+    pthread_mutex_unlock(&fs->mu);
+    if (fs->watchdog_started) {
+        pthread_join(fs->watchdog_thread, NULL);
+        fs->watchdog_started = false;
+    }
+    if (outcome) snprintf(outcome, cboutcome, "%s", fs->outcome);
+    return 0;
+}
+
+void jetfs_free(struct jetfs *fs)
+{
+    if (!fs) return;
+    jetfs_wait(fs, NULL, 0);
+    if (fs->se) fuse_session_destroy(fs->se);
+    jv_destroy(fs->view);
+    pthread_cond_destroy(&fs->cv);
+    pthread_mutex_destroy(&fs->mu);
+    free(fs);
+}

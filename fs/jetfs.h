@@ -1,0 +1,72 @@
+/*
+ * jetfs.h -- libjetfs: mount a live jetfs instance's backups as files.
+ *
+ * A program that hosts an engine instance (jet.h) mounts its backup tree
+ * with jetfs_mount() and ends the session with jetfs_unmount() (or the
+ * operator runs `fusermount3 -u MOUNT`); jetfs_wait() returns when the
+ * session is over and says how its backup ended.  One mount = one session
+ * = at most one backup:
+ *
+ *   MOUNT/status                  JSON: the session, the backup, history
+ *   MOUNT/backup/{full,incremental,differential,copy}/
+ *                                 opening one begins that backup; inside:
+ *                                 database file(s), log generations and
+ *                                 backup.manifest, fixed at begin
+ *
+ * Unmount ends the backup normally (truncating, for full and incremental)
+ * when every byte of the set was read at least once, otherwise aborts it
+ * (nothing truncated, history unchanged).  An explicit end is an ioctl on
+ * MOUNT/status (JETFS_IOC_END_NORMAL / JETFS_IOC_END_ABORT): `jetfs end`.
+ *
+ * Threading: jetfs_mount starts the FUSE loop (many threads) and a
+ * watchdog thread; jetfs_unmount may be called from any thread, once;
+ * jetfs_wait from one thread; jetfs_free after jetfs_wait returned.
+ */
+#ifndef JETFS_H
+#define JETFS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/ioctl.h>
+#include <sys/types.h>
+
+#include "jet.h"
+
+#define JETFS_IOC_END_NORMAL _IO('J', 1) /* fails EAGAIN unless the set was read whole */
+#define JETFS_IOC_END_ABORT _IO('J', 2)
+
+#define JETFS_DEFAULT_SPACE_LIMIT (8ull << 30)   /* snapshot bytes */
+#define JETFS_DEFAULT_IDLE_TIMEOUT 1800u         /* seconds without a read */
+
+struct jetfs_options {
+    const char *mountpoint;
+    const char *instance_name;   /* shown in status */
+    const char *const *db_paths; /* databases whose backup history status shows */
+    size_t ndb_paths;
+    bool truncate_manual;        /* only an explicit normal end truncates */
+    bool group_access;           /* open the tree to group gid (allow_other) */
+    gid_t gid;
+    uint64_t space_limit;        /* 0: JETFS_DEFAULT_SPACE_LIMIT */
+    unsigned idle_timeout_s;     /* 0: JETFS_DEFAULT_IDLE_TIMEOUT */
+    bool debug;                  /* libfuse request tracing */
+    void (*log)(void *arg, const char *line);  /* events; NULL: stderr */
+    void *log_arg;
+};
+
+struct jetfs;
+
+/*
+ * Mounts the tree of inst at opt->mountpoint and starts serving it.  On
+ * failure returns -errno and a one-line reason in why: no /dev/fuse, a
+ * mount point that is missing, not a directory, or already mounted (a
+ * stale jetfs mount left by a killed process is cleaned up first).
+ */
+int jetfs_mount(JET_INSTANCE inst, const struct jetfs_options *opt, struct jetfs **out, char *why, size_t cbwhy);
+/* Asks the session to end: the backup ends as on unmount, then unmounts. */
+void jetfs_unmount(struct jetfs *fs);
+/* Waits until the session is over; outcome gets how its backup ended. */
+int jetfs_wait(struct jetfs *fs, char *outcome, size_t cboutcome);
+void jetfs_free(struct jetfs *fs);
+
+#endif

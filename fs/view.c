@@ -1,0 +1,901 @@
+/*
+ * view.c -- the backup tree of one mount session (see view.h).
+ *
+ * Owns: the session state (IDLE, RUNNING, ENDED), the set as files with
+ * fixed names, inode numbers, sizes and mtimes, the manifest text and its
+ * read coverage, the open handles, and what status reports (bytes served,
+ * corrupt pages met, why the backup ended).  The engine owns everything
+ * else: the snapshot, the coverage of database and log files, truncation
+ * and the backup history.
+ *
+ * Invariants:
+ *  - files[] is built once, at begin, and never changes until destroy, so
+ *    a handle can point into it without a lock.
+ *  - A backup ends normally only when every byte of every file of the set
+ *    (manifest included) was read at least once; otherwise it is aborted
+ *    and the engine truncates nothing and records nothing.
+ *  - Every error the engine reports on a read reaches the caller as -EIO;
+ *    bytes are only ever passed on from a successful, verified read.
+ *
+ * Locking: v->mu guards everything below it in struct jv_view; it is never
+ * held across a read of file contents.  Lock order: v->mu, then the
+ * engine's own locks (a call into the engine under v->mu is allowed, the
+ * engine never calls back).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "jet_inspect.h"
+#include "view.h"
+
+#define MAX_CORRUPT 64
+
+enum jv_state { JV_IDLE, JV_RUNNING, JV_ENDED };
+
+struct jv_file {
+    uint64_t ino;
+    char name[256];
+    char path[4096];          /* engine path ("" for the manifest) */
+    uint64_t size;
+    time_t mtime;
+    bool is_manifest, is_db;
+    unsigned long engine_index;
+};
+
+struct jv_handle {
+    struct jv_handle *next;
+    const struct jv_file *f;
+    JET_HANDLE jh;            /* 0 once the backup ended: reads are -EIO */
+};
+
+struct jv_view {
+    JET_INSTANCE inst;
+    struct jv_options opt;
+    time_t mount_time;
+    char **db_paths;          /* for "last completed backups" in status */
+    size_t ndb_paths;
+
+    pthread_mutex_t mu;
+    enum jv_state state;
+    enum jv_kind kind;
+    uint64_t begin_us;
+    unsigned long gen_low, gen_high;
+    struct jv_file *files;
+    size_t nfiles;
+    char *manifest;
+    size_t manifest_len;
+    uint8_t *manifest_read;   /* one byte per manifest byte: read at least once */
+    size_t manifest_covered;
+    struct jv_handle *handles;
+    uint64_t bytes_served, reads;
+    double last_activity;     /* monotonic seconds */
+    char outcome[1024];       /* how the backup ended, or why begin was refused */
+    char refused[1024];       /* the last refused request */
+    char *corrupt[MAX_CORRUPT];
+    size_t ncorrupt;
+};
+
+static const char *const kind_names[JV_NKINDS] = {"full", "incremental", "differential", "copy"};
+
+const char *jv_kind_name(enum jv_kind kind) { return kind < JV_NKINDS ? kind_names[kind] : "?"; }
+
+/* snprintf for messages: truncating a long name or reason is intended. */
+static int put(char *buf, size_t cb, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int put(char *buf, size_t cb, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, cb, fmt, ap);
+    va_end(ap);
+    return n;
+}
+
+static double mono_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void vlog(struct jv_view *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void vlog(struct jv_view *v, const char *fmt, ...)
+{
+    char line[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    if (v->opt.log) v->opt.log(v->opt.log_arg, line);
+}
+
+/* "JET_errX (-n): detail" for the last engine error on this thread. */
+static void jet_reason(char *buf, size_t cb, JET_ERR err)
+{
+    const char *d = JetGetLastErrorDetail();
+    put(buf, cb, "%s (%ld)%s%s", JetErrorString(err), err, *d ? ": " : "", d);
+}
+
+int jv_create(JET_INSTANCE inst, const struct jv_options *opt, struct jv_view **out)
+{
+    struct jv_view *v = calloc(1, sizeof *v);
+    if (!v) return -ENOMEM;
+    v->inst = inst;
+    v->opt = *opt;
+    v->mount_time = time(NULL);
+    v->last_activity = mono_now();
+    pthread_mutex_init(&v->mu, NULL);
+    *out = v;
+    return 0;
+}
+
+int jv_set_db_paths(struct jv_view *v, const char *const *paths, size_t n)
+{
+    char **p = calloc(n ? n : 1, sizeof *p);
+    if (!p) return -ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        if (!(p[i] = strdup(paths[i]))) {
+            while (i--) free(p[i]);
+            free(p);
+            return -ENOMEM;
+        }
+    pthread_mutex_lock(&v->mu);
+    for (size_t i = 0; i < v->ndb_paths; i++) free(v->db_paths[i]);
+    free(v->db_paths);
+    v->db_paths = p;
+    v->ndb_paths = n;
+    pthread_mutex_unlock(&v->mu);
+    return 0;
+}
+
+void jv_destroy(struct jv_view *v)
+{
+    if (!v) return;
+    jv_end(v, JV_END_UNMOUNT, NULL, 0);
+    while (v->handles) {
+        struct jv_handle *h = v->handles;
+        v->handles = h->next;
+        free(h);
+    }
+    for (size_t i = 0; i < v->ncorrupt; i++) free(v->corrupt[i]);
+    for (size_t i = 0; i < v->ndb_paths; i++) free(v->db_paths[i]);
+    free(v->db_paths);
+    free(v->files);
+    free(v->manifest);
+    free(v->manifest_read);
+    pthread_mutex_destroy(&v->mu);
+    free(v);
+}
+
+/* ---- begin: build the set ---- */
+
+static const char *base_name(const char *path)
+{
+    const char *s = strrchr(path, '/');
+    return s ? s + 1 : path;
+}
+
+static bool name_taken(const struct jv_file *files, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(files[i].name, name)) return true;
+    return false;
+}
+
+/* Lists the engine's set into v->files (databases, logs, manifest last). */
+static int build_set(struct jv_view *v)
+{
+    JET_BACKUPSTATUS st = {.cbStruct = sizeof st};
+    JET_BACKUPFILEINFO fi = {.cbStruct = sizeof fi};
+    JET_ERR err = JetGetBackupStatusInstance(v->inst, &st);
+    if (err < 0) return (int)err;
+    v->begin_us = st.begin_us;
+    v->gen_low = st.ulGenLow;
+    v->gen_high = st.ulGenHigh;
+    time_t begin_s = (time_t)(st.begin_us / 1000000u);
+    struct jv_file *files = calloc(st.cFiles + 1, sizeof *files);
+    if (!files) return JET_errOutOfMemory;
+    size_t n = 0;
+    for (unsigned long i = 0; i < st.cFiles; i++) {
+        if ((err = JetGetBackupFileInfoInstance(v->inst, i, &fi)) < 0) goto fail;
+        struct jv_file *f = &files[n];
+        f->engine_index = i;
+        f->is_db = fi.fDatabase;
+        f->size = fi.cbSize;
+        put(f->path, sizeof f->path, "%s", fi.szPath);
+        put(f->name, sizeof f->name, "%s", base_name(fi.szPath));
+        if (f->is_db) {
+            /* Two databases of one name in different directories. */
+            if (name_taken(files, n, f->name)) put(f->name, sizeof f->name, "%lu-%s", i, base_name(fi.szPath));
+            f->ino = JV_INO_DB + i;
+            f->mtime = begin_s;
+        } else {
+            struct stat ls;
+            f->ino = JV_INO_LOG + fi.ulGeneration;
+            /* A generation of the set is closed: its mtime no longer moves. */
+            f->mtime = stat(f->path, &ls) == 0 ? ls.st_mtime : begin_s;
+        }
+        n++;
+    }
+    struct jv_file *m = &files[n++];
+    m->ino = JV_INO_MANIFEST;
+    put(m->name, sizeof m->name, "%s", JV_MANIFEST_NAME);
+    m->is_manifest = true;
+    m->size = v->manifest_len;
+    m->mtime = begin_s;
+    v->files = files;
+    v->nfiles = n;
+    return 0;
+fail:
+    free(files);
+    return (int)err;
+}
+
+static JET_ERR fetch_manifest(struct jv_view *v)
+{
+    unsigned long cb = 0;
+    JET_ERR err = JetGetBackupManifestInstance(v->inst, kind_names[v->kind], NULL, 0, &cb);
+    if (err < 0) return err;
+    char *text = malloc(cb);
+    if (!text) return JET_errOutOfMemory;
+    if ((err = JetGetBackupManifestInstance(v->inst, kind_names[v->kind], text, cb, &cb)) < 0) {
+        free(text);
+        return err;
+    }
+    v->manifest = text;
+    v->manifest_len = strlen(text);
+    if (!(v->manifest_read = calloc(v->manifest_len + 1, 1))) return JET_errOutOfMemory;
+    return JET_errSuccess;
+}
+
+int jv_begin(struct jv_view *v, enum jv_kind kind)
+{
+    int rc = 0;
+    char why[1024];
+    if (kind >= JV_NKINDS) return -EINVAL;
+    pthread_mutex_lock(&v->mu);
+    v->last_activity = mono_now();
+    if (v->state == JV_RUNNING && v->kind == kind) goto out;
+    if (v->state != JV_IDLE) {
+        put(v->refused, sizeof v->refused,
+                 "%s backup refused: this mount session already %s a %s backup; unmount to start another",
+                 kind_names[kind], v->state == JV_RUNNING ? "runs" : "ran", kind_names[v->kind]);
+        rc = -EBUSY;
+        goto out;
+    }
+    bool log_only = kind == JV_INCREMENTAL || kind == JV_DIFFERENTIAL;
+    JET_ERR err = JetBeginExternalBackupInstance(v->inst, log_only ? JET_bitBackupIncremental : 0);
+    if (err < 0) {
+        jet_reason(why, sizeof why, err);
+        put(v->refused, sizeof v->refused, "%s backup refused: %s", kind_names[kind], why);
+        rc = err == JET_errMissingFullBackup ? -EPERM : err == JET_errBackupInProgress ? -EBUSY : -EIO;
+        goto out;
+    }
+    v->kind = kind;
+    /* The log phase is entered now, with no file open, so that truncation
+     * can be asked for at the end whatever is open then. */
+    JET_LOGINFO li = {.cbSize = sizeof li};
+    unsigned long cb = 0;
+    if ((err = JetGetLogInfoInstance2(v->inst, NULL, 0, &cb, &li)) < 0 || (err = fetch_manifest(v)) < 0 ||
+        (err = build_set(v)) < 0) {
+        jet_reason(why, sizeof why, err);
+        put(v->refused, sizeof v->refused, "%s backup failed to start: %s", kind_names[kind], why);
+        JetEndExternalBackupInstance2(v->inst, JET_bitBackupEndAbort);
+        free(v->manifest);
+        free(v->manifest_read);
+        v->manifest = NULL;
+        v->manifest_read = NULL;
+        rc = -EIO;
+        goto out;
+    }
+    v->state = JV_RUNNING;
+    v->refused[0] = '\0';
+    vlog(v, "%s backup begun: generations %lu..%lu, %zu files", kind_names[kind], v->gen_low, v->gen_high,
+         v->nfiles);
+out:
+    if (rc < 0) vlog(v, "%s", v->refused);
+    pthread_mutex_unlock(&v->mu);
+    return rc;
+}
+
+/* ---- names and attributes ---- */
+
+static void dir_stat(const struct jv_view *v, uint64_t ino, struct stat *st)
+{
+    memset(st, 0, sizeof *st);
+    st->st_ino = ino;
+    st->st_mode = S_IFDIR | (v->opt.group_access ? 0550 : 0500);
+    st->st_nlink = ino == JV_INO_ROOT || ino == JV_INO_BACKUP ? 3 + (ino == JV_INO_BACKUP ? 3 : 0) : 2;
+    st->st_uid = v->opt.uid;
+    st->st_gid = v->opt.gid;
+    st->st_mtime = st->st_ctime = st->st_atime = v->mount_time;
+    st->st_size = 4096;
+}
+
+static void file_stat(const struct jv_view *v, uint64_t ino, uint64_t size, time_t mtime, struct stat *st)
+{
+    memset(st, 0, sizeof *st);
+    st->st_ino = ino;
+    st->st_mode = S_IFREG | (v->opt.group_access ? 0440 : 0400);
+    st->st_nlink = 1;
+    st->st_uid = v->opt.uid;
+    st->st_gid = v->opt.gid;
+    st->st_size = (off_t)size;
+    st->st_blocks = (blkcnt_t)((size + 511) / 512);
+    /* Readers size their buffers from this: large reads, fewer requests. */
+    st->st_blksize = 1 << 20;
+    st->st_mtime = st->st_ctime = st->st_atime = mtime;
+}
+
+static const struct jv_file *file_of(const struct jv_view *v, uint64_t ino)
+{
+    for (size_t i = 0; i < v->nfiles; i++)
+        if (v->files[i].ino == ino) return &v->files[i];
+    return NULL;
+}
+
+static size_t status_len(struct jv_view *v);
+
+int jv_getattr(struct jv_view *v, uint64_t ino, struct stat *st)
+{
+    int rc = 0;
+    if (ino == JV_INO_ROOT || ino == JV_INO_BACKUP || (ino >= JV_INO_KIND && ino < JV_INO_KIND + JV_NKINDS)) {
+        dir_stat(v, ino, st);
+        return 0;
+    }
+    if (ino == JV_INO_STATUS) {
+        file_stat(v, ino, status_len(v), time(NULL), st);
+        return 0;
+    }
+    pthread_mutex_lock(&v->mu);
+    const struct jv_file *f = file_of(v, ino);
+    if (f) file_stat(v, f->ino, f->size, f->mtime, st);
+    else rc = -ENOENT;
+    pthread_mutex_unlock(&v->mu);
+    return rc;
+}
+
+static void entry_of(struct jv_view *v, uint64_t ino, const char *name, struct jv_entry *e)
+{
+    e->ino = ino;
+    put(e->name, sizeof e->name, "%s", name);
+    jv_getattr(v, ino, &e->st);
+}
+
+int jv_lookup(struct jv_view *v, uint64_t parent, const char *name, struct jv_entry *e)
+{
+    if (parent == JV_INO_ROOT) {
+        if (!strcmp(name, "status")) entry_of(v, JV_INO_STATUS, name, e);
+        else if (!strcmp(name, "backup")) entry_of(v, JV_INO_BACKUP, name, e);
+        else return -ENOENT;
+        return 0;
+    }
+    if (parent == JV_INO_BACKUP) {
+        for (int k = 0; k < JV_NKINDS; k++)
+            if (!strcmp(name, kind_names[k])) {
+                entry_of(v, JV_INO_KIND + (uint64_t)k, name, e);
+                return 0;
+            }
+        return -ENOENT;
+    }
+    if (parent >= JV_INO_KIND && parent < JV_INO_KIND + JV_NKINDS) {
+        int rc = jv_begin(v, (enum jv_kind)(parent - JV_INO_KIND));
+        if (rc < 0) return rc;
+        pthread_mutex_lock(&v->mu);
+        rc = -ENOENT;
+        for (size_t i = 0; i < v->nfiles; i++)
+            if (!strcmp(v->files[i].name, name)) {
+                e->ino = v->files[i].ino;
+                put(e->name, sizeof e->name, "%s", name);
+                file_stat(v, v->files[i].ino, v->files[i].size, v->files[i].mtime, &e->st);
+                rc = 0;
+            }
+        pthread_mutex_unlock(&v->mu);
+        return rc;
+    }
+    if (parent == JV_INO_STATUS || file_of(v, parent)) return -ENOTDIR;
+    return -ENOENT;
+}
+
+int jv_readdir(struct jv_view *v, uint64_t ino, size_t from, struct jv_entry *e, size_t max)
+{
+    size_t n = 0, i = 0;
+#define EMIT(INO, NAME)                                                                                 \
+    do {                                                                                                \
+        if (i++ >= from && n < max) entry_of(v, (INO), (NAME), &e[n++]);                                \
+    } while (0)
+    if (ino == JV_INO_ROOT) {
+        EMIT(JV_INO_STATUS, "status");
+        EMIT(JV_INO_BACKUP, "backup");
+        return (int)n;
+    }
+    if (ino == JV_INO_BACKUP) {
+        for (int k = 0; k < JV_NKINDS; k++) EMIT(JV_INO_KIND + (uint64_t)k, kind_names[k]);
+        return (int)n;
+    }
+#undef EMIT
+    if (ino >= JV_INO_KIND && ino < JV_INO_KIND + JV_NKINDS) {
+        int rc = jv_begin(v, (enum jv_kind)(ino - JV_INO_KIND));
+        if (rc < 0) return rc;
+        pthread_mutex_lock(&v->mu);
+        for (i = from; i < v->nfiles && n < max; i++, n++) {
+            const struct jv_file *f = &v->files[i];
+            e[n].ino = f->ino;
+            put(e[n].name, sizeof e[n].name, "%s", f->name);
+            file_stat(v, f->ino, f->size, f->mtime, &e[n].st);
+        }
+        pthread_mutex_unlock(&v->mu);
+        return (int)n;
+    }
+    return file_of(v, ino) || ino == JV_INO_STATUS ? -ENOTDIR : -ENOENT;
+}
+
+/* ---- reads ---- */
+
+int64_t jv_open(struct jv_view *v, uint64_t ino)
+{
+    int64_t rc;
+    struct jv_handle *h = calloc(1, sizeof *h);
+    if (!h) return -ENOMEM;
+    pthread_mutex_lock(&v->mu);
+    v->last_activity = mono_now();
+    const struct jv_file *f = file_of(v, ino);
+    if (!f) {
+        rc = ino == JV_INO_STATUS ? -EINVAL : -ENOENT;
+        goto fail;
+    }
+    if (v->state != JV_RUNNING) {
+        rc = -EIO;
+        goto fail;
+    }
+    h->f = f;
+    if (!f->is_manifest) {
+        unsigned long lo = 0, hi = 0;
+        JET_ERR err = JetOpenFileInstance(v->inst, f->path, &h->jh, &lo, &hi);
+        if (err < 0) {
+            char why[1024];
+            jet_reason(why, sizeof why, err);
+            vlog(v, "open %s refused: %s", f->name, why);
+            put(v->refused, sizeof v->refused, "open %s refused: %s", f->name, why);
+            rc = err == JET_errOutOfMemory ? -EMFILE : -EIO;
+            goto fail;
+        }
+    }
+    h->next = v->handles;
+    v->handles = h;
+    pthread_mutex_unlock(&v->mu);
+    return (int64_t)(intptr_t)h;
+fail:
+    pthread_mutex_unlock(&v->mu);
+    free(h);
+    return rc;
+}
+
+static void note_corrupt(struct jv_view *v, const char *what)
+{
+    for (size_t i = 0; i < v->ncorrupt; i++)
+        if (!strcmp(v->corrupt[i], what)) return;
+    if (v->ncorrupt < MAX_CORRUPT) {
+        char *c = strdup(what);
+        if (c) v->corrupt[v->ncorrupt++] = c;
+    }
+    vlog(v, "corrupt data refused: %s", what);
+}
+
+ssize_t jv_read(struct jv_view *v, int64_t fh, uint64_t off, void *buf, size_t size)
+{
+    struct jv_handle *h = (struct jv_handle *)(intptr_t)fh;
+    const struct jv_file *f = h->f;
+    if (f->is_manifest) {
+        pthread_mutex_lock(&v->mu);
+        size_t n = 0;
+        if (v->state == JV_RUNNING && off < v->manifest_len) {
+            n = v->manifest_len - off < size ? v->manifest_len - (size_t)off : size;
+            memcpy(buf, v->manifest + off, n);
+            for (size_t i = 0; i < n; i++)
+                if (!v->manifest_read[off + i]) {
+                    v->manifest_read[off + i] = 1;
+                    v->manifest_covered++;
+                }
+        }
+        ssize_t rc = v->state == JV_RUNNING ? (ssize_t)n : -EIO;
+        if (rc > 0) v->bytes_served += n;
+        pthread_mutex_unlock(&v->mu);
+        return rc;
+    }
+    JET_HANDLE jh = __atomic_load_n(&h->jh, __ATOMIC_ACQUIRE);
+    if (!jh) return -EIO;
+    if (size > 0x7fffffffu) size = 0x7fffffffu;
+    unsigned long got = 0;
+    JET_ERR err = JetReadFileAtInstance(v->inst, jh, off, buf, (unsigned long)size, &got);
+    pthread_mutex_lock(&v->mu);
+    v->last_activity = mono_now();
+    v->reads++;
+    if (err < 0) {
+        char why[1024];
+        jet_reason(why, sizeof why, err);
+        if (err == JET_errReadVerifyFailure || err == JET_errLogReadVerifyFailure) note_corrupt(v, why);
+        else vlog(v, "read %s at %" PRIu64 " failed: %s", f->name, off, why);
+    } else {
+        v->bytes_served += got;
+    }
+    pthread_mutex_unlock(&v->mu);
+    return err < 0 ? -EIO : (ssize_t)got;
+}
+
+void jv_release(struct jv_view *v, int64_t fh)
+{
+    struct jv_handle *h = (struct jv_handle *)(intptr_t)fh;
+    pthread_mutex_lock(&v->mu);
+    for (struct jv_handle **p = &v->handles; *p; p = &(*p)->next)
+        if (*p == h) {
+            *p = h->next;
+            break;
+        }
+    if (h->jh) JetCloseFileInstance(v->inst, h->jh);
+    pthread_mutex_unlock(&v->mu);
+    free(h);
+}
+
+/* ---- ending ---- */
+
+/* Whether every byte of the set was read; else why not, into why. */
+static bool read_whole(struct jv_view *v, char *why, size_t cbwhy)
+{
+    size_t used = 0, missing = 0;
+    why[0] = '\0';
+    for (size_t i = 0; i < v->nfiles; i++) {
+        const struct jv_file *f = &v->files[i];
+        uint64_t covered = v->manifest_covered;
+        if (!f->is_manifest) {
+            JET_BACKUPFILEINFO fi = {.cbStruct = sizeof fi};
+            covered = JetGetBackupFileInfoInstance(v->inst, f->engine_index, &fi) >= 0 ? fi.cbCovered : 0;
+        }
+        if (covered >= f->size) continue;
+        if (missing++ < 4 && used < cbwhy)
+            used += (size_t)put(why + used, cbwhy - used, "%s%s read %" PRIu64 "%% (%" PRIu64 " of %" PRIu64 " bytes)",
+                                     missing > 1 ? ", " : "", f->name, f->size ? covered * 100 / f->size : 0, covered,
+                                     f->size);
+    }
+    if (missing > 4 && used < cbwhy) put(why + used, cbwhy - used, " and %zu more files", missing - 4);
+    return missing == 0;
+}
+
+/* The generations a truncating end will delete, as "a..b" (or "none"). */
+static void truncate_range(struct jv_view *v, char *out, size_t cb)
+{
+    unsigned long n = 0, low = 0, high = 0;
+    unsigned long need = 0;
+    put(out, cb, "none");
+    if (JetGetTruncateLogInfoInstance(v->inst, NULL, 0, &need) < 0 || need < 2) return;
+    char *szz = malloc(need);
+    if (!szz) return;
+    if (JetGetTruncateLogInfoInstance(v->inst, szz, need, &need) >= 0) {
+        for (char *p = szz; *p; p += strlen(p) + 1) {
+            JET_INSPECT_LOGHEADER lh;
+            unsigned long g = JetInspectLogHeader(p, &lh) >= 0 ? lh.generation : 0;
+            if (!g) continue;
+            if (!n++ || g < low) low = g;
+            if (g > high) high = g;
+        }
+    }
+    free(szz);
+    if (n) put(out, cb, "%lu..%lu (%lu generations)", low, high, n);
+}
+
+/* Closes every engine handle so the engine can end; reads then fail. */
+static void close_handles(struct jv_view *v)
+{
+    for (struct jv_handle *h = v->handles; h; h = h->next) {
+        JET_HANDLE jh = h->jh;
+        __atomic_store_n(&h->jh, 0, __ATOMIC_RELEASE);
+        if (jh) JetCloseFileInstance(v->inst, jh);
+    }
+}
+
+/* abort_reason: why an abort was asked for (JV_END_ABORT).
+ * Context: v->mu held. */
+static int end_locked(struct jv_view *v, enum jv_end_how how, const char *abort_reason, char *why, size_t cbwhy)
+{
+    char detail[768], trunc[64] = "";
+    const char *kind = kind_names[v->kind];
+    bool truncating = v->kind == JV_FULL || v->kind == JV_INCREMENTAL;
+    bool whole = read_whole(v, detail, sizeof detail);
+    bool normal;
+    int rc;
+    if (how == JV_END_NORMAL && !whole) {
+        put(v->refused, sizeof v->refused, "normal end refused: not every byte of the set was read: %s", detail);
+        put(why, cbwhy, "%s", v->refused);
+        return -EAGAIN;
+    }
+    if (how == JV_END_ABORT) {
+        normal = false;
+        put(detail, sizeof detail, "%s", abort_reason ? abort_reason : "aborted on request");
+    } else if (!whole) {
+        normal = false;
+        char d[900];
+        put(d, sizeof d, "not every byte of the set was read: %s", detail);
+        put(detail, sizeof detail, "%s", d);
+    } else {
+        normal = true;
+    }
+    /* With manual truncation only an explicit normal end truncates: an
+     * unmount of a truncating kind then aborts, recording nothing. */
+    if (normal && truncating && how == JV_END_UNMOUNT && v->opt.truncate_manual) {
+        normal = false;
+        put(detail, sizeof detail, "truncation is manual and no explicit end was given (jetfs end MOUNT)");
+    }
+    close_handles(v);
+    JET_ERR err = JET_errSuccess;
+    if (normal && truncating) {
+        truncate_range(v, trunc, sizeof trunc);
+        if ((err = JetTruncateLogInstance(v->inst)) < 0) {
+            char r[512];
+            jet_reason(r, sizeof r, err);
+            put(detail, sizeof detail, "truncation refused by the engine: %s", r);
+            normal = false;
+        }
+    }
+    err = JetEndExternalBackupInstance2(v->inst, normal ? JET_bitBackupEndNormal : JET_bitBackupEndAbort);
+    if (err < 0) {
+        char r[512];
+        jet_reason(r, sizeof r, err);
+        put(v->outcome, sizeof v->outcome, "%s backup: the engine failed to end it: %s", kind, r);
+        rc = -EIO;
+    } else if (normal) {
+        if (truncating)
+            put(v->outcome, sizeof v->outcome,
+                     "%s backup ended normally: every byte of the set was read; truncated generations %s", kind,
+                     trunc);
+        else
+            put(v->outcome, sizeof v->outcome,
+                     "%s backup ended normally: every byte of the set was read; a %s truncates nothing", kind, kind);
+        rc = 0;
+    } else {
+        put(v->outcome, sizeof v->outcome, "%s backup aborted, nothing truncated, history unchanged: %s", kind,
+                 detail);
+        rc = 1;
+    }
+    v->state = JV_ENDED;
+    vlog(v, "%s", v->outcome);
+    put(why, cbwhy, "%s", v->outcome);
+    return rc;
+}
+
+int jv_end(struct jv_view *v, enum jv_end_how how, char *why, size_t cbwhy)
+{
+    char scratch[1];
+    if (!why) {
+        why = scratch;
+        cbwhy = sizeof scratch;
+    }
+    pthread_mutex_lock(&v->mu);
+    int rc = -ENOENT;
+    if (v->state == JV_RUNNING) rc = end_locked(v, how, NULL, why, cbwhy);
+    else put(why, cbwhy, "no backup is running in this session");
+    pthread_mutex_unlock(&v->mu);
+    return rc;
+}
+
+static void abort_with(struct jv_view *v, const char *reason)
+{
+    char why[8];
+    /* Stop first: reads in flight fail promptly instead of finishing. */
+    JetStopBackupInstance(v->inst);
+    end_locked(v, JV_END_ABORT, reason, why, sizeof why);
+}
+
+int jv_tick(struct jv_view *v, double now_s)
+{
+    int rc = 0;
+    pthread_mutex_lock(&v->mu);
+    if (v->state != JV_RUNNING) goto out;
+    JET_BACKUPSTATUS st = {.cbStruct = sizeof st};
+    if (JetGetBackupStatusInstance(v->inst, &st) >= 0 && v->opt.space_limit &&
+        st.cbPreservedMemory + st.cbPreservedSpill > v->opt.space_limit) {
+        char r[256];
+        put(r, sizeof r, "snapshot space %llu bytes passed the limit of %llu bytes (--space-limit)",
+                 st.cbPreservedMemory + st.cbPreservedSpill, (unsigned long long)v->opt.space_limit);
+        abort_with(v, r);
+        rc = 1;
+    } else if (v->opt.idle_timeout_s && now_s - v->last_activity > v->opt.idle_timeout_s) {
+        char r[256];
+        put(r, sizeof r, "no read for %u seconds (--idle-timeout)", v->opt.idle_timeout_s);
+        abort_with(v, r);
+        rc = 1;
+    }
+out:
+    pthread_mutex_unlock(&v->mu);
+    return rc;
+}
+
+/* ---- status ---- */
+
+struct sbuf {
+    char *p;
+    size_t n, cap;
+    bool oom;
+};
+
+static void sb_put(struct sbuf *b, const char *s, size_t n)
+{
+    if (b->oom) return;
+    if (b->n + n + 1 > b->cap) {
+        size_t nc = (b->n + n + 1) * 2;
+        char *np = realloc(b->p, nc);
+        if (!np) {
+            b->oom = true;
+            return;
+        }
+        b->p = np;
+        b->cap = nc;
+    }
+    memcpy(b->p + b->n, s, n);
+    b->n += n;
+    b->p[b->n] = '\0';
+}
+
+static void sb_printf(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sb_printf(struct sbuf *b, const char *fmt, ...)
+{
+    char tmp[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    if (n < 0) return;
+    if ((size_t)n < sizeof tmp) {
+        sb_put(b, tmp, (size_t)n);
+        return;
+    }
+    char *big = malloc((size_t)n + 1);
+    if (!big) {
+        b->oom = true;
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(big, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    sb_put(b, big, (size_t)n);
+    free(big);
+}
+
+/* A JSON string literal. */
+static void sb_str(struct sbuf *b, const char *s)
+{
+    sb_put(b, "\"", 1);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') {
+            char e[2] = {'\\', (char)c};
+            sb_put(b, e, 2);
+        } else if (c < 0x20) {
+            sb_printf(b, "\\u%04x", c);
+        } else {
+            sb_put(b, s, 1);
+        }
+    }
+    sb_put(b, "\"", 1);
+}
+
+static void sb_time(struct sbuf *b, uint64_t us)
+{
+    char when[32];
+    time_t secs = (time_t)(us / 1000000u);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    sb_str(b, when);
+}
+
+static void status_history(struct jv_view *v, struct sbuf *b)
+{
+    sb_printf(b, "  \"last_completed\": [");
+    for (size_t d = 0; d < v->ndb_paths; d++) {
+        JET_INSPECT_DBHEADER h;
+        if (JetInspectDatabaseHeader(v->db_paths[d], &h) < 0) continue;
+        sb_printf(b, "%s\n    {\"database\": ", d ? "," : "");
+        sb_str(b, base_name(v->db_paths[d]));
+        for (int k = 0; k < 4; k++) {
+            const JET_INSPECT_BACKUP *bk = &h.backup[k];
+            sb_printf(b, ", ");
+            sb_str(b, kind_names[k == 0 ? JV_FULL : k == 1 ? JV_INCREMENTAL : k == 2 ? JV_DIFFERENTIAL : JV_COPY]);
+            if (!bk->backup_id) {
+                sb_printf(b, ": null");
+                continue;
+            }
+            sb_printf(b, ": {\"backup_id\": \"%016" PRIx64 "\", \"time\": ", bk->backup_id);
+            sb_time(b, bk->time_us);
+            sb_printf(b, ", \"generations\": {\"low\": %u, \"high\": %u}}", bk->gen_low, bk->gen_high);
+        }
+        sb_printf(b, "}");
+    }
+    sb_printf(b, "%s],\n", v->ndb_paths ? "\n  " : "");
+}
+
+/* Context: v->mu held. */
+static void status_backup(struct jv_view *v, struct sbuf *b)
+{
+    static const char *const state_names[] = {"none", "running", "ended"};
+    sb_printf(b, "  \"backup\": {\"state\": \"%s\"", state_names[v->state]);
+    if (v->state != JV_IDLE) {
+        sb_printf(b, ", \"type\": \"%s\", \"begin_time\": ", kind_names[v->kind]);
+        sb_time(b, v->begin_us);
+        sb_printf(b, ", \"generations\": {\"low\": %lu, \"high\": %lu}", v->gen_low, v->gen_high);
+        sb_printf(b, ", \"bytes_served\": %" PRIu64 ", \"reads\": %" PRIu64, v->bytes_served, v->reads);
+        sb_printf(b, ", \"idle_seconds\": %.0f", mono_now() - v->last_activity);
+    }
+    if (v->state == JV_RUNNING) {
+        JET_BACKUPSTATUS st = {.cbStruct = sizeof st};
+        if (JetGetBackupStatusInstance(v->inst, &st) >= 0)
+            sb_printf(b, ", \"snapshot_bytes\": {\"memory\": %llu, \"spill\": %llu, \"limit\": %llu}",
+                      st.cbPreservedMemory, st.cbPreservedSpill, (unsigned long long)v->opt.space_limit);
+        sb_printf(b, ", \"log_generations_held\": %lu", v->gen_high >= v->gen_low ? v->gen_high - v->gen_low + 1 : 0);
+    }
+    if (v->state != JV_IDLE) {
+        sb_printf(b, ",\n    \"files\": [");
+        for (size_t i = 0; i < v->nfiles; i++) {
+            const struct jv_file *f = &v->files[i];
+            uint64_t covered = v->manifest_covered;
+            if (!f->is_manifest && v->state == JV_RUNNING) {
+                JET_BACKUPFILEINFO fi = {.cbStruct = sizeof fi};
+                covered = JetGetBackupFileInfoInstance(v->inst, f->engine_index, &fi) >= 0 ? fi.cbCovered : 0;
+            }
+            sb_printf(b, "%s\n      {\"name\": ", i ? "," : "");
+            sb_str(b, f->name);
+            sb_printf(b, ", \"size\": %" PRIu64, f->size);
+            if (f->is_manifest || v->state == JV_RUNNING) sb_printf(b, ", \"bytes_read\": %" PRIu64, covered);
+            sb_printf(b, "}");
+        }
+        sb_printf(b, "\n    ]");
+    }
+    if (v->state == JV_ENDED) {
+        sb_printf(b, ", \"outcome\": ");
+        sb_str(b, v->outcome);
+    }
+    sb_printf(b, "},\n");
+}
+
+char *jv_status_json(struct jv_view *v, size_t *plen)
+{
+    struct sbuf b = {0};
+    char when[32];
+    struct tm tm;
+    gmtime_r(&v->mount_time, &tm);
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    pthread_mutex_lock(&v->mu);
+    sb_printf(&b, "{\n  \"instance\": ");
+    sb_str(&b, v->opt.instance_name ? v->opt.instance_name : "");
+    sb_printf(&b, ",\n  \"mounted_at\": \"%s\",\n  \"truncate\": \"%s\",\n", when,
+              v->opt.truncate_manual ? "manual" : "on-unmount");
+    status_backup(v, &b);
+    status_history(v, &b);
+    sb_printf(&b, "  \"corrupt_pages\": [");
+    for (size_t i = 0; i < v->ncorrupt; i++) {
+        sb_printf(&b, "%s\n    ", i ? "," : "");
+        sb_str(&b, v->corrupt[i]);
+    }
+    sb_printf(&b, "%s],\n  \"last_error\": ", v->ncorrupt ? "\n  " : "");
+    if (v->refused[0]) sb_str(&b, v->refused);
+    else sb_printf(&b, "null");
+    sb_printf(&b, "\n}\n");
+    pthread_mutex_unlock(&v->mu);
+    if (b.oom) {
+        free(b.p);
+        return NULL;
+    }
+    if (plen) *plen = b.n;
+    return b.p;
+}
+
+static size_t status_len(struct jv_view *v)
+{
+    size_t n = 0;
+    free(jv_status_json(v, &n));
+    return n;
+}

@@ -1,0 +1,139 @@
+/*
+ * view.h -- the backup tree of one mount session, without FUSE.
+ *
+ * The view maps a live instance's backup (the engine's external backup
+ * API, jet.h) onto names, attributes and reads.  fuse_glue.c is a thin
+ * layer over it; tests drive it directly, without mounting.
+ *
+ *   /                      JV_INO_ROOT
+ *   /status                JV_INO_STATUS       JSON, regenerated per open
+ *   /backup                JV_INO_BACKUP
+ *   /backup/<kind>         JV_INO_KIND + kind  opening it begins that kind
+ *   /backup/<kind>/<file>  the set, once begun: database file(s), log
+ *                          generations, backup.manifest
+ *
+ * One session = one mount.  States of a session:
+ *
+ *   IDLE --jv_begin(kind)--> RUNNING --jv_end--> ENDED
+ *     |                         |  (unmount, explicit end, idle timeout,
+ *     |                         |   space limit: each ends it, normally or
+ *     |                         |   aborted, and says why)
+ *     +-- jv_begin refused (missing full, ...) stays IDLE, reason kept
+ *
+ * A second kind while RUNNING or ENDED is EBUSY.  Inode numbers, sizes and
+ * mtimes are fixed when the set is built at begin and never change in the
+ * session; inode numbers of set files are derived from what the file is
+ * (database index, log generation), so they are also the same across
+ * sessions for the same file.
+ *
+ * Locking: view->mu guards the session state, the set list and the
+ * counters; reads run outside it (the engine's positional read is safe from
+ * many threads), taking it only to account.  A handle returned by jv_open
+ * stays valid until jv_release, even if the backup ends meanwhile (reads
+ * then fail with EIO).
+ */
+#ifndef JETFS_VIEW_H
+#define JETFS_VIEW_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include "jet.h"
+
+enum jv_kind { JV_FULL, JV_INCREMENTAL, JV_DIFFERENTIAL, JV_COPY, JV_NKINDS };
+
+#define JV_INO_ROOT 1u
+#define JV_INO_STATUS 2u
+#define JV_INO_BACKUP 3u
+#define JV_INO_KIND 4u          /* 4..7: full, incremental, differential, copy */
+#define JV_INO_MANIFEST 16u
+#define JV_INO_DB 0x1000u       /* + database index in the set */
+#define JV_INO_LOG (1ull << 32) /* + generation */
+
+#define JV_MANIFEST_NAME "backup.manifest"
+
+struct jv_options {
+    bool truncate_manual;        /* unmount never truncates; only an explicit end */
+    uid_t uid;
+    gid_t gid;
+    bool group_access;           /* files 0440 / dirs 0550 for gid, else 0400 / 0500 */
+    uint64_t space_limit;        /* snapshot bytes (memory + spill) before aborting */
+    unsigned idle_timeout_s;     /* seconds without a read before aborting */
+    const char *instance_name;   /* shown in status */
+    void (*log)(void *arg, const char *line);  /* one line per event; may be NULL */
+    void *log_arg;
+};
+
+struct jv_view;
+
+/* One directory entry or lookup result. */
+struct jv_entry {
+    uint64_t ino;
+    char name[256];
+    struct stat st;
+};
+
+int jv_create(JET_INSTANCE inst, const struct jv_options *opt, struct jv_view **out);
+/* The database files whose headers status reads for "last_completed". */
+int jv_set_db_paths(struct jv_view *v, const char *const *paths, size_t n);
+/* Ends a running backup as jv_end(JV_END_UNMOUNT) would, then frees. */
+void jv_destroy(struct jv_view *v);
+
+const char *jv_kind_name(enum jv_kind kind);
+
+/*
+ * jv_begin starts a backup of kind (idempotent for the kind already
+ * running).  -EBUSY for another kind or after the session's backup ended;
+ * -EPERM (incremental or differential with no full backup), -EIO otherwise;
+ * the reason goes to status and the log.
+ */
+int jv_begin(struct jv_view *v, enum jv_kind kind);
+
+/* Attributes of an inode: 0 or -ENOENT. */
+int jv_getattr(struct jv_view *v, uint64_t ino, struct stat *st);
+/*
+ * Looks name up in directory parent.  A lookup inside a kind directory
+ * begins that backup (it is how `cat MOUNT/backup/full/x` starts one).
+ */
+int jv_lookup(struct jv_view *v, uint64_t parent, const char *name, struct jv_entry *e);
+/*
+ * Entries of directory ino (without "." and ".."), from index `from`, into
+ * e[0..max): returns how many, or -errno.  Listing a kind directory needs
+ * jv_begin first (opendir does it).
+ */
+int jv_readdir(struct jv_view *v, uint64_t ino, size_t from, struct jv_entry *e, size_t max);
+
+/* Files.  jv_open returns an opaque handle (>0) or -errno. */
+int64_t jv_open(struct jv_view *v, uint64_t ino);
+/* Reads up to size bytes at off: bytes read (0 at or past the end) or -errno. */
+ssize_t jv_read(struct jv_view *v, int64_t fh, uint64_t off, void *buf, size_t size);
+void jv_release(struct jv_view *v, int64_t fh);
+
+/* The status document (malloc'd JSON, NUL-terminated). */
+char *jv_status_json(struct jv_view *v, size_t *plen);
+
+enum jv_end_how {
+    JV_END_UNMOUNT,   /* normal when every byte of the set was read, else abort */
+    JV_END_NORMAL,    /* explicit: normal (truncating per kind), or refused if not read whole */
+    JV_END_ABORT,     /* explicit abort */
+};
+/*
+ * Ends the session's backup.  Returns 0 when it ended normally, 1 when it
+ * was aborted (nothing truncated), -ENOENT when no backup is running,
+ * -EAGAIN for JV_END_NORMAL when the set was not read whole (nothing
+ * changes then), -EIO when the engine failed.  why (may be NULL) gets the
+ * one-line outcome.
+ */
+int jv_end(struct jv_view *v, enum jv_end_how how, char *why, size_t cbwhy);
+
+/*
+ * Watchdog: aborts a running backup past the space limit or the idle
+ * timeout (now_s is a monotonic clock in seconds).  Returns 1 if it
+ * aborted one.
+ */
+int jv_tick(struct jv_view *v, double now_s);
+
+#endif

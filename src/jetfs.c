@@ -1,0 +1,422 @@
+/*
+ * jetfs -- hosts a live jetfs instance, serves its clients, and mounts its
+ * backups as files.
+ *
+ *   jetfs serve DBDIR MOUNT [--listen HOST:PORT] [--once] [--truncate auto|manual]
+ *               [--group NAME] [--space-limit BYTES[K|M|G]] [--idle-timeout SECONDS]
+ *   jetfs end MOUNT [--abort]
+ *   jetfs status MOUNT
+ *
+ * Thin over libjet (jet.h), libjetfs (jetfs.h) and the RESP front end
+ * (resp.h): argument parsing, the instance's lifetime, signals and exit
+ * codes live here.  Exit codes: 0 ok, 1 failure, 2 usage.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <grp.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "jet.h"
+#include "jet_inspect.h"
+#include "jetfs.h"
+#ifdef JETFS_HAVE_RESP
+#include "resp.h"
+#endif
+
+#define EXIT_FAIL 1
+#define EXIT_USAGE 2
+
+static const char *USAGE =
+    "usage: jetfs serve DBDIR MOUNT [options]   host the instance in DBDIR, mount its backups on MOUNT\n"
+    "       jetfs end MOUNT [--abort]           end the backup of the mounted session now\n"
+    "       jetfs status MOUNT                  print MOUNT/status\n"
+    "\n"
+    "serve options:\n"
+    "  --listen HOST:PORT     serve the Redis protocol there (loopback only unless HOST says otherwise)\n"
+    "  --once                 exit after the first unmount instead of mounting again\n"
+    "  --truncate auto|manual auto (default): unmount after a complete read truncates the logs;\n"
+    "                         manual: only `jetfs end MOUNT` truncates\n"
+    "  --group NAME           open the tree to group NAME (files 0440); default: mounting user only (0400)\n"
+    "  --space-limit SIZE     abort a backup whose snapshot outgrows SIZE (default 8G)\n"
+    "  --idle-timeout SECS    abort a backup nobody read for SECS seconds (default 1800)\n"
+    "  --cache-size SIZE      engine buffer cache (default 64M)\n"
+    "  --debug                trace FUSE requests\n"
+    "\n"
+    "Opening MOUNT/backup/full (or incremental, differential, copy) begins that backup; its files are\n"
+    "the database and log generations as of that instant.  Unmount (fusermount3 -u MOUNT) or SIGTERM\n"
+    "ends it: normally, truncating logs, if every byte was read; aborted, truncating nothing, if not.\n";
+
+static int usage(int code)
+{
+    fputs(USAGE, code ? stderr : stdout);
+    return code;
+}
+
+static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void say(const char *fmt, ...)
+{
+    char when[32];
+    time_t now = time(NULL);
+    struct tm tm;
+    localtime_r(&now, &tm);
+    strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "%s jetfs: ", when);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+static int jet_fail(const char *what, JET_ERR err)
+{
+    const char *d = JetGetLastErrorDetail();
+    say("%s: %s (%ld)%s%s", what, JetErrorString(err), err, *d ? ": " : "", d);
+    return EXIT_FAIL;
+}
+
+static int parse_size(const char *s, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s) return -1;
+    switch (*end) {
+    case 'k': case 'K': v <<= 10; end++; break;
+    case 'm': case 'M': v <<= 20; end++; break;
+    case 'g': case 'G': v <<= 30; end++; break;
+    default: break;
+    }
+    if (*end) return -1;
+    *out = v;
+    return 0;
+}
+
+/* ---- serve ---- */
+
+struct server {
+    pthread_mutex_t mu;
+    bool shutting_down;
+    struct jetfs *fs;        /* the mounted session, if any */
+    int exit_signal;
+};
+
+static struct server srv = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+/* SIGTERM, SIGINT, a client's SHUTDOWN: end the backup, unmount, stop. */
+static void request_shutdown(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&srv.mu);
+    srv.shutting_down = true;
+    if (srv.fs) jetfs_unmount(srv.fs);
+    pthread_mutex_unlock(&srv.mu);
+}
+
+static void *signal_main(void *arg)
+{
+    sigset_t *set = arg;
+    int sig = 0;
+    while (sigwait(set, &sig) == 0) {
+        if (sig == SIGTERM || sig == SIGINT || sig == SIGHUP) {
+            say("received %s: ending the backup, unmounting, shutting down", strsignal(sig));
+            srv.exit_signal = sig;
+            request_shutdown(NULL);
+        }
+    }
+    return NULL;
+}
+
+struct serve_opts {
+    const char *dbdir, *mount, *listen;
+    bool once, truncate_manual, group_access, debug;
+    gid_t gid;
+    uint64_t space_limit, cache_size;
+    unsigned idle_timeout;
+};
+
+static int parse_serve(int argc, char **argv, struct serve_opts *o)
+{
+    static const struct option longopts[] = {
+        {"listen", required_argument, NULL, 'l'},     {"once", no_argument, NULL, 'o'},
+        {"truncate", required_argument, NULL, 't'},   {"group", required_argument, NULL, 'g'},
+        {"space-limit", required_argument, NULL, 's'}, {"idle-timeout", required_argument, NULL, 'i'},
+        {"cache-size", required_argument, NULL, 'c'}, {"debug", no_argument, NULL, 'd'},
+        {"help", no_argument, NULL, 'h'},             {NULL, 0, NULL, 0},
+    };
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'l': o->listen = optarg; break;
+        case 'o': o->once = true; break;
+        case 'd': o->debug = true; break;
+        case 't':
+            if (!strcmp(optarg, "manual")) o->truncate_manual = true;
+            else if (strcmp(optarg, "auto") != 0) {
+                fprintf(stderr, "jetfs: --truncate takes auto or manual, not '%s'\n", optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case 'g': {
+            struct group *g = getgrnam(optarg);
+            if (!g) {
+                fprintf(stderr, "jetfs: --group: no group named '%s'\n", optarg);
+                return EXIT_USAGE;
+            }
+            o->group_access = true;
+            o->gid = g->gr_gid;
+            break;
+        }
+        case 's':
+        case 'c':
+            if (parse_size(optarg, c == 's' ? &o->space_limit : &o->cache_size) < 0) {
+                fprintf(stderr, "jetfs: --%s: '%s' is not a size (like 512M or 8G)\n",
+                        c == 's' ? "space-limit" : "cache-size", optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case 'i': {
+            char *end;
+            long v = strtol(optarg, &end, 10);
+            if (*end || v <= 0 || v > 86400 * 365) {
+                fprintf(stderr, "jetfs: --idle-timeout: '%s' is not a number of seconds\n", optarg);
+                return EXIT_USAGE;
+            }
+            o->idle_timeout = (unsigned)v;
+            break;
+        }
+        case 'h': return usage(0) - 1;
+        default: return usage(EXIT_USAGE);
+        }
+    }
+    if (argc - optind != 2) {
+        fprintf(stderr, "jetfs serve: expected DBDIR and MOUNT\n");
+        return usage(EXIT_USAGE);
+    }
+    o->dbdir = argv[optind];
+    o->mount = argv[optind + 1];
+    return 0;
+}
+
+struct live {
+    JET_INSTANCE inst;
+    JET_SESID ses;
+    JET_DBID db;
+    char dbpath[PATH_MAX];
+};
+
+static int open_instance(const struct serve_opts *o, struct live *lv)
+{
+    JET_ERR err;
+    struct stat st;
+    if (mkdir(o->dbdir, 0700) != 0 && errno != EEXIST) {
+        say("cannot create %s: %s", o->dbdir, strerror(errno));
+        return EXIT_FAIL;
+    }
+    if (stat(o->dbdir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        say("%s is not a directory", o->dbdir);
+        return EXIT_FAIL;
+    }
+    snprintf(lv->dbpath, sizeof lv->dbpath, "%s/%s", o->dbdir, JETFS_DB_NAME);
+    if ((err = JetCreateInstance(&lv->inst, "jetfs")) < 0) return jet_fail("creating the instance", err);
+    if ((err = JetSetSystemParameter(&lv->inst, 0, JET_paramSystemPath, 0, o->dbdir)) < 0 ||
+        (err = JetSetSystemParameter(&lv->inst, 0, JET_paramLogFilePath, 0, o->dbdir)) < 0)
+        return jet_fail("setting the instance paths", err);
+    if (o->cache_size &&
+        (err = JetSetSystemParameter(&lv->inst, 0, JET_paramCacheSizeMax, (JET_API_PTR)(o->cache_size / 8192), NULL)) < 0)
+        return jet_fail("--cache-size", err);
+    say("opening the instance in %s (recovering it if it was not shut down cleanly)", o->dbdir);
+    if ((err = JetInit(&lv->inst)) < 0) {
+        char what[PATH_MAX + 64];
+        snprintf(what, sizeof what, "cannot open the instance in %s", o->dbdir);
+        lv->inst = 0;
+        return jet_fail(what, err);
+    }
+    if ((err = JetBeginSession(lv->inst, &lv->ses, NULL, NULL)) < 0) return jet_fail("beginning a session", err);
+    if (stat(lv->dbpath, &st) != 0) {
+        if ((err = JetCreateDatabase(lv->ses, lv->dbpath, NULL, &lv->db, 0)) < 0)
+            return jet_fail("creating the database", err);
+        say("created %s", lv->dbpath);
+    } else if ((err = JetAttachDatabase(lv->ses, lv->dbpath, 0)) < 0 ||
+               (err = JetOpenDatabase(lv->ses, lv->dbpath, NULL, &lv->db, 0)) < 0) {
+        return jet_fail(lv->dbpath, err);
+    }
+    return 0;
+}
+
+static int cmd_serve(int argc, char **argv)
+{
+    struct serve_opts o = {0};
+    struct live lv = {0};
+    int rc = parse_serve(argc, argv, &o);
+    if (rc) return rc < 0 ? 0 : rc;
+
+    /* Signals go to one thread, which ends the session cleanly. */
+    static sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    pthread_t sigthread;
+    if (pthread_create(&sigthread, NULL, signal_main, &set) != 0) {
+        say("cannot start the signal thread");
+        return EXIT_FAIL;
+    }
+    pthread_detach(sigthread);
+
+#ifdef JETFS_HAVE_RESP
+    struct resp_server *resp = NULL;
+#endif
+    if ((rc = open_instance(&o, &lv)) != 0) goto out;
+#ifdef JETFS_HAVE_RESP
+    if (o.listen) {
+        char host[256], why[512];
+        const char *colon = strrchr(o.listen, ':');
+        char *end;
+        long port = colon ? strtol(colon + 1, &end, 10) : -1;
+        if (!colon || *end || port < 0 || port > 65535 || (size_t)(colon - o.listen) >= sizeof host) {
+            say("--listen takes HOST:PORT, not '%s'", o.listen);
+            rc = EXIT_USAGE;
+            goto out;
+        }
+        snprintf(host, sizeof host, "%.*s", (int)(colon - o.listen), o.listen);
+        struct resp_options ro = {.host = host, .port = (int)port, .on_shutdown = request_shutdown};
+        if (resp_server_start(lv.inst, lv.dbpath, &ro, &resp, why, sizeof why) < 0) {
+            say("cannot serve clients on %s: %s", o.listen, why);
+            rc = EXIT_FAIL;
+            goto out;
+        }
+        say("serving the Redis protocol on %s:%d", host, resp_server_port(resp));
+    }
+#else
+    if (o.listen) {
+        say("--listen: this build has no client protocol");
+        rc = EXIT_FAIL;
+        goto out;
+    }
+#endif
+    const char *dbs[] = {lv.dbpath};
+    struct jetfs_options fo = {
+        .mountpoint = o.mount, .instance_name = o.dbdir, .db_paths = dbs, .ndb_paths = 1,
+        .truncate_manual = o.truncate_manual, .group_access = o.group_access, .gid = o.gid,
+        .space_limit = o.space_limit, .idle_timeout_s = o.idle_timeout, .debug = o.debug,
+    };
+    for (;;) {
+        char why[1024], outcome[1024];
+        struct jetfs *fs = NULL;
+        pthread_mutex_lock(&srv.mu);
+        bool stop = srv.shutting_down;
+        pthread_mutex_unlock(&srv.mu);
+        if (stop) break;
+        if (jetfs_mount(lv.inst, &fo, &fs, why, sizeof why) < 0) {
+            say("%s", why);
+            rc = EXIT_FAIL;
+            break;
+        }
+        pthread_mutex_lock(&srv.mu);
+        srv.fs = fs;
+        if (srv.shutting_down) jetfs_unmount(fs);
+        pthread_mutex_unlock(&srv.mu);
+        jetfs_wait(fs, outcome, sizeof outcome);
+        pthread_mutex_lock(&srv.mu);
+        srv.fs = NULL;
+        pthread_mutex_unlock(&srv.mu);
+        jetfs_free(fs);
+        say("unmounted %s: %s", o.mount, outcome);
+        if (o.once) break;
+    }
+out:
+#ifdef JETFS_HAVE_RESP
+    if (resp) resp_server_stop(resp);
+#endif
+    if (lv.inst) {
+        JET_ERR err = JetTerm(lv.inst);
+        if (err < 0) rc = jet_fail("shutting the instance down", err);
+        else say("instance shut down cleanly");
+    }
+    return rc;
+}
+
+/* ---- end, status ---- */
+
+static int open_status(const char *mount, int *pfd)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/status", mount);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        fprintf(stderr, "jetfs: %s: %s (is a jetfs mounted there?)\n", path, strerror(errno));
+        return EXIT_FAIL;
+    }
+    *pfd = fd;
+    return 0;
+}
+
+static int print_status(const char *mount)
+{
+    int fd, rc = open_status(mount, &fd);
+    if (rc) return rc;
+    char buf[65536];
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof buf)) > 0)
+        if (fwrite(buf, 1, (size_t)n, stdout) != (size_t)n) break;
+    rc = n < 0 ? EXIT_FAIL : 0;
+    close(fd);
+    return rc;
+}
+
+static int cmd_end(int argc, char **argv)
+{
+    bool abort_ = false;
+    const char *mount = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--abort")) abort_ = true;
+        else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return usage(0);
+        else if (!mount && argv[i][0] != '-') mount = argv[i];
+        else return usage(EXIT_USAGE);
+    }
+    if (!mount) return usage(EXIT_USAGE);
+    int fd, rc = open_status(mount, &fd);
+    if (rc) return rc;
+    if (ioctl(fd, abort_ ? JETFS_IOC_END_ABORT : JETFS_IOC_END_NORMAL) != 0) {
+        int e = errno;
+        if (e == EAGAIN)
+            fprintf(stderr, "jetfs end: refused: not every byte of the set was read yet (see %s/status)\n", mount);
+        else if (e == ENOENT)
+            fprintf(stderr, "jetfs end: no backup is running on %s\n", mount);
+        else
+            fprintf(stderr, "jetfs end: %s\n", strerror(e));
+        close(fd);
+        return EXIT_FAIL;
+    }
+    close(fd);
+    return print_status(mount);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) return usage(EXIT_USAGE);
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) return usage(0);
+    if (!strcmp(argv[1], "serve")) return cmd_serve(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "end")) return cmd_end(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "status")) {
+        if (argc != 3 || argv[2][0] == '-') return usage(argc == 3 && !strcmp(argv[2], "--help") ? 0 : EXIT_USAGE);
+        return print_status(argv[2]);
+    }
+    fprintf(stderr, "jetfs: unknown command '%s'\n", argv[1]);
+    return usage(EXIT_USAGE);
+}
