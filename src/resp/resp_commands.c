@@ -1,0 +1,854 @@
+/*
+ * resp_commands.c -- the command table, dispatch (arity, MULTI queueing,
+ * the transaction around each command) and the string and connection
+ * commands.  Whole-table commands are in resp_keyspace.c.
+ *
+ * Owns: struct resp_client's engine handles and MULTI queue.  A client is
+ * used by its connection thread only; the shared server state is reached
+ * through c->sh (atomics, and cursor_mu in resp_keyspace.c).
+ *
+ * Invariants:
+ *   1. c->in_txn is true exactly while an engine transaction is open on
+ *      c->ses; it is opened and closed within one resp_execute call, so a
+ *      transaction never outlives a request and replies are never sent
+ *      while one is open (the server flushes only between requests).
+ *   2. A handler returning < 0 has written nothing it needs kept: the
+ *      dispatcher cuts the reply back to where the command started and
+ *      writes the engine error instead (for EXEC: for the whole EXEC).
+ *   3. A handler that rejects its arguments does so before changing
+ *      anything, so a command error inside EXEC leaves the other commands'
+ *      effects intact, as in Redis; an engine failure rolls back them all.
+ */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "resp.h"
+#include "resp_commands.h"
+
+#define SCRATCH_INITIAL 4096
+#define SCRATCH_KEEP (1u << 20)
+#define QUEUE_MAX_COMMANDS (1u << 20)
+
+static const struct resp_command *command_lookup(const char *name, size_t n);
+
+/* ---- helpers ---- */
+
+bool resp_arg_is(const char *arg, const char *word)
+{
+    return strcasecmp(arg, word) == 0;
+}
+
+void resp_reply_engine_error(struct resp_client *c, const char *what, JET_ERR err)
+{
+    const char *detail = JetGetLastErrorDetail();
+    resp_reply_error(&c->out, "ERR %s: %s (%ld)%s%s", what, JetErrorString(err), err, detail && *detail ? ": " : "",
+                     detail ? detail : "");
+}
+
+bool resp_key_ok(struct resp_client *c, const char *key, size_t n)
+{
+    (void)key;
+    if (n == 0) {
+        resp_reply_error(&c->out, "ERR empty key not supported (keys are 1..%u bytes)", JET_cbKeyMost);
+        return false;
+    }
+    if (n > JET_cbKeyMost) {
+        resp_reply_error(&c->out, "ERR key too long (max %u bytes)", JET_cbKeyMost);
+        return false;
+    }
+    return true;
+}
+
+static bool value_ok(struct resp_client *c, size_t n)
+{
+    if (n <= JET_cbValueMost) return true;
+    resp_reply_error(&c->out, "ERR value too large (max %u bytes)", JET_cbValueMost);
+    return false;
+}
+
+/*
+ * Reads key's value into c->scratch; *pn gets its length.
+ * JET_errRecordNotFound when the key is absent.
+ */
+static JET_ERR value_get(struct resp_client *c, const char *key, size_t klen, size_t *pn)
+{
+    for (;;) {
+        unsigned long actual = 0;
+        JET_ERR err = JetRetrieveKV(c->ses, c->table, key, (unsigned long)klen, c->scratch,
+                                    (unsigned long)c->scratch_cap, &actual, 0);
+        if (err < 0) return err;
+        if (err != JET_wrnBufferTruncated && actual <= c->scratch_cap) {
+            *pn = actual;
+            return JET_errSuccess;
+        }
+        /* Grown concurrently or larger than the buffer: make room, retry. */
+        char *ns = realloc(c->scratch, actual);
+        if (!ns) return JET_errOutOfMemory;
+        c->scratch = ns;
+        c->scratch_cap = actual;
+    }
+}
+
+static void scratch_shrink(struct resp_client *c)
+{
+    if (c->scratch_cap <= SCRATCH_KEEP) return;
+    char *ns = realloc(c->scratch, SCRATCH_INITIAL);
+    if (!ns) return; /* keep the big one */
+    c->scratch = ns;
+    c->scratch_cap = SCRATCH_INITIAL;
+}
+
+/* ---- string commands ---- */
+
+static JET_ERR cmd_get(struct resp_client *c, size_t argc, char **argv, size_t *len)
+{
+    size_t n = 0;
+    (void)argc;
+    if (!resp_key_ok(c, argv[1], len[1])) return JET_errSuccess;
+    JET_ERR err = value_get(c, argv[1], len[1], &n);
+    if (err == JET_errRecordNotFound) {
+        resp_reply_nil(&c->out);
+        return JET_errSuccess;
+    }
+    if (err < 0) return err;
+    resp_reply_bulk(&c->out, c->scratch, n);
+    return JET_errSuccess;
+}
+
+/* SET key value [NX|XX] [GET] [KEEPTTL]; EX/PX/EXAT/PXAT are refused. */
+static JET_ERR cmd_set(struct resp_client *c, size_t argc, char **argv, size_t *len)
+{
+    bool nx = false, xx = false, get = false;
+    JET_GRBIT grbit = 0;
+    JET_ERR err;
+    size_t oldn = 0;
+    bool had_old = false;
+
+    for (size_t i = 3; i < argc; i++) {
+        if (resp_arg_is(argv[i], "nx") && !xx) {
+            nx = true;
+        } else if (resp_arg_is(argv[i], "xx") && !nx) {
+            xx = true;
+        } else if (resp_arg_is(argv[i], "get")) {
+            get = true;
+        } else if (resp_arg_is(argv[i], "keepttl")) {
+            /* no key expires here: nothing to keep */
+        } else if (resp_arg_is(argv[i], "ex") || resp_arg_is(argv[i], "px") || resp_arg_is(argv[i], "exat") ||
+                   resp_arg_is(argv[i], "pxat")) {
+            resp_reply_error(&c->out, "ERR EX/PX not supported (keys do not expire in jetfs)");
+            return JET_errSuccess;
+        } else {
+            resp_reply_error(&c->out, "ERR syntax error");
+            return JET_errSuccess;
+        }
+    }
+    if (!resp_key_ok(c, argv[1], len[1]) || !value_ok(c, len[2])) return JET_errSuccess;
+    if (get) {
+        err = value_get(c, argv[1], len[1], &oldn);
+        if (err < 0 && err != JET_errRecordNotFound) return err;
+        had_old = err >= 0;
+    }
+    if (nx) grbit = JET_bitPutInsert;
+    if (xx) grbit = JET_bitPutReplace;
+    err = JetPutKV(c->ses, c->table, argv[1], (unsigned long)len[1], argv[2], (unsigned long)len[2], grbit);
+    bool skipped = (nx && err == JET_errKeyDuplicate) || (xx && err == JET_errRecordNotFound);
+    if (err < 0 && !skipped) return err;
+    if (get) {
+        if (had_old) resp_reply_bulk(&c->out, c->scratch, oldn);
+        else resp_reply_nil(&c->out);
+    } else if (skipped) {
+        resp_reply_nil(&c->out);
+    } else {
+        resp_reply_status(&c->out, "OK");
+    }
+    return JET_errSuccess;
+}
+
+static JET_ERR cmd_del(struct resp_client *c, size_t argc, char **argv, size_t *len)
+{
+    long long n = 0;
+    for (size_t i = 1; i < argc; i++)
+        if (!resp_key_ok(c, argv[i], len[i])) return JET_errSuccess;
+    for (size_t i = 1; i < argc; i++) {
+        JET_ERR err = JetDeleteKV(c->ses, c->table, argv[i], (unsigned long)len[i]);
+        if (err == JET_errRecordNotFound) continue;
+        if (err < 0) return err;
+        n++;
+    }
+    resp_reply_int(&c->out, n);
+    return JET_errSuccess;
+}
+
+static JET_ERR cmd_exists(struct resp_client *c, size_t argc, char **argv, size_t *len)
+{
+    long long n = 0;
+    for (size_t i = 1; i < argc; i++)
+        if (!resp_key_ok(c, argv[i], len[i])) return JET_errSuccess;
+    for (size_t i = 1; i < argc; i++) {
+        unsigned long actual = 0;
+        char b;
+        JET_ERR err = JetRetrieveKV(c->ses, c->table, argv[i], (unsigned long)len[i], &b, 0, &actual, 0);
+        if (err == JET_errRecordNotFound) continue;
+        if (err < 0) return err;
+        n++;
+    }
+    resp_reply_int(&c->out, n);
+    return JET_errSuccess;
+}
+
+static JET_ERR incr_by(struct resp_client *c, const char *key, size_t klen, long long delta)
+{
+    char buf[24];
+    unsigned long actual = 0;
+    long long v = 0;
+
+    if (!resp_key_ok(c, key, klen)) return JET_errSuccess;
+    JET_ERR err = JetRetrieveKV(c->ses, c->table, key, (unsigned long)klen, buf, sizeof buf, &actual, 0);
+    if (err < 0 && err != JET_errRecordNotFound) return err;
+    if (err >= 0 && (err == JET_wrnBufferTruncated || actual > sizeof buf || !resp_parse_int64(buf, actual, &v))) {
+        resp_reply_error(&c->out, "ERR value is not an integer or out of range");
+        return JET_errSuccess;
+    }
+    if ((delta > 0 && v > INT64_MAX - delta) || (delta < 0 && v < INT64_MIN - delta)) {
+        resp_reply_error(&c->out, "ERR increment or decrement would overflow");
+        return JET_errSuccess;
+    }
+    v += delta;
+    int n = snprintf(buf, sizeof buf, "%lld", v);
+    if ((err = JetPutKV(c->ses, c->table, key, (unsigned long)klen, buf, (unsigned long)n, 0)) < 0) return err;
+    resp_reply_int(&c->out, v);
+    return JET_errSuccess;
+}
+
+static JET_ERR cmd_incr(struct resp_client *c, size_t argc, char **argv, size_t *len)
+{
+    (void)argc;
+    return incr_by(c, argv[1], len[1], 1);
+}
+
+static JET_ERR cmd_decr(struct resp_client *c, size_t argc, char **argv, size_t *len)
+{
+    (void)argc;
+    return incr_by(c, argv[1], len[1], -1);
+}
+
+static JET_ERR cmd_incrby(struct resp_client *c, size_t argc, char **argv, size_t *len)
+{
+    long long d;
+    (void)argc;
+    if (!resp_parse_int64(argv[2], len[2], &d)) {
+        resp_reply_error(&c->out, "ERR value is not an integer or out of range");
+        return JET_errSuccess;
+    }
+    return incr_by(c, argv[1], len[1], d);
+}
+
+static JET_ERR cmd_decrby(struct resp_client *c, size_t argc, char **argv, size_t *len)
+{
+    long long d;
+    (void)argc;
+    if (!resp_parse_int64(argv[2], len[2], &d)) {
+        resp_reply_error(&c->out, "ERR value is not an integer or out of range");
+        return JET_errSuccess;
+    }
+    if (d == INT64_MIN) {
+        resp_reply_error(&c->out, "ERR decrement would overflow");
+        return JET_errSuccess;
+    }
+    return incr_by(c, argv[1], len[1], -d);
+}
+
+static JET_ERR cmd_mset(struct resp_client *c, size_t argc, char **argv, size_t *len)
+{
+    if (argc % 2 != 1) {
+        resp_reply_error(&c->out, "ERR wrong number of arguments for 'mset' command");
+        return JET_errSuccess;
+    }
+    for (size_t i = 1; i < argc; i += 2)
+        if (!resp_key_ok(c, argv[i], len[i]) || !value_ok(c, len[i + 1])) return JET_errSuccess;
+    for (size_t i = 1; i < argc; i += 2) {
+        JET_ERR err = JetPutKV(c->ses, c->table, argv[i], (unsigned long)len[i], argv[i + 1],
+                               (unsigned long)len[i + 1], 0);
+        if (err < 0) return err;
+    }
+    resp_reply_status(&c->out, "OK");
+    return JET_errSuccess;
+}
+
+static JET_ERR cmd_mget(struct resp_client *c, size_t argc, char **argv, size_t *len)
+{
+    for (size_t i = 1; i < argc; i++)
+        if (!resp_key_ok(c, argv[i], len[i])) return JET_errSuccess;
+    resp_reply_array(&c->out, argc - 1);
+    for (size_t i = 1; i < argc; i++) {
+        size_t n = 0;
+        JET_ERR err = value_get(c, argv[i], len[i], &n);
+        if (err == JET_errRecordNotFound) {
+            resp_reply_nil(&c->out);
+            continue;
+        }
+        if (err < 0) return err;
+        resp_reply_bulk(&c->out, c->scratch, n);
+    }
+    return JET_errSuccess;
+}
+
+/* ---- connection and server commands ---- */
+
+static JET_ERR cmd_ping(struct resp_client *c, size_t argc, char **argv, size_t *len)
+{
+    if (argc > 2) resp_reply_error(&c->out, "ERR wrong number of arguments for 'ping' command");
+    else if (argc == 2) resp_reply_bulk(&c->out, argv[1], len[1]);
+    else resp_reply_status(&c->out, "PONG");
+    return JET_errSuccess;
+}
+
+static JET_ERR cmd_echo(struct resp_client *c, size_t argc, char **argv, size_t *len)
+{
+    (void)argc;
+    resp_reply_bulk(&c->out, argv[1], len[1]);
+    return JET_errSuccess;
+}
+
+static JET_ERR cmd_select(struct resp_client *c, size_t argc, char **argv, size_t *len)
+{
+    long long db;
+    (void)argc;
+    if (!resp_parse_int64(argv[1], len[1], &db)) resp_reply_error(&c->out, "ERR value is not an integer or out of range");
+    else if (db != 0) resp_reply_error(&c->out, "ERR DB index is out of range");
+    else resp_reply_status(&c->out, "OK");
+    return JET_errSuccess;
+}
+
+static JET_ERR cmd_quit(struct resp_client *c, size_t argc, char **argv, size_t *len)
+{
+    (void)argc, (void)argv, (void)len;
+    resp_reply_status(&c->out, "OK");
+    c->quit = true;
+    return JET_errSuccess;
+}
+
+static JET_ERR cmd_shutdown(struct resp_client *c, size_t argc, char **argv, size_t *len)
+{
+    (void)len;
+    for (size_t i = 1; i < argc; i++) {
+        if (!resp_arg_is(argv[i], "nosave") && !resp_arg_is(argv[i], "save") && !resp_arg_is(argv[i], "now") &&
+            !resp_arg_is(argv[i], "force")) {
+            resp_reply_error(&c->out, "ERR syntax error");
+            return JET_errSuccess;
+        }
+    }
+    c->shutdown = true; /* no reply: the server closes the connection, as Redis does */
+    return JET_errSuccess;
+}
+
+static void info_line(struct resp_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void info_line(struct resp_buf *b, const char *fmt, ...)
+{
+    char line[256];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    if (n < 0) return;
+    if ((size_t)n >= sizeof line) n = sizeof line - 1;
+    resp_buf_append(b, line, (size_t)n);
+    resp_buf_append(b, "\r\n", 2);
+}
+
+static bool info_wants(size_t argc, char **argv, const char *section)
+{
+    if (argc < 2) return true;
+    for (size_t i = 1; i < argc; i++)
+        if (resp_arg_is(argv[i], section) || resp_arg_is(argv[i], "all") || resp_arg_is(argv[i], "everything") ||
+            resp_arg_is(argv[i], "default"))
+            return true;
+    return false;
+}
+
+static JET_ERR cmd_info(struct resp_client *c, size_t argc, char **argv, size_t *len)
+{
+    struct resp_shared *sh = c->sh;
+    struct resp_buf b = {0};
+    JET_ERR err = JET_errSuccess;
+    (void)len;
+
+    if (info_wants(argc, argv, "server")) {
+        info_line(&b, "# Server");
+        info_line(&b, "redis_version:%s", RESP_VERSION);
+        info_line(&b, "redis_mode:standalone");
+        info_line(&b, "server_name:jetfs");
+        info_line(&b, "process_id:%ld", (long)getpid());
+        info_line(&b, "tcp_port:%d", sh->port);
+        info_line(&b, "uptime_in_seconds:%lld", (long long)(time(NULL) - sh->started));
+        info_line(&b, "database:%s", sh->dbpath);
+        info_line(&b, "%s", "");
+    }
+    if (info_wants(argc, argv, "clients")) {
+        info_line(&b, "# Clients");
+        info_line(&b, "connected_clients:%u", atomic_load(&sh->clients));
+        info_line(&b, "maxclients:%u", sh->max_clients);
+        info_line(&b, "%s", "");
+    }
+    if (info_wants(argc, argv, "stats")) {
+        info_line(&b, "# Stats");
+        info_line(&b, "total_connections_received:%llu", (unsigned long long)atomic_load(&sh->connections));
+        info_line(&b, "total_commands_processed:%llu", (unsigned long long)atomic_load(&sh->commands));
+        info_line(&b, "rejected_connections:%llu", (unsigned long long)atomic_load(&sh->rejected));
+        info_line(&b, "%s", "");
+    }
+    if (info_wants(argc, argv, "keyspace")) {
+        long long keys = 0;
+        bool own = !c->in_txn;
+        /* An exact count needs the write lock: see resp_keyspace.c. */
+        if (own && (err = JetBeginTransaction(c->ses)) < 0) goto out;
+        err = resp_count_keys(c, &keys);
+        if (own) {
+            JET_ERR rb = JetRollback(c->ses, 0);
+            (void)rb; /* nothing was changed */
+        }
+        if (err < 0) goto out;
+        info_line(&b, "# Keyspace");
+        info_line(&b, "db0:keys=%lld,expires=0,avg_ttl=0", keys);
+    }
+    if (b.oom) {
+        err = JET_errOutOfMemory;
+        goto out;
+    }
+    resp_reply_bulk(&c->out, b.data ? b.data : "", b.len);
+out:
+    resp_buf_free(&b);
+    return err;
+}
+
+/* COMMAND [DOCS|COUNT|INFO|...]: enough for redis-cli's hints and benchmark's probe. */
+static JET_ERR cmd_command(struct resp_client *c, size_t argc, char **argv, size_t *len)
+{
+    (void)len;
+    if (argc >= 2 && resp_arg_is(argv[1], "count")) {
+        size_t n = 0;
+        while (command_lookup(NULL, n)) n++;
+        resp_reply_int(&c->out, (long long)n);
+    } else {
+        resp_reply_array(&c->out, 0);
+    }
+    return JET_errSuccess;
+}
+
+/* CONFIG GET answers a few parameters truthfully so tools do not warn. */
+static JET_ERR cmd_config(struct resp_client *c, size_t argc, char **argv, size_t *len)
+{
+    if (resp_arg_is(argv[1], "get") && argc >= 3) {
+        char maxclients[16], port[16];
+        snprintf(maxclients, sizeof maxclients, "%u", c->sh->max_clients);
+        snprintf(port, sizeof port, "%d", c->sh->port);
+        const char *params[][2] = {
+            {"appendonly", "no"}, {"databases", "1"}, {"maxclients", maxclients}, {"port", port}, {"save", ""},
+        };
+        size_t np = sizeof params / sizeof params[0], hits = 0;
+        bool hit[sizeof params / sizeof params[0]] = {false};
+        for (size_t k = 0; k < np; k++)
+            for (size_t i = 2; i < argc && !hit[k]; i++)
+                if (resp_glob_match(argv[i], len[i], params[k][0], strlen(params[k][0]), true)) hit[k] = true;
+        for (size_t k = 0; k < np; k++) hits += hit[k];
+        resp_reply_array(&c->out, 2 * hits);
+        for (size_t k = 0; k < np; k++) {
+            if (!hit[k]) continue;
+            resp_reply_bulk_str(&c->out, params[k][0]);
+            resp_reply_bulk_str(&c->out, params[k][1]);
+        }
+    } else if (resp_arg_is(argv[1], "resetstat") && argc == 2) {
+        resp_reply_status(&c->out, "OK");
+    } else if (resp_arg_is(argv[1], "set")) {
+        resp_reply_error(&c->out, "ERR CONFIG SET is not supported by jetfs");
+    } else {
+        resp_reply_error(&c->out, "ERR unknown subcommand or wrong number of arguments for 'config|%.32s'", argv[1]);
+    }
+    return JET_errSuccess;
+}
+
+static JET_ERR cmd_client(struct resp_client *c, size_t argc, char **argv, size_t *len)
+{
+    if (resp_arg_is(argv[1], "setname") && argc == 3) {
+        if (memchr(argv[2], ' ', len[2]) || len[2] >= sizeof c->name) {
+            resp_reply_error(&c->out, "ERR Client names cannot contain spaces or be longer than %zu bytes",
+                             sizeof c->name - 1);
+        } else {
+            memcpy(c->name, argv[2], len[2] + 1);
+            resp_reply_status(&c->out, "OK");
+        }
+    } else if (resp_arg_is(argv[1], "getname") && argc == 2) {
+        if (c->name[0]) resp_reply_bulk_str(&c->out, c->name);
+        else resp_reply_nil(&c->out);
+    } else if (resp_arg_is(argv[1], "id") && argc == 2) {
+        resp_reply_int(&c->out, (long long)c->id);
+    } else if (resp_arg_is(argv[1], "setinfo") && argc == 4) {
+        resp_reply_status(&c->out, "OK");
+    } else {
+        resp_reply_error(&c->out, "ERR unknown subcommand or wrong number of arguments for 'client|%.32s'", argv[1]);
+    }
+    return JET_errSuccess;
+}
+
+/* HELLO [2 ...]: RESP2 only. */
+static JET_ERR cmd_hello(struct resp_client *c, size_t argc, char **argv, size_t *len)
+{
+    if (argc >= 2 && !(len[1] == 1 && argv[1][0] == '2')) {
+        resp_reply_error(&c->out, "NOPROTO unsupported protocol version (jetfs speaks RESP2)");
+        return JET_errSuccess;
+    }
+    resp_reply_array(&c->out, 14);
+    resp_reply_bulk_str(&c->out, "server");
+    resp_reply_bulk_str(&c->out, "jetfs");
+    resp_reply_bulk_str(&c->out, "version");
+    resp_reply_bulk_str(&c->out, RESP_VERSION);
+    resp_reply_bulk_str(&c->out, "proto");
+    resp_reply_int(&c->out, 2);
+    resp_reply_bulk_str(&c->out, "id");
+    resp_reply_int(&c->out, (long long)c->id);
+    resp_reply_bulk_str(&c->out, "mode");
+    resp_reply_bulk_str(&c->out, "standalone");
+    resp_reply_bulk_str(&c->out, "role");
+    resp_reply_bulk_str(&c->out, "master");
+    resp_reply_bulk_str(&c->out, "modules");
+    resp_reply_array(&c->out, 0);
+    return JET_errSuccess;
+}
+
+static JET_ERR cmd_watch(struct resp_client *c, size_t argc, char **argv, size_t *len)
+{
+    (void)argc, (void)argv, (void)len;
+    resp_reply_error(&c->out, "ERR WATCH is not supported by jetfs (MULTI/EXEC is one serialisable transaction)");
+    return JET_errSuccess;
+}
+
+static JET_ERR cmd_unwatch(struct resp_client *c, size_t argc, char **argv, size_t *len)
+{
+    (void)argc, (void)argv, (void)len;
+    resp_reply_status(&c->out, "OK");
+    return JET_errSuccess;
+}
+
+/* ---- MULTI / EXEC / DISCARD ---- */
+
+static void queue_clear(struct resp_client *c)
+{
+    for (size_t i = 0; i < c->nqueue; i++) free(c->queue[i]);
+    free(c->queue);
+    c->queue = NULL;
+    c->nqueue = c->queue_cap = c->queue_bytes = 0;
+    c->in_multi = c->multi_dirty = false;
+}
+
+/* Copies a request into the MULTI queue; false on memory or size limits. */
+static bool queue_push(struct resp_client *c, const struct resp_command *cmd, size_t argc, char **argv, size_t *len)
+{
+    size_t bytes = 0;
+    for (size_t i = 0; i < argc; i++) bytes += len[i] + 1;
+    if (c->nqueue >= QUEUE_MAX_COMMANDS || bytes > c->sh->lim.max_request - c->queue_bytes) return false;
+    if (c->nqueue == c->queue_cap) {
+        size_t ncap = c->queue_cap ? 2 * c->queue_cap : 16;
+        struct resp_queued **nq = realloc(c->queue, ncap * sizeof *nq);
+        if (!nq) return false;
+        c->queue = nq;
+        c->queue_cap = ncap;
+    }
+    struct resp_queued *q = malloc(sizeof *q + argc * (sizeof(char *) + sizeof(size_t)) + bytes);
+    if (!q) return false;
+    q->cmd = cmd;
+    q->argc = argc;
+    q->argv = (char **)(q + 1);
+    q->len = (size_t *)(q->argv + argc);
+    char *p = (char *)(q->len + argc);
+    for (size_t i = 0; i < argc; i++) {
+        q->argv[i] = p;
+        q->len[i] = len[i];
+        memcpy(p, argv[i], len[i] + 1);
+        p += len[i] + 1;
+    }
+    c->queue[c->nqueue++] = q;
+    c->queue_bytes += bytes;
+    return true;
+}
+
+static JET_ERR cmd_multi(struct resp_client *c, size_t argc, char **argv, size_t *len)
+{
+    (void)argc, (void)argv, (void)len;
+    if (c->in_multi) {
+        resp_reply_error(&c->out, "ERR MULTI calls can not be nested");
+        return JET_errSuccess;
+    }
+    c->in_multi = true;
+    resp_reply_status(&c->out, "OK");
+    return JET_errSuccess;
+}
+
+static JET_ERR cmd_discard(struct resp_client *c, size_t argc, char **argv, size_t *len)
+{
+    (void)argc, (void)argv, (void)len;
+    if (!c->in_multi) {
+        resp_reply_error(&c->out, "ERR DISCARD without MULTI");
+        return JET_errSuccess;
+    }
+    queue_clear(c);
+    resp_reply_status(&c->out, "OK");
+    return JET_errSuccess;
+}
+
+/*
+ * EXEC: every queued command in one engine transaction, committed durably
+ * before the reply array is released.  Command errors (a non-integer for
+ * INCR...) take their place in the array and the rest still commits, as in
+ * Redis; an engine failure rolls everything back and EXEC replies one error.
+ */
+static JET_ERR cmd_exec(struct resp_client *c, size_t argc, char **argv, size_t *len)
+{
+    JET_ERR err = JET_errSuccess;
+    (void)argc, (void)argv, (void)len;
+
+    if (!c->in_multi) {
+        resp_reply_error(&c->out, "ERR EXEC without MULTI");
+        return JET_errSuccess;
+    }
+    if (c->multi_dirty) {
+        queue_clear(c);
+        resp_reply_error(&c->out, "EXECABORT Transaction discarded because of previous errors.");
+        return JET_errSuccess;
+    }
+    size_t mark = c->out.len;
+    if ((err = JetBeginTransaction(c->ses)) < 0) {
+        resp_reply_engine_error(c, "EXEC could not begin a transaction", err);
+        goto out;
+    }
+    c->in_txn = true;
+    resp_reply_array(&c->out, c->nqueue);
+    for (size_t i = 0; i < c->nqueue && err >= 0; i++) {
+        struct resp_queued *q = c->queue[i];
+        err = q->cmd->fn(c, q->argc, q->argv, q->len);
+    }
+    if (err < 0) {
+        JET_ERR rb = JetRollback(c->ses, 0);
+        (void)rb; /* the transaction ends either way */
+        resp_buf_truncate(&c->out, mark);
+        resp_reply_engine_error(c, "EXEC rolled back", err);
+    } else if ((err = JetCommitTransaction(c->ses, 0)) < 0) {
+        resp_buf_truncate(&c->out, mark);
+        resp_reply_engine_error(c, "EXEC commit failed, rolled back", err);
+    }
+    c->in_txn = false;
+out:
+    queue_clear(c);
+    return JET_errSuccess;
+}
+
+/* ---- the table ---- */
+
+static const struct resp_command commands[] = {
+    {"get", 2, 0, cmd_get},
+    {"set", -3, RESP_CMD_WRITE, cmd_set},
+    {"incr", 2, RESP_CMD_WRITE, cmd_incr},
+    {"ping", -1, 0, cmd_ping},
+    {"mset", -3, RESP_CMD_WRITE, cmd_mset},
+    {"mget", -2, RESP_CMD_READ_TXN | RESP_CMD_READ_MANY, cmd_mget},
+    {"del", -2, RESP_CMD_WRITE, cmd_del},
+    {"exists", -2, RESP_CMD_READ_TXN | RESP_CMD_READ_MANY, cmd_exists},
+    {"incrby", 3, RESP_CMD_WRITE, cmd_incrby},
+    {"decr", 2, RESP_CMD_WRITE, cmd_decr},
+    {"decrby", 3, RESP_CMD_WRITE, cmd_decrby},
+    {"echo", 2, 0, cmd_echo},
+    {"dbsize", 1, RESP_CMD_READ_TXN, resp_cmd_dbsize},
+    {"scan", -2, 0, resp_cmd_scan},
+    {"flushdb", -1, 0, resp_cmd_flushdb},
+    {"flushall", -1, 0, resp_cmd_flushdb},
+    {"multi", 1, RESP_CMD_NOW, cmd_multi},
+    {"exec", 1, RESP_CMD_NOW, cmd_exec},
+    {"discard", 1, RESP_CMD_NOW, cmd_discard},
+    {"watch", -2, RESP_CMD_NO_MULTI, cmd_watch},
+    {"unwatch", 1, 0, cmd_unwatch},
+    {"info", -1, 0, cmd_info},
+    {"shutdown", -1, RESP_CMD_NO_MULTI, cmd_shutdown},
+    {"quit", -1, RESP_CMD_NOW, cmd_quit},
+    {"select", 2, 0, cmd_select},
+    {"command", -1, 0, cmd_command},
+    {"config", -2, 0, cmd_config},
+    {"client", -2, 0, cmd_client},
+    {"hello", -1, RESP_CMD_NO_MULTI, cmd_hello},
+};
+
+/* By name (case-insensitive); with name NULL, the n-th entry (for COUNT). */
+static const struct resp_command *command_lookup(const char *name, size_t n)
+{
+    size_t count = sizeof commands / sizeof commands[0];
+    if (!name) return n < count ? &commands[n] : NULL;
+    for (size_t i = 0; i < count; i++)
+        if (strlen(commands[i].name) == n && strncasecmp(commands[i].name, name, n) == 0) return &commands[i];
+    return NULL;
+}
+
+static void reply_unknown(struct resp_client *c, size_t argc, char **argv, size_t *len)
+{
+    char args[160];
+    size_t used = 0;
+    args[0] = '\0';
+    for (size_t i = 1; i < argc && used < 128; i++) {
+        int n = snprintf(args + used, sizeof args - used, "'%.*s' ", (int)(len[i] < 128 - used ? len[i] : 128 - used),
+                         argv[i]);
+        if (n < 0 || (size_t)n >= sizeof args - used) break;
+        used += (size_t)n;
+    }
+    resp_reply_error(&c->out, "ERR unknown command '%.128s', with args beginning with: %s", argv[0], args);
+}
+
+static bool arity_ok(const struct resp_command *cmd, size_t argc)
+{
+    if (cmd->arity >= 0) return argc == (size_t)cmd->arity;
+    return argc >= (size_t)-cmd->arity;
+}
+
+/* Runs one command, opening and ending a transaction around it if needed. */
+static void run(struct resp_client *c, const struct resp_command *cmd, size_t argc, char **argv, size_t *len)
+{
+    bool txn = !c->in_txn && ((cmd->flags & RESP_CMD_WRITE) ||
+                              ((cmd->flags & RESP_CMD_READ_TXN) && (!(cmd->flags & RESP_CMD_READ_MANY) || argc > 2)));
+    size_t mark = c->out.len;
+    JET_ERR err;
+
+    if (txn) {
+        if ((err = JetBeginTransaction(c->ses)) < 0) {
+            resp_reply_engine_error(c, "could not begin a transaction", err);
+            return;
+        }
+        c->in_txn = true;
+    }
+    err = cmd->fn(c, argc, argv, len);
+    if (txn) {
+        if (err >= 0 && (cmd->flags & RESP_CMD_WRITE)) {
+            err = JetCommitTransaction(c->ses, 0);
+        } else {
+            JET_ERR rb = JetRollback(c->ses, 0);
+            (void)rb; /* nothing to keep, or a failure being reported */
+        }
+        c->in_txn = false;
+    }
+    if (err < 0) {
+        resp_buf_truncate(&c->out, mark);
+        resp_reply_engine_error(c, txn ? "transaction rolled back" : "engine", err);
+    }
+    scratch_shrink(c);
+}
+
+void resp_execute(struct resp_client *c, size_t argc, char **argv, size_t *len)
+{
+    atomic_fetch_add(&c->sh->commands, 1);
+    const struct resp_command *cmd = command_lookup(argv[0], len[0]);
+    if (!cmd) {
+        reply_unknown(c, argc, argv, len);
+        if (c->in_multi) c->multi_dirty = true;
+        return;
+    }
+    if (!arity_ok(cmd, argc)) {
+        resp_reply_error(&c->out, "ERR wrong number of arguments for '%s' command", cmd->name);
+        if (c->in_multi) c->multi_dirty = true;
+        return;
+    }
+    if (c->in_multi && !(cmd->flags & RESP_CMD_NOW)) {
+        if (cmd->flags & RESP_CMD_NO_MULTI) {
+            resp_reply_error(&c->out, "ERR Command not allowed inside a transaction");
+            c->multi_dirty = true;
+        } else if (!queue_push(c, cmd, argc, argv, len)) {
+            resp_reply_error(&c->out, "ERR MULTI queue too large or out of memory");
+            c->multi_dirty = true;
+        } else {
+            resp_reply_status(&c->out, "QUEUED");
+        }
+        return;
+    }
+    run(c, cmd, argc, argv, len);
+}
+
+/* ---- client lifetime ---- */
+
+JET_ERR resp_table_ensure(JET_INSTANCE inst, const char *dbpath, char *why, size_t cbwhy)
+{
+    JET_SESID ses;
+    JET_DBID db;
+    JET_TABLEID t;
+    JET_ERR err, e2;
+
+    if ((err = JetBeginSession(inst, &ses, NULL, NULL)) < 0) {
+        snprintf(why, cbwhy, "could not begin a session: %s", JetErrorString(err));
+        return err;
+    }
+    if ((err = JetOpenDatabase(ses, dbpath, NULL, &db, 0)) < 0) {
+        snprintf(why, cbwhy, "could not open database %s: %s", dbpath, JetErrorString(err));
+        goto out_session;
+    }
+    err = JetOpenTable(ses, db, RESP_TABLE, NULL, 0, 0, &t);
+    if (err == JET_errObjectNotFound) err = JetCreateTable(ses, db, RESP_TABLE, 0, 0, &t);
+    if (err == JET_errTableDuplicate) err = JetOpenTable(ses, db, RESP_TABLE, NULL, 0, 0, &t);
+    if (err < 0) {
+        snprintf(why, cbwhy, "could not open or create table '%s' in %s: %s", RESP_TABLE, dbpath, JetErrorString(err));
+        goto out_db;
+    }
+    if ((e2 = JetCloseTable(ses, t)) < 0) err = e2;
+out_db:
+    if ((e2 = JetCloseDatabase(ses, db, 0)) < 0 && err >= 0) err = e2;
+out_session:
+    if ((e2 = JetEndSession(ses, 0)) < 0 && err >= 0) err = e2;
+    if (err < 0 && !why[0]) snprintf(why, cbwhy, "closing the setup session: %s", JetErrorString(err));
+    return err;
+}
+
+JET_ERR resp_client_open(struct resp_client *c, struct resp_shared *sh, char *why, size_t cbwhy)
+{
+    JET_ERR err;
+    memset(c, 0, sizeof *c);
+    c->sh = sh;
+    c->id = atomic_fetch_add(&sh->next_client_id, 1) + 1;
+    if (!(c->scratch = malloc(SCRATCH_INITIAL))) {
+        snprintf(why, cbwhy, "out of memory");
+        return JET_errOutOfMemory;
+    }
+    c->scratch_cap = SCRATCH_INITIAL;
+    if ((err = JetBeginSession(sh->inst, &c->ses, NULL, NULL)) < 0) {
+        snprintf(why, cbwhy, "could not begin a session: %s", JetErrorString(err));
+        return err;
+    }
+    c->ses_open = true;
+    if ((err = JetOpenDatabase(c->ses, sh->dbpath, NULL, &c->dbid, 0)) < 0) {
+        snprintf(why, cbwhy, "could not open the database: %s", JetErrorString(err));
+        return err;
+    }
+    c->db_open = true;
+    if ((err = JetOpenTable(c->ses, c->dbid, RESP_TABLE, NULL, 0, 0, &c->table)) < 0) {
+        snprintf(why, cbwhy, "could not open table '%s': %s", RESP_TABLE, JetErrorString(err));
+        return err;
+    }
+    c->table_open = true;
+    return JET_errSuccess;
+}
+
+void resp_client_close(struct resp_client *c)
+{
+    /*
+     * Errors here are not acted on: the connection is gone, and ending the
+     * session rolls back and releases whatever an earlier step left.
+     */
+    JET_ERR ignored = JET_errSuccess;
+    if (c->in_txn) ignored = JetRollback(c->ses, 0);
+    if (c->table_open) ignored = JetCloseTable(c->ses, c->table);
+    if (c->db_open) ignored = JetCloseDatabase(c->ses, c->dbid, 0);
+    if (c->ses_open) ignored = JetEndSession(c->ses, 0);
+    (void)ignored;
+    c->in_txn = c->table_open = c->db_open = c->ses_open = false;
+    queue_clear(c);
+    resp_buf_free(&c->out);
+    free(c->scratch);
+    c->scratch = NULL;
+    c->scratch_cap = 0;
+}

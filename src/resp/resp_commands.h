@@ -1,0 +1,134 @@
+/*
+ * resp_commands.h -- command execution over the engine API: the state of
+ * one client connection, the state all connections share, and the entry
+ * points the server calls.  Internal to src/resp.
+ *
+ * Mapping onto the engine: the table RESP_TABLE of the database maps a key
+ * (1..JET_cbKeyMost bytes) to its value (0..JET_cbValueMost bytes); an
+ * integer (INCR) is stored as its decimal text, as Redis does.  Each client
+ * has its own engine session, database and table handles.
+ *
+ * Transactions: a write outside MULTI runs in its own engine transaction,
+ * committed durably (JetCommitTransaction with no grbit) before its reply
+ * is appended; a reply is never sent while a transaction is open.  Reads of
+ * several keys (MGET, EXISTS with several keys, DBSIZE) also run inside a
+ * transaction, which takes the engine's write lock, so they see one state;
+ * they then roll back.  MULTI queues commands; EXEC runs them all in one
+ * engine transaction.
+ */
+#ifndef JETFS_RESP_COMMANDS_H
+#define JETFS_RESP_COMMANDS_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "jet.h"
+#include "resp_parse.h"
+#include "resp_reply.h"
+
+#define RESP_VERSION "7.0.0-jetfs"
+#define RESP_SCAN_CURSORS 1024 /* SCAN positions remembered server-wide */
+
+/* A SCAN position: the last key a SCAN call looked at. */
+struct resp_scan_cursor {
+    uint64_t id; /* 0: free slot */
+    unsigned char keylen;
+    char key[JET_cbKeyMost];
+};
+
+/*
+ * What every connection of one server shares.  Set once before the first
+ * connection and read-only afterwards, except the atomics and what
+ * cursor_mu protects.
+ */
+struct resp_shared {
+    JET_INSTANCE inst;
+    char *dbpath;
+    struct resp_limits lim;
+    int port;
+    unsigned max_clients;
+    void (*on_shutdown)(void *arg);
+    void *on_shutdown_arg;
+    time_t started;
+    atomic_ullong commands;       /* requests executed */
+    atomic_ullong connections;    /* connections accepted */
+    atomic_ullong rejected;       /* refused: max_clients */
+    atomic_uint clients;          /* connected now */
+    atomic_ullong next_client_id;
+    pthread_mutex_t cursor_mu;    /* protects cursors[], next_cursor */
+    uint64_t next_cursor;
+    struct resp_scan_cursor cursors[RESP_SCAN_CURSORS];
+};
+
+/* A command queued by MULTI: one allocation holding argv, len and bytes. */
+struct resp_queued {
+    const struct resp_command *cmd;
+    size_t argc;
+    char **argv;
+    size_t *len;
+};
+
+/* One connection.  Used by its connection thread only. */
+struct resp_client {
+    struct resp_shared *sh;
+    uint64_t id;
+    JET_SESID ses;
+    JET_DBID dbid;
+    JET_TABLEID table;
+    bool ses_open, db_open, table_open;
+    bool in_txn;                  /* an engine transaction is open */
+    struct resp_buf out;          /* replies not yet sent */
+    char *scratch;                /* values read from the table */
+    size_t scratch_cap;
+    bool in_multi, multi_dirty;   /* MULTI seen; a queued command was refused */
+    struct resp_queued **queue;
+    size_t nqueue, queue_cap, queue_bytes;
+    bool quit;                    /* QUIT: close once the reply is sent */
+    bool shutdown;                /* SHUTDOWN: close, no reply, then on_shutdown */
+    char name[64];                /* CLIENT SETNAME */
+};
+
+typedef JET_ERR (*resp_command_fn)(struct resp_client *c, size_t argc, char **argv, size_t *len);
+
+struct resp_command {
+    const char *name;   /* lower case */
+    int arity;          /* n: exactly n arguments (name included); -n: at least n */
+    unsigned flags;     /* RESP_CMD_* */
+    resp_command_fn fn; /* < 0: engine failure (reply not yet written) */
+};
+
+#define RESP_CMD_WRITE 0x1      /* runs in a transaction that commits */
+#define RESP_CMD_READ_TXN 0x2   /* runs in a transaction that rolls back */
+#define RESP_CMD_READ_MANY 0x4  /* ... when it names more than one key */
+#define RESP_CMD_NO_MULTI 0x8   /* refused between MULTI and EXEC */
+#define RESP_CMD_NOW 0x10       /* executed at once even between MULTI and EXEC */
+
+/* Makes sure RESP_TABLE exists in dbpath (attached to inst). */
+JET_ERR resp_table_ensure(JET_INSTANCE inst, const char *dbpath, char *why, size_t cbwhy);
+/* Opens the client's session and handles; on failure *why says why. */
+JET_ERR resp_client_open(struct resp_client *c, struct resp_shared *sh, char *why, size_t cbwhy);
+/* Rolls back what is open, closes the handles, frees the buffers. */
+void resp_client_close(struct resp_client *c);
+/* Executes one request (argc >= 1; every argv[i] is followed by a NUL). */
+void resp_execute(struct resp_client *c, size_t argc, char **argv, size_t *len);
+
+/* ---- shared between resp_commands.c and resp_keyspace.c ---- */
+
+/* Appends "-ERR ..." for an engine error (with the engine's detail). */
+void resp_reply_engine_error(struct resp_client *c, const char *what, JET_ERR err);
+/* A usable key, else replies the error and returns false. */
+bool resp_key_ok(struct resp_client *c, const char *key, size_t n);
+bool resp_arg_is(const char *arg, const char *word);
+/* Glob match (*, ?, [a-z], [^x], \x), linear in practice: one backtrack point. */
+bool resp_glob_match(const char *pat, size_t plen, const char *s, size_t slen, bool nocase);
+/* Keys in the table, counted inside the client's transaction. */
+JET_ERR resp_count_keys(struct resp_client *c, long long *count);
+
+JET_ERR resp_cmd_dbsize(struct resp_client *c, size_t argc, char **argv, size_t *len);
+JET_ERR resp_cmd_scan(struct resp_client *c, size_t argc, char **argv, size_t *len);
+JET_ERR resp_cmd_flushdb(struct resp_client *c, size_t argc, char **argv, size_t *len);
+
+#endif
