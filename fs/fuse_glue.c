@@ -35,6 +35,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -419,11 +420,32 @@ static void *loop_main(void *arg)
     return NULL;
 }
 
-/* A mount point left by a killed jetfs answers ENOTCONN: detach it. */
-static int clear_stale_mount(struct jetfs *fs, const char *mp)
+/*
+ * A mount left by a killed jetfs answers ENOTCONN -- though not always to
+ * stat, which the kernel may answer from its attribute cache, so a mount
+ * point is also probed with an open that must reach the filesystem.
+ */
+static bool is_stale_mount(const char *mp)
 {
     struct stat st;
-    if (stat(mp, &st) == 0 || errno != ENOTCONN) return 0;
+    if (stat(mp, &st) != 0) return errno == ENOTCONN;
+    char probe[PATH_MAX + 16];
+    snprintf(probe, sizeof probe, "%s/.", mp);
+    int fd = open(probe, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        /* Listing needs the daemon; an open may be answered without it. */
+        char buf[4096];
+        long n = syscall(SYS_getdents64, fd, buf, sizeof buf);
+        int e = errno;
+        close(fd);
+        return n < 0 && e == ENOTCONN;
+    }
+    return errno == ENOTCONN;
+}
+
+static int clear_stale_mount(struct jetfs *fs, const char *mp)
+{
+    if (!is_stale_mount(mp)) return 0;
     fs_log(fs, "%s: a stale mount from a process that died; unmounting it", mp);
     if (umount2(mp, MNT_DETACH) == 0) return 0;
     pid_t pid = fork();

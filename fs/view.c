@@ -118,7 +118,7 @@ static void vlog(struct jv_view *v, const char *fmt, ...)
 static void jet_reason(char *buf, size_t cb, JET_ERR err)
 {
     const char *d = JetGetLastErrorDetail();
-    put(buf, cb, "%s (%ld)%s%s", JetErrorString(err), err, *d ? ": " : "", d);
+    put(buf, cb, "%s (JET error %ld)%s%s", JetErrorString(err), err, *d ? ": " : "", d);
 }
 
 int jv_create(JET_INSTANCE inst, const struct jv_options *opt, struct jv_view **out)
@@ -263,7 +263,7 @@ int jv_begin(struct jv_view *v, enum jv_kind kind)
     if (v->state == JV_RUNNING && v->kind == kind) goto out;
     if (v->state != JV_IDLE) {
         put(v->refused, sizeof v->refused,
-                 "%s backup refused: this mount session already %s a %s backup; unmount to start another",
+                 "%s backup refused (EBUSY): this mount session already %s a %s backup; unmount to start another",
                  kind_names[kind], v->state == JV_RUNNING ? "runs" : "ran", kind_names[v->kind]);
         rc = -EBUSY;
         goto out;
@@ -272,8 +272,9 @@ int jv_begin(struct jv_view *v, enum jv_kind kind)
     JET_ERR err = JetBeginExternalBackupInstance(v->inst, log_only ? JET_bitBackupIncremental : 0);
     if (err < 0) {
         jet_reason(why, sizeof why, err);
-        put(v->refused, sizeof v->refused, "%s backup refused: %s", kind_names[kind], why);
         rc = err == JET_errMissingFullBackup ? -EPERM : err == JET_errBackupInProgress ? -EBUSY : -EIO;
+        put(v->refused, sizeof v->refused, "%s backup refused (%s): %s", kind_names[kind],
+            rc == -EPERM ? "EPERM" : rc == -EBUSY ? "EBUSY" : "EIO", why);
         goto out;
     }
     v->kind = kind;
