@@ -519,7 +519,9 @@ static JET_ERR log_info(JET_INSTANCE instance, char *szz, unsigned long cbMax, u
     } else {
         uint32_t *gens = NULL;
         size_t n = 0;
+        pthread_mutex_lock(&inst->mu);
         uint32_t limit = LSN_GEN(inst->checkpoint_lsn);
+        pthread_mutex_unlock(&inst->mu);
         if (log_list(inst->p.log_path, inst->p.base, &gens, &n) >= 0) {
             for (size_t i = 0; i < n; i++) {
                 if (gens[i] > bk->gen_high || gens[i] >= limit) continue;

@@ -549,6 +549,7 @@ int jetfs_mount(JET_INSTANCE inst, const struct jetfs_options *opt, struct jetfs
     char *argv[] = {"jetfs", "-o", mopts, opt->debug ? "-d" : NULL, NULL};
     struct fuse_args args = FUSE_ARGS_INIT(opt->debug ? 4 : 3, argv);
     fs->se = fuse_session_new(&args, &ops, sizeof ops, fs);
+    fuse_opt_free_args(&args);
     if (!fs->se) {
         rc = -EINVAL;
         snprintf(why, cbwhy, "cannot create the FUSE session (options %s)", mopts);

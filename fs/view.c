@@ -114,7 +114,7 @@ static void vlog(struct jv_view *v, const char *fmt, ...)
     if (v->opt.log) v->opt.log(v->opt.log_arg, line);
 }
 
-/* "JET_errX (-n): detail" for the last engine error on this thread. */
+/* "message (JET error -n): detail" for the last engine error on this thread. */
 static void jet_reason(char *buf, size_t cb, JET_ERR err)
 {
     const char *d = JetGetLastErrorDetail();
