@@ -26,7 +26,12 @@ struct resp_options {
     unsigned max_clients;      /* connections served at once; 0 = default (1024) */
     size_t max_request_bytes;  /* one request (all its arguments); 0 = default (512 MiB, as Redis) */
     /* Called (from a connection thread) when a client sends SHUTDOWN;
-     * the host then stops the server and the instance.  May be NULL. */
+     * the host then stops the server and the instance.  May be NULL.
+     * Best: signal the main thread, which calls resp_server_stop.  Calling
+     * resp_server_stop from inside on_shutdown works too (that thread is
+     * then detached, not joined).  Several clients may send SHUTDOWN, so
+     * it may be called more than once; resp_server_stop must be called
+     * once only. */
     void (*on_shutdown)(void *arg);
     void *on_shutdown_arg;
 };
@@ -43,7 +48,8 @@ int resp_server_start(JET_INSTANCE inst, const char *dbpath, const struct resp_o
                       struct resp_server **out, char *why, size_t cbwhy);
 /* The port actually bound. */
 int resp_server_port(const struct resp_server *srv);
-/* Stops accepting, closes every connection, waits for every thread, frees. */
+/* Stops accepting, closes every connection, waits for every thread, frees.
+ * A command already executing completes first (its commit stays valid). */
 void resp_server_stop(struct resp_server *srv);
 
 #endif

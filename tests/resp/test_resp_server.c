@@ -649,6 +649,74 @@ static void test_concurrent_incr_counts_exactly(void)
     inst_down();
 }
 
+/* Writers add keys two at a time (MSET) while readers ask DBSIZE: every
+ * count is even, never decreases, and the last one is exact. */
+struct dbsize_arg {
+    int id, rounds;
+    atomic_int *writers_left, *errors, *odd, *decreasing, *reads;
+};
+
+static void *pair_writer_thread(void *arg)
+{
+    struct dbsize_arg *a = arg;
+    int fd = try_connect();
+    if (fd < 0) atomic_fetch_add(a->errors, 1);
+    for (int i = 0; fd >= 0 && i < a->rounds; i++) {
+        char k1[32], k2[32];
+        snprintf(k1, sizeof k1, "a:w%d:%d", a->id, i); /* far apart in key order */
+        snprintf(k2, sizeof k2, "z:w%d:%d", a->id, i);
+        if (!cmd(fd, "MSET", k1, "1", k2, "2", (const char *)NULL) || !expect(fd, "+OK\r\n", 5))
+            atomic_fetch_add(a->errors, 1);
+    }
+    if (fd >= 0) close(fd);
+    atomic_fetch_sub(a->writers_left, 1);
+    return NULL;
+}
+
+static void *dbsize_reader_thread(void *arg)
+{
+    struct dbsize_arg *a = arg;
+    int fd = try_connect();
+    long long prev = 0;
+    if (fd < 0) atomic_fetch_add(a->errors, 1);
+    while (fd >= 0 && atomic_load(a->writers_left) > 0) {
+        long long v;
+        if (!cmd(fd, "DBSIZE", (const char *)NULL) || !read_int(fd, &v)) {
+            atomic_fetch_add(a->errors, 1);
+            break;
+        }
+        if (v % 2) atomic_fetch_add(a->odd, 1);
+        if (v < prev) atomic_fetch_add(a->decreasing, 1);
+        prev = v;
+        atomic_fetch_add(a->reads, 1);
+    }
+    if (fd >= 0) close(fd);
+    return NULL;
+}
+
+static void test_dbsize_is_exact_under_concurrent_writes(void)
+{
+    fresh("resp_dbsize");
+    enum { WRITERS = 4, READERS = 2, ROUNDS = 100 };
+    atomic_int left = WRITERS, errors = 0, odd = 0, decreasing = 0, reads = 0;
+    struct dbsize_arg args[WRITERS + READERS];
+    pthread_t th[WRITERS + READERS];
+    for (int i = 0; i < WRITERS + READERS; i++) {
+        args[i] = (struct dbsize_arg){i, ROUNDS, &left, &errors, &odd, &decreasing, &reads};
+        CU_ASSERT_FATAL(pthread_create(&th[i], NULL, i < WRITERS ? pair_writer_thread : dbsize_reader_thread,
+                                       &args[i]) == 0);
+    }
+    for (int i = 0; i < WRITERS + READERS; i++) pthread_join(th[i], NULL);
+    CU_ASSERT_EQUAL(atomic_load(&errors), 0);
+    CU_ASSERT_EQUAL(atomic_load(&odd), 0);
+    CU_ASSERT_EQUAL(atomic_load(&decreasing), 0);
+    CU_ASSERT(atomic_load(&reads) > 0);
+    int fd = cconnect();
+    RT(fd, ":800\r\n", "DBSIZE");
+    close(fd);
+    teardown();
+}
+
 static void test_malformed_input_hurts_only_its_sender(void)
 {
     fresh("resp_malformed");
@@ -823,6 +891,9 @@ static void test_shutdown(void)
     CU_ASSERT(cmd(fd, "SHUTDOWN", "NOSAVE", (const char *)NULL));
     CU_ASSERT(closed(fd)); /* no reply, as Redis */
     close(fd);
+    /* The close comes first, then on_shutdown: poll for it. */
+    double t0 = now_s();
+    while (atomic_load(&shutdown_calls) == 0 && now_s() - t0 < 5) usleep(1000);
     CU_ASSERT_EQUAL(atomic_load(&shutdown_calls), 1);
     RT(other, "$1\r\nv\r\n", "GET", "k"); /* the host decides when to stop */
     close(other);
@@ -842,7 +913,7 @@ static void test_shutdown(void)
     CU_ASSERT(closed(other));
     close(fd);
     close(other);
-    double t0 = now_s();
+    t0 = now_s();
     while (!atomic_load(&stopped_inside) && now_s() - t0 < 5) usleep(1000);
     CU_ASSERT(atomic_load(&stopped_inside));
     srv = NULL;
@@ -879,6 +950,7 @@ int main(void)
     CU_add_test(su, "test_multi_exec_discard", test_multi_exec_discard);
     CU_add_test(su, "test_multi_exec_is_atomic", test_multi_exec_is_atomic);
     CU_add_test(su, "test_concurrent_incr_counts_exactly", test_concurrent_incr_counts_exactly);
+    CU_add_test(su, "test_dbsize_is_exact_under_concurrent_writes", test_dbsize_is_exact_under_concurrent_writes);
     CU_add_test(su, "test_malformed_input_hurts_only_its_sender", test_malformed_input_hurts_only_its_sender);
     CU_add_test(su, "test_limits_values_and_requests", test_limits_values_and_requests);
     CU_add_test(su, "test_shutdown", test_shutdown);
