@@ -2,7 +2,7 @@
  * jetfs -- hosts a live jetfs instance, serves its clients, and mounts its
  * backups as files.
  *
- *   jetfs serve DBDIR MOUNT [--listen HOST:PORT] [--once] [--truncate auto|manual]
+ *   jetfs serve DBDIR MOUNT [--listen [HOST:]PORT] [--once] [--truncate auto|manual]
  *               [--group NAME] [--space-limit BYTES[K|M|G]] [--idle-timeout SECONDS]
  *   jetfs end MOUNT [--abort]
  *   jetfs status MOUNT
@@ -43,7 +43,7 @@ static const char *USAGE =
     "       jetfs status MOUNT                  print MOUNT/status\n"
     "\n"
     "serve options:\n"
-    "  --listen HOST:PORT     serve the Redis protocol there (loopback only unless HOST says otherwise)\n"
+    "  --listen [HOST:]PORT   serve the Redis protocol there (127.0.0.1 unless HOST is given)\n"
     "  --once                 exit after the first unmount instead of mounting again\n"
     "  --truncate auto|manual auto (default): unmount after a complete read truncates the logs;\n"
     "                         manual: only `jetfs end MOUNT` truncates\n"
@@ -285,15 +285,19 @@ static int cmd_serve(int argc, char **argv)
 #ifdef JETFS_HAVE_RESP
     if (o.listen) {
         char host[256], why[512];
+        /* PORT or :PORT listen on loopback; HOST:PORT where asked. */
         const char *colon = strrchr(o.listen, ':');
+        const char *ports = colon ? colon + 1 : o.listen;
         char *end;
-        long port = colon ? strtol(colon + 1, &end, 10) : -1;
-        if (!colon || *end || port < 0 || port > 65535 || (size_t)(colon - o.listen) >= sizeof host) {
-            say("--listen takes HOST:PORT, not '%s'", o.listen);
+        long port = strtol(ports, &end, 10);
+        size_t hostlen = colon ? (size_t)(colon - o.listen) : 0;
+        if (!*ports || *end || port < 0 || port > 65535 || hostlen >= sizeof host) {
+            say("--listen takes [HOST:]PORT, not '%s'", o.listen);
             rc = EXIT_USAGE;
             goto out;
         }
-        snprintf(host, sizeof host, "%.*s", (int)(colon - o.listen), o.listen);
+        snprintf(host, sizeof host, "%.*s", (int)hostlen, o.listen);
+        if (!host[0]) snprintf(host, sizeof host, "127.0.0.1");
         struct resp_options ro = {.host = host, .port = (int)port, .on_shutdown = request_shutdown};
         if (resp_server_start(lv.inst, lv.dbpath, &ro, &resp, why, sizeof why) < 0) {
             say("cannot serve clients on %s: %s", o.listen, why);
