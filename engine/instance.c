@@ -379,7 +379,7 @@ static JET_ERR instance_start(struct jet_instance *inst)
         if ((err = recovery_run(inst, &next_gen)) < 0) goto fail_cache;
         struct log_config cfg = {
             .dir = inst->p.log_path, .base = inst->p.base, .file_size = inst->p.log_file_size,
-            .page_size = inst->p.page_size, .signature = inst->log_signature,
+            .page_size = inst->p.page_size, .signature = inst->log_signature, .prepare_ahead = true,
         };
         if ((err = log_open(&cfg, next_gen, &inst->log)) < 0) goto fail_cache;
         /* Point the checkpoint at the new generation: everything before it

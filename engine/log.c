@@ -21,9 +21,14 @@
  *   ...                more records, back to back
  *   end of records     zeroes up to file_size
  *
- * A new generation is built under the temporary name <base>tmp.log: header
- * written, the rest of the file written with zeroes, fdatasync, rename to
- * the final name, fsync of the directory.  Writing the zeroes (rather than
+ * A new generation is built under the temporary name <base>tmp.log in two
+ * halves: the body (file_size bytes of zeroes, fdatasync), then the header
+ * (written over the first block, fdatasync, rename to the final name, fsync
+ * of the directory).  With prepare_ahead a background thread builds the
+ * body of generation g+1 while g fills, so a roll only does the header
+ * half: the cost of writing file_size bytes, which grows with however much
+ * dirty memory the kernel is writing back, stays out of commits that roll
+ * and out of JetBeginExternalBackup.  Writing the zeroes (rather than
  * a sparse ftruncate) allocates every block up front, so the fdatasync of
  * a commit later only writes data: on a sparse file the first write into
  * each block is a block allocation, a metadata change that drags a journal
@@ -53,10 +58,13 @@
  *
  * Rolling (log_roll, or a record that does not fit) closes generation g:
  * wait until no flusher is doing I/O, claim the I/O (io_busy) so none
- * starts, drop the mutex, write what is buffered, fdatasync, read the file
- * back and hash it whole (the hash covers exactly what is on disk), create
- * generation g+1 chained to it (prev_hash, prev_create_us), then retake the
- * mutex and switch to g+1.  on_close runs afterwards without the mutex.
+ * starts, drop the mutex, write what is buffered, fdatasync, finish g's
+ * whole-file hash, create generation g+1 chained to it (prev_hash,
+ * prev_create_us), then retake the mutex and switch to g+1.  The hash is
+ * kept running as bytes enter the append buffer (they reach the file in
+ * the same order, each exactly once), so finishing it only adds the zeroes
+ * after the last record: a roll never reads the file back.  Debug builds
+ * still read it back and assert the two agree.  on_close runs afterwards without the mutex.
  *
  * Durability assumes, as SQLite does by default (powersafe overwrite), that
  * writing bytes [a, b) cannot damage bytes outside [a, b) that share a
@@ -94,8 +102,10 @@
  *     always <= end_lsn.  After a roll it is LSN_MAKE(new gen, 4096).
  *  3. The old generation is written and fdatasynced before it is hashed,
  *     and hashed before the new header (which carries the hash) exists.
- *  4. Once dead is set no call does I/O again (no write, no fsync, no
- *     roll), and every call returns JET_errLogWriteFail.
+ *  4. Once dead is set no call does I/O on a generation again (no write,
+ *     no fsync, no roll), and every call returns JET_errLogWriteFail.  (A
+ *     body the preparer is building when the log dies is finished; it is a
+ *     temporary file no generation depends on.)
  *  5. buf_off + buf_len == LSN_OFF(end_lsn).  A flusher's bytes are the
  *     range just below buf_off that it took; all bytes below that range
  *     were written before it took them.
@@ -109,6 +119,10 @@
  *   io_busy      held by the one thread doing log I/O outside mu (a flusher,
  *                or a roller).  It owns the taken buffer and keeps fd open;
  *                io_cv is broadcast when it is released.
+ *   prep_busy    held by the thread that owns the temporary file name: the
+ *                preparer while it builds a body, or a roller from taking
+ *                prep_fd to publishing it.  prep_cv is broadcast when it
+ *                is released.
  *   append_busy  held by the thread that owns the append position: an
  *                appender for the whole of its batch (so the batch stays
  *                contiguous even if a roll in the middle of it waits), or
@@ -172,10 +186,22 @@ struct jet_log {
     size_t buf_len;
     uint32_t buf_off;         /* file offset of buf[0] */
     uint8_t *spare;           /* the other buffer; NULL while a flusher has it */
+    XXH3_state_t *hst;        /* hash of the current generation's bytes so far
+                               * (header, then each byte as buf_put takes it);
+                               * owned by the append token holder */
     lsn_t end_lsn;            /* next append position */
     bool io_busy;
     bool append_busy;
     unsigned append_waiters;
+
+    /* The next generation's body, built ahead (PREPARING); under mu. */
+    int prep_fd;              /* a built temporary file, or -1 */
+    bool prep_busy;           /* a thread owns the temporary name */
+    bool prep_failed;         /* the preparer failed since the last roll */
+    bool prep_stop;
+    bool prep_thread_on;
+    pthread_cond_t prep_cv;   /* prep_busy released, a roll, or stop */
+    pthread_t prep_thread;
 
     /* Written under mu, read anywhere. */
     _Atomic uint64_t durable_lsn;
@@ -452,26 +478,76 @@ JET_ERR log_delete_generation(const char *dir, const char *base, uint32_t gen)
  * Builds generation gen whole (invariant 1) and returns it open read/write.
  * Context: no lock needed; reads only the immutable configuration.
  */
-static JET_ERR gen_create(const struct jet_log *log, uint32_t gen, uint64_t prev_create_us, uint64_t prev_hash,
-                          int *pfd, uint64_t *pcreate_us)
+/* "<dir>/<base>tmp.log": where generations are built before their rename. */
+static JET_ERR tmp_name(const struct jet_log *log, char *tmp, size_t cb)
 {
-    char path[LOG_PATH_MAX], tmp[LOG_PATH_MAX], name[32], eb[128];
-    uint8_t hb[LOG_HEADER_SIZE];
-    struct log_header h;
+    char name[32];
+    snprintf(name, sizeof name, "%stmp.log", log->base);
+    if (os_join(tmp, cb, log->dir, name) < 0) return jet_report(JET_errInvalidPath, "%s: log file path too long", log->dir);
+    return JET_errSuccess;
+}
+
+/*
+ * The slow half of a new generation: the temporary file, file_size bytes of
+ * zeroes, fdatasynced.  It names no generation yet, so it can be built
+ * ahead of time (the preparer) while the current generation fills.  `gen`
+ * is only for the message.  Callers own the temporary name (prep_busy).
+ */
+static JET_ERR gen_build_tmp(const struct jet_log *log, uint32_t gen, int *pfd)
+{
+    char tmp[LOG_PATH_MAX], eb[128];
     const char *step = NULL;
     int fd = -1;
     JET_ERR err;
 
-    if ((err = log_file_name(path, sizeof path, log->dir, log->base, gen)) < 0) return err;
-    snprintf(name, sizeof name, "%stmp.log", log->base);
-    if ((err = os_join(tmp, sizeof tmp, log->dir, name)) < 0)
-        return jet_report(err, "%s: log file path too long", log->dir);
+    if ((err = tmp_name(log, tmp, sizeof tmp)) < 0) return err;
+    step = "create";
+    if ((err = os_open(tmp, OS_OPEN_READ | OS_OPEN_WRITE | OS_OPEN_CREATE, &fd)) < 0) goto out;
+    /* A temporary file left by a crash holds nothing anyone needs. */
+    step = "truncate";
+    if ((err = os_ftruncate(fd, 0)) < 0) goto out;
+    step = "write zeroes";
+    for (uint64_t off = 0; off < log->file_size;) {
+        size_t n = log->file_size - off < LOG_ZERO_BLOCK ? (size_t)(log->file_size - off) : LOG_ZERO_BLOCK;
+        if ((err = os_pwrite(fd, zero_block, n, off)) < 0) goto out;
+        off += n;
+    }
+    step = "fsync";
+    if ((err = os_fsync(fd)) < 0) goto out;
+    *pfd = fd;
+    fd = -1;
+out:
+    if (err < 0)
+        err = jet_report(err, "%s: creating log generation %u: %s failed: %s", tmp, gen, step,
+                         os_reason(err, eb, sizeof eb));
+    /* Only on failure: the file is abandoned, its close has nothing to add. */
+    if (fd >= 0) (void)os_close(fd);
+    return err;
+}
+
+/*
+ * The fast half: writes generation gen's header into the built temporary
+ * file fd, makes it durable and renames it to its final name (invariant 1).
+ * Takes fd: on success it is the generation's, on failure it is closed.
+ */
+static JET_ERR gen_publish(const struct jet_log *log, int fd, uint32_t gen, uint64_t prev_create_us,
+                           uint64_t prev_hash, XXH3_state_t *st, int *pfd, uint64_t *pcreate_us)
+{
+    char path[LOG_PATH_MAX], tmp[LOG_PATH_MAX], eb[128];
+    uint8_t hb[LOG_HEADER_SIZE];
+    struct log_header h;
+    const char *step = NULL;
+    JET_ERR err;
+
+    if ((err = log_file_name(path, sizeof path, log->dir, log->base, gen)) < 0) goto out;
+    if ((err = tmp_name(log, tmp, sizeof tmp)) < 0) goto out;
     /* rename() would silently replace it; the instance lock keeps anyone
      * else from creating it between this check and the rename. */
-    if (os_exists(path))
-        return jet_report(JET_errFileAccessDenied, "%s: log generation %u already exists and is never overwritten",
-                          path, gen);
-
+    if (os_exists(path)) {
+        err = jet_report(JET_errFileAccessDenied, "%s: log generation %u already exists and is never overwritten",
+                         path, gen);
+        goto out;
+    }
     memset(&h, 0, sizeof h);
     h.generation = gen;
     h.file_size = log->file_size;
@@ -486,34 +562,24 @@ static JET_ERR gen_create(const struct jet_log *log, uint32_t gen, uint64_t prev
     memcpy(h.base, log->base, 4);
     header_encode(&h, hb);
 
-    step = "create";
-    if ((err = os_open(tmp, OS_OPEN_READ | OS_OPEN_WRITE | OS_OPEN_CREATE, &fd)) < 0) goto out;
-    /* A temporary file left by a crash holds nothing anyone needs. */
-    step = "truncate";
-    if ((err = os_ftruncate(fd, 0)) < 0) goto out;
     step = "write header";
-    if ((err = os_pwrite(fd, hb, sizeof hb, 0)) < 0) goto out;
-    step = "write zeroes";
-    for (uint64_t off = LOG_HEADER_SIZE; off < log->file_size;) {
-        size_t n = log->file_size - off < LOG_ZERO_BLOCK ? (size_t)(log->file_size - off) : LOG_ZERO_BLOCK;
-        if ((err = os_pwrite(fd, zero_block, n, off)) < 0) goto out;
-        off += n;
-    }
+    if ((err = os_pwrite(fd, hb, sizeof hb, 0)) < 0) goto fail;
     step = "fsync";
-    if ((err = os_fsync(fd)) < 0) goto out;
+    if ((err = os_fsync(fd)) < 0) goto fail;
     step = "rename";
-    if ((err = os_rename(tmp, path)) < 0) goto out;
+    if ((err = os_rename(tmp, path)) < 0) goto fail;
     step = "directory fsync";
-    if ((err = os_sync_dir(log->dir)) < 0) goto out;
+    if ((err = os_sync_dir(log->dir)) < 0) goto fail;
+    xxh_ok(XXH3_64bits_reset(st));
+    xxh_ok(XXH3_64bits_update(st, hb, sizeof hb));
     *pfd = fd;
     *pcreate_us = h.create_us;
-    fd = -1;
+    return JET_errSuccess;
+fail:
+    err = jet_report(err, "%s: creating log generation %u: %s failed: %s", tmp, gen, step, os_reason(err, eb, sizeof eb));
 out:
-    if (err < 0)
-        err = jet_report(err, "%s: creating log generation %u: %s failed: %s", tmp, gen, step,
-                         os_reason(err, eb, sizeof eb));
-    /* Only on failure: the file is abandoned, its close has nothing to add. */
-    if (fd >= 0) (void)os_close(fd);
+    /* The file is abandoned, its close has nothing to add. */
+    (void)os_close(fd);
     return err;
 }
 
@@ -584,6 +650,7 @@ static JET_ERR buf_put(struct jet_log *log, const void *src, size_t n)
         size_t k = log->buf_cap - log->buf_len;
         if (k > n) k = n;
         memcpy(log->buf + log->buf_len, p, k);
+        xxh_ok(XXH3_64bits_update(log->hst, p, k));
         log->buf_len += k;
         p += k;
         n -= k;
@@ -599,14 +666,15 @@ static JET_ERR buf_put(struct jet_log *log, const void *src, size_t n)
  */
 static JET_ERR roll_locked(struct jet_log *log, uint32_t *pclosed)
 {
-    char path[LOG_PATH_MAX];
     const char *step;
     bool reported = false; /* the failing step reported its own cause */
     uint64_t hash = 0, close_us = 0, new_create_us = 0;
     int new_fd = -1;
     JET_ERR err = JET_errSuccess;
 
-    while (log->io_busy && !atomic_load(&log->dead)) pthread_cond_wait(&log->io_cv, &log->mu);
+    /* Both the I/O token and the temporary name, in one step. */
+    while (!atomic_load(&log->dead) && (log->io_busy || log->prep_busy))
+        pthread_cond_wait(log->io_busy ? &log->io_cv : &log->prep_cv, &log->mu);
     if (atomic_load(&log->dead)) return log_dead_error(log);
     if (log->gen == UINT32_MAX) {
         atomic_store(&log->dead, true);
@@ -616,6 +684,9 @@ static JET_ERR roll_locked(struct jet_log *log, uint32_t *pclosed)
     /* With both tokens no one else touches buf, fd or the positions, so
      * they can be used without mu. */
     log->io_busy = true;
+    log->prep_busy = true;
+    int prep_fd = log->prep_fd;
+    log->prep_fd = -1;
     uint32_t gen = log->gen;
     int fd = log->fd;
     uint64_t create_us = log->create_us;
@@ -629,9 +700,27 @@ static JET_ERR roll_locked(struct jet_log *log, uint32_t *pclosed)
     if ((err = os_fsync(fd)) < 0) goto relock;
     close_us = os_now_us();
     reported = true;
-    if ((err = log_file_name(path, sizeof path, log->dir, log->base, gen)) < 0) goto relock;
-    if ((err = log_hash_file(path, &hash)) < 0) goto relock;
-    if ((err = gen_create(log, gen + 1, create_us, hash, &new_fd, &new_create_us)) < 0) goto relock;
+    /* The rest of the file is the zeroes it was built with (invariant 6). */
+    for (uint64_t z = (uint64_t)off + n; z < log->file_size;) {
+        size_t k = log->file_size - z < LOG_ZERO_BLOCK ? (size_t)(log->file_size - z) : LOG_ZERO_BLOCK;
+        xxh_ok(XXH3_64bits_update(log->hst, zero_block, k));
+        z += k;
+    }
+    hash = XXH3_64bits_digest(log->hst);
+#ifndef NDEBUG
+    /* Debug builds check the running hash against the file it describes. */
+    {
+        char path[LOG_PATH_MAX];
+        uint64_t disk = 0;
+        if ((err = log_file_name(path, sizeof path, log->dir, log->base, gen)) < 0) goto relock;
+        if ((err = log_hash_file(path, &disk)) < 0) goto relock;
+        assert(disk == hash);
+    }
+#endif
+    if (prep_fd < 0 && (err = gen_build_tmp(log, gen + 1, &prep_fd)) < 0) goto relock;
+    err = gen_publish(log, prep_fd, gen + 1, create_us, hash, log->hst, &new_fd, &new_create_us);
+    prep_fd = -1;
+    if (err < 0) goto relock;
     /* Everything in it is durable and hashed: close cannot lose data. */
     (void)os_close(fd);
 
@@ -640,6 +729,12 @@ relock:
     log->io_busy = false;
     /* Flush waiters wake to a dead log, or to all of gen durable. */
     pthread_cond_broadcast(&log->io_cv);
+    /* The preparer wakes to build the body of gen + 2. */
+    log->prep_busy = false;
+    log->prep_failed = false;
+    pthread_cond_broadcast(&log->prep_cv);
+    /* Only when an earlier step failed: the log dies, the body is unused. */
+    if (prep_fd >= 0) (void)os_close(prep_fd);
     if (err < 0) {
         if (!reported) return log_die(log, err, step, gen, off);
         /* Keep the cause the hash or create step reported in the message. */
@@ -664,11 +759,43 @@ relock:
     return JET_errSuccess;
 }
 
+/*
+ * The preparer thread (cfg->prepare_ahead): after each roll it builds the
+ * body of the next generation, so the roll that follows (a full generation,
+ * or a backup beginning) only writes a header, instead of file_size bytes
+ * whose cost grows with the dirty memory the kernel is writing back.  A
+ * failure (a full disk) is left for that roll, which builds the body itself
+ * and reports it; the preparer does not retry until then.
+ */
+static void *prep_main(void *arg)
+{
+    struct jet_log *log = arg;
+    pthread_mutex_lock(&log->mu);
+    while (!log->prep_stop) {
+        if (atomic_load(&log->dead) || log->prep_fd >= 0 || log->prep_busy || log->prep_failed) {
+            pthread_cond_wait(&log->prep_cv, &log->mu);
+            continue;
+        }
+        log->prep_busy = true;
+        uint32_t next = log->gen + 1;
+        pthread_mutex_unlock(&log->mu);
+        int fd = -1;
+        JET_ERR err = gen_build_tmp(log, next, &fd);
+        pthread_mutex_lock(&log->mu);
+        log->prep_busy = false;
+        if (err < 0) log->prep_failed = true;
+        else log->prep_fd = fd;
+        pthread_cond_broadcast(&log->prep_cv);
+    }
+    pthread_mutex_unlock(&log->mu);
+    return NULL;
+}
+
 JET_ERR log_open(const struct log_config *cfg, uint32_t first_gen, struct jet_log **plog)
 {
     struct jet_log *log = NULL;
     uint64_t prev_create_us = 0, prev_hash = 0;
-    bool mu_init = false, io_cv_init = false, append_cv_init = false;
+    bool mu_init = false, io_cv_init = false, append_cv_init = false, prep_cv_init = false;
     JET_ERR err;
 
     if (!cfg || !plog || !cfg->dir || !cfg->base || strlen(cfg->base) != 3 || first_gen == 0 ||
@@ -691,10 +818,12 @@ JET_ERR log_open(const struct log_config *cfg, uint32_t first_gen, struct jet_lo
     log->on_close = cfg->on_close;
     log->on_close_arg = cfg->on_close_arg;
     log->fd = -1;
+    log->prep_fd = -1;
     log->buf_cap = cfg->file_size - LOG_HEADER_SIZE < LOG_BUF_CAP ? cfg->file_size - LOG_HEADER_SIZE : LOG_BUF_CAP;
     log->buf = malloc(log->buf_cap);
     log->spare = malloc(log->buf_cap);
-    if (!log->buf || !log->spare) {
+    log->hst = XXH3_createState();
+    if (!log->buf || !log->spare || !log->hst) {
         err = jet_report(JET_errOutOfMemory, "log_open: no memory for the %zu-byte log buffers", log->buf_cap);
         goto fail;
     }
@@ -704,6 +833,8 @@ JET_ERR log_open(const struct log_config *cfg, uint32_t first_gen, struct jet_lo
     io_cv_init = true;
     if (pthread_cond_init(&log->append_cv, NULL) != 0) goto fail_sync;
     append_cv_init = true;
+    if (pthread_cond_init(&log->prep_cv, NULL) != 0) goto fail_sync;
+    prep_cv_init = true;
 
     if (first_gen > 1) {
         char prev[LOG_PATH_MAX];
@@ -720,23 +851,36 @@ JET_ERR log_open(const struct log_config *cfg, uint32_t first_gen, struct jet_lo
             prev_create_us = ph.create_us;
         }
     }
-    if ((err = gen_create(log, first_gen, prev_create_us, prev_hash, &log->fd, &log->create_us)) < 0) goto fail;
+    int fd0 = -1;
+    if ((err = gen_build_tmp(log, first_gen, &fd0)) < 0) goto fail;
+    if ((err = gen_publish(log, fd0, first_gen, prev_create_us, prev_hash, log->hst, &log->fd, &log->create_us)) < 0)
+        goto fail;
     log->gen = first_gen;
     log->buf_off = LOG_HEADER_SIZE;
     log->end_lsn = LSN_MAKE(first_gen, LOG_HEADER_SIZE);
     atomic_init(&log->durable_lsn, log->end_lsn);
     atomic_init(&log->dead, false);
+    if (cfg->prepare_ahead) {
+        if (pthread_create(&log->prep_thread, NULL, prep_main, log) != 0) {
+            err = jet_report(JET_errOutOfMemory, "%s: cannot start the log preparer thread", log->dir);
+            (void)os_close(log->fd);
+            goto fail;
+        }
+        log->prep_thread_on = true;
+    }
     *plog = log;
     return JET_errSuccess;
 
 fail_sync:
     err = jet_report(JET_errOutOfMemory, "log_open: cannot initialise the log's mutex or condition variables");
 fail:
+    if (prep_cv_init) pthread_cond_destroy(&log->prep_cv);
     if (append_cv_init) pthread_cond_destroy(&log->append_cv);
     if (io_cv_init) pthread_cond_destroy(&log->io_cv);
     if (mu_init) pthread_mutex_destroy(&log->mu);
     free(log->buf);
     free(log->spare);
+    if (log->hst) xxh_ok(XXH3_freeState(log->hst));
     free(log);
     return err;
 }
@@ -925,17 +1069,34 @@ uint64_t log_signature(struct jet_log *log) { return log->signature; }
 JET_ERR log_close(struct jet_log *log)
 {
     if (!log) return JET_errSuccess;
+    if (log->prep_thread_on) {
+        pthread_mutex_lock(&log->mu);
+        log->prep_stop = true;
+        pthread_cond_broadcast(&log->prep_cv);
+        pthread_mutex_unlock(&log->mu);
+        pthread_join(log->prep_thread, NULL);
+    }
+    /* A body built for a generation that will not come: remove it, so a
+     * clean shutdown leaves only generations behind (best effort: the next
+     * build truncates a leftover anyway). */
+    if (log->prep_fd >= 0) {
+        char tmp[LOG_PATH_MAX];
+        (void)os_close(log->prep_fd);
+        if (!atomic_load(&log->dead) && tmp_name(log, tmp, sizeof tmp) >= 0) (void)os_unlink(tmp);
+    }
     /* A dead log does no more I/O (invariant 4); the failure is its answer. */
     JET_ERR err = atomic_load(&log->dead) ? log_dead_error(log) : log_flush_all(log);
     assert(!log->io_busy && !log->append_busy);
     /* After the fdatasync (or after a failure that already made the log
      * unavailable) close has nothing to tell about durability. */
     if (log->fd >= 0) (void)os_close(log->fd);
+    pthread_cond_destroy(&log->prep_cv);
     pthread_cond_destroy(&log->append_cv);
     pthread_cond_destroy(&log->io_cv);
     pthread_mutex_destroy(&log->mu);
     free(log->buf);
     free(log->spare);
+    xxh_ok(XXH3_freeState(log->hst));
     free(log);
     return err;
 }

@@ -47,6 +47,7 @@
 #ifndef JET_LOG_H
 #define JET_LOG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/uio.h>
@@ -87,6 +88,9 @@ struct log_config {
      * inside log_append, so it must not call log_append or log_roll. */
     void (*on_close)(void *arg, uint32_t generation, uint64_t hash, uint64_t close_us);
     void *on_close_arg;
+    /* Build each next generation's zero-filled body in a background thread
+     * (as ESE prepares edbtmp.log), so a roll only writes a header. */
+    bool prepare_ahead;
 };
 
 struct jet_log;

@@ -49,7 +49,7 @@ unmount_wait() {
   PID=
 }
 status_field() { python3 -c "import json,sys; d=json.load(open('$M/status')); print($1)"; }
-logs_of() { (cd "$D" && ls edb*.log | sort); }
+logs_of() { (cd "$D" && ls edb[0-9A-F]*.log | sort); }
 # Every generation listed in $1 is still in the log directory.
 all_present() { for l in $1; do [ -f "$D/$l" ] || return 1; done; }
 

@@ -1160,6 +1160,95 @@ static void test_log_failed_buffer_write_in_append(void)
     vfs_remove();
 }
 
+/* ---- prepare_ahead: the next generation's body built in the background ---- */
+
+static pthread_t prep_test_thread;
+static atomic_int prep_open_refused;
+
+/* Refuses the temporary name to every thread but the test's own: the
+ * preparer fails, the roll (on the test's thread) must build the body. */
+static JET_ERR t_open_no_prep(const char *path, int flags, int *pfd)
+{
+    size_t n = strlen(path);
+    if (n >= 7 && !strcmp(path + n - 7, "tmp.log") && !pthread_equal(pthread_self(), prep_test_thread)) {
+        atomic_fetch_add(&prep_open_refused, 1);
+        return JET_errDiskFull;
+    }
+    return os_vfs_default()->open(path, flags, pfd);
+}
+
+/* Waits (up to 5 s) for the preparer to leave a built body behind. */
+static bool tmp_body_ready(void)
+{
+    char path[1100];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/edbtmp.log", dir);
+    for (int i = 0; i < 500; i++) {
+        if (stat(path, &st) == 0 && st.st_size == SMALL_FILE) return true;
+        usleep(10000);
+    }
+    return false;
+}
+
+static void test_log_prepared_generations_chain_and_leave_no_temporary(void)
+{
+    use_dir("log_prep");
+    struct log_config cfg = cfg_for(0x77, SMALL_FILE);
+    cfg.prepare_ahead = true;
+    struct jet_log *log;
+    CU_ASSERT_EQUAL_FATAL(log_open(&cfg, 1, &log), JET_errSuccess);
+    /* The body of generation 2 is built before anyone asks for it. */
+    CU_ASSERT(tmp_body_ready());
+    lsn_t end = 0;
+    for (int g = 0; g < 6; g++) {
+        char v[40];
+        snprintf(v, sizeof v, "record in generation %d", g + 1);
+        CU_ASSERT_EQUAL(append1(log, 1, v, strlen(v), NULL, &end), JET_errSuccess);
+        /* Rolling at once after some, before the preparer is done, at others. */
+        if (g % 2) CU_ASSERT(tmp_body_ready());
+        CU_ASSERT_EQUAL(log_roll(log, NULL), JET_errSuccess);
+    }
+    CU_ASSERT_EQUAL(log_close(log), JET_errSuccess);
+    CU_ASSERT_EQUAL(nclosed, 6);
+    /* Every generation is whole and chained to its predecessor. */
+    JET_ERR err;
+    int torn;
+    CU_ASSERT_EQUAL(read_all(LSN_MAKE(1, LOG_HEADER_SIZE), 0x77, 0, &err, &torn, NULL), 6);
+    CU_ASSERT(err == 1 && !torn);
+    char path[1100];
+    snprintf(path, sizeof path, "%s/edbtmp.log", dir);
+    CU_ASSERT(!os_exists(path));
+}
+
+static void test_log_failed_preparer_leaves_the_roll_to_build(void)
+{
+    use_dir("log_prep_fail");
+    prep_test_thread = pthread_self();
+    atomic_store(&prep_open_refused, 0);
+    static struct os_vfs v;
+    v = *os_vfs_default();
+    v.open = t_open_no_prep;
+    os_set_vfs(&v);
+    struct log_config cfg = cfg_for(0x78, SMALL_FILE);
+    cfg.prepare_ahead = true;
+    struct jet_log *log;
+    CU_ASSERT_EQUAL_FATAL(log_open(&cfg, 1, &log), JET_errSuccess);
+    lsn_t end;
+    for (int g = 0; g < 3; g++) {
+        CU_ASSERT_EQUAL(append1(log, 1, "x", 1, NULL, &end), JET_errSuccess);
+        usleep(20000);
+        CU_ASSERT_EQUAL(log_roll(log, NULL), JET_errSuccess);
+    }
+    CU_ASSERT_EQUAL(log_close(log), JET_errSuccess);
+    os_set_vfs(NULL);
+    /* The preparer tried, and gave up until the next roll each time. */
+    CU_ASSERT(atomic_load(&prep_open_refused) >= 1 && atomic_load(&prep_open_refused) <= 4);
+    JET_ERR err;
+    int torn;
+    CU_ASSERT_EQUAL(read_all(LSN_MAKE(1, LOG_HEADER_SIZE), 0x78, 0, &err, &torn, NULL), 3);
+    CU_ASSERT(err == 1 && !torn);
+}
+
 int main(void)
 {
     if (CU_initialize_registry() != CUE_SUCCESS) return 2;
@@ -1186,6 +1275,8 @@ int main(void)
     ADD(test_log_failed_fsync_fails_every_waiting_committer);
     ADD(test_log_failure_while_rolling_kills_the_log);
     ADD(test_log_failed_buffer_write_in_append);
+    ADD(test_log_prepared_generations_chain_and_leave_no_temporary);
+    ADD(test_log_failed_preparer_leaves_the_roll_to_build);
 #undef ADD
     return tu_run();
 }
