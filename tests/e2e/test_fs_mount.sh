@@ -7,7 +7,8 @@
 # jetutil restore; SIGTERM ends a read set normally and shuts down cleanly;
 # --truncate manual with `jetfs end`; kill -9 mid-backup then restart (stale
 # mount cleaned, recovery, nothing lost); busy mount point, locked instance
-# and missing /dev/fuse refused with clear errors.
+# and missing /dev/fuse refused with clear errors; private to the mounting
+# user by default, --group opens it (read-only) to one group's members.
 set -euo pipefail
 BIN=${JET_BIN:?}
 J=$BIN/jetutil
@@ -22,10 +23,17 @@ rm -rf "$TMP"; mkdir -p "$TMP/mnt"
 M=$TMP/mnt
 D=$TMP/db
 PID=
+ACCESS_USERS=
 cleanup() {
   [ -n "$PID" ] && kill -9 "$PID" 2>/dev/null || true
   fusermount3 -uz "$M" 2>/dev/null || true
+  case $M in /tmp/jetfs-e2e-access.*) rmdir "$M" 2>/dev/null || true;; esac
   rm -rf "$TMP"
+  if [ -n "$ACCESS_USERS" ]; then
+    userdel "$MEMBER" 2>/dev/null || true
+    userdel "$OUTSIDER" 2>/dev/null || true
+    groupdel "$GRP" 2>/dev/null || true
+  fi
 }
 trap cleanup EXIT
 
@@ -174,6 +182,44 @@ grep -q "stale mount" "$TMP/serve.log" || fail "the stale mount was not reported
 cat "$M/backup/full/"* > /dev/null
 unmount_wait
 "$J" export "$D" | cmp -s - "$TMP/export2" || fail "kill -9 during a backup lost data"
+
+# --- access: private to the mounting user by default; --group opens it ---
+# Needs root to create a group and two users; CI runs as root.
+GRP=jetfse2e MEMBER=jetfse2em OUTSIDER=jetfse2eo
+if [ "$(id -u)" = 0 ] && command -v useradd > /dev/null && command -v runuser > /dev/null; then
+  getent group "$GRP" > /dev/null || groupadd "$GRP"
+  id "$MEMBER" > /dev/null 2>&1 || useradd -M -N -g "$GRP" -s /usr/sbin/nologin "$MEMBER"
+  id "$OUTSIDER" > /dev/null 2>&1 || useradd -M -N -s /usr/sbin/nologin "$OUTSIDER"
+  ACCESS_USERS=1
+  # A mount point every user can reach (the test's own directory may not be).
+  M_SAVED=$M
+  M=$(mktemp -d /tmp/jetfs-e2e-access.XXXXXX)
+  chmod 755 "$M"
+  as() { local u=$1; shift; runuser -u "$u" -- "$@"; }
+  serve --once
+  as "$OUTSIDER" ls "$M" > /dev/null 2> "$TMP/acc.err" && fail "another user listed a private mount"
+  grep -q "Permission denied" "$TMP/acc.err" || fail "private mount: expected EACCES, got: $(cat "$TMP/acc.err")"
+  as "$MEMBER" ls "$M" > /dev/null 2>&1 && fail "a private mount let a group member in before --group"
+  [ "$(stat -c %a "$M/backup/full/jetfs.db")" = 400 ] || fail "default mode is not 0400"
+  unmount_wait
+  serve --once --group "$GRP"
+  [ "$(stat -c '%a %G' "$M/backup/full/jetfs.db")" = "440 $GRP" ] ||
+    fail "--group: expected 440 $GRP, got $(stat -c '%a %G' "$M/backup/full/jetfs.db")"
+  as "$MEMBER" cat "$M/backup/full/"* > "$TMP/member.bytes" || fail "a member of --group could not read the set"
+  cat "$M/backup/full/"* | cmp -s - "$TMP/member.bytes" || fail "the member read other bytes than the owner"
+  as "$MEMBER" sh -c ": > '$M/backup/full/jetfs.db'" 2> "$TMP/acc.err" && fail "a member wrote to the set"
+  as "$OUTSIDER" ls "$M/backup/full" > /dev/null 2> "$TMP/acc.err" && fail "a user outside --group listed the set"
+  grep -q "Permission denied" "$TMP/acc.err" || fail "outsider: expected EACCES, got: $(cat "$TMP/acc.err")"
+  as "$OUTSIDER" cat "$M/backup/full/jetfs.db" > /dev/null 2>&1 && fail "a user outside --group read the database"
+  unmount_wait
+  rmdir "$M"
+  M=$M_SAVED
+  "$F" serve "$D" "$M" --once --group no-such-group-here > "$TMP/grp.log" 2>&1 && fail "--group with an unknown group"
+  grep -q "no group named" "$TMP/grp.log" || fail "unknown group not explained: $(cat "$TMP/grp.log")"
+else
+  echo "SKIP (access): needs root, useradd and runuser"
+  [ -n "${CI:-}" ] && fail "the access test cannot run under CI"
+fi
 
 # --- clear refusals: busy mount point, locked instance, no /dev/fuse ---
 serve --once
