@@ -68,6 +68,7 @@ struct backup {
     bool log_phase;
     bool truncate;
     uint64_t begin_us, backup_id, lsn_mark;
+    uint64_t roll_us;          /* after the roll: every commit in the set is older */
     lsn_t lsn_start;          /* the checkpoint at begin: replay starts here */
     uint32_t gen_low, gen_high;
     struct bk_file *files;
@@ -341,6 +342,7 @@ static JET_ERR stamp_copy_header(struct db *db, struct backup *bk)
         h.copy.gen_low = bk->gen_low;
         h.copy.gen_high = bk->gen_high;
         h.copy.dbidx = db->dbidx;
+        h.copy.consistent_us = bk->roll_us;
         db_header_encode(&h, img);
     }
     pthread_rwlock_unlock(&db->snap_lock);
@@ -450,6 +452,7 @@ JET_ERR JetBeginExternalBackupInstance(JET_INSTANCE instance, JET_GRBIT grbit)
         goto fail_locked;
     }
     bk->gen_high = closed;
+    bk->roll_us = os_now_us();
     pthread_mutex_lock(&inst->mu);
     if (bk->gen_low == 0 || bk->gen_low > bk->gen_high) bk->gen_low = bk->gen_high;
     for (uint32_t g = bk->gen_low; g <= bk->gen_high; g++) {

@@ -40,6 +40,7 @@ void db_header_encode(const struct db_header *h, uint8_t *b)
     put_le32(b + 256, h->copy.gen_low);
     put_le32(b + 260, h->copy.gen_high);
     put_le32(b + 264, h->copy.dbidx);
+    put_le64(b + 272, h->copy.consistent_us);
     put_le64(b, XXH3_64bits(b + 8, DB_HEADER_BYTES - 8));
 }
 
@@ -81,6 +82,7 @@ JET_ERR db_header_decode(const uint8_t *b, struct db_header *h, const char *path
     h->copy.gen_low = get_le32(b + 256);
     h->copy.gen_high = get_le32(b + 260);
     h->copy.dbidx = get_le32(b + 264);
+    h->copy.consistent_us = get_le64(b + 272);
     if (!page_size_valid(h->page_size))
         return jet_report(JET_errDatabaseCorrupted, "%s: header copy %d: invalid page size %u", path, copy,
                           h->page_size);

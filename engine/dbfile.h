@@ -26,7 +26,10 @@
  *        images a full backup serves, so a restored file says how to
  *        bring it forward): u64 backup_id, u64 lsn_start (replay from),
  *        u32 gen_low, u32 gen_high, u32 dbidx, u32 reserved
- *   272  end
+ *   272  u64 consistent_us: the time of the roll that closed gen_high; a
+ *        point-in-time restore of the copy cannot stop before it (0 in
+ *        copies made before it existed)
+ *   280  end
  *
  * Data pages start at pgno 2: pgno 2 is the meta page (next free pgno,
  * free-list head, catalog root), logged like every data page.
@@ -75,6 +78,7 @@ struct db_header {
         uint64_t lsn_start;
         uint32_t gen_low, gen_high;
         uint32_t dbidx;
+        uint64_t consistent_us;
     } copy;
 };
 

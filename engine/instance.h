@@ -288,6 +288,7 @@ struct restore_map {
     uint32_t gen_high;         /* every generation up to here is required */
     uint32_t stop_gen;         /* 0: to the end */
     uint64_t stop_us;          /* 0: no time limit */
+    uint64_t consistent_us;    /* the copies' consistent point in time (0: unknown) */
     uint32_t n;
     struct {
         uint32_t dbidx;
@@ -295,6 +296,9 @@ struct restore_map {
         char path[JET_PATH_MAX];
     } dbs[JET_MAX_DBS];
 };
+
+/* us (microseconds since the epoch) as "YYYY-MM-DDTHH:MM:SS.uuuuuuZ", for messages. */
+const char *restore_time(uint64_t us, char *buf, size_t cb);
 
 /* ---- recovery (recovery.c) ---- */
 JET_ERR recovery_run(struct jet_instance *inst, uint32_t *pnext_gen);

@@ -134,6 +134,17 @@ static JET_ERR redo_record(struct redo *r, const struct log_record *rec)
     }
     case LR_COMMIT:
         if (r->rm && r->rm->stop_us && rec->len >= 8 && get_le64(rec->payload) > r->rm->stop_us) {
+            /* Generations up to gen_high bring the copied image to its
+             * consistent point: a database stopped inside them would be
+             * neither the state at stop_us nor consistent. */
+            if (LSN_GEN(rec->lsn) <= r->rm->gen_high) {
+                char at[40], commit[40];
+                return jet_report(JET_errInvalidParameter,
+                                  "restore: cannot stop at %s: the backup is consistent only from generation %u's "
+                                  "end, and generation %u holds a commit of %s",
+                                  restore_time(r->rm->stop_us, at, sizeof at), r->rm->gen_high, LSN_GEN(rec->lsn),
+                                  restore_time(get_le64(rec->payload), commit, sizeof commit));
+            }
             r->stopped = true;
             return JET_errSuccess;
         }
@@ -260,7 +271,7 @@ JET_ERR recovery_run(struct jet_instance *inst, uint32_t *pnext_gen)
         if ((err = redo_record(&r, &rec)) < 0) goto out;
         if (r.stopped) break;
     }
-    if (r.rm && !r.rm->stop_gen && !r.rm->stop_us && LSN_GEN(log_reader_end(rd)) < r.rm->gen_high) {
+    if (r.rm && !r.stopped && LSN_GEN(log_reader_end(rd)) < r.rm->gen_high) {
         err = jet_report(JET_errMissingRestoreLogFiles, "restore: the log ends in generation %u, the backup needs %u",
                          LSN_GEN(log_reader_end(rd)), r.rm->gen_high);
         goto out;
@@ -280,7 +291,7 @@ JET_ERR recovery_run(struct jet_instance *inst, uint32_t *pnext_gen)
         if ((err = db_header_write(d->fd, &d->hdr)) < 0) goto out;
     }
     *pnext_gen = gens[ngens - 1] + 1;
-    if (r.rm && r.rm->stop_gen) {
+    if (r.rm && (r.rm->stop_gen || r.stopped)) {
         /* A point-in-time restore must not leave later generations for a
          * later recovery to replay: they move aside, never deleted. */
         for (size_t i = 0; i < ngens; i++) {

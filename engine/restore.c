@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <xxhash.h>
 
@@ -79,6 +80,16 @@ static JET_ERR check_logs(const char *dir, const char *base, uint32_t low, uint3
     return err;
 }
 
+const char *restore_time(uint64_t us, char *buf, size_t cb)
+{
+    time_t secs = (time_t)(us / 1000000u);
+    struct tm tm;
+    char day[32];
+    if (!gmtime_r(&secs, &tm) || !strftime(day, sizeof day, "%Y-%m-%dT%H:%M:%S", &tm)) snprintf(day, sizeof day, "?");
+    snprintf(buf, cb, "%s.%06uZ", day, (unsigned)(us % 1000000u));
+    return buf;
+}
+
 JET_ERR JetExternalRestore3(char *szCheckpointFilePath, char *szLogPath, JET_RSTMAP *rgrstmap, long crstfilemap,
                             char *szBackupLogPath, JET_LOGINFO *pLogInfo, unsigned long stop_gen,
                             unsigned long long stop_us, JET_PFNSTATUS pfn)
@@ -123,6 +134,7 @@ JET_ERR JetExternalRestore3(char *szCheckpointFilePath, char *szLogPath, JET_RST
         rm->log_signature = h.log_signature;
         if (!rm->n || h.copy.lsn_start < rm->lsn_start) rm->lsn_start = h.copy.lsn_start;
         if (h.copy.gen_high > rm->gen_high) rm->gen_high = h.copy.gen_high;
+        if (h.copy.consistent_us > rm->consistent_us) rm->consistent_us = h.copy.consistent_us;
         if (!low || h.copy.gen_low < low) low = h.copy.gen_low;
         rm->dbs[rm->n].dbidx = h.copy.dbidx;
         rm->dbs[rm->n].db_signature = h.db_signature;
@@ -150,6 +162,14 @@ JET_ERR JetExternalRestore3(char *szCheckpointFilePath, char *szLogPath, JET_RST
         for (size_t i = 0; i < n; i++)
             if (gens[i] > high && gens[i] == high + 1) high = gens[i];
         free(gens);
+    }
+    if (stop_us && rm->consistent_us && stop_us < rm->consistent_us) {
+        char at[40], from[40];
+        err = jet_report(JET_errInvalidParameter,
+                         "restore: cannot stop at %s, before the backup's consistent point %s (its begin): the "
+                         "database copy already holds what was committed until then",
+                         restore_time(stop_us, at, sizeof at), restore_time(rm->consistent_us, from, sizeof from));
+        goto out;
     }
     if (stop_gen && stop_gen < rm->gen_high) {
         err = jet_report(JET_errInvalidParameter, "restore: cannot stop at generation %lu, before the backup's end (%u)",
