@@ -491,3 +491,38 @@ JET_ERR JetRestoreSets(const char *const *sets, int nsets, const char *target_di
     }
     return err;
 }
+
+/* ---- ESE's other entry points ---- */
+
+JET_ERR JetExternalRestore(char *szCheckpointFilePath, char *szLogPath, JET_RSTMAP *rgrstmap, long crstfilemap,
+                           char *szBackupLogPath, long genLow, long genHigh, JET_PFNSTATUS pfn)
+{
+    JET_LOGINFO li;
+    if (genLow < 0 || genHigh < 0 || (genLow && genHigh && genLow > genHigh)) return JET_errInvalidParameter;
+    memset(&li, 0, sizeof li);
+    li.cbSize = sizeof li;
+    li.ulGenLow = (unsigned long)genLow;
+    li.ulGenHigh = (unsigned long)genHigh;
+    snprintf(li.szBaseName, sizeof li.szBaseName, "edb");
+    return JetExternalRestore3(szCheckpointFilePath, szLogPath, rgrstmap, crstfilemap, szBackupLogPath,
+                               genLow || genHigh ? &li : NULL, 0, 0, pfn);
+}
+
+JET_ERR JetRestoreInstance(JET_INSTANCE instance, const char *sz, const char *szDest, JET_PFNSTATUS pfn)
+{
+    struct jet_instance *inst;
+    char target[JET_PATH_MAX];
+    (void)pfn;
+    JET_ERR err = inst_lookup_for_backup(instance, &inst);
+    if (err < 0) return err;
+    if (!sz || !*sz) return JET_errInvalidParameter;
+    if (inst->init_done)
+        return jet_report(JET_errAlreadyInitialized, "restore: the instance is initialised; restore runs before JetInit");
+    if (snprintf(target, sizeof target, "%s", szDest && *szDest ? szDest : inst->p.system_path) >= (int)sizeof target)
+        return JET_errInvalidPath;
+    const char *sets[] = {sz};
+    return JetRestoreSets(sets, 1, target, 0, 0);
+}
+
+JET_ERR JetRestore(const char *szSource, JET_PFNSTATUS pfn) { return JetRestoreInstance(0, szSource, NULL, pfn); }
+JET_ERR JetRestore2(const char *sz, const char *szDest, JET_PFNSTATUS pfn) { return JetRestoreInstance(0, sz, szDest, pfn); }

@@ -61,6 +61,7 @@ typedef unsigned long JET_GRBIT;
 /* ------------------------------------------------------------------ */
 #define JET_errSuccess 0
 #define JET_wrnBufferTruncated 1006
+#define JET_wrnDatabaseAttached 1853
 #define JET_errLogFileCorrupt (-501)
 #define JET_errBackupInProgress (-505)
 #define JET_errRestoreInProgress (-506)
@@ -120,6 +121,7 @@ typedef unsigned long JET_GRBIT;
 #define JET_errTransTooDeep (-1103)
 #define JET_errInvalidSesid (-1104)
 #define JET_errInTransaction (-1108)
+#define JET_errTransReadOnly (-1110)
 #define JET_errSesidTableIdMismatch (-1114)
 #define JET_errInvalidInstance (-1115)
 #define JET_errDatabaseDuplicate (-1201)
@@ -508,6 +510,23 @@ JET_ERR JetExternalRestore2(char *szCheckpointFilePath, char *szLogPath, JET_RST
  */
 JET_ERR JetRestoreSets(const char *const *sets, int nsets, const char *target_dir, unsigned long stop_gen,
                        unsigned long long stop_us);
+/*
+ * ESE's other restore entry points, over the two above.
+ * JetExternalRestore: JetExternalRestore2 with the generation range as
+ * genLow/genHigh (both 0: every generation in szBackupLogPath).
+ * JetRestoreInstance (directory form): restores the backup set directory
+ * sz (a full or copy set) for instance, which must be created and not yet
+ * initialised (JET_errAlreadyInitialized): into szDest if given, else
+ * into the instance's system path, which must then be empty or missing
+ * and is where the instance (log and system paths alike) finds it at
+ * JetInit.  JetRestore / JetRestore2 do the same for the legacy instance
+ * (JET_errRunningInMultiInstanceMode otherwise).
+ */
+JET_ERR JetExternalRestore(char *szCheckpointFilePath, char *szLogPath, JET_RSTMAP *rgrstmap, long crstfilemap,
+                           char *szBackupLogPath, long genLow, long genHigh, JET_PFNSTATUS pfn);
+JET_ERR JetRestoreInstance(JET_INSTANCE instance, const char *sz, const char *szDest, JET_PFNSTATUS pfn);
+JET_ERR JetRestore(const char *szSource, JET_PFNSTATUS pfn);
+JET_ERR JetRestore2(const char *sz, const char *szDest, JET_PFNSTATUS pfn);
 JET_ERR JetExternalRestore3(char *szCheckpointFilePath, char *szLogPath, JET_RSTMAP *rgrstmap, long crstfilemap,
                             char *szBackupLogPath, JET_LOGINFO *pLogInfo, unsigned long stop_gen,
                             unsigned long long stop_us, JET_PFNSTATUS pfn);

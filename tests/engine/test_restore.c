@@ -191,11 +191,42 @@ static void test_restore_stops_at_a_commit_time(void)
     CU_ASSERT(system(cmd) != 0);
 }
 
+/* ESE's directory form: a set restored for a created, not yet initialised
+ * instance, which then finds it at JetInit. */
+static void test_restore_instance_directory_form(void)
+{
+    char full[1200], target[1200], got[256];
+    start("rs_instance");
+    put("a", "1");
+    put("b", "2");
+    snprintf(full, sizeof full, "%s/set-full", dir);
+    take_backup(full, 0);
+    put("c", "after the backup");
+    /* Refused once initialised: restore comes before JetInit. */
+    TU_CHECK_ERR(JetRestoreInstance(inst, full, NULL, NULL), JET_errAlreadyInitialized);
+    CU_ASSERT(JetTerm(inst) >= 0);
+
+    snprintf(target, sizeof target, "%s/instance2", dir);
+    JET_INSTANCE ri = 0;
+    CU_ASSERT_FATAL(JetCreateInstance(&ri, "dirform") >= 0);
+    CU_ASSERT_FATAL(JetSetSystemParameter(&ri, 0, JET_paramSystemPath, 0, target) >= 0);
+    CU_ASSERT_FATAL(JetSetSystemParameter(&ri, 0, JET_paramLogFilePath, 0, target) >= 0);
+    TU_CHECK_ERR(JetRestoreInstance(ri, NULL, NULL, NULL), JET_errInvalidParameter);
+    TU_CHECK_ERR(JetRestoreInstance(ri, full, NULL, NULL), JET_errSuccess);
+    /* The target is not empty any more: a second restore over it is refused. */
+    TU_CHECK_ERR(JetRestoreInstance(ri, full, NULL, NULL), JET_errInvalidPath);
+    CU_ASSERT(JetTerm(ri) >= 0);
+    restored_contents(target, got, sizeof got);
+    CU_ASSERT_STRING_EQUAL(got, "a=1;b=2;");
+    TU_CHECK_ERR(JetExternalRestore(target, target, NULL, 0, target, 5, 3, NULL), JET_errInvalidParameter);
+}
+
 int main(void)
 {
     if (CU_initialize_registry() != CUE_SUCCESS) return 2;
     CU_pSuite su = CU_add_suite("restore", NULL, NULL);
     if (!su) return 2;
     CU_add_test(su, "test_restore_stops_at_a_commit_time", test_restore_stops_at_a_commit_time);
+    CU_add_test(su, "test_restore_instance_directory_form", test_restore_instance_directory_form);
     return tu_run();
 }
