@@ -410,6 +410,23 @@ fail:
     return err;
 }
 
+_Thread_local JET_PFNSTATUS jet_init_status;
+
+JET_ERR JetInit3(JET_INSTANCE *pinstance, JET_RSTINFO *prstInfo, JET_GRBIT grbit)
+{
+    if (grbit) return JET_errInvalidGrbit;
+    if (!prstInfo) return JetInit(pinstance);
+    if (prstInfo->cbStruct != sizeof *prstInfo || prstInfo->crstmap || prstInfo->rgrstmap)
+        return jet_report(JET_errInvalidParameter,
+                          "JetInit3: JET_RSTINFO must have cbStruct = %zu and no restore map (use JetExternalRestore2)",
+                          sizeof *prstInfo);
+    /* Recovery runs inside JetInit on this thread: hand it the callback. */
+    jet_init_status = prstInfo->pfnStatus;
+    JET_ERR err = JetInit(pinstance);
+    jet_init_status = NULL;
+    return err;
+}
+
 JET_ERR JetInit(JET_INSTANCE *pinstance)
 {
     struct jet_instance *inst;

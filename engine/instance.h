@@ -301,6 +301,8 @@ struct restore_map {
 const char *restore_time(uint64_t us, char *buf, size_t cb);
 
 /* ---- recovery (recovery.c) ---- */
+/* JetInit3's status callback, for the recovery JetInit runs on this thread. */
+extern _Thread_local JET_PFNSTATUS jet_init_status;
 JET_ERR recovery_run(struct jet_instance *inst, uint32_t *pnext_gen);
 
 /* ---- instance helpers (instance.c) ---- */

@@ -263,11 +263,23 @@ JET_ERR recovery_run(struct jet_instance *inst, uint32_t *pnext_gen)
     uint32_t last = r.rm && r.rm->stop_gen ? r.rm->stop_gen : 0;
     err = log_reader_open(inst->p.log_path, inst->p.base, start, inst->log_signature, last, &rd);
     if (err < 0) goto out;
+    /* Progress in generations, from the start to the last one present. */
+    JET_PFNSTATUS status = jet_init_status;
+    uint32_t first_gen = LSN_GEN(start), seen_gen = 0;
+    uint32_t last_gen = last ? last : gens[ngens - 1];
+    JET_SNPROG prog = {sizeof prog, 0, last_gen >= first_gen ? last_gen - first_gen + 1 : 1};
+    if (status && (err = status(0, JET_snpRestore, JET_sntBegin, &prog)) < 0) goto stopped_by_callback;
     for (;;) {
         struct log_record rec;
         err = log_reader_next(rd, &rec);
         if (err < 0) goto out;
         if (err == 1) break;
+        if (status && LSN_GEN(rec.lsn) != seen_gen) {
+            seen_gen = LSN_GEN(rec.lsn);
+            prog.cunitDone = seen_gen > first_gen ? seen_gen - first_gen : 0;
+            if (prog.cunitDone > prog.cunitTotal) prog.cunitDone = prog.cunitTotal;
+            if ((err = status(0, JET_snpRestore, JET_sntProgress, &prog)) < 0) goto stopped_by_callback;
+        }
         if ((err = redo_record(&r, &rec)) < 0) goto out;
         if (r.stopped) break;
     }
@@ -290,6 +302,10 @@ JET_ERR recovery_run(struct jet_instance *inst, uint32_t *pnext_gen)
         memset(&d->hdr.copy, 0, sizeof d->hdr.copy); /* a restored copy is a live file now */
         if ((err = db_header_write(d->fd, &d->hdr)) < 0) goto out;
     }
+    if (status) {
+        prog.cunitDone = prog.cunitTotal;
+        if ((err = status(0, JET_snpRestore, JET_sntComplete, &prog)) < 0) goto stopped_by_callback;
+    }
     *pnext_gen = gens[ngens - 1] + 1;
     if (r.rm && (r.rm->stop_gen || r.stopped)) {
         /* A point-in-time restore must not leave later generations for a
@@ -303,6 +319,9 @@ JET_ERR recovery_run(struct jet_instance *inst, uint32_t *pnext_gen)
         }
         *pnext_gen = LSN_GEN(end) + 1;
     }
+    goto out;
+stopped_by_callback:
+    err = jet_report(err, "recovery: stopped by the status callback (%s)", JetErrorString(err));
 out:
     if (rd) log_reader_close(rd);
     redo_drop_pending(&r);

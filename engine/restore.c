@@ -94,7 +94,6 @@ JET_ERR JetExternalRestore3(char *szCheckpointFilePath, char *szLogPath, JET_RST
                             char *szBackupLogPath, JET_LOGINFO *pLogInfo, unsigned long stop_gen,
                             unsigned long long stop_us, JET_PFNSTATUS pfn)
 {
-    (void)pfn;
     struct restore_map *rm = NULL;
     JET_INSTANCE inst = 0;
     JET_ERR err;
@@ -220,7 +219,8 @@ JET_ERR JetExternalRestore3(char *szCheckpointFilePath, char *szLogPath, JET_RST
             JetSetSystemParameter(&inst, 0, JET_paramLogFileSize, lh.file_size / 1024, NULL);
         ji->restore = rm;
     }
-    err = JetInit(&inst);
+    JET_RSTINFO ri = {sizeof ri, NULL, 0, pfn};
+    err = JetInit3(&inst, &ri, 0);
     if (err >= 0) err = JetTerm(inst);
     else JetTerm(inst);
     inst = 0;
@@ -378,10 +378,16 @@ static void restore_problem(void *arg, const char *msg)
 JET_ERR JetRestoreSets(const char *const *sets, int nsets, const char *target_dir, unsigned long stop_gen,
                        unsigned long long stop_us)
 {
+    return JetRestoreSets2(sets, nsets, target_dir, stop_gen, stop_us, NULL);
+}
+
+JET_ERR JetRestoreSets2(const char *const *sets, int nsets, const char *target_dir, unsigned long stop_gen,
+                        unsigned long long stop_us, JET_PFNSTATUS pfn)
+{
     JET_ERR err = JET_errSuccess;
     bool existed = false;
     JET_RSTMAP map[JET_MAX_DBS];
-    char *news[JET_MAX_DBS] = {0};
+    char *news[JET_MAX_DBS] = {0}, *olds[JET_MAX_DBS] = {0};
     long nmap = 0;
     uint32_t lo = 0, hi = 0;
     if (!sets || nsets < 1 || !target_dir || !*target_dir) return JET_errInvalidParameter;
@@ -438,6 +444,7 @@ JET_ERR JetRestoreSets(const char *const *sets, int nsets, const char *target_di
                 if ((err = os_join(to, sizeof to, target_dir, e->d_name)) < 0) break;
                 if ((err = copy_file(from, to)) < 0) break;
                 news[nmap] = strdup(to);
+                olds[nmap] = strdup(from);
                 map[nmap] = (JET_RSTMAP){news[nmap], news[nmap]};
                 nmap++;
             } else if (magic == LOG_MAGIC) {
@@ -469,7 +476,7 @@ JET_ERR JetRestoreSets(const char *const *sets, int nsets, const char *target_di
         JET_LOGINFO li = {sizeof li, lo, hi, "edb"};
         char td[JET_PATH_MAX];
         snprintf(td, sizeof td, "%s", target_dir);
-        err = JetExternalRestore3(td, td, map, nmap, td, &li, stop_gen, stop_us, NULL);
+        err = JetExternalRestore3(td, td, map, nmap, td, &li, stop_gen, stop_us, pfn);
     }
     /* Corrupt data is never restored silently: every page of the result
      * must verify, and the trees must hold. */
@@ -478,10 +485,13 @@ JET_ERR JetRestoreSets(const char *const *sets, int nsets, const char *target_di
         char first_problem[512] = "";
         err = JetInspectCheckDatabase(news[i], restore_problem, first_problem, &st);
         if (err == JET_errDatabaseCorrupted)
-            err = jet_report(JET_errReadVerifyFailure, "restore: the restored %s fails its check: %s", news[i],
-                             first_problem);
+            err = jet_report(JET_errReadVerifyFailure, "restore: %s (restored from %s) fails its check: %s", news[i],
+                             olds[i] ? olds[i] : "the set", first_problem);
     }
-    for (long i = 0; i < nmap; i++) free(news[i]);
+    for (long i = 0; i < nmap; i++) {
+        free(news[i]);
+        free(olds[i]);
+    }
     if (err < 0) {
         /* Keep the operator's detail across the cleanup. */
         char why[512];
@@ -512,7 +522,6 @@ JET_ERR JetRestoreInstance(JET_INSTANCE instance, const char *sz, const char *sz
 {
     struct jet_instance *inst;
     char target[JET_PATH_MAX];
-    (void)pfn;
     JET_ERR err = inst_lookup_for_backup(instance, &inst);
     if (err < 0) return err;
     if (!sz || !*sz) return JET_errInvalidParameter;
@@ -521,7 +530,7 @@ JET_ERR JetRestoreInstance(JET_INSTANCE instance, const char *sz, const char *sz
     if (snprintf(target, sizeof target, "%s", szDest && *szDest ? szDest : inst->p.system_path) >= (int)sizeof target)
         return JET_errInvalidPath;
     const char *sets[] = {sz};
-    return JetRestoreSets(sets, 1, target, 0, 0);
+    return JetRestoreSets2(sets, 1, target, 0, 0, pfn);
 }
 
 JET_ERR JetRestore(const char *szSource, JET_PFNSTATUS pfn) { return JetRestoreInstance(0, szSource, NULL, pfn); }

@@ -249,6 +249,23 @@ struct inst {
     char path[4096];
 };
 
+static void progress(const char *what, uint64_t done, uint64_t total, double t0);
+static double now(void);
+
+/* JET_PFNSTATUS for restore, verify and recover: a bar on a terminal. */
+static JET_ERR show_replay(JET_SESID sesid, unsigned long snp, unsigned long snt, void *pv)
+{
+    static double t0;
+    const JET_SNPROG *p = pv;
+    (void)sesid;
+    if (snp != JET_snpRestore || !p || p->cbStruct != sizeof *p) return JET_errSuccess;
+    if (snt == JET_sntBegin) t0 = now();
+    /* The last generation's progress and the completion are the same bar. */
+    if (snt == JET_sntProgress && p->cunitDone >= p->cunitTotal) return JET_errSuccess;
+    progress("replaying log generations", p->cunitDone, p->cunitTotal, t0);
+    return JET_errSuccess;
+}
+
 static JET_ERR inst_open(const char *dir, int create, struct inst *in)
 {
     JET_ERR err;
@@ -259,7 +276,9 @@ static JET_ERR inst_open(const char *dir, int create, struct inst *in)
     if ((err = JetCreateInstance(&in->inst, "jetutil")) < 0) return err;
     if ((err = JetSetSystemParameter(&in->inst, 0, JET_paramSystemPath, 0, dir)) < 0) return err;
     if ((err = JetSetSystemParameter(&in->inst, 0, JET_paramLogFilePath, 0, dir)) < 0) return err;
-    if ((err = JetInit(&in->inst)) < 0) return err;
+    /* Recovery shows its progress on a terminal (jetutil recover). */
+    JET_RSTINFO ri = {sizeof ri, NULL, 0, show_replay};
+    if ((err = JetInit3(&in->inst, &ri, 0)) < 0) return err;
     if ((err = JetBeginSession(in->inst, &in->s, NULL, NULL)) < 0) return err;
     struct stat st;
     if (stat(in->path, &st) != 0) {
@@ -482,7 +501,7 @@ static int cmd_restore(int argc, char **argv)
     if (parse_sets(argc, argv, &to, sets, &nsets, &stop_gen, &stop_us, true) < 0 || !to)
         return usage("restore", RESTORE_USAGE, EXIT_USAGE);
     fprintf(stderr, "restoring %d set(s) into %s...\n", nsets, to);
-    JET_ERR err = JetRestoreSets(sets, nsets, to, stop_gen, stop_us);
+    JET_ERR err = JetRestoreSets2(sets, nsets, to, stop_gen, stop_us, show_replay);
     if (err < 0) return fail("restore refused", err);
     printf("restored into %s: consistent, clean shutdown; open it with jetutil export %s\n", to, to);
     return 0;
@@ -501,7 +520,7 @@ static int cmd_verify(int argc, char **argv)
     if (parse_sets(argc, argv, &to, sets, &nsets, &g, &t, false) < 0) return usage("verify", VERIFY_USAGE, EXIT_USAGE);
     char scratch[] = "/tmp/jetutil-verify.XXXXXX";
     if (!mkdtemp(scratch)) return fail("verify: scratch directory", JET_errDiskIO);
-    JET_ERR err = JetRestoreSets(sets, nsets, scratch, 0, 0);
+    JET_ERR err = JetRestoreSets2(sets, nsets, scratch, 0, 0, show_replay);
     int rc = 0;
     if (err < 0) rc = fail("verify: the sets do not restore", err);
     else {

@@ -478,6 +478,21 @@ typedef struct {
 } JET_RSTMAP;
 
 typedef JET_ERR (*JET_PFNSTATUS)(JET_SESID sesid, unsigned long snp, unsigned long snt, void *pv);
+/* Status notifications (ESE's values).  Restore and recovery call the
+ * callback with JET_snpRestore: JET_sntBegin, then JET_sntProgress as each
+ * log generation is reached, then JET_sntComplete; pv is a JET_SNPROG
+ * counting generations.  A callback returning an error stops the replay
+ * with that error. */
+#define JET_snpRestore 8
+#define JET_sntProgress 0
+#define JET_sntFail 3
+#define JET_sntBegin 5
+#define JET_sntComplete 6
+typedef struct {
+    unsigned long cbStruct;   /* sizeof(JET_SNPROG) */
+    unsigned long cunitDone;
+    unsigned long cunitTotal;
+} JET_SNPROG;
 
 /*
  * JetExternalRestore2: brings restored database files forward with the
@@ -527,6 +542,23 @@ JET_ERR JetExternalRestore(char *szCheckpointFilePath, char *szLogPath, JET_RSTM
 JET_ERR JetRestoreInstance(JET_INSTANCE instance, const char *sz, const char *szDest, JET_PFNSTATUS pfn);
 JET_ERR JetRestore(const char *szSource, JET_PFNSTATUS pfn);
 JET_ERR JetRestore2(const char *sz, const char *szDest, JET_PFNSTATUS pfn);
+/* JetRestoreSets with a status callback for the replay (may be NULL). */
+JET_ERR JetRestoreSets2(const char *const *sets, int nsets, const char *target_dir, unsigned long stop_gen,
+                        unsigned long long stop_us, JET_PFNSTATUS pfn);
+/*
+ * JetInit3: JetInit with ESE's restore information, of which jetfs takes
+ * the status callback only (a replay's progress, as for a restore):
+ * cbStruct must be sizeof(JET_RSTINFO) and crstmap 0 (restore maps go
+ * through JetExternalRestore2), grbit 0; JET_errInvalidParameter /
+ * JET_errInvalidGrbit otherwise.  prstInfo NULL is JetInit.
+ */
+typedef struct {
+    unsigned long cbStruct;
+    JET_RSTMAP *rgrstmap;
+    long crstmap;
+    JET_PFNSTATUS pfnStatus;
+} JET_RSTINFO;
+JET_ERR JetInit3(JET_INSTANCE *pinstance, JET_RSTINFO *prstInfo, JET_GRBIT grbit);
 JET_ERR JetExternalRestore3(char *szCheckpointFilePath, char *szLogPath, JET_RSTMAP *rgrstmap, long crstfilemap,
                             char *szBackupLogPath, JET_LOGINFO *pLogInfo, unsigned long stop_gen,
                             unsigned long long stop_us, JET_PFNSTATUS pfn);

@@ -221,6 +221,71 @@ static void test_restore_instance_directory_form(void)
     TU_CHECK_ERR(JetExternalRestore(target, target, NULL, 0, target, 5, 3, NULL), JET_errInvalidParameter);
 }
 
+/* What the status callback saw, and when to refuse. */
+static int st_begin, st_progress, st_complete, st_order_ok = 1, st_fail_at = -1;
+static unsigned long st_last_done, st_total;
+
+static JET_ERR record_status(JET_SESID sesid, unsigned long snp, unsigned long snt, void *pv)
+{
+    const JET_SNPROG *p = pv;
+    (void)sesid;
+    if (snp != JET_snpRestore || !p || p->cbStruct != sizeof *p) st_order_ok = 0;
+    else if (snt == JET_sntBegin) {
+        st_begin++;
+        st_total = p->cunitTotal;
+        if (p->cunitDone != 0 || st_progress || st_complete) st_order_ok = 0;
+    } else if (snt == JET_sntProgress) {
+        if (!st_begin || st_complete || p->cunitDone < st_last_done || p->cunitDone > p->cunitTotal) st_order_ok = 0;
+        st_last_done = p->cunitDone;
+        if (st_progress++ == st_fail_at) return JET_errOutOfMemory;
+    } else if (snt == JET_sntComplete) {
+        st_complete++;
+        if (p->cunitDone != p->cunitTotal) st_order_ok = 0;
+    } else st_order_ok = 0;
+    return JET_errSuccess;
+}
+
+static void test_restore_reports_progress_and_can_be_stopped(void)
+{
+    char full[1200], inc[1200], r[1200], got[256], cmd[1400];
+    start("rs_progress");
+    put("a", "1");
+    snprintf(full, sizeof full, "%s/set-full", dir);
+    snprintf(inc, sizeof inc, "%s/set-inc", dir);
+    take_backup(full, 0);
+    char *big = malloc(100001);
+    memset(big, 'y', 100000);
+    big[100000] = '\0';
+    for (int i = 0; i < 8; i++) put("x", big); /* several generations */
+    free(big);
+    put("b", "2");
+    take_backup(inc, 1);
+    CU_ASSERT(JetTerm(inst) >= 0);
+    const char *chain[] = {full, inc};
+
+    snprintf(r, sizeof r, "%s/restored", dir);
+    CU_ASSERT_EQUAL_FATAL(JetRestoreSets2(chain, 2, r, 0, 0, record_status), JET_errSuccess);
+    CU_ASSERT(st_order_ok);
+    CU_ASSERT_EQUAL(st_begin, 1);
+    CU_ASSERT_EQUAL(st_complete, 1);
+    CU_ASSERT(st_total >= 3);            /* the generations the 800 KB crossed */
+    CU_ASSERT(st_progress >= 3);
+    restored_contents(r, got, sizeof got);
+    CU_ASSERT_STRING_EQUAL(got, "a=1;b=2;");
+
+    /* A callback that refuses stops the restore with its error, and the
+     * target this call created is removed. */
+    st_begin = st_progress = st_complete = 0;
+    st_last_done = 0;
+    st_fail_at = 1;
+    snprintf(r, sizeof r, "%s/restored-stopped", dir);
+    CU_ASSERT_EQUAL(JetRestoreSets2(chain, 2, r, 0, 0, record_status), JET_errOutOfMemory);
+    CU_ASSERT(strstr(JetGetLastErrorDetail(), "status callback") != NULL);
+    snprintf(cmd, sizeof cmd, "test -e '%s'", r);
+    CU_ASSERT(system(cmd) != 0);
+    st_fail_at = -1;
+}
+
 int main(void)
 {
     if (CU_initialize_registry() != CUE_SUCCESS) return 2;
@@ -228,5 +293,6 @@ int main(void)
     if (!su) return 2;
     CU_add_test(su, "test_restore_stops_at_a_commit_time", test_restore_stops_at_a_commit_time);
     CU_add_test(su, "test_restore_instance_directory_form", test_restore_instance_directory_form);
+    CU_add_test(su, "test_restore_reports_progress_and_can_be_stopped", test_restore_reports_progress_and_can_be_stopped);
     return tu_run();
 }
