@@ -8,9 +8,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <xxhash.h>
 
 #include "jet.h"
 #include "testutil.h"
@@ -286,6 +289,122 @@ static void test_restore_reports_progress_and_can_be_stopped(void)
     st_fail_at = -1;
 }
 
+/* ---- refusals: each names the piece, and leaves no target behind ---- */
+
+static char rf_full[1200], rf_inc[1200];
+
+/* A full set and an incremental one holding at least three generations. */
+static void make_chain(const char *name)
+{
+    start(name);
+    put("a", "1");
+    snprintf(rf_full, sizeof rf_full, "%s/set-full", dir);
+    snprintf(rf_inc, sizeof rf_inc, "%s/set-inc", dir);
+    take_backup(rf_full, 0);
+    char *big = malloc(100001);
+    memset(big, 'z', 100000);
+    big[100000] = '\0';
+    for (int i = 0; i < 8; i++) put("x", big);
+    free(big);
+    take_backup(rf_inc, 1);
+    CU_ASSERT(JetTerm(inst) >= 0);
+}
+
+/* The n-th (0-based) generation file of a set, by name order. */
+static void nth_log(const char *set, int n, char *out, size_t cb)
+{
+    char cmd[1400];
+    snprintf(cmd, sizeof cmd, "ls '%s' | grep '^edb[0-9A-F]*\\.log$' | sort | sed -n '%dp'", set, n + 1);
+    FILE *p = popen(cmd, "r");
+    char name[64] = "";
+    CU_ASSERT_FATAL(p && fgets(name, sizeof name, p));
+    pclose(p);
+    name[strcspn(name, "\n")] = '\0';
+    snprintf(out, cb, "%s/%s", set, name);
+}
+
+/* Expects the chain to be refused with err and a detail holding `names`. */
+static void expect_refused(JET_ERR want, const char *names, const char *what)
+{
+    char r[1200], cmd[1300];
+    snprintf(r, sizeof r, "%s/restored-%s", dir, what);
+    const char *chain[] = {rf_full, rf_inc};
+    JET_ERR err = JetRestoreSets(chain, 2, r, 0, 0);
+    if (err != want || !strstr(JetGetLastErrorDetail(), names))
+        fprintf(stderr, "%s: got %ld: %s\n", what, err, JetGetLastErrorDetail());
+    CU_ASSERT_EQUAL(err, want);
+    CU_ASSERT(strstr(JetGetLastErrorDetail(), names) != NULL);
+    snprintf(cmd, sizeof cmd, "test -e '%s'", r);
+    CU_ASSERT(system(cmd) != 0);
+}
+
+static void drop_manifest(const char *set)
+{
+    char p[1300];
+    snprintf(p, sizeof p, "%s/backup.manifest", set);
+    CU_ASSERT_FATAL(unlink(p) == 0);
+}
+
+static void test_restore_refuses_a_broken_hash_chain(void)
+{
+    char log[1300];
+    make_chain("rs_chain");
+    /* Rewrite the second generation's link to its predecessor, with a valid
+     * header checksum: only the chain check can see it.  (No manifest, or
+     * the manifest's hash of the file would refuse it first.) */
+    drop_manifest(rf_inc);
+    nth_log(rf_inc, 1, log, sizeof log);
+    FILE *f = fopen(log, "r+b");
+    unsigned char h[4096];
+    CU_ASSERT_FATAL(f && fread(h, 1, sizeof h, f) == sizeof h);
+    h[48] ^= 0x5a;
+    uint64_t sum = XXH3_64bits(h + 8, sizeof h - 8);
+    for (int i = 0; i < 8; i++) h[i] = (unsigned char)(sum >> (8 * i));
+    CU_ASSERT_FATAL(fseek(f, 0, SEEK_SET) == 0 && fwrite(h, 1, sizeof h, f) == sizeof h);
+    fclose(f);
+    expect_refused(JET_errGivenLogFileIsNotContiguous, strrchr(log, '/') + 1, "chain");
+}
+
+static void test_restore_refuses_a_log_of_another_instance(void)
+{
+    char log[1300], other[1300], cmd[2700];
+    /* Another instance with as many generations, its own log signature. */
+    make_chain("rs_other");
+    char other_inc[1200];
+    snprintf(other_inc, sizeof other_inc, "%s", rf_inc);
+    make_chain("rs_sig");
+    drop_manifest(rf_inc);
+    nth_log(rf_inc, 1, log, sizeof log);
+    snprintf(other, sizeof other, "%s/%s", other_inc, strrchr(log, '/') + 1);
+    snprintf(cmd, sizeof cmd, "cp '%s' '%s'", other, log);
+    CU_ASSERT_FATAL(system(cmd) == 0);
+    expect_refused(JET_errGivenLogFileHasBadSignature, strrchr(log, '/') + 1, "signature");
+}
+
+static void test_restore_refuses_a_missing_generation(void)
+{
+    char log[1300];
+    make_chain("rs_missing");
+    nth_log(rf_inc, 1, log, sizeof log);
+    CU_ASSERT_FATAL(unlink(log) == 0);
+    /* The manifest lists it: refused naming it. */
+    expect_refused(JET_errMissingRestoreLogFiles, strrchr(log, '/') + 1, "missing");
+    /* Without the manifest, the gap in the generations is refused too. */
+    drop_manifest(rf_inc);
+    expect_refused(JET_errMissingRestoreLogFiles, "generation", "gap");
+}
+
+static void test_restore_refuses_a_database_of_the_wrong_size(void)
+{
+    char db[1300];
+    make_chain("rs_size");
+    snprintf(db, sizeof db, "%s/r.db", rf_full);
+    struct stat st;
+    CU_ASSERT_FATAL(stat(db, &st) == 0);
+    CU_ASSERT_FATAL(truncate(db, st.st_size - 8192) == 0);
+    expect_refused(JET_errBadBackupDatabaseSize, "r.db", "size");
+}
+
 int main(void)
 {
     if (CU_initialize_registry() != CUE_SUCCESS) return 2;
@@ -294,5 +413,9 @@ int main(void)
     CU_add_test(su, "test_restore_stops_at_a_commit_time", test_restore_stops_at_a_commit_time);
     CU_add_test(su, "test_restore_instance_directory_form", test_restore_instance_directory_form);
     CU_add_test(su, "test_restore_reports_progress_and_can_be_stopped", test_restore_reports_progress_and_can_be_stopped);
+    CU_add_test(su, "test_restore_refuses_a_broken_hash_chain", test_restore_refuses_a_broken_hash_chain);
+    CU_add_test(su, "test_restore_refuses_a_log_of_another_instance", test_restore_refuses_a_log_of_another_instance);
+    CU_add_test(su, "test_restore_refuses_a_missing_generation", test_restore_refuses_a_missing_generation);
+    CU_add_test(su, "test_restore_refuses_a_database_of_the_wrong_size", test_restore_refuses_a_database_of_the_wrong_size);
     return tu_run();
 }
