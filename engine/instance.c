@@ -374,6 +374,14 @@ static JET_ERR instance_start(struct jet_instance *inst)
         err = jet_report(err, "%s: the instance is in use by another process", path);
         goto fail;
     }
+    /* A backup's spill files outlive it only if the process died: with the
+     * lock held, no backup of this instance is running, so they hold
+     * nothing anyone needs; reclaim the space. */
+    for (uint32_t d = 0; d < JET_MAX_DBS; d++) {
+        char spill[64], sp[JET_PATH_MAX];
+        snprintf(spill, sizeof spill, "%s-backup-%u.spill", inst->p.base, d);
+        if (os_join(sp, sizeof sp, inst->p.system_path, spill) >= 0 && os_exists(sp)) (void)os_unlink(sp);
+    }
     if ((err = cache_init(&inst->cache, inst, inst->p.page_size, inst->p.cache_pages)) < 0) goto fail;
     if (inst->p.recovery) {
         if ((err = recovery_run(inst, &next_gen)) < 0) goto fail_cache;

@@ -278,7 +278,15 @@ static void test_begin_does_not_flush_the_database(void)
     JetSetSystemParameter(&inst, 0, JET_paramLogFilePath, 0, dir);
     JetSetSystemParameter(&inst, 0, JET_paramCheckpointPeriodMs, 3600000, NULL);
     JetSetSystemParameter(&inst, 0, JET_paramCacheSizeMax, 16384, NULL);
+    /* A spill file left by a process killed during a backup is reclaimed. */
+    char stale[1200];
+    snprintf(stale, sizeof stale, "%s/edb-backup-0.spill", dir);
+    FILE *sf = fopen(stale, "w");
+    CU_ASSERT_FATAL(sf && fputs("left by a crash", sf) >= 0);
+    fclose(sf);
     CU_ASSERT_FATAL(JetInit(&inst) >= 0);
+    struct stat sst;
+    CU_ASSERT(stat(stale, &sst) != 0);
     JET_SESID s;
     JET_DBID d;
     JET_TABLEID t;
