@@ -136,6 +136,39 @@ static void j_close(void *vdb) { struct jdb *d = vdb; JetTerm(d->inst); free(d);
 
 /* SQLite */
 struct sdb { char path[2100]; };
+
+/* Runs SQL and dies on failure: a peer silently out of WAL mode or
+ * synchronous=FULL would make every ratio a lie. */
+static void s_exec(sqlite3 *db, const char *sql)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        fprintf(stderr, "jetbench: sqlite: %s: %s\n", sql, msg ? msg : "?");
+        exit(1);
+    }
+}
+
+static int s_text_cb(void *out, int n, char **vals, char **names)
+{
+    (void)names;
+    if (n > 0 && vals[0]) snprintf(out, 32, "%s", vals[0]);
+    return 0;
+}
+
+/* Sets WAL and synchronous=FULL on this connection and checks both took. */
+static void s_durable(sqlite3 *db)
+{
+    char mode[32] = "", sync[32] = "";
+    if (sqlite3_exec(db, "PRAGMA journal_mode=WAL", s_text_cb, mode, NULL) != SQLITE_OK || strcmp(mode, "wal") != 0) {
+        fprintf(stderr, "jetbench: sqlite refused WAL mode (journal_mode=%s)\n", mode);
+        exit(1);
+    }
+    s_exec(db, "PRAGMA synchronous=FULL");
+    if (sqlite3_exec(db, "PRAGMA synchronous", s_text_cb, sync, NULL) != SQLITE_OK || strcmp(sync, "2") != 0) {
+        fprintf(stderr, "jetbench: sqlite synchronous is %s, not FULL (2)\n", sync);
+        exit(1);
+    }
+}
 struct sctx { sqlite3 *db; sqlite3_stmt *put, *get; };
 static void *s_open(const char *dir)
 {
@@ -143,8 +176,8 @@ static void *s_open(const char *dir)
     snprintf(d->path, sizeof d->path, "%s/bench.sqlite", dir);
     sqlite3 *db;
     if (sqlite3_open(d->path, &db) != SQLITE_OK) die("sqlite3_open", -1);
-    sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-                     "CREATE TABLE t(k BLOB PRIMARY KEY, v BLOB) WITHOUT ROWID;", NULL, NULL, NULL);
+    s_durable(db);
+    s_exec(db, "CREATE TABLE t(k BLOB PRIMARY KEY, v BLOB) WITHOUT ROWID;");
     sqlite3_close(db);
     return d;
 }
@@ -154,9 +187,11 @@ static void *s_ctx(void *vdb)
     struct sctx *c = calloc(1, sizeof *c);
     if (sqlite3_open(d->path, &c->db) != SQLITE_OK) die("sqlite3_open", -1);
     sqlite3_busy_timeout(c->db, 60000);
-    sqlite3_exec(c->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA cache_size=-262144;", NULL, NULL, NULL);
-    sqlite3_prepare_v2(c->db, "INSERT OR REPLACE INTO t VALUES(?,?)", -1, &c->put, NULL);
-    sqlite3_prepare_v2(c->db, "SELECT v FROM t WHERE k=?", -1, &c->get, NULL);
+    s_durable(c->db);
+    s_exec(c->db, "PRAGMA cache_size=-262144");
+    if (sqlite3_prepare_v2(c->db, "INSERT OR REPLACE INTO t VALUES(?,?)", -1, &c->put, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(c->db, "SELECT v FROM t WHERE k=?", -1, &c->get, NULL) != SQLITE_OK)
+        die("sqlite3_prepare_v2", -1);
     return c;
 }
 static void s_done(void *vc) { struct sctx *c = vc; sqlite3_finalize(c->put); sqlite3_finalize(c->get); sqlite3_close(c->db); free(c); }
@@ -174,12 +209,12 @@ static void s_batch(void *vc, uint64_t first, int n, const uint8_t *v)
 {
     struct sctx *c = vc;
     uint8_t k[16];
-    sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    s_exec(c->db, "BEGIN IMMEDIATE");
     for (int i = 0; i < n; i++) {
         mkkey(k, first + (uint64_t)i);
         s_put_one(c, k, v);
     }
-    sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
+    s_exec(c->db, "COMMIT");
 }
 static int s_get(void *vc, const uint8_t *k)
 {
