@@ -26,8 +26,6 @@
 #include "os.h"
 #include "page.h"
 
-#define JET_wrnDatabaseAttached 1853
-
 static struct db *db_by_path(struct jet_instance *inst, const char *path)
 {
     for (int i = 0; i < JET_MAX_DBS; i++)

@@ -11,6 +11,7 @@ struct err_msg {
 static const struct err_msg messages[] = {
     {JET_errSuccess, "success"},
     {JET_wrnBufferTruncated, "buffer too small: output truncated"},
+    {JET_wrnDatabaseAttached, "database is already attached"},
     {JET_errLogFileCorrupt, "log file is corrupt"},
     {JET_errBackupInProgress, "a backup is already in progress"},
     {JET_errRestoreInProgress, "a restore is in progress"},
@@ -70,6 +71,7 @@ static const struct err_msg messages[] = {
     {JET_errTransTooDeep, "transactions nested too deeply"},
     {JET_errInvalidSesid, "invalid session handle"},
     {JET_errInTransaction, "operation not allowed inside a transaction"},
+    {JET_errTransReadOnly, "update in a read-only transaction"},
     {JET_errSesidTableIdMismatch, "table id does not belong to this session"},
     {JET_errInvalidInstance, "invalid instance handle"},
     {JET_errDatabaseDuplicate, "database already exists"},

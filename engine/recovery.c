@@ -11,7 +11,11 @@
  * Afterwards every database that was attached is made consistent: its
  * header says clean shutdown at the end of the log, and the instance starts
  * a new log generation.  On any error recovery stops and deletes nothing:
- * the logs and databases stay as they were for the operator to inspect.
+ * the logs, the checkpoint and every header stay as they were (the database
+ * stays marked dirty), so the operator can inspect them and recovery can
+ * run again.  The data pages of transactions replayed before the error
+ * have been written; that is harmless, as replay is idempotent and starts
+ * again from the same checkpoint.
  */
 #include <stdio.h>
 #include <stdlib.h>

@@ -24,8 +24,6 @@
 #include "instance.h"
 #include "page.h"
 
-#define JET_errTransReadOnly (-1110)
-
 struct op {
     struct session *s;
     bool write;

@@ -1,12 +1,15 @@
 /*
  * test_api.c -- the public API end to end in one process: instance modes,
  * sessions, transactions, databases, tables, key/value operations, cursors,
- * persistence across JetTerm/JetInit, and every call's answer to bad
- * arguments (null and stale handles, closed sessions, bad grbits).
+ * persistence across JetTerm/JetInit, every call's answer to bad
+ * arguments (null and stale handles, closed sessions, handles of another
+ * instance, bad grbits, an over-long value) and that those calls change
+ * nothing, and a message for every error code.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "jet.h"
 #include "testutil.h"
@@ -57,67 +60,367 @@ static void test_modes(void)
     TU_CHECK_ERR(JetTerm(inst), JET_errInvalidInstance);
 }
 
+/*
+ * Everything a database holds, as one byte string: every table name (from
+ * JetGetTableNames) and every key and value in key order, read through a
+ * session of its own.  *pcb gets the length; the caller frees.
+ */
+static char *export_all(JET_INSTANCE inst, const char *path, size_t *pcb)
+{
+    static char names[4096], key[JET_cbKeyMost], val[1 << 16];
+    char *out = NULL;
+    FILE *f = open_memstream(&out, pcb);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    JET_SESID es;
+    JET_DBID edb;
+    unsigned long cb = 0;
+    TU_CHECK_ERR(JetBeginSession(inst, &es, NULL, NULL), JET_errSuccess);
+    TU_CHECK_ERR(JetOpenDatabase(es, path, NULL, &edb, 0), JET_errSuccess);
+    TU_CHECK_ERR(JetGetTableNames(es, edb, names, sizeof names, &cb), JET_errSuccess);
+    CU_ASSERT_FATAL(cb <= sizeof names);
+    for (const char *n = names; *n; n += strlen(n) + 1) {
+        JET_TABLEID et;
+        fprintf(f, "table %s\n", n);
+        TU_CHECK_ERR(JetOpenTable(es, edb, n, NULL, 0, 0, &et), JET_errSuccess);
+        JET_ERR err = JetMove(es, et, JET_MoveFirst, 0);
+        for (; err == JET_errSuccess; err = JetMove(es, et, JET_MoveNext, 0)) {
+            unsigned long kl = 0, vl = 0;
+            TU_CHECK_ERR(JetRetrieveCurrentKV(es, et, key, sizeof key, &kl, val, sizeof val, &vl), JET_errSuccess);
+            CU_ASSERT_FATAL(kl <= sizeof key && vl <= sizeof val);
+            fprintf(f, "%lu %lu\n", kl, vl);
+            fwrite(key, 1, kl, f);
+            fwrite(val, 1, vl, f);
+        }
+        TU_CHECK_ERR(err, JET_errNoCurrentRecord);
+        TU_CHECK_ERR(JetCloseTable(es, et), JET_errSuccess);
+    }
+    TU_CHECK_ERR(JetEndSession(es, 0), JET_errSuccess);
+    fclose(f);
+    return out;
+}
+
+static void assert_same_export(const char *before, size_t cb_before, const char *after, size_t cb_after)
+{
+    CU_ASSERT_EQUAL(cb_after, cb_before);
+    CU_ASSERT(cb_after == cb_before && memcmp(before, after, cb_before) == 0);
+}
+
+/* Every session-taking call with a session handle that is not one: each
+ * must answer JET_errInvalidSesid and touch nothing. */
+static void calls_with_bad_session(JET_SESID bad, JET_DBID db, JET_TABLEID t, const char *newdb)
+{
+    JET_DBID d = 77;
+    JET_TABLEID nt = 77;
+    char buf[64];
+    unsigned long n = 0;
+    TU_CHECK_ERR(JetBeginTransaction(bad), JET_errInvalidSesid);
+    TU_CHECK_ERR(JetBeginTransaction2(bad, JET_bitTransactionReadOnly), JET_errInvalidSesid);
+    TU_CHECK_ERR(JetCommitTransaction(bad, 0), JET_errInvalidSesid);
+    TU_CHECK_ERR(JetRollback(bad, 0), JET_errInvalidSesid);
+    TU_CHECK_ERR(JetCreateDatabase(bad, newdb, NULL, &d, 0), JET_errInvalidSesid);
+    TU_CHECK_ERR(JetAttachDatabase(bad, dbpath, 0), JET_errInvalidSesid);
+    TU_CHECK_ERR(JetDetachDatabase(bad, dbpath), JET_errInvalidSesid);
+    TU_CHECK_ERR(JetOpenDatabase(bad, dbpath, NULL, &d, 0), JET_errInvalidSesid);
+    TU_CHECK_ERR(JetCloseDatabase(bad, db, 0), JET_errInvalidSesid);
+    TU_CHECK_ERR(JetCreateTable(bad, db, "new", 0, 0, &nt), JET_errInvalidSesid);
+    TU_CHECK_ERR(JetOpenTable(bad, db, "t", NULL, 0, 0, &nt), JET_errInvalidSesid);
+    TU_CHECK_ERR(JetDeleteTable(bad, db, "u"), JET_errInvalidSesid);
+    TU_CHECK_ERR(JetGetTableNames(bad, db, buf, sizeof buf, &n), JET_errInvalidSesid);
+    TU_CHECK_ERR(JetPutKV(bad, t, "k", 1, "w", 1, 0), JET_errInvalidSesid);
+    TU_CHECK_ERR(JetRetrieveKV(bad, t, "k", 1, buf, sizeof buf, &n, 0), JET_errInvalidSesid);
+    TU_CHECK_ERR(JetDeleteKV(bad, t, "k", 1), JET_errInvalidSesid);
+    TU_CHECK_ERR(JetSeekKV(bad, t, "k", 1, JET_bitSeekGE), JET_errInvalidSesid);
+    TU_CHECK_ERR(JetMove(bad, t, JET_MoveFirst, 0), JET_errInvalidSesid);
+    TU_CHECK_ERR(JetRetrieveCurrentKV(bad, t, buf, sizeof buf, &n, NULL, 0, NULL), JET_errInvalidSesid);
+    TU_CHECK_ERR(JetCloseTable(bad, t), JET_errInvalidSesid);
+    TU_CHECK_ERR(JetEndSession(bad, 0), JET_errInvalidSesid);
+    /* Nothing was handed out. */
+    CU_ASSERT_EQUAL(d, 77);
+    CU_ASSERT_EQUAL(nt, 77);
+}
+
 static void test_bad_arguments(void)
 {
     setup_paths("api_badargs");
+    char newdb[1200], dir1[sizeof dir], dbpath1[sizeof dbpath];
+    snprintf(newdb, sizeof newdb, "%s/never.db", dir);
     JET_INSTANCE inst = new_instance("badargs");
     JET_SESID s;
     JET_DBID db;
-    JET_TABLEID t;
+    JET_TABLEID t, u;
     TU_CHECK_ERR(JetBeginSession(inst, NULL, NULL, NULL), JET_errInvalidParameter);
     TU_CHECK_ERR(JetBeginSession((JET_INSTANCE)0xdead00000001ull, &s, NULL, NULL), JET_errInvalidInstance);
     TU_CHECK_ERR(JetBeginSession(inst, &s, NULL, NULL), JET_errSuccess);
     TU_CHECK_ERR(JetCreateDatabase(s, dbpath, NULL, &db, 0), JET_errSuccess);
-    TU_CHECK_ERR(JetCreateDatabase(s, dbpath, NULL, &db, 0), JET_errDatabaseInUse);
-    TU_CHECK_ERR(JetCreateDatabase(s, dbpath, NULL, &db, 0x40000000), JET_errInvalidGrbit);
     TU_CHECK_ERR(JetCreateTable(s, db, "t", 0, 0, &t), JET_errSuccess);
-    TU_CHECK_ERR(JetCreateTable(s, db, "t", 0, 0, &t), JET_errTableDuplicate);
-    TU_CHECK_ERR(JetCreateTable(s, db, "", 0, 0, &t), JET_errInvalidName);
-    TU_CHECK_ERR(JetCreateTable(s, db + 5, "u", 0, 0, &t), JET_errInvalidDatabaseId);
-    TU_CHECK_ERR(JetOpenTable(s, db, "missing", NULL, 0, 0, &t), JET_errObjectNotFound);
-    TU_CHECK_ERR(JetOpenTable(s, db, "t", NULL, 0, 0, &t), JET_errSuccess);
-    TU_CHECK_ERR(JetPutKV(s, t, "k", 0, "v", 1, 0), JET_errInvalidParameter);
+    TU_CHECK_ERR(JetCreateTable(s, db, "u", 0, 0, &u), JET_errSuccess);
     char big[300];
     memset(big, 'k', sizeof big);
-    TU_CHECK_ERR(JetPutKV(s, t, big, JET_cbKeyMost + 1, "v", 1, 0), JET_errInvalidParameter);
     TU_CHECK_ERR(JetPutKV(s, t, big, JET_cbKeyMost, "v", 1, 0), JET_errSuccess);
+    TU_CHECK_ERR(JetPutKV(s, t, "k", 1, "v", 1, JET_bitPutInsert), JET_errSuccess);
+    TU_CHECK_ERR(JetPutKV(s, t, "a", 1, "", 0, 0), JET_errSuccess);
+    TU_CHECK_ERR(JetPutKV(s, u, "x", 1, "y", 1, 0), JET_errSuccess);
+    TU_CHECK_ERR(JetCloseTable(s, u), JET_errSuccess);
+    /* A second instance, with a table of its own. */
+    memcpy(dir1, dir, sizeof dir);
+    memcpy(dbpath1, dbpath, sizeof dbpath);
+    setup_paths("api_badargs_other");
+    JET_INSTANCE inst2 = new_instance("badargs_other");
+    JET_SESID s2;
+    JET_DBID db2;
+    JET_TABLEID t2;
+    TU_CHECK_ERR(JetBeginSession(inst2, &s2, NULL, NULL), JET_errSuccess);
+    TU_CHECK_ERR(JetCreateDatabase(s2, dbpath, NULL, &db2, 0), JET_errSuccess);
+    TU_CHECK_ERR(JetCreateTable(s2, db2, "t", 0, 0, &t2), JET_errSuccess);
+    char dbpath2[sizeof dbpath];
+    memcpy(dbpath2, dbpath, sizeof dbpath);
+    memcpy(dir, dir1, sizeof dir);
+    memcpy(dbpath, dbpath1, sizeof dbpath);
+
+    size_t cb_before = 0, cb_before2 = 0;
+    char *before = export_all(inst, dbpath, &cb_before);
+    char *before2 = export_all(inst2, dbpath2, &cb_before2);
+    CU_ASSERT_PTR_NOT_NULL(memmem(before, cb_before, "table u\n", 8));
+
+    /* From here on nothing succeeds that changes the databases. */
+    TU_CHECK_ERR(JetCreateDatabase(s, dbpath, NULL, &db, 0), JET_errDatabaseInUse);
+    TU_CHECK_ERR(JetCreateDatabase(s, dbpath, NULL, &db, 0x40000000), JET_errInvalidGrbit);
+    TU_CHECK_ERR(JetCreateTable(s, db, "t", 0, 0, &t), JET_errTableDuplicate);
+    TU_CHECK_ERR(JetCreateTable(s, db, "", 0, 0, &t), JET_errInvalidName);
+    TU_CHECK_ERR(JetCreateTable(s, db, NULL, 0, 0, &t), JET_errInvalidName);
+    TU_CHECK_ERR(JetCreateTable(s, db + 5, "u", 0, 0, &t), JET_errInvalidDatabaseId);
+    TU_CHECK_ERR(JetOpenTable(s, db, "missing", NULL, 0, 0, &t), JET_errObjectNotFound);
+    TU_CHECK_ERR(JetPutKV(s, t, "k", 0, "v", 1, 0), JET_errInvalidParameter);
+    TU_CHECK_ERR(JetPutKV(s, t, big, JET_cbKeyMost + 1, "v", 1, 0), JET_errInvalidParameter);
     TU_CHECK_ERR(JetPutKV(s, t, "k", 1, "v", 1, JET_bitPutInsert | JET_bitPutReplace), JET_errInvalidGrbit);
     TU_CHECK_ERR(JetPutKV(s, t, "k", 1, "v", 1, 0x80), JET_errInvalidGrbit);
-    TU_CHECK_ERR(JetPutKV(s, t, "k", 1, "v", 1, JET_bitPutReplace), JET_errRecordNotFound);
-    TU_CHECK_ERR(JetPutKV(s, t, "k", 1, "v", 1, JET_bitPutInsert), JET_errSuccess);
-    TU_CHECK_ERR(JetPutKV(s, t, "k", 1, "v", 1, JET_bitPutInsert), JET_errKeyDuplicate);
+    TU_CHECK_ERR(JetPutKV(s, t, "zz", 2, "v", 1, JET_bitPutReplace), JET_errRecordNotFound);
+    TU_CHECK_ERR(JetPutKV(s, t, "k", 1, "w", 1, JET_bitPutInsert), JET_errKeyDuplicate);
     TU_CHECK_ERR(JetDeleteKV(s, t, "zz", 2), JET_errRecordNotFound);
     TU_CHECK_ERR(JetSeekKV(s, t, "k", 1, 0x3), JET_errInvalidGrbit);
+    TU_CHECK_ERR(JetSeekKV(s, t, "k", 1, 0), JET_errInvalidGrbit);
     TU_CHECK_ERR(JetMove(s, t, JET_MoveNext, 0), JET_errNoCurrentRecord);
+    TU_CHECK_ERR(JetMove(s, t, JET_MoveFirst, 0x1), JET_errInvalidGrbit);
+    char buf[64];
+    unsigned long n = 0;
+    TU_CHECK_ERR(JetRetrieveKV(s, t, "k", 1, buf, sizeof buf, &n, 0x1), JET_errInvalidGrbit);
     TU_CHECK_ERR(JetCommitTransaction(s, 0), JET_errNotInTransaction);
     TU_CHECK_ERR(JetRollback(s, 0), JET_errNotInTransaction);
     TU_CHECK_ERR(JetBeginTransaction2(s, 0x100), JET_errInvalidGrbit);
     TU_CHECK_ERR(JetBeginTransaction(s), JET_errSuccess);
     TU_CHECK_ERR(JetBeginTransaction(s), JET_errTransTooDeep);
     TU_CHECK_ERR(JetCommitTransaction(s, 0x400), JET_errInvalidGrbit);
+    TU_CHECK_ERR(JetPutKV(s, t, "k", 1, "changed", 7, 0), JET_errSuccess);
+    /* A bad grbit leaves the transaction open: the rollback still undoes it. */
+    TU_CHECK_ERR(JetRollback(s, 0x2), JET_errInvalidGrbit);
     TU_CHECK_ERR(JetRollback(s, 0), JET_errSuccess);
-    /* A table id used from another session. */
-    JET_SESID s2;
-    TU_CHECK_ERR(JetBeginSession(inst, &s2, NULL, NULL), JET_errSuccess);
+    TU_CHECK_ERR(JetRollback(s, 0), JET_errNotInTransaction);
+
+    /* A value one byte over JET_cbValueMost: refused before anything
+     * changes, alone or inside a transaction that stays usable.  calloc
+     * leaves the 64 MiB untouched unless the engine reads it. */
+    unsigned char *huge = calloc(1, (size_t)JET_cbValueMost + 1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(huge);
+    TU_CHECK_ERR(JetPutKV(s, t, "k", 1, huge, JET_cbValueMost + 1, 0), JET_errRecordTooBig);
+    TU_CHECK_ERR(JetPutKV(s, t, "new", 3, huge, JET_cbValueMost + 1, 0), JET_errRecordTooBig);
+    TU_CHECK_ERR(JetBeginTransaction(s), JET_errSuccess);
+    TU_CHECK_ERR(JetPutKV(s, t, "new", 3, huge, JET_cbValueMost + 1, JET_bitPutInsert), JET_errRecordTooBig);
+    TU_CHECK_ERR(JetPutKV(s, t, "new", 3, "n", 1, 0), JET_errSuccess);
+    TU_CHECK_ERR(JetCommitTransaction(s, 0), JET_errSuccess);
+    TU_CHECK_ERR(JetDeleteKV(s, t, "new", 3), JET_errSuccess);
+    free(huge);
+    TU_CHECK_ERR(JetRetrieveKV(s, t, "k", 1, buf, sizeof buf, &n, 0), JET_errSuccess);
+    CU_ASSERT(n == 1 && buf[0] == 'v');
+
+    /* NULL where the call writes its answer, or reads its input. */
+    TU_CHECK_ERR(JetCreateInstance(NULL, "nul"), JET_errInvalidParameter);
+    TU_CHECK_ERR(JetGetSystemParameter(inst, 0, JET_paramLogFileSize, NULL, NULL, 0), JET_errInvalidParameter);
+    TU_CHECK_ERR(JetCreateDatabase(s, newdb, NULL, NULL, 0), JET_errInvalidParameter);
+    TU_CHECK_ERR(JetCreateDatabase(s, NULL, NULL, &db, 0), JET_errDatabaseInvalidName);
+    TU_CHECK_ERR(JetOpenDatabase(s, dbpath, NULL, NULL, 0), JET_errInvalidParameter);
+    TU_CHECK_ERR(JetAttachDatabase(s, NULL, 0), JET_errDatabaseInvalidName);
+    TU_CHECK_ERR(JetCreateTable(s, db, "new", 0, 0, NULL), JET_errInvalidParameter);
+    TU_CHECK_ERR(JetOpenTable(s, db, "t", NULL, 0, 0, NULL), JET_errInvalidParameter);
+    TU_CHECK_ERR(JetOpenTable(s, db, NULL, NULL, 0, 0, &u), JET_errInvalidName);
+    TU_CHECK_ERR(JetDeleteTable(s, db, NULL), JET_errInvalidName);
+    TU_CHECK_ERR(JetPutKV(s, t, NULL, 1, "v", 1, 0), JET_errInvalidParameter);
+    TU_CHECK_ERR(JetPutKV(s, t, "k", 1, NULL, 5, 0), JET_errInvalidParameter);
+    TU_CHECK_ERR(JetRetrieveKV(s, t, NULL, 1, buf, sizeof buf, &n, 0), JET_errInvalidParameter);
+    TU_CHECK_ERR(JetRetrieveKV(s, t, "k", 1, NULL, 10, &n, 0), JET_errInvalidParameter);
+    TU_CHECK_ERR(JetDeleteKV(s, t, NULL, 1), JET_errInvalidParameter);
+    TU_CHECK_ERR(JetSeekKV(s, t, NULL, 1, JET_bitSeekGE), JET_errInvalidParameter);
+    TU_CHECK_ERR(JetMove(s, t, JET_MoveFirst, 0), JET_errSuccess);
+    TU_CHECK_ERR(JetRetrieveCurrentKV(s, t, NULL, 10, &n, NULL, 0, NULL), JET_errInvalidParameter);
+    TU_CHECK_ERR(JetRetrieveCurrentKV(s, t, NULL, 0, NULL, NULL, 10, &n), JET_errInvalidParameter);
+    CU_ASSERT_EQUAL(access(newdb, F_OK), -1);
+
+    /* Bad grbits on the database calls, the end of a session and JetTerm2:
+     * refused, and the thing stays as it was. */
+    JET_DBID db_again = 77;
+    TU_CHECK_ERR(JetAttachDatabase(s, dbpath, JET_bitDbOverwriteExisting), JET_errInvalidGrbit);
+    TU_CHECK_ERR(JetAttachDatabase(s, dbpath, 0x4), JET_errInvalidGrbit);
+    TU_CHECK_ERR(JetOpenDatabase(s, dbpath, NULL, &db_again, JET_bitDbOverwriteExisting), JET_errInvalidGrbit);
+    TU_CHECK_ERR(JetOpenDatabase(s, dbpath, NULL, &db_again, 0x8), JET_errInvalidGrbit);
+    CU_ASSERT_EQUAL(db_again, 77);
+    TU_CHECK_ERR(JetCloseDatabase(s, db, 0x1), JET_errInvalidGrbit);
+    TU_CHECK_ERR(JetGetTableNames(s, db, buf, sizeof buf, &n), JET_errSuccess); /* still open */
+    JET_SESID s3;
+    TU_CHECK_ERR(JetBeginSession(inst, &s3, NULL, NULL), JET_errSuccess);
+    TU_CHECK_ERR(JetEndSession(s3, 0x1), JET_errInvalidGrbit);
+    TU_CHECK_ERR(JetBeginTransaction(s3), JET_errSuccess); /* still alive */
+    TU_CHECK_ERR(JetRollback(s3, 0), JET_errSuccess);
+    TU_CHECK_ERR(JetEndSession(s3, 0), JET_errSuccess);
+    TU_CHECK_ERR(JetTerm2(inst, 0x8), JET_errInvalidGrbit);
+    TU_CHECK_ERR(JetTerm2(inst, 0x80000000), JET_errInvalidGrbit);
+    TU_CHECK_ERR(JetRetrieveKV(s, t, "k", 1, buf, sizeof buf, &n, 0), JET_errSuccess); /* still running */
+
+    /* Handles of the wrong kind, of the wrong session, of another instance. */
+    TU_CHECK_ERR(JetPutKV(s, (JET_TABLEID)s, "k", 1, "v", 1, 0), JET_errInvalidTableId);
+    TU_CHECK_ERR(JetPutKV((JET_SESID)t, t, "k", 1, "v", 1, 0), JET_errInvalidSesid);
+    TU_CHECK_ERR(JetBeginTransaction((JET_SESID)inst), JET_errInvalidSesid);
+    TU_CHECK_ERR(JetBeginSession((JET_INSTANCE)s, &s3, NULL, NULL), JET_errInvalidInstance);
+    TU_CHECK_ERR(JetPutKV(s, t2, "k", 1, "v", 1, 0), JET_errSesidTableIdMismatch);
+    TU_CHECK_ERR(JetDeleteKV(s, t2, "k", 1), JET_errSesidTableIdMismatch);
+    TU_CHECK_ERR(JetRetrieveKV(s, t2, "k", 1, buf, sizeof buf, &n, 0), JET_errSesidTableIdMismatch);
+    TU_CHECK_ERR(JetSeekKV(s, t2, "k", 1, JET_bitSeekGE), JET_errSesidTableIdMismatch);
+    TU_CHECK_ERR(JetMove(s, t2, JET_MoveFirst, 0), JET_errSesidTableIdMismatch);
+    TU_CHECK_ERR(JetCloseTable(s, t2), JET_errSesidTableIdMismatch);
     TU_CHECK_ERR(JetPutKV(s2, t, "k", 1, "v", 1, 0), JET_errSesidTableIdMismatch);
-    TU_CHECK_ERR(JetDeleteTable(s2, db, "t"), JET_errTableInUse);
-    TU_CHECK_ERR(JetEndSession(s2, 0), JET_errSuccess);
-    /* A closed session and its tables are gone. */
-    TU_CHECK_ERR(JetPutKV(s2, t, "k", 1, "v", 1, 0), JET_errInvalidSesid);
-    TU_CHECK_ERR(JetEndSession(s2, 0), JET_errInvalidSesid);
-    TU_CHECK_ERR(JetCloseTable(s, t), JET_errSuccess);
-    TU_CHECK_ERR(JetCloseTable(s, t), JET_errInvalidTableId);
-    TU_CHECK_ERR(JetPutKV(s, t, "k", 1, "v", 1, 0), JET_errInvalidTableId);
+    TU_CHECK_ERR(JetCloseTable(s2, t), JET_errSesidTableIdMismatch);
+    /* A table id used from another session of the same instance. */
+    JET_SESID s4;
+    TU_CHECK_ERR(JetBeginSession(inst, &s4, NULL, NULL), JET_errSuccess);
+    TU_CHECK_ERR(JetPutKV(s4, t, "k", 1, "v", 1, 0), JET_errSesidTableIdMismatch);
+    TU_CHECK_ERR(JetDeleteTable(s4, db, "t"), JET_errTableInUse);
+    TU_CHECK_ERR(JetEndSession(s4, 0), JET_errSuccess);
+
+    /* Session 0, JET_sesidNil and a closed session, on every call. */
+    calls_with_bad_session(0, db, t, newdb);
+    calls_with_bad_session(JET_sesidNil, db, t, newdb);
+    calls_with_bad_session(s4, db, t, newdb);
+    CU_ASSERT_EQUAL(access(newdb, F_OK), -1);
+
+    /* A closed table id is gone. */
+    TU_CHECK_ERR(JetOpenTable(s, db, "u", NULL, 0, 0, &u), JET_errSuccess);
+    TU_CHECK_ERR(JetCloseTable(s, u), JET_errSuccess);
+    TU_CHECK_ERR(JetCloseTable(s, u), JET_errInvalidTableId);
+    TU_CHECK_ERR(JetPutKV(s, u, "k", 1, "v", 1, 0), JET_errInvalidTableId);
     TU_CHECK_ERR(JetPutKV(s, (JET_TABLEID)0, "k", 1, "v", 1, 0), JET_errInvalidTableId);
+    TU_CHECK_ERR(JetPutKV(s, JET_tableidNil, "k", 1, "v", 1, 0), JET_errInvalidTableId);
     TU_CHECK_ERR(JetDetachDatabase(s, dbpath), JET_errDatabaseInUse);
+
+    /* Every table, key and value is as it was, in both instances. */
+    size_t cb_after = 0, cb_after2 = 0;
+    char *after = export_all(inst, dbpath, &cb_after);
+    char *after2 = export_all(inst2, dbpath2, &cb_after2);
+    assert_same_export(before, cb_before, after, cb_after);
+    assert_same_export(before2, cb_before2, after2, cb_after2);
+    free(after);
+
+    TU_CHECK_ERR(JetCloseTable(s, t), JET_errSuccess);
     TU_CHECK_ERR(JetCloseDatabase(s, db, 0), JET_errSuccess);
     TU_CHECK_ERR(JetCloseDatabase(s, db, 0), JET_errInvalidDatabaseId);
     TU_CHECK_ERR(JetOpenDatabase(s, "/nonexistent/dir/x.db", NULL, &db, 0), JET_errInvalidPath);
     TU_CHECK_ERR(JetEndSession(s, 0), JET_errSuccess);
     TU_CHECK_ERR(JetTerm(inst), JET_errSuccess);
+    TU_CHECK_ERR(JetTerm(inst2), JET_errSuccess);
+    /* ...and so it stays across a restart (the refused calls logged nothing
+     * that recovery could replay). */
+    inst = new_instance("badargs2");
+    TU_CHECK_ERR(JetBeginSession(inst, &s, NULL, NULL), JET_errSuccess);
+    TU_CHECK_ERR(JetAttachDatabase(s, dbpath, 0), JET_errSuccess);
+    after = export_all(inst, dbpath, &cb_after);
+    assert_same_export(before, cb_before, after, cb_after);
+    TU_CHECK_ERR(JetTerm(inst), JET_errSuccess);
+    free(before);
+    free(after);
+    free(before2);
+    free(after2);
     CU_ASSERT_STRING_EQUAL(JetErrorString(JET_errReadVerifyFailure),
                            "page checksum or page number mismatch (read verify failure)");
     CU_ASSERT_STRING_EQUAL(JetErrorString(-123456), "unknown error");
+}
+
+/*
+ * Every code jet.h defines, written out by hand (reading jet.h at test time
+ * would tie the test to the source tree).  The test also scans every value
+ * in ESE's range for messages err.c has beyond this list, so a code added
+ * to jet.h and err.c but not here is caught too.
+ */
+#define E(code) {code, #code}
+static const struct {
+    JET_ERR err;
+    const char *name;
+} all_codes[] = {
+    E(JET_errSuccess), E(JET_wrnBufferTruncated), E(JET_wrnDatabaseAttached), E(JET_errLogFileCorrupt),
+    E(JET_errBackupInProgress), E(JET_errRestoreInProgress), E(JET_errMissingPreviousLogFile),
+    E(JET_errLogWriteFail), E(JET_errBadLogVersion), E(JET_errInvalidLogSequence), E(JET_errLoggingDisabled),
+    E(JET_errNoBackup), E(JET_errInvalidBackupSequence), E(JET_errBackupNotAllowedYet), E(JET_errInvalidBackup),
+    E(JET_errMissingLogFile), E(JET_errBadLogSignature), E(JET_errBadDbSignature), E(JET_errBadCheckpointSignature),
+    E(JET_errCheckpointCorrupt), E(JET_errLogFileSizeMismatch), E(JET_errCheckpointFileNotFound),
+    E(JET_errDatabaseDirtyShutdown), E(JET_errGivenLogFileHasBadSignature), E(JET_errGivenLogFileIsNotContiguous),
+    E(JET_errMissingRestoreLogFiles), E(JET_errMissingFullBackup), E(JET_errBadBackupDatabaseSize),
+    E(JET_errMissingFileToBackup), E(JET_errLogReadVerifyFailure), E(JET_errRestoreOfNonBackupDatabase),
+    E(JET_errLogFileNotCopied), E(JET_errBackupAbortByServer), E(JET_errInvalidGrbit), E(JET_errTermInProgress),
+    E(JET_errFeatureNotAvailable), E(JET_errInvalidName), E(JET_errInvalidParameter), E(JET_errInvalidDatabaseId),
+    E(JET_errOutOfMemory), E(JET_errReadVerifyFailure), E(JET_errPageNotInitialized), E(JET_errDiskIO),
+    E(JET_errInvalidPath), E(JET_errRecordTooBig), E(JET_errInvalidDatabase), E(JET_errNotInitialized),
+    E(JET_errAlreadyInitialized), E(JET_errFileAccessDenied), E(JET_errBufferTooSmall), E(JET_errNotInTransaction),
+    E(JET_errVersionStoreOutOfMemory), E(JET_errRunningInOneInstanceMode), E(JET_errRunningInMultiInstanceMode),
+    E(JET_errSystemParamsAlreadySet), E(JET_errInstanceNameInUse), E(JET_errInstanceUnavailable),
+    E(JET_errOutOfSessions), E(JET_errWriteConflict), E(JET_errTransTooDeep), E(JET_errInvalidSesid),
+    E(JET_errInTransaction), E(JET_errTransReadOnly), E(JET_errSesidTableIdMismatch), E(JET_errInvalidInstance),
+    E(JET_errDatabaseDuplicate), E(JET_errDatabaseInUse), E(JET_errDatabaseNotFound), E(JET_errDatabaseInvalidName),
+    E(JET_errDatabaseCorrupted), E(JET_errDatabaseLocked), E(JET_errPageSizeMismatch), E(JET_errTableDuplicate),
+    E(JET_errTableInUse), E(JET_errObjectNotFound), E(JET_errInvalidTableId), E(JET_errRecordNotFound),
+    E(JET_errNoCurrentRecord), E(JET_errKeyDuplicate), E(JET_errTooManyAttachedDatabases), E(JET_errDiskFull),
+    E(JET_errFileNotFound), E(JET_errFileInvalidType)
+};
+#undef E
+
+static void test_every_error_has_a_message(void)
+{
+    size_t n = sizeof all_codes / sizeof all_codes[0];
+    for (size_t i = 0; i < n; i++) {
+        const char *msg = JetErrorString(all_codes[i].err);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(msg);
+        if (msg[0] == '\0' || strncmp(msg, "unknown", 7) == 0) {
+            fprintf(stderr, "%s (%ld) has no message: \"%s\"\n", all_codes[i].name, all_codes[i].err, msg);
+            CU_FAIL("error code without a message");
+        }
+        /* Two codes sharing a value would make one of them unreachable. */
+        for (size_t j = 0; j < i; j++)
+            if (all_codes[j].err == all_codes[i].err) {
+                fprintf(stderr, "%s and %s share %ld\n", all_codes[j].name, all_codes[i].name, all_codes[i].err);
+                CU_FAIL("two error codes share a value");
+            }
+    }
+    for (JET_ERR e = -9999; e <= 9999; e++) {
+        if (strncmp(JetErrorString(e), "unknown", 7) == 0) continue;
+        size_t i = 0;
+        while (i < n && all_codes[i].err != e) i++;
+        if (i == n) {
+            fprintf(stderr, "err.c knows %ld (\"%s\") but the test's list does not\n", e, JetErrorString(e));
+            CU_FAIL("error code missing from all_codes");
+        }
+    }
+    /* The two codes the engine returned without jet.h naming them: ESE's
+     * values, and the engine really returns them. */
+    CU_ASSERT_EQUAL(JET_errTransReadOnly, -1110);
+    CU_ASSERT_EQUAL(JET_wrnDatabaseAttached, 1853);
+    setup_paths("api_errmsg");
+    JET_INSTANCE inst = new_instance("errmsg");
+    JET_SESID s;
+    JET_DBID db;
+    JET_TABLEID t;
+    TU_CHECK_ERR(JetBeginSession(inst, &s, NULL, NULL), JET_errSuccess);
+    TU_CHECK_ERR(JetCreateDatabase(s, dbpath, NULL, &db, 0), JET_errSuccess);
+    TU_CHECK_ERR(JetCreateTable(s, db, "t", 0, 0, &t), JET_errSuccess);
+    TU_CHECK_ERR(JetAttachDatabase(s, dbpath, 0), JET_wrnDatabaseAttached);
+    TU_CHECK_ERR(JetBeginTransaction2(s, JET_bitTransactionReadOnly), JET_errSuccess);
+    TU_CHECK_ERR(JetPutKV(s, t, "k", 1, "v", 1, 0), JET_errTransReadOnly);
+    TU_CHECK_ERR(JetRollback(s, 0), JET_errSuccess);
+    TU_CHECK_ERR(JetTerm(inst), JET_errSuccess);
 }
 
 static void put_str(JET_SESID s, JET_TABLEID t, const char *k, const char *v)
@@ -341,5 +644,6 @@ int main(void)
     CU_add_test(su, "test_crud_transactions_and_persistence", test_crud_transactions_persistence);
     CU_add_test(su, "test_transaction_too_big_for_cache_is_rolled_back", test_transaction_too_big_for_cache);
     CU_add_test(su, "test_several_databases_and_page_size", test_several_databases_and_page_size);
+    CU_add_test(su, "test_every_error_has_a_message", test_every_error_has_a_message);
     return tu_run();
 }

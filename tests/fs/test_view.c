@@ -705,7 +705,7 @@ static void test_view_random_reads_equal_sequential_and_the_snapshot_at_begin(vo
         jv_release(v, fh);
         /* A closed generation is served as it is on disk. */
         if (gen_of_name(set.e[i].name)) {
-            char path[1200];
+            char path[sizeof dir + sizeof set.e[i].name + 1];
             snprintf(path, sizeof path, "%s/%s", dir, set.e[i].name);
             int fd = open(path, O_RDONLY);
             CU_ASSERT_FATAL(fd >= 0);
