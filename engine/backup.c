@@ -66,7 +66,8 @@ struct backup {
     bool incremental;
     bool stopped;
     bool log_phase;
-    bool truncate;
+    bool truncate;            /* JetTruncateLog accepted: End(normal) deletes */
+    bool truncate_done;       /* End's JET_bitBackupTruncateDone: record as truncating, delete nothing */
     uint64_t begin_us, backup_id, lsn_mark;
     uint64_t roll_us;          /* after the roll: every commit in the set is older */
     lsn_t lsn_start;          /* the checkpoint at begin: replay starts here */
@@ -784,8 +785,9 @@ JET_ERR JetTruncateLogInstance(JET_INSTANCE instance)
 
 static void record_history(struct jet_instance *inst, struct backup *bk)
 {
-    enum db_backup_kind kind = bk->incremental ? (bk->truncate ? DB_BK_INCREMENTAL : DB_BK_DIFFERENTIAL)
-                                               : (bk->truncate ? DB_BK_FULL : DB_BK_COPY);
+    bool truncating = bk->truncate || bk->truncate_done;
+    enum db_backup_kind kind = bk->incremental ? (truncating ? DB_BK_INCREMENTAL : DB_BK_DIFFERENTIAL)
+                                               : (truncating ? DB_BK_FULL : DB_BK_COPY);
     pthread_mutex_lock(&inst->mu);
     for (uint32_t d = 0; d < JET_MAX_DBS; d++) {
         struct db *db = inst->dbs[d];
@@ -845,8 +847,12 @@ JET_ERR JetEndExternalBackupInstance2(JET_INSTANCE instance, JET_GRBIT grbit)
         return JET_errInvalidParameter;
     JET_ERR err = bk_enter(instance, &inst, &bk, true);
     if (err < 0) return err;
-    if (grbit & JET_bitBackupTruncateDone) bk->truncate = true;
-    bool ok = normal && !bk->stopped;
+    /* As ESE: TruncateDone says the caller truncated by other means, so the
+     * backup is recorded as a truncating one; only JetTruncateLog, which
+     * checks that every log was read whole, lets End delete generations.
+     * A normal End before JetGetLogInfo is a failed backup. */
+    if (grbit & JET_bitBackupTruncateDone) bk->truncate_done = true;
+    bool ok = normal && !bk->stopped && bk->log_phase;
     bk_detach(inst, bk);
     if (ok) {
         record_history(inst, bk);

@@ -347,7 +347,11 @@ JET_ERR JetRetrieveCurrentKV(JET_SESID sesid, JET_TABLEID tableid, void *pvKey,
 /*   incremental + truncation                 -> incremental            */
 /*   incremental without truncation           -> differential           */
 /* Truncation deletes, at the normal end only, the generations that are */
-/* below the checkpoint and held by this completed backup or older.     */
+/* below the checkpoint and held by this completed backup or older, and */
+/* only after JetTruncateLog accepted (every log of the set read whole):*/
+/* TruncateDone changes the kind recorded, never what is deleted.  A    */
+/* normal end before JetGetLogInfo, or after JetStopBackup, is a failed */
+/* backup: no history, nothing deleted (End still returns success).     */
 /* ------------------------------------------------------------------ */
 #define JET_bitBackupIncremental 0x00000001
 #define JET_bitBackupAtomic 0x00000004 /* deprecated: JET_errInvalidGrbit */

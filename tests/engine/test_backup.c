@@ -3,8 +3,16 @@
  * point-in-time snapshot (the database image read through the backup is
  * byte-identical to the file as it stood at begin, however much the
  * engine writes meanwhile), coverage rules for truncation, and the backup
- * history kept in the database header.
+ * history kept in the database header.  Truncation is checked against the
+ * actual list of generations in the log directory: an aborted or stopped
+ * backup deletes nothing, a normal end deletes exactly what
+ * JetGetTruncateLogInfo named, never a generation at or past the
+ * checkpoint (held behind the set with a long checkpoint period), and the
+ * instance recovers from a crash after the truncations.  Also: the
+ * instance-less (legacy mode) family end to end.
  */
+#include <dirent.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,23 +32,160 @@ static JET_SESID s;
 static JET_TABLEID t;
 
 static unsigned long snap_mem_kb; /* 0: the default */
+/* Checkpoint period of start()/reopen(): HELD keeps the checkpoint where
+ * it is (the cache is far from a quarter dirty in the tests that use it),
+ * so it stays behind the generations a backup holds until reopen() moves
+ * it (a clean JetTerm flushes and writes the checkpoint at the log end). */
+#define CKPT_HELD_MS 3600000ul
+static unsigned long ckpt_ms = 20;
+
+static void set_params(void)
+{
+    JetSetSystemParameter(&inst, 0, JET_paramSystemPath, 0, dir);
+    JetSetSystemParameter(&inst, 0, JET_paramLogFilePath, 0, dir);
+    JetSetSystemParameter(&inst, 0, JET_paramLogFileSize, 256, NULL);
+    JetSetSystemParameter(&inst, 0, JET_paramCheckpointPeriodMs, ckpt_ms, NULL);
+    JetSetSystemParameter(&inst, 0, JET_paramCacheSizeMax, 128, NULL);
+    if (snap_mem_kb) JetSetSystemParameter(&inst, 0, JET_paramSnapshotMemoryMax, snap_mem_kb, NULL);
+}
 
 static void start(int circular)
 {
     inst = 0;
     CU_ASSERT_FATAL(JetCreateInstance(&inst, "bk") >= 0);
-    JetSetSystemParameter(&inst, 0, JET_paramSystemPath, 0, dir);
-    JetSetSystemParameter(&inst, 0, JET_paramLogFilePath, 0, dir);
-    JetSetSystemParameter(&inst, 0, JET_paramLogFileSize, 256, NULL);
+    set_params();
     JetSetSystemParameter(&inst, 0, JET_paramCircularLog, (JET_API_PTR)circular, NULL);
-    JetSetSystemParameter(&inst, 0, JET_paramCheckpointPeriodMs, 20, NULL);
-    JetSetSystemParameter(&inst, 0, JET_paramCacheSizeMax, 128, NULL);
-    if (snap_mem_kb) JetSetSystemParameter(&inst, 0, JET_paramSnapshotMemoryMax, snap_mem_kb, NULL);
     CU_ASSERT_FATAL(JetInit(&inst) >= 0);
     JET_DBID db;
     CU_ASSERT_FATAL(JetBeginSession(inst, &s, NULL, NULL) >= 0);
     CU_ASSERT_FATAL(JetCreateDatabase(s, dbpath, NULL, &db, JET_bitDbOverwriteExisting) >= 0);
     CU_ASSERT_FATAL(JetCreateTable(s, db, "t", 0, 0, &t) >= 0);
+}
+
+/* Clean JetTerm and JetInit again on the same directory: the checkpoint
+ * moves to the end of the log (the only way to move it on demand with a
+ * held checkpoint period). */
+static void reopen(void)
+{
+    CU_ASSERT_FATAL(JetTerm(inst) >= 0);
+    inst = 0;
+    CU_ASSERT_FATAL(JetCreateInstance(&inst, "bk") >= 0);
+    set_params();
+    CU_ASSERT_FATAL(JetInit(&inst) >= 0);
+    JET_DBID db;
+    CU_ASSERT_FATAL(JetBeginSession(inst, &s, NULL, NULL) >= 0);
+    CU_ASSERT_FATAL(JetAttachDatabase(s, dbpath, 0) >= 0);
+    CU_ASSERT_FATAL(JetOpenDatabase(s, dbpath, NULL, &db, 0) >= 0);
+    CU_ASSERT_FATAL(JetOpenTable(s, db, "t", NULL, 0, 0, &t) >= 0);
+}
+
+/* ---- the log directory as a user sees it ---- */
+
+#define MAX_GENS 1024
+struct gens {
+    int n;
+    uint32_t g[MAX_GENS];  /* ascending */
+    uint64_t h[MAX_GENS];  /* FNV-1a of the file's bytes (with_hash) */
+};
+
+static uint64_t file_hash(const char *path)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    unsigned char buf[65536];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+        for (size_t i = 0; i < n; i++) h = (h ^ buf[i]) * 0x100000001b3ull;
+    fclose(f);
+    return h;
+}
+
+/* The generation a name "edbXXXXXXXX.log" (upper-case hex) stands for, 0 if none. */
+static uint32_t gen_of_name(const char *name)
+{
+    const char *b = strrchr(name, '/');
+    b = b ? b + 1 : name;
+    if (strlen(b) != 15 || strncmp(b, "edb", 3) != 0 || strcmp(b + 11, ".log") != 0) return 0;
+    uint32_t g = 0;
+    for (int i = 3; i < 11; i++) {
+        char c = b[i];
+        if (c >= '0' && c <= '9') g = g << 4 | (uint32_t)(c - '0');
+        else if (c >= 'A' && c <= 'F') g = g << 4 | (uint32_t)(c - 'A' + 10);
+        else return 0;
+    }
+    return g;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Every log generation file in d (not edbtmp.log), ascending. */
+static void list_gens(const char *d, struct gens *out, int with_hash)
+{
+    memset(out, 0, sizeof *out);
+    DIR *dd = opendir(d);
+    CU_ASSERT_FATAL(dd != NULL);
+    struct dirent *e;
+    while ((e = readdir(dd)) != NULL) {
+        uint32_t g = gen_of_name(e->d_name);
+        if (g && out->n < MAX_GENS) out->g[out->n++] = g;
+    }
+    closedir(dd);
+    qsort(out->g, (size_t)out->n, sizeof out->g[0], cmp_u32);
+    for (int i = 0; with_hash && i < out->n; i++) {
+        char p[1300];
+        snprintf(p, sizeof p, "%s/edb%08X.log", d, out->g[i]);
+        out->h[i] = file_hash(p);
+    }
+}
+
+static int gens_find(const struct gens *l, uint32_t g)
+{
+    for (int i = 0; i < l->n; i++)
+        if (l->g[i] == g) return i;
+    return -1;
+}
+
+static void print_gens(const char *what, const struct gens *l)
+{
+    fprintf(stderr, "%s:", what);
+    for (int i = 0; i < l->n; i++) fprintf(stderr, " %u", l->g[i]);
+    fprintf(stderr, "\n");
+}
+
+/* Same generations, and (with hashes) the same bytes in each. */
+static int gens_equal(const struct gens *a, const struct gens *b, int with_hash)
+{
+    if (a->n != b->n) return 0;
+    for (int i = 0; i < a->n; i++)
+        if (a->g[i] != b->g[i] || (with_hash && a->h[i] != b->h[i])) return 0;
+    return 1;
+}
+
+/* The checkpoint's generation, from the file (what recovery starts from). */
+static uint32_t ckpt_gen(void)
+{
+    char ck[1200];
+    JET_INSPECT_CHECKPOINT c;
+    snprintf(ck, sizeof ck, "%s/edb.chk", dir);
+    CU_ASSERT_FATAL(JetInspectCheckpoint(ck, &c) >= 0);
+    return (uint32_t)(c.lsn >> 32);
+}
+
+/* The generations a multi-string of log paths names. */
+static void gens_of_multistring(const char *szz, struct gens *out)
+{
+    memset(out, 0, sizeof *out);
+    for (const char *p = szz; *p && out->n < MAX_GENS; p += strlen(p) + 1) {
+        uint32_t g = gen_of_name(p);
+        CU_ASSERT(g != 0);
+        out->g[out->n++] = g;
+    }
+    qsort(out->g, (size_t)out->n, sizeof out->g[0], cmp_u32);
 }
 
 static void load(int from, int to, char fill)
@@ -243,6 +388,288 @@ static void test_snapshot_is_the_file_as_at_begin(void)
     free(ref);
     free(got);
     JetTerm(inst);
+}
+
+/* Reads every file of the running backup's set whole through the API
+ * (the databases of a full backup, then GetLogInfo and every log). */
+static void read_whole_set(int with_db, JET_LOGINFO *li, uint64_t *rng)
+{
+    static char names[65536];
+    unsigned long cb = 0;
+    if (with_db) {
+        TU_CHECK_ERR(JetGetAttachInfoInstance(inst, names, sizeof names, &cb), JET_errSuccess);
+        CU_ASSERT_STRING_EQUAL(names, dbpath);
+        for (char *p = names; *p; p += strlen(p) + 1) {
+            size_t n = 0;
+            free(read_through_backup(p, &n, rng));
+        }
+    }
+    li->cbSize = sizeof *li;
+    TU_CHECK_ERR(JetGetLogInfoInstance2(inst, names, sizeof names, &cb, li), JET_errSuccess);
+    int nlogs = 0;
+    for (char *p = names; *p; p += strlen(p) + 1, nlogs++) {
+        size_t n = 0;
+        free(read_through_backup(p, &n, rng));
+    }
+    CU_ASSERT_EQUAL(nlogs, (int)(li->ulGenHigh - li->ulGenLow + 1));
+}
+
+/* The generations JetGetTruncateLogInfoInstance names now. */
+static void truncate_info(struct gens *out)
+{
+    static char names[65536];
+    unsigned long cb = 0;
+    TU_CHECK_ERR(JetGetTruncateLogInfoInstance(inst, names, sizeof names, &cb), JET_errSuccess);
+    gens_of_multistring(names, out);
+}
+
+/*
+ * An aborted backup (End with JET_bitBackupEndAbort, or JetStopBackup then
+ * End) truncates nothing and changes no history, even after a successful
+ * JetTruncateLog: the log directory holds exactly the same generations,
+ * byte for byte, and the header's backup history is unchanged.  The
+ * generations are chosen so that a normal end would delete some
+ * (JetGetTruncateLogInfo lists them, and a normal end at the close does).
+ */
+static void test_aborted_backup_truncates_nothing(void)
+{
+    snprintf(dir, sizeof dir, "%s", tu_scratch_dir("bk_abort"));
+    snprintf(dbpath, sizeof dbpath, "%s/b.db", dir);
+    uint64_t rng = tu_seed("test_aborted_backup_truncates_nothing");
+    start(0);
+    JET_LOGINFO li;
+    /* History to keep: a completed full and a completed incremental. */
+    load(0, 1500, 'a');
+    TU_CHECK_ERR(JetBeginExternalBackupInstance(inst, 0), JET_errSuccess);
+    read_whole_set(1, &li, &rng);
+    TU_CHECK_ERR(JetTruncateLogInstance(inst), JET_errSuccess);
+    TU_CHECK_ERR(JetEndExternalBackupInstance(inst), JET_errSuccess);
+    load(1500, 2000, 'b');
+    TU_CHECK_ERR(JetBeginExternalBackupInstance(inst, JET_bitBackupIncremental), JET_errSuccess);
+    read_whole_set(0, &li, &rng);
+    TU_CHECK_ERR(JetTruncateLogInstance(inst), JET_errSuccess);
+    TU_CHECK_ERR(JetEndExternalBackupInstance(inst), JET_errSuccess);
+    JET_INSPECT_DBHEADER hd0, hd1;
+    TU_CHECK_ERR(JetInspectDatabaseHeader(dbpath, &hd0), JET_errSuccess);
+    CU_ASSERT(hd0.backup[0].backup_id != 0 && hd0.backup[1].backup_id != 0);
+    /* Generations for a truncation to delete: the checkpoint passes them. */
+    load(0, 2000, 'c');
+    sleep_ms(200);
+    static struct gens g0, g1, del;
+    const char *what[] = {"full, End(Abort)", "full, Stop then End(Normal)", "incremental, End(Abort)",
+                          "incremental, Stop then End(Normal)"};
+    for (int v = 0; v < 4; v++) {
+        int full = v < 2, stop = v & 1;
+        TU_CHECK_ERR(JetBeginExternalBackupInstance(inst, full ? 0 : JET_bitBackupIncremental), JET_errSuccess);
+        sleep_ms(60); /* the checkpoint settles after begin's roll (nothing is written meanwhile) */
+        list_gens(dir, &g0, 1);
+        read_whole_set(full, &li, &rng);
+        truncate_info(&del);
+        /* A normal end would delete these: the abort has something to keep. */
+        CU_ASSERT(del.n >= 1);
+        for (int i = 0; i < del.n; i++) CU_ASSERT(gens_find(&g0, del.g[i]) >= 0);
+        TU_CHECK_ERR(JetTruncateLogInstance(inst), JET_errSuccess);
+        if (stop) {
+            TU_CHECK_ERR(JetStopBackupInstance(inst), JET_errSuccess);
+            TU_CHECK_ERR(JetTruncateLogInstance(inst), JET_errBackupAbortByServer);
+            /* ESE-NOTES: End returns JET_errSuccess past its two checks,
+             * stopped or not; the backup is treated as failed. */
+            TU_CHECK_ERR(JetEndExternalBackupInstance2(inst, JET_bitBackupEndNormal), JET_errSuccess);
+        } else {
+            TU_CHECK_ERR(JetEndExternalBackupInstance2(inst, JET_bitBackupEndAbort), JET_errSuccess);
+        }
+        TU_CHECK_ERR(JetEndExternalBackupInstance(inst), JET_errNoBackup);
+        list_gens(dir, &g1, 1);
+        if (!gens_equal(&g0, &g1, 1)) {
+            fprintf(stderr, "%s changed the log directory\n", what[v]);
+            print_gens("  before", &g0);
+            print_gens("  after", &g1);
+        }
+        CU_ASSERT(gens_equal(&g0, &g1, 1));
+        TU_CHECK_ERR(JetInspectDatabaseHeader(dbpath, &hd1), JET_errSuccess);
+        CU_ASSERT(memcmp(hd1.backup, hd0.backup, sizeof hd0.backup) == 0);
+    }
+    /* A normal End while still in the database phase (JetGetLogInfo never
+     * called) is a failed backup too (ESE-NOTES): the database read whole,
+     * yet no history, nothing deleted, even with TruncateDone. */
+    TU_CHECK_ERR(JetBeginExternalBackupInstance(inst, 0), JET_errSuccess);
+    list_gens(dir, &g0, 1);
+    {
+        static char names[65536];
+        unsigned long cb = 0;
+        TU_CHECK_ERR(JetGetAttachInfoInstance(inst, names, sizeof names, &cb), JET_errSuccess);
+        size_t n = 0;
+        free(read_through_backup(names, &n, &rng));
+    }
+    TU_CHECK_ERR(JetEndExternalBackupInstance2(inst, JET_bitBackupEndNormal | JET_bitBackupTruncateDone),
+                 JET_errSuccess);
+    list_gens(dir, &g1, 1);
+    CU_ASSERT(gens_equal(&g0, &g1, 1));
+    TU_CHECK_ERR(JetInspectDatabaseHeader(dbpath, &hd1), JET_errSuccess);
+    CU_ASSERT(memcmp(hd1.backup, hd0.backup, sizeof hd0.backup) == 0);
+    /* The chain is intact: an incremental still follows the last one. */
+    TU_CHECK_ERR(JetBeginExternalBackupInstance(inst, JET_bitBackupIncremental), JET_errSuccess);
+    read_whole_set(0, &li, &rng);
+    CU_ASSERT(li.ulGenLow <= hd0.backup[1].gen_high + 1);
+    TU_CHECK_ERR(JetEndExternalBackupInstance2(inst, JET_bitBackupEndAbort), JET_errSuccess);
+    /* Control: the same full ended normally does delete (so the
+     * comparisons above could fail) and records a new full. */
+    TU_CHECK_ERR(JetBeginExternalBackupInstance(inst, 0), JET_errSuccess);
+    read_whole_set(1, &li, &rng);
+    TU_CHECK_ERR(JetTruncateLogInstance(inst), JET_errSuccess);
+    list_gens(dir, &g0, 0);
+    TU_CHECK_ERR(JetEndExternalBackupInstance(inst), JET_errSuccess);
+    list_gens(dir, &g1, 0);
+    CU_ASSERT(g1.n < g0.n);
+    TU_CHECK_ERR(JetInspectDatabaseHeader(dbpath, &hd1), JET_errSuccess);
+    CU_ASSERT(hd1.backup[0].backup_id != hd0.backup[0].backup_id && hd1.backup[1].backup_id == 0);
+    JetTerm(inst);
+}
+
+/* ESE-NOTES 3.4: deletion only through JetTruncateLog, after every log
+ * of the set was read; JET_bitBackupTruncateDone only marks the header. */
+static void report_truncate_done(const char *kind, const struct gens *before, const struct gens *after,
+                                 const JET_LOGINFO *li)
+{
+    int unread = 0;
+    for (int i = 0; i < before->n; i++)
+        if (gens_find(after, before->g[i]) < 0 && before->g[i] >= li->ulGenLow && before->g[i] <= li->ulGenHigh)
+            unread++;
+    CU_ASSERT(gens_equal(before, after, 1));
+    if (!gens_equal(before, after, 1)) {
+        fprintf(stderr,
+                "%s End(Normal|TruncateDone), no log read: %d generation(s) deleted, %d of them in the "
+                "set %lu..%lu\n",
+                kind, before->n - after->n, unread, li->ulGenLow, li->ulGenHigh);
+        print_gens("  before end", before);
+        print_gens("  after end", after);
+    }
+}
+
+/*
+ * JetGetTruncateLogInfoInstance, asked after GetLogInfo, names exactly the
+ * generations a normal end after JetTruncateLog deletes: those below the
+ * checkpoint (held here, so it cannot move in between) and within the set;
+ * the set's generations from the checkpoint on stay, since recovery needs
+ * them.  Then JET_bitBackupTruncateDone (ESE-NOTES 1.4 and 3.5): the normal
+ * end records the backup as truncating (a full, not a copy) although
+ * JetTruncateLog was not called; deletion happens only through
+ * JetTruncateLog after every log was read (3.4), so nothing is deleted.
+ */
+static void test_truncate_log_info_lists_what_end_deletes(void)
+{
+    snprintf(dir, sizeof dir, "%s", tu_scratch_dir("bk_trunc_info"));
+    snprintf(dbpath, sizeof dbpath, "%s/b.db", dir);
+    uint64_t rng = tu_seed("test_truncate_log_info_lists_what_end_deletes");
+    ckpt_ms = CKPT_HELD_MS;
+    start(0);
+    load(0, 1500, 'a');
+    reopen(); /* the checkpoint moves past the generations just written */
+    load(0, 100, 'b');
+    uint32_t ck = ckpt_gen();
+    JET_LOGINFO li;
+    static struct gens before, after, listed, want;
+    TU_CHECK_ERR(JetBeginExternalBackupInstance(inst, 0), JET_errSuccess);
+    read_whole_set(1, &li, &rng);
+    truncate_info(&listed);
+    CU_ASSERT_EQUAL(ckpt_gen(), ck);
+    list_gens(dir, &before, 0);
+    /* Expected: below the checkpoint and not past the set. */
+    memset(&want, 0, sizeof want);
+    for (int i = 0; i < before.n; i++)
+        if (before.g[i] < ck && before.g[i] <= li.ulGenHigh) want.g[want.n++] = before.g[i];
+    CU_ASSERT(want.n >= 2);          /* there is something to delete... */
+    CU_ASSERT(ck <= li.ulGenHigh);   /* ...and the checkpoint is held inside the set */
+    CU_ASSERT(li.ulGenLow == ck);    /* a full's set starts at the checkpoint */
+    if (!gens_equal(&listed, &want, 0)) {
+        print_gens("truncate info", &listed);
+        print_gens("expected", &want);
+    }
+    CU_ASSERT(gens_equal(&listed, &want, 0));
+    TU_CHECK_ERR(JetTruncateLogInstance(inst), JET_errSuccess);
+    TU_CHECK_ERR(JetEndExternalBackupInstance(inst), JET_errSuccess);
+    list_gens(dir, &after, 0);
+    /* after == before minus exactly the listed generations */
+    int ok = after.n + listed.n == before.n;
+    for (int i = 0; i < before.n; i++)
+        ok &= (gens_find(&listed, before.g[i]) >= 0) == (gens_find(&after, before.g[i]) < 0);
+    if (!ok) {
+        print_gens("before end", &before);
+        print_gens("after end", &after);
+        print_gens("listed", &listed);
+    }
+    CU_ASSERT(ok);
+    for (uint32_t g = ck; g <= li.ulGenHigh; g++) CU_ASSERT(gens_find(&after, g) >= 0);
+    JET_INSPECT_DBHEADER h0, h1;
+    TU_CHECK_ERR(JetInspectDatabaseHeader(dbpath, &h0), JET_errSuccess);
+    CU_ASSERT(h0.backup[0].backup_id != 0);
+
+    /* JET_bitBackupTruncateDone: a full whose logs the caller did not read
+     * through the API (JetTruncateLog refuses), ended normally with it. */
+    load(100, 1500, 'c');
+    reopen();
+    TU_CHECK_ERR(JetBeginExternalBackupInstance(inst, 0), JET_errSuccess);
+    static char names[65536];
+    unsigned long cb = 0;
+    TU_CHECK_ERR(JetGetAttachInfoInstance(inst, names, sizeof names, &cb), JET_errSuccess);
+    size_t n = 0;
+    free(read_through_backup(dbpath, &n, &rng));
+    li.cbSize = sizeof li;
+    TU_CHECK_ERR(JetGetLogInfoInstance2(inst, names, sizeof names, &cb, &li), JET_errSuccess);
+    truncate_info(&listed);
+    CU_ASSERT(listed.n >= 1); /* a truncation would have something to delete */
+    TU_CHECK_ERR(JetTruncateLogInstance(inst), JET_errLogFileNotCopied);
+    list_gens(dir, &before, 1);
+    TU_CHECK_ERR(JetEndExternalBackupInstance2(inst, JET_bitBackupEndNormal | JET_bitBackupTruncateDone),
+                 JET_errSuccess);
+    TU_CHECK_ERR(JetInspectDatabaseHeader(dbpath, &h1), JET_errSuccess);
+    /* Recorded as a full (not a copy): the new full, its range, the
+     * incremental and differential slots cleared, the copy slot untouched. */
+    CU_ASSERT(h1.backup[0].backup_id != 0 && h1.backup[0].backup_id != h0.backup[0].backup_id);
+    CU_ASSERT_EQUAL(h1.backup[0].gen_low, li.ulGenLow);
+    CU_ASSERT_EQUAL(h1.backup[0].gen_high, li.ulGenHigh);
+    CU_ASSERT_EQUAL(h1.backup[1].backup_id, 0);
+    CU_ASSERT_EQUAL(h1.backup[2].backup_id, 0);
+    CU_ASSERT(memcmp(&h1.backup[3], &h0.backup[3], sizeof h0.backup[3]) == 0);
+    list_gens(dir, &after, 1);
+    report_truncate_done("full", &before, &after, &li);
+    /* The same with an incremental: its set is every generation present,
+     * so what a truncation deletes is in the set, and none was read. */
+    load(0, 1500, 'e');
+    reopen();
+    TU_CHECK_ERR(JetBeginExternalBackupInstance(inst, JET_bitBackupIncremental), JET_errSuccess);
+    li.cbSize = sizeof li;
+    TU_CHECK_ERR(JetGetLogInfoInstance2(inst, names, sizeof names, &cb, &li), JET_errSuccess);
+    truncate_info(&listed);
+    CU_ASSERT(listed.n >= 1);
+    TU_CHECK_ERR(JetTruncateLogInstance(inst), JET_errLogFileNotCopied);
+    list_gens(dir, &before, 1);
+    TU_CHECK_ERR(JetEndExternalBackupInstance2(inst, JET_bitBackupEndNormal | JET_bitBackupTruncateDone),
+                 JET_errSuccess);
+    TU_CHECK_ERR(JetInspectDatabaseHeader(dbpath, &h0), JET_errSuccess);
+    /* Recorded as an incremental (not a differential) following the full. */
+    CU_ASSERT(h0.backup[1].backup_id != 0);
+    CU_ASSERT_EQUAL(h0.backup[1].predecessor_id, h1.backup[0].backup_id);
+    CU_ASSERT_EQUAL(h0.backup[1].gen_high, li.ulGenHigh);
+    CU_ASSERT_EQUAL(h0.backup[2].backup_id, 0);
+    list_gens(dir, &after, 1);
+    report_truncate_done("incremental", &before, &after, &li);
+    h1 = h0;
+    /* With Abort, TruncateDone records and deletes nothing. */
+    load(0, 1500, 'd');
+    reopen();
+    TU_CHECK_ERR(JetBeginExternalBackupInstance(inst, 0), JET_errSuccess);
+    read_whole_set(1, &li, &rng);
+    TU_CHECK_ERR(JetTruncateLogInstance(inst), JET_errSuccess);
+    list_gens(dir, &before, 1);
+    TU_CHECK_ERR(JetEndExternalBackupInstance2(inst, JET_bitBackupEndAbort | JET_bitBackupTruncateDone),
+                 JET_errSuccess);
+    list_gens(dir, &after, 1);
+    CU_ASSERT(gens_equal(&before, &after, 1));
+    TU_CHECK_ERR(JetInspectDatabaseHeader(dbpath, &h0), JET_errSuccess);
+    CU_ASSERT(memcmp(h0.backup, h1.backup, sizeof h0.backup) == 0);
+    JetTerm(inst);
+    ckpt_ms = 20;
 }
 
 /* Writes every file of the running backup set into dir (logs always;
@@ -502,17 +929,6 @@ static void test_full_and_incremental_restore(void)
     CU_ASSERT(err == JET_errGivenLogFileHasBadSignature || err == JET_errGivenLogFileIsNotContiguous);
 }
 
-static int count_gens(void)
-{
-    char cmd[1300];
-    snprintf(cmd, sizeof cmd, "ls %s | grep -c '^edb0.*\\.log$'", dir);
-    FILE *p = popen(cmd, "r");
-    int n = -1;
-    if (p && fscanf(p, "%d", &n) != 1) n = -1;
-    if (p) pclose(p);
-    return n;
-}
-
 static void test_kill9_during_backup_loses_nothing(void)
 {
     snprintf(dir, sizeof dir, "%s", tu_scratch_dir("bk_kill"));
@@ -539,7 +955,11 @@ static void test_kill9_during_backup_loses_nothing(void)
     char c;
     CU_ASSERT_FATAL(read(fds[0], &c, 1) == 1);
     close(fds[0]);
-    int before = count_gens();
+    /* The child is idle now (its checkpointer deletes nothing: circular
+     * logging is off), so this is the log directory at the kill. */
+    static struct gens before, after;
+    list_gens(dir, &before, 1);
+    CU_ASSERT(before.n >= 2);
     kill(pid, SIGKILL);
     int st;
     waitpid(pid, &st, 0);
@@ -550,7 +970,22 @@ static void test_kill9_during_backup_loses_nothing(void)
     JetSetSystemParameter(&inst, 0, JET_paramLogFilePath, 0, dir);
     JetSetSystemParameter(&inst, 0, JET_paramLogFileSize, 256, NULL);
     CU_ASSERT_FATAL(JetInit(&inst) >= 0);
-    CU_ASSERT(count_gens() >= before);
+    /* Every generation there at the kill is still there, and every closed
+     * one (all but the last, which recovery may complete) byte for byte. */
+    list_gens(dir, &after, 1);
+    int lost = 0, changed = 0;
+    for (int i = 0; i < before.n; i++) {
+        int j = gens_find(&after, before.g[i]);
+        if (j < 0) lost++;
+        else if (i < before.n - 1 && after.h[j] != before.h[i]) changed++;
+    }
+    if (lost || changed) {
+        print_gens("kill: before", &before);
+        print_gens("kill: after recovery", &after);
+    }
+    CU_ASSERT_EQUAL(lost, 0);
+    CU_ASSERT_EQUAL(changed, 0);
+    for (int i = 1; i < after.n; i++) CU_ASSERT_EQUAL(after.g[i], after.g[i - 1] + 1);
     JET_DBID db;
     CU_ASSERT_FATAL(JetBeginSession(inst, &s, NULL, NULL) >= 0);
     CU_ASSERT_FATAL(JetAttachDatabase(s, dbpath, 0) >= 0);
@@ -589,11 +1024,57 @@ static void chain_update(uint64_t *rng, int n)
     }
 }
 
-static int chain_matches(const char *rdir, const uint32_t *want)
+/* The writer thread of the chain test: its own keys w000..w099, each
+ * commit and its model update together under wmodel_mu (as test_snapshot
+ * does), so a copy of the model taken with a begin under the same lock is
+ * exactly what was committed at begin. */
+#define WKEYS 100
+static uint32_t wmodel[WKEYS];
+static pthread_mutex_t wmodel_mu = PTHREAD_MUTEX_INITIALIZER;
+static volatile int wstop;
+static int wcommits, wfailures;
+
+static void wvalue(char *v, size_t cb, uint32_t ver) { snprintf(v, cb, "w%u-%0*u", ver, (int)(ver % 200), 0u); }
+
+static void *chain_writer(void *arg)
 {
-    JET_SESID rs;
-    JET_TABLEID rt;
-    JET_INSTANCE ri = open_restored(rdir, &rs, &rt);
+    uint64_t rng = (uint64_t)(uintptr_t)arg;
+    JET_SESID ws;
+    JET_DBID wd;
+    JET_TABLEID wt;
+    if (JetBeginSession(inst, &ws, NULL, NULL) < 0 || JetOpenDatabase(ws, dbpath, NULL, &wd, 0) < 0 ||
+        JetOpenTable(ws, wd, "t", NULL, 0, 0, &wt) < 0) {
+        __atomic_add_fetch(&wfailures, 1, __ATOMIC_SEQ_CST);
+        return NULL;
+    }
+    while (!__atomic_load_n(&wstop, __ATOMIC_SEQ_CST)) {
+        int k = (int)(tu_rand(&rng) % WKEYS);
+        uint32_t ver = (uint32_t)(tu_rand(&rng) % 1000000) + 1;
+        char key[16], v[300];
+        snprintf(key, sizeof key, "w%03d", k);
+        wvalue(v, sizeof v, ver);
+        pthread_mutex_lock(&wmodel_mu);
+        JET_ERR err = JetBeginTransaction(ws);
+        if (err >= 0) err = JetPutKV(ws, wt, key, strlen(key), v, strlen(v), 0);
+        if (err >= 0) err = JetCommitTransaction(ws, JET_bitCommitLazyFlush);
+        else JetRollback(ws, 0);
+        if (err >= 0) wmodel[k] = ver;
+        pthread_mutex_unlock(&wmodel_mu);
+        if (err < 0) {
+            fprintf(stderr, "chain writer: %ld %s\n", err, JetGetLastErrorDetail());
+            __atomic_add_fetch(&wfailures, 1, __ATOMIC_SEQ_CST);
+            break;
+        }
+        __atomic_add_fetch(&wcommits, 1, __ATOMIC_SEQ_CST);
+        sleep_ms(1);
+    }
+    JetEndSession(ws, 0);
+    return NULL;
+}
+
+/* Mismatches between the table in (rs, rt) and the models (wwant may be NULL). */
+static int models_mismatch(JET_SESID rs, JET_TABLEID rt, const uint32_t *want, const uint32_t *wwant)
+{
     int bad = 0;
     for (int k = 0; k < 400; k++) {
         char key[16], v[300], w[300];
@@ -606,32 +1087,83 @@ static int chain_matches(const char *rdir, const uint32_t *want)
             bad += e < 0 || n != strlen(w) || memcmp(v, w, n) != 0;
         }
     }
+    for (int k = 0; wwant && k < WKEYS; k++) {
+        char key[16], v[300], w[300];
+        unsigned long n = 0;
+        snprintf(key, sizeof key, "w%03d", k);
+        JET_ERR e = JetRetrieveKV(rs, rt, key, strlen(key), v, sizeof v - 1, &n, 0);
+        if (!wwant[k]) bad += e != JET_errRecordNotFound;
+        else {
+            wvalue(w, sizeof w, wwant[k]);
+            bad += e < 0 || n != strlen(w) || memcmp(v, w, n) != 0;
+        }
+    }
+    return bad;
+}
+
+static int chain_matches(const char *rdir, const uint32_t *want, const uint32_t *wwant)
+{
+    JET_SESID rs;
+    JET_TABLEID rt;
+    JET_INSTANCE ri = open_restored(rdir, &rs, &rt);
+    int bad = models_mismatch(rs, rt, want, wwant);
     JetTerm(ri);
     return bad;
 }
 
-/* After every end: no generation a recovery from the checkpoint needs is
- * gone, and every one deleted was held by the completed backups. */
-static void check_truncation_safe(uint32_t held_high)
+/* How often a truncating end ran with the checkpoint held inside its set. */
+static int held_ends;
+
+/*
+ * After every end, against the log directory just before it (before) and
+ * the checkpoint generation then (ck_before): a generation is gone only if
+ * the end truncated, it is within the set (<= held_high) and below the
+ * checkpoint; every generation the truncation was allowed to delete before
+ * the end is gone; what is left is contiguous and holds the checkpoint's
+ * generation, where recovery starts.
+ */
+static void check_truncation_safe(const struct gens *before, uint32_t ck_before, uint32_t held_high, int truncated)
 {
-    char ck[1200];
-    JET_INSPECT_CHECKPOINT c;
-    snprintf(ck, sizeof ck, "%s/edb.chk", dir);
-    CU_ASSERT_FATAL(JetInspectCheckpoint(ck, &c) >= 0);
-    uint32_t ckgen = (uint32_t)(c.lsn >> 32);
-    char cmd[1300];
-    snprintf(cmd, sizeof cmd, "ls %s | grep '^edb0.*\\.log$' | sort | sed -n '1p' | sed 's/edb\\([0-9A-F]*\\).log/\\1/'", dir);
-    FILE *p = popen(cmd, "r");
-    unsigned oldest = 0;
-    CU_ASSERT_FATAL(p && fscanf(p, "%x", &oldest) == 1);
-    pclose(p);
-    CU_ASSERT(oldest <= ckgen);            /* recovery's start is still there */
-    CU_ASSERT(oldest <= held_high + 1);    /* nothing deleted beyond what backups hold */
-    for (unsigned g = oldest; g <= ckgen; g++) {
-        char lp[1300];
-        snprintf(lp, sizeof lp, "%s/edb%08X.log", dir, g);
-        CU_ASSERT(access(lp, F_OK) == 0);  /* contiguous from the oldest */
+    static struct gens after;
+    list_gens(dir, &after, 0);
+    uint32_t ck = ckpt_gen();
+    CU_ASSERT(ck >= ck_before);
+    int wrong = 0, kept = 0;
+    for (int i = 0; i < before->n; i++) {
+        uint32_t g = before->g[i];
+        int gone = gens_find(&after, g) < 0;
+        if (gone && (!truncated || g > held_high || g >= ck)) wrong++;
+        if (!gone && truncated && g <= held_high && g < ck_before) kept++;
     }
+    CU_ASSERT(after.n >= 1);
+    for (int i = 1; i < after.n; i++) CU_ASSERT_EQUAL(after.g[i], after.g[i - 1] + 1);
+    CU_ASSERT(gens_find(&after, ck) >= 0);
+    if (wrong || kept || gens_find(&after, ck) < 0) {
+        fprintf(stderr, "truncation (%s, set to %u, checkpoint %u..%u): %d wrongly deleted, %d not deleted\n",
+                truncated ? "truncated" : "not truncated", held_high, ck_before, ck, wrong, kept);
+        print_gens("  before end", before);
+        print_gens("  after end", &after);
+    }
+    CU_ASSERT_EQUAL(wrong, 0);
+    CU_ASSERT_EQUAL(kept, 0);
+    /* The checkpoint held inside the set: a truncation that ignored it
+     * would have deleted ck_before..held_high, which recovery needs. */
+    if (truncated && ck_before <= held_high) {
+        held_ends++;
+        for (uint32_t g = ck_before; g <= held_high; g++) CU_ASSERT(gens_find(&after, g) >= 0);
+    }
+}
+
+/* Asks for truncation (if truncate) and ends the running backup normally,
+ * checking what the end deleted; li is this backup's range. */
+static void end_and_check(int truncate, const JET_LOGINFO *li)
+{
+    static struct gens before;
+    if (truncate) TU_CHECK_ERR(JetTruncateLogInstance(inst), JET_errSuccess);
+    list_gens(dir, &before, 0);
+    uint32_t ck = ckpt_gen();
+    TU_CHECK_ERR(JetEndExternalBackupInstance(inst), JET_errSuccess);
+    check_truncation_safe(&before, ck, li->ulGenHigh, truncate);
 }
 
 static void test_chains_full_copy_incrementals_differential(void)
@@ -640,42 +1172,70 @@ static void test_chains_full_copy_incrementals_differential(void)
     snprintf(dbpath, sizeof dbpath, "%s/b.db", dir);
     uint64_t rng = tu_seed("test_chains_full_copy_incrementals_differential");
     memset(cmodel, 0, sizeof cmodel);
+    memset(wmodel, 0, sizeof wmodel);
+    held_ends = 0;
+    /* The checkpoint stays where it is unless reopen() moves it: every
+     * truncating end below runs with it behind the set's last generation,
+     * so an end that ignored it would delete generations recovery needs. */
+    ckpt_ms = CKPT_HELD_MS;
     start(0);
     char sets[8][1200];
-    uint32_t at_begin[400];
+    uint32_t at_begin[400], copy_at_begin[400], w_at_begin[WKEYS], no_w[WKEYS] = {0};
     JET_LOGINFO li = {.cbSize = sizeof li};
     char names[65536];
     unsigned long cb;
     chain_update(&rng, 300);
+    reopen(); /* the checkpoint moves: the full's truncation deletes the older generations */
     /* full, truncated */
     TU_CHECK_ERR(JetBeginExternalBackupInstance(inst, 0), JET_errSuccess);
     chain_update(&rng, 100);
     snprintf(sets[0], sizeof sets[0], "%s/full", dir);
     save_set(sets[0], 1, &rng, "full");
     TU_CHECK_ERR(JetGetLogInfoInstance2(inst, names, sizeof names, &cb, &li), JET_errSuccess);
-    TU_CHECK_ERR(JetTruncateLogInstance(inst), JET_errSuccess);
-    TU_CHECK_ERR(JetEndExternalBackupInstance(inst), JET_errSuccess);
-    check_truncation_safe(li.ulGenHigh);
+    end_and_check(1, &li);
     /* a copy backup in between: no truncation, no history change */
     chain_update(&rng, 100);
     TU_CHECK_ERR(JetBeginExternalBackupInstance(inst, 0), JET_errSuccess);
+    memcpy(copy_at_begin, cmodel, sizeof cmodel);
+    chain_update(&rng, 50); /* after begin: not in the copy */
     char cset[1200];
     snprintf(cset, sizeof cset, "%s/copy", dir);
     save_set(cset, 1, &rng, "copy");
-    TU_CHECK_ERR(JetEndExternalBackupInstance(inst), JET_errSuccess);
-    check_truncation_safe(li.ulGenHigh);
-    /* five incrementals under load, each truncated */
+    TU_CHECK_ERR(JetGetLogInfoInstance2(inst, names, sizeof names, &cb, &li), JET_errSuccess);
+    end_and_check(0, &li);
+    /* five incrementals under load, each truncated; a writer thread
+     * commits through the fifth (its begin is the one restored below) */
+    pthread_t wth;
     for (int i = 1; i <= 5; i++) {
+        /* The checkpoint moves to here and is held while this round's
+         * generations are written: the end truncates below it and keeps
+         * the set's generations from it on. */
+        reopen();
         chain_update(&rng, 150);
+        if (i == 5) {
+            wstop = 0;
+            wcommits = wfailures = 0;
+            CU_ASSERT_FATAL(pthread_create(&wth, NULL, chain_writer, (void *)(uintptr_t)(rng | 1)) == 0);
+            while (__atomic_load_n(&wcommits, __ATOMIC_SEQ_CST) < 20 && !__atomic_load_n(&wfailures, __ATOMIC_SEQ_CST))
+                sleep_ms(1);
+        }
+        pthread_mutex_lock(&wmodel_mu);
         TU_CHECK_ERR(JetBeginExternalBackupInstance(inst, JET_bitBackupIncremental), JET_errSuccess);
-        if (i == 5) memcpy(at_begin, cmodel, sizeof cmodel);
+        if (i == 5) {
+            memcpy(at_begin, cmodel, sizeof cmodel);
+            memcpy(w_at_begin, wmodel, sizeof wmodel);
+        }
+        pthread_mutex_unlock(&wmodel_mu);
         chain_update(&rng, 50); /* after begin: not in this set */
         snprintf(sets[i], sizeof sets[i], "%s/inc%d", dir, i);
         save_set(sets[i], 0, &rng, "incremental");
         TU_CHECK_ERR(JetGetLogInfoInstance2(inst, names, sizeof names, &cb, &li), JET_errSuccess);
-        TU_CHECK_ERR(JetTruncateLogInstance(inst), JET_errSuccess);
-        TU_CHECK_ERR(JetEndExternalBackupInstance(inst), JET_errSuccess);
-        check_truncation_safe(li.ulGenHigh);
+        end_and_check(1, &li);
+        if (i == 5) {
+            __atomic_store_n(&wstop, 1, __ATOMIC_SEQ_CST);
+            pthread_join(wth, NULL);
+            CU_ASSERT_EQUAL(wfailures, 0);
+        }
     }
     char r[1200];
     snprintf(r, sizeof r, "%s/r_chain", dir);
@@ -683,20 +1243,26 @@ static void test_chains_full_copy_incrementals_differential(void)
     JET_ERR err = JetRestoreSets(chain, 6, r, 0, 0);
     if (err < 0) fprintf(stderr, "chain restore: %ld %s\n", err, JetGetLastErrorDetail());
     CU_ASSERT_FATAL(err >= 0);
-    CU_ASSERT_EQUAL(chain_matches(r, at_begin), 0);
+    CU_ASSERT_EQUAL(chain_matches(r, at_begin, w_at_begin), 0);
     /* Skipping a link is refused by the chain of ids. */
     const char *gap[3] = {sets[0], sets[1], sets[3]};
     snprintf(r, sizeof r, "%s/r_gap", dir);
     TU_CHECK_ERR(JetRestoreSets(gap, 3, r, 0, 0), JET_errInvalidBackupSequence);
-    /* The copy backup restores on its own to its own begin, and broke nothing above. */
+    /* The copy backup restores on its own to its own begin. */
+    const char *copy_only[1] = {cset};
+    snprintf(r, sizeof r, "%s/r_copy", dir);
+    err = JetRestoreSets(copy_only, 1, r, 0, 0);
+    if (err < 0) fprintf(stderr, "copy restore: %ld %s\n", err, JetGetLastErrorDetail());
+    CU_ASSERT_FATAL(err >= 0);
+    CU_ASSERT_EQUAL(chain_matches(r, copy_at_begin, no_w), 0);
     /* full + differential: a new full, then two differentials (not truncated). */
+    reopen();
     chain_update(&rng, 100);
     TU_CHECK_ERR(JetBeginExternalBackupInstance(inst, 0), JET_errSuccess);
     snprintf(sets[6], sizeof sets[6], "%s/full2", dir);
     save_set(sets[6], 1, &rng, "full");
     TU_CHECK_ERR(JetGetLogInfoInstance2(inst, names, sizeof names, &cb, &li), JET_errSuccess);
-    TU_CHECK_ERR(JetTruncateLogInstance(inst), JET_errSuccess);
-    TU_CHECK_ERR(JetEndExternalBackupInstance(inst), JET_errSuccess);
+    end_and_check(1, &li);
     for (int i = 0; i < 2; i++) {
         chain_update(&rng, 150);
         TU_CHECK_ERR(JetBeginExternalBackupInstance(inst, JET_bitBackupIncremental), JET_errSuccess);
@@ -704,16 +1270,123 @@ static void test_chains_full_copy_incrementals_differential(void)
         chain_update(&rng, 30);
         snprintf(sets[7], sizeof sets[7], "%s/diff%d", dir, i);
         save_set(sets[7], 0, &rng, "differential");
-        TU_CHECK_ERR(JetEndExternalBackupInstance(inst), JET_errSuccess); /* no truncation: differential */
-        check_truncation_safe(li.ulGenHigh);
+        TU_CHECK_ERR(JetGetLogInfoInstance2(inst, names, sizeof names, &cb, &li), JET_errSuccess);
+        end_and_check(0, &li); /* no truncation: differential */
     }
     const char *fd[2] = {sets[6], sets[7]};
     snprintf(r, sizeof r, "%s/r_diff", dir);
     err = JetRestoreSets(fd, 2, r, 0, 0);
     if (err < 0) fprintf(stderr, "differential restore: %ld %s\n", err, JetGetLastErrorDetail());
     CU_ASSERT_FATAL(err >= 0);
-    CU_ASSERT_EQUAL(chain_matches(r, at_begin), 0);
-    JetTerm(inst);
+    CU_ASSERT_EQUAL(chain_matches(r, at_begin, wmodel), 0); /* the writer stopped before */
+    /* The checkpoint was held inside the set at the truncating ends (the
+     * incrementals and the second full, at least). */
+    CU_ASSERT(held_ends >= 6);
+    /* Crash now (nothing flushed since the checkpoint, which is still
+     * behind the truncated sets): recovery replays from the checkpoint
+     * through every generation the truncations kept, to the live model. */
+    uint32_t ck = ckpt_gen();
+    CU_ASSERT(ck < li.ulGenHigh);
+    TU_CHECK_ERR(JetTerm2(inst, JET_bitTermAbrupt), JET_errSuccess);
+    JET_SESID rs;
+    JET_TABLEID rt;
+    JET_INSTANCE ri = open_restored(dir, &rs, &rt);
+    CU_ASSERT_EQUAL(models_mismatch(rs, rt, cmodel, wmodel), 0);
+    JetTerm(ri);
+    ckpt_ms = 20;
+}
+
+/*
+ * Legacy single-instance mode (JetInit(NULL), instance-less parameters):
+ * a complete full backup through the instance-less family only, saved to
+ * a directory as a backup client would, restores to the data at begin.
+ * The mode is process-wide but returns to "none" when the last instance
+ * terminates, so this runs in-process between multi-instance tests; the
+ * instance-less parameters are the process defaults, reset at the end.
+ */
+static void test_legacy_mode_instance_less_full_backup(void)
+{
+    snprintf(dir, sizeof dir, "%s", tu_scratch_dir("bk_legacy"));
+    snprintf(dbpath, sizeof dbpath, "%s/b.db", dir);
+    char setdir[1200], r[1200];
+    snprintf(setdir, sizeof setdir, "%s/set", dir);
+    snprintf(r, sizeof r, "%s/restored", dir);
+    CU_ASSERT_FATAL(mkdir(setdir, 0700) == 0);
+    TU_CHECK_ERR(JetSetSystemParameter(NULL, 0, JET_paramSystemPath, 0, dir), JET_errSuccess);
+    TU_CHECK_ERR(JetSetSystemParameter(NULL, 0, JET_paramLogFilePath, 0, dir), JET_errSuccess);
+    TU_CHECK_ERR(JetSetSystemParameter(NULL, 0, JET_paramLogFileSize, 256, NULL), JET_errSuccess);
+    /* Before JetInit no mode is set: the instance-less forms refuse. */
+    TU_CHECK_ERR(JetBeginExternalBackup(0), JET_errInvalidParameter);
+    TU_CHECK_ERR(JetInit(NULL), JET_errSuccess);
+    JET_DBID db;
+    CU_ASSERT_FATAL(JetBeginSession(0, &s, NULL, NULL) >= 0);
+    CU_ASSERT_FATAL(JetCreateDatabase(s, dbpath, NULL, &db, JET_bitDbOverwriteExisting) >= 0);
+    CU_ASSERT_FATAL(JetCreateTable(s, db, "t", 0, 0, &t) >= 0);
+    load(0, 1500, 'a');
+    TU_CHECK_ERR(JetEndExternalBackup(), JET_errNoBackup);
+    TU_CHECK_ERR(JetBeginExternalBackup(0), JET_errSuccess);
+    TU_CHECK_ERR(JetBeginExternalBackup(0), JET_errBackupInProgress);
+    load(0, 500, 'b');      /* after begin: not in the set */
+    load(1500, 1600, 'b');
+    static char dbs[65536], logs[65536], names[65536], buf[65536];
+    unsigned long cb = 0;
+    TU_CHECK_ERR(JetGetAttachInfo(dbs, sizeof dbs, &cb), JET_errSuccess);
+    CU_ASSERT_STRING_EQUAL(dbs, dbpath);
+    /* The databases (sequential reads), then the log phase. */
+    int files = 0;
+    for (int phase = 0; phase < 2; phase++) {
+        if (phase == 1) TU_CHECK_ERR(JetGetLogInfo(logs, sizeof logs, &cb), JET_errSuccess);
+        for (char *p = phase ? logs : dbs; *p; p += strlen(p) + 1) {
+            JET_HANDLE h;
+            unsigned long lo = 0, hi = 0, got = 0;
+            TU_CHECK_ERR(JetOpenFile(p, &h, &lo, &hi), JET_errSuccess);
+            uint64_t size = (uint64_t)lo | ((uint64_t)hi << 32), total = 0;
+            char out[2600];
+            snprintf(out, sizeof out, "%s/%s", setdir, strrchr(p, '/') + 1);
+            FILE *f = fopen(out, "wb");
+            CU_ASSERT_FATAL(f != NULL);
+            JET_ERR err;
+            while ((err = JetReadFile(h, buf, sizeof buf, &got)) == JET_errSuccess && got) {
+                CU_ASSERT_FATAL(fwrite(buf, 1, got, f) == got);
+                total += got;
+            }
+            CU_ASSERT_EQUAL(err, JET_errSuccess);
+            fclose(f);
+            CU_ASSERT_EQUAL(total, size);
+            TU_CHECK_ERR(JetCloseFile(h), JET_errSuccess);
+            files++;
+        }
+    }
+    CU_ASSERT(files >= 2);
+    TU_CHECK_ERR(JetTruncateLog(), JET_errSuccess);
+    TU_CHECK_ERR(JetEndExternalBackup(), JET_errSuccess);
+    TU_CHECK_ERR(JetEndExternalBackup(), JET_errNoBackup);
+    JET_INSPECT_DBHEADER hd;
+    TU_CHECK_ERR(JetInspectDatabaseHeader(dbpath, &hd), JET_errSuccess);
+    CU_ASSERT(hd.backup[0].backup_id != 0);   /* recorded as a full */
+    /* JetStopBackup reaches the legacy instance too. */
+    TU_CHECK_ERR(JetBeginExternalBackup(JET_bitBackupIncremental), JET_errSuccess);
+    TU_CHECK_ERR(JetStopBackup(), JET_errSuccess);
+    TU_CHECK_ERR(JetGetLogInfo(names, sizeof names, &cb), JET_errBackupAbortByServer);
+    TU_CHECK_ERR(JetEndExternalBackup(), JET_errSuccess);
+    JetEndSession(s, 0);
+    TU_CHECK_ERR(JetTerm(0), JET_errSuccess);
+    /* Back to the defaults for the tests that follow. */
+    JetSetSystemParameter(NULL, 0, JET_paramSystemPath, 0, ".");
+    JetSetSystemParameter(NULL, 0, JET_paramLogFilePath, 0, ".");
+    JetSetSystemParameter(NULL, 0, JET_paramLogFileSize, 1024, NULL);
+
+    const char *set[] = {setdir};
+    int err = restore_into(r, set, 1, 0);
+    if (err < 0) fprintf(stderr, "legacy restore: %d %s\n", err, JetGetLastErrorDetail());
+    CU_ASSERT_FATAL(err >= 0);
+    JET_SESID rs;
+    JET_TABLEID rt;
+    JET_INSTANCE ri = open_restored(r, &rs, &rt);
+    int bad = 0;
+    for (int k = 0; k < 1600; k++) bad += !value_is(rs, rt, k, k < 1500 ? 'a' : 0);
+    CU_ASSERT_EQUAL(bad, 0);
+    JetTerm(ri);
 }
 
 static void test_corrupt_page_read_through_backup_is_named(void)
@@ -748,6 +1421,9 @@ int main(void)
     CU_add_test(su, "test_misuse_returns_documented_errors", test_misuse_returns_documented_errors);
     CU_add_test(su, "test_snapshot_is_the_file_as_at_begin", test_snapshot_is_the_file_as_at_begin);
     CU_add_test(su, "test_full_and_incremental_restore", test_full_and_incremental_restore);
+    CU_add_test(su, "test_aborted_backup_truncates_nothing", test_aborted_backup_truncates_nothing);
+    CU_add_test(su, "test_truncate_log_info_lists_what_end_deletes", test_truncate_log_info_lists_what_end_deletes);
+    CU_add_test(su, "test_legacy_mode_instance_less_full_backup", test_legacy_mode_instance_less_full_backup);
     CU_add_test(su, "test_kill9_during_backup_loses_nothing", test_kill9_during_backup_loses_nothing);
     CU_add_test(su, "test_corrupt_page_read_through_backup_is_named", test_corrupt_page_read_through_backup_is_named);
     CU_add_test(su, "test_chains_full_copy_incrementals_differential", test_chains_full_copy_incrementals_differential);
