@@ -64,9 +64,19 @@ struct jetfs {
 
 /* The contents of status as of one open. */
 struct status_snap {
+    struct status_snap *next;
     char *text;
     size_t len;
 };
+
+/*
+ * The kernel can send RELEASE while a READ of the same open is still being
+ * answered (a reader killed mid-read abandons its request), so a read must
+ * not trust fi->fh: the live snapshots are listed, and a read copies its
+ * bytes out under the lock that release frees under.
+ */
+static pthread_mutex_t status_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct status_snap *status_live;
 
 static pthread_key_t buf_key;
 static pthread_once_t buf_once = PTHREAD_ONCE_INIT;
@@ -198,6 +208,10 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
             fuse_reply_err(req, ENOMEM);
             return;
         }
+        pthread_mutex_lock(&status_mu);
+        s->next = status_live;
+        status_live = s;
+        pthread_mutex_unlock(&status_mu);
         fi->fh = (uint64_t)(uintptr_t)s;
         fi->direct_io = 1;
         fuse_reply_open(req, fi);
@@ -215,15 +229,23 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
-    if (ino == JV_INO_STATUS) {
-        struct status_snap *s = (struct status_snap *)(uintptr_t)fi->fh;
-        size_t n = (size_t)off >= s->len ? 0 : (s->len - (size_t)off < size ? s->len - (size_t)off : size);
-        fuse_reply_buf(req, s->text + (n ? off : 0), n);
-        return;
-    }
     void *buf = size <= MAX_REQUEST ? thread_buffer() : NULL;
     if (!buf) {
         fuse_reply_err(req, ENOMEM);
+        return;
+    }
+    if (ino == JV_INO_STATUS) {
+        const struct status_snap *want = (const struct status_snap *)(uintptr_t)fi->fh, *s;
+        size_t n = 0;
+        pthread_mutex_lock(&status_mu);
+        for (s = status_live; s && s != want; s = s->next) {}
+        if (s && (size_t)off < s->len) {
+            n = s->len - (size_t)off < size ? s->len - (size_t)off : size;
+            memcpy(buf, s->text + off, n);
+        }
+        pthread_mutex_unlock(&status_mu);
+        if (s) fuse_reply_buf(req, buf, n);
+        else fuse_reply_err(req, EBADF);
         return;
     }
     ssize_t n = jv_read(view_of(req), (int64_t)fi->fh, (uint64_t)off, buf, size);
@@ -235,6 +257,13 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 {
     if (ino == JV_INO_STATUS) {
         struct status_snap *s = (struct status_snap *)(uintptr_t)fi->fh;
+        pthread_mutex_lock(&status_mu);
+        for (struct status_snap **p = &status_live; *p; p = &(*p)->next)
+            if (*p == s) {
+                *p = s->next;
+                break;
+            }
+        pthread_mutex_unlock(&status_mu);
         free(s->text);
         free(s);
     } else {

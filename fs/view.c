@@ -490,10 +490,19 @@ static void note_corrupt(struct jv_view *v, const char *what)
 
 ssize_t jv_read(struct jv_view *v, int64_t fh, uint64_t off, void *buf, size_t size)
 {
-    struct jv_handle *h = (struct jv_handle *)(intptr_t)fh;
+    struct jv_handle *want = (struct jv_handle *)(intptr_t)fh, *h;
+    /* A release can overtake a read of the same open (the kernel abandons
+     * a killed reader's request): look the handle up among the live ones
+     * instead of trusting fh, and take what the read needs under mu. */
+    pthread_mutex_lock(&v->mu);
+    for (h = v->handles; h && h != want; h = h->next) {}
+    if (!h) {
+        pthread_mutex_unlock(&v->mu);
+        return -EBADF;
+    }
     const struct jv_file *f = h->f;
+    JET_HANDLE jh = h->jh;
     if (f->is_manifest) {
-        pthread_mutex_lock(&v->mu);
         size_t n = 0;
         if (v->state == JV_RUNNING && off < v->manifest_len) {
             n = v->manifest_len - off < size ? v->manifest_len - (size_t)off : size;
@@ -509,7 +518,7 @@ ssize_t jv_read(struct jv_view *v, int64_t fh, uint64_t off, void *buf, size_t s
         pthread_mutex_unlock(&v->mu);
         return rc;
     }
-    JET_HANDLE jh = __atomic_load_n(&h->jh, __ATOMIC_ACQUIRE);
+    pthread_mutex_unlock(&v->mu);
     if (!jh) return -EIO;
     if (size > 0x7fffffffu) size = 0x7fffffffu;
     unsigned long got = 0;
