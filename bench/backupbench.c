@@ -9,6 +9,7 @@
  *
  *   backupbench DIR [--small-mb N] [--large-mb N] [--seconds S]
  */
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -154,6 +155,27 @@ static void *spin(void *arg)
     return NULL;
 }
 
+/* The machine's own floor: 200-byte pwrite + fdatasync, as a commit does
+ * at the least, in a file of the instance's directory, for secs. */
+static double fsyncs_per_s(const char *dir, double secs)
+{
+    char path[1200], b[200];
+    snprintf(path, sizeof path, "%s/fsync-probe", dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+    if (fd < 0) die("fsync probe", -1);
+    memset(b, 'f', sizeof b);
+    long n = 0;
+    double t0 = now();
+    while (now() - t0 < secs) {
+        if (pwrite(fd, b, sizeof b, (off_t)(n % 4096) * (off_t)sizeof b) != (ssize_t)sizeof b || fdatasync(fd) != 0)
+            die("fsync probe write", -1);
+        n++;
+    }
+    close(fd);
+    unlink(path);
+    return n / (now() - t0);
+}
+
 static double commits_per_s(struct inst *in, double secs)
 {
     char v[100];
@@ -196,7 +218,7 @@ int main(int argc, char **argv)
     /* 2. commits with and without a backup streaming at full speed,
      * interleaved over several rounds (the VM's fsync latency drifts), medians */
     enum { ROUNDS = 5 };
-    double c0s[ROUNDS], c1s[ROUNDS], c2s[ROUNDS], rds[ROUNDS];
+    double c0s[ROUNDS], c1s[ROUNDS], c2s[ROUNDS], f0s[ROUNDS], f1s[ROUNDS], rds[ROUNDS];
     rin = &a;
     for (int r = 0; r < ROUNDS; r++) {
         c0s[r] = commits_per_s(&a, secs);
@@ -214,10 +236,15 @@ int main(int argc, char **argv)
         atomic_store(&reading, 1);
         pthread_create(&th, NULL, spin, NULL);
         c2s[r] = commits_per_s(&a, secs);
+        f1s[r] = fsyncs_per_s(a.dir, secs);
         atomic_store(&reading, 0);
         pthread_join(th, NULL);
+        f0s[r] = fsyncs_per_s(a.dir, secs);
     }
     qsort(c2s, ROUNDS, sizeof c2s[0], cmp_d);
+    qsort(f0s, ROUNDS, sizeof f0s[0], cmp_d);
+    qsort(f1s, ROUNDS, sizeof f1s[0], cmp_d);
+    double f0 = f0s[ROUNDS / 2], f1 = f1s[ROUNDS / 2];
     qsort(c0s, ROUNDS, sizeof c0s[0], cmp_d);
     qsort(c1s, ROUNDS, sizeof c1s[0], cmp_d);
     qsort(rds, ROUNDS, sizeof rds[0], cmp_d);
@@ -274,6 +301,7 @@ int main(int argc, char **argv)
     printf("%-44s %12.0f %12.0f %7.2fx\n", "durable commits/s during a backup stream", c1, c0, c1 / c0);
     printf("%-44s %10.1fMB %12s %8s\n", "  (backup read rate meanwhile, MB/s)", rd, "", "");
     printf("%-44s %12.0f %12.0f %7.2fx\n", "  control: commits/s beside a CPU-bound thread", c2, c0, c2 / c0);
+    printf("%-44s %12.0f %12.0f %7.2fx\n", "  control: raw fdatasyncs/s beside that thread", f1, f0, f1 / f0);
     printf("%-44s %10.1fMB %12s %8s\n", "restore: log replayed (incl. checks)", logbytes / 1e6, "", "");
     printf("%-44s %10.1f/s %12s %8s\n", "restore: MB of log per second", logbytes / 1e6 / rt, "", "");
     printf("(small %ld MB, large %ld MB; begin latency median of 7; commits medians of %d interleaved rounds of %.1f s)\n",
