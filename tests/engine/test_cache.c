@@ -231,20 +231,10 @@ static void test_pages_never_reach_the_file_before_their_log(void)
      * Generations of 16 MiB, so rolls (which fsync) are rare and the
      * checkpointer (every 50 ms) meets pages whose log is not yet durable. */
     os_set_vfs(&v);
-    JET_INSTANCE inst = 0;
-    CU_ASSERT_FATAL(JetCreateInstance(&inst, "wal") >= 0);
-    JetSetSystemParameter(&inst, 0, JET_paramSystemPath, 0, dir);
-    JetSetSystemParameter(&inst, 0, JET_paramLogFilePath, 0, dir);
-    JetSetSystemParameter(&inst, 0, JET_paramLogFileSize, 16384, NULL);
-    JetSetSystemParameter(&inst, 0, JET_paramCacheSizeMax, 128, NULL);
-    JetSetSystemParameter(&inst, 0, JET_paramCheckpointPeriodMs, 50, NULL);
-    CU_ASSERT_FATAL(JetInit(&inst) >= 0);
+    JET_INSTANCE inst = tu_instance("wal", dir, (struct tu_params){.log_kb = 16384, .cache_pages = 128, .ckpt_ms = 50});
     JET_SESID s;
-    JET_DBID db;
     JET_TABLEID t;
-    CU_ASSERT_FATAL(JetBeginSession(inst, &s, NULL, NULL) >= 0);
-    CU_ASSERT_FATAL(JetCreateDatabase(s, dbpath, NULL, &db, 0) >= 0);
-    CU_ASSERT_FATAL(JetCreateTable(s, db, "t", 0, 0, &t) >= 0);
+    tu_table(inst, dbpath, 1, &s, &t);
     char val[700];
     memset(val, 'w', sizeof val);
     for (long i = 0; i < 12000; i += 20) {

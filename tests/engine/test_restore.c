@@ -40,16 +40,8 @@ static void start(const char *name)
 {
     snprintf(dir, sizeof dir, "%s", tu_scratch_dir(name));
     snprintf(dbpath, sizeof dbpath, "%s/r.db", dir);
-    inst = 0;
-    CU_ASSERT_FATAL(JetCreateInstance(&inst, "rs") >= 0);
-    JetSetSystemParameter(&inst, 0, JET_paramSystemPath, 0, dir);
-    JetSetSystemParameter(&inst, 0, JET_paramLogFilePath, 0, dir);
-    JetSetSystemParameter(&inst, 0, JET_paramLogFileSize, 256, NULL);
-    CU_ASSERT_FATAL(JetInit(&inst) >= 0);
-    JET_DBID db;
-    CU_ASSERT_FATAL(JetBeginSession(inst, &s, NULL, NULL) >= 0);
-    CU_ASSERT_FATAL(JetCreateDatabase(s, dbpath, NULL, &db, JET_bitDbOverwriteExisting) >= 0);
-    CU_ASSERT_FATAL(JetCreateTable(s, db, "t", 0, 0, &t) >= 0);
+    inst = tu_instance("rs", dir, (struct tu_params){.log_kb = 256});
+    tu_table(inst, dbpath, 1, &s, &t);
 }
 
 static void put(const char *k, const char *v)
@@ -109,21 +101,12 @@ static void take_backup(const char *setdir, int incremental)
 /* The keys of table t in the restored instance at rdir, "k=v;" each, in order. */
 static void restored_contents(const char *rdir, char *out, size_t cb)
 {
-    JET_INSTANCE ri = 0;
     JET_SESID rs;
-    JET_DBID d;
     JET_TABLEID rt;
     char db[1200];
     snprintf(db, sizeof db, "%s/r.db", rdir);
-    CU_ASSERT_FATAL(JetCreateInstance(&ri, "restored") >= 0);
-    JetSetSystemParameter(&ri, 0, JET_paramSystemPath, 0, rdir);
-    JetSetSystemParameter(&ri, 0, JET_paramLogFilePath, 0, rdir);
-    JetSetSystemParameter(&ri, 0, JET_paramLogFileSize, 256, NULL);
-    CU_ASSERT_FATAL(JetInit(&ri) >= 0);
-    CU_ASSERT_FATAL(JetBeginSession(ri, &rs, NULL, NULL) >= 0);
-    CU_ASSERT_FATAL(JetAttachDatabase(rs, db, 0) >= 0);
-    CU_ASSERT_FATAL(JetOpenDatabase(rs, db, NULL, &d, 0) >= 0);
-    CU_ASSERT_FATAL(JetOpenTable(rs, d, "t", NULL, 0, 0, &rt) >= 0);
+    JET_INSTANCE ri = tu_instance("restored", rdir, (struct tu_params){.log_kb = 256});
+    tu_table(ri, db, 0, &rs, &rt);
     size_t used = 0;
     out[0] = '\0';
     static const char *keys[] = {"a", "b", "c", "d"};

@@ -272,29 +272,20 @@ static void test_begin_does_not_flush_the_database(void)
 {
     snprintf(dir, sizeof dir, "%s", tu_scratch_dir("snap_begin_cost"));
     snprintf(dbpath, sizeof dbpath, "%s/s.db", dir);
-    inst = 0;
-    CU_ASSERT_FATAL(JetCreateInstance(&inst, "bc") >= 0);
-    JetSetSystemParameter(&inst, 0, JET_paramSystemPath, 0, dir);
-    JetSetSystemParameter(&inst, 0, JET_paramLogFilePath, 0, dir);
-    JetSetSystemParameter(&inst, 0, JET_paramCheckpointPeriodMs, 3600000, NULL);
-    /* Big enough that the 5000 pages stay under the quarter of the cache
-     * at which the cache kicks the checkpointer: nothing writes the file. */
-    JetSetSystemParameter(&inst, 0, JET_paramCacheSizeMax, 65536, NULL);
     /* A spill file left by a process killed during a backup is reclaimed. */
     char stale[1200];
     snprintf(stale, sizeof stale, "%s/edb-backup-0.spill", dir);
     FILE *sf = fopen(stale, "w");
     CU_ASSERT_FATAL(sf && fputs("left by a crash", sf) >= 0);
     fclose(sf);
-    CU_ASSERT_FATAL(JetInit(&inst) >= 0);
+    /* The cache big enough that the 5000 pages stay under the quarter of
+     * it at which it kicks the checkpointer: nothing writes the file. */
+    inst = tu_instance("bc", dir, (struct tu_params){.cache_pages = 65536, .ckpt_ms = 3600000});
     struct stat sst;
     CU_ASSERT(stat(stale, &sst) != 0);
     JET_SESID s;
-    JET_DBID d;
     JET_TABLEID t;
-    CU_ASSERT_FATAL(JetBeginSession(inst, &s, NULL, NULL) >= 0);
-    CU_ASSERT_FATAL(JetCreateDatabase(s, dbpath, NULL, &d, JET_bitDbOverwriteExisting) >= 0);
-    CU_ASSERT_FATAL(JetCreateTable(s, d, "t", 0, 0, &t) >= 0);
+    tu_table(inst, dbpath, 1, &s, &t);
     uint8_t v[2000];
     memset(v, 'd', sizeof v);
     for (int i = 0; i < 5000; i += 500) {
@@ -346,16 +337,9 @@ static void test_begin_does_not_flush_the_database(void)
     const char *sets[] = {set};
     CU_ASSERT_EQUAL_FATAL(JetRestoreSets(sets, 1, rdir, 0, 0), JET_errSuccess);
     snprintf(rdb, sizeof rdb, "%s/s.db", rdir);
-    JET_INSTANCE ri = 0;
     JET_SESID rs;
-    CU_ASSERT_FATAL(JetCreateInstance(&ri, "bcr") >= 0);
-    JetSetSystemParameter(&ri, 0, JET_paramSystemPath, 0, rdir);
-    JetSetSystemParameter(&ri, 0, JET_paramLogFilePath, 0, rdir);
-    CU_ASSERT_FATAL(JetInit(&ri) >= 0);
-    CU_ASSERT_FATAL(JetBeginSession(ri, &rs, NULL, NULL) >= 0);
-    CU_ASSERT_FATAL(JetAttachDatabase(rs, rdb, 0) >= 0);
-    CU_ASSERT_FATAL(JetOpenDatabase(rs, rdb, NULL, &d, 0) >= 0);
-    CU_ASSERT_FATAL(JetOpenTable(rs, d, "t", NULL, 0, 0, &t) >= 0);
+    JET_INSTANCE ri = tu_instance("bcr", rdir, (struct tu_params){0});
+    tu_table(ri, rdb, 0, &rs, &t);
     int present = 0;
     for (int j = 0; j < 5000; j += 97) {
         char k[16], got[2100];

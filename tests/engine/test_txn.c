@@ -36,20 +36,11 @@ static void test_lazy_commits_skip_the_fsync_a_durable_commit_pays(void)
     char dir[1024], db[1100];
     snprintf(dir, sizeof dir, "%s", tu_scratch_dir("txn_lazy"));
     snprintf(db, sizeof db, "%s/t.db", dir);
-    JET_INSTANCE inst = 0;
     JET_SESID s;
-    JET_DBID d;
     JET_TABLEID t;
-    CU_ASSERT_FATAL(JetCreateInstance(&inst, "txn") >= 0);
-    JetSetSystemParameter(&inst, 0, JET_paramSystemPath, 0, dir);
-    JetSetSystemParameter(&inst, 0, JET_paramLogFilePath, 0, dir);
     /* No roll and no checkpoint during the test: only commits fsync. */
-    JetSetSystemParameter(&inst, 0, JET_paramLogFileSize, 16384, NULL);
-    JetSetSystemParameter(&inst, 0, JET_paramCheckpointPeriodMs, 3600000, NULL);
-    CU_ASSERT_FATAL(JetInit(&inst) >= 0);
-    CU_ASSERT_FATAL(JetBeginSession(inst, &s, NULL, NULL) >= 0);
-    CU_ASSERT_FATAL(JetCreateDatabase(s, db, NULL, &d, 0) >= 0);
-    CU_ASSERT_FATAL(JetCreateTable(s, d, "t", 0, 0, &t) >= 0);
+    JET_INSTANCE inst = tu_instance("txn", dir, (struct tu_params){.log_kb = 16384, .ckpt_ms = 3600000});
+    tu_table(inst, db, 1, &s, &t);
     put(s, t, 0, 0); /* settle: the first commit may carry creation's log */
     /* The log builds its next generation's body in the background (one
      * fsync of its own): let it finish first. */

@@ -74,3 +74,36 @@ int tu_run(void)
     }
     return failed ? 1 : 0;
 }
+
+JET_INSTANCE tu_instance(const char *name, const char *dir, struct tu_params p)
+{
+    JET_INSTANCE inst = 0;
+    CU_ASSERT_FATAL(JetCreateInstance(&inst, name) >= 0);
+    CU_ASSERT_FATAL(JetSetSystemParameter(&inst, 0, JET_paramSystemPath, 0, dir) >= 0);
+    CU_ASSERT_FATAL(JetSetSystemParameter(&inst, 0, JET_paramLogFilePath, 0, dir) >= 0);
+    if (p.log_kb) CU_ASSERT_FATAL(JetSetSystemParameter(&inst, 0, JET_paramLogFileSize, (JET_API_PTR)p.log_kb, NULL) >= 0);
+    if (p.cache_pages)
+        CU_ASSERT_FATAL(JetSetSystemParameter(&inst, 0, JET_paramCacheSizeMax, (JET_API_PTR)p.cache_pages, NULL) >= 0);
+    if (p.ckpt_ms)
+        CU_ASSERT_FATAL(JetSetSystemParameter(&inst, 0, JET_paramCheckpointPeriodMs, (JET_API_PTR)p.ckpt_ms, NULL) >= 0);
+    JET_ERR err = JetInit(&inst);
+    if (err < 0) fprintf(stderr, "tu_instance %s: %ld %s\n", dir, err, JetGetLastErrorDetail());
+    CU_ASSERT_FATAL(err >= 0);
+    return inst;
+}
+
+void tu_table(JET_INSTANCE inst, const char *path, int create, JET_SESID *ps, JET_TABLEID *pt)
+{
+    JET_DBID db;
+    CU_ASSERT_FATAL(JetBeginSession(inst, ps, NULL, NULL) >= 0);
+    if (create) {
+        CU_ASSERT_FATAL(JetCreateDatabase(*ps, path, NULL, &db, JET_bitDbOverwriteExisting) >= 0);
+        CU_ASSERT_FATAL(JetCreateTable(*ps, db, "t", 0, 0, pt) >= 0);
+        return;
+    }
+    JET_ERR err = JetAttachDatabase(*ps, path, 0);
+    if (err < 0) fprintf(stderr, "tu_table %s: %ld %s\n", path, err, JetGetLastErrorDetail());
+    CU_ASSERT_FATAL(err >= 0);
+    CU_ASSERT_FATAL(JetOpenDatabase(*ps, path, NULL, &db, 0) >= 0);
+    CU_ASSERT_FATAL(JetOpenTable(*ps, db, "t", NULL, 0, 0, pt) >= 0);
+}

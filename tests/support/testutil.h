@@ -8,6 +8,8 @@
 #include <CUnit/Basic.h>
 #include <stdint.h>
 
+#include "jet.h"
+
 /* A fresh empty directory under $JET_TEST_TMP (or /tmp); static buffer. */
 const char *tu_scratch_dir(const char *name);
 /* The seed for a randomized test: $SEED if set, else time-based; printed. */
@@ -18,6 +20,17 @@ uint64_t tu_rand(uint64_t *state);
 int tu_run(void);
 /* Iteration count: $name if set in the environment, else ci (or lng with JET_LONG=1). */
 long tu_count(const char *name, long ci, long lng);
+
+/* Instance parameters for tu_instance; 0 keeps the engine's default. */
+struct tu_params {
+    long log_kb, cache_pages, ckpt_ms;
+};
+/* Creates and initialises (recovering) an instance whose system and log
+ * paths are dir; fails the test fatally if it cannot. */
+JET_INSTANCE tu_instance(const char *name, const char *dir, struct tu_params p);
+/* Begins a session on inst and opens table "t" of the database at path:
+ * created (overwriting) when create, else attached and opened. */
+void tu_table(JET_INSTANCE inst, const char *path, int create, JET_SESID *ps, JET_TABLEID *pt);
 
 #define TU_CHECK_ERR(call, expected) do { CU_ASSERT_EQUAL((long)(call), (long)(expected)); } while (0)
 
