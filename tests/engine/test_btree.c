@@ -236,8 +236,14 @@ static void mkval(uint8_t *buf, uint32_t len, uint32_t tag)
     for (uint32_t i = 0; i < len; i++) buf[i] = (uint8_t)(tu_rand(&st) >> 56);
 }
 
-static void random_run(uint32_t ps, uint64_t seed, long ops)
+/*
+ * One randomized run against the model; returns the deepest the tree got.
+ * long_keys: keys of 100..255 bytes, so branch pages hold few separators
+ * and the tree grows a third level (branch splits and merges).
+ */
+static uint32_t random_run(uint32_t ps, uint64_t seed, long ops, int long_keys)
 {
+    uint32_t max_depth = 0;
     struct mpager m;
     struct bt_pager pg;
     m_init(&m, &pg, ps);
@@ -257,6 +263,9 @@ static void random_run(uint32_t ps, uint64_t seed, long ops)
             struct mentry *e = &v[tu_rand(&rng) % n];
             kl = e->klen;
             memcpy(key, e->key, kl);
+        } else if (long_keys) {
+            kl = 100 + tu_rand(&rng) % (JET_cbKeyMost - 99);
+            for (size_t i = 0; i < kl; i++) key[i] = (uint8_t)('a' + tu_rand(&rng) % 4);
         } else {
             kl = 1 + tu_rand(&rng) % (tu_rand(&rng) % 8 == 0 ? JET_cbKeyMost : 12);
             for (size_t i = 0; i < kl; i++) key[i] = (uint8_t)('a' + tu_rand(&rng) % 4);
@@ -323,6 +332,7 @@ static void random_run(uint32_t ps, uint64_t seed, long ops)
             struct bt_stats st;
             TU_CHECK_ERR(bt_check(&pg, root, &st), JET_errSuccess);
             CU_ASSERT_EQUAL(st.entries, n);
+            if (st.depth > max_depth) max_depth = st.depth;
         }
         if (m.outstanding != 0 || m.bad != 0) {
             fprintf(stderr, "seed %llu op %ld: outstanding %ld bad %ld\n", (unsigned long long)seed, op,
@@ -343,6 +353,7 @@ static void random_run(uint32_t ps, uint64_t seed, long ops)
     CU_ASSERT_EQUAL(i, n);
     struct bt_stats st;
     TU_CHECK_ERR(bt_check(&pg, root, &st), JET_errSuccess);
+    if (st.depth > max_depth) max_depth = st.depth;
     /* Deleting everything gives all pages back but the root. */
     while (n) {
         TU_CHECK_ERR(bt_delete(&pg, root, v[n - 1].key, v[n - 1].klen), JET_errSuccess);
@@ -355,13 +366,22 @@ static void random_run(uint32_t ps, uint64_t seed, long ops)
     free(val);
     free(got);
     m_destroy(&m);
+    return max_depth;
 }
 
 static void test_random_operations_match_the_model(void)
 {
     uint64_t seed = tu_seed("test_random_operations_match_the_model");
     long ops = tu_count("BTREE_OPS", 6000, 60000);
-    for (int i = 0; i < 6; i++) random_run(i % 2 ? 8192 : 4096, seed + (uint64_t)i, ops);
+    for (int i = 0; i < 6; i++) random_run(i % 2 ? 8192 : 4096, seed + (uint64_t)i, ops, 0);
+    /* Deep trees: branch pages split and merge too. */
+    uint32_t deepest = 0;
+    for (int i = 0; i < 2; i++) {
+        uint32_t d = random_run(4096, seed + 100 + (uint64_t)i, ops, 1);
+        if (d > deepest) deepest = d;
+    }
+    fprintf(stderr, "btree: long-key runs reached depth %u\n", deepest);
+    CU_ASSERT(deepest >= 3);
 }
 
 static void test_corruption_is_reported_not_asserted(void)
