@@ -488,7 +488,17 @@ static int parse_sets(int argc, char **argv, const char **to, const char **sets,
         else return -1;
         if (end && *end) return -1;
     }
-    return *nsets ? 0 : -1;
+    if (!*nsets) return -1;
+    /* Without a manifest a set's files are checked only against each
+     * other and the chain of ids cannot be: say so before anything runs. */
+    for (int i = 0; i < *nsets; i++) {
+        char m[4200];
+        snprintf(m, sizeof m, "%s/backup.manifest", sets[i]);
+        if (access(m, F_OK) != 0)
+            fprintf(stderr, "jetutil: warning: %s has no backup.manifest: its file sizes and hashes and its place in "
+                            "the chain cannot be checked, only its logs' own chain\n", sets[i]);
+    }
+    return 0;
 }
 
 static int cmd_restore(int argc, char **argv)

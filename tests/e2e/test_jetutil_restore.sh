@@ -64,6 +64,11 @@ grep -q "replaying log generations \[#*\] 100%" "$TMP/restore.tty" ||
 # Without a terminal: no bar, nothing but the messages.
 "$J" restore --to "$TMP/restored2" "$TMP/set" > "$TMP/restore.out" 2>&1 || fail "restore (no tty) failed"
 grep -q "replaying" "$TMP/restore.out" && fail "a progress bar without a terminal"
+# A set without its manifest restores, with a warning saying what cannot be checked.
+cp -r "$TMP/set" "$TMP/nomanifest"; rm "$TMP/nomanifest/backup.manifest"
+"$J" restore --to "$TMP/restored3" "$TMP/nomanifest" > "$TMP/nom.out" 2>&1 || fail "restore without a manifest failed"
+grep -q "warning: .*nomanifest has no backup.manifest" "$TMP/nom.out" || fail "no warning for a set without manifest"
+grep -q "warning" "$TMP/restore.out" && fail "a warning for a set with its manifest"
 # A target that is not empty is refused and left alone.
 set +e
 "$J" restore --to "$TMP/restored" "$TMP/set" > "$TMP/again.out" 2>&1; rc=$?
