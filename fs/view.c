@@ -515,6 +515,7 @@ ssize_t jv_read(struct jv_view *v, int64_t fh, uint64_t off, void *buf, size_t s
         }
         ssize_t rc = v->state == JV_RUNNING ? (ssize_t)n : -EIO;
         if (rc > 0) v->bytes_served += n;
+        v->last_activity = mono_now(); /* reading the manifest is activity too */
         pthread_mutex_unlock(&v->mu);
         return rc;
     }

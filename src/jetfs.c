@@ -140,6 +140,8 @@ static void *signal_main(void *arg)
 
 struct serve_opts {
     const char *dbdir, *mount, *listen;
+    char listen_host[256];     /* --listen split: 127.0.0.1 unless a HOST was given */
+    int listen_port;
     bool once, truncate_manual, group_access, debug;
     gid_t gid;
     uint64_t space_limit, cache_size;
@@ -159,7 +161,24 @@ static int parse_serve(int argc, char **argv, struct serve_opts *o)
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (c) {
-        case 'l': o->listen = optarg; break;
+        case 'l': {
+            /* PORT or :PORT listen on loopback; HOST:PORT where asked.
+             * Checked here, before anything is opened. */
+            const char *colon = strrchr(optarg, ':');
+            const char *ports = colon ? colon + 1 : optarg;
+            char *end;
+            long port = strtol(ports, &end, 10);
+            size_t hostlen = colon ? (size_t)(colon - optarg) : 0;
+            if (!*ports || *end || port < 0 || port > 65535 || hostlen >= sizeof o->listen_host) {
+                fprintf(stderr, "jetfs: --listen takes [HOST:]PORT, not '%s'\n", optarg);
+                return EXIT_USAGE;
+            }
+            snprintf(o->listen_host, sizeof o->listen_host, "%.*s", (int)hostlen, optarg);
+            if (!o->listen_host[0]) snprintf(o->listen_host, sizeof o->listen_host, "127.0.0.1");
+            o->listen_port = (int)port;
+            o->listen = optarg;
+            break;
+        }
         case 'o': o->once = true; break;
         case 'd': o->debug = true; break;
         case 't':
@@ -284,21 +303,9 @@ static int cmd_serve(int argc, char **argv)
     if ((rc = open_instance(&o, &lv)) != 0) goto out;
 #ifdef JETFS_HAVE_RESP
     if (o.listen) {
-        char host[256], why[512];
-        /* PORT or :PORT listen on loopback; HOST:PORT where asked. */
-        const char *colon = strrchr(o.listen, ':');
-        const char *ports = colon ? colon + 1 : o.listen;
-        char *end;
-        long port = strtol(ports, &end, 10);
-        size_t hostlen = colon ? (size_t)(colon - o.listen) : 0;
-        if (!*ports || *end || port < 0 || port > 65535 || hostlen >= sizeof host) {
-            say("--listen takes [HOST:]PORT, not '%s'", o.listen);
-            rc = EXIT_USAGE;
-            goto out;
-        }
-        snprintf(host, sizeof host, "%.*s", (int)hostlen, o.listen);
-        if (!host[0]) snprintf(host, sizeof host, "127.0.0.1");
-        struct resp_options ro = {.host = host, .port = (int)port, .on_shutdown = request_shutdown};
+        char why[512];
+        const char *host = o.listen_host;
+        struct resp_options ro = {.host = host, .port = o.listen_port, .on_shutdown = request_shutdown};
         if (resp_server_start(lv.inst, lv.dbpath, &ro, &resp, why, sizeof why) < 0) {
             say("cannot serve clients on %s: %s", o.listen, why);
             rc = EXIT_FAIL;

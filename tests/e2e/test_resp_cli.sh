@@ -40,6 +40,16 @@ P=$(free_port)
 R() { redis-cli -p "$P" "$@"; }
 up() { [ "$(redis-cli -p "$1" PING 2>/dev/null)" = PONG ] && [ -f "$2/status" ]; }
 
+# A bad --listen is a usage error before anything is opened or created.
+for bad in abc 127.0.0.1: 127.0.0.1:70000 ":"; do
+  set +e
+  "$F" serve "$TMP/never" "$M" --listen "$bad" > "$TMP/bad.log" 2>&1; rc=$?
+  set -e
+  [ $rc -eq 2 ] || fail "--listen '$bad' exited $rc"
+  grep -q "takes \[HOST:\]PORT" "$TMP/bad.log" || fail "--listen '$bad' not explained: $(cat "$TMP/bad.log")"
+  [ ! -e "$TMP/never" ] || fail "--listen '$bad' created the instance directory"
+done
+
 "$F" serve "$TMP/db" "$M" --listen "127.0.0.1:$P" > "$TMP/serve.log" 2>&1 &
 SERVE=$!; PIDS+=("$SERVE")
 wait_for "jetfs serve" up "$P" "$M"
