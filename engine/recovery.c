@@ -307,8 +307,10 @@ JET_ERR recovery_run(struct jet_instance *inst, uint32_t *pnext_gen)
         if ((err = db_header_write(d->fd, &d->hdr)) < 0) goto out;
     }
     if (status) {
+        /* The replay is done and the headers say so: there is nothing left
+         * for the callback to stop, so its answer cannot change anything. */
         prog.cunitDone = prog.cunitTotal;
-        if ((err = status(0, JET_snpRestore, JET_sntComplete, &prog)) < 0) goto stopped_by_callback;
+        (void)status(0, JET_snpRestore, JET_sntComplete, &prog);
     }
     *pnext_gen = gens[ngens - 1] + 1;
     if (r.rm && (r.rm->stop_gen || r.stopped)) {

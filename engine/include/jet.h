@@ -485,8 +485,8 @@ typedef JET_ERR (*JET_PFNSTATUS)(JET_SESID sesid, unsigned long snp, unsigned lo
 /* Status notifications (ESE's values).  Restore and recovery call the
  * callback with JET_snpRestore: JET_sntBegin, then JET_sntProgress as each
  * log generation is reached, then JET_sntComplete; pv is a JET_SNPROG
- * counting generations.  A callback returning an error stops the replay
- * with that error. */
+ * counting generations.  A callback returning an error at Begin or
+ * Progress stops the replay with that error (at Complete it is done). */
 #define JET_snpRestore 8
 #define JET_sntProgress 0
 #define JET_sntFail 3
