@@ -514,8 +514,9 @@ JET_ERR JetExternalRestore(char *szCheckpointFilePath, char *szLogPath, JET_RSTM
     li.ulGenLow = (unsigned long)genLow;
     li.ulGenHigh = (unsigned long)genHigh;
     snprintf(li.szBaseName, sizeof li.szBaseName, "edb");
+    /* As ESE, a zero bound means "what the directory holds". */
     return JetExternalRestore3(szCheckpointFilePath, szLogPath, rgrstmap, crstfilemap, szBackupLogPath,
-                               genLow || genHigh ? &li : NULL, 0, 0, pfn);
+                               genLow && genHigh ? &li : NULL, 0, 0, pfn);
 }
 
 JET_ERR JetRestoreInstance(JET_INSTANCE instance, const char *sz, const char *szDest, JET_PFNSTATUS pfn)

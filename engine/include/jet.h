@@ -532,7 +532,7 @@ JET_ERR JetRestoreSets(const char *const *sets, int nsets, const char *target_di
 /*
  * ESE's other restore entry points, over the two above.
  * JetExternalRestore: JetExternalRestore2 with the generation range as
- * genLow/genHigh (both 0: every generation in szBackupLogPath).
+ * genLow/genHigh (either 0: every generation in szBackupLogPath).
  * JetRestoreInstance (directory form): restores the backup set directory
  * sz (a full or copy set) for instance, which must be created and not yet
  * initialised (JET_errAlreadyInitialized): into szDest if given, else
