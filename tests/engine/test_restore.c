@@ -205,6 +205,33 @@ static void test_restore_instance_directory_form(void)
     restored_contents(target, got, sizeof got);
     CU_ASSERT_STRING_EQUAL(got, "a=1;b=2;");
     TU_CHECK_ERR(JetExternalRestore(target, target, NULL, 0, target, 5, 3, NULL), JET_errInvalidParameter);
+
+    /* ESE's external form: the files already in place, the range found in
+     * the directory (bounds 0) or given. */
+    char ext[1300], cmd[6000], db[1400];
+    for (int given = 0; given < 2; given++) {
+        snprintf(ext, sizeof ext, "%s/external%d", dir, given);
+        snprintf(cmd, sizeof cmd, "rm -rf '%s' && cp -r '%s' '%s' && rm '%s/backup.manifest'", ext, full, ext, ext);
+        CU_ASSERT_FATAL(system(cmd) == 0);
+        snprintf(db, sizeof db, "%s/r.db", ext);
+        JET_RSTMAP map = {dbpath, db};
+        long lo = 0, hi = 0;
+        if (given) {
+            FILE *p;
+            snprintf(cmd, sizeof cmd, "ls '%s' | grep '^edb[0-9A-F]*\\.log$' | sort | sed -n '1p;$p' | cut -c4-11", ext);
+            CU_ASSERT_FATAL((p = popen(cmd, "r")) != NULL);
+            char a[16] = "", b[16] = "";
+            CU_ASSERT_FATAL(fscanf(p, "%15s %15s", a, b) >= 1);
+            pclose(p);
+            lo = strtol(a, NULL, 16);
+            hi = b[0] ? strtol(b, NULL, 16) : lo;
+        }
+        JET_ERR err = JetExternalRestore(ext, ext, &map, 1, ext, lo, hi, NULL);
+        if (err < 0) fprintf(stderr, "external restore: %s\n", JetGetLastErrorDetail());
+        CU_ASSERT_EQUAL_FATAL(err, JET_errSuccess);
+        restored_contents(ext, got, sizeof got);
+        CU_ASSERT_STRING_EQUAL(got, "a=1;b=2;");
+    }
 }
 
 /* What the status callback saw, and when to refuse. */
