@@ -200,6 +200,27 @@ static JET_INSPECT_DBHEADER header(void)
     return h;
 }
 
+/* After an abort: every generation of `before` is still there and the
+ * backup history is as it was in h0. */
+static void check_untouched(const struct gens *before, const JET_INSPECT_DBHEADER *h0)
+{
+    struct gens after;
+    log_gens(&after);
+    CU_ASSERT(none_deleted(before, &after));
+    JET_INSPECT_DBHEADER h1 = header();
+    CU_ASSERT(memcmp(h0->backup, h1.backup, sizeof h0->backup) == 0);
+}
+
+/* After a normal end of a full backup: the oldest generation of `before`
+ * was truncated and a full is recorded. */
+static void check_full_truncated(const struct gens *before)
+{
+    struct gens after;
+    log_gens(&after);
+    CU_ASSERT(!after.present[before->low]);
+    CU_ASSERT(header().backup[0].backup_id != 0);
+}
+
 /* ---- the view ---- */
 
 static struct jv_options options(void)
@@ -771,7 +792,7 @@ static void test_view_unmount_after_half_the_database_aborts_and_changes_nothing
     struct set set;
     begin_listing(v, JV_FULL, &set);
     JET_INSPECT_DBHEADER h0 = header();
-    struct gens before, after;
+    struct gens before;
     log_gens(&before);
     read_set(v, &set, NULL, JETFS_DB_NAME);
     char why[1024];
@@ -779,10 +800,7 @@ static void test_view_unmount_after_half_the_database_aborts_and_changes_nothing
     CU_ASSERT_PTR_NOT_NULL(strstr(why, "aborted"));
     CU_ASSERT_EQUAL(engine_backup_running(), 0);
     CU_ASSERT(status_says(v, "outcome", "aborted", "jetfs.db read 50%", (char *)NULL));
-    log_gens(&after);
-    CU_ASSERT(none_deleted(&before, &after));
-    JET_INSPECT_DBHEADER h1 = header();
-    CU_ASSERT(memcmp(h0.backup, h1.backup, sizeof h0.backup) == 0);
+    check_untouched(&before, &h0);
     jv_destroy(v);
     stop();
 }
@@ -796,7 +814,7 @@ static void test_view_explicit_normal_end_is_refused_until_read_whole(void)
     JET_BACKUPSTATUS bst = {.cbStruct = sizeof bst};
     CU_ASSERT_FATAL(JetGetBackupStatusInstance(inst, &bst) == JET_errSuccess);
     JET_INSPECT_DBHEADER h0 = header();
-    struct gens before, after;
+    struct gens before;
     log_gens(&before);
     CU_ASSERT_FATAL(before.low < bst.ulGenLow);
     read_set(v, &set, NULL, JETFS_DB_NAME);
@@ -807,10 +825,7 @@ static void test_view_explicit_normal_end_is_refused_until_read_whole(void)
     CU_ASSERT_EQUAL(engine_backup_running(), 1);
     CU_ASSERT(status_has(v, "\"state\": \"running\""));
     CU_ASSERT(status_says(v, "last_error", JETFS_DB_NAME, (char *)NULL));
-    log_gens(&after);
-    CU_ASSERT(none_deleted(&before, &after));
-    JET_INSPECT_DBHEADER h1 = header();
-    CU_ASSERT(memcmp(h0.backup, h1.backup, sizeof h0.backup) == 0);
+    check_untouched(&before, &h0);
     /* Reading the rest makes the same request succeed. */
     const struct jv_entry *db = find(&set, JETFS_DB_NAME);
     CU_ASSERT_FATAL(db != NULL);
@@ -822,9 +837,7 @@ static void test_view_explicit_normal_end_is_refused_until_read_whole(void)
     jv_release(v, fh);
     CU_ASSERT_EQUAL(jv_end(v, JV_END_NORMAL, why, sizeof why), 0);
     CU_ASSERT_EQUAL(engine_backup_running(), 0);
-    log_gens(&after);
-    CU_ASSERT(!after.present[before.low]);
-    CU_ASSERT(header().backup[0].backup_id != 0);
+    check_full_truncated(&before);
     jv_destroy(v);
     stop();
 }
@@ -836,17 +849,14 @@ static void test_view_explicit_abort_truncates_nothing(void)
     struct set set;
     begin_listing(v, JV_FULL, &set);
     JET_INSPECT_DBHEADER h0 = header();
-    struct gens before, after;
+    struct gens before;
     log_gens(&before);
     read_set(v, &set, NULL, NULL);
     char why[1024];
     CU_ASSERT_EQUAL(jv_end(v, JV_END_ABORT, why, sizeof why), 1);
     CU_ASSERT(status_says(v, "outcome", "aborted", (char *)NULL));
     CU_ASSERT_EQUAL(engine_backup_running(), 0);
-    log_gens(&after);
-    CU_ASSERT(none_deleted(&before, &after));
-    JET_INSPECT_DBHEADER h1 = header();
-    CU_ASSERT(memcmp(h0.backup, h1.backup, sizeof h0.backup) == 0);
+    check_untouched(&before, &h0);
     jv_destroy(v);
     stop();
 }
@@ -908,16 +918,13 @@ static void test_view_truncate_manual_unmount_aborts_explicit_end_truncates(void
     struct set set;
     begin_listing(v, JV_FULL, &set);
     JET_INSPECT_DBHEADER h0 = header();
-    struct gens before, after;
+    struct gens before;
     log_gens(&before);
     read_set(v, &set, NULL, NULL);
     char why[1024];
     CU_ASSERT_EQUAL(jv_end(v, JV_END_UNMOUNT, why, sizeof why), 1);
     CU_ASSERT(status_says(v, "outcome", "aborted", "manual", (char *)NULL));
-    log_gens(&after);
-    CU_ASSERT(none_deleted(&before, &after));
-    JET_INSPECT_DBHEADER h1 = header();
-    CU_ASSERT(memcmp(h0.backup, h1.backup, sizeof h0.backup) == 0);
+    check_untouched(&before, &h0);
     jv_destroy(v);
 
     /* The explicit normal end truncates. */
@@ -929,9 +936,7 @@ static void test_view_truncate_manual_unmount_aborts_explicit_end_truncates(void
     CU_ASSERT_FATAL(before.low < bst.ulGenLow);
     read_set(v, &set, NULL, NULL);
     CU_ASSERT_EQUAL(jv_end(v, JV_END_NORMAL, why, sizeof why), 0);
-    log_gens(&after);
-    CU_ASSERT(!after.present[before.low]);
-    CU_ASSERT(header().backup[0].backup_id != 0);
+    check_full_truncated(&before);
     jv_destroy(v);
     stop();
 }
@@ -943,7 +948,7 @@ static void test_view_unread_manifest_alone_aborts_at_unmount(void)
     struct set set;
     begin_listing(v, JV_FULL, &set);
     JET_INSPECT_DBHEADER h0 = header();
-    struct gens before, after;
+    struct gens before;
     log_gens(&before);
     read_set(v, &set, JV_MANIFEST_NAME, NULL);
     /* One byte short of the manifest is still not read. */
@@ -958,10 +963,7 @@ static void test_view_unread_manifest_alone_aborts_at_unmount(void)
     char why[1024];
     CU_ASSERT_EQUAL(jv_end(v, JV_END_UNMOUNT, why, sizeof why), 1);
     CU_ASSERT(status_says(v, "outcome", "aborted", JV_MANIFEST_NAME, (char *)NULL));
-    log_gens(&after);
-    CU_ASSERT(none_deleted(&before, &after));
-    JET_INSPECT_DBHEADER h1 = header();
-    CU_ASSERT(memcmp(h0.backup, h1.backup, sizeof h0.backup) == 0);
+    check_untouched(&before, &h0);
     jv_destroy(v);
     stop();
 }
