@@ -32,7 +32,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <xxhash.h>
 
@@ -978,11 +977,8 @@ JET_ERR JetGetBackupManifestInstance(JET_INSTANCE instance, const char *szType, 
     }
     struct sbuf b = {0};
     uint64_t pred = 0;
-    char when[32];
-    time_t secs = (time_t)(bk->begin_us / 1000000u);
-    struct tm tm;
-    gmtime_r(&secs, &tm);
-    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    char when[40];
+    os_utc(bk->begin_us, 0, when, sizeof when);
     pthread_mutex_lock(&inst->mu);
     for (uint32_t d = 0; d < JET_MAX_DBS; d++) {
         struct db *db = inst->dbs[d];

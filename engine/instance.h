@@ -297,9 +297,6 @@ struct restore_map {
     } dbs[JET_MAX_DBS];
 };
 
-/* us (microseconds since the epoch) as "YYYY-MM-DDTHH:MM:SS.uuuuuuZ", for messages. */
-const char *restore_time(uint64_t us, char *buf, size_t cb);
-
 /* ---- recovery (recovery.c) ---- */
 /* JetInit3's status callback, for the recovery JetInit runs on this thread. */
 extern _Thread_local JET_PFNSTATUS jet_init_status;

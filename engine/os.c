@@ -235,6 +235,17 @@ uint64_t os_now_us(void)
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
+const char *os_utc(uint64_t us, int micro, char *buf, size_t cb)
+{
+    time_t secs = (time_t)(us / 1000000u);
+    struct tm tm;
+    char day[32];
+    if (!gmtime_r(&secs, &tm) || !strftime(day, sizeof day, "%Y-%m-%dT%H:%M:%S", &tm)) snprintf(day, sizeof day, "?");
+    if (micro) snprintf(buf, cb, "%s.%06uZ", day, (unsigned)(us % 1000000u));
+    else snprintf(buf, cb, "%sZ", day);
+    return buf;
+}
+
 uint64_t os_mono_us(void)
 {
     struct timespec ts;

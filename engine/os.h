@@ -82,6 +82,9 @@ int os_last_errno(void);
 /* Monotonic and wall clocks in microseconds. */
 uint64_t os_now_us(void);
 uint64_t os_mono_us(void);
+/* Wall-clock us as UTC "YYYY-MM-DDTHH:MM:SSZ", or with micro
+ * "YYYY-MM-DDTHH:MM:SS.uuuuuuZ", into buf; returns buf. */
+const char *os_utc(uint64_t us, int micro, char *buf, size_t cb);
 /* 64 random bits from getrandom (falls back to time+pid mixing). */
 uint64_t os_random64(void);
 

@@ -146,8 +146,8 @@ static JET_ERR redo_record(struct redo *r, const struct log_record *rec)
                 return jet_report(JET_errInvalidParameter,
                                   "restore: cannot stop at %s: the backup is consistent only from generation %u's "
                                   "end, and generation %u holds a commit of %s",
-                                  restore_time(r->rm->stop_us, at, sizeof at), r->rm->gen_high, LSN_GEN(rec->lsn),
-                                  restore_time(get_le64(rec->payload), commit, sizeof commit));
+                                  os_utc(r->rm->stop_us, 1, at, sizeof at), r->rm->gen_high, LSN_GEN(rec->lsn),
+                                  os_utc(get_le64(rec->payload), 1, commit, sizeof commit));
             }
             r->stopped = true;
             return JET_errSuccess;

@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <xxhash.h>
 
@@ -78,16 +77,6 @@ static JET_ERR check_logs(const char *dir, const char *base, uint32_t low, uint3
     if (err == JET_errInvalidLogSequence) return jet_report(JET_errGivenLogFileIsNotContiguous, "%s", JetGetLastErrorDetail());
     if (err == JET_errMissingLogFile) return jet_report(JET_errMissingRestoreLogFiles, "%s", JetGetLastErrorDetail());
     return err;
-}
-
-const char *restore_time(uint64_t us, char *buf, size_t cb)
-{
-    time_t secs = (time_t)(us / 1000000u);
-    struct tm tm;
-    char day[32];
-    if (!gmtime_r(&secs, &tm) || !strftime(day, sizeof day, "%Y-%m-%dT%H:%M:%S", &tm)) snprintf(day, sizeof day, "?");
-    snprintf(buf, cb, "%s.%06uZ", day, (unsigned)(us % 1000000u));
-    return buf;
 }
 
 JET_ERR JetExternalRestore3(char *szCheckpointFilePath, char *szLogPath, JET_RSTMAP *rgrstmap, long crstfilemap,
@@ -167,7 +156,7 @@ JET_ERR JetExternalRestore3(char *szCheckpointFilePath, char *szLogPath, JET_RST
         err = jet_report(JET_errInvalidParameter,
                          "restore: cannot stop at %s, before the backup's consistent point %s (its begin): the "
                          "database copy already holds what was committed until then",
-                         restore_time(stop_us, at, sizeof at), restore_time(rm->consistent_us, from, sizeof from));
+                         os_utc(stop_us, 1, at, sizeof at), os_utc(rm->consistent_us, 1, from, sizeof from));
         goto out;
     }
     if (stop_gen && stop_gen < rm->gen_high) {
