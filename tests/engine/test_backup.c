@@ -85,21 +85,8 @@ static void reopen(void)
 struct gens {
     int n;
     uint32_t g[MAX_GENS];  /* ascending */
-    uint64_t h[MAX_GENS];  /* FNV-1a of the file's bytes (with_hash) */
+    uint64_t h[MAX_GENS];  /* XXH3 of the file's bytes (with_hash) */
 };
-
-static uint64_t file_hash(const char *path)
-{
-    uint64_t h = 0xcbf29ce484222325ull;
-    FILE *f = fopen(path, "rb");
-    if (!f) return 0;
-    unsigned char buf[65536];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
-        for (size_t i = 0; i < n; i++) h = (h ^ buf[i]) * 0x100000001b3ull;
-    fclose(f);
-    return h;
-}
 
 /* The generation a name "edbXXXXXXXX.log" (upper-case hex) stands for, 0 if none. */
 static uint32_t gen_of_name(const char *name)
@@ -139,7 +126,7 @@ static void list_gens(const char *d, struct gens *out, int with_hash)
     for (int i = 0; with_hash && i < out->n; i++) {
         char p[1300];
         snprintf(p, sizeof p, "%s/edb%08X.log", d, out->g[i]);
-        out->h[i] = file_hash(p);
+        out->h[i] = tu_file_hash(p, 0, NULL);
     }
 }
 
@@ -188,21 +175,6 @@ static void gens_of_multistring(const char *szz, struct gens *out)
     qsort(out->g, (size_t)out->n, sizeof out->g[0], cmp_u32);
 }
 
-static void load(int from, int to, char fill)
-{
-    char v[500];
-    memset(v, fill, sizeof v);
-    for (int i = from; i < to; i += 100) {
-        CU_ASSERT_FATAL(JetBeginTransaction(s) >= 0);
-        for (int j = i; j < i + 100 && j < to; j++) {
-            char k[16];
-            snprintf(k, sizeof k, "k%06d", j);
-            CU_ASSERT_FATAL(JetPutKV(s, t, k, strlen(k), v, sizeof v, 0) >= 0);
-        }
-        CU_ASSERT_FATAL(JetCommitTransaction(s, 0) >= 0);
-    }
-}
-
 static void sleep_ms(int ms)
 {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
@@ -232,7 +204,7 @@ static void test_misuse_returns_documented_errors(void)
     /* The instance-less forms belong to legacy mode. */
     TU_CHECK_ERR(JetBeginExternalBackup(0), JET_errRunningInMultiInstanceMode);
     TU_CHECK_ERR(JetStopBackup(), JET_errRunningInMultiInstanceMode);
-    load(0, 500, 'a');
+    tu_load(s, t, 0, 500, 'a');
     TU_CHECK_ERR(JetBeginExternalBackupInstance(inst, 0), JET_errSuccess);
     TU_CHECK_ERR(JetBeginExternalBackupInstance(inst, 0), JET_errBackupInProgress);
     TU_CHECK_ERR(JetOpenFileInstance(inst, "/no/such/file", &h, NULL, NULL), JET_errFileNotFound);
@@ -317,7 +289,7 @@ static void test_snapshot_is_the_file_as_at_begin(void)
     snap_mem_kb = 64; /* 8 pages in memory, the rest spills to a file */
     start(0);
     snap_mem_kb = 0;
-    load(0, 3000, 'a');
+    tu_load(s, t, 0, 3000, 'a');
     sleep_ms(300); /* let checkpoints write it all, so the file is still until begin */
     TU_CHECK_ERR(JetBeginExternalBackupInstance(inst, 0), JET_errSuccess);
     /* The reference: the file as it stands now.  No session writes until
@@ -326,7 +298,7 @@ static void test_snapshot_is_the_file_as_at_begin(void)
     unsigned char *ref = slurp(dbpath, &refn);
     CU_ASSERT_FATAL(ref != NULL);
     /* Rewrite everything and grow the file while the backup is open. */
-    load(0, 6000, 'z');
+    tu_load(s, t, 0, 6000, 'z');
     sleep_ms(200);
     struct stat st;
     stat(dbpath, &st);
@@ -362,7 +334,7 @@ static void test_snapshot_is_the_file_as_at_begin(void)
     TU_CHECK_ERR(JetInspectDatabaseHeader(dbpath, &hd), JET_errSuccess);
     CU_ASSERT(hd.backup[0].backup_id != 0 && hd.backup[0].gen_high >= hd.backup[0].gen_low);
     /* Now an incremental is possible; its logs start after the full's. */
-    load(0, 500, 'q');
+    tu_load(s, t, 0, 500, 'q');
     TU_CHECK_ERR(JetBeginExternalBackupInstance(inst, JET_bitBackupIncremental), JET_errSuccess);
     TU_CHECK_ERR(JetGetAttachInfoInstance(inst, logs, sizeof logs, &cb), JET_errInvalidBackupSequence);
     JET_HANDLE h;
@@ -439,12 +411,12 @@ static void test_aborted_backup_truncates_nothing(void)
     start(0);
     JET_LOGINFO li;
     /* History to keep: a completed full and a completed incremental. */
-    load(0, 1500, 'a');
+    tu_load(s, t, 0, 1500, 'a');
     TU_CHECK_ERR(JetBeginExternalBackupInstance(inst, 0), JET_errSuccess);
     read_whole_set(1, &li, &rng);
     TU_CHECK_ERR(JetTruncateLogInstance(inst), JET_errSuccess);
     TU_CHECK_ERR(JetEndExternalBackupInstance(inst), JET_errSuccess);
-    load(1500, 2000, 'b');
+    tu_load(s, t, 1500, 2000, 'b');
     TU_CHECK_ERR(JetBeginExternalBackupInstance(inst, JET_bitBackupIncremental), JET_errSuccess);
     read_whole_set(0, &li, &rng);
     TU_CHECK_ERR(JetTruncateLogInstance(inst), JET_errSuccess);
@@ -453,7 +425,7 @@ static void test_aborted_backup_truncates_nothing(void)
     TU_CHECK_ERR(JetInspectDatabaseHeader(dbpath, &hd0), JET_errSuccess);
     CU_ASSERT(hd0.backup[0].backup_id != 0 && hd0.backup[1].backup_id != 0);
     /* Generations for a truncation to delete: the checkpoint passes them. */
-    load(0, 2000, 'c');
+    tu_load(s, t, 0, 2000, 'c');
     sleep_ms(200);
     static struct gens g0, g1, del;
     const char *what[] = {"full, End(Abort)", "full, Stop then End(Normal)", "incremental, End(Abort)",
@@ -563,9 +535,9 @@ static void test_truncate_log_info_lists_what_end_deletes(void)
     uint64_t rng = tu_seed("test_truncate_log_info_lists_what_end_deletes");
     ckpt_ms = CKPT_HELD_MS;
     start(0);
-    load(0, 1500, 'a');
+    tu_load(s, t, 0, 1500, 'a');
     reopen(); /* the checkpoint moves past the generations just written */
-    load(0, 100, 'b');
+    tu_load(s, t, 0, 100, 'b');
     uint32_t ck = ckpt_gen();
     JET_LOGINFO li;
     static struct gens before, after, listed, want;
@@ -606,7 +578,7 @@ static void test_truncate_log_info_lists_what_end_deletes(void)
 
     /* JET_bitBackupTruncateDone: a full whose logs the caller did not read
      * through the API (JetTruncateLog refuses), ended normally with it. */
-    load(100, 1500, 'c');
+    tu_load(s, t, 100, 1500, 'c');
     reopen();
     TU_CHECK_ERR(JetBeginExternalBackupInstance(inst, 0), JET_errSuccess);
     static char names[65536];
@@ -635,7 +607,7 @@ static void test_truncate_log_info_lists_what_end_deletes(void)
     report_truncate_done("full", &before, &after, &li);
     /* The same with an incremental: its set is every generation present,
      * so what a truncation deletes is in the set, and none was read. */
-    load(0, 1500, 'e');
+    tu_load(s, t, 0, 1500, 'e');
     reopen();
     TU_CHECK_ERR(JetBeginExternalBackupInstance(inst, JET_bitBackupIncremental), JET_errSuccess);
     li.cbSize = sizeof li;
@@ -656,7 +628,7 @@ static void test_truncate_log_info_lists_what_end_deletes(void)
     report_truncate_done("incremental", &before, &after, &li);
     h1 = h0;
     /* With Abort, TruncateDone records and deletes nothing. */
-    load(0, 1500, 'd');
+    tu_load(s, t, 0, 1500, 'd');
     reopen();
     TU_CHECK_ERR(JetBeginExternalBackupInstance(inst, 0), JET_errSuccess);
     read_whole_set(1, &li, &rng);
@@ -765,15 +737,15 @@ static void test_full_and_incremental_restore(void)
     snprintf(s2, sizeof s2, "%s/set2", dir);
     snprintf(r, sizeof r, "%s/restored", dir);
     start(0);
-    load(0, 2000, 'a');
+    tu_load(s, t, 0, 2000, 'a');
     TU_CHECK_ERR(JetBeginExternalBackupInstance(inst, 0), JET_errSuccess);
-    load(0, 1000, 'b'); /* after begin: not in the full backup */
+    tu_load(s, t, 0, 1000, 'b'); /* after begin: not in the full backup */
     save_set(s1, 1, &rng, "full");
     TU_CHECK_ERR(JetTruncateLogInstance(inst), JET_errSuccess);
     TU_CHECK_ERR(JetEndExternalBackupInstance(inst), JET_errSuccess);
-    load(2000, 2500, 'c');
+    tu_load(s, t, 2000, 2500, 'c');
     TU_CHECK_ERR(JetBeginExternalBackupInstance(inst, JET_bitBackupIncremental), JET_errSuccess);
-    load(2500, 2600, 'd'); /* after the incremental's begin */
+    tu_load(s, t, 2500, 2600, 'd'); /* after the incremental's begin */
     save_set(s2, 0, &rng, "incremental");
     TU_CHECK_ERR(JetTruncateLogInstance(inst), JET_errSuccess);
     TU_CHECK_ERR(JetEndExternalBackupInstance(inst), JET_errSuccess);
@@ -908,7 +880,7 @@ static void test_full_and_incremental_restore(void)
     snprintf(dbpath, sizeof dbpath, "%.900s/b.db", other);
     mkdir(other, 0700);
     start(0);
-    load(0, 300, 'x');
+    tu_load(s, t, 0, 300, 'x');
     JetTerm(inst);
     JET_INSPECT_LOGHEADER lh;
     char last[1200];
@@ -939,14 +911,14 @@ static void test_kill9_during_backup_loses_nothing(void)
     CU_ASSERT_FATAL(pid >= 0);
     if (pid == 0) {
         start(0);
-        load(0, 1000, 'a');
+        tu_load(s, t, 0, 1000, 'a');
         if (JetBeginExternalBackupInstance(inst, 0) < 0) _exit(3);
         JET_HANDLE h;
         char buf[65536];
         unsigned long got;
         if (JetOpenFileInstance(inst, dbpath, &h, NULL, NULL) < 0) _exit(4);
         if (JetReadFileInstance(inst, h, buf, sizeof buf, &got) < 0) _exit(5);
-        load(1000, 2000, 'b'); /* durable commits while the snapshot lives */
+        tu_load(s, t, 1000, 2000, 'b'); /* durable commits while the snapshot lives */
         sleep_ms(100);         /* and checkpoints preserving pages */
         if (write(fds[1], "x", 1) != 1) _exit(6);
         for (;;) sleep_ms(1000);
@@ -1322,12 +1294,12 @@ static void test_legacy_mode_instance_less_full_backup(void)
     CU_ASSERT_FATAL(JetBeginSession(0, &s, NULL, NULL) >= 0);
     CU_ASSERT_FATAL(JetCreateDatabase(s, dbpath, NULL, &db, JET_bitDbOverwriteExisting) >= 0);
     CU_ASSERT_FATAL(JetCreateTable(s, db, "t", 0, 0, &t) >= 0);
-    load(0, 1500, 'a');
+    tu_load(s, t, 0, 1500, 'a');
     TU_CHECK_ERR(JetEndExternalBackup(), JET_errNoBackup);
     TU_CHECK_ERR(JetBeginExternalBackup(0), JET_errSuccess);
     TU_CHECK_ERR(JetBeginExternalBackup(0), JET_errBackupInProgress);
-    load(0, 500, 'b');      /* after begin: not in the set */
-    load(1500, 1600, 'b');
+    tu_load(s, t, 0, 500, 'b');      /* after begin: not in the set */
+    tu_load(s, t, 1500, 1600, 'b');
     static char dbs[65536], logs[65536], names[65536], buf[65536];
     unsigned long cb = 0;
     TU_CHECK_ERR(JetGetAttachInfo(dbs, sizeof dbs, &cb), JET_errSuccess);
@@ -1394,7 +1366,7 @@ static void test_corrupt_page_read_through_backup_is_named(void)
     snprintf(dir, sizeof dir, "%s", tu_scratch_dir("bk_corrupt"));
     snprintf(dbpath, sizeof dbpath, "%s/b.db", dir);
     start(0);
-    load(0, 2000, 'a');
+    tu_load(s, t, 0, 2000, 'a');
     sleep_ms(300); /* checkpoints write every page */
     TU_CHECK_ERR(JetBeginExternalBackupInstance(inst, 0), JET_errSuccess);
     char cmd[1400];

@@ -310,21 +310,6 @@ static JET_ERR init_only(JET_INSTANCE *pinst, const char *name)
     return JetInit(pinst);
 }
 
-static uint64_t file_hash(const char *path, long long *psize)
-{
-    struct stat st;
-    CU_ASSERT_FATAL(stat(path, &st) == 0);
-    unsigned char *buf = malloc((size_t)st.st_size + 1);
-    int fd = open(path, O_RDONLY);
-    CU_ASSERT_FATAL(buf && fd >= 0);
-    CU_ASSERT_FATAL(pread(fd, buf, (size_t)st.st_size, 0) == st.st_size);
-    uint64_t h = XXH3_64bits(buf, (size_t)st.st_size);
-    close(fd);
-    free(buf);
-    *psize = (long long)st.st_size;
-    return h;
-}
-
 static void test_damaged_header_copy_falls_back(void)
 {
     snprintf(dir, sizeof dir, "%s", tu_scratch_dir("fault_hdr"));
@@ -363,12 +348,13 @@ static void test_damaged_header_copy_falls_back(void)
     flip_byte(dbpath, copy0);
     flip_byte(dbpath, copy1);
     long long size_before, size_after;
-    uint64_t hash_before = file_hash(dbpath, &size_before);
+    uint64_t hash_before = tu_file_hash(dbpath, 0, &size_before);
+    CU_ASSERT_FATAL(size_before >= 0);
     TU_CHECK_ERR(open_inst(&inst, &s, &t, 0, 1000), JET_errDatabaseCorrupted);
     CU_ASSERT_PTR_NOT_NULL(strstr(JetGetLastErrorDetail(), "f.db"));
     JetTerm(inst);
     TU_CHECK_ERR(JetInspectDatabaseHeader(dbpath, &h), JET_errDatabaseCorrupted);
-    CU_ASSERT_EQUAL(file_hash(dbpath, &size_after), hash_before);
+    CU_ASSERT_EQUAL(tu_file_hash(dbpath, 0, &size_after), hash_before);
     CU_ASSERT_EQUAL(size_after, size_before);
 }
 

@@ -246,22 +246,6 @@ static void test_restored_backup_equals_the_model_at_begin(void)
     JetTerm(inst);
 }
 
-/* The whole file, hashed (pages 0 and 1, the headers, skipped when asked). */
-static uint64_t file_hash(const char *path, int skip_headers)
-{
-    FILE *f = fopen(path, "rb");
-    CU_ASSERT_FATAL(f != NULL);
-    uint64_t h = 1469598103934665603ull;
-    int c;
-    long pos = 0;
-    while ((c = fgetc(f)) != EOF) {
-        if (!skip_headers || pos >= 2 * 8192) h = (h ^ (uint64_t)c) * 1099511628211ull;
-        pos++;
-    }
-    fclose(f);
-    return h;
-}
-
 /*
  * Begin neither flushes nor copies the database: with 5000 dirty
  * pages in the cache (no checkpoint due), the file's bytes are the same
@@ -302,11 +286,11 @@ static void test_begin_does_not_flush_the_database(void)
     /* The premise: the rows are in the cache and the log, not the file. */
     /* The premise: the rows are in the cache and the log, not the file. */
     CU_ASSERT_FATAL(st0.st_size < 1024 * 1024);
-    uint64_t h0 = file_hash(dbpath, 1);
+    uint64_t h0 = tu_file_hash(dbpath, 2 * 8192, NULL);
     CU_ASSERT_FATAL(JetBeginExternalBackupInstance(inst, 0) >= 0);
     CU_ASSERT_FATAL(stat(dbpath, &st1) == 0);
     CU_ASSERT_EQUAL(st1.st_size, st0.st_size);
-    CU_ASSERT_EQUAL(file_hash(dbpath, 1), h0);
+    CU_ASSERT_EQUAL(tu_file_hash(dbpath, 2 * 8192, NULL), h0);
     /* The set holds the 5000 rows through its logs. */
     char names[65536], set[1200], cmd[2600];
     unsigned long cb;

@@ -77,21 +77,6 @@ static JET_ERR open_instance(int create)
     return JetOpenTable(s, db, "t", NULL, 0, 0, &t);
 }
 
-static void load(int from, int to, char fill)
-{
-    char v[500];
-    memset(v, fill, sizeof v);
-    for (int i = from; i < to; i += 100) {
-        CU_ASSERT_FATAL(JetBeginTransaction(s) >= 0);
-        for (int j = i; j < i + 100 && j < to; j++) {
-            char k[16];
-            snprintf(k, sizeof k, "k%06d", j);
-            CU_ASSERT_FATAL(JetPutKV(s, t, k, strlen(k), v, sizeof v, 0) >= 0);
-        }
-        CU_ASSERT_FATAL(JetCommitTransaction(s, 0) >= 0);
-    }
-}
-
 /* Terminates the instance cleanly and opens it again: nothing dirty. */
 static void restart(void)
 {
@@ -107,7 +92,7 @@ static void start(const char *name, int nkeys)
     snprintf(dbpath, sizeof dbpath, "%s/%s", dir, JETFS_DB_NAME);
     snprintf(inst_name, sizeof inst_name, "view%d", ++ninstances);
     CU_ASSERT_FATAL(open_instance(1) >= 0);
-    load(0, nkeys, 'a');
+    tu_load(s, t, 0, nkeys, 'a');
     restart();
 }
 
@@ -489,8 +474,8 @@ static void test_view_opening_kind_dir_begins_and_set_stays_stable(void)
     CU_ASSERT_EQUAL(jv_readdir(v, JV_INO_KIND + JV_FULL, (size_t)set.n, &one, 1), 0);
 
     /* Writers commit a lot meanwhile: the live files move on... */
-    load(1500, 4000, 'b');
-    load(0, 1500, 'c');
+    tu_load(s, t, 1500, 4000, 'b');
+    tu_load(s, t, 0, 1500, 'c');
     CU_ASSERT(wait_preserved(2 * PAGE));
     struct stat live = {0};
     for (double end = mono_now() + 20; mono_now() < end; sleep_ms(10))
@@ -638,7 +623,7 @@ static void test_view_incremental_without_full_is_eperm(void)
     CU_ASSERT_FATAL(h0.backup[0].backup_id != 0);
 
     /* ...a new one can: only log generations and the manifest. */
-    load(800, 1200, 'i');
+    tu_load(s, t, 800, 1200, 'i');
     v = new_view(NULL);
     begin_listing(v, JV_INCREMENTAL, &set);
     CU_ASSERT_PTR_NULL(find(&set, JETFS_DB_NAME));
@@ -678,8 +663,8 @@ static void test_view_random_reads_equal_sequential_and_the_snapshot_at_begin(vo
     }
     /* Overwrite every page of the table and grow the file; wait until the
      * engine has written pages of the database over their images at begin. */
-    load(0, 1500, 'z');
-    load(1500, 3000, 'y');
+    tu_load(s, t, 0, 1500, 'z');
+    tu_load(s, t, 1500, 3000, 'y');
     CU_ASSERT(wait_preserved(8 * PAGE));
     const struct jv_entry *db = find(&set, JETFS_DB_NAME);
     CU_ASSERT_FATAL(db != NULL);
@@ -891,7 +876,7 @@ static void test_view_copy_and_differential_normal_end_truncate_nothing(void)
     read_set(v, &set, NULL, NULL);
     CU_ASSERT_EQUAL(jv_end(v, JV_END_UNMOUNT, NULL, 0), 0);
     jv_destroy(v);
-    load(0, 800, 'd');
+    tu_load(s, t, 0, 800, 'd');
     /* Differential: recorded, nothing truncated, even with every log read. */
     v = new_view(NULL);
     begin_listing(v, JV_DIFFERENTIAL, &set);
@@ -1023,7 +1008,7 @@ static void test_view_space_limit_aborts_at_next_tick(void)
     CU_ASSERT_EQUAL(jv_tick(v, mono_now()), 0);
     CU_ASSERT_EQUAL(engine_backup_running(), 1);
     /* Commits overwrite pages: the snapshot grows past the limit. */
-    load(0, 1500, 'w');
+    tu_load(s, t, 0, 1500, 'w');
     CU_ASSERT(wait_preserved(o.space_limit));
     CU_ASSERT_EQUAL(jv_tick(v, mono_now()), 1);
     CU_ASSERT_EQUAL(engine_backup_running(), 0);
@@ -1230,7 +1215,7 @@ static void test_view_concurrent_readers_see_the_snapshot_and_survive_the_end(vo
     readers_stop = 0;
     for (int i = 0; i < NREADERS; i++) CU_ASSERT_FATAL(pthread_create(&th[i], NULL, reader_main, &r[i]) == 0);
     /* Commits meanwhile, then the end while they read. */
-    load(0, 1500, 'x');
+    tu_load(s, t, 0, 1500, 'x');
     CU_ASSERT(wait_preserved(4 * PAGE));
     for (double end = mono_now() + 10; mono_now() < end; sleep_ms(5)) {
         int slow = 0;

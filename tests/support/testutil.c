@@ -10,6 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <xxhash.h>
+
 const char *tu_scratch_dir(const char *name)
 {
     static char path[1024];
@@ -106,4 +108,46 @@ void tu_table(JET_INSTANCE inst, const char *path, int create, JET_SESID *ps, JE
     CU_ASSERT_FATAL(err >= 0);
     CU_ASSERT_FATAL(JetOpenDatabase(*ps, path, NULL, &db, 0) >= 0);
     CU_ASSERT_FATAL(JetOpenTable(*ps, db, "t", NULL, 0, 0, pt) >= 0);
+}
+
+uint64_t tu_file_hash(const char *path, uint64_t skip, long long *psize)
+{
+    FILE *f = fopen(path, "rb");
+    long long size = 0;
+    uint64_t h = 0;
+    XXH3_state_t *st = XXH3_createState();
+    static unsigned char buf[1 << 16];
+    size_t n;
+    if (psize) *psize = -1;
+    if (!f || !st) goto out;
+    XXH3_64bits_reset(st);
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0) {
+        uint64_t from = (uint64_t)size, to = from + n;
+        if (to > skip) {
+            size_t at = from >= skip ? 0 : (size_t)(skip - from);
+            XXH3_64bits_update(st, buf + at, n - at);
+        }
+        size += (long long)n;
+    }
+    h = XXH3_64bits_digest(st);
+    if (psize) *psize = size;
+out:
+    if (st) XXH3_freeState(st);
+    if (f) fclose(f);
+    return h;
+}
+
+void tu_load(JET_SESID s, JET_TABLEID t, int from, int to, char fill)
+{
+    char v[500];
+    memset(v, fill, sizeof v);
+    for (int i = from; i < to; i += 100) {
+        CU_ASSERT_FATAL(JetBeginTransaction(s) >= 0);
+        for (int j = i; j < i + 100 && j < to; j++) {
+            char k[16];
+            snprintf(k, sizeof k, "k%06d", j);
+            CU_ASSERT_FATAL(JetPutKV(s, t, k, strlen(k), v, sizeof v, 0) >= 0);
+        }
+        CU_ASSERT_FATAL(JetCommitTransaction(s, 0) >= 0);
+    }
 }

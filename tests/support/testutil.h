@@ -32,6 +32,13 @@ JET_INSTANCE tu_instance(const char *name, const char *dir, struct tu_params p);
  * created (overwriting) when create, else attached and opened. */
 void tu_table(JET_INSTANCE inst, const char *path, int create, JET_SESID *ps, JET_TABLEID *pt);
 
+/* XXH3 of a file's bytes from offset skip on; *psize (may be NULL) gets
+ * its size.  0 and a size of -1 if it cannot be read. */
+uint64_t tu_file_hash(const char *path, uint64_t skip, long long *psize);
+/* Puts keys "k%06d" for [from, to) with 500-byte values of `fill`, 100
+ * per durable transaction. */
+void tu_load(JET_SESID s, JET_TABLEID t, int from, int to, char fill);
+
 #define TU_CHECK_ERR(call, expected) do { CU_ASSERT_EQUAL((long)(call), (long)(expected)); } while (0)
 
 #endif
