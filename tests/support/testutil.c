@@ -116,12 +116,12 @@ uint64_t tu_file_hash(const char *path, uint64_t skip, long long *psize)
     long long size = 0;
     uint64_t h = 0;
     XXH3_state_t *st = XXH3_createState();
-    static unsigned char buf[1 << 16];
+    unsigned char *buf = malloc(1 << 16);
     size_t n;
     if (psize) *psize = -1;
-    if (!f || !st) goto out;
+    if (!f || !st || !buf) goto out;
     XXH3_64bits_reset(st);
-    while ((n = fread(buf, 1, sizeof buf, f)) > 0) {
+    while ((n = fread(buf, 1, 1 << 16, f)) > 0) {
         uint64_t from = (uint64_t)size, to = from + n;
         if (to > skip) {
             size_t at = from >= skip ? 0 : (size_t)(skip - from);
@@ -132,6 +132,7 @@ uint64_t tu_file_hash(const char *path, uint64_t skip, long long *psize)
     h = XXH3_64bits_digest(st);
     if (psize) *psize = size;
 out:
+    free(buf);
     if (st) XXH3_freeState(st);
     if (f) fclose(f);
     return h;
