@@ -634,10 +634,19 @@ static JET_ERR handle_of(struct backup *bk, JET_HANDLE hf, struct bk_handle **ph
 /*
  * Bytes [off, off + n) of a database file as it stood at begin.  The pages
  * the range touches are read with one pread (straight into `out` when the
- * range is page-aligned, the common case of FUSE and tar), the preserved
- * images laid over the pages the engine has overwritten since begin, all
- * under snap_lock so no page write falls between the two; then each page is
- * verified before any byte of it is returned.
+ * range is page-aligned, the common case of FUSE and tar), then the
+ * preserved images are laid over the pages the engine has overwritten since
+ * begin, under snap_lock; then each page is verified before any byte of it
+ * is returned.
+ *
+ * The pread needs no lock: db_write_page preserves a page's begin-time
+ * image, under the exclusive lock, before its first write after begin, and
+ * images are never dropped while the backup lives.  So any page the pread
+ * may have seen changed (even torn, mid-write) already has its image in
+ * the snapshot when the overlay looks, and the overlay replaces it whole.
+ * Keeping the pread outside the lock means a page writer never waits for a
+ * backup reader's I/O -- nor for a reader the scheduler has set aside
+ * (jetfs serves backups at idle priority).
  */
 static JET_ERR read_db(struct jet_instance *inst, struct bk_file *f, uint64_t off, uint8_t *out, size_t n)
 {
@@ -654,8 +663,8 @@ static JET_ERR read_db(struct jet_instance *inst, struct bk_file *f, uint64_t of
         err = jet_report(JET_errDatabaseNotFound, "%s: detached during the backup", f->path);
         goto out;
     }
-    pthread_rwlock_rdlock(&db->snap_lock);
     err = os_pread_full(db->fd, span, span_len, p0 * ps);
+    pthread_rwlock_rdlock(&db->snap_lock);
     for (uint64_t pg = p0; pg < p1 && err >= 0 && db->snap && db->snap->n; pg++) {
         JET_ERR kept = snap_read(db->snap, (uint32_t)pg, span + (pg - p0) * ps, ps);
         if (kept < 0) err = kept;
