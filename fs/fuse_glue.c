@@ -19,6 +19,15 @@
  * is raised to 1 MiB where the kernel lets us (root), so a sequential
  * reader sees few, large requests and then reads from the page cache.
  *
+ * Priority (jetfs.h): a loop thread switches itself to SCHED_IDLE at its
+ * first read of a set file, not when it starts, so that the begin (a
+ * lookup or opendir, before any read of the session) runs at normal
+ * priority: it holds the log's roll, which commits wait for, and a thread
+ * the scheduler sets aside must never hold what commits wait for.  Reads
+ * hold no engine lock a commit takes.  The switch is one-way for an
+ * unprivileged process, and threads the loop starts inherit it.  The end
+ * at unmount runs on the loop's own thread, which never reads.
+ *
  * Locking: none of its own beyond fs->mu for the session's lifecycle; the
  * view locks what it shares.
  */
@@ -29,6 +38,8 @@
 #include <fuse_lowlevel.h>
 #include <limits.h>
 #include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,6 +71,8 @@ struct jetfs {
     char outcome[1024];
     void (*log)(void *arg, const char *line);
     void *log_arg;
+    bool normal_priority;
+    atomic_bool priority_warned;
 };
 
 /* The contents of status as of one open. */
@@ -104,6 +117,22 @@ static void *thread_buffer(void)
 }
 
 static struct jv_view *view_of(fuse_req_t req) { return ((struct jetfs *)fuse_req_userdata(req))->view; }
+
+static void fs_log(struct jetfs *fs, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Once per thread: from here on this thread serves backup bytes only with
+ * CPU time the live instance does not want (see the header comment). */
+static _Thread_local bool thread_is_idle;
+static void yield_to_instance(struct jetfs *fs)
+{
+    if (thread_is_idle || fs->normal_priority) return;
+    struct sched_param sp = {.sched_priority = 0};
+    int rc = pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp);
+    thread_is_idle = true; /* tried: a refusal is not retried on every read */
+    if (rc != 0 && !atomic_exchange(&fs->priority_warned, true))
+        fs_log(fs, "cannot serve backup reads at idle priority (%s): they compete with clients for the CPU",
+               strerror(rc));
+}
 
 static double attr_timeout(uint64_t ino) { return ino == JV_INO_STATUS ? 0.0 : CACHE_FOREVER; }
 
@@ -248,6 +277,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
         else fuse_reply_err(req, EBADF);
         return;
     }
+    yield_to_instance(fuse_req_userdata(req));
     ssize_t n = jv_read(view_of(req), (int64_t)fi->fh, (uint64_t)off, buf, size);
     if (n < 0) fuse_reply_err(req, (int)-n);
     else fuse_reply_buf(req, buf, (size_t)n);
@@ -398,7 +428,6 @@ static void log_stderr(void *arg, const char *line)
     fprintf(stderr, "%s jetfs: %s\n", when, line);
 }
 
-static void fs_log(struct jetfs *fs, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void fs_log(struct jetfs *fs, const char *fmt, ...)
 {
     char line[2048];
@@ -419,6 +448,7 @@ static double mono_now(void)
 static void *watchdog_main(void *arg)
 {
     struct jetfs *fs = arg;
+    (void)pthread_setname_np(pthread_self(), "jetfs-watchdog");
     pthread_mutex_lock(&fs->mu);
     while (!fs->stopping && !fs->loop_done) {
         struct timespec until;
@@ -437,6 +467,8 @@ static void *watchdog_main(void *arg)
 static void *loop_main(void *arg)
 {
     struct jetfs *fs = arg;
+    /* The threads the loop starts inherit the name: ps and top show them. */
+    (void)pthread_setname_np(pthread_self(), "jetfs-fuse");
     struct fuse_loop_config *cfg = fuse_loop_cfg_create();
     int rc;
     if (cfg) {
@@ -557,6 +589,7 @@ int jetfs_mount(JET_INSTANCE inst, const struct jetfs_options *opt, struct jetfs
     pthread_cond_init(&fs->cv, NULL);
     fs->log = opt->log ? opt->log : log_stderr;
     fs->log_arg = opt->log_arg;
+    fs->normal_priority = opt->normal_priority;
     if (!realpath(opt->mountpoint, fs->mountpoint)) {
         if (errno == ENOTCONN) snprintf(fs->mountpoint, sizeof fs->mountpoint, "%s", opt->mountpoint);
         else {

@@ -21,6 +21,14 @@
  * Threading: jetfs_mount starts the FUSE loop (many threads) and a
  * watchdog thread; jetfs_unmount may be called from any thread, once;
  * jetfs_wait from one thread; jetfs_free after jetfs_wait returned.
+ *
+ * Priority: the live instance comes first.  A loop thread that serves a
+ * read of a set file runs at SCHED_IDLE from then on, so a client thread
+ * that wakes (a commit whose fsync landed) takes the CPU at once instead
+ * of waiting behind a backup streaming at memory speed.  The cost: while
+ * the host's CPUs are saturated by other work, the backup advances only
+ * with the CPU left over.  normal_priority keeps the loop at the caller's
+ * priority.  Beginning, ending and status stay at normal priority.
  */
 #ifndef JETFS_H
 #define JETFS_H
@@ -49,6 +57,7 @@ struct jetfs_options {
     gid_t gid;
     uint64_t space_limit;        /* 0: JETFS_DEFAULT_SPACE_LIMIT */
     unsigned idle_timeout_s;     /* 0: JETFS_DEFAULT_IDLE_TIMEOUT */
+    bool normal_priority;        /* serve backup reads at normal priority, not SCHED_IDLE */
     bool debug;                  /* libfuse request tracing */
     void (*log)(void *arg, const char *line);  /* events; NULL: stderr */
     void *log_arg;

@@ -4,6 +4,7 @@
  *
  *   jetfs serve DBDIR MOUNT [--listen [HOST:]PORT] [--once] [--truncate auto|manual]
  *               [--group NAME] [--space-limit BYTES[K|M|G]] [--idle-timeout SECONDS]
+ *               [--backup-priority idle|normal]
  *   jetfs end MOUNT [--abort]
  *   jetfs status MOUNT
  *
@@ -50,6 +51,9 @@ static const char *USAGE =
     "  --group NAME           open the tree to group NAME (files 0440); default: mounting user only (0400)\n"
     "  --space-limit SIZE     abort a backup whose snapshot outgrows SIZE (default 8G)\n"
     "  --idle-timeout SECS    abort a backup nobody read for SECS seconds (default 1800)\n"
+    "  --backup-priority idle|normal\n"
+    "                         idle (default): backup reads get only the CPU clients leave;\n"
+    "                         normal: they compete with clients\n"
     "  --cache-size SIZE      engine buffer cache (default 64M)\n"
     "  --debug                trace FUSE requests\n"
     "\n"
@@ -142,7 +146,7 @@ struct serve_opts {
     const char *dbdir, *mount, *listen;
     char listen_host[256];     /* --listen split: 127.0.0.1 unless a HOST was given */
     int listen_port;
-    bool once, truncate_manual, group_access, debug;
+    bool once, truncate_manual, group_access, debug, normal_priority;
     gid_t gid;
     uint64_t space_limit, cache_size;
     unsigned idle_timeout;
@@ -155,7 +159,8 @@ static int parse_serve(int argc, char **argv, struct serve_opts *o)
         {"truncate", required_argument, NULL, 't'},   {"group", required_argument, NULL, 'g'},
         {"space-limit", required_argument, NULL, 's'}, {"idle-timeout", required_argument, NULL, 'i'},
         {"cache-size", required_argument, NULL, 'c'}, {"debug", no_argument, NULL, 'd'},
-        {"help", no_argument, NULL, 'h'},             {NULL, 0, NULL, 0},
+        {"backup-priority", required_argument, NULL, 'p'}, {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     int c;
     optind = 1;
@@ -185,6 +190,13 @@ static int parse_serve(int argc, char **argv, struct serve_opts *o)
             if (!strcmp(optarg, "manual")) o->truncate_manual = true;
             else if (strcmp(optarg, "auto") != 0) {
                 fprintf(stderr, "jetfs: --truncate takes auto or manual, not '%s'\n", optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case 'p':
+            if (!strcmp(optarg, "normal")) o->normal_priority = true;
+            else if (strcmp(optarg, "idle") != 0) {
+                fprintf(stderr, "jetfs: --backup-priority takes idle or normal, not '%s'\n", optarg);
                 return EXIT_USAGE;
             }
             break;
@@ -325,6 +337,7 @@ static int cmd_serve(int argc, char **argv)
         .mountpoint = o.mount, .instance_name = o.dbdir, .db_paths = dbs, .ndb_paths = 1,
         .truncate_manual = o.truncate_manual, .group_access = o.group_access, .gid = o.gid,
         .space_limit = o.space_limit, .idle_timeout_s = o.idle_timeout, .debug = o.debug,
+        .normal_priority = o.normal_priority,
     };
     for (;;) {
         char why[1024], outcome[1024];

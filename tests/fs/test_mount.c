@@ -11,12 +11,17 @@
  * tar must not report a file changed as it read it; a second rsync of the
  * same set transfers nothing; 8 threads reading the mount at random
  * offsets see the bytes rsync copied; the archives restore with jetutil.
+ *
+ * The priority test: the loop threads that served backup reads run at
+ * SCHED_IDLE, those that only began the backup do not, and
+ * normal_priority leaves them all as they were.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -357,11 +362,111 @@ static void test_mount_tar_rsync_under_writers_restore_to_begin(void)
     check_restored(r, &inc);
 }
 
+/* How many of this process's loop threads ("jetfs-fuse") run under
+ * policy, and how many there are. */
+static int fuse_threads_with(int policy, int *total)
+{
+    DIR *d = opendir("/proc/self/task");
+    struct dirent *e;
+    int n = 0;
+    *total = 0;
+    while (d && (e = readdir(d))) {
+        if (e->d_name[0] == '.') continue;
+        char path[512], comm[64] = "";
+        snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f) continue; /* a thread that just exited */
+        if (!fgets(comm, sizeof comm, f)) comm[0] = '\0';
+        fclose(f);
+        if (strncmp(comm, "jetfs-fuse", 10) != 0) continue;
+        int p = sched_getscheduler((pid_t)atoi(e->d_name));
+        if (p < 0) continue;
+        (*total)++;
+        if ((p & ~SCHED_RESET_ON_FORK) == policy) n++;
+    }
+    if (d) closedir(d);
+    return n;
+}
+
+/* Reads every file of the set whole, through the mount. */
+static void read_set(const char *set)
+{
+    DIR *d = opendir(set);
+    struct dirent *e;
+    char *buf = malloc(1 << 20);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(d);
+    while (buf && (e = readdir(d))) {
+        if (e->d_name[0] == '.') continue;
+        char path[8192];
+        snprintf(path, sizeof path, "%s/%s", set, e->d_name);
+        int fd = open(path, O_RDONLY);
+        CU_ASSERT(fd >= 0);
+        ssize_t n;
+        while (fd >= 0 && (n = read(fd, buf, 1 << 20)) > 0) {}
+        if (fd >= 0) close(fd);
+    }
+    closedir(d);
+    free(buf);
+}
+
+static void test_backup_reads_yield_to_the_instance(void)
+{
+    if (access("/dev/fuse", R_OK | W_OK) != 0) {
+        if (getenv("CI")) CU_FAIL_FATAL("/dev/fuse is missing under CI");
+        fprintf(stderr, "SKIP: no /dev/fuse\n");
+        return;
+    }
+    char root[4096], dbpath[4300], mnt[4200], set[4300];
+    snprintf(root, sizeof root, "%s", tu_scratch_dir("mount_priority"));
+    snprintf(mnt, sizeof mnt, "%s/mnt", root);
+    snprintf(dbpath, sizeof dbpath, "%s/jetfs.db", root);
+    snprintf(set, sizeof set, "%s/backup/copy", mnt);
+    mkdir(mnt, 0700);
+    JET_INSTANCE inst = tu_instance("priority", root, (struct tu_params){.log_kb = 256});
+    JET_SESID s;
+    JET_TABLEID t;
+    tu_table(inst, dbpath, 1, &s, &t);
+    tu_load(s, t, 0, 2000, 'p');
+    const char *dbs[] = {dbpath};
+    struct jetfs_options fo = {.mountpoint = mnt, .instance_name = "priority", .db_paths = dbs, .ndb_paths = 1,
+                               .log = quiet_log};
+    char why[1024];
+    struct jetfs *fs = NULL;
+    int total = 0;
+
+    for (int normal = 0; normal < 2; normal++) {
+        fo.normal_priority = normal;
+        CU_ASSERT_EQUAL_FATAL(jetfs_mount(inst, &fo, &fs, why, sizeof why), 0);
+        DIR *d = opendir(set); /* begins the backup */
+        CU_ASSERT_PTR_NOT_NULL_FATAL(d);
+        closedir(d);
+        /* The begin holds the log's roll, which commits wait for: it ran
+         * on a thread at normal priority. */
+        CU_ASSERT_EQUAL(fuse_threads_with(SCHED_IDLE, &total), 0);
+        CU_ASSERT(total >= 1);
+        read_set(set);
+        int idle = fuse_threads_with(SCHED_IDLE, &total);
+        fprintf(stderr, "normal_priority=%d: %d of %d loop threads at SCHED_IDLE after the reads\n", normal, idle,
+                total);
+        if (normal) {
+            CU_ASSERT_EQUAL(idle, 0);
+        } else {
+            CU_ASSERT(idle >= 1);
+        }
+        /* The caller's own threads (the instance's clients) are untouched. */
+        CU_ASSERT_EQUAL(sched_getscheduler(0), SCHED_OTHER);
+        session_end(fs, "copy backup ended normally");
+    }
+    JetEndSession(s, 0);
+    CU_ASSERT_EQUAL(JetTerm(inst), 0);
+}
+
 int main(void)
 {
     CU_initialize_registry();
     CU_pSuite s = CU_add_suite("mount", NULL, NULL);
     CU_add_test(s, "tar and rsync under writers restore to the state at begin",
                 test_mount_tar_rsync_under_writers_restore_to_begin);
+    CU_add_test(s, "backup reads are served at idle priority, begin is not", test_backup_reads_yield_to_the_instance);
     return tu_run();
 }
