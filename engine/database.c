@@ -279,8 +279,17 @@ JET_ERR JetDetachDatabase(JET_SESID sesid, const char *szFilename)
     if (s->level) return JET_errInTransaction;
     struct jet_instance *inst = s->inst;
     if (szFilename && (err = db_canonical(szFilename, path, sizeof path)) < 0) return err;
+    /* A backup reads the file and records its history in the header at
+     * the end, as ESE refuses: end it first.  backup_mu is held to the
+     * end, so no backup begins with the database half detached. */
+    pthread_mutex_lock(&inst->backup_mu);
+    if (inst->backup) {
+        pthread_mutex_unlock(&inst->backup_mu);
+        return jet_report(JET_errBackupInProgress, "%s: a backup is in progress; end it before detaching",
+                          szFilename ? path : "the instance's databases");
+    }
     /* Flush first so the file is complete without the log. */
-    if ((err = ckpt_run(inst)) < 0) return err;
+    if ((err = ckpt_run(inst)) < 0) goto out_backup;
     pthread_mutex_lock(&inst->mu);
     bool any = false;
     for (int i = 0; i < JET_MAX_DBS; i++) {
@@ -297,7 +306,9 @@ JET_ERR JetDetachDatabase(JET_SESID sesid, const char *szFilename)
         if (e < 0 && err >= 0) err = e;
     }
     pthread_mutex_unlock(&inst->mu);
-    if (szFilename && !any) return jet_report(JET_errDatabaseNotFound, "%s: not attached", path);
+    if (szFilename && !any) err = jet_report(JET_errDatabaseNotFound, "%s: not attached", path);
+out_backup:
+    pthread_mutex_unlock(&inst->backup_mu);
     return err;
 }
 

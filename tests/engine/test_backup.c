@@ -1386,6 +1386,39 @@ static void test_corrupt_page_read_through_backup_is_named(void)
     JetTerm(inst);
 }
 
+/* ESE: "The database is being backed up, and cannot be detached." */
+static void test_detach_during_backup_is_refused(void)
+{
+    snprintf(dir, sizeof dir, "%s", tu_scratch_dir("bk_detach"));
+    snprintf(dbpath, sizeof dbpath, "%s/b.db", dir);
+    start(0);
+    tu_load(s, t, 0, 500, 'd');
+    TU_CHECK_ERR(JetBeginExternalBackupInstance(inst, 0), JET_errSuccess);
+    TU_CHECK_ERR(JetDetachDatabase(s, dbpath), JET_errBackupInProgress);
+    CU_ASSERT_PTR_NOT_NULL(strstr(JetGetLastErrorDetail(), "backup is in progress"));
+    TU_CHECK_ERR(JetDetachDatabase(s, NULL), JET_errBackupInProgress);
+    /* The backup still reads the whole database, verified. */
+    JET_HANDLE h;
+    unsigned long lo = 0, hi = 0, got = 0;
+    CU_ASSERT_FATAL(JetOpenFileInstance(inst, dbpath, &h, &lo, &hi) >= 0);
+    char *buf = malloc(1 << 20);
+    uint64_t size = lo | ((uint64_t)hi << 32), off = 0;
+    for (; off < size; off += got)
+        if (JetReadFileAtInstance(inst, h, off, buf, 1 << 20, &got) < 0 || !got) break;
+    CU_ASSERT_EQUAL(off, size);
+    free(buf);
+    JetCloseFileInstance(inst, h);
+    TU_CHECK_ERR(JetEndExternalBackupInstance2(inst, JET_bitBackupEndAbort), JET_errSuccess);
+    /* After the end, detach works (once the session has closed it). */
+    JET_DBID db;
+    CU_ASSERT_FATAL(JetOpenDatabase(s, dbpath, NULL, &db, 0) >= 0);
+    JetCloseTable(s, t);
+    JetCloseDatabase(s, db, 0);
+    JetCloseDatabase(s, db, 0);
+    TU_CHECK_ERR(JetDetachDatabase(s, dbpath), JET_errSuccess);
+    CU_ASSERT(JetTerm(inst) >= 0);
+}
+
 int main(void)
 {
     if (CU_initialize_registry() != CUE_SUCCESS) return 2;
@@ -1399,5 +1432,6 @@ int main(void)
     CU_add_test(su, "test_kill9_during_backup_loses_nothing", test_kill9_during_backup_loses_nothing);
     CU_add_test(su, "test_corrupt_page_read_through_backup_is_named", test_corrupt_page_read_through_backup_is_named);
     CU_add_test(su, "test_chains_full_copy_incrementals_differential", test_chains_full_copy_incrementals_differential);
+    CU_add_test(su, "test_detach_during_backup_is_refused", test_detach_during_backup_is_refused);
     return tu_run();
 }
