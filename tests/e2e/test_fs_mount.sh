@@ -8,7 +8,9 @@
 # --truncate manual with `jetfs end`; kill -9 mid-backup then restart (stale
 # mount cleaned, recovery, nothing lost); busy mount point, locked instance
 # and missing /dev/fuse refused with clear errors; private to the mounting
-# user by default, --group opens it (read-only) to one group's members.
+# user by default, --group opens it (read-only) to one group's members;
+# the loop threads that serve reads run at SCHED_IDLE unless
+# --backup-priority normal.
 set -euo pipefail
 BIN=${JET_BIN:?}
 J=$BIN/jetutil
@@ -117,6 +119,16 @@ cp -r "$M/backup/full" "$TMP/full1"
 tar -cf "$TMP/full1.tar" -C "$M/backup" full 2> "$TMP/tar.err" || fail "tar failed: $(cat "$TMP/tar.err")"
 grep -q "changed as we read" "$TMP/tar.err" && fail "tar saw a file change"
 [ "$(stat -c %a "$M/backup/full/jetfs.db")" = 400 ] || fail "set files are not 0400"
+# The threads that served those reads yield the CPU to clients (SCHED_IDLE).
+idle_fuse_threads() {
+  local n=0 t
+  for t in /proc/"$PID"/task/*; do
+    [ "$(cat "$t/comm" 2>/dev/null)" = jetfs-fuse ] || continue
+    chrt -p "${t##*/}" 2>/dev/null | grep -q SCHED_IDLE && n=$((n + 1))
+  done
+  echo "$n"
+}
+[ "$(idle_fuse_threads)" -ge 1 ] || fail "no loop thread of jetfs serve reads at idle priority"
 unmount_wait
 grep -q "full backup ended normally" "$TMP/serve.log" || fail "a complete read did not end normally"
 grep -q "truncated generations" "$TMP/serve.log" || fail "a full backup did not report truncation"
@@ -128,6 +140,18 @@ all_present "$LOGS_BEFORE" && fail "a full backup truncated nothing"
 mkdir -p "$TMP/x" && tar -xf "$TMP/full1.tar" -C "$TMP/x"
 "$J" restore --to "$TMP/r2" "$TMP/x/full" > /dev/null || fail "restore of the tar'd full set failed"
 "$J" export "$TMP/r2" | cmp -s - "$TMP/export0" || fail "restored tar'd set differs"
+
+# --backup-priority: a bad value is a usage error before anything is opened;
+# normal keeps every loop thread at normal priority.
+rc=0; "$F" serve "$TMP/never" "$M" --backup-priority low > "$TMP/bad.log" 2>&1 || rc=$?
+[ $rc -eq 2 ] || fail "--backup-priority low exited $rc, not 2 (usage)"
+grep -q "takes idle or normal" "$TMP/bad.log" || fail "--backup-priority low not explained: $(cat "$TMP/bad.log")"
+[ ! -e "$TMP/never" ] || fail "--backup-priority low created the instance directory"
+serve --once --backup-priority normal
+cat "$M/backup/copy/"* > /dev/null
+[ "$(idle_fuse_threads)" = 0 ] || fail "--backup-priority normal still read at idle priority"
+unmount_wait
+grep -q "copy backup ended normally" "$TMP/serve.log" || fail "the copy backup did not end normally"
 
 # --- session 3: incremental after more data, SIGTERM ends it normally ---
 "$J" load "$D" --keys 500 --value-size 300 --seed 2 --table more > /dev/null
