@@ -247,6 +247,7 @@ struct inst {
     JET_SESID s;
     JET_DBID db;
     char path[4096];
+    bool reported; /* inst_open has said what is wrong with the directory */
 };
 
 static void progress(const char *what, uint64_t done, uint64_t total, double t0);
@@ -266,13 +267,41 @@ static JET_ERR show_replay(JET_SESID sesid, unsigned long snp, unsigned long snt
     return JET_errSuccess;
 }
 
+/* mkdir -p dir (0700 for what it creates); 0 or -1 with errno. */
+static int make_dirs(const char *dir)
+{
+    char p[4096];
+    if (snprintf(p, sizeof p, "%s", dir) >= (int)sizeof p) return errno = ENAMETOOLONG, -1;
+    for (char *c = p + 1;; c++) {
+        if (*c != '/' && *c) continue;
+        char was = *c;
+        *c = '\0';
+        if (mkdir(p, 0700) != 0 && errno != EEXIST) return -1;
+        if (!is_dir(p)) return errno = ENOTDIR, -1;
+        if (!(*c = was)) return 0;
+    }
+}
+
+/*
+ * Opens (recovering) the instance in dir.  What is wrong with dir itself
+ * is said here, before JetInit, which would otherwise create an instance
+ * in any directory it is pointed at: only load creates one.
+ */
 static JET_ERR inst_open(const char *dir, int create, struct inst *in)
 {
     JET_ERR err;
     memset(in, 0, sizeof *in);
     snprintf(in->path, sizeof in->path, "%s/%s", dir, JETFS_DB_NAME);
-    if (create && mkdir(dir, 0700) != 0 && errno != EEXIST) return JET_errInvalidPath;
-    if (!is_dir(dir)) return JET_errInvalidPath;
+    const char *why = NULL;
+    if (create && make_dirs(dir) != 0) why = strerror(errno);
+    else if (!create && !is_dir(dir)) why = access(dir, F_OK) == 0 ? "not a directory" : "no such directory";
+    else if (!create && access(in->path, F_OK) != 0)
+        why = "no " JETFS_DB_NAME " in it: not an instance directory (nothing was changed)";
+    if (why) {
+        fprintf(stderr, "jetutil: %s: %s\n", dir, why);
+        in->reported = true;
+        return JET_errInvalidPath;
+    }
     if ((err = JetCreateInstance(&in->inst, "jetutil")) < 0) return err;
     if ((err = JetSetSystemParameter(&in->inst, 0, JET_paramSystemPath, 0, dir)) < 0) return err;
     if ((err = JetSetSystemParameter(&in->inst, 0, JET_paramLogFilePath, 0, dir)) < 0) return err;
@@ -293,6 +322,14 @@ static JET_ERR inst_close(struct inst *in)
 {
     if (!in->inst) return JET_errSuccess;
     return JetTerm(in->inst);
+}
+
+/* The exit code of a failed inst_open, its reason said once. */
+static int inst_open_failed(struct inst *in, const char *dir, JET_ERR err)
+{
+    int rc = in->reported ? EXIT_FOUND : fail(dir, err);
+    inst_close(in);
+    return rc;
 }
 
 static double now(void)
@@ -342,11 +379,7 @@ static int cmd_load(int argc, char **argv)
         return usage("load", LOAD_USAGE, EXIT_USAGE);
     struct inst in;
     JET_ERR err = inst_open(dir, 1, &in);
-    if (err < 0) {
-        int rc = fail(dir, err);
-        inst_close(&in);
-        return rc;
-    }
+    if (err < 0) return inst_open_failed(&in, dir, err);
     JET_TABLEID t;
     err = JetOpenTable(in.s, in.db, table, NULL, 0, 0, &t);
     if (err == JET_errObjectNotFound) err = JetCreateTable(in.s, in.db, table, 0, 0, &t);
@@ -414,11 +447,7 @@ static int cmd_export(int argc, char **argv)
     if (argc != 2 || argv[1][0] == '-') return usage("export", EXPORT_USAGE, EXIT_USAGE);
     struct inst in;
     JET_ERR err = inst_open(argv[1], 0, &in);
-    if (err < 0) {
-        int rc = fail(argv[1], err);
-        inst_close(&in);
-        return rc;
-    }
+    if (err < 0) return inst_open_failed(&in, argv[1], err);
     unsigned long cb = 0;
     char *names = NULL;
     err = JetGetTableNames(in.s, in.db, NULL, 0, &cb);
@@ -555,11 +584,7 @@ static int cmd_recover(int argc, char **argv)
     if (argc != 2 || argv[1][0] == '-') return usage("recover", RECOVER_USAGE, EXIT_USAGE);
     struct inst in;
     JET_ERR err = inst_open(argv[1], 0, &in);
-    if (err < 0) {
-        int rc = fail(argv[1], err);
-        inst_close(&in);
-        return rc;
-    }
+    if (err < 0) return inst_open_failed(&in, argv[1], err);
     if ((err = inst_close(&in)) < 0) return fail("closing the instance", err);
     printf("%s: recovered; databases in clean-shutdown state\n", argv[1]);
     return 0;

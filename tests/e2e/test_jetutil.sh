@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # tests/e2e/test_jetutil.sh -- jetutil end to end: load, export (stable),
 # check (clean, then a flipped byte in a data page found and named),
-# header (human and JSON), logs, usage errors, and kill -9 during a load
-# leaving whole transactions only.
+# header (human and JSON), logs, usage errors, a directory with no instance
+# refused and left untouched, and kill -9 during a load leaving whole
+# transactions only.
 set -euo pipefail
 J=${JET_BIN:?}/jetutil
 TMP=${JET_TEST_TMP:-/tmp}/e2e_jetutil.$$
@@ -43,6 +44,21 @@ set +e
 "$J" header "$TMP/e1" > /dev/null 2>&1; [ $? -eq 1 ] || fail "header of a non-jetfs file: expected exit 1"
 set -e
 "$J" check --help > /dev/null || fail "--help"
+
+# A directory that holds no instance is refused, named, and left as it was:
+# only load creates an instance (and the directories to it, as mkdir -p).
+mkdir "$TMP/empty"
+for cmd in export recover; do
+  rc=0; "$J" $cmd "$TMP/empty" > /dev/null 2> "$TMP/empty.err" || rc=$?
+  [ $rc -eq 1 ] || fail "$cmd of an empty directory exited $rc"
+  grep -q "$TMP/empty: no jetfs.db in it" "$TMP/empty.err" || fail "$cmd of an empty directory: $(cat "$TMP/empty.err")"
+  [ -z "$(ls -A "$TMP/empty")" ] || fail "$cmd of an empty directory created $(ls -A "$TMP/empty")"
+done
+rc=0; "$J" export "$TMP/nowhere" > /dev/null 2> "$TMP/nowhere.err" || rc=$?
+[ $rc -eq 1 ] && grep -q "$TMP/nowhere: no such directory" "$TMP/nowhere.err" || fail "missing directory: rc $rc, $(cat "$TMP/nowhere.err")"
+[ ! -e "$TMP/nowhere" ] || fail "export of a missing directory created it"
+"$J" load "$TMP/new/a/b" --keys 10 --value-size 10 > /dev/null || fail "load into a new nested directory"
+[ "$("$J" export "$TMP/new/a/b" | grep -vc '^table ')" -eq 10 ] || fail "load into a new nested directory lost rows"
 
 # A flipped byte in a data page: check exits 1 and names the page.
 PS=8192
