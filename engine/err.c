@@ -23,7 +23,7 @@ static const struct err_msg messages[] = {
     {JET_errNoBackup, "no backup in progress"},
     {JET_errInvalidBackupSequence, "backup call out of sequence"},
     {JET_errBackupNotAllowedYet, "backup not allowed: instance not initialised or terminating"},
-    {JET_errInvalidBackup, "incremental backup impossible while circular logging is on"},
+    {JET_errInvalidBackup, "invalid backup (an incremental while circular logging is on, or a set that fails its checks)"},
     {JET_errMissingLogFile, "a required log generation is missing"},
     {JET_errBadLogSignature, "log file belongs to another instance (bad log signature)"},
     {JET_errBadDbSignature, "database signature does not match"},

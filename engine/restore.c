@@ -389,8 +389,8 @@ JET_ERR JetRestoreSets2(const char *const *sets, int nsets, const char *target_d
         if ((err = check_manifest(sets[si], &m)) < 0) return err;
         if (!m.present) continue;
         if (si == 0 && strcmp(m.type, "full") && strcmp(m.type, "copy"))
-            return jet_report(JET_errMissingFullBackup, "%s: the first set is a %s backup, not a full (or copy) one",
-                              sets[si], m.type);
+            return jet_report(JET_errMissingFullBackup, "%s: the first set is %s %s backup, not a full (or copy) one",
+                              sets[si], m.type[0] && strchr("aeiou", m.type[0]) ? "an" : "a", m.type);
         if (si > 0 && prev.present) {
             uint64_t want = !strcmp(m.type, "differential") ? first.backup_id : prev.backup_id;
             if (m.predecessor_id != want)

@@ -547,7 +547,8 @@ static int cmd_restore(int argc, char **argv)
 }
 
 static const char *VERIFY_USAGE = "SET...\n  checks backup sets without changing them: restores them into a scratch\n"
-                                  "  directory (every file, the log chain, every page) and removes it";
+                                  "  directory under $TMPDIR (default /tmp; it needs the set's size) -- every\n"
+                                  "  file, the log chain, every page -- and removes it";
 
 static int cmd_verify(int argc, char **argv)
 {
@@ -557,8 +558,13 @@ static int cmd_verify(int argc, char **argv)
     unsigned long g = 0;
     unsigned long long t = 0;
     if (parse_sets(argc, argv, &to, sets, &nsets, &g, &t, false) < 0) return usage("verify", VERIFY_USAGE, EXIT_USAGE);
-    char scratch[] = "/tmp/jetutil-verify.XXXXXX";
-    if (!mkdtemp(scratch)) return fail("verify: scratch directory", JET_errDiskIO);
+    const char *tmp = getenv("TMPDIR");
+    char scratch[4096];
+    snprintf(scratch, sizeof scratch, "%s/jetutil-verify.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(scratch)) {
+        fprintf(stderr, "jetutil: verify: cannot make a scratch directory %s: %s\n", scratch, strerror(errno));
+        return EXIT_FOUND;
+    }
     JET_ERR err = JetRestoreSets2(sets, nsets, scratch, 0, 0, show_replay);
     int rc = 0;
     if (err < 0) rc = fail("verify: the sets do not restore", err);
@@ -570,7 +576,7 @@ static int cmd_verify(int argc, char **argv)
             rc = fail("verify: the restored database", err);
         else printf("verified %d set(s): they restore to a consistent database\n", nsets);
     }
-    char cmd[200];
+    char cmd[4200];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", scratch);
     if (system(cmd) != 0) fprintf(stderr, "jetutil: could not remove %s\n", scratch);
     return rc;

@@ -3,8 +3,11 @@
 # end to end, on sets taken with cp through a real jetfs mount: verify
 # passes a sound set and fails a damaged one naming the page (exit 1,
 # nothing changed); restore on a terminal shows its progress bar and gives
-# the state at begin; restore refuses a non-empty target; recover after a
-# kill -9 leaves a clean, checkable instance.
+# the state at begin; restore refuses a non-empty target; full +
+# incremental restores, --stop-gen stops between them, --stop-time before
+# the backup is refused; an incremental alone, a missing generation and an
+# edited manifest are refused, named; recover after a kill -9 leaves a
+# clean, checkable instance.
 set -euo pipefail
 BIN=${JET_BIN:?}
 J=$BIN/jetutil
@@ -76,6 +79,63 @@ set -e
 [ $rc -eq 1 ] || fail "restore over a non-empty target exited $rc"
 grep -q "not empty" "$TMP/again.out" || fail "non-empty target not explained: $(cat "$TMP/again.out")"
 "$J" export "$TMP/restored" | cmp -s - "$TMP/export.begin" || fail "a refused restore changed the target"
+
+# verify on a terminal draws its bar too.
+on_tty "'$J' verify '$TMP/set'" > "$TMP/verify.tty" 2>&1 || fail "verify (tty) failed: $(cat "$TMP/verify.tty")"
+grep -q "replaying log generations \[#*\] 100%" "$TMP/verify.tty" || fail "verify showed no progress: $(cat -v "$TMP/verify.tty")"
+
+# An incremental set after more data (several generations), through the mount.
+"$J" load "$D" --keys 4000 --value-size 700 --seed 6 --table more > /dev/null
+"$J" export "$D" > "$TMP/export.inc"
+"$F" serve "$D" "$M" --once > "$TMP/serve.log" 2>&1 &
+PID=$!
+for _ in $(seq 1 200); do [ -f "$M/status" ] && break; sleep 0.05; done
+cp -r "$M/backup/incremental" "$TMP/inc"
+fusermount3 -u "$M"
+wait "$PID" || fail "jetfs serve exited $?"
+PID=
+"$J" restore --to "$TMP/r_inc" "$TMP/set" "$TMP/inc" > /dev/null 2>&1 || fail "restore of full + incremental failed"
+"$J" export "$TMP/r_inc" | cmp -s - "$TMP/export.inc" || fail "full + incremental is not the state at the incremental's begin"
+gens() { python3 -c "import json; g=json.load(open('$1/backup.manifest'))['generations']; print(g['low'], g['high'])"; }
+read -r ILOW IHIGH < <(gens "$TMP/inc")
+[ "$IHIGH" -gt "$ILOW" ] || fail "the incremental holds one generation ($ILOW): the load was too small for a stop inside it"
+rows() { "$J" export "$1" | grep -vc '^table '; }
+
+# --stop-gen inside the incremental: a state between the two backups; the
+# later generations set aside, never deleted.
+"$J" restore --to "$TMP/r_gen" "$TMP/set" "$TMP/inc" --stop-gen "$ILOW" > "$TMP/gen.out" 2>&1 ||
+  fail "restore --stop-gen $ILOW failed: $(cat "$TMP/gen.out")"
+N0=$(grep -vc '^table ' "$TMP/export.begin"); N1=$(grep -vc '^table ' "$TMP/export.inc"); NG=$(rows "$TMP/r_gen")
+[ "$NG" -ge "$N0" ] && [ "$NG" -lt "$N1" ] || fail "--stop-gen $ILOW restored $NG rows, not in [$N0, $N1)"
+ls "$TMP/r_gen"/*.after-restore-point > /dev/null 2>&1 || fail "--stop-gen set no later generation aside"
+"$J" check "$TMP/r_gen" > /dev/null || fail "the database stopped at generation $ILOW does not check"
+
+# --stop-time before the full backup's begin is refused, naming both times,
+# and leaves the target alone.
+rc=0; "$J" restore --to "$TMP/r_early" "$TMP/set" "$TMP/inc" --stop-time 86400 > "$TMP/early.out" 2>&1 || rc=$?
+[ $rc -eq 1 ] || fail "a stop time before the backup exited $rc"
+grep -q "1970-01-02" "$TMP/early.out" || fail "the refused stop time is not named: $(cat "$TMP/early.out")"
+[ -z "$(ls -A "$TMP/r_early" 2>/dev/null)" ] || fail "a refused stop time wrote into the target"
+# --stop-time after the last commit (the option is whole seconds): everything.
+"$J" restore --to "$TMP/r_now" "$TMP/set" "$TMP/inc" --stop-time "$(($(date +%s) + 2))" > /dev/null 2>&1 ||
+  fail "restore --stop-time after the last commit failed"
+"$J" export "$TMP/r_now" | cmp -s - "$TMP/export.inc" || fail "--stop-time now is not the last state"
+rc=0; "$J" restore --to "$TMP/r_bad" "$TMP/set" --stop-gen soon > /dev/null 2>&1 || rc=$?
+[ $rc -eq 2 ] || fail "--stop-gen soon exited $rc, not 2 (usage)"
+
+# Refusals through the CLI: exit 1, the piece named, nothing restored.
+refused() {  # name pattern sets...
+  local name=$1 pat=$2; shift 2
+  rc=0; "$J" restore --to "$TMP/r_$name" "$@" > "$TMP/$name.out" 2>&1 || rc=$?
+  [ $rc -eq 1 ] || fail "$name: restore exited $rc: $(cat "$TMP/$name.out")"
+  grep -q -- "$pat" "$TMP/$name.out" || fail "$name: the message does not name '$pat': $(cat "$TMP/$name.out")"
+  [ ! -e "$TMP/r_$name/jetfs.db" ] || fail "$name: a refused restore left a database"
+}
+refused inc_alone "inc" "$TMP/inc"
+cp -r "$TMP/inc" "$TMP/inc_gap"; GAP=$(printf 'edb%08X.log' "$ILOW"); rm "$TMP/inc_gap/$GAP"
+refused missing_gen "$GAP" "$TMP/set" "$TMP/inc_gap"
+cp -r "$TMP/inc" "$TMP/inc_edit"; sed -i 's/"type": "incremental"/"type": "differential"/' "$TMP/inc_edit/backup.manifest"
+refused edited_manifest "backup.manifest" "$TMP/set" "$TMP/inc_edit"
 
 # recover: a load killed with -9 is brought to a clean, checkable state.
 "$J" load "$TMP/crash" --keys 400000 --value-size 100 --batch 500 > /dev/null 2>&1 &

@@ -70,11 +70,17 @@ static void save_file(const char *path, const char *setdir)
     CU_ASSERT_FATAL(JetCloseFileInstance(inst, h) >= 0);
 }
 
-/* Takes a whole backup (incremental or full) into setdir and ends it normally. */
-static void take_backup(const char *setdir, int incremental)
+/* Takes a whole backup of kind type ("full", "incremental", "copy" or
+ * "differential") into setdir and ends it normally, asking for truncation
+ * for a full or incremental one; *li (may be NULL) gets the set's range
+ * from JetGetLogInfoInstance2. */
+static void take_backup_kind(const char *setdir, const char *type, JET_LOGINFO *li)
 {
     char cmd[2200], names[65536];
     unsigned long cb = 0;
+    int incremental = !strcmp(type, "incremental") || !strcmp(type, "differential");
+    int truncate = !strcmp(type, "incremental") || !strcmp(type, "full");
+    JET_LOGINFO info = {sizeof info, 0, 0, ""};
     snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s'", setdir, setdir);
     CU_ASSERT_FATAL(system(cmd) == 0);
     CU_ASSERT_FATAL(JetBeginExternalBackupInstance(inst, incremental ? JET_bitBackupIncremental : 0) >= 0);
@@ -82,9 +88,9 @@ static void take_backup(const char *setdir, int incremental)
         CU_ASSERT_FATAL(JetGetAttachInfoInstance(inst, names, sizeof names, &cb) >= 0);
         for (char *p = names; *p; p += strlen(p) + 1) save_file(p, setdir);
     }
-    CU_ASSERT_FATAL(JetGetLogInfoInstance(inst, names, sizeof names, &cb) >= 0);
+    CU_ASSERT_FATAL(JetGetLogInfoInstance2(inst, names, sizeof names, &cb, &info) >= 0);
+    if (li) *li = info;
     for (char *p = names; *p; p += strlen(p) + 1) save_file(p, setdir);
-    const char *type = incremental ? "incremental" : "full";
     unsigned long need = 0;
     CU_ASSERT_FATAL(JetGetBackupManifestInstance(inst, type, NULL, 0, &need) >= 0);
     char *m = malloc(need);
@@ -94,8 +100,14 @@ static void take_backup(const char *setdir, int incremental)
     CU_ASSERT_FATAL(f && fputs(m, f) >= 0);
     fclose(f);
     free(m);
-    CU_ASSERT_FATAL(JetTruncateLogInstance(inst) >= 0);
+    if (truncate) CU_ASSERT_FATAL(JetTruncateLogInstance(inst) >= 0);
     CU_ASSERT_FATAL(JetEndExternalBackupInstance2(inst, JET_bitBackupEndNormal) >= 0);
+}
+
+/* Takes a whole backup (incremental or full) into setdir and ends it normally. */
+static void take_backup(const char *setdir, int incremental)
+{
+    take_backup_kind(setdir, incremental ? "incremental" : "full", NULL);
 }
 
 /* The keys of table t in the restored instance at rdir, "k=v;" each, in order. */

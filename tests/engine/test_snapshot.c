@@ -8,14 +8,20 @@
  * was committed at begin.  SNAPSHOT_TRIALS overrides the count (50 in CI);
  * SEED reproduces a run.
  */
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "jet.h"
+#include "os.h"
 #include "testutil.h"
 
 #define NKEYS 300
