@@ -3,7 +3,10 @@
  * point-in-time restore by commit time gives exactly the commits up to that
  * time, stays so when the restored instance is opened again, and refuses a
  * time before the backup's consistent point instead of returning a database
- * from some other moment.
+ * from some other moment.  Also: every refusal (a broken chain of backup
+ * ids, a set that differs from its manifest, a corrupt page, damaged or
+ * foreign logs) names the piece and leaves the target as it was; the
+ * manifest describes its set; JetExternalRestore2's success path.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +19,7 @@
 #include <xxhash.h>
 
 #include "jet.h"
+#include "jet_inspect.h"
 #include "testutil.h"
 
 static char dir[1024], dbpath[1100];
@@ -427,6 +431,554 @@ static void test_restore_refuses_a_database_of_the_wrong_size(void)
     expect_refused(JET_errBadBackupDatabaseSize, "r.db", "size");
 }
 
+/* ---- chain of ids, manifest, corrupt pages, JetExternalRestore2 ---- */
+
+/* A file's whole text (NUL-terminated, malloc'd); NULL if unreadable. */
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    char *text = NULL;
+    long n = -1;
+    if (fseek(f, 0, SEEK_END) == 0) n = ftell(f);
+    if (n >= 0 && fseek(f, 0, SEEK_SET) == 0 && (text = malloc((size_t)n + 1)) != NULL) {
+        if (fread(text, 1, (size_t)n, f) != (size_t)n) {
+            free(text);
+            text = NULL;
+        } else text[n] = '\0';
+    }
+    fclose(f);
+    return text;
+}
+
+/* The value of "key": "..." or "key": N in text from `from` on, into out;
+ * a pointer just past it, or NULL if absent. */
+static const char *mf_field(const char *from, const char *key, char *out, size_t cb)
+{
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\": ", key);
+    const char *p = from ? strstr(from, pat) : NULL;
+    if (!p) return NULL;
+    p += strlen(pat);
+    int quoted = *p == '"';
+    if (quoted) p++;
+    size_t n = 0;
+    while (p[n] && (quoted ? p[n] != '"' : (p[n] != ',' && p[n] != '}' && p[n] != '\n'))) n++;
+    if (n >= cb) n = cb - 1;
+    memcpy(out, p, n);
+    out[n] = '\0';
+    return p + n;
+}
+
+/* What a set's backup.manifest says about the set as a whole. */
+struct manifest {
+    char *text;
+    uint64_t backup_id, predecessor_id, log_signature;
+    char type[32];
+    unsigned low, high;
+};
+
+static void manifest_load(const char *set, struct manifest *m)
+{
+    char path[1300], v[128];
+    memset(m, 0, sizeof *m);
+    snprintf(path, sizeof path, "%s/backup.manifest", set);
+    m->text = slurp(path);
+    CU_ASSERT_FATAL(m->text != NULL);
+    CU_ASSERT_FATAL(mf_field(m->text, "backup_id", v, sizeof v) != NULL);
+    m->backup_id = strtoull(v, NULL, 16);
+    CU_ASSERT_FATAL(mf_field(m->text, "predecessor_id", v, sizeof v) != NULL);
+    m->predecessor_id = strtoull(v, NULL, 16);
+    CU_ASSERT_FATAL(mf_field(m->text, "log_signature", v, sizeof v) != NULL);
+    m->log_signature = strtoull(v, NULL, 16);
+    CU_ASSERT_FATAL(mf_field(m->text, "type", m->type, sizeof m->type) != NULL);
+    const char *g = strstr(m->text, "\"generations\": {");
+    CU_ASSERT_FATAL(g != NULL && sscanf(g, "\"generations\": {\"low\": %u, \"high\": %u}", &m->low, &m->high) == 2);
+}
+
+static int dir_is_empty(const char *d)
+{
+    char cmd[2600];
+    snprintf(cmd, sizeof cmd, "test -d '%s' && test -z \"$(ls -A '%s')\"", d, d);
+    return system(cmd) == 0;
+}
+
+/* Copies set to a new set directory dst (replaced if present). */
+static void copy_set(const char *set, const char *dst)
+{
+    char cmd[2700];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' && cp -r '%s' '%s'", dst, set, dst);
+    CU_ASSERT_FATAL(system(cmd) == 0);
+}
+
+/*
+ * Restores sets into a target that does not exist, then into one that
+ * exists and is empty: each must be refused with want, with a detail
+ * holding every string of needles (NULL-terminated), and leave the target
+ * as it was (still missing; still there and empty) -- restore refuses
+ * before writing anything.
+ */
+static void expect_sets_refused(const char *const *sets, int nsets, JET_ERR want, const char *const *needles,
+                                const char *what)
+{
+    char r[1200];
+    for (int existing = 0; existing < 2; existing++) {
+        snprintf(r, sizeof r, "%s/restored-%s%s", dir, what, existing ? "-existing" : "");
+        if (existing) CU_ASSERT_FATAL(mkdir(r, 0700) == 0);
+        JET_ERR err = JetRestoreSets(sets, nsets, r, 0, 0);
+        const char *detail = JetGetLastErrorDetail();
+        int all = 1;
+        for (int i = 0; needles[i]; i++) {
+            CU_ASSERT_PTR_NOT_NULL(strstr(detail, needles[i]));
+            if (!strstr(detail, needles[i])) all = 0;
+        }
+        if (err != want || !all) {
+            fprintf(stderr, "%s: got %ld (want %ld): %s\n  expected to find:", what, err, want, detail);
+            for (int i = 0; needles[i]; i++) fprintf(stderr, " [%s]", needles[i]);
+            fprintf(stderr, "\n");
+        }
+        CU_ASSERT_EQUAL(err, want);
+        if (existing) {
+            CU_ASSERT(dir_is_empty(r));
+            rmdir(r);
+        } else CU_ASSERT(access(r, F_OK) != 0);
+    }
+}
+
+static void test_restore_refuses_an_incremental_outside_the_chain(void)
+{
+    char f1[1200], i1[1200], c[1200], i1c[1200], f2[1200], i2[1200];
+    start("rs_pred");
+    snprintf(f1, sizeof f1, "%s/set-f1", dir);
+    snprintf(i1, sizeof i1, "%s/set-i1", dir);
+    snprintf(c, sizeof c, "%s/set-copy", dir);
+    snprintf(i1c, sizeof i1c, "%s/set-i1c", dir);
+    snprintf(f2, sizeof f2, "%s/set-f2", dir);
+    snprintf(i2, sizeof i2, "%s/set-i2", dir);
+    /* F1 <- I1 <- I1c is one chain, with a copy backup C between I1 and
+     * I1c (a copy is outside the incremental chain); F2 <- I2 another. */
+    put("a", "1");
+    take_backup_kind(f1, "full", NULL);
+    put("b", "2");
+    take_backup_kind(i1, "incremental", NULL);
+    put("c", "3");
+    take_backup_kind(c, "copy", NULL);
+    put("d", "4");
+    take_backup_kind(i1c, "incremental", NULL);
+    put("a", "5");
+    take_backup_kind(f2, "full", NULL);
+    put("b", "6");
+    take_backup_kind(i2, "incremental", NULL);
+    CU_ASSERT(JetTerm(inst) >= 0);
+
+    struct manifest mf1, mi1, mc, mi1c, mf2, mi2;
+    manifest_load(f1, &mf1);
+    manifest_load(i1, &mi1);
+    manifest_load(c, &mc);
+    manifest_load(i1c, &mi1c);
+    manifest_load(f2, &mf2);
+    manifest_load(i2, &mi2);
+    /* The chains as the engine recorded them. */
+    CU_ASSERT_EQUAL(mi1.predecessor_id, mf1.backup_id);
+    CU_ASSERT_EQUAL(mi1c.predecessor_id, mi1.backup_id);
+    CU_ASSERT_EQUAL(mi2.predecessor_id, mf2.backup_id);
+    CU_ASSERT_STRING_EQUAL(mc.type, "copy");
+
+    char hf1[17], hi1[17], hc[17], hf2[17];
+    snprintf(hf1, sizeof hf1, "%016llx", (unsigned long long)mf1.backup_id);
+    snprintf(hi1, sizeof hi1, "%016llx", (unsigned long long)mi1.backup_id);
+    snprintf(hc, sizeof hc, "%016llx", (unsigned long long)mc.backup_id);
+    snprintf(hf2, sizeof hf2, "%016llx", (unsigned long long)mf2.backup_id);
+
+    /* F1 + I2: I2 follows F2, not F1.  Named: I2's set, the predecessor it
+     * holds (F2) and the one the chain needs (F1). */
+    const char *a[] = {f1, i2};
+    const char *na[] = {i2, "predecessor", hf2, hf1, NULL};
+    expect_sets_refused(a, 2, JET_errInvalidBackupSequence, na, "f1-i2");
+    /* F1 + I1 + I2: I2's predecessor is F2, not I1. */
+    const char *b[] = {f1, i1, i2};
+    const char *nb[] = {i2, "predecessor", hf2, hi1, NULL};
+    expect_sets_refused(b, 3, JET_errInvalidBackupSequence, nb, "f1-i1-i2");
+    /* F2 + I1: an older incremental after a newer full. */
+    const char *cc[] = {f2, i1};
+    const char *nc[] = {i1, "predecessor", hf1, hf2, NULL};
+    expect_sets_refused(cc, 2, JET_errInvalidBackupSequence, nc, "f2-i1");
+    /* C + I1c: the generations are contiguous (I1c holds every generation
+     * since I1's truncation, so C's and more), only the ids tell that I1c
+     * follows I1, not the copy. */
+    CU_ASSERT(mi1c.low <= mc.high + 1 && mi1c.high > mc.high);
+    const char *d[] = {c, i1c};
+    const char *nd[] = {i1c, "predecessor", hi1, hc, NULL};
+    expect_sets_refused(d, 2, JET_errInvalidBackupSequence, nd, "copy-i1c");
+    /* ... which the same sets without their manifests restore: the refusal
+     * above came from the ids alone. */
+    char c2[1200], i1c2[1200], r[1300];
+    snprintf(c2, sizeof c2, "%s/nomf-copy", dir);
+    snprintf(i1c2, sizeof i1c2, "%s/nomf-i1c", dir);
+    copy_set(c, c2);
+    copy_set(i1c, i1c2);
+    drop_manifest(c2);
+    drop_manifest(i1c2);
+    const char *d2[] = {c2, i1c2};
+    snprintf(r, sizeof r, "%s/restored-nomf", dir);
+    JET_ERR err = JetRestoreSets(d2, 2, r, 0, 0);
+    if (err < 0) fprintf(stderr, "copy + i1c without manifests: %ld %s\n", err, JetGetLastErrorDetail());
+    CU_ASSERT_EQUAL(err, JET_errSuccess);
+    /* The real chain, copy or not in between, is accepted. */
+    const char *e[] = {f1, i1, i1c};
+    snprintf(r, sizeof r, "%s/restored-chain", dir);
+    err = JetRestoreSets(e, 3, r, 0, 0);
+    if (err < 0) fprintf(stderr, "f1 + i1 + i1c: %ld %s\n", err, JetGetLastErrorDetail());
+    CU_ASSERT_EQUAL(err, JET_errSuccess);
+    char got[256];
+    if (err >= 0) {
+        restored_contents(r, got, sizeof got);
+        CU_ASSERT_STRING_EQUAL(got, "a=1;b=2;c=3;d=4;");
+    }
+    free(mf1.text), free(mi1.text), free(mc.text), free(mi1c.text), free(mf2.text), free(mi2.text);
+}
+
+static void test_restore_refuses_a_set_that_differs_from_its_manifest(void)
+{
+    char bad_full[1200], bad_inc[1200], log[1300], fsz[64], msz[64], hgot[17], hwant[17];
+    long long size = 0;
+    make_chain("rs_mfmismatch");
+    snprintf(bad_full, sizeof bad_full, "%s/bad-full", dir);
+    snprintf(bad_inc, sizeof bad_inc, "%s/bad-inc", dir);
+    const char *chain[] = {bad_full, bad_inc};
+
+    /* A log of the incremental set grown by 100 bytes. */
+    copy_set(rf_full, bad_full);
+    copy_set(rf_inc, bad_inc);
+    nth_log(bad_inc, 1, log, sizeof log);
+    tu_file_hash(log, 0, &size);
+    CU_ASSERT_FATAL(size > 4096);
+    FILE *f = fopen(log, "ab");
+    CU_ASSERT_FATAL(f != NULL);
+    for (int i = 0; i < 100; i++) fputc('G', f);
+    fclose(f);
+    snprintf(fsz, sizeof fsz, "%lld bytes", size + 100);
+    snprintf(msz, sizeof msz, "manifest says %lld", size);
+    const char *grown[] = {log, fsz, msz, NULL};
+    expect_sets_refused(chain, 2, JET_errBadBackupDatabaseSize, grown, "log-grown");
+
+    /* A log of the full set cut short by a page. */
+    copy_set(rf_full, bad_full);
+    copy_set(rf_inc, bad_inc);
+    nth_log(bad_full, 0, log, sizeof log);
+    tu_file_hash(log, 0, &size);
+    CU_ASSERT_FATAL(size > 8192);
+    CU_ASSERT_FATAL(truncate(log, size - 4096) == 0);
+    snprintf(fsz, sizeof fsz, "%lld bytes", size - 4096);
+    snprintf(msz, sizeof msz, "manifest says %lld", size);
+    const char *cut[] = {log, fsz, msz, NULL};
+    expect_sets_refused(chain, 2, JET_errBadBackupDatabaseSize, cut, "log-cut");
+
+    /* One byte of a log's body changed, the size the same: in the
+     * incremental set, then in the full set. */
+    for (int which = 0; which < 2; which++) {
+        copy_set(rf_full, bad_full);
+        copy_set(rf_inc, bad_inc);
+        nth_log(which ? bad_full : bad_inc, 0, log, sizeof log);
+        uint64_t before = tu_file_hash(log, 0, &size);
+        f = fopen(log, "r+b");
+        CU_ASSERT_FATAL(f != NULL && fseek(f, 4096 + 777, SEEK_SET) == 0);
+        int ch = fgetc(f);
+        CU_ASSERT_FATAL(ch != EOF && fseek(f, 4096 + 777, SEEK_SET) == 0);
+        fputc(ch ^ 0x01, f);
+        fclose(f);
+        long long after_size = 0;
+        uint64_t after = tu_file_hash(log, 0, &after_size);
+        CU_ASSERT_FATAL(after_size == size && after != before);
+        snprintf(hgot, sizeof hgot, "%016llx", (unsigned long long)after);
+        snprintf(hwant, sizeof hwant, "%016llx", (unsigned long long)before);
+        char mwant[64];
+        snprintf(mwant, sizeof mwant, "manifest says %s", hwant);
+        const char *flipped[] = {log, hgot, mwant, NULL};
+        expect_sets_refused(chain, 2, JET_errLogFileCorrupt, flipped, which ? "hash-full" : "hash-inc");
+    }
+}
+
+static void test_restore_refuses_a_corrupt_data_page(void)
+{
+    char full[1200], sdb[1300], r[1200];
+    start("rs_page");
+    tu_load(s, t, 0, 400, 'q');
+    /* A clean shutdown and a new start: the checkpoint the full backup
+     * starts from is past every write of the rows, so the set's logs do
+     * not touch their pages and replay cannot rewrite the damage. */
+    CU_ASSERT(JetTerm(inst) >= 0);
+    inst = tu_instance("rs", dir, (struct tu_params){.log_kb = 256});
+    tu_table(inst, dbpath, 0, &s, &t);
+    snprintf(full, sizeof full, "%s/set-full", dir);
+    take_backup(full, 0);
+    CU_ASSERT(JetTerm(inst) >= 0);
+    /* Undamaged, the set restores: what is refused below is the damage. */
+    const char *set[] = {full};
+    snprintf(r, sizeof r, "%s/restored-undamaged", dir);
+    TU_CHECK_ERR(JetRestoreSets(set, 1, r, 0, 0), JET_errSuccess);
+
+    /* A leaf page holding values: a whole 500-byte run of 'q' inside one
+     * page, past the header copies and the meta page. */
+    snprintf(sdb, sizeof sdb, "%s/r.db", full);
+    JET_INSPECT_DBHEADER h;
+    CU_ASSERT_FATAL(JetInspectDatabaseHeader(sdb, &h) >= 0);
+    uint32_t ps = h.page_size;
+    CU_ASSERT_FATAL(ps >= 4096);
+    long long size = 0;
+    char *img = NULL;
+    FILE *f = fopen(sdb, "rb");
+    CU_ASSERT_FATAL(f != NULL);
+    tu_file_hash(sdb, 0, &size);
+    img = malloc((size_t)size);
+    CU_ASSERT_FATAL(img && fread(img, 1, (size_t)size, f) == (size_t)size);
+    fclose(f);
+    char run[500];
+    memset(run, 'q', sizeof run);
+    long long at = -1;
+    for (long long pg = 3; at < 0 && (pg + 1) * ps <= size; pg++)
+        for (long long off = pg * ps; off + (long long)sizeof run <= (pg + 1) * ps; off++)
+            if (!memcmp(img + off, run, sizeof run)) {
+                at = off + 250;
+                break;
+            }
+    free(img);
+    CU_ASSERT_FATAL(at > 0);
+    unsigned pgno = (unsigned)(at / ps);
+    f = fopen(sdb, "r+b");
+    CU_ASSERT_FATAL(f != NULL && fseek(f, at, SEEK_SET) == 0);
+    fputc('Q', f);
+    fclose(f);
+
+    /* The manifest lists no hash for a database file (each page carries a
+     * checksum), so it passes; the check of the restored file must refuse,
+     * naming the set's file and the page, and leave no target. */
+    char pg[32];
+    snprintf(pg, sizeof pg, "page %u ", pgno);
+    const char *needles[] = {sdb, pg, NULL};
+    expect_sets_refused(set, 1, JET_errReadVerifyFailure, needles, "page");
+}
+
+static void test_manifest_describes_the_set(void)
+{
+    char full[1200], inc[1200];
+    JET_LOGINFO lf, li;
+    JET_INSPECT_DBHEADER after_full, after_inc;
+    start("rs_mfdesc");
+    tu_load(s, t, 0, 300, 'm');
+    snprintf(full, sizeof full, "%s/set-full", dir);
+    snprintf(inc, sizeof inc, "%s/set-inc", dir);
+    take_backup_kind(full, "full", &lf);
+    CU_ASSERT_FATAL(JetInspectDatabaseHeader(dbpath, &after_full) >= 0);
+    tu_load(s, t, 300, 1200, 'n'); /* ~450 KB: past a generation */
+    take_backup_kind(inc, "incremental", &li);
+    CU_ASSERT_FATAL(JetInspectDatabaseHeader(dbpath, &after_inc) >= 0);
+    CU_ASSERT(JetTerm(inst) >= 0);
+
+    struct manifest mf, mi;
+    manifest_load(full, &mf);
+    manifest_load(inc, &mi);
+    /* Types and ids, against the history the normal end wrote in the
+     * database header. */
+    CU_ASSERT_STRING_EQUAL(mf.type, "full");
+    CU_ASSERT_STRING_EQUAL(mi.type, "incremental");
+    CU_ASSERT(mf.backup_id != 0);
+    CU_ASSERT_EQUAL(mf.backup_id, after_full.backup[0].backup_id);
+    CU_ASSERT_EQUAL(mf.predecessor_id, 0);
+    CU_ASSERT_EQUAL(mi.backup_id, after_inc.backup[1].backup_id);
+    CU_ASSERT(mi.backup_id != mf.backup_id);
+    CU_ASSERT_EQUAL(mi.predecessor_id, mf.backup_id);
+    CU_ASSERT_EQUAL(after_inc.backup[1].predecessor_id, mf.backup_id);
+    CU_ASSERT_EQUAL(after_inc.backup[0].backup_id, mf.backup_id); /* the incremental leaves the full's record */
+    /* Generations: JetGetLogInfoInstance2's range, and the header's. */
+    CU_ASSERT_EQUAL(mf.low, lf.ulGenLow);
+    CU_ASSERT_EQUAL(mf.high, lf.ulGenHigh);
+    CU_ASSERT_EQUAL(mi.low, li.ulGenLow);
+    CU_ASSERT_EQUAL(mi.high, li.ulGenHigh);
+    CU_ASSERT_EQUAL(mf.low, after_full.backup[0].gen_low);
+    CU_ASSERT_EQUAL(mf.high, after_full.backup[0].gen_high);
+    CU_ASSERT_EQUAL(mi.low, after_inc.backup[1].gen_low);
+    CU_ASSERT_EQUAL(mi.high, after_inc.backup[1].gen_high);
+    CU_ASSERT(mi.high > mi.low);
+    CU_ASSERT(mi.low <= mf.high + 1);
+    CU_ASSERT_STRING_EQUAL(lf.szBaseName, "edb");
+
+    const char *sets[] = {full, inc};
+    struct manifest *ms[] = {&mf, &mi};
+    for (int si = 0; si < 2; si++) {
+        const struct manifest *m = ms[si];
+        char path[1400], v[128], want[64];
+        /* Its own checksum: XXH3 of the text before the checksum line. */
+        const char *ck = strstr(m->text, "  \"manifest_checksum\": ");
+        CU_ASSERT_FATAL(ck != NULL && mf_field(ck, "manifest_checksum", v, sizeof v) != NULL);
+        CU_ASSERT_EQUAL(strtoull(v, NULL, 16), XXH3_64bits(m->text, (size_t)(ck - m->text)));
+        /* Every file listed: present, of its size; logs of its XXH3-64 over
+         * the whole file, databases without a hash. */
+        const char *files = strstr(m->text, "\"files\": [");
+        CU_ASSERT_FATAL(files != NULL);
+        int nlogs = 0, ndbs = 0, nlisted = 0;
+        unsigned seen_lo = ~0u, seen_hi = 0;
+        for (const char *e = strstr(files, "{\"name\": "); e; e = strstr(e + 1, "{\"name\": ")) {
+            char name[256];
+            const char *end = strchr(e, '}');
+            CU_ASSERT_FATAL(end && mf_field(e, "name", name, sizeof name) && mf_field(e, "size", v, sizeof v));
+            nlisted++;
+            snprintf(path, sizeof path, "%s/%s", sets[si], name);
+            long long actual = -1;
+            uint64_t hash = tu_file_hash(path, 0, &actual);
+            CU_ASSERT_EQUAL(actual, strtoll(v, NULL, 10));
+            const char *hx = strstr(e, "\"xxh3\": ");
+            unsigned g = 0;
+            if (sscanf(name, "edb%8X.log", &g) == 1) {
+                nlogs++;
+                CU_ASSERT_FATAL(hx && hx < end && mf_field(hx, "xxh3", v, sizeof v));
+                CU_ASSERT_EQUAL(strtoull(v, NULL, 16), hash);
+                if (strtoull(v, NULL, 16) != hash) fprintf(stderr, "%s: hash %016llx, manifest %s\n", path, (unsigned long long)hash, v);
+                JET_INSPECT_LOGHEADER lh;
+                CU_ASSERT_FATAL(JetInspectLogHeader(path, &lh) >= 0);
+                CU_ASSERT_EQUAL(lh.generation, g);
+                CU_ASSERT_EQUAL(lh.signature, m->log_signature);
+                if (g < seen_lo) seen_lo = g;
+                if (g > seen_hi) seen_hi = g;
+            } else {
+                ndbs++;
+                CU_ASSERT_STRING_EQUAL(name, "r.db");
+                CU_ASSERT(hx == NULL || hx > end);
+                JET_INSPECT_DBHEADER dh;
+                CU_ASSERT_FATAL(JetInspectDatabaseHeader(path, &dh) >= 0);
+                CU_ASSERT_EQUAL(dh.log_signature, m->log_signature);
+                /* and in "databases", with its signature */
+                snprintf(want, sizeof want, "\"signature\": \"%016llx\"", (unsigned long long)dh.db_signature);
+                CU_ASSERT(strstr(m->text, want) != NULL);
+            }
+        }
+        /* Exactly the generations of the range, the database in the full
+         * only, and nothing in the directory that the manifest leaves out. */
+        CU_ASSERT_EQUAL(nlogs, (int)(m->high - m->low + 1));
+        CU_ASSERT_EQUAL(seen_lo, m->low);
+        CU_ASSERT_EQUAL(seen_hi, m->high);
+        CU_ASSERT_EQUAL(ndbs, si == 0 ? 1 : 0);
+        char cmd[1400];
+        snprintf(cmd, sizeof cmd, "ls -A '%s' | grep -v '^backup.manifest$' | wc -l", sets[si]);
+        FILE *p = popen(cmd, "r");
+        int ondisk = -1;
+        CU_ASSERT_FATAL(p && fscanf(p, "%d", &ondisk) == 1);
+        pclose(p);
+        CU_ASSERT_EQUAL(ondisk, nlisted);
+    }
+    free(mf.text);
+    free(mi.text);
+}
+
+/* The rows a restored instance at rdir holds: k000000..k000299 of 'a',
+ * except k000007 of 'b'; nothing loaded after the backup. */
+static void check_external_restored(const char *rdir)
+{
+    char rdb[1300];
+    snprintf(rdb, sizeof rdb, "%s/r.db", rdir);
+    JET_INSPECT_DBHEADER h;
+    CU_ASSERT_FATAL(JetInspectDatabaseHeader(rdb, &h) >= 0);
+    CU_ASSERT_EQUAL(h.state, 3);
+    CU_ASSERT_STRING_EQUAL(h.state_name, "clean shutdown");
+    JET_INSPECT_CHECK st;
+    CU_ASSERT_EQUAL(JetInspectCheckDatabase(rdb, NULL, NULL, &st), JET_errSuccess);
+    CU_ASSERT_EQUAL(st.problems, 0);
+    CU_ASSERT_EQUAL(st.entries, 300);
+    /* No longer a backup copy: a second restore of it is refused. */
+    JET_RSTMAP again = {rdb, rdb};
+    TU_CHECK_ERR(JetExternalRestore2((char *)rdir, (char *)rdir, &again, 1, (char *)rdir, NULL, NULL, NULL, NULL, NULL),
+                 JET_errRestoreOfNonBackupDatabase);
+
+    JET_INSTANCE ri = tu_instance("ext2", rdir, (struct tu_params){.log_kb = 256});
+    JET_SESID rs;
+    JET_DBID rd;
+    JET_TABLEID rt;
+    CU_ASSERT_FATAL(JetBeginSession(ri, &rs, NULL, NULL) >= 0);
+    JET_ERR err = JetAttachDatabase(rs, rdb, 0);
+    if (err != JET_errSuccess) fprintf(stderr, "attach %s: %ld %s\n", rdb, err, JetGetLastErrorDetail());
+    CU_ASSERT_EQUAL_FATAL(err, JET_errSuccess);
+    CU_ASSERT_FATAL(JetOpenDatabase(rs, rdb, NULL, &rd, 0) >= 0);
+    CU_ASSERT_FATAL(JetOpenTable(rs, rd, "t", NULL, 0, 0, &rt) >= 0);
+    int bad = 0;
+    char v[600], k[16];
+    for (int i = 0; i < 400; i++) {
+        unsigned long n = 0;
+        snprintf(k, sizeof k, "k%06d", i);
+        err = JetRetrieveKV(rs, rt, k, strlen(k), v, sizeof v, &n, 0);
+        if (i >= 300) {
+            bad += err != JET_errRecordNotFound;
+            continue;
+        }
+        char want = i == 7 ? 'b' : 'a';
+        if (err != JET_errSuccess || n != 500) bad++;
+        else
+            for (int j = 0; j < 500; j++)
+                if (v[j] != want) {
+                    bad++;
+                    break;
+                }
+    }
+    CU_ASSERT_EQUAL(bad, 0);
+    unsigned long n = 0;
+    TU_CHECK_ERR(JetRetrieveKV(rs, rt, "after", 5, v, sizeof v, &n, 0), JET_errRecordNotFound);
+    CU_ASSERT(JetTerm(ri) >= 0);
+}
+
+static void test_external_restore2_restores_a_full_set(void)
+{
+    char full[1200], r[1200], cmd[8000], rdb[1300];
+    JET_LOGINFO li;
+    start("rs_ext2");
+    tu_load(s, t, 0, 300, 'a');
+    char vb[500];
+    memset(vb, 'b', sizeof vb);
+    CU_ASSERT_FATAL(JetPutKV(s, t, "k000007", 7, vb, sizeof vb, 0) >= 0);
+    snprintf(full, sizeof full, "%s/set-full", dir);
+    take_backup_kind(full, "full", &li);
+    /* After the backup: not in the restore. */
+    tu_load(s, t, 300, 400, 'c');
+    put("after", "x");
+    CU_ASSERT(JetTerm(inst) >= 0);
+    CU_ASSERT_FATAL(li.ulGenLow > 0 && li.ulGenHigh >= li.ulGenLow);
+
+    /* The logs read from the set directory and copied to the target, the
+     * range given as JetGetLogInfoInstance2 gave it; the set unchanged. */
+    snprintf(cmd, sizeof cmd, "cd '%s' && cat * | md5sum", full);
+    char before[64] = "", after[64] = "";
+    FILE *p = popen(cmd, "r");
+    CU_ASSERT_FATAL(p && fgets(before, sizeof before, p));
+    pclose(p);
+    snprintf(r, sizeof r, "%s/restored", dir);
+    snprintf(rdb, sizeof rdb, "%s/r.db", r);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s' && cp '%s/r.db' '%s/'", r, r, full, r);
+    CU_ASSERT_FATAL(system(cmd) == 0);
+    JET_RSTMAP map = {dbpath, rdb};
+    JET_ERR err = JetExternalRestore2(r, r, &map, 1, full, &li, NULL, NULL, NULL, NULL);
+    if (err != JET_errSuccess) fprintf(stderr, "JetExternalRestore2: %ld %s\n", err, JetGetLastErrorDetail());
+    CU_ASSERT_EQUAL_FATAL(err, JET_errSuccess);
+    snprintf(cmd, sizeof cmd, "cd '%s' && cat * | md5sum", full);
+    p = popen(cmd, "r");
+    CU_ASSERT_FATAL(p && fgets(after, sizeof after, p));
+    pclose(p);
+    CU_ASSERT_STRING_EQUAL(before, after);
+    for (unsigned long g = li.ulGenLow; g <= li.ulGenHigh; g++) {
+        snprintf(cmd, sizeof cmd, "%s/edb%08lX.log", r, g);
+        CU_ASSERT(access(cmd, F_OK) == 0);
+    }
+    check_external_restored(r);
+
+    /* Everything in one directory, the range found there (pLogInfo NULL). */
+    snprintf(r, sizeof r, "%s/restored-here", dir);
+    snprintf(rdb, sizeof rdb, "%s/r.db", r);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s' && cp '%s/r.db' %s/edb*.log '%s/'", r, r, full, full, r);
+    CU_ASSERT_FATAL(system(cmd) == 0);
+    JET_RSTMAP map2 = {dbpath, rdb};
+    err = JetExternalRestore2(r, r, &map2, 1, r, NULL, NULL, NULL, NULL, NULL);
+    if (err != JET_errSuccess) fprintf(stderr, "JetExternalRestore2 (one dir): %ld %s\n", err, JetGetLastErrorDetail());
+    CU_ASSERT_EQUAL_FATAL(err, JET_errSuccess);
+    check_external_restored(r);
+}
+
 int main(void)
 {
     if (CU_initialize_registry() != CUE_SUCCESS) return 2;
@@ -439,5 +991,12 @@ int main(void)
     CU_add_test(su, "test_restore_refuses_a_log_of_another_instance", test_restore_refuses_a_log_of_another_instance);
     CU_add_test(su, "test_restore_refuses_a_missing_generation", test_restore_refuses_a_missing_generation);
     CU_add_test(su, "test_restore_refuses_a_database_of_the_wrong_size", test_restore_refuses_a_database_of_the_wrong_size);
+    CU_add_test(su, "test_restore_refuses_an_incremental_outside_the_chain",
+                test_restore_refuses_an_incremental_outside_the_chain);
+    CU_add_test(su, "test_restore_refuses_a_set_that_differs_from_its_manifest",
+                test_restore_refuses_a_set_that_differs_from_its_manifest);
+    CU_add_test(su, "test_restore_refuses_a_corrupt_data_page", test_restore_refuses_a_corrupt_data_page);
+    CU_add_test(su, "test_manifest_describes_the_set", test_manifest_describes_the_set);
+    CU_add_test(su, "test_external_restore2_restores_a_full_set", test_external_restore2_restores_a_full_set);
     return tu_run();
 }
