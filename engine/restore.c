@@ -10,9 +10,13 @@
  * for these databases, ignore every other database).  A refusal changes
  * nothing in the target.
  */
+#include <dirent.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <xxhash.h>
 
@@ -76,6 +80,25 @@ static JET_ERR check_logs(const char *dir, const char *base, uint32_t low, uint3
     if (err == JET_errBadLogSignature) return jet_report(JET_errGivenLogFileHasBadSignature, "%s", JetGetLastErrorDetail());
     if (err == JET_errInvalidLogSequence) return jet_report(JET_errGivenLogFileIsNotContiguous, "%s", JetGetLastErrorDetail());
     if (err == JET_errMissingLogFile) return jet_report(JET_errMissingRestoreLogFiles, "%s", JetGetLastErrorDetail());
+    return err;
+}
+
+static void restore_problem(void *arg, const char *msg)
+{
+    char *first = arg;
+    if (!first[0]) snprintf(first, 512, "%s", msg);
+}
+
+/* Corrupt data is never restored silently: after the replay every page of
+ * a restored database must verify and its trees must hold. */
+static JET_ERR check_restored(const char *path)
+{
+    JET_INSPECT_CHECK st;
+    char first_problem[512] = "";
+    JET_ERR err = JetInspectCheckDatabase(path, restore_problem, first_problem, &st);
+    if (err == JET_errDatabaseCorrupted)
+        err = jet_report(JET_errReadVerifyFailure, "restore: %s fails its check after the replay: %s", path,
+                         first_problem);
     return err;
 }
 
@@ -213,6 +236,8 @@ JET_ERR JetExternalRestore3(char *szCheckpointFilePath, char *szLogPath, JET_RST
     if (err >= 0) err = JetTerm(inst);
     else JetTerm(inst);
     inst = 0;
+    /* 5. Every page of the result verifies. */
+    for (long i = 0; err >= 0 && i < rm->n; i++) err = check_restored(rm->dbs[i].path);
 out:
     if (inst) JetTerm(inst);
     free(rm);
@@ -230,11 +255,6 @@ JET_ERR JetExternalRestore2(char *szCheckpointFilePath, char *szLogPath, JET_RST
 }
 
 /* ---- restore from set directories ---- */
-
-#include <dirent.h>
-#include <errno.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 static bool dir_empty_or_missing(const char *d, bool *pexists)
 {
@@ -284,8 +304,35 @@ struct set_manifest {
     char type[16];
 };
 
+/*
+ * A set with a manifest is exactly what it lists: a file beside them (a
+ * log generation dropped in by hand, say) would be copied and replayed
+ * unchecked, so it is refused.  files: the manifest's "files" array.
+ */
+static JET_ERR check_unlisted(const char *setdir, const char *files)
+{
+    DIR *dd = opendir(setdir);
+    struct dirent *e;
+    JET_ERR err = JET_errSuccess;
+    if (!dd) return jet_report(JET_errFileNotFound, "%s: backup set not found", setdir);
+    while (err >= 0 && (e = readdir(dd))) {
+        char p[JET_PATH_MAX], quoted[300];
+        struct stat st;
+        if (e->d_name[0] == '.' || !strcmp(e->d_name, "backup.manifest")) continue;
+        if (os_join(p, sizeof p, setdir, e->d_name) < 0 || stat(p, &st) != 0 || !S_ISREG(st.st_mode)) continue;
+        snprintf(quoted, sizeof quoted, "{\"name\": \"%s\"", e->d_name);
+        if (!files || !strstr(files, quoted))
+            err = jet_report(JET_errInvalidBackup,
+                             "%s: not listed in %s/backup.manifest: not part of the set (move it out of the set)", p,
+                             setdir);
+    }
+    closedir(dd);
+    return err;
+}
+
 /* Checks a set's backup.manifest (when there is one): its own checksum,
- * then every file it lists: present, of that size, of that hash. */
+ * then every file it lists: present, of that size, of that hash, and
+ * nothing else in the directory. */
 static JET_ERR check_manifest(const char *setdir, struct set_manifest *m)
 {
     char path[JET_PATH_MAX], v[128];
@@ -324,6 +371,7 @@ static JET_ERR check_manifest(const char *setdir, struct set_manifest *m)
     if (json_field(text, "predecessor_id", v, sizeof v)) m->predecessor_id = strtoull(v, NULL, 16);
     if (json_field(text, "type", v, sizeof v)) snprintf(m->type, sizeof m->type, "%.15s", v);
     const char *files = strstr(text, "\"files\": [");
+    if ((err = check_unlisted(setdir, files)) < 0) goto out;
     for (const char *e = files ? strstr(files, "{\"name\": ") : NULL; e; e = strstr(e + 1, "{\"name\": ")) {
         char name[256], fp[JET_PATH_MAX];
         if (!json_field(e, "name", name, sizeof name) || !json_field(e, "size", v, sizeof v)) break;
@@ -338,8 +386,11 @@ static JET_ERR check_manifest(const char *setdir, struct set_manifest *m)
         os_fsize(f2, &actual);
         os_close(f2);
         if (actual != fsz) {
-            err = jet_report(JET_errBadBackupDatabaseSize, "%s: %llu bytes, the manifest says %llu", fp,
-                             (unsigned long long)actual, (unsigned long long)fsz);
+            size_t nl = strlen(name);
+            bool is_log = nl > 4 && !strcmp(name + nl - 4, ".log");
+            err = jet_report(is_log ? JET_errLogFileCorrupt : JET_errBadBackupDatabaseSize,
+                             "%s: %llu bytes, the manifest says %llu", fp, (unsigned long long)actual,
+                             (unsigned long long)fsz);
             goto out;
         }
         const char *h = strstr(e, "\"xxh3\": ");
@@ -356,12 +407,6 @@ static JET_ERR check_manifest(const char *setdir, struct set_manifest *m)
 out:
     free(text);
     return err;
-}
-
-static void restore_problem(void *arg, const char *msg)
-{
-    char *first = arg;
-    if (!first[0]) snprintf(first, 512, "%s", msg);
 }
 
 JET_ERR JetRestoreSets(const char *const *sets, int nsets, const char *target_dir, unsigned long stop_gen,
@@ -395,8 +440,9 @@ JET_ERR JetRestoreSets2(const char *const *sets, int nsets, const char *target_d
             uint64_t want = !strcmp(m.type, "differential") ? first.backup_id : prev.backup_id;
             if (m.predecessor_id != want)
                 return jet_report(JET_errInvalidBackupSequence,
-                                  "%s: a %s backup whose predecessor is %016llx, but the set before it is %016llx", sets[si],
-                                  m.type, (unsigned long long)m.predecessor_id, (unsigned long long)want);
+                                  "%s: %s %s backup whose predecessor is %016llx, but the set before it is %016llx",
+                                  sets[si], m.type[0] && strchr("aeiou", m.type[0]) ? "an" : "a", m.type,
+                                  (unsigned long long)m.predecessor_id, (unsigned long long)want);
         }
         if (si == 0) first = m;
         prev = m;
@@ -467,16 +513,14 @@ JET_ERR JetRestoreSets2(const char *const *sets, int nsets, const char *target_d
         snprintf(td, sizeof td, "%s", target_dir);
         err = JetExternalRestore3(td, td, map, nmap, td, &li, stop_gen, stop_us, pfn);
     }
-    /* Corrupt data is never restored silently: every page of the result
-     * must verify, and the trees must hold. */
-    for (long i = 0; err >= 0 && i < nmap; i++) {
-        JET_INSPECT_CHECK st;
-        char first_problem[512] = "";
-        err = JetInspectCheckDatabase(news[i], restore_problem, first_problem, &st);
-        if (err == JET_errDatabaseCorrupted)
-            err = jet_report(JET_errReadVerifyFailure, "restore: %s (restored from %s) fails its check: %s", news[i],
-                             olds[i] ? olds[i] : "the set", first_problem);
-    }
+    /* JetExternalRestore3 checked every page; name the set's own file. */
+    for (long i = 0; err == JET_errReadVerifyFailure && i < nmap; i++)
+        if (strstr(JetGetLastErrorDetail(), news[i])) {
+            char why[600];
+            snprintf(why, sizeof why, "%s", JetGetLastErrorDetail());
+            err = jet_report(err, "%s (restored from %s)", why, olds[i] ? olds[i] : "the set");
+            break;
+        }
     for (long i = 0; i < nmap; i++) {
         free(news[i]);
         free(olds[i]);

@@ -660,7 +660,7 @@ static void test_restore_refuses_a_set_that_differs_from_its_manifest(void)
     snprintf(fsz, sizeof fsz, "%lld bytes", size + 100);
     snprintf(msz, sizeof msz, "manifest says %lld", size);
     const char *grown[] = {log, fsz, msz, NULL};
-    expect_sets_refused(chain, 2, JET_errBadBackupDatabaseSize, grown, "log-grown");
+    expect_sets_refused(chain, 2, JET_errLogFileCorrupt, grown, "log-grown");
 
     /* A log of the full set cut short by a page. */
     copy_set(rf_full, bad_full);
@@ -672,7 +672,7 @@ static void test_restore_refuses_a_set_that_differs_from_its_manifest(void)
     snprintf(fsz, sizeof fsz, "%lld bytes", size - 4096);
     snprintf(msz, sizeof msz, "manifest says %lld", size);
     const char *cut[] = {log, fsz, msz, NULL};
-    expect_sets_refused(chain, 2, JET_errBadBackupDatabaseSize, cut, "log-cut");
+    expect_sets_refused(chain, 2, JET_errLogFileCorrupt, cut, "log-cut");
 
     /* One byte of a log's body changed, the size the same: in the
      * incremental set, then in the full set. */
@@ -697,6 +697,18 @@ static void test_restore_refuses_a_set_that_differs_from_its_manifest(void)
         const char *flipped[] = {log, hgot, mwant, NULL};
         expect_sets_refused(chain, 2, JET_errLogFileCorrupt, flipped, which ? "hash-full" : "hash-inc");
     }
+
+    /* A file the manifest does not list (a generation dropped in by hand)
+     * would be replayed unchecked: refused, named. */
+    copy_set(rf_full, bad_full);
+    copy_set(rf_inc, bad_inc);
+    char extra[1300], cmd[4000];
+    nth_log(bad_inc, 0, log, sizeof log);
+    snprintf(extra, sizeof extra, "%s/edb000000FF.log", bad_inc);
+    snprintf(cmd, sizeof cmd, "cp '%s' '%s'", log, extra);
+    CU_ASSERT_FATAL(system(cmd) == 0);
+    const char *unlisted[] = {extra, "not listed", NULL};
+    expect_sets_refused(chain, 2, JET_errInvalidBackup, unlisted, "unlisted");
 }
 
 static void test_restore_refuses_a_corrupt_data_page(void)
@@ -711,7 +723,8 @@ static void test_restore_refuses_a_corrupt_data_page(void)
     inst = tu_instance("rs", dir, (struct tu_params){.log_kb = 256});
     tu_table(inst, dbpath, 0, &s, &t);
     snprintf(full, sizeof full, "%s/set-full", dir);
-    take_backup(full, 0);
+    JET_LOGINFO li;
+    take_backup_kind(full, "full", &li);
     CU_ASSERT(JetTerm(inst) >= 0);
     /* Undamaged, the set restores: what is refused below is the damage. */
     const char *set[] = {full};
@@ -757,6 +770,18 @@ static void test_restore_refuses_a_corrupt_data_page(void)
     snprintf(pg, sizeof pg, "page %u ", pgno);
     const char *needles[] = {sdb, pg, NULL};
     expect_sets_refused(set, 1, JET_errReadVerifyFailure, needles, "page");
+
+    /* ESE's in-place form over the same damaged files refuses too, naming
+     * the file it was given and the page. */
+    char cmd[6000], rdb[1300];
+    snprintf(r, sizeof r, "%s/restored-in-place", dir);
+    snprintf(rdb, sizeof rdb, "%s/r.db", r);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s' && cp '%s'/* '%s/'", r, r, full, r);
+    CU_ASSERT_FATAL(system(cmd) == 0);
+    JET_RSTMAP map = {dbpath, rdb};
+    TU_CHECK_ERR(JetExternalRestore2(r, r, &map, 1, r, &li, NULL, NULL, NULL, NULL), JET_errReadVerifyFailure);
+    CU_ASSERT_PTR_NOT_NULL(strstr(JetGetLastErrorDetail(), rdb));
+    CU_ASSERT_PTR_NOT_NULL(strstr(JetGetLastErrorDetail(), pg));
 }
 
 static void test_manifest_describes_the_set(void)
