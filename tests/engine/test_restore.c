@@ -506,7 +506,7 @@ static int dir_is_empty(const char *d)
 /* Copies set to a new set directory dst (replaced if present). */
 static void copy_set(const char *set, const char *dst)
 {
-    char cmd[2700];
+    char cmd[4000];
     snprintf(cmd, sizeof cmd, "rm -rf '%s' && cp -r '%s' '%s'", dst, set, dst);
     CU_ASSERT_FATAL(system(cmd) == 0);
 }
