@@ -8,8 +8,10 @@
  * backup deletes nothing, a normal end deletes exactly what
  * JetGetTruncateLogInfo named, never a generation at or past the
  * checkpoint (held behind the set with a long checkpoint period), and the
- * instance recovers from a crash after the truncations.  Also: the
- * instance-less (legacy mode) family end to end.
+ * instance recovers from a crash after the truncations.  A chain of
+ * full, copy, incremental and differential backups is taken under
+ * writers and each restored to its begin.  Also: the instance-less family,
+ * end to end in legacy mode and refused in multi-instance mode.
  */
 #include <dirent.h>
 #include <pthread.h>
@@ -49,18 +51,25 @@ static void set_params(void)
     if (snap_mem_kb) JetSetSystemParameter(&inst, 0, JET_paramSnapshotMemoryMax, snap_mem_kb, NULL);
 }
 
-static void start(int circular)
+/* A fresh database in dir (dbpath) for the tests. */
+static void scratch(const char *name)
+{
+    snprintf(dir, sizeof dir, "%s", tu_scratch_dir(name));
+    snprintf(dbpath, sizeof dbpath, "%s/b.db", dir);
+}
+
+/* Instance "bk" on dir with table t of dbpath in session s (created if create). */
+static void open_bk(int create, int circular)
 {
     inst = 0;
     CU_ASSERT_FATAL(JetCreateInstance(&inst, "bk") >= 0);
     set_params();
     JetSetSystemParameter(&inst, 0, JET_paramCircularLog, (JET_API_PTR)circular, NULL);
     CU_ASSERT_FATAL(JetInit(&inst) >= 0);
-    JET_DBID db;
-    CU_ASSERT_FATAL(JetBeginSession(inst, &s, NULL, NULL) >= 0);
-    CU_ASSERT_FATAL(JetCreateDatabase(s, dbpath, NULL, &db, JET_bitDbOverwriteExisting) >= 0);
-    CU_ASSERT_FATAL(JetCreateTable(s, db, "t", 0, 0, &t) >= 0);
+    tu_table(inst, dbpath, create, &s, &t);
 }
+
+static void start(int circular) { open_bk(1, circular); }
 
 /* Clean JetTerm and JetInit again on the same directory: the checkpoint
  * moves to the end of the log (the only way to move it on demand with a
@@ -68,15 +77,7 @@ static void start(int circular)
 static void reopen(void)
 {
     CU_ASSERT_FATAL(JetTerm(inst) >= 0);
-    inst = 0;
-    CU_ASSERT_FATAL(JetCreateInstance(&inst, "bk") >= 0);
-    set_params();
-    CU_ASSERT_FATAL(JetInit(&inst) >= 0);
-    JET_DBID db;
-    CU_ASSERT_FATAL(JetBeginSession(inst, &s, NULL, NULL) >= 0);
-    CU_ASSERT_FATAL(JetAttachDatabase(s, dbpath, 0) >= 0);
-    CU_ASSERT_FATAL(JetOpenDatabase(s, dbpath, NULL, &db, 0) >= 0);
-    CU_ASSERT_FATAL(JetOpenTable(s, db, "t", NULL, 0, 0, &t) >= 0);
+    open_bk(0, 0);
 }
 
 /* ---- the log directory as a user sees it ---- */
@@ -93,15 +94,10 @@ static uint32_t gen_of_name(const char *name)
 {
     const char *b = strrchr(name, '/');
     b = b ? b + 1 : name;
-    if (strlen(b) != 15 || strncmp(b, "edb", 3) != 0 || strcmp(b + 11, ".log") != 0) return 0;
-    uint32_t g = 0;
-    for (int i = 3; i < 11; i++) {
-        char c = b[i];
-        if (c >= '0' && c <= '9') g = g << 4 | (uint32_t)(c - '0');
-        else if (c >= 'A' && c <= 'F') g = g << 4 | (uint32_t)(c - 'A' + 10);
-        else return 0;
-    }
-    return g;
+    if (strlen(b) != 15 || strncmp(b, "edb", 3) != 0 || strcmp(b + 11, ".log") != 0 ||
+        strspn(b + 3, "0123456789ABCDEF") != 8)
+        return 0;
+    return (uint32_t)strtoul(b + 3, NULL, 16);
 }
 
 static int cmp_u32(const void *a, const void *b)
@@ -163,6 +159,14 @@ static uint32_t ckpt_gen(void)
     return (uint32_t)(c.lsn >> 32);
 }
 
+/* The live database's header (its backup history). */
+static JET_INSPECT_DBHEADER live_hdr(void)
+{
+    JET_INSPECT_DBHEADER h = {0};
+    TU_CHECK_ERR(JetInspectDatabaseHeader(dbpath, &h), JET_errSuccess);
+    return h;
+}
+
 /* The generations a multi-string of log paths names. */
 static void gens_of_multistring(const char *szz, struct gens *out)
 {
@@ -181,10 +185,36 @@ static void sleep_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
+static void read_whole_set(int with_db, JET_LOGINFO *li, uint64_t *rng);
+
+/* Every instance-less form jet.h declares (the backup family and the
+ * restore forms) with a multi-instance instance running: refused, nothing
+ * written to the caller's buffer; h: a handle open in its backup (or 0). */
+static void instance_less_refused(JET_HANDLE h)
+{
+    static char buf[65536];
+    unsigned long cb = 0, lo = 0, hi = 0;
+    JET_HANDLE h2;
+    const long want = JET_errRunningInMultiInstanceMode;
+    strcpy(buf, "x");
+    TU_CHECK_ERR(JetBeginExternalBackup(0), want);
+    TU_CHECK_ERR(JetBeginExternalBackup(JET_bitBackupIncremental), want);
+    TU_CHECK_ERR(JetGetAttachInfo(buf, sizeof buf, &cb), want);
+    TU_CHECK_ERR(JetOpenFile(dbpath, &h2, &lo, &hi), want);
+    TU_CHECK_ERR(JetReadFile(h, buf, sizeof buf, &cb), want);
+    TU_CHECK_ERR(JetCloseFile(h), want);
+    TU_CHECK_ERR(JetGetLogInfo(buf, sizeof buf, &cb), want);
+    CU_ASSERT_STRING_EQUAL(buf, "x");
+    TU_CHECK_ERR(JetTruncateLog(), want);
+    TU_CHECK_ERR(JetEndExternalBackup(), want);
+    TU_CHECK_ERR(JetStopBackup(), want);
+    TU_CHECK_ERR(JetRestore("/nonexistent/set", NULL), want);
+    TU_CHECK_ERR(JetRestore2("/nonexistent/set", "/nonexistent/dest", NULL), want);
+}
+
 static void test_misuse_returns_documented_errors(void)
 {
-    snprintf(dir, sizeof dir, "%s", tu_scratch_dir("bk_misuse"));
-    snprintf(dbpath, sizeof dbpath, "%s/b.db", dir);
+    scratch("bk_misuse");
     /* Before JetInit. */
     JET_INSTANCE early = 0;
     CU_ASSERT_FATAL(JetCreateInstance(&early, "early") >= 0);
@@ -201,17 +231,43 @@ static void test_misuse_returns_documented_errors(void)
     TU_CHECK_ERR(JetBeginExternalBackupInstance(inst, JET_bitBackupSnapshot), JET_errInvalidGrbit);
     TU_CHECK_ERR(JetBeginExternalBackupInstance(inst, 0x8000), JET_errInvalidGrbit);
     TU_CHECK_ERR(JetBeginExternalBackupInstance(inst, JET_bitBackupIncremental), JET_errMissingFullBackup);
-    /* The instance-less forms belong to legacy mode. */
-    TU_CHECK_ERR(JetBeginExternalBackup(0), JET_errRunningInMultiInstanceMode);
-    TU_CHECK_ERR(JetStopBackup(), JET_errRunningInMultiInstanceMode);
     tu_load(s, t, 0, 500, 'a');
+    /* The instance-less forms belong to legacy mode: refused with no backup
+     * running, and with one running on the multi-instance instance, which
+     * they leave alone: a file open in it is neither read (a sequential read
+     * from 0 still gets it all) nor closed, the backup neither moved to its
+     * log phase, stopped, ended nor set to truncate (its normal end records
+     * a copy, no full). */
+    instance_less_refused(0);
+    JET_INSPECT_DBHEADER h0 = live_hdr(), h1;
+    TU_CHECK_ERR(JetBeginExternalBackupInstance(inst, 0), JET_errSuccess);
+    unsigned long lo = 0, hi = 0;
+    TU_CHECK_ERR(JetOpenFileInstance(inst, dbpath, &h, &lo, &hi), JET_errSuccess);
+    instance_less_refused(h);
+    unsigned long long size = lo | (unsigned long long)hi << 32, pos = 0;
+    while (JetReadFileInstance(inst, h, buf, sizeof buf, &cb) == JET_errSuccess && cb) pos += cb;
+    CU_ASSERT(size > 0 && pos == size);
+    TU_CHECK_ERR(JetCloseFileInstance(inst, h), JET_errSuccess);
+    instance_less_refused(0); /* no file open: a JetGetLogInfo reaching it would count */
+    TU_CHECK_ERR(JetTruncateLogInstance(inst), JET_errInvalidBackupSequence); /* still before GetLogInfo */
+    uint64_t rng = 1;
+    JET_LOGINFO li;
+    read_whole_set(1, &li, &rng); /* every log read whole: a JetTruncateLog reaching it would count */
+    instance_less_refused(0);
+    JET_BACKUPSTATUS st = {.cbStruct = sizeof st};
+    CU_ASSERT(JetGetBackupStatusInstance(inst, &st) == JET_errSuccess && st.fInProgress && !st.fStopped);
+    TU_CHECK_ERR(JetEndExternalBackupInstance(inst), JET_errSuccess);
+    h1 = live_hdr();
+    CU_ASSERT(h1.backup[3].backup_id != 0 && h1.backup[3].backup_id != h0.backup[3].backup_id);
+    CU_ASSERT(memcmp(h1.backup, h0.backup, 3 * sizeof h0.backup[0]) == 0);
+    instance_less_refused(0);
     TU_CHECK_ERR(JetBeginExternalBackupInstance(inst, 0), JET_errSuccess);
     TU_CHECK_ERR(JetBeginExternalBackupInstance(inst, 0), JET_errBackupInProgress);
     TU_CHECK_ERR(JetOpenFileInstance(inst, "/no/such/file", &h, NULL, NULL), JET_errFileNotFound);
     TU_CHECK_ERR(JetGetAttachInfoInstance(inst, buf, sizeof buf, &cb), JET_errSuccess);
     CU_ASSERT_STRING_EQUAL(buf, dbpath);
     TU_CHECK_ERR(JetTruncateLogInstance(inst), JET_errInvalidBackupSequence);
-    JET_LOGINFO li = {.cbSize = 3};
+    li.cbSize = 3;
     TU_CHECK_ERR(JetGetLogInfoInstance2(inst, buf, sizeof buf, &cb, &li), JET_errInvalidParameter);
     li.cbSize = sizeof li;
     TU_CHECK_ERR(JetGetLogInfoInstance2(inst, buf, sizeof buf, &cb, &li), JET_errSuccess);
@@ -233,8 +289,7 @@ static void test_misuse_returns_documented_errors(void)
     TU_CHECK_ERR(JetBeginExternalBackupInstance(inst, JET_bitBackupIncremental), JET_errMissingFullBackup);
     JetTerm(inst);
     /* Circular logging refuses incremental backups. */
-    snprintf(dir, sizeof dir, "%s", tu_scratch_dir("bk_circular"));
-    snprintf(dbpath, sizeof dbpath, "%s/b.db", dir);
+    scratch("bk_circular");
     start(1);
     TU_CHECK_ERR(JetBeginExternalBackupInstance(inst, JET_bitBackupIncremental), JET_errInvalidBackup);
     JetTerm(inst);
@@ -283,8 +338,7 @@ static unsigned char *read_through_backup(const char *path, size_t *pn, uint64_t
 
 static void test_snapshot_is_the_file_as_at_begin(void)
 {
-    snprintf(dir, sizeof dir, "%s", tu_scratch_dir("bk_snapshot"));
-    snprintf(dbpath, sizeof dbpath, "%s/b.db", dir);
+    scratch("bk_snapshot");
     uint64_t rng = tu_seed("test_snapshot_is_the_file_as_at_begin");
     snap_mem_kb = 64; /* 8 pages in memory, the rest spills to a file */
     start(0);
@@ -330,8 +384,7 @@ static void test_snapshot_is_the_file_as_at_begin(void)
     CU_ASSERT(nlogs >= 1);
     TU_CHECK_ERR(JetTruncateLogInstance(inst), JET_errSuccess);
     TU_CHECK_ERR(JetEndExternalBackupInstance(inst), JET_errSuccess);
-    JET_INSPECT_DBHEADER hd;
-    TU_CHECK_ERR(JetInspectDatabaseHeader(dbpath, &hd), JET_errSuccess);
+    JET_INSPECT_DBHEADER hd = live_hdr();
     CU_ASSERT(hd.backup[0].backup_id != 0 && hd.backup[0].gen_high >= hd.backup[0].gen_low);
     /* Now an incremental is possible; its logs start after the full's. */
     tu_load(s, t, 0, 500, 'q');
@@ -346,16 +399,14 @@ static void test_snapshot_is_the_file_as_at_begin(void)
     CU_ASSERT(li.ulGenLow >= 1 && li.ulGenLow <= hd.backup[0].gen_high + 1);
     /* Ended without truncation: recorded as differential, not incremental. */
     TU_CHECK_ERR(JetEndExternalBackupInstance(inst), JET_errSuccess);
-    JET_INSPECT_DBHEADER hd2;
-    TU_CHECK_ERR(JetInspectDatabaseHeader(dbpath, &hd2), JET_errSuccess);
+    JET_INSPECT_DBHEADER hd2 = live_hdr();
     CU_ASSERT(hd2.backup[2].backup_id != 0);
     CU_ASSERT_EQUAL(hd2.backup[2].predecessor_id, hd.backup[0].backup_id);
     CU_ASSERT_EQUAL(hd2.backup[1].backup_id, 0);
     /* An aborted full changes no history. */
     TU_CHECK_ERR(JetBeginExternalBackupInstance(inst, 0), JET_errSuccess);
     TU_CHECK_ERR(JetEndExternalBackupInstance2(inst, JET_bitBackupEndAbort), JET_errSuccess);
-    JET_INSPECT_DBHEADER hd3;
-    TU_CHECK_ERR(JetInspectDatabaseHeader(dbpath, &hd3), JET_errSuccess);
+    JET_INSPECT_DBHEADER hd3 = live_hdr();
     CU_ASSERT(memcmp(&hd3.backup, &hd2.backup, sizeof hd3.backup) == 0);
     free(ref);
     free(got);
@@ -363,7 +414,8 @@ static void test_snapshot_is_the_file_as_at_begin(void)
 }
 
 /* Reads every file of the running backup's set whole through the API
- * (the databases of a full backup, then GetLogInfo and every log). */
+ * (the databases of a full backup, then, unless li is NULL, GetLogInfo
+ * and every log). */
 static void read_whole_set(int with_db, JET_LOGINFO *li, uint64_t *rng)
 {
     static char names[65536];
@@ -376,6 +428,7 @@ static void read_whole_set(int with_db, JET_LOGINFO *li, uint64_t *rng)
             free(read_through_backup(p, &n, rng));
         }
     }
+    if (!li) return;
     li->cbSize = sizeof *li;
     TU_CHECK_ERR(JetGetLogInfoInstance2(inst, names, sizeof names, &cb, li), JET_errSuccess);
     int nlogs = 0;
@@ -405,8 +458,7 @@ static void truncate_info(struct gens *out)
  */
 static void test_aborted_backup_truncates_nothing(void)
 {
-    snprintf(dir, sizeof dir, "%s", tu_scratch_dir("bk_abort"));
-    snprintf(dbpath, sizeof dbpath, "%s/b.db", dir);
+    scratch("bk_abort");
     uint64_t rng = tu_seed("test_aborted_backup_truncates_nothing");
     start(0);
     JET_LOGINFO li;
@@ -421,8 +473,7 @@ static void test_aborted_backup_truncates_nothing(void)
     read_whole_set(0, &li, &rng);
     TU_CHECK_ERR(JetTruncateLogInstance(inst), JET_errSuccess);
     TU_CHECK_ERR(JetEndExternalBackupInstance(inst), JET_errSuccess);
-    JET_INSPECT_DBHEADER hd0, hd1;
-    TU_CHECK_ERR(JetInspectDatabaseHeader(dbpath, &hd0), JET_errSuccess);
+    JET_INSPECT_DBHEADER hd0 = live_hdr(), hd1;
     CU_ASSERT(hd0.backup[0].backup_id != 0 && hd0.backup[1].backup_id != 0);
     /* Generations for a truncation to delete: the checkpoint passes them. */
     tu_load(s, t, 0, 2000, 'c');
@@ -458,7 +509,7 @@ static void test_aborted_backup_truncates_nothing(void)
             print_gens("  after", &g1);
         }
         CU_ASSERT(gens_equal(&g0, &g1, 1));
-        TU_CHECK_ERR(JetInspectDatabaseHeader(dbpath, &hd1), JET_errSuccess);
+        hd1 = live_hdr();
         CU_ASSERT(memcmp(hd1.backup, hd0.backup, sizeof hd0.backup) == 0);
     }
     /* A normal End while still in the database phase (JetGetLogInfo never
@@ -466,18 +517,12 @@ static void test_aborted_backup_truncates_nothing(void)
      * yet no history, nothing deleted, even with TruncateDone. */
     TU_CHECK_ERR(JetBeginExternalBackupInstance(inst, 0), JET_errSuccess);
     list_gens(dir, &g0, 1);
-    {
-        static char names[65536];
-        unsigned long cb = 0;
-        TU_CHECK_ERR(JetGetAttachInfoInstance(inst, names, sizeof names, &cb), JET_errSuccess);
-        size_t n = 0;
-        free(read_through_backup(names, &n, &rng));
-    }
+    read_whole_set(1, NULL, &rng);
     TU_CHECK_ERR(JetEndExternalBackupInstance2(inst, JET_bitBackupEndNormal | JET_bitBackupTruncateDone),
                  JET_errSuccess);
     list_gens(dir, &g1, 1);
     CU_ASSERT(gens_equal(&g0, &g1, 1));
-    TU_CHECK_ERR(JetInspectDatabaseHeader(dbpath, &hd1), JET_errSuccess);
+    hd1 = live_hdr();
     CU_ASSERT(memcmp(hd1.backup, hd0.backup, sizeof hd0.backup) == 0);
     /* The chain is intact: an incremental still follows the last one. */
     TU_CHECK_ERR(JetBeginExternalBackupInstance(inst, JET_bitBackupIncremental), JET_errSuccess);
@@ -493,7 +538,7 @@ static void test_aborted_backup_truncates_nothing(void)
     TU_CHECK_ERR(JetEndExternalBackupInstance(inst), JET_errSuccess);
     list_gens(dir, &g1, 0);
     CU_ASSERT(g1.n < g0.n);
-    TU_CHECK_ERR(JetInspectDatabaseHeader(dbpath, &hd1), JET_errSuccess);
+    hd1 = live_hdr();
     CU_ASSERT(hd1.backup[0].backup_id != hd0.backup[0].backup_id && hd1.backup[1].backup_id == 0);
     JetTerm(inst);
 }
@@ -530,8 +575,7 @@ static void report_truncate_done(const char *kind, const struct gens *before, co
  */
 static void test_truncate_log_info_lists_what_end_deletes(void)
 {
-    snprintf(dir, sizeof dir, "%s", tu_scratch_dir("bk_trunc_info"));
-    snprintf(dbpath, sizeof dbpath, "%s/b.db", dir);
+    scratch("bk_trunc_info");
     uint64_t rng = tu_seed("test_truncate_log_info_lists_what_end_deletes");
     ckpt_ms = CKPT_HELD_MS;
     start(0);
@@ -572,8 +616,7 @@ static void test_truncate_log_info_lists_what_end_deletes(void)
     }
     CU_ASSERT(ok);
     for (uint32_t g = ck; g <= li.ulGenHigh; g++) CU_ASSERT(gens_find(&after, g) >= 0);
-    JET_INSPECT_DBHEADER h0, h1;
-    TU_CHECK_ERR(JetInspectDatabaseHeader(dbpath, &h0), JET_errSuccess);
+    JET_INSPECT_DBHEADER h0 = live_hdr(), h1;
     CU_ASSERT(h0.backup[0].backup_id != 0);
 
     /* JET_bitBackupTruncateDone: a full whose logs the caller did not read
@@ -583,9 +626,7 @@ static void test_truncate_log_info_lists_what_end_deletes(void)
     TU_CHECK_ERR(JetBeginExternalBackupInstance(inst, 0), JET_errSuccess);
     static char names[65536];
     unsigned long cb = 0;
-    TU_CHECK_ERR(JetGetAttachInfoInstance(inst, names, sizeof names, &cb), JET_errSuccess);
-    size_t n = 0;
-    free(read_through_backup(dbpath, &n, &rng));
+    read_whole_set(1, NULL, &rng);
     li.cbSize = sizeof li;
     TU_CHECK_ERR(JetGetLogInfoInstance2(inst, names, sizeof names, &cb, &li), JET_errSuccess);
     truncate_info(&listed);
@@ -594,7 +635,7 @@ static void test_truncate_log_info_lists_what_end_deletes(void)
     list_gens(dir, &before, 1);
     TU_CHECK_ERR(JetEndExternalBackupInstance2(inst, JET_bitBackupEndNormal | JET_bitBackupTruncateDone),
                  JET_errSuccess);
-    TU_CHECK_ERR(JetInspectDatabaseHeader(dbpath, &h1), JET_errSuccess);
+    h1 = live_hdr();
     /* Recorded as a full (not a copy): the new full, its range, the
      * incremental and differential slots cleared, the copy slot untouched. */
     CU_ASSERT(h1.backup[0].backup_id != 0 && h1.backup[0].backup_id != h0.backup[0].backup_id);
@@ -618,7 +659,7 @@ static void test_truncate_log_info_lists_what_end_deletes(void)
     list_gens(dir, &before, 1);
     TU_CHECK_ERR(JetEndExternalBackupInstance2(inst, JET_bitBackupEndNormal | JET_bitBackupTruncateDone),
                  JET_errSuccess);
-    TU_CHECK_ERR(JetInspectDatabaseHeader(dbpath, &h0), JET_errSuccess);
+    h0 = live_hdr();
     /* Recorded as an incremental (not a differential) following the full. */
     CU_ASSERT(h0.backup[1].backup_id != 0);
     CU_ASSERT_EQUAL(h0.backup[1].predecessor_id, h1.backup[0].backup_id);
@@ -638,10 +679,19 @@ static void test_truncate_log_info_lists_what_end_deletes(void)
                  JET_errSuccess);
     list_gens(dir, &after, 1);
     CU_ASSERT(gens_equal(&before, &after, 1));
-    TU_CHECK_ERR(JetInspectDatabaseHeader(dbpath, &h0), JET_errSuccess);
+    h0 = live_hdr();
     CU_ASSERT(memcmp(h0.backup, h1.backup, sizeof h0.backup) == 0);
     JetTerm(inst);
     ckpt_ms = 20;
+}
+
+static void write_file(const char *d, const char *name, const void *b, size_t n)
+{
+    char out[2200];
+    snprintf(out, sizeof out, "%s/%s", d, name);
+    FILE *f = fopen(out, "wb");
+    CU_ASSERT_FATAL(f && fwrite(b, 1, n, f) == n);
+    fclose(f);
 }
 
 /* Writes every file of the running backup set into dir (logs always;
@@ -665,11 +715,7 @@ static void save_set(const char *setdir, int with_db, uint64_t *rng, const char 
     for (char *p = all; *p; p += strlen(p) + 1) {
         size_t n = 0;
         unsigned char *b = read_through_backup(p, &n, rng);
-        char out[2200];
-        snprintf(out, sizeof out, "%s/%s", setdir, strrchr(p, '/') + 1);
-        FILE *f = fopen(out, "wb");
-        CU_ASSERT_FATAL(f && fwrite(b, 1, n, f) == n);
-        fclose(f);
+        write_file(setdir, strrchr(p, '/') + 1, b, n);
         free(b);
     }
     if (type) {
@@ -677,11 +723,7 @@ static void save_set(const char *setdir, int with_db, uint64_t *rng, const char 
         CU_ASSERT_FATAL(JetGetBackupManifestInstance(inst, type, NULL, 0, &need) >= 0);
         char *m = malloc(need);
         CU_ASSERT_FATAL(JetGetBackupManifestInstance(inst, type, m, need, &need) == JET_errSuccess);
-        char out[2200];
-        snprintf(out, sizeof out, "%s/backup.manifest", setdir);
-        FILE *f = fopen(out, "w");
-        CU_ASSERT_FATAL(f && fputs(m, f) >= 0);
-        fclose(f);
+        write_file(setdir, "backup.manifest", m, strlen(m));
         free(m);
     }
 }
@@ -709,28 +751,30 @@ static int restore_into(const char *rdir, const char *const *sets, int nsets, un
 
 static JET_INSTANCE open_restored(const char *rdir, JET_SESID *ps, JET_TABLEID *pt)
 {
-    JET_INSTANCE ri = 0;
-    char db[1200];
-    JET_DBID d;
+    char db[1400];
     snprintf(db, sizeof db, "%s/b.db", rdir);
-    CU_ASSERT_FATAL(JetCreateInstance(&ri, "restored") >= 0);
-    JetSetSystemParameter(&ri, 0, JET_paramSystemPath, 0, rdir);
-    JetSetSystemParameter(&ri, 0, JET_paramLogFilePath, 0, rdir);
-    JetSetSystemParameter(&ri, 0, JET_paramLogFileSize, 256, NULL);
-    CU_ASSERT_FATAL(JetInit(&ri) >= 0);
-    CU_ASSERT_FATAL(JetBeginSession(ri, ps, NULL, NULL) >= 0);
-    JET_ERR err = JetAttachDatabase(*ps, db, 0);
-    if (err < 0) fprintf(stderr, "attach restored: %ld %s\n", err, JetGetLastErrorDetail());
-    CU_ASSERT_FATAL(err >= 0);
-    CU_ASSERT_FATAL(JetOpenDatabase(*ps, db, NULL, &d, 0) >= 0);
-    CU_ASSERT_FATAL(JetOpenTable(*ps, d, "t", NULL, 0, 0, pt) >= 0);
+    JET_INSTANCE ri = tu_instance("restored", rdir, (struct tu_params){.log_kb = 256});
+    tu_table(ri, db, 0, ps, pt);
     return ri;
+}
+
+/* Mismatches in the restored rdir with k000000..k<na> 'a' (a full's
+ * begin), and with inc, test_full_and_incremental_restore's incremental. */
+static int restored_bad(const char *rdir, int na, int inc)
+{
+    JET_SESID rs;
+    JET_TABLEID rt;
+    JET_INSTANCE ri = open_restored(rdir, &rs, &rt);
+    int bad = 0;
+    for (int k = 0; k < 2600; k++)
+        bad += !value_is(rs, rt, k, inc && k < 1000 ? 'b' : k < na ? 'a' : inc && k < 2500 ? 'c' : 0);
+    JetTerm(ri);
+    return bad;
 }
 
 static void test_full_and_incremental_restore(void)
 {
-    snprintf(dir, sizeof dir, "%s", tu_scratch_dir("bk_restore"));
-    snprintf(dbpath, sizeof dbpath, "%s/b.db", dir);
+    scratch("bk_restore");
     uint64_t rng = tu_seed("test_full_and_incremental_restore");
     char s1[1100], s2[1100], r[1100];
     snprintf(s1, sizeof s1, "%s/set1", dir);
@@ -756,34 +800,20 @@ static void test_full_and_incremental_restore(void)
     int err = restore_into(r, only_full, 1, 0);
     if (err < 0) fprintf(stderr, "restore full: %d %s\n", err, JetGetLastErrorDetail());
     CU_ASSERT_FATAL(err >= 0);
-    JET_SESID rs;
-    JET_TABLEID rt;
-    JET_INSTANCE ri = open_restored(r, &rs, &rt);
-    int bad = 0;
-    for (int k = 0; k < 2600; k++) bad += !value_is(rs, rt, k, k < 2000 ? 'a' : 0);
-    CU_ASSERT_EQUAL(bad, 0);
-    JetTerm(ri);
+    CU_ASSERT_EQUAL(restored_bad(r, 2000, 0), 0);
     /* Full + incremental: the state at the incremental's begin. */
     const char *both[] = {s1, s2};
     err = restore_into(r, both, 2, 0);
     if (err < 0) fprintf(stderr, "restore chain: %d %s\n", err, JetGetLastErrorDetail());
     CU_ASSERT_FATAL(err >= 0);
-    ri = open_restored(r, &rs, &rt);
-    bad = 0;
-    for (int k = 0; k < 2600; k++) bad += !value_is(rs, rt, k, k < 1000 ? 'b' : k < 2000 ? 'a' : k < 2500 ? 'c' : 0);
-    CU_ASSERT_EQUAL(bad, 0);
-    JetTerm(ri);
+    CU_ASSERT_EQUAL(restored_bad(r, 2000, 1), 0);
 
     /* The same through JetRestoreSets (what jetutil restore runs). */
     char r2[1200];
     snprintf(r2, sizeof r2, "%s/restored2", dir);
     const char *chain[] = {s1, s2};
     TU_CHECK_ERR(JetRestoreSets(chain, 2, r2, 0, 0), JET_errSuccess);
-    ri = open_restored(r2, &rs, &rt);
-    bad = 0;
-    for (int k = 0; k < 2600; k++) bad += !value_is(rs, rt, k, k < 1000 ? 'b' : k < 2000 ? 'a' : k < 2500 ? 'c' : 0);
-    CU_ASSERT_EQUAL(bad, 0);
-    JetTerm(ri);
+    CU_ASSERT_EQUAL(restored_bad(r2, 2000, 1), 0);
     /* A target that is not empty is refused and left alone. */
     TU_CHECK_ERR(JetRestoreSets(chain, 2, r2, 0, 0), JET_errInvalidPath);
     /* Point in time: stop at the full backup's last generation. */
@@ -792,14 +822,9 @@ static void test_full_and_incremental_restore(void)
     snprintf(r3, sizeof r3, "%s/restored3", dir);
     snprintf(fdb, sizeof fdb, "%s/b.db", s1);
     CU_ASSERT_FATAL(JetInspectDatabaseHeader(fdb, &fh) >= 0);
-    JET_INSPECT_DBHEADER livehdr;
-    CU_ASSERT_FATAL(JetInspectDatabaseHeader(dbpath, &livehdr) >= 0);
+    JET_INSPECT_DBHEADER livehdr = live_hdr();
     TU_CHECK_ERR(JetRestoreSets(chain, 2, r3, livehdr.backup[0].gen_high, 0), JET_errSuccess);
-    ri = open_restored(r3, &rs, &rt);
-    bad = 0;
-    for (int k = 0; k < 2600; k++) bad += !value_is(rs, rt, k, k < 2000 ? 'a' : 0);
-    CU_ASSERT_EQUAL(bad, 0);
-    JetTerm(ri);
+    CU_ASSERT_EQUAL(restored_bad(r3, 2000, 0), 0);
     /* Manifests: an edited one, a broken chain of ids, a damaged log. */
     char r5[1200], cmd5[8000];
     snprintf(r5, sizeof r5, "%s/restored5", dir);
@@ -857,11 +882,9 @@ static void test_full_and_incremental_restore(void)
     CU_ASSERT_FATAL(system(cmd) == 0);
     /* The caller names the range it holds (as the manifest will): a hole
      * in it is refused, naming the generation. */
-    unsigned lo_gen = 0, hi_gen = 0;
-    snprintf(cmd, sizeof cmd, "ls %s/edb0*.log | sort | sed -n '1p;$p' | sed 's/.*edb\\([0-9A-F]*\\).log/\\1/'", r);
-    FILE *ls = popen(cmd, "r");
-    CU_ASSERT_FATAL(ls && fscanf(ls, "%x %x", &lo_gen, &hi_gen) == 2);
-    pclose(ls);
+    static struct gens rg;
+    list_gens(r, &rg, 0);
+    unsigned lo_gen = rg.g[0], hi_gen = rg.n ? rg.g[rg.n - 1] : 0;
     CU_ASSERT_FATAL(hi_gen >= lo_gen + 1);
     snprintf(cmd, sizeof cmd, "rm -f %s/edb%08X.log", r, hi_gen - 1 > lo_gen ? hi_gen - 1 : hi_gen);
     CU_ASSERT_FATAL(system(cmd) == 0);
@@ -883,14 +906,10 @@ static void test_full_and_incremental_restore(void)
     tu_load(s, t, 0, 300, 'x');
     JetTerm(inst);
     JET_INSPECT_LOGHEADER lh;
-    char last[1200];
-    snprintf(cmd, sizeof cmd, "ls %s/edb0*.log | sort | tail -1 > %s/last", r, other);
-    CU_ASSERT_FATAL(system(cmd) == 0);
-    FILE *f = fopen(strcat(strcpy(last, other), "/last"), "r");
-    char victim[1200] = {0};
-    CU_ASSERT_FATAL(f && fgets(victim, sizeof victim, f));
-    fclose(f);
-    victim[strcspn(victim, "\n")] = '\0';
+    char victim[1300];
+    list_gens(r, &rg, 0);
+    CU_ASSERT_FATAL(rg.n >= 1);
+    snprintf(victim, sizeof victim, "%s/edb%08X.log", r, rg.g[rg.n - 1]);
     CU_ASSERT_FATAL(JetInspectLogHeader(victim, &lh) >= 0);
     char foreign[1300];
     snprintf(foreign, sizeof foreign, "%s/edb%08X.log", other, lh.generation);
@@ -903,8 +922,7 @@ static void test_full_and_incremental_restore(void)
 
 static void test_kill9_during_backup_loses_nothing(void)
 {
-    snprintf(dir, sizeof dir, "%s", tu_scratch_dir("bk_kill"));
-    snprintf(dbpath, sizeof dbpath, "%s/b.db", dir);
+    scratch("bk_kill");
     int fds[2];
     CU_ASSERT_FATAL(pipe(fds) == 0);
     pid_t pid = fork();
@@ -936,12 +954,7 @@ static void test_kill9_during_backup_loses_nothing(void)
     int st;
     waitpid(pid, &st, 0);
     /* Recovery after the kill: every acknowledged commit, no log lost. */
-    inst = 0;
-    CU_ASSERT_FATAL(JetCreateInstance(&inst, "bkkill") >= 0);
-    JetSetSystemParameter(&inst, 0, JET_paramSystemPath, 0, dir);
-    JetSetSystemParameter(&inst, 0, JET_paramLogFilePath, 0, dir);
-    JetSetSystemParameter(&inst, 0, JET_paramLogFileSize, 256, NULL);
-    CU_ASSERT_FATAL(JetInit(&inst) >= 0);
+    inst = tu_instance("bkkill", dir, (struct tu_params){.log_kb = 256});
     /* Every generation there at the kill is still there, and every closed
      * one (all but the last, which recovery may complete) byte for byte. */
     list_gens(dir, &after, 1);
@@ -958,11 +971,7 @@ static void test_kill9_during_backup_loses_nothing(void)
     CU_ASSERT_EQUAL(lost, 0);
     CU_ASSERT_EQUAL(changed, 0);
     for (int i = 1; i < after.n; i++) CU_ASSERT_EQUAL(after.g[i], after.g[i - 1] + 1);
-    JET_DBID db;
-    CU_ASSERT_FATAL(JetBeginSession(inst, &s, NULL, NULL) >= 0);
-    CU_ASSERT_FATAL(JetAttachDatabase(s, dbpath, 0) >= 0);
-    CU_ASSERT_FATAL(JetOpenDatabase(s, dbpath, NULL, &db, 0) >= 0);
-    CU_ASSERT_FATAL(JetOpenTable(s, db, "t", NULL, 0, 0, &t) >= 0);
+    tu_table(inst, dbpath, 0, &s, &t);
     int bad = 0;
     for (int k = 0; k < 2000; k++) bad += !value_is(s, t, k, k < 1000 ? 'a' : 'b');
     CU_ASSERT_EQUAL(bad, 0);
@@ -996,91 +1005,182 @@ static void chain_update(uint64_t *rng, int n)
     }
 }
 
-/* The writer thread of the chain test: its own keys w000..w099, each
- * commit and its model update together under wmodel_mu (as test_snapshot
- * does), so a copy of the model taken with a begin under the same lock is
- * exactly what was committed at begin. */
-#define WKEYS 100
-static uint32_t wmodel[WKEYS];
-static pthread_mutex_t wmodel_mu = PTHREAD_MUTEX_INITIALIZER;
-static volatile int wstop;
-static int wcommits, wfailures;
+/* The writers of the chain test (the bounds of tests/fs/test_mount.c):
+ * writer w's transaction v sets its keys w<w>:o0..o2 and one of
+ * w<w>:r00..r49 (its pick kept in touched[v]) to v, committed durably.
+ * With every writer's acked counter read just before a backup's Begin
+ * (low) and its started counter just after Begin returned (high), the
+ * backup restores, per writer, one v with low <= v <= high on all its own
+ * keys (no transaction in part) and on the others exactly what
+ * transactions 1..v left: nothing started after Begin returned. */
+#define WRITERS 2
+#define WOWN 3
+#define WRAND 50
+#define WHIST 200000
+static struct cwriter {
+    pthread_t th;
+    unsigned long started, acked;
+    uint64_t rng;
+    uint8_t touched[WHIST];
+} cw[WRITERS];
+static int wstop, wfailures;
 
-static void wvalue(char *v, size_t cb, uint32_t ver) { snprintf(v, cb, "w%u-%0*u", ver, (int)(ver % 200), 0u); }
+static void wvalue(char *v, size_t cb, int w, unsigned long ver)
+{
+    snprintf(v, cb, "w%d-%lu-%0*u", w, ver, (int)(ver % 200), 0u);
+}
+
+/* Writer w's key k: its own keys first, then the random ones. */
+static void wkey(char *key, size_t cb, int w, int k)
+{
+    if (k < WOWN) snprintf(key, cb, "w%d:o%d", w, k);
+    else snprintf(key, cb, "w%d:r%02d", w, k - WOWN);
+}
 
 static void *chain_writer(void *arg)
 {
-    uint64_t rng = (uint64_t)(uintptr_t)arg;
-    JET_SESID ws;
+    struct cwriter *w = arg;
+    int id = (int)(w - cw);
+    JET_SESID ws = 0;
     JET_DBID wd;
     JET_TABLEID wt;
-    if (JetBeginSession(inst, &ws, NULL, NULL) < 0 || JetOpenDatabase(ws, dbpath, NULL, &wd, 0) < 0 ||
-        JetOpenTable(ws, wd, "t", NULL, 0, 0, &wt) < 0) {
-        __atomic_add_fetch(&wfailures, 1, __ATOMIC_SEQ_CST);
-        return NULL;
-    }
-    while (!__atomic_load_n(&wstop, __ATOMIC_SEQ_CST)) {
-        int k = (int)(tu_rand(&rng) % WKEYS);
-        uint32_t ver = (uint32_t)(tu_rand(&rng) % 1000000) + 1;
+    JET_ERR err = JetBeginSession(inst, &ws, NULL, NULL);
+    if (err >= 0) err = JetOpenDatabase(ws, dbpath, NULL, &wd, 0);
+    if (err >= 0) err = JetOpenTable(ws, wd, "t", NULL, 0, 0, &wt);
+    while (err >= 0 && !__atomic_load_n(&wstop, __ATOMIC_SEQ_CST)) {
+        unsigned long ver = w->acked + 1;
         char key[16], v[300];
-        snprintf(key, sizeof key, "w%03d", k);
-        wvalue(v, sizeof v, ver);
-        pthread_mutex_lock(&wmodel_mu);
-        JET_ERR err = JetBeginTransaction(ws);
-        if (err >= 0) err = JetPutKV(ws, wt, key, strlen(key), v, strlen(v), 0);
-        if (err >= 0) err = JetCommitTransaction(ws, JET_bitCommitLazyFlush);
-        else JetRollback(ws, 0);
-        if (err >= 0) wmodel[k] = ver;
-        pthread_mutex_unlock(&wmodel_mu);
-        if (err < 0) {
-            fprintf(stderr, "chain writer: %ld %s\n", err, JetGetLastErrorDetail());
-            __atomic_add_fetch(&wfailures, 1, __ATOMIC_SEQ_CST);
-            break;
+        if (ver >= WHIST) err = JET_errOutOfMemory; /* history full: never in a run of seconds */
+        if (err < 0) break;
+        int r = (int)(tu_rand(&w->rng) % WRAND);
+        w->touched[ver] = (uint8_t)r;
+        __atomic_store_n(&w->started, ver, __ATOMIC_SEQ_CST);
+        wvalue(v, sizeof v, id, ver);
+        err = JetBeginTransaction(ws);
+        for (int k = 0; k <= WOWN && err >= 0; k++) {
+            wkey(key, sizeof key, id, k < WOWN ? k : WOWN + r);
+            err = JetPutKV(ws, wt, key, strlen(key), v, strlen(v), 0);
         }
-        __atomic_add_fetch(&wcommits, 1, __ATOMIC_SEQ_CST);
+        if (err >= 0) err = JetCommitTransaction(ws, 0);
+        else JetRollback(ws, 0);
+        if (err >= 0) __atomic_store_n(&w->acked, ver, __ATOMIC_SEQ_CST);
         sleep_ms(1);
     }
+    if (err < 0) fprintf(stderr, "chain writer %d: %ld %s\n", id, err, JetGetLastErrorDetail());
+    if (err < 0) __atomic_add_fetch(&wfailures, 1, __ATOMIC_SEQ_CST);
     JetEndSession(ws, 0);
     return NULL;
 }
 
-/* Mismatches between the table in (rs, rt) and the models (wwant may be NULL). */
-static int models_mismatch(JET_SESID rs, JET_TABLEID rt, const uint32_t *want, const uint32_t *wwant)
+/* Starts the writers and returns once each has committed a few more. */
+static void writers_start(void)
 {
+    unsigned long base[WRITERS];
+    __atomic_store_n(&wstop, 0, __ATOMIC_SEQ_CST);
+    for (int w = 0; w < WRITERS; w++) {
+        base[w] = cw[w].acked;
+        CU_ASSERT_FATAL(pthread_create(&cw[w].th, NULL, chain_writer, &cw[w]) == 0);
+    }
+    for (int w = 0; w < WRITERS; w++)
+        while (__atomic_load_n(&cw[w].acked, __ATOMIC_SEQ_CST) < base[w] + 5 &&
+               !__atomic_load_n(&wfailures, __ATOMIC_SEQ_CST))
+            sleep_ms(1);
+}
+
+static void writers_stop(void)
+{
+    __atomic_store_n(&wstop, 1, __ATOMIC_SEQ_CST);
+    for (int w = 0; w < WRITERS; w++) pthread_join(cw[w].th, NULL);
+    CU_ASSERT_EQUAL(wfailures, 0);
+}
+
+/* The state at a backup's begin: the main thread's model, the writers' bounds. */
+struct at_begin {
+    uint32_t c[400];
+    unsigned long low[WRITERS], high[WRITERS];
+};
+
+/* key holds exactly want (NULL: absent). */
+static int key_is(JET_SESID rs, JET_TABLEID rt, const char *key, const char *want)
+{
+    char v[300];
+    unsigned long n = 0;
+    JET_ERR e = JetRetrieveKV(rs, rt, key, strlen(key), v, sizeof v - 1, &n, 0);
+    if (!want) return e == JET_errRecordNotFound;
+    return e >= 0 && n == strlen(want) && memcmp(v, want, n) == 0;
+}
+
+/* Mismatches between the table in (rs, rt) and the state ab. */
+static int models_mismatch(JET_SESID rs, JET_TABLEID rt, const struct at_begin *ab)
+{
+    char key[16], want[300];
     int bad = 0;
     for (int k = 0; k < 400; k++) {
-        char key[16], v[300], w[300];
-        unsigned long n = 0;
         snprintf(key, sizeof key, "c%05d", k);
-        JET_ERR e = JetRetrieveKV(rs, rt, key, strlen(key), v, sizeof v - 1, &n, 0);
-        if (!want[k]) bad += e != JET_errRecordNotFound;
-        else {
-            snprintf(w, sizeof w, "%u-%0*u", want[k], (int)(want[k] % 250), 0u);
-            bad += e < 0 || n != strlen(w) || memcmp(v, w, n) != 0;
-        }
+        snprintf(want, sizeof want, "%u-%0*u", ab->c[k], (int)(ab->c[k] % 250), 0u);
+        bad += !key_is(rs, rt, key, ab->c[k] ? want : NULL);
     }
-    for (int k = 0; wwant && k < WKEYS; k++) {
-        char key[16], v[300], w[300];
-        unsigned long n = 0;
-        snprintf(key, sizeof key, "w%03d", k);
-        JET_ERR e = JetRetrieveKV(rs, rt, key, strlen(key), v, sizeof v - 1, &n, 0);
-        if (!wwant[k]) bad += e != JET_errRecordNotFound;
-        else {
-            wvalue(w, sizeof w, wwant[k]);
-            bad += e < 0 || n != strlen(w) || memcmp(v, w, n) != 0;
+    for (int w = 0; w < WRITERS; w++) {
+        char v[300] = {0};
+        unsigned long n = 0, ver = 0, last[WRAND] = {0};
+        wkey(key, sizeof key, w, 0);
+        if (JetRetrieveKV(rs, rt, key, strlen(key), v, sizeof v - 1, &n, 0) >= 0) sscanf(v, "w%*d-%lu", &ver);
+        if (ver < ab->low[w] || ver > ab->high[w]) {
+            fprintf(stderr, "writer %d restored at %lu, outside [%lu, %lu] (acked before Begin, started by its return)\n",
+                    w, ver, ab->low[w], ab->high[w]);
+            bad++;
+            continue;
+        }
+        for (unsigned long i = 1; i <= ver; i++) last[cw[w].touched[i]] = i;
+        for (int k = 0; k < WOWN + WRAND; k++) {
+            unsigned long x = k < WOWN ? ver : last[k - WOWN];
+            wkey(key, sizeof key, w, k);
+            wvalue(want, sizeof want, w, x);
+            if (!key_is(rs, rt, key, x ? want : NULL)) {
+                fprintf(stderr, "writer %d at %lu: %s is not %.16s\n", w, ver, key, x ? want : "absent");
+                bad++;
+            }
         }
     }
     return bad;
 }
 
-static int chain_matches(const char *rdir, const uint32_t *want, const uint32_t *wwant)
+/* The database in rdir (recovered when opened) holds the state ab. */
+static void check_state(const char *rdir, const struct at_begin *ab)
 {
     JET_SESID rs;
     JET_TABLEID rt;
     JET_INSTANCE ri = open_restored(rdir, &rs, &rt);
-    int bad = models_mismatch(rs, rt, want, wwant);
+    int bad = models_mismatch(rs, rt, ab);
+    if (bad) fprintf(stderr, "%s: %d mismatches with the state expected\n", rdir, bad);
+    CU_ASSERT_EQUAL(bad, 0);
     JetTerm(ri);
-    return bad;
+}
+
+/* Restores sets[0..n) (into <last set>.r) and checks it against ab. */
+static void restore_and_check(const char *const *sets, int n, const struct at_begin *ab)
+{
+    char r[1300];
+    snprintf(r, sizeof r, "%.1200s.r", sets[n - 1]);
+    JET_ERR err = JetRestoreSets(sets, n, r, 0, 0);
+    if (err < 0) fprintf(stderr, "restore up to %s: %ld %s\n", sets[n - 1], err, JetGetLastErrorDetail());
+    CU_ASSERT_FATAL(err >= 0);
+    check_state(r, ab);
+}
+
+/* The backup id and predecessor id a saved set's manifest names. */
+static void manifest_ids(const char *setdir, uint64_t ids[2])
+{
+    char p[1300];
+    size_t n = 0;
+    snprintf(p, sizeof p, "%.1200s/backup.manifest", setdir);
+    char *m = (char *)slurp(p, &n), *a, *b;
+    CU_ASSERT_FATAL(m != NULL);
+    m[n] = '\0';
+    CU_ASSERT_FATAL((a = strstr(m, "\"backup_id\": \"")) && (b = strstr(m, "\"predecessor_id\": \"")));
+    ids[0] = strtoull(a + 14, NULL, 16);
+    ids[1] = strtoull(b + 19, NULL, 16);
+    free(m);
 }
 
 /* How often a truncating end ran with the checkpoint held inside its set. */
@@ -1138,133 +1238,138 @@ static void end_and_check(int truncate, const JET_LOGINFO *li)
     check_truncation_safe(&before, ck, li->ulGenHigh, truncate);
 }
 
+/*
+ * One backup of the chain, under load: the writers run from before its
+ * Begin to after its End, ab gets the state at Begin.  type is the
+ * manifest's ("full" and "copy" begin full, "incremental" and
+ * "differential" incremental; full and incremental end truncated).  The
+ * set is saved to setdir; ids (from its manifest) are the ones the end
+ * recorded in the header slot of its kind; del gets what a truncating end
+ * would delete (JetGetTruncateLogInfo after GetLogInfo).
+ */
+static void chain_backup(const char *setdir, const char *type, struct at_begin *ab, uint64_t *rng, uint64_t ids[2],
+                         struct gens *del)
+{
+    static const char *kinds[] = {"full", "incremental", "differential", "copy"};
+    static char names[65536];
+    int kind = 0;
+    while (strcmp(kinds[kind], type)) kind++;
+    JET_LOGINFO li = {.cbSize = sizeof li};
+    unsigned long cb = 0;
+    writers_start();
+    for (int w = 0; w < WRITERS; w++) ab->low[w] = __atomic_load_n(&cw[w].acked, __ATOMIC_SEQ_CST);
+    TU_CHECK_ERR(JetBeginExternalBackupInstance(inst, kind == 1 || kind == 2 ? JET_bitBackupIncremental : 0),
+                 JET_errSuccess);
+    for (int w = 0; w < WRITERS; w++) ab->high[w] = __atomic_load_n(&cw[w].started, __ATOMIC_SEQ_CST);
+    memcpy(ab->c, cmodel, sizeof cmodel);
+    chain_update(rng, 50); /* after begin: not in this set */
+    save_set(setdir, kind == 0 || kind == 3, rng, type);
+    TU_CHECK_ERR(JetGetLogInfoInstance2(inst, names, sizeof names, &cb, &li), JET_errSuccess);
+    truncate_info(del);
+    end_and_check(kind < 2, &li);
+    writers_stop();
+    manifest_ids(setdir, ids);
+    JET_INSPECT_DBHEADER hd = live_hdr();
+    CU_ASSERT(ids[0] != 0);
+    CU_ASSERT_EQUAL(hd.backup[kind].backup_id, ids[0]);
+    CU_ASSERT_EQUAL(hd.backup[kind].predecessor_id, ids[1]);
+    CU_ASSERT_EQUAL(hd.backup[kind].gen_high, li.ulGenHigh);
+}
+
+/*
+ * full, incremental, copy, four more incrementals; full, two
+ * differentials: each taken while two writers commit (and the main
+ * session changes its own keys after Begin), each restored (with the sets
+ * before it in its chain) to the state at its Begin.  Every end keeps what
+ * recovery needs (check_truncation_safe).  The copy changes no history:
+ * the full/incremental/differential slots of the header are the same
+ * before its Begin and after its End, no generation is deleted although a
+ * truncation would have had some to delete, and the next incremental
+ * chains to the incremental before the copy.
+ */
 static void test_chains_full_copy_incrementals_differential(void)
 {
-    snprintf(dir, sizeof dir, "%s", tu_scratch_dir("bk_chain"));
-    snprintf(dbpath, sizeof dbpath, "%s/b.db", dir);
+    scratch("bk_chain");
     uint64_t rng = tu_seed("test_chains_full_copy_incrementals_differential");
     memset(cmodel, 0, sizeof cmodel);
-    memset(wmodel, 0, sizeof wmodel);
-    held_ends = 0;
+    memset(cw, 0, sizeof cw);
+    for (int w = 0; w < WRITERS; w++) cw[w].rng = tu_rand(&rng) | 1;
+    wfailures = held_ends = 0;
     /* The checkpoint stays where it is unless reopen() moves it: every
      * truncating end below runs with it behind the set's last generation,
      * so an end that ignored it would delete generations recovery needs. */
     ckpt_ms = CKPT_HELD_MS;
     start(0);
-    char sets[8][1200];
-    uint32_t at_begin[400], copy_at_begin[400], w_at_begin[WKEYS], no_w[WKEYS] = {0};
-    JET_LOGINFO li = {.cbSize = sizeof li};
-    char names[65536];
-    unsigned long cb;
+    /* 0 full, 1..5 incrementals, 6 copy, 7 second full, 8 and 9 differentials */
+    static char sets[10][1200];
+    static struct at_begin ab[10];
+    static struct gens del, g0, g1;
+    const char *names[10] = {"full", "inc1", "inc2", "inc3", "inc4", "inc5", "copy", "full2", "diff0", "diff1"};
+    uint64_t ids[10][2];
+    for (int i = 0; i < 10; i++) snprintf(sets[i], sizeof sets[i], "%.1000s/%s", dir, names[i]);
     chain_update(&rng, 300);
     reopen(); /* the checkpoint moves: the full's truncation deletes the older generations */
-    /* full, truncated */
-    TU_CHECK_ERR(JetBeginExternalBackupInstance(inst, 0), JET_errSuccess);
-    chain_update(&rng, 100);
-    snprintf(sets[0], sizeof sets[0], "%s/full", dir);
-    save_set(sets[0], 1, &rng, "full");
-    TU_CHECK_ERR(JetGetLogInfoInstance2(inst, names, sizeof names, &cb, &li), JET_errSuccess);
-    end_and_check(1, &li);
-    /* a copy backup in between: no truncation, no history change */
-    chain_update(&rng, 100);
-    TU_CHECK_ERR(JetBeginExternalBackupInstance(inst, 0), JET_errSuccess);
-    memcpy(copy_at_begin, cmodel, sizeof cmodel);
-    chain_update(&rng, 50); /* after begin: not in the copy */
-    char cset[1200];
-    snprintf(cset, sizeof cset, "%s/copy", dir);
-    save_set(cset, 1, &rng, "copy");
-    TU_CHECK_ERR(JetGetLogInfoInstance2(inst, names, sizeof names, &cb, &li), JET_errSuccess);
-    end_and_check(0, &li);
-    /* five incrementals under load, each truncated; a writer thread
-     * commits through the fifth (its begin is the one restored below) */
-    pthread_t wth;
+    chain_backup(sets[0], "full", &ab[0], &rng, ids[0], &del);
+    CU_ASSERT_EQUAL(ids[0][1], 0);
     for (int i = 1; i <= 5; i++) {
         /* The checkpoint moves to here and is held while this round's
          * generations are written: the end truncates below it and keeps
          * the set's generations from it on. */
         reopen();
         chain_update(&rng, 150);
-        if (i == 5) {
-            wstop = 0;
-            wcommits = wfailures = 0;
-            CU_ASSERT_FATAL(pthread_create(&wth, NULL, chain_writer, (void *)(uintptr_t)(rng | 1)) == 0);
-            while (__atomic_load_n(&wcommits, __ATOMIC_SEQ_CST) < 20 && !__atomic_load_n(&wfailures, __ATOMIC_SEQ_CST))
-                sleep_ms(1);
+        if (i == 2) {
+            JET_INSPECT_DBHEADER h0 = live_hdr(), h1;
+            CU_ASSERT(h0.backup[0].backup_id != 0 && h0.backup[1].backup_id != 0);
+            list_gens(dir, &g0, 0);
+            chain_backup(sets[6], "copy", &ab[6], &rng, ids[6], &del);
+            list_gens(dir, &g1, 0);
+            h1 = live_hdr();
+            CU_ASSERT(memcmp(h1.backup, h0.backup, 3 * sizeof h0.backup[0]) == 0);
+            CU_ASSERT(ids[6][1] == 0 && ids[6][0] != ids[0][0] && ids[6][0] != ids[1][0]);
+            CU_ASSERT(del.n >= 1); /* a truncation would have deleted these; nothing is gone */
+            for (int j = 0; j < g0.n; j++) CU_ASSERT(gens_find(&g1, g0.g[j]) >= 0);
+            chain_update(&rng, 50);
         }
-        pthread_mutex_lock(&wmodel_mu);
-        TU_CHECK_ERR(JetBeginExternalBackupInstance(inst, JET_bitBackupIncremental), JET_errSuccess);
-        if (i == 5) {
-            memcpy(at_begin, cmodel, sizeof cmodel);
-            memcpy(w_at_begin, wmodel, sizeof wmodel);
-        }
-        pthread_mutex_unlock(&wmodel_mu);
-        chain_update(&rng, 50); /* after begin: not in this set */
-        snprintf(sets[i], sizeof sets[i], "%s/inc%d", dir, i);
-        save_set(sets[i], 0, &rng, "incremental");
-        TU_CHECK_ERR(JetGetLogInfoInstance2(inst, names, sizeof names, &cb, &li), JET_errSuccess);
-        end_and_check(1, &li);
-        if (i == 5) {
-            __atomic_store_n(&wstop, 1, __ATOMIC_SEQ_CST);
-            pthread_join(wth, NULL);
-            CU_ASSERT_EQUAL(wfailures, 0);
-        }
+        chain_backup(sets[i], "incremental", &ab[i], &rng, ids[i], &del);
+        CU_ASSERT_EQUAL(ids[i][1], ids[i - 1][0]); /* inc2: to inc1, past the copy */
     }
-    char r[1200];
-    snprintf(r, sizeof r, "%s/r_chain", dir);
     const char *chain[6] = {sets[0], sets[1], sets[2], sets[3], sets[4], sets[5]};
-    JET_ERR err = JetRestoreSets(chain, 6, r, 0, 0);
-    if (err < 0) fprintf(stderr, "chain restore: %ld %s\n", err, JetGetLastErrorDetail());
-    CU_ASSERT_FATAL(err >= 0);
-    CU_ASSERT_EQUAL(chain_matches(r, at_begin, w_at_begin), 0);
+    for (int i = 0; i <= 5; i++) restore_and_check(chain, i + 1, &ab[i]);
     /* Skipping a link is refused by the chain of ids. */
+    char r[1200];
     const char *gap[3] = {sets[0], sets[1], sets[3]};
-    snprintf(r, sizeof r, "%s/r_gap", dir);
+    snprintf(r, sizeof r, "%.1000s/r_gap", dir);
     TU_CHECK_ERR(JetRestoreSets(gap, 3, r, 0, 0), JET_errInvalidBackupSequence);
     /* The copy backup restores on its own to its own begin. */
-    const char *copy_only[1] = {cset};
-    snprintf(r, sizeof r, "%s/r_copy", dir);
-    err = JetRestoreSets(copy_only, 1, r, 0, 0);
-    if (err < 0) fprintf(stderr, "copy restore: %ld %s\n", err, JetGetLastErrorDetail());
-    CU_ASSERT_FATAL(err >= 0);
-    CU_ASSERT_EQUAL(chain_matches(r, copy_at_begin, no_w), 0);
+    const char *copy_only[1] = {sets[6]};
+    restore_and_check(copy_only, 1, &ab[6]);
     /* full + differential: a new full, then two differentials (not truncated). */
     reopen();
     chain_update(&rng, 100);
-    TU_CHECK_ERR(JetBeginExternalBackupInstance(inst, 0), JET_errSuccess);
-    snprintf(sets[6], sizeof sets[6], "%s/full2", dir);
-    save_set(sets[6], 1, &rng, "full");
-    TU_CHECK_ERR(JetGetLogInfoInstance2(inst, names, sizeof names, &cb, &li), JET_errSuccess);
-    end_and_check(1, &li);
-    for (int i = 0; i < 2; i++) {
+    chain_backup(sets[7], "full", &ab[7], &rng, ids[7], &del);
+    for (int i = 8; i <= 9; i++) {
         chain_update(&rng, 150);
-        TU_CHECK_ERR(JetBeginExternalBackupInstance(inst, JET_bitBackupIncremental), JET_errSuccess);
-        memcpy(at_begin, cmodel, sizeof cmodel);
-        chain_update(&rng, 30);
-        snprintf(sets[7], sizeof sets[7], "%s/diff%d", dir, i);
-        save_set(sets[7], 0, &rng, "differential");
-        TU_CHECK_ERR(JetGetLogInfoInstance2(inst, names, sizeof names, &cb, &li), JET_errSuccess);
-        end_and_check(0, &li); /* no truncation: differential */
+        chain_backup(sets[i], "differential", &ab[i], &rng, ids[i], &del);
+        CU_ASSERT_EQUAL(ids[i][1], ids[7][0]);
     }
-    const char *fd[2] = {sets[6], sets[7]};
-    snprintf(r, sizeof r, "%s/r_diff", dir);
-    err = JetRestoreSets(fd, 2, r, 0, 0);
-    if (err < 0) fprintf(stderr, "differential restore: %ld %s\n", err, JetGetLastErrorDetail());
-    CU_ASSERT_FATAL(err >= 0);
-    CU_ASSERT_EQUAL(chain_matches(r, at_begin, wmodel), 0); /* the writer stopped before */
+    for (int i = 7; i <= 9; i++) {
+        const char *fd[2] = {sets[7], sets[i]};
+        restore_and_check(fd, i == 7 ? 1 : 2, &ab[i]);
+    }
     /* The checkpoint was held inside the set at the truncating ends (the
      * incrementals and the second full, at least). */
     CU_ASSERT(held_ends >= 6);
+    fprintf(stderr, "chain: the writers committed %lu and %lu transactions through 10 backups\n", cw[0].acked, cw[1].acked);
     /* Crash now (nothing flushed since the checkpoint, which is still
      * behind the truncated sets): recovery replays from the checkpoint
      * through every generation the truncations kept, to the live model. */
-    uint32_t ck = ckpt_gen();
-    CU_ASSERT(ck < li.ulGenHigh);
+    JET_INSPECT_DBHEADER hd = live_hdr();
+    CU_ASSERT(ckpt_gen() < hd.backup[2].gen_high);
     TU_CHECK_ERR(JetTerm2(inst, JET_bitTermAbrupt), JET_errSuccess);
-    JET_SESID rs;
-    JET_TABLEID rt;
-    JET_INSTANCE ri = open_restored(dir, &rs, &rt);
-    CU_ASSERT_EQUAL(models_mismatch(rs, rt, cmodel, wmodel), 0);
-    JetTerm(ri);
+    struct at_begin now;
+    memcpy(now.c, cmodel, sizeof cmodel);
+    for (int w = 0; w < WRITERS; w++) now.low[w] = now.high[w] = cw[w].acked;
+    check_state(dir, &now);
     ckpt_ms = 20;
 }
 
@@ -1278,8 +1383,7 @@ static void test_chains_full_copy_incrementals_differential(void)
  */
 static void test_legacy_mode_instance_less_full_backup(void)
 {
-    snprintf(dir, sizeof dir, "%s", tu_scratch_dir("bk_legacy"));
-    snprintf(dbpath, sizeof dbpath, "%s/b.db", dir);
+    scratch("bk_legacy");
     char setdir[1200], r[1200];
     snprintf(setdir, sizeof setdir, "%s/set", dir);
     snprintf(r, sizeof r, "%s/restored", dir);
@@ -1333,8 +1437,7 @@ static void test_legacy_mode_instance_less_full_backup(void)
     TU_CHECK_ERR(JetTruncateLog(), JET_errSuccess);
     TU_CHECK_ERR(JetEndExternalBackup(), JET_errSuccess);
     TU_CHECK_ERR(JetEndExternalBackup(), JET_errNoBackup);
-    JET_INSPECT_DBHEADER hd;
-    TU_CHECK_ERR(JetInspectDatabaseHeader(dbpath, &hd), JET_errSuccess);
+    JET_INSPECT_DBHEADER hd = live_hdr();
     CU_ASSERT(hd.backup[0].backup_id != 0);   /* recorded as a full */
     /* JetStopBackup reaches the legacy instance too. */
     TU_CHECK_ERR(JetBeginExternalBackup(JET_bitBackupIncremental), JET_errSuccess);
@@ -1352,19 +1455,12 @@ static void test_legacy_mode_instance_less_full_backup(void)
     int err = restore_into(r, set, 1, 0);
     if (err < 0) fprintf(stderr, "legacy restore: %d %s\n", err, JetGetLastErrorDetail());
     CU_ASSERT_FATAL(err >= 0);
-    JET_SESID rs;
-    JET_TABLEID rt;
-    JET_INSTANCE ri = open_restored(r, &rs, &rt);
-    int bad = 0;
-    for (int k = 0; k < 1600; k++) bad += !value_is(rs, rt, k, k < 1500 ? 'a' : 0);
-    CU_ASSERT_EQUAL(bad, 0);
-    JetTerm(ri);
+    CU_ASSERT_EQUAL(restored_bad(r, 1500, 0), 0);
 }
 
 static void test_corrupt_page_read_through_backup_is_named(void)
 {
-    snprintf(dir, sizeof dir, "%s", tu_scratch_dir("bk_corrupt"));
-    snprintf(dbpath, sizeof dbpath, "%s/b.db", dir);
+    scratch("bk_corrupt");
     start(0);
     tu_load(s, t, 0, 2000, 'a');
     sleep_ms(300); /* checkpoints write every page */
@@ -1389,8 +1485,7 @@ static void test_corrupt_page_read_through_backup_is_named(void)
 /* ESE: "The database is being backed up, and cannot be detached." */
 static void test_detach_during_backup_is_refused(void)
 {
-    snprintf(dir, sizeof dir, "%s", tu_scratch_dir("bk_detach"));
-    snprintf(dbpath, sizeof dbpath, "%s/b.db", dir);
+    scratch("bk_detach");
     start(0);
     tu_load(s, t, 0, 500, 'd');
     TU_CHECK_ERR(JetBeginExternalBackupInstance(inst, 0), JET_errSuccess);
@@ -1398,16 +1493,10 @@ static void test_detach_during_backup_is_refused(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(JetGetLastErrorDetail(), "backup is in progress"));
     TU_CHECK_ERR(JetDetachDatabase(s, NULL), JET_errBackupInProgress);
     /* The backup still reads the whole database, verified. */
-    JET_HANDLE h;
-    unsigned long lo = 0, hi = 0, got = 0;
-    CU_ASSERT_FATAL(JetOpenFileInstance(inst, dbpath, &h, &lo, &hi) >= 0);
-    char *buf = malloc(1 << 20);
-    uint64_t size = lo | ((uint64_t)hi << 32), off = 0;
-    for (; off < size; off += got)
-        if (JetReadFileAtInstance(inst, h, off, buf, 1 << 20, &got) < 0 || !got) break;
-    CU_ASSERT_EQUAL(off, size);
-    free(buf);
-    JetCloseFileInstance(inst, h);
+    size_t n = 0;
+    uint64_t rng = 1;
+    free(read_through_backup(dbpath, &n, &rng));
+    CU_ASSERT(n > 0);
     TU_CHECK_ERR(JetEndExternalBackupInstance2(inst, JET_bitBackupEndAbort), JET_errSuccess);
     /* After the end, detach works (once the session has closed it). */
     JET_DBID db;
@@ -1423,15 +1512,16 @@ int main(void)
 {
     if (CU_initialize_registry() != CUE_SUCCESS) return 2;
     CU_pSuite su = CU_add_suite("backup", NULL, NULL);
-    CU_add_test(su, "test_misuse_returns_documented_errors", test_misuse_returns_documented_errors);
-    CU_add_test(su, "test_snapshot_is_the_file_as_at_begin", test_snapshot_is_the_file_as_at_begin);
-    CU_add_test(su, "test_full_and_incremental_restore", test_full_and_incremental_restore);
-    CU_add_test(su, "test_aborted_backup_truncates_nothing", test_aborted_backup_truncates_nothing);
-    CU_add_test(su, "test_truncate_log_info_lists_what_end_deletes", test_truncate_log_info_lists_what_end_deletes);
-    CU_add_test(su, "test_legacy_mode_instance_less_full_backup", test_legacy_mode_instance_less_full_backup);
-    CU_add_test(su, "test_kill9_during_backup_loses_nothing", test_kill9_during_backup_loses_nothing);
-    CU_add_test(su, "test_corrupt_page_read_through_backup_is_named", test_corrupt_page_read_through_backup_is_named);
-    CU_add_test(su, "test_chains_full_copy_incrementals_differential", test_chains_full_copy_incrementals_differential);
-    CU_add_test(su, "test_detach_during_backup_is_refused", test_detach_during_backup_is_refused);
+#define ADD(fn) CU_add_test(su, #fn, fn)
+    ADD(test_misuse_returns_documented_errors);
+    ADD(test_snapshot_is_the_file_as_at_begin);
+    ADD(test_full_and_incremental_restore);
+    ADD(test_aborted_backup_truncates_nothing);
+    ADD(test_truncate_log_info_lists_what_end_deletes);
+    ADD(test_legacy_mode_instance_less_full_backup);
+    ADD(test_kill9_during_backup_loses_nothing);
+    ADD(test_corrupt_page_read_through_backup_is_named);
+    ADD(test_chains_full_copy_incrementals_differential);
+    ADD(test_detach_during_backup_is_refused);
     return tu_run();
 }
