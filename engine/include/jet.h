@@ -250,6 +250,8 @@ JET_ERR JetCreateDatabase(JET_SESID sesid, const char *szFilename,
                           JET_GRBIT grbit);
 JET_ERR JetAttachDatabase(JET_SESID sesid, const char *szFilename,
                           JET_GRBIT grbit);
+/* JET_errBackupInProgress while a backup runs (it reads the file and
+ * records its history in the header at the end), as ESE. */
 JET_ERR JetDetachDatabase(JET_SESID sesid, const char *szFilename);
 JET_ERR JetOpenDatabase(JET_SESID sesid, const char *szFilename,
                         const char *szConnect, JET_DBID *pdbid,
@@ -509,6 +511,9 @@ typedef struct {
  * a generation missing JET_errMissingRestoreLogFiles; a log of another
  * instance JET_errGivenLogFileHasBadSignature; a broken hash chain
  * JET_errGivenLogFileIsNotContiguous; a damaged record JET_errLogFileCorrupt.
+ * After the replay every page of each database is verified and its trees
+ * checked: a damaged one is JET_errReadVerifyFailure naming the file and
+ * the page (the file stays where it is, replayed; do not attach it).
  * Target-instance parameters must be NULL (roll-forward onto a running
  * instance is not offered).  In legacy mode JET_errRunningInOneInstanceMode.
  * JetExternalRestore3 (jetfs) adds a stop point: replay no generation
@@ -524,8 +529,13 @@ JET_ERR JetExternalRestore2(char *szCheckpointFilePath, char *szLogPath, JET_RST
  * generations (incremental or differential sets).  Creates target_dir
  * (which must not exist or be empty), copies the databases and logs in,
  * refusing a generation that two sets hold with different contents and any
- * gap in the chain, then runs JetExternalRestore3 there.  On failure the
- * target directory is removed again if this call created it.
+ * gap in the chain, then runs JetExternalRestore3 there.  A set with a
+ * backup.manifest must match it: each listed file present with its size
+ * and hash (JET_errLogFileCorrupt, JET_errBadBackupDatabaseSize for a
+ * database), no file it does not list, its own checksum intact and its
+ * predecessor the set before it (JET_errInvalidBackup,
+ * JET_errInvalidBackupSequence).  On failure the target directory is
+ * emptied, and removed again if this call created it.
  */
 JET_ERR JetRestoreSets(const char *const *sets, int nsets, const char *target_dir, unsigned long stop_gen,
                        unsigned long long stop_us);
