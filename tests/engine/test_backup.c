@@ -295,19 +295,6 @@ static void test_misuse_returns_documented_errors(void)
     JetTerm(inst);
 }
 
-static unsigned char *slurp(const char *path, size_t *pn)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *b = malloc((size_t)n + 1);
-    *pn = fread(b, 1, (size_t)n, f);
-    fclose(f);
-    return b;
-}
-
 /* Reads a whole file of the set through the API, in random-sized pieces
  * at random offsets, then fills any gap sequentially. */
 static unsigned char *read_through_backup(const char *path, size_t *pn, uint64_t *rng)
@@ -349,7 +336,7 @@ static void test_snapshot_is_the_file_as_at_begin(void)
     /* The reference: the file as it stands now.  No session writes until
      * the copy is taken; the checkpointer may, which is the point. */
     size_t refn = 0;
-    unsigned char *ref = slurp(dbpath, &refn);
+    unsigned char *ref = (unsigned char *)tu_slurp(dbpath, &refn);
     CU_ASSERT_FATAL(ref != NULL);
     /* Rewrite everything and grow the file while the backup is open. */
     tu_load(s, t, 0, 6000, 'z');
@@ -1174,7 +1161,7 @@ static void manifest_ids(const char *setdir, uint64_t ids[2])
     char p[1300];
     size_t n = 0;
     snprintf(p, sizeof p, "%.1200s/backup.manifest", setdir);
-    char *m = (char *)slurp(p, &n), *a, *b;
+    char *m = tu_slurp(p, &n), *a, *b;
     CU_ASSERT_FATAL(m != NULL);
     m[n] = '\0';
     CU_ASSERT_FATAL((a = strstr(m, "\"backup_id\": \"")) && (b = strstr(m, "\"predecessor_id\": \"")));

@@ -433,24 +433,6 @@ static void test_restore_refuses_a_database_of_the_wrong_size(void)
 
 /* ---- chain of ids, manifest, corrupt pages, JetExternalRestore2 ---- */
 
-/* A file's whole text (NUL-terminated, malloc'd); NULL if unreadable. */
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    char *text = NULL;
-    long n = -1;
-    if (fseek(f, 0, SEEK_END) == 0) n = ftell(f);
-    if (n >= 0 && fseek(f, 0, SEEK_SET) == 0 && (text = malloc((size_t)n + 1)) != NULL) {
-        if (fread(text, 1, (size_t)n, f) != (size_t)n) {
-            free(text);
-            text = NULL;
-        } else text[n] = '\0';
-    }
-    fclose(f);
-    return text;
-}
-
 /* The value of "key": "..." or "key": N in text from `from` on, into out;
  * a pointer just past it, or NULL if absent. */
 static const char *mf_field(const char *from, const char *key, char *out, size_t cb)
@@ -483,7 +465,7 @@ static void manifest_load(const char *set, struct manifest *m)
     char path[1300], v[128];
     memset(m, 0, sizeof *m);
     snprintf(path, sizeof path, "%s/backup.manifest", set);
-    m->text = slurp(path);
+    m->text = tu_slurp(path, NULL);
     CU_ASSERT_FATAL(m->text != NULL);
     CU_ASSERT_FATAL(mf_field(m->text, "backup_id", v, sizeof v) != NULL);
     m->backup_id = strtoull(v, NULL, 16);

@@ -625,28 +625,10 @@ static uint32_t highest_gen(const char *logs)
 
 static void gen_path(char *buf, size_t cb, const char *logs, uint32_t g) { snprintf(buf, cb, "%s/edb%08X.log", logs, g); }
 
-/* A whole file in memory (NULL if unreadable); *pn its size. */
-static unsigned char *slurp_file(const char *path, size_t *pn)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *b = malloc(n > 0 ? (size_t)n : 1);
-    if (b && n > 0 && fread(b, 1, (size_t)n, f) != (size_t)n) {
-        free(b);
-        b = NULL;
-    }
-    fclose(f);
-    *pn = n > 0 ? (size_t)n : 0;
-    return b;
-}
-
 static int file_contains(const char *path, const char *needle)
 {
     size_t n = 0;
-    unsigned char *b = slurp_file(path, &n);
+    unsigned char *b = (unsigned char *)tu_slurp(path, &n);
     if (!b) return -1;
     int found = memmem(b, n, needle, strlen(needle)) != NULL;
     free(b);
@@ -1047,10 +1029,10 @@ static void test_preserved_pages_spill_under_the_system_path(void)
     tu_table(in, db, 0, &s, &t);
     usleep(100 * 1000);
     size_t refn = 0, nown = 0;
-    unsigned char *ref = slurp_file(db, &refn);
+    unsigned char *ref = (unsigned char *)tu_slurp(db, &refn);
     CU_ASSERT_FATAL(ref != NULL && refn > 100 * (size_t)ps && refn % ps == 0);
     TU_CHECK_ERR(JetBeginExternalBackupInstance(in, 0), JET_errSuccess);
-    unsigned char *now = slurp_file(db, &nown);
+    unsigned char *now = (unsigned char *)tu_slurp(db, &nown);
     CU_ASSERT_FATAL(now != NULL);
     CU_ASSERT_FATAL(nown == refn && memcmp(now + 2 * ps, ref + 2 * ps, refn - 2 * ps) == 0);
     free(now);
@@ -1062,7 +1044,7 @@ static void test_preserved_pages_spill_under_the_system_path(void)
     int overwritten = 0;
     for (int i = 0; i < 500; i++) {
         TU_CHECK_ERR(JetGetBackupStatusInstance(in, &bst), JET_errSuccess);
-        now = slurp_file(db, &nown);
+        now = (unsigned char *)tu_slurp(db, &nown);
         CU_ASSERT_FATAL(now != NULL);
         overwritten = 0;
         for (size_t pg = 2; pg < refn / ps; pg++) overwritten += memcmp(now + pg * ps, ref + pg * ps, ps) != 0;

@@ -152,3 +152,24 @@ void tu_load(JET_SESID s, JET_TABLEID t, int from, int to, char fill)
         CU_ASSERT_FATAL(JetCommitTransaction(s, 0) >= 0);
     }
 }
+
+char *tu_slurp(const char *path, size_t *pn)
+{
+    FILE *f = fopen(path, "rb");
+    char *b = NULL;
+    long n = -1;
+    if (pn) *pn = 0;
+    if (!f) return NULL;
+    if (fseek(f, 0, SEEK_END) == 0) n = ftell(f);
+    if (n >= 0 && fseek(f, 0, SEEK_SET) == 0 && (b = malloc((size_t)n + 1)) != NULL) {
+        if (fread(b, 1, (size_t)n, f) != (size_t)n) {
+            free(b);
+            b = NULL;
+        } else {
+            b[n] = '\0';
+            if (pn) *pn = (size_t)n;
+        }
+    }
+    fclose(f);
+    return b;
+}

@@ -35,6 +35,9 @@ void tu_table(JET_INSTANCE inst, const char *path, int create, JET_SESID *ps, JE
 /* XXH3 of a file's bytes from offset skip on; *psize (may be NULL) gets
  * its size.  0 and a size of -1 if it cannot be read. */
 uint64_t tu_file_hash(const char *path, uint64_t skip, long long *psize);
+/* A whole file in memory, NUL-terminated (so text can be searched);
+ * *pn (may be NULL) gets its size.  NULL if it cannot be read.  free() it. */
+char *tu_slurp(const char *path, size_t *pn);
 /* Puts keys "k%06d" for [from, to) with 500-byte values of `fill`, 100
  * per durable transaction. */
 void tu_load(JET_SESID s, JET_TABLEID t, int from, int to, char fill);
