@@ -26,7 +26,9 @@
  * the scheduler sets aside must never hold what commits wait for.  Reads
  * hold no engine lock a commit takes.  The switch is one-way for an
  * unprivileged process, and threads the loop starts inherit it.  The end
- * at unmount runs on the loop's own thread, which never reads.
+ * at unmount runs on the loop's own thread, which never reads; an explicit
+ * end (the ioctl) is handed to the watchdog thread, which never reads
+ * either; the watchdog's own aborts (space, idle) run there too.
  *
  * Locking: none of its own beyond fs->mu for the session's lifecycle; the
  * view locks what it shares.
@@ -73,6 +75,11 @@ struct jetfs {
     void *log_arg;
     bool normal_priority;
     atomic_bool priority_warned;
+    /* An explicit end handed to the watchdog (end_on_watchdog), under mu. */
+    bool watchdog_running, end_pending, end_done;
+    enum jv_end_how end_how;
+    int end_rc;
+    char end_why[1024];
 };
 
 /* The contents of status as of one open. */
@@ -302,6 +309,37 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
     fuse_reply_err(req, 0);
 }
 
+/*
+ * An explicit end (`jetfs end`) runs on the watchdog thread, which never
+ * serves reads: the loop thread that gets the ioctl may be at SCHED_IDLE,
+ * and the end takes locks the instance's clients wait for.  Ends queue one
+ * at a time; once the watchdog has exited (the session is stopping) the
+ * caller ends it itself.
+ */
+static int end_on_watchdog(struct jetfs *fs, enum jv_end_how how, char *why, size_t cbwhy)
+{
+    int rc;
+    pthread_mutex_lock(&fs->mu);
+    while (fs->end_pending && fs->watchdog_running) pthread_cond_wait(&fs->cv, &fs->mu);
+    if (!fs->watchdog_running) {
+        pthread_mutex_unlock(&fs->mu);
+        rc = jv_end(fs->view, how, why, cbwhy);
+        pthread_mutex_lock(&fs->mu);
+    } else {
+        fs->end_pending = true;
+        fs->end_done = false;
+        fs->end_how = how;
+        pthread_cond_broadcast(&fs->cv);
+        while (!fs->end_done) pthread_cond_wait(&fs->cv, &fs->mu); /* the watchdog serves it before it exits */
+        rc = fs->end_rc;
+        snprintf(why, cbwhy, "%s", fs->end_why);
+        fs->end_pending = false;
+        pthread_cond_broadcast(&fs->cv);
+    }
+    pthread_mutex_unlock(&fs->mu);
+    return rc;
+}
+
 static void op_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg, struct fuse_file_info *fi,
                      unsigned flags, const void *in_buf, size_t in_bufsz, size_t out_bufsz)
 {
@@ -312,7 +350,8 @@ static void op_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg
         return;
     }
     char why[1024];
-    int rc = jv_end(view_of(req), cmd == JETFS_IOC_END_NORMAL ? JV_END_NORMAL : JV_END_ABORT, why, sizeof why);
+    int rc = end_on_watchdog(fuse_req_userdata(req), cmd == JETFS_IOC_END_NORMAL ? JV_END_NORMAL : JV_END_ABORT, why,
+                             sizeof why);
     if (rc < 0) fuse_reply_err(req, -rc);
     else fuse_reply_ioctl(req, rc, NULL, 0);
 }
@@ -450,16 +489,37 @@ static void *watchdog_main(void *arg)
     struct jetfs *fs = arg;
     (void)pthread_setname_np(pthread_self(), "jetfs-watchdog");
     pthread_mutex_lock(&fs->mu);
-    while (!fs->stopping && !fs->loop_done) {
+    fs->watchdog_running = true;
+    double next_tick = mono_now() + 1;
+    for (;;) {
+        /* A pending end is always served, even when stopping: its caller waits. */
+        if (fs->end_pending && !fs->end_done) {
+            enum jv_end_how how = fs->end_how;
+            char why[sizeof fs->end_why] = "";
+            pthread_mutex_unlock(&fs->mu);
+            int rc = jv_end(fs->view, how, why, sizeof why);
+            pthread_mutex_lock(&fs->mu);
+            fs->end_rc = rc;
+            snprintf(fs->end_why, sizeof fs->end_why, "%s", why);
+            fs->end_done = true;
+            pthread_cond_broadcast(&fs->cv);
+            continue;
+        }
+        if (fs->stopping || fs->loop_done) break;
+        if (mono_now() >= next_tick) {
+            pthread_mutex_unlock(&fs->mu);
+            jv_tick(fs->view, mono_now());
+            pthread_mutex_lock(&fs->mu);
+            next_tick = mono_now() + 1;
+            continue;
+        }
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
         until.tv_sec += 1;
         pthread_cond_timedwait(&fs->cv, &fs->mu, &until);
-        if (fs->stopping || fs->loop_done) break;
-        pthread_mutex_unlock(&fs->mu);
-        jv_tick(fs->view, mono_now());
-        pthread_mutex_lock(&fs->mu);
     }
+    fs->watchdog_running = false;
+    pthread_cond_broadcast(&fs->cv);
     pthread_mutex_unlock(&fs->mu);
     return NULL;
 }
@@ -485,8 +545,9 @@ static void *loop_main(void *arg)
     int end = jv_end(fs->view, JV_END_UNMOUNT, why, sizeof why);
     fuse_session_unmount(fs->se);
     pthread_mutex_lock(&fs->mu);
-    if (end != -ENOENT) snprintf(fs->outcome, sizeof fs->outcome, "%s", why);
-    else if (!fs->outcome[0]) snprintf(fs->outcome, sizeof fs->outcome, "no backup was taken in this session");
+    if (end == -ENOENT) jv_outcome(fs->view, why, sizeof why); /* ended before (jetfs end, the watchdog) */
+    if (why[0]) snprintf(fs->outcome, sizeof fs->outcome, "%s", why);
+    else snprintf(fs->outcome, sizeof fs->outcome, "no backup was taken in this session");
     fs->loop_done = true;
     pthread_cond_broadcast(&fs->cv);
     pthread_mutex_unlock(&fs->mu);

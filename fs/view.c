@@ -693,6 +693,13 @@ int jv_end(struct jv_view *v, enum jv_end_how how, char *why, size_t cbwhy)
     return rc;
 }
 
+void jv_outcome(struct jv_view *v, char *out, size_t cb)
+{
+    pthread_mutex_lock(&v->mu);
+    put(out, cb, "%s", v->outcome);
+    pthread_mutex_unlock(&v->mu);
+}
+
 static void abort_with(struct jv_view *v, const char *reason)
 {
     char why[8];

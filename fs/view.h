@@ -128,6 +128,9 @@ enum jv_end_how {
  * one-line outcome.
  */
 int jv_end(struct jv_view *v, enum jv_end_how how, char *why, size_t cbwhy);
+/* How the session's backup ended (explicitly, by the watchdog or at
+ * unmount), or why its begin was refused; "" if nothing happened yet. */
+void jv_outcome(struct jv_view *v, char *out, size_t cb);
 
 /*
  * Watchdog: aborts a running backup past the space limit or the idle

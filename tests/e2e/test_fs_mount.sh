@@ -192,6 +192,8 @@ if cat "$M/backup/full/jetfs.db" > /dev/null 2>&1; then
 fi
 unmount_wait
 all_present "$L4" && fail "jetfs end did not truncate"
+grep "unmounted" "$TMP/serve.log" | tail -1 | grep -q "full backup ended normally" ||
+  fail "after jetfs end, the session's outcome is not the end: $(grep unmounted "$TMP/serve.log" | tail -1)"
 
 # --- kill -9 mid-backup, then restart: stale mount cleaned, nothing lost ---
 "$J" export "$D" > "$TMP/export2"

@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -409,6 +410,17 @@ static void read_set(const char *set)
     free(buf);
 }
 
+/* The policy and name of the thread that logged a backup's end. */
+static atomic_int end_policy = -1;
+static char end_thread[32];
+static void policy_log(void *arg, const char *line)
+{
+    (void)arg;
+    if (!strstr(line, "backup ended") && !strstr(line, "backup aborted")) return;
+    pthread_getname_np(pthread_self(), end_thread, sizeof end_thread);
+    atomic_store(&end_policy, sched_getscheduler(0));
+}
+
 static void test_backup_reads_yield_to_the_instance(void)
 {
     if (access("/dev/fuse", R_OK | W_OK) != 0) {
@@ -429,7 +441,7 @@ static void test_backup_reads_yield_to_the_instance(void)
     tu_load(s, t, 0, 2000, 'p');
     const char *dbs[] = {dbpath};
     struct jetfs_options fo = {.mountpoint = mnt, .instance_name = "priority", .db_paths = dbs, .ndb_paths = 1,
-                               .log = quiet_log};
+                               .log = policy_log};
     char why[1024];
     struct jetfs *fs = NULL;
     int total = 0;
@@ -455,6 +467,23 @@ static void test_backup_reads_yield_to_the_instance(void)
         }
         /* The caller's own threads (the instance's clients) are untouched. */
         CU_ASSERT_EQUAL(sched_getscheduler(0), SCHED_OTHER);
+        if (normal) {
+            session_end(fs, "copy backup ended normally");
+            continue;
+        }
+        /* An explicit end (jetfs end) takes locks clients wait for: it runs
+         * at normal priority even when a loop thread that served reads gets
+         * the ioctl, and it is the session's outcome at unmount. */
+        char status[4400];
+        snprintf(status, sizeof status, "%s/status", mnt);
+        atomic_store(&end_policy, -1);
+        int fd = open(status, O_RDONLY);
+        CU_ASSERT_FATAL(fd >= 0);
+        CU_ASSERT_EQUAL(ioctl(fd, JETFS_IOC_END_NORMAL), 0);
+        close(fd);
+        /* Whichever loop thread got the ioctl, the watchdog ended it. */
+        CU_ASSERT_EQUAL(atomic_load(&end_policy), SCHED_OTHER);
+        CU_ASSERT_STRING_EQUAL(end_thread, "jetfs-watchdog");
         session_end(fs, "copy backup ended normally");
     }
     JetEndSession(s, 0);
