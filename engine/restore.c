@@ -298,6 +298,9 @@ static const char *json_field(const char *from, const char *key, char *out, size
     return p + n;
 }
 
+/* "an" before a backup type that starts with a vowel (an incremental). */
+static const char *article(const char *type) { return type[0] && strchr("aeiou", type[0]) ? "an" : "a"; }
+
 struct set_manifest {
     bool present;
     uint64_t backup_id, predecessor_id;
@@ -435,13 +438,13 @@ JET_ERR JetRestoreSets2(const char *const *sets, int nsets, const char *target_d
         if (!m.present) continue;
         if (si == 0 && strcmp(m.type, "full") && strcmp(m.type, "copy"))
             return jet_report(JET_errMissingFullBackup, "%s: the first set is %s %s backup, not a full (or copy) one",
-                              sets[si], m.type[0] && strchr("aeiou", m.type[0]) ? "an" : "a", m.type);
+                              sets[si], article(m.type), m.type);
         if (si > 0 && prev.present) {
             uint64_t want = !strcmp(m.type, "differential") ? first.backup_id : prev.backup_id;
             if (m.predecessor_id != want)
                 return jet_report(JET_errInvalidBackupSequence,
                                   "%s: %s %s backup whose predecessor is %016llx, but the set before it is %016llx",
-                                  sets[si], m.type[0] && strchr("aeiou", m.type[0]) ? "an" : "a", m.type,
+                                  sets[si], article(m.type), m.type,
                                   (unsigned long long)m.predecessor_id, (unsigned long long)want);
         }
         if (si == 0) first = m;

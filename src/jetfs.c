@@ -152,6 +152,18 @@ struct serve_opts {
     unsigned idle_timeout;
 };
 
+/* An option that takes one of two words: *second says whether it was the
+ * second (the default is the first); -1, said, for anything else. */
+static int choice(const char *opt, const char *first, const char *second, bool *is_second)
+{
+    if (!strcmp(optarg, first) || !strcmp(optarg, second)) {
+        *is_second = !strcmp(optarg, second);
+        return 0;
+    }
+    fprintf(stderr, "jetfs: --%s takes %s or %s, not '%s'\n", opt, first, second, optarg);
+    return -1;
+}
+
 static int parse_serve(int argc, char **argv, struct serve_opts *o)
 {
     static const struct option longopts[] = {
@@ -187,18 +199,10 @@ static int parse_serve(int argc, char **argv, struct serve_opts *o)
         case 'o': o->once = true; break;
         case 'd': o->debug = true; break;
         case 't':
-            if (!strcmp(optarg, "manual")) o->truncate_manual = true;
-            else if (strcmp(optarg, "auto") != 0) {
-                fprintf(stderr, "jetfs: --truncate takes auto or manual, not '%s'\n", optarg);
-                return EXIT_USAGE;
-            }
+            if (choice("truncate", "auto", "manual", &o->truncate_manual) < 0) return EXIT_USAGE;
             break;
         case 'p':
-            if (!strcmp(optarg, "normal")) o->normal_priority = true;
-            else if (strcmp(optarg, "idle") != 0) {
-                fprintf(stderr, "jetfs: --backup-priority takes idle or normal, not '%s'\n", optarg);
-                return EXIT_USAGE;
-            }
+            if (choice("backup-priority", "idle", "normal", &o->normal_priority) < 0) return EXIT_USAGE;
             break;
         case 'g': {
             struct group *g = getgrnam(optarg);
