@@ -22,7 +22,12 @@
  *
  * Coverage: each file of the set keeps a bitmap of 4 KiB chunks that reads
  * covered; JetTruncateLog needs every log chunk read, and the history of a
- * full backup is only recorded for a database read whole.
+ * full backup is only recorded for a database read whole.  A closed
+ * generation never changes, so one read whole by an earlier backup (of any
+ * kind, ended either way) counts as copied too: backup software that skips
+ * files it already holds still ends normally.  The record of those lives
+ * with the instance (delivered.c); it is read when the log phase begins and
+ * rewritten at every End.
  *
  * Verification: a database page is verified (checksum, page number) before
  * any byte of it is returned; a log generation is verified whole when
@@ -35,6 +40,7 @@
 
 #include <xxhash.h>
 
+#include "delivered.h"
 #include "diag.h"
 #include "instance.h"
 #include "os.h"
@@ -53,6 +59,7 @@ struct bk_file {
     uint64_t nchunks, ncovered;
     bool verified;             /* log: hash checked */
     uint64_t hash;
+    bool delivered;            /* log: read whole by an earlier session (delivered.c) */
 };
 
 struct bk_handle {
@@ -77,6 +84,7 @@ struct backup {
     uint32_t nopen;
     uint32_t readers;         /* reads in flight outside backup_mu: End waits for 0 */
     bool ending;              /* End (or abort) is waiting for readers: no new calls */
+    struct dlv_record dlv;    /* generations delivered before this backup (from the log phase on) */
 };
 
 /* ---- database allocation (the snapshot lock lives with the db) ---- */
@@ -283,6 +291,7 @@ static void bk_free(struct jet_instance *inst, struct backup *bk)
         }
         free(f->covered);
     }
+    dlv_free(&bk->dlv);
     free(bk->files);
     free(bk);
     pthread_mutex_lock(&inst->mu);
@@ -502,6 +511,65 @@ JET_ERR JetGetAttachInfoInstance(JET_INSTANCE instance, char *szz, unsigned long
     return JET_errSuccess;
 }
 
+/* The XXH3 of closed generation f, from its successor's header (the hash
+ * chain) unless the file was already hashed whole. */
+static JET_ERR closed_hash(struct jet_instance *inst, const struct bk_file *f, uint64_t *phash)
+{
+    char next[JET_PATH_MAX];
+    struct log_header h;
+    if (f->verified) {
+        *phash = f->hash;
+        return JET_errSuccess;
+    }
+    JET_ERR err = log_file_name(next, sizeof next, inst->p.log_path, inst->p.base, f->gen + 1);
+    if (err >= 0) err = log_read_header(next, &h);
+    if (err >= 0) *phash = h.prev_hash;
+    return err;
+}
+
+/* Which generations of the set an earlier backup delivered whole.  A record
+ * that cannot be used costs one more full read, never a log: it is
+ * reported and the backup goes on as if nothing had been delivered.
+ * Context: inst->backup_mu held. */
+static void mark_delivered(struct jet_instance *inst, struct backup *bk)
+{
+    char path[JET_PATH_MAX];
+    if (dlv_path(path, sizeof path, inst->p.system_path, inst->p.base) < 0) return;
+    if (dlv_load(path, inst->log_signature, &bk->dlv) != JET_errSuccess)
+        fprintf(stderr, "jet: %s\n", JetGetLastErrorDetail());
+    for (uint32_t i = 0; i < bk->nfiles && bk->dlv.n; i++) {
+        struct bk_file *f = &bk->files[i];
+        uint64_t hash;
+        if (!f->is_db && closed_hash(inst, f, &hash) >= 0) f->delivered = dlv_has(&bk->dlv, f->gen, hash);
+    }
+}
+
+/* Rewrites the record: what it held, plus every generation this backup
+ * read whole, minus generations no longer present.  Context: backup_mu. */
+static void record_delivered(struct jet_instance *inst, struct backup *bk)
+{
+    char path[JET_PATH_MAX];
+    uint32_t *gens = NULL;
+    size_t ng = 0;
+    bool changed = false;
+    if (!bk->log_phase || dlv_path(path, sizeof path, inst->p.system_path, inst->p.base) < 0) return;
+    bk->dlv.log_signature = inst->log_signature;
+    for (uint32_t i = 0; i < bk->nfiles; i++) {
+        struct bk_file *f = &bk->files[i];
+        if (f->is_db || !f->verified || f->ncovered < f->nchunks || dlv_has(&bk->dlv, f->gen, f->hash)) continue;
+        if (dlv_add(&bk->dlv, f->gen, f->hash) < 0) return;
+        changed = true;
+    }
+    if (log_list(inst->p.log_path, inst->p.base, &gens, &ng) >= 0) {
+        size_t before = bk->dlv.n;
+        dlv_prune(&bk->dlv, ng ? gens[0] : UINT32_MAX);
+        changed |= bk->dlv.n != before;
+        free(gens);
+    }
+    if (changed && dlv_save(path, &bk->dlv) < 0)
+        fprintf(stderr, "jet: %s (the next backup reads every log again)\n", JetGetLastErrorDetail());
+}
+
 static JET_ERR log_info(JET_INSTANCE instance, char *szz, unsigned long cbMax, unsigned long *pcbActual,
                         JET_LOGINFO *li, bool truncate_list)
 {
@@ -514,6 +582,7 @@ static JET_ERR log_info(JET_INSTANCE instance, char *szz, unsigned long cbMax, u
         bk_leave(inst);
         return JET_errInvalidBackupSequence;
     }
+    if (!bk->log_phase) mark_delivered(inst, bk);
     bk->log_phase = true;
     unsigned long used = 0;
     if (!truncate_list) {
@@ -781,8 +850,9 @@ JET_ERR JetTruncateLogInstance(JET_INSTANCE instance)
     if (bk->nopen || !bk->log_phase) err = JET_errInvalidBackupSequence;
     for (uint32_t i = 0; i < bk->nfiles && err >= 0; i++) {
         struct bk_file *f = &bk->files[i];
-        if (!f->is_db && f->ncovered < f->nchunks)
-            err = jet_report(JET_errLogFileNotCopied, "%s: generation %u was not read whole (%llu of %llu KiB)",
+        if (!f->is_db && f->ncovered < f->nchunks && !f->delivered)
+            err = jet_report(JET_errLogFileNotCopied,
+                             "%s: generation %u was not read whole (%llu of %llu KiB), nor by an earlier backup",
                              f->path, f->gen, (unsigned long long)f->ncovered * CHUNK / 1024,
                              (unsigned long long)f->nchunks * CHUNK / 1024);
     }
@@ -866,6 +936,7 @@ JET_ERR JetEndExternalBackupInstance2(JET_INSTANCE instance, JET_GRBIT grbit)
         record_history(inst, bk);
         if (bk->truncate) truncate_logs(inst, bk);
     }
+    record_delivered(inst, bk);
     bk_free(inst, bk);
     bk_leave(inst);
     return JET_errSuccess;
@@ -895,6 +966,7 @@ void backup_abort(struct jet_instance *inst)
     struct backup *bk = inst->backup;
     if (bk) {
         bk_detach(inst, bk);
+        record_delivered(inst, bk);
         bk_free(inst, bk);
     }
     pthread_mutex_unlock(&inst->backup_mu);
@@ -1096,6 +1168,7 @@ JET_ERR JetGetBackupFileInfoInstance(JET_INSTANCE instance, unsigned long iFile,
     info->fDatabase = f->is_db;
     info->ulGeneration = f->gen;
     info->cbSize = f->size;
+    info->fDeliveredBefore = f->delivered;
     /* Chunks are whole but the last, which may be short. */
     uint64_t covered = f->ncovered * (uint64_t)CHUNK;
     info->cbCovered = f->ncovered == f->nchunks ? f->size : (covered < f->size ? covered : f->size);

@@ -6,11 +6,13 @@
  * is in view.c; this file only translates.
  *
  * Caching, and why it is correct:
- *  - Set files never change within a session (the engine serves the
- *    snapshot fixed at begin), so their attributes and directory entries
- *    are cached for a day and their pages kept across opens (keep_cache).
- *    Each mount is a new FUSE connection with its own inodes and page
- *    cache, so nothing cached can outlive the session and go stale.
+ *  - A set file's node never changes (the engine serves the snapshot fixed
+ *    at begin), so its attributes are cached for a day and its pages kept
+ *    across opens (keep_cache).  A set that was only listed may give way to
+ *    another kind, and a kind begun again gets new node ids (view.h), so a
+ *    name inside a kind directory is never cached: each path walk asks the
+ *    view which node the name is now.  Each mount is a new FUSE connection
+ *    with its own inodes and page cache, so nothing cached outlives it.
  *  - status changes all the time: direct I/O, attributes never cached.
  *  - A failed lookup is never cached (a refused begin may succeed later).
  *
@@ -154,6 +156,8 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
     conn->want &= ~(unsigned)FUSE_CAP_AUTO_INVAL_DATA;
 }
 
+static bool is_kind_dir(fuse_ino_t ino) { return ino >= JV_INO_KIND && ino < JV_INO_KIND + JV_NKINDS; }
+
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
     struct jv_entry e;
@@ -164,7 +168,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
     }
     struct fuse_entry_param p = {
         .ino = e.ino, .generation = 1, .attr = e.st,
-        .attr_timeout = attr_timeout(e.ino), .entry_timeout = CACHE_FOREVER,
+        .attr_timeout = attr_timeout(e.ino), .entry_timeout = is_kind_dir(parent) ? 0.0 : CACHE_FOREVER,
     };
     fuse_reply_entry(req, &p);
 }
@@ -177,8 +181,6 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
     if (rc < 0) fuse_reply_err(req, -rc);
     else fuse_reply_attr(req, &st, attr_timeout(ino));
 }
-
-static bool is_kind_dir(fuse_ino_t ino) { return ino >= JV_INO_KIND && ino < JV_INO_KIND + JV_NKINDS; }
 
 static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
@@ -416,6 +418,23 @@ static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const 
     (void)ino, (void)name, (void)value, (void)size, (void)flags;
     fuse_reply_err(req, EROFS);
 }
+/* No file carries extended attributes: an empty list, and ENODATA for any
+ * name, so tar --xattrs, rsync -X and getfattr -d copy nothing quietly. */
+static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+    struct stat st;
+    int rc = jv_getattr(view_of(req), ino, &st);
+    if (rc < 0) fuse_reply_err(req, -rc);
+    else if (size == 0) fuse_reply_xattr(req, 0);
+    else fuse_reply_buf(req, NULL, 0);
+}
+static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+    (void)name, (void)size;
+    struct stat st;
+    int rc = jv_getattr(view_of(req), ino, &st);
+    fuse_reply_err(req, rc < 0 ? -rc : ENODATA);
+}
 static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
     (void)ino, (void)name;
@@ -450,6 +469,8 @@ static const struct fuse_lowlevel_ops ops = {
     .create = op_create,
     .write = op_write,
     .setxattr = op_setxattr,
+    .getxattr = op_getxattr,
+    .listxattr = op_listxattr,
     .removexattr = op_removexattr,
     .fallocate = op_fallocate,
 };
@@ -508,7 +529,15 @@ static void *watchdog_main(void *arg)
         if (fs->stopping || fs->loop_done) break;
         if (mono_now() >= next_tick) {
             pthread_mutex_unlock(&fs->mu);
-            jv_tick(fs->view, mono_now());
+            /* An abort by the watchdog ends the session as an unmount
+             * would: the tree would otherwise answer EBUSY to every
+             * backup until someone unmounted it, and the host (jetfs
+             * serve) mounts again for the next one. */
+            if (jv_tick(fs->view, mono_now()) == 1) {
+                fs_log(fs, "unmounting %s after the abort; the next session begins at the next mount",
+                       fs->mountpoint);
+                jetfs_unmount(fs);
+            }
             pthread_mutex_lock(&fs->mu);
             next_tick = mono_now() + 1;
             continue;

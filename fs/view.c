@@ -9,11 +9,15 @@
  * and the backup history.
  *
  * Invariants:
- *  - files[] is built once, at begin, and never changes until destroy, so
- *    a handle can point into it without a lock.
- *  - A backup ends normally only when every byte of every file of the set
- *    (manifest included) was read at least once; otherwise it is aborted
- *    and the engine truncates nothing and records nothing.
+ *  - files[] is built at begin and changes only when a backup no file of
+ *    which was ever opened gives way to another kind (so no handle points
+ *    into it then); a handle can point into it without a lock.
+ *  - A backup ends normally only when every file of the set was read
+ *    whole at least once in this session, or is a log generation an
+ *    earlier backup read whole (the engine keeps that record, with the
+ *    instance); the database and the manifest change with every begin and
+ *    are always read.  Otherwise it is aborted and the engine truncates
+ *    nothing and records no history.
  *  - Every error the engine reports on a read reaches the caller as -EIO;
  *    bytes are only ever passed on from a successful, verified read.
  *
@@ -39,11 +43,12 @@
 enum jv_state { JV_IDLE, JV_RUNNING, JV_ENDED };
 
 struct jv_file {
-    uint64_t ino;
+    uint64_t ino;             /* FUSE node id: st_ino plus the kind's epoch */
+    uint64_t st_ino;          /* what the file is: the same in every session */
     char name[256];
     char path[4096];          /* engine path ("" for the manifest) */
     uint64_t size;
-    time_t mtime;
+    struct timespec mtime;
     bool is_manifest, is_db;
     unsigned long engine_index;
 };
@@ -57,13 +62,16 @@ struct jv_handle {
 struct jv_view {
     JET_INSTANCE inst;
     struct jv_options opt;
-    time_t mount_time;
+    struct timespec mount_time;
     char **db_paths;          /* for "last completed backups" in status */
     size_t ndb_paths;
 
     pthread_mutex_t mu;
     enum jv_state state;
     enum jv_kind kind;
+    bool opened;              /* a file of the running set was opened: no other kind now */
+    unsigned epoch[JV_NKINDS];/* begins of each kind in this session, less one */
+    bool begun[JV_NKINDS];
     uint64_t begin_us;
     unsigned long gen_low, gen_high;
     struct jv_file *files;
@@ -127,7 +135,7 @@ int jv_create(JET_INSTANCE inst, const struct jv_options *opt, struct jv_view **
     if (!v) return -ENOMEM;
     v->inst = inst;
     v->opt = *opt;
-    v->mount_time = time(NULL);
+    clock_gettime(CLOCK_REALTIME, &v->mount_time);
     v->last_activity = mono_now();
     pthread_mutex_init(&v->mu, NULL);
     *out = v;
@@ -197,7 +205,11 @@ static int build_set(struct jv_view *v)
     v->begin_us = st.begin_us;
     v->gen_low = st.ulGenLow;
     v->gen_high = st.ulGenHigh;
-    time_t begin_s = (time_t)(st.begin_us / 1000000u);
+    /* The database and the manifest change with every begin: their mtime
+     * is the begin, to the microsecond, so change detection never takes
+     * two sessions' files for one. */
+    struct timespec begin_ts = {(time_t)(st.begin_us / 1000000u), (long)(st.begin_us % 1000000u) * 1000};
+    uint64_t epoch = (uint64_t)v->epoch[v->kind] << JV_EPOCH_SHIFT;
     struct jv_file *files = calloc(st.cFiles + 1, sizeof *files);
     if (!files) return JET_errOutOfMemory;
     size_t n = 0;
@@ -212,22 +224,24 @@ static int build_set(struct jv_view *v)
         if (f->is_db) {
             /* Two databases of one name in different directories. */
             if (name_taken(files, n, f->name)) put(f->name, sizeof f->name, "%lu-%s", i, base_name(fi.szPath));
-            f->ino = JV_INO_DB + i;
-            f->mtime = begin_s;
+            f->st_ino = JV_INO_DB_OF(v->kind, i);
+            f->mtime = begin_ts;
         } else {
             struct stat ls;
-            f->ino = JV_INO_LOG + fi.ulGeneration;
+            f->st_ino = JV_INO_LOG_OF(v->kind, fi.ulGeneration);
             /* A generation of the set is closed: its mtime no longer moves. */
-            f->mtime = stat(f->path, &ls) == 0 ? ls.st_mtime : begin_s;
+            f->mtime = stat(f->path, &ls) == 0 ? ls.st_mtim : begin_ts;
         }
+        f->ino = f->st_ino | epoch;
         n++;
     }
     struct jv_file *m = &files[n++];
-    m->ino = JV_INO_MANIFEST;
+    m->st_ino = JV_INO_MANIFEST_OF(v->kind);
+    m->ino = m->st_ino | epoch;
     put(m->name, sizeof m->name, "%s", JV_MANIFEST_NAME);
     m->is_manifest = true;
     m->size = v->manifest_len;
-    m->mtime = begin_s;
+    m->mtime = begin_ts;
     v->files = files;
     v->nfiles = n;
     return 0;
@@ -253,6 +267,43 @@ static JET_ERR fetch_manifest(struct jv_view *v)
     return JET_errSuccess;
 }
 
+static void close_handles(struct jv_view *v);
+
+/* Frees the set of a backup that was only listed.  Context: v->mu held. */
+static void drop_set(struct jv_view *v)
+{
+    free(v->files);
+    free(v->manifest);
+    free(v->manifest_read);
+    v->files = NULL;
+    v->nfiles = 0;
+    v->manifest = NULL;
+    v->manifest_read = NULL;
+    v->manifest_len = v->manifest_covered = 0;
+    v->bytes_served = v->reads = 0;
+}
+
+/*
+ * A backup no file of which was opened (a tree walk listed it) gives way to
+ * another kind: it is aborted, which records nothing and truncates
+ * nothing, and the session is idle again.  Context: v->mu held.
+ */
+static void give_way(struct jv_view *v, enum jv_kind next)
+{
+    close_handles(v); /* none can be open; this keeps the engine's count honest */
+    JET_ERR err = JetEndExternalBackupInstance2(v->inst, JET_bitBackupEndAbort);
+    if (err < 0) {
+        char why[512];
+        jet_reason(why, sizeof why, err);
+        vlog(v, "%s backup that was only listed: the engine failed to end it: %s", kind_names[v->kind], why);
+        return; /* stays RUNNING: the new kind is refused, and says why */
+    }
+    vlog(v, "%s backup aborted, nothing truncated, history unchanged: no file of its set was opened; "
+            "a %s backup begins instead", kind_names[v->kind], kind_names[next]);
+    drop_set(v);
+    v->state = JV_IDLE;
+}
+
 int jv_begin(struct jv_view *v, enum jv_kind kind)
 {
     int rc = 0;
@@ -261,10 +312,18 @@ int jv_begin(struct jv_view *v, enum jv_kind kind)
     pthread_mutex_lock(&v->mu);
     v->last_activity = mono_now();
     if (v->state == JV_RUNNING && v->kind == kind) goto out;
+    if (v->state == JV_RUNNING && !v->opened) give_way(v, kind);
     if (v->state != JV_IDLE) {
         put(v->refused, sizeof v->refused,
-                 "%s backup refused (EBUSY): this mount session already %s a %s backup; unmount to start another",
-                 kind_names[kind], v->state == JV_RUNNING ? "runs" : "ran", kind_names[v->kind]);
+            "%s backup refused (EBUSY): this mount session %s a %s backup%s; unmount to start another",
+            kind_names[kind], v->state == JV_RUNNING ? "is reading" : "already ran", kind_names[v->kind],
+            v->state == JV_RUNNING ? " (a file of its set was opened)" : "");
+        rc = -EBUSY;
+        goto out;
+    }
+    if (v->begun[kind] && v->epoch[kind] + 1 >= (1u << (63 - JV_EPOCH_SHIFT))) {
+        put(v->refused, sizeof v->refused, "%s backup refused (EBUSY): begun too often in one session; unmount",
+            kind_names[kind]);
         rc = -EBUSY;
         goto out;
     }
@@ -278,6 +337,8 @@ int jv_begin(struct jv_view *v, enum jv_kind kind)
         goto out;
     }
     v->kind = kind;
+    if (v->begun[kind]) v->epoch[kind]++;
+    v->begun[kind] = true;
     /* The log phase is entered now, with no file open, so that truncation
      * can be asked for at the end whatever is open then. */
     JET_LOGINFO li = {.cbSize = sizeof li};
@@ -287,14 +348,12 @@ int jv_begin(struct jv_view *v, enum jv_kind kind)
         jet_reason(why, sizeof why, err);
         put(v->refused, sizeof v->refused, "%s backup failed to start: %s", kind_names[kind], why);
         JetEndExternalBackupInstance2(v->inst, JET_bitBackupEndAbort);
-        free(v->manifest);
-        free(v->manifest_read);
-        v->manifest = NULL;
-        v->manifest_read = NULL;
+        drop_set(v);
         rc = -EIO;
         goto out;
     }
     v->state = JV_RUNNING;
+    v->opened = false;
     v->refused[0] = '\0';
     vlog(v, "%s backup begun: generations %lu..%lu, %zu files", kind_names[kind], v->gen_low, v->gen_high,
          v->nfiles);
@@ -314,14 +373,16 @@ static void dir_stat(const struct jv_view *v, uint64_t ino, struct stat *st)
     st->st_nlink = ino == JV_INO_ROOT || ino == JV_INO_BACKUP ? 3 + (ino == JV_INO_BACKUP ? 3 : 0) : 2;
     st->st_uid = v->opt.uid;
     st->st_gid = v->opt.gid;
-    st->st_mtime = st->st_ctime = st->st_atime = v->mount_time;
+    st->st_mtim = st->st_ctim = st->st_atim = v->mount_time;
     st->st_size = 4096;
 }
 
-static void file_stat(const struct jv_view *v, uint64_t ino, uint64_t size, time_t mtime, struct stat *st)
+/* ctime matches mtime: tools that also compare ctime (restic, borg) see a
+ * file change exactly when its content did. */
+static void file_stat(const struct jv_view *v, uint64_t st_ino, uint64_t size, struct timespec mtime, struct stat *st)
 {
     memset(st, 0, sizeof *st);
-    st->st_ino = ino;
+    st->st_ino = st_ino;
     st->st_mode = S_IFREG | (v->opt.group_access ? 0440 : 0400);
     st->st_nlink = 1;
     st->st_uid = v->opt.uid;
@@ -330,7 +391,7 @@ static void file_stat(const struct jv_view *v, uint64_t ino, uint64_t size, time
     st->st_blocks = (blkcnt_t)((size + 511) / 512);
     /* Readers size their buffers from this: large reads, fewer requests. */
     st->st_blksize = 1 << 20;
-    st->st_mtime = st->st_ctime = st->st_atime = mtime;
+    st->st_mtim = st->st_ctim = st->st_atim = mtime;
 }
 
 static const struct jv_file *file_of(const struct jv_view *v, uint64_t ino)
@@ -350,12 +411,14 @@ int jv_getattr(struct jv_view *v, uint64_t ino, struct stat *st)
         return 0;
     }
     if (ino == JV_INO_STATUS) {
-        file_stat(v, ino, status_len(v), time(NULL), st);
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        file_stat(v, ino, status_len(v), now, st);
         return 0;
     }
     pthread_mutex_lock(&v->mu);
     const struct jv_file *f = file_of(v, ino);
-    if (f) file_stat(v, f->ino, f->size, f->mtime, st);
+    if (f) file_stat(v, f->st_ino, f->size, f->mtime, st);
     else rc = -ENOENT;
     pthread_mutex_unlock(&v->mu);
     return rc;
@@ -393,7 +456,7 @@ int jv_lookup(struct jv_view *v, uint64_t parent, const char *name, struct jv_en
             if (!strcmp(v->files[i].name, name)) {
                 e->ino = v->files[i].ino;
                 put(e->name, sizeof e->name, "%s", name);
-                file_stat(v, v->files[i].ino, v->files[i].size, v->files[i].mtime, &e->st);
+                file_stat(v, v->files[i].st_ino, v->files[i].size, v->files[i].mtime, &e->st);
                 rc = 0;
             }
         pthread_mutex_unlock(&v->mu);
@@ -428,7 +491,7 @@ int jv_readdir(struct jv_view *v, uint64_t ino, size_t from, struct jv_entry *e,
             const struct jv_file *f = &v->files[i];
             e[n].ino = f->ino;
             put(e[n].name, sizeof e[n].name, "%s", f->name);
-            file_stat(v, f->ino, f->size, f->mtime, &e[n].st);
+            file_stat(v, f->st_ino, f->size, f->mtime, &e[n].st);
         }
         pthread_mutex_unlock(&v->mu);
         return (int)n;
@@ -469,6 +532,7 @@ int64_t jv_open(struct jv_view *v, uint64_t ino)
     }
     h->next = v->handles;
     v->handles = h;
+    v->opened = true;
     pthread_mutex_unlock(&v->mu);
     return (int64_t)(intptr_t)h;
 fail:
@@ -555,19 +619,34 @@ void jv_release(struct jv_view *v, int64_t fh)
 
 /* ---- ending ---- */
 
-/* Whether every byte of the set was read; else why not, into why. */
+enum file_state { FS_UNREAD, FS_READ, FS_DELIVERED };
+static const char *const file_state_names[] = {"unread", "read", "delivered_before"};
+
+/* How far file f was read in this session, and whether it needs reading.
+ * Context: v->mu held, the backup running. */
+static enum file_state file_state(struct jv_view *v, const struct jv_file *f, uint64_t *pcovered)
+{
+    JET_BACKUPFILEINFO fi = {.cbStruct = sizeof fi};
+    if (f->is_manifest) fi.cbCovered = v->manifest_covered;
+    else if (JetGetBackupFileInfoInstance(v->inst, f->engine_index, &fi) < 0) fi.cbCovered = 0, fi.fDeliveredBefore = 0;
+    *pcovered = fi.cbCovered;
+    return fi.cbCovered >= f->size ? FS_READ : fi.fDeliveredBefore ? FS_DELIVERED : FS_UNREAD;
+}
+
+/* Whether every file of the set was read whole, or delivered before; else
+ * why not, into why. */
 static bool read_whole(struct jv_view *v, char *why, size_t cbwhy)
 {
     size_t used = 0, missing = 0;
     why[0] = '\0';
+    if (!v->opened) {
+        put(why, cbwhy, "no file of the set was opened (it was only listed)");
+        return false;
+    }
     for (size_t i = 0; i < v->nfiles; i++) {
         const struct jv_file *f = &v->files[i];
-        uint64_t covered = v->manifest_covered;
-        if (!f->is_manifest) {
-            JET_BACKUPFILEINFO fi = {.cbStruct = sizeof fi};
-            covered = JetGetBackupFileInfoInstance(v->inst, f->engine_index, &fi) >= 0 ? fi.cbCovered : 0;
-        }
-        if (covered >= f->size) continue;
+        uint64_t covered;
+        if (file_state(v, f, &covered) != FS_UNREAD) continue;
         if (missing++ < 4 && used < cbwhy)
             used += (size_t)put(why + used, cbwhy - used, "%s%s read %" PRIu64 "%% (%" PRIu64 " of %" PRIu64 " bytes)",
                                      missing > 1 ? ", " : "", f->name, f->size ? covered * 100 / f->size : 0, covered,
@@ -621,6 +700,7 @@ static int end_locked(struct jv_view *v, enum jv_end_how how, const char *abort_
     int rc;
     if (how == JV_END_NORMAL && !whole) {
         put(v->refused, sizeof v->refused, "normal end refused: not every byte of the set was read: %s", detail);
+        vlog(v, "%s", v->refused);
         put(why, cbwhy, "%s", v->refused);
         return -EAGAIN;
     }
@@ -630,11 +710,20 @@ static int end_locked(struct jv_view *v, enum jv_end_how how, const char *abort_
     } else if (!whole) {
         normal = false;
         char d[900];
-        put(d, sizeof d, "not every byte of the set was read: %s", detail);
+        put(d, sizeof d, "%s%s", v->opened ? "not every byte of the set was read: " : "", detail);
         put(detail, sizeof detail, "%s", d);
     } else {
         normal = true;
     }
+    char read_how[96] = "every byte of the set was read";
+    size_t ndelivered = 0;
+    for (size_t i = 0; i < v->nfiles; i++) {
+        uint64_t covered;
+        if (file_state(v, &v->files[i], &covered) == FS_DELIVERED) ndelivered++;
+    }
+    if (ndelivered)
+        put(read_how, sizeof read_how, "every file of the set was read whole, %zu log generation%s by an earlier backup",
+            ndelivered, ndelivered == 1 ? "" : "s");
     /* With manual truncation only an explicit normal end truncates: an
      * unmount of a truncating kind then aborts, recording nothing. */
     if (normal && truncating && how == JV_END_UNMOUNT && v->opt.truncate_manual) {
@@ -660,12 +749,11 @@ static int end_locked(struct jv_view *v, enum jv_end_how how, const char *abort_
         rc = -EIO;
     } else if (normal) {
         if (truncating)
-            put(v->outcome, sizeof v->outcome,
-                     "%s backup ended normally: every byte of the set was read; truncated generations %s", kind,
-                     trunc);
+            put(v->outcome, sizeof v->outcome, "%s backup ended normally: %s; truncated generations %s", kind,
+                read_how, trunc);
         else
-            put(v->outcome, sizeof v->outcome,
-                     "%s backup ended normally: every byte of the set was read; a %s truncates nothing", kind, kind);
+            put(v->outcome, sizeof v->outcome, "%s backup ended normally: %s; a %s truncates nothing", kind, read_how,
+                kind);
         rc = 0;
     } else {
         put(v->outcome, sizeof v->outcome, "%s backup aborted, nothing truncated, history unchanged: %s", kind,
@@ -860,14 +948,13 @@ static void status_backup(struct jv_view *v, struct sbuf *b)
         for (size_t i = 0; i < v->nfiles; i++) {
             const struct jv_file *f = &v->files[i];
             uint64_t covered = v->manifest_covered;
-            if (!f->is_manifest && v->state == JV_RUNNING) {
-                JET_BACKUPFILEINFO fi = {.cbStruct = sizeof fi};
-                covered = JetGetBackupFileInfoInstance(v->inst, f->engine_index, &fi) >= 0 ? fi.cbCovered : 0;
-            }
+            enum file_state fs = FS_UNREAD;
+            if (v->state == JV_RUNNING) fs = file_state(v, f, &covered);
             sb_printf(b, "%s\n      {\"name\": ", i ? "," : "");
             sb_str(b, f->name);
             sb_printf(b, ", \"size\": %" PRIu64, f->size);
             if (f->is_manifest || v->state == JV_RUNNING) sb_printf(b, ", \"bytes_read\": %" PRIu64, covered);
+            if (v->state == JV_RUNNING) sb_printf(b, ", \"state\": \"%s\"", file_state_names[fs]);
             sb_printf(b, "}");
         }
         sb_printf(b, "\n    ]");
@@ -884,7 +971,7 @@ char *jv_status_json(struct jv_view *v, size_t *plen)
     struct sbuf b = {0};
     char when[32];
     struct tm tm;
-    gmtime_r(&v->mount_time, &tm);
+    gmtime_r(&v->mount_time.tv_sec, &tm);
     strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
     pthread_mutex_lock(&v->mu);
     sb_printf(&b, "{\n  \"instance\": ");

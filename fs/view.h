@@ -15,16 +15,22 @@
  * One session = one mount.  States of a session:
  *
  *   IDLE --jv_begin(kind)--> RUNNING --jv_end--> ENDED
- *     |                         |  (unmount, explicit end, idle timeout,
- *     |                         |   space limit: each ends it, normally or
- *     |                         |   aborted, and says why)
+ *     |        ^                |  (unmount, explicit end, idle timeout,
+ *     |        |                |   space limit: each ends it, normally or
+ *     |        +----------------+   aborted, and says why)
+ *     |   another kind, while no file of the set was opened (the set was
+ *     |   only listed or stat'ed: a tree walk): that backup is aborted,
+ *     |   nothing recorded, and the other kind begins
  *     +-- jv_begin refused (missing full, ...) stays IDLE, reason kept
  *
- * A second kind while RUNNING or ENDED is EBUSY.  Inode numbers, sizes and
- * mtimes are fixed when the set is built at begin and never change in the
- * session; inode numbers of set files are derived from what the file is
- * (database index, log generation), so they are also the same across
- * sessions for the same file.
+ * What begins a backup: opening a kind directory or looking up a name in
+ * it.  What commits the session to it: opening a file of its set.  So
+ * du, find and ls -R see every kind, and the backup that is read is the
+ * one whose files were opened.  Another kind once a file was opened, or
+ * after the backup ended, is EBUSY.  Inode numbers, sizes and mtimes
+ * (nanoseconds) are fixed when the set is built at begin and never change
+ * while it runs; inode numbers are derived from what the file is (above),
+ * so they are also the same across sessions for the same file.
  *
  * Locking: view->mu guards the session state, the set list and the
  * counters; reads run outside it (the engine's positional read is safe from
@@ -49,9 +55,22 @@ enum jv_kind { JV_FULL, JV_INCREMENTAL, JV_DIFFERENTIAL, JV_COPY, JV_NKINDS };
 #define JV_INO_STATUS 2u
 #define JV_INO_BACKUP 3u
 #define JV_INO_KIND 4u          /* 4..7: full, incremental, differential, copy */
-#define JV_INO_MANIFEST 16u
-#define JV_INO_DB 0x1000u       /* + database index in the set */
-#define JV_INO_LOG (1ull << 32) /* + generation */
+/*
+ * A set file's inode number (st_ino) says what it is: its kind, and the
+ * database index or log generation, so it is the same in every session.
+ * The FUSE node id the kernel caches is that number, plus, when a kind is
+ * begun again in one session (after a listing gave way to another kind),
+ * an epoch in bits 48.. so no page the kernel cached of the earlier set is
+ * ever served for the new one.  For the first begin of a kind the two are
+ * equal.
+ */
+#define JV_INO_MANIFEST 16u                       /* + kind */
+#define JV_INO_DB 0x1000u                         /* + kind * 0x100 + database index */
+#define JV_INO_LOG (1ull << 32)                   /* + kind << 36 + generation */
+#define JV_INO_MANIFEST_OF(kind) (JV_INO_MANIFEST + (uint64_t)(kind))
+#define JV_INO_DB_OF(kind, i) (JV_INO_DB + (uint64_t)(kind) * 0x100u + (uint64_t)(i))
+#define JV_INO_LOG_OF(kind, gen) (JV_INO_LOG + ((uint64_t)(kind) << 36) + (uint64_t)(gen))
+#define JV_EPOCH_SHIFT 48
 
 #define JV_MANIFEST_NAME "backup.manifest"
 
@@ -92,7 +111,7 @@ const char *jv_kind_name(enum jv_kind kind);
  */
 int jv_begin(struct jv_view *v, enum jv_kind kind);
 
-/* Attributes of an inode: 0 or -ENOENT. */
+/* Attributes of an inode: 0 or -ENOENT (a node id of a set that gave way). */
 int jv_getattr(struct jv_view *v, uint64_t ino, struct stat *st);
 /*
  * Looks name up in directory parent.  A lookup inside a kind directory
@@ -116,7 +135,7 @@ void jv_release(struct jv_view *v, int64_t fh);
 char *jv_status_json(struct jv_view *v, size_t *plen);
 
 enum jv_end_how {
-    JV_END_UNMOUNT,   /* normal when every byte of the set was read, else abort */
+    JV_END_UNMOUNT,   /* normal when every file was read whole or (a log) delivered before, else abort */
     JV_END_NORMAL,    /* explicit: normal (truncating per kind), or refused if not read whole */
     JV_END_ABORT,     /* explicit abort */
 };

@@ -58,8 +58,11 @@ static const char *USAGE =
     "  --debug                trace FUSE requests\n"
     "\n"
     "Opening MOUNT/backup/full (or incremental, differential, copy) begins that backup; its files are\n"
-    "the database and log generations as of that instant.  Unmount (fusermount3 -u MOUNT) or SIGTERM\n"
-    "ends it: normally, truncating logs, if every byte was read; aborted, truncating nothing, if not.\n";
+    "the database and log generations as of that instant.  Until a file of the set is opened, listing\n"
+    "another kind (du, find, ls -R) makes that one begin instead.  Unmount (fusermount3 -u MOUNT) or\n"
+    "SIGTERM ends it: normally, truncating logs, if every file was read whole (a log generation read\n"
+    "whole by an earlier backup counts); aborted, truncating nothing, if not.  A watchdog abort (space\n"
+    "limit, idle timeout) unmounts, and serve mounts again for the next backup.\n";
 
 static int usage(int code)
 {
@@ -420,7 +423,9 @@ static int cmd_end(int argc, char **argv)
     if (!mount) return usage(EXIT_USAGE);
     int fd, rc = open_status(mount, &fd);
     if (rc) return rc;
-    if (ioctl(fd, abort_ ? JETFS_IOC_END_ABORT : JETFS_IOC_END_NORMAL) != 0) {
+    /* The ioctl answers 0 for a normal end, 1 for an abort. */
+    int ended = ioctl(fd, abort_ ? JETFS_IOC_END_ABORT : JETFS_IOC_END_NORMAL);
+    if (ended < 0) {
         int e = errno;
         if (e == EAGAIN)
             fprintf(stderr, "jetfs end: refused: not every byte of the set was read yet (see %s/status)\n", mount);
@@ -432,6 +437,12 @@ static int cmd_end(int argc, char **argv)
         return EXIT_FAIL;
     }
     close(fd);
+    if (ended == 1 && !abort_) {
+        fprintf(stderr, "jetfs end: the backup was aborted instead of ending normally (see the outcome below)\n");
+        print_status(mount);
+        return EXIT_FAIL;
+    }
+    printf("jetfs end: %s\n", ended == 1 ? "aborted: nothing truncated, history unchanged" : "ended normally");
     return print_status(mount);
 }
 

@@ -421,7 +421,11 @@ JET_ERR JetGetTruncateLogInfoInstance(JET_INSTANCE instance, char *szzLogs, unsi
 /*
  * JetTruncateLogInstance asks for truncation at the normal end:
  * JET_errInvalidBackupSequence before JetGetLogInfo or with a file open,
- * JET_errLogFileNotCopied unless every log of the set was read whole.
+ * JET_errLogFileNotCopied unless every log of the set was read whole, in
+ * this backup or in an earlier one (a closed generation never changes, so
+ * backup software that skips a file it already holds loses nothing; the
+ * record of what earlier backups read whole is kept with the instance, in
+ * <system path>/<base>.delivered, and survives restarts).
  * Deletes nothing by itself; an aborted backup truncates nothing.
  */
 JET_ERR JetTruncateLogInstance(JET_INSTANCE instance);
@@ -450,7 +454,9 @@ JET_ERR JetGetBackupStatusInstance(JET_INSTANCE instance, JET_BACKUPSTATUS *psta
  * JetGetBackupFileInfoInstance (jetfs): file iFile (0-based) of the running
  * backup's set: its full path, whether it is a database or which log
  * generation, its size and how many of its bytes reads have covered so far
- * (cbCovered == cbSize: read whole at least once).  JET_errNoBackup with no
+ * (cbCovered == cbSize: read whole at least once), and, from
+ * JetGetLogInfo on, whether a log generation was read whole by an earlier
+ * backup (fDeliveredBefore: it needs no reading now).  JET_errNoBackup with no
  * backup; JET_errInvalidParameter past the last file or for a bad cbStruct.
  */
 typedef struct {
@@ -459,6 +465,7 @@ typedef struct {
     int fDatabase;
     unsigned long ulGeneration;      /* log files */
     unsigned long long cbSize, cbCovered;
+    int fDeliveredBefore;            /* log: read whole by an earlier backup of this instance */
 } JET_BACKUPFILEINFO;
 JET_ERR JetGetBackupFileInfoInstance(JET_INSTANCE instance, unsigned long iFile, JET_BACKUPFILEINFO *pinfo);
 

@@ -514,7 +514,8 @@ static void test_view_lookup_in_kind_dir_begins_that_backup(void)
     struct jv_entry e;
     /* `cat MOUNT/backup/copy/jetfs.db` starts with this lookup. */
     CU_ASSERT_EQUAL(jv_lookup(v, JV_INO_KIND + JV_COPY, JETFS_DB_NAME, &e), 0);
-    CU_ASSERT_EQUAL(e.ino, JV_INO_DB);
+    CU_ASSERT_EQUAL(e.ino, JV_INO_DB_OF(JV_COPY, 0));
+    CU_ASSERT_EQUAL(e.st.st_ino, JV_INO_DB_OF(JV_COPY, 0));
     CU_ASSERT(e.st.st_size > 0);
     CU_ASSERT_EQUAL(engine_backup_running(), 1);
     CU_ASSERT(status_has(v, "\"type\": \"copy\""));
@@ -522,7 +523,7 @@ static void test_view_lookup_in_kind_dir_begins_that_backup(void)
     CU_ASSERT_EQUAL(jv_lookup(v, JV_INO_KIND + JV_COPY, "nosuch", &e), -ENOENT);
     CU_ASSERT_EQUAL(engine_backup_running(), 1);
     CU_ASSERT_EQUAL(jv_lookup(v, JV_INO_KIND + JV_COPY, JV_MANIFEST_NAME, &e), 0);
-    CU_ASSERT_EQUAL(e.ino, JV_INO_MANIFEST);
+    CU_ASSERT_EQUAL(e.ino, JV_INO_MANIFEST_OF(JV_COPY));
     jv_destroy(v);
     CU_ASSERT_EQUAL(engine_backup_running(), 0);
 
@@ -546,6 +547,10 @@ static void test_view_second_kind_while_running_is_ebusy(void)
     /* The same kind again is the same backup. */
     CU_ASSERT_EQUAL(jv_begin(v, JV_FULL), 0);
     CU_ASSERT_EQUAL(list_kind(v, JV_FULL, &set), set.n);
+    /* Opening a file of the set commits the session to it. */
+    int64_t fh = jv_open(v, JV_INO_MANIFEST);
+    CU_ASSERT_FATAL(fh > 0);
+    jv_release(v, fh);
 
     struct jv_entry e;
     CU_ASSERT_EQUAL(jv_readdir(v, JV_INO_KIND + JV_COPY, 0, &e, 1), -EBUSY);
@@ -630,7 +635,7 @@ static void test_view_incremental_without_full_is_eperm(void)
     CU_ASSERT(set.n >= 2);
     for (int i = 0; i < set.n - 1; i++) CU_ASSERT(gen_of_name(set.e[i].name) != 0);
     CU_ASSERT_STRING_EQUAL(set.e[set.n - 1].name, JV_MANIFEST_NAME);
-    char *mtext = (char *)read_file(v, JV_INO_MANIFEST, -1, NULL);
+    char *mtext = (char *)read_file(v, JV_INO_MANIFEST_OF(JV_INCREMENTAL), -1, NULL);
     CU_ASSERT_PTR_NOT_NULL(strstr(mtext, "\"type\": \"incremental\""));
     free(mtext);
     read_set(v, &set, NULL, NULL);
@@ -1144,7 +1149,7 @@ static void test_view_handles_outlive_the_end_and_fail_with_eio(void)
     v = new_view(NULL);
     CU_ASSERT(list_kind(v, JV_COPY, &set) > 0);
     /* destroy while running, with a handle open: ends it (aborted). */
-    int64_t open_at_destroy = jv_open(v, JV_INO_DB);
+    int64_t open_at_destroy = jv_open(v, JV_INO_DB_OF(JV_COPY, 0));
     CU_ASSERT(open_at_destroy > 0);
     jv_destroy(v);
     CU_ASSERT_EQUAL(engine_backup_running(), 0);
