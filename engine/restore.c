@@ -305,37 +305,54 @@ struct set_manifest {
     bool present;
     uint64_t backup_id, predecessor_id;
     char type[16];
+    char *text;               /* the manifest, checked (malloc'd) */
+    const char *files;        /* its "files" array, in text */
 };
 
+/* Whether a set with a manifest lists name (a set without one is what its
+ * directory holds). */
+static bool listed(const struct set_manifest *m, const char *name)
+{
+    char quoted[300];
+    if (!m->present) return true;
+    if (!strcmp(name, "backup.manifest")) return false;
+    snprintf(quoted, sizeof quoted, "{\"name\": \"%s\"", name);
+    return m->files && strstr(m->files, quoted);
+}
+
 /*
- * A set with a manifest is exactly what it lists: a file beside them (a
- * log generation dropped in by hand, say) would be copied and replayed
- * unchecked, so it is refused.  files: the manifest's "files" array.
+ * A set with a manifest is exactly what it lists.  A file beside them (an
+ * older generation left by rsync into the same destination without
+ * --delete, a log dropped in by hand) is never copied or replayed: it is
+ * ignored, and report (if any) is told its path.
  */
-static JET_ERR check_unlisted(const char *setdir, const char *files)
+static JET_ERR each_unlisted(const char *setdir, const struct set_manifest *m,
+                             void (*report)(void *arg, const char *path), void *arg)
 {
     DIR *dd = opendir(setdir);
     struct dirent *e;
-    JET_ERR err = JET_errSuccess;
     if (!dd) return jet_report(JET_errFileNotFound, "%s: backup set not found", setdir);
-    while (err >= 0 && (e = readdir(dd))) {
-        char p[JET_PATH_MAX], quoted[300];
+    while ((e = readdir(dd))) {
+        char p[JET_PATH_MAX];
         struct stat st;
-        if (e->d_name[0] == '.' || !strcmp(e->d_name, "backup.manifest")) continue;
+        if (e->d_name[0] == '.' || !strcmp(e->d_name, "backup.manifest") || listed(m, e->d_name)) continue;
         if (os_join(p, sizeof p, setdir, e->d_name) < 0 || stat(p, &st) != 0 || !S_ISREG(st.st_mode)) continue;
-        snprintf(quoted, sizeof quoted, "{\"name\": \"%s\"", e->d_name);
-        if (!files || !strstr(files, quoted))
-            err = jet_report(JET_errInvalidBackup,
-                             "%s: not listed in %s/backup.manifest: not part of the set (move it out of the set)", p,
-                             setdir);
+        if (report) report(arg, p);
     }
     closedir(dd);
-    return err;
+    return JET_errSuccess;
+}
+
+static void manifest_free(struct set_manifest *m)
+{
+    free(m->text);
+    m->text = NULL;
+    m->files = NULL;
 }
 
 /* Checks a set's backup.manifest (when there is one): its own checksum,
- * then every file it lists: present, of that size, of that hash, and
- * nothing else in the directory. */
+ * then every file it lists: present, of that size, of that hash.  m keeps
+ * the text (manifest_free). */
 static JET_ERR check_manifest(const char *setdir, struct set_manifest *m)
 {
     char path[JET_PATH_MAX], v[128];
@@ -374,7 +391,9 @@ static JET_ERR check_manifest(const char *setdir, struct set_manifest *m)
     if (json_field(text, "predecessor_id", v, sizeof v)) m->predecessor_id = strtoull(v, NULL, 16);
     if (json_field(text, "type", v, sizeof v)) snprintf(m->type, sizeof m->type, "%.15s", v);
     const char *files = strstr(text, "\"files\": [");
-    if ((err = check_unlisted(setdir, files)) < 0) goto out;
+    m->text = text;
+    m->files = files;
+    text = NULL;
     for (const char *e = files ? strstr(files, "{\"name\": ") : NULL; e; e = strstr(e + 1, "{\"name\": ")) {
         char name[256], fp[JET_PATH_MAX];
         if (!json_field(e, "name", name, sizeof name) || !json_field(e, "size", v, sizeof v)) break;
@@ -409,6 +428,17 @@ static JET_ERR check_manifest(const char *setdir, struct set_manifest *m)
     }
 out:
     free(text);
+    if (err < 0) manifest_free(m);
+    return err;
+}
+
+JET_ERR JetInspectSetUnlisted(const char *setdir, void (*report)(void *arg, const char *path), void *arg)
+{
+    struct set_manifest m;
+    if (!setdir || !*setdir) return JET_errInvalidParameter;
+    JET_ERR err = check_manifest(setdir, &m);
+    if (err >= 0) err = each_unlisted(setdir, &m, report, arg);
+    manifest_free(&m);
     return err;
 }
 
@@ -431,26 +461,33 @@ JET_ERR JetRestoreSets2(const char *const *sets, int nsets, const char *target_d
     if (!dir_empty_or_missing(target_dir, &existed))
         return jet_report(JET_errInvalidPath, "%s: the restore target exists and is not empty", target_dir);
     /* Every set's manifest and the chain of ids, before anything is written. */
-    struct set_manifest first = {0}, prev = {0};
-    for (int si = 0; si < nsets; si++) {
-        struct set_manifest m;
-        if ((err = check_manifest(sets[si], &m)) < 0) return err;
-        if (!m.present) continue;
-        if (si == 0 && strcmp(m.type, "full") && strcmp(m.type, "copy"))
-            return jet_report(JET_errMissingFullBackup, "%s: the first set is %s %s backup, not a full (or copy) one",
-                              sets[si], article(m.type), m.type);
-        if (si > 0 && prev.present) {
-            uint64_t want = !strcmp(m.type, "differential") ? first.backup_id : prev.backup_id;
-            if (m.predecessor_id != want)
-                return jet_report(JET_errInvalidBackupSequence,
-                                  "%s: %s %s backup whose predecessor is %016llx, but the set before it is %016llx",
-                                  sets[si], article(m.type), m.type,
-                                  (unsigned long long)m.predecessor_id, (unsigned long long)want);
+    struct set_manifest *ms = calloc((size_t)nsets, sizeof *ms);
+    if (!ms) return JET_errOutOfMemory;
+    int first = -1, prev = -1;
+    for (int si = 0; si < nsets && err >= 0; si++) {
+        struct set_manifest *m = &ms[si];
+        if ((err = check_manifest(sets[si], m)) < 0) break;
+        if (!m->present) continue;
+        if (si == 0 && strcmp(m->type, "full") && strcmp(m->type, "copy")) {
+            err = jet_report(JET_errMissingFullBackup, "%s: the first set is %s %s backup, not a full (or copy) one",
+                             sets[si], article(m->type), m->type);
+            break;
         }
-        if (si == 0) first = m;
-        prev = m;
+        if (si > 0 && prev >= 0) {
+            uint64_t want = !strcmp(m->type, "differential") && first >= 0 ? ms[first].backup_id : ms[prev].backup_id;
+            if (m->predecessor_id != want) {
+                err = jet_report(JET_errInvalidBackupSequence,
+                                 "%s: %s %s backup whose predecessor is %016llx, but the set before it is %016llx",
+                                 sets[si], article(m->type), m->type, (unsigned long long)m->predecessor_id,
+                                 (unsigned long long)want);
+                break;
+            }
+        }
+        if (si == 0) first = si;
+        prev = si;
     }
-    if ((err = os_mkdirs(target_dir)) < 0) return jet_report(err, "%s: cannot create the restore target", target_dir);
+    if (err >= 0 && (err = os_mkdirs(target_dir)) < 0)
+        err = jet_report(err, "%s: cannot create the restore target", target_dir);
     for (int si = 0; si < nsets && err >= 0; si++) {
         DIR *dd = opendir(sets[si]);
         if (!dd) {
@@ -460,7 +497,8 @@ JET_ERR JetRestoreSets2(const char *const *sets, int nsets, const char *target_d
         struct dirent *e;
         while (err >= 0 && (e = readdir(dd))) {
             char from[JET_PATH_MAX], to[JET_PATH_MAX];
-            if (e->d_name[0] == '.' || os_join(from, sizeof from, sets[si], e->d_name) < 0) continue;
+            if (e->d_name[0] == '.' || !listed(&ms[si], e->d_name) || os_join(from, sizeof from, sets[si], e->d_name) < 0)
+                continue;
             uint8_t b[16];
             int fd;
             if (os_open(from, OS_OPEN_READ, &fd) < 0) continue;
@@ -528,6 +566,8 @@ JET_ERR JetRestoreSets2(const char *const *sets, int nsets, const char *target_d
         free(news[i]);
         free(olds[i]);
     }
+    for (int si = 0; si < nsets; si++) manifest_free(&ms[si]);
+    free(ms);
     if (err < 0) {
         /* Keep the operator's detail across the cleanup. */
         char why[512];

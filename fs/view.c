@@ -316,7 +316,7 @@ int jv_begin(struct jv_view *v, enum jv_kind kind)
     if (v->state != JV_IDLE) {
         put(v->refused, sizeof v->refused,
             "%s backup refused (EBUSY): this mount session %s a %s backup%s; unmount to start another",
-            kind_names[kind], v->state == JV_RUNNING ? "is reading" : "already ran", kind_names[v->kind],
+            kind_names[kind], v->state == JV_RUNNING ? "is already reading" : "already ran", kind_names[v->kind],
             v->state == JV_RUNNING ? " (a file of its set was opened)" : "");
         rc = -EBUSY;
         goto out;

@@ -503,6 +503,12 @@ static const char *RESTORE_USAGE =
     "  sets into DIR (new or empty), checking every file and the log chain first;\n"
     "  --stop-gen / --stop-time restore to a point in time";
 
+static void warn_unlisted(void *set, const char *path)
+{
+    fprintf(stderr, "jetutil: warning: %s is not listed in %s/backup.manifest: ignored (left by an earlier copy into "
+                    "the same place?)\n", path, (const char *)set);
+}
+
 static int parse_sets(int argc, char **argv, const char **to, const char **sets, int *nsets, unsigned long *stop_gen,
                       unsigned long long *stop_us, bool want_to)
 {
@@ -526,6 +532,9 @@ static int parse_sets(int argc, char **argv, const char **to, const char **sets,
         if (access(m, F_OK) != 0)
             fprintf(stderr, "jetutil: warning: %s has no backup.manifest: its file sizes and hashes and its place in "
                             "the chain cannot be checked, only its logs' own chain\n", sets[i]);
+        /* A set that fails its manifest check is refused, with the reason,
+         * by the restore that follows: only the warnings matter here. */
+        else (void)JetInspectSetUnlisted(sets[i], warn_unlisted, (void *)sets[i]);
     }
     return 0;
 }

@@ -92,6 +92,16 @@ JET_ERR JetInspectLogRecords(const char *dir, const char *base, uint32_t gen_fir
 JET_ERR JetInspectCheckDatabase(const char *path, void (*report)(void *arg, const char *msg), void *arg,
                                 JET_INSPECT_CHECK *stats);
 
+/*
+ * Calls report with the path of every file in backup set directory setdir
+ * that its backup.manifest does not list.  Restore and verify ignore such
+ * files (an older generation left by rsync into the same destination
+ * without --delete, say): they are never copied or replayed; tools warn
+ * with their names.  A set without a manifest has none.  The manifest is
+ * checked first (its checksum, every listed file): its error if it fails.
+ */
+JET_ERR JetInspectSetUnlisted(const char *setdir, void (*report)(void *arg, const char *path), void *arg);
+
 #ifdef __cplusplus
 }
 #endif

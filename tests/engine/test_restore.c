@@ -8,6 +8,7 @@
  * foreign logs) names the piece and leaves the target as it was; the
  * manifest describes its set; JetExternalRestore2's success path.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -620,6 +621,25 @@ static void test_restore_refuses_an_incremental_outside_the_chain(void)
     free(mf1.text), free(mi1.text), free(mc.text), free(mi1c.text), free(mf2.text), free(mi2.text);
 }
 
+struct unlisted_seen {
+    char paths[8][1300];
+    int n;
+};
+
+static void note_unlisted(void *arg, const char *path)
+{
+    struct unlisted_seen *u = arg;
+    if (u->n < 8) snprintf(u->paths[u->n], sizeof u->paths[0], "%s", path);
+    u->n++;
+}
+
+static bool unlisted_has(const struct unlisted_seen *u, const char *path)
+{
+    for (int i = 0; i < u->n && i < 8; i++)
+        if (!strcmp(u->paths[i], path)) return true;
+    return false;
+}
+
 static void test_restore_refuses_a_set_that_differs_from_its_manifest(void)
 {
     char bad_full[1200], bad_inc[1200], log[1300], fsz[64], msz[64], hgot[17], hwant[17];
@@ -680,17 +700,41 @@ static void test_restore_refuses_a_set_that_differs_from_its_manifest(void)
         expect_sets_refused(chain, 2, JET_errLogFileCorrupt, flipped, which ? "hash-full" : "hash-inc");
     }
 
-    /* A file the manifest does not list (a generation dropped in by hand)
-     * would be replayed unchecked: refused, named. */
+    /* Files the manifest does not list (what rsync into one destination
+     * without --delete leaves: an older generation, a database from a full
+     * copied into the same place; a stray note) are ignored, never copied
+     * or replayed, and JetInspectSetUnlisted names each of them. */
     copy_set(rf_full, bad_full);
     copy_set(rf_inc, bad_inc);
-    char extra[1300], cmd[4000];
+    char extra[1300], stale_db[1300], note[1300], cmd[8000];
     nth_log(bad_inc, 0, log, sizeof log);
     snprintf(extra, sizeof extra, "%s/edb000000FF.log", bad_inc);
-    snprintf(cmd, sizeof cmd, "cp '%s' '%s'", log, extra);
+    snprintf(stale_db, sizeof stale_db, "%s/r.db", bad_inc);
+    snprintf(note, sizeof note, "%s/notes.txt", bad_inc);
+    snprintf(cmd, sizeof cmd, "cp '%s' '%s' && cp '%s/r.db' '%s' && echo hi > '%s'", log, extra, rf_full, stale_db, note);
     CU_ASSERT_FATAL(system(cmd) == 0);
-    const char *unlisted[] = {extra, "not listed", NULL};
-    expect_sets_refused(chain, 2, JET_errInvalidBackup, unlisted, "unlisted");
+    struct unlisted_seen seen = {0};
+    TU_CHECK_ERR(JetInspectSetUnlisted(bad_inc, note_unlisted, &seen), JET_errSuccess);
+    CU_ASSERT_EQUAL(seen.n, 3);
+    CU_ASSERT(unlisted_has(&seen, extra) && unlisted_has(&seen, stale_db) && unlisted_has(&seen, note));
+    seen.n = 0;
+    TU_CHECK_ERR(JetInspectSetUnlisted(bad_full, note_unlisted, &seen), JET_errSuccess);
+    CU_ASSERT_EQUAL(seen.n, 0);
+    char good[256] = "", got[256] = "", r[1300];
+    snprintf(r, sizeof r, "%s/restored-clean", dir);
+    TU_CHECK_ERR(JetRestoreSets(chain, 2, r, 0, 0), JET_errSuccess);
+    restored_contents(r, good, sizeof good);
+    const char *stale_chain[] = {bad_full, bad_inc};
+    snprintf(r, sizeof r, "%s/restored-stale", dir);
+    TU_CHECK_ERR(JetRestoreSets(stale_chain, 2, r, 0, 0), JET_errSuccess);
+    restored_contents(r, got, sizeof got);
+    CU_ASSERT_STRING_EQUAL(got, good);
+    snprintf(cmd, sizeof cmd, "test ! -e '%s/edb000000FF.log' && test ! -e '%s/notes.txt'", r, r);
+    CU_ASSERT(system(cmd) == 0);
+    /* ...while a listed file that is missing is still refused, named. */
+    CU_ASSERT_FATAL(unlink(log) == 0);
+    const char *missing[] = {log, "missing", NULL};
+    expect_sets_refused(stale_chain, 2, JET_errMissingRestoreLogFiles, missing, "stale-missing");
 }
 
 static void test_restore_refuses_a_corrupt_data_page(void)
