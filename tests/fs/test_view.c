@@ -587,6 +587,122 @@ static void test_view_second_kind_while_running_is_ebusy(void)
     stop();
 }
 
+/* A tree walk (du, find, ls -R) lists every kind: a set no file of which
+ * was opened gives way to the next kind listed, recording nothing; the
+ * kind begun again gets new node ids (no page cached of the old set can
+ * be served) with the same inode numbers. */
+static void test_view_a_set_only_listed_gives_way_to_another_kind(void)
+{
+    start("view_giveway", 500);
+    JET_INSPECT_DBHEADER h0 = header();
+    struct jv_view *v = new_view(NULL);
+    struct set full, copy, again;
+    begin_listing(v, JV_FULL, &full);
+    const struct jv_entry *db = find(&full, JETFS_DB_NAME);
+    CU_ASSERT_FATAL(db != NULL);
+    CU_ASSERT_EQUAL(db->ino, JV_INO_DB_OF(JV_FULL, 0));
+    uint64_t old_db = db->ino;
+    begin_listing(v, JV_COPY, &copy);
+    CU_ASSERT(status_has(v, "\"type\": \"copy\""));
+    CU_ASSERT_EQUAL(engine_backup_running(), 1);
+    struct stat st;
+    CU_ASSERT_EQUAL(jv_getattr(v, old_db, &st), -ENOENT);
+    CU_ASSERT_EQUAL(jv_open(v, old_db), -ENOENT);
+    /* An incremental with no full is refused; the copy already gave way. */
+    struct jv_entry e;
+    CU_ASSERT_EQUAL(jv_readdir(v, JV_INO_KIND + JV_INCREMENTAL, 0, &e, 1), -EPERM);
+    CU_ASSERT_EQUAL(engine_backup_running(), 0);
+    begin_listing(v, JV_FULL, &again);
+    db = find(&again, JETFS_DB_NAME);
+    CU_ASSERT_FATAL(db != NULL);
+    CU_ASSERT_NOT_EQUAL(db->ino, old_db);
+    CU_ASSERT_EQUAL(db->st.st_ino, JV_INO_DB_OF(JV_FULL, 0));
+    CU_ASSERT_EQUAL(jv_lookup(v, JV_INO_KIND + JV_FULL, JETFS_DB_NAME, &e), 0);
+    CU_ASSERT_EQUAL(e.ino, db->ino);
+    /* Nothing was recorded by the sets that gave way. */
+    JET_INSPECT_DBHEADER h1 = header();
+    CU_ASSERT(memcmp(h0.backup, h1.backup, sizeof h0.backup) == 0);
+    /* Opening a file commits the session: no other kind now. */
+    int64_t fh = jv_open(v, db->ino);
+    CU_ASSERT_FATAL(fh > 0);
+    CU_ASSERT_EQUAL(jv_begin(v, JV_COPY), -EBUSY);
+    CU_ASSERT(status_says(v, "last_error", "copy", "full", "opened", (char *)NULL));
+    jv_release(v, fh);
+    /* Read whole, it ends normally. */
+    read_set(v, &again, NULL, NULL);
+    char why[1024];
+    CU_ASSERT_EQUAL(jv_end(v, JV_END_UNMOUNT, why, sizeof why), 0);
+    jv_destroy(v);
+    /* A set only listed, then unmounted: aborted, saying so. */
+    v = new_view(NULL);
+    begin_listing(v, JV_COPY, &copy);
+    CU_ASSERT_EQUAL(jv_end(v, JV_END_UNMOUNT, why, sizeof why), 1);
+    CU_ASSERT(strstr(why, "no file of the set was opened") != NULL);
+    jv_destroy(v);
+    stop();
+}
+
+/* Backup software that skips files it already holds: a log generation
+ * read whole in an earlier session (here one that was aborted) is
+ * "delivered_before" in status and need not be read again; the database
+ * and the manifest always must.  Their mtimes are the begin's, to the
+ * microsecond, and differ between sessions. */
+static void test_view_a_generation_delivered_before_need_not_be_read_again(void)
+{
+    start("view_delivered", 500);
+    struct jv_view *v = new_view(NULL);
+    struct set set;
+    begin_listing(v, JV_FULL, &set);
+    read_set(v, &set, NULL, NULL);
+    struct timespec full_mtime = find(&set, JV_MANIFEST_NAME)->st.st_mtim;
+    CU_ASSERT_EQUAL(jv_end(v, JV_END_UNMOUNT, NULL, 0), 0);
+    jv_destroy(v);
+    /* Session 2: an incremental read whole, then aborted. */
+    tu_load(s, t, 500, 1300, 'b');
+    v = new_view(NULL);
+    begin_listing(v, JV_INCREMENTAL, &set);
+    read_set(v, &set, NULL, NULL);
+    struct timespec inc_mtime = find(&set, JV_MANIFEST_NAME)->st.st_mtim;
+    CU_ASSERT(inc_mtime.tv_sec != full_mtime.tv_sec || inc_mtime.tv_nsec != full_mtime.tv_nsec);
+    CU_ASSERT(inc_mtime.tv_nsec % 1000 == 0 && (inc_mtime.tv_nsec != 0 || full_mtime.tv_nsec != 0));
+    CU_ASSERT_EQUAL(jv_end(v, JV_END_ABORT, NULL, 0), 1);
+    struct set first = set;
+    jv_destroy(v);
+    /* Session 3: the same generations again, and newer ones. */
+    tu_load(s, t, 1300, 1400, 'c');
+    v = new_view(NULL);
+    begin_listing(v, JV_INCREMENTAL, &set);
+    int delivered = 0;
+    for (int i = 0; i < set.n; i++) {
+        const struct jv_entry *old = find(&first, set.e[i].name);
+        if (!old || !strcmp(set.e[i].name, JV_MANIFEST_NAME)) continue;
+        /* The same file: same inode number, size and mtime (nanoseconds). */
+        CU_ASSERT(same_stat(&old->st, &set.e[i].st));
+        CU_ASSERT_EQUAL(old->st.st_mtim.tv_nsec, set.e[i].st.st_mtim.tv_nsec);
+        CU_ASSERT_EQUAL(old->st.st_ctim.tv_nsec, set.e[i].st.st_ctim.tv_nsec);
+        delivered++;
+    }
+    CU_ASSERT_FATAL(delivered > 0);
+    char pat[300];
+    CU_ASSERT(status_has(v, "\"state\": \"delivered_before\""));
+    CU_ASSERT(status_has(v, "\"state\": \"unread\""));
+    /* Read only what the earlier session did not deliver. */
+    for (int i = 0; i < set.n; i++)
+        if (!find(&first, set.e[i].name) || !strcmp(set.e[i].name, JV_MANIFEST_NAME))
+            free(read_file(v, set.e[i].ino, -1, NULL));
+    snprintf(pat, sizeof pat, "{\"name\": \"%s\", \"size\": %lld, \"bytes_read\": %lld, \"state\": \"read\"}",
+             JV_MANIFEST_NAME, (long long)find(&set, JV_MANIFEST_NAME)->st.st_size,
+             (long long)find(&set, JV_MANIFEST_NAME)->st.st_size);
+    CU_ASSERT(status_has(v, pat));
+    CU_ASSERT(!status_has(v, "\"state\": \"unread\""));
+    char why[1024];
+    CU_ASSERT_EQUAL(jv_end(v, JV_END_UNMOUNT, why, sizeof why), 0);
+    CU_ASSERT(strstr(why, "ended normally") && strstr(why, "by an earlier backup"));
+    jv_destroy(v);
+    CU_ASSERT(header().backup[1].backup_id != 0);
+    stop();
+}
+
 /* ---- 4. incremental and differential need a full backup ---- */
 
 static void test_view_incremental_without_full_is_eperm(void)
@@ -1260,6 +1376,9 @@ int main(void)
                 test_view_opening_kind_dir_begins_and_set_stays_stable);
     CU_add_test(suite, "lookup in a kind dir begins that backup", test_view_lookup_in_kind_dir_begins_that_backup);
     CU_add_test(suite, "a second kind while running is EBUSY", test_view_second_kind_while_running_is_ebusy);
+    CU_add_test(suite, "a set only listed gives way to another kind", test_view_a_set_only_listed_gives_way_to_another_kind);
+    CU_add_test(suite, "a generation delivered before need not be read again",
+                test_view_a_generation_delivered_before_need_not_be_read_again);
     CU_add_test(suite, "incremental without a full is EPERM", test_view_incremental_without_full_is_eperm);
     CU_add_test(suite, "random reads equal sequential and the snapshot at begin",
                 test_view_random_reads_equal_sequential_and_the_snapshot_at_begin);
