@@ -70,6 +70,7 @@ struct jv_view {
     enum jv_state state;
     enum jv_kind kind;
     bool opened;              /* a file of the running set was opened: no other kind now */
+    time_t set_second;        /* the mtime second of the set's database and manifest */
     unsigned epoch[JV_NKINDS];/* begins of each kind in this session, less one */
     bool begun[JV_NKINDS];
     uint64_t begin_us;
@@ -195,6 +196,10 @@ static bool name_taken(const struct jv_file *files, size_t n, const char *name)
     return false;
 }
 
+/* The mtime second of the last set read in this process (any mount). */
+static pthread_mutex_t last_second_mu = PTHREAD_MUTEX_INITIALIZER;
+static time_t last_second;
+
 /* Lists the engine's set into v->files (databases, logs, manifest last). */
 static int build_set(struct jv_view *v)
 {
@@ -207,8 +212,15 @@ static int build_set(struct jv_view *v)
     v->gen_high = st.ulGenHigh;
     /* The database and the manifest change with every begin: their mtime
      * is the begin, to the microsecond, so change detection never takes
-     * two sessions' files for one. */
+     * two sessions' files for one.  rsync, tar -g and duplicity compare
+     * whole seconds by default, so the second also moves on from one
+     * session that was read to the next (one ahead of the clock when two
+     * begin in the same second; sets only listed do not count). */
     struct timespec begin_ts = {(time_t)(st.begin_us / 1000000u), (long)(st.begin_us % 1000000u) * 1000};
+    pthread_mutex_lock(&last_second_mu);
+    if (begin_ts.tv_sec <= last_second) begin_ts.tv_sec = last_second + 1;
+    pthread_mutex_unlock(&last_second_mu);
+    v->set_second = begin_ts.tv_sec;
     uint64_t epoch = (uint64_t)v->epoch[v->kind] << JV_EPOCH_SHIFT;
     struct jv_file *files = calloc(st.cFiles + 1, sizeof *files);
     if (!files) return JET_errOutOfMemory;
@@ -532,6 +544,11 @@ int64_t jv_open(struct jv_view *v, uint64_t ino)
     }
     h->next = v->handles;
     v->handles = h;
+    if (!v->opened) {
+        pthread_mutex_lock(&last_second_mu);
+        if (v->set_second > last_second) last_second = v->set_second;
+        pthread_mutex_unlock(&last_second_mu);
+    }
     v->opened = true;
     pthread_mutex_unlock(&v->mu);
     return (int64_t)(intptr_t)h;
