@@ -13,10 +13,17 @@
  *                                 database file(s), log generations and
  *                                 backup.manifest, fixed at begin
  *
- * Unmount ends the backup normally (truncating, for full and incremental)
- * when every byte of the set was read at least once, otherwise aborts it
- * (nothing truncated, history unchanged).  An explicit end is an ioctl on
- * MOUNT/status (JETFS_IOC_END_NORMAL / JETFS_IOC_END_ABORT): `jetfs end`.
+ * Listing a kind directory begins that backup; opening a file of its set
+ * commits the session to it (until then another kind listed takes its
+ * place, so tree walks see every kind).  Unmount ends the backup normally
+ * (truncating, for full and incremental) when every file of the set was
+ * read whole, in this session or, for a log generation, by an earlier
+ * backup of the instance; otherwise it aborts it (nothing truncated,
+ * history unchanged).  An explicit end is an ioctl on MOUNT/status
+ * (JETFS_IOC_END_NORMAL / JETFS_IOC_END_ABORT: 0 ended normally, 1
+ * aborted): `jetfs end`.  A watchdog abort (space limit, idle timeout)
+ * ends the session as an unmount does: jetfs_wait returns, and the host
+ * mounts again for the next backup.
  *
  * Threading: jetfs_mount starts the FUSE loop (many threads) and a
  * watchdog thread; jetfs_unmount may be called from any thread, once;
