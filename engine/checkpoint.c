@@ -85,8 +85,6 @@ JET_ERR ckpt_read(const char *path, struct ckpt_file *ck)
 JET_ERR ckpt_write(const char *path, const struct ckpt_file *ck)
 {
     uint8_t b[CKPT_SIZE];
-    char tmp[JET_PATH_MAX + 8], dir[JET_PATH_MAX];
-    int fd = -1;
     JET_ERR err;
     memset(b, 0, sizeof b);
     put_le32(b + 8, CKPT_MAGIC);
@@ -105,20 +103,8 @@ JET_ERR ckpt_write(const char *path, const struct ckpt_file *ck)
         off += 16 + len;
     }
     put_le64(b, XXH3_64bits(b + 8, CKPT_SIZE - 8));
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    err = os_open(tmp, OS_OPEN_READ | OS_OPEN_WRITE | OS_OPEN_CREATE, &fd);
-    if (err < 0) goto out;
-    if ((err = os_ftruncate(fd, 0)) < 0) goto out;
-    if ((err = os_pwrite(fd, b, sizeof b, 0)) < 0) goto out;
-    if ((err = os_fsync(fd)) < 0) goto out;
-    os_close(fd);
-    fd = -1;
-    if ((err = os_rename(tmp, path)) < 0) goto out;
-    os_dirname(dir, sizeof dir, path);
-    err = os_sync_dir(dir);
-out:
-    if (fd >= 0) os_close(fd);
-    if (err < 0) return jet_report(err, "%s: writing the checkpoint failed: %s", path, JetErrorString(err));
+    if ((err = os_replace_file(path, b, sizeof b)) < 0)
+        return jet_report(err, "%s: writing the checkpoint failed: %s", path, JetErrorString(err));
     return err;
 }
 

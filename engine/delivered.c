@@ -183,34 +183,15 @@ out:
 
 JET_ERR dlv_save(const char *path, const struct dlv_record *rec)
 {
-    char tmp[JET_PATH_MAX + 8], dir[JET_PATH_MAX];
     size_t cap = 64 + rec->n * 32, n = 0;
     char *text = malloc(cap);
-    int fd = -1;
-    JET_ERR err = JET_errSuccess;
+    JET_ERR err;
     if (!text) return JET_errOutOfMemory;
     n += (size_t)snprintf(text + n, cap - n, DLV_MAGIC " %d %016" PRIx64 "\n", DLV_VERSION, rec->log_signature);
     for (size_t i = 0; i < rec->n; i++)
         n += (size_t)snprintf(text + n, cap - n, "%" PRIu32 " %016" PRIx64 "\n", rec->e[i].gen, rec->e[i].hash);
     n += (size_t)snprintf(text + n, cap - n, "end %016" PRIx64 "\n", (uint64_t)XXH3_64bits(text, n));
-    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) {
-        err = JET_errInvalidPath;
-        goto out;
-    }
-    if ((err = os_open(tmp, OS_OPEN_READ | OS_OPEN_WRITE | OS_OPEN_CREATE, &fd)) < 0) goto out;
-    if ((err = os_ftruncate(fd, 0)) < 0) goto out;
-    if ((err = os_pwrite(fd, text, n, 0)) < 0) goto out;
-    if ((err = os_fsync(fd)) < 0) goto out;
-    os_close(fd);
-    fd = -1;
-    if ((err = os_rename(tmp, path)) < 0) goto out;
-    os_dirname(dir, sizeof dir, path);
-    err = os_sync_dir(dir);
-out:
-    if (fd >= 0) {
-        os_close(fd);
-        (void)os_unlink(tmp); /* a partial temporary is never read */
-    }
+    err = os_replace_file(path, text, n);
     free(text);
     if (err < 0) return jet_report(err, "%s: recording the delivered log generations failed: %s", path, JetErrorString(err));
     return err;

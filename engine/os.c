@@ -172,6 +172,30 @@ JET_ERR os_fsize(int fd, uint64_t *psize) { return os_vfs()->fsize(fd, psize); }
 JET_ERR os_unlink(const char *path) { return os_vfs()->unlink(path); }
 JET_ERR os_rename(const char *from, const char *to) { return os_vfs()->rename(from, to); }
 JET_ERR os_sync_dir(const char *dirpath) { return os_vfs()->sync_dir(dirpath); }
+
+JET_ERR os_replace_file(const char *path, const void *buf, size_t n)
+{
+    char tmp[4104], dir[4096];
+    int fd = -1;
+    JET_ERR err = JET_errSuccess;
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) return JET_errInvalidPath;
+    if ((err = os_open(tmp, OS_OPEN_READ | OS_OPEN_WRITE | OS_OPEN_CREATE, &fd)) < 0) goto out;
+    if ((err = os_ftruncate(fd, 0)) < 0) goto out;
+    if ((err = os_pwrite(fd, buf, n, 0)) < 0) goto out;
+    if ((err = os_fsync(fd)) < 0) goto out;
+    err = os_close(fd);
+    fd = -1;
+    if (err < 0) goto out;
+    if ((err = os_rename(tmp, path)) < 0) goto out;
+    os_dirname(dir, sizeof dir, path);
+    err = os_sync_dir(dir);
+    return err;
+out:
+    if (fd >= 0) os_close(fd);
+    /* A temporary that never became the file is of no use to anyone. */
+    (void)os_unlink(tmp);
+    return err;
+}
 JET_ERR os_lock(int fd) { return os_vfs()->lock(fd); }
 
 JET_ERR os_pread_full(int fd, void *buf, size_t n, uint64_t off)

@@ -66,6 +66,10 @@ JET_ERR os_unlink(const char *path);
 JET_ERR os_rename(const char *from, const char *to);
 JET_ERR os_sync_dir(const char *dirpath);
 JET_ERR os_lock(int fd);
+/* Replaces the file at path with buf atomically: "<path>.tmp", fsync,
+ * rename, directory fsync.  A failure leaves the old file (and no
+ * temporary); the error is returned unreported. */
+JET_ERR os_replace_file(const char *path, const void *buf, size_t n);
 
 /* Does the path exist (any type)?  Not routed through the VFS: metadata only. */
 int os_exists(const char *path);
