@@ -90,6 +90,7 @@ void dlv_prune(struct dlv_record *rec, uint32_t keep_from)
 {
     size_t k = 0;
     while (k < rec->n && rec->e[k].gen < keep_from) k++;
+    if (!k) return;
     memmove(rec->e, rec->e + k, (rec->n - k) * sizeof *rec->e);
     rec->n -= k;
 }
