@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # tests/e2e/test_forever_tools.sh -- incremental-forever backup software
 # against a live `jetfs serve` (real mounts, real tools), session after
-# session: restic, borg, and rsync into one destination each take a full
-# and four incrementals with writes between them; the third session is
+# session: restic, borg, rsync into one destination and tar
+# --listed-incremental each take a full and four incrementals with writes between them; the third session is
 # aborted (`jetfs end --abort`, which exits 0 and says so), so the fourth is
 # presented generations the tool already holds and skips: every other
 # session must still end normally and truncate, and the chain (full, 2nd,
@@ -165,6 +165,22 @@ five_sessions rsync
 # The destination kept the generations truncated since: ignored, named.
 grep -q "is not listed in .*backup.manifest: ignored" "$TMP/restore-rsync.err" ||
   fail "restore of rsync's destination does not name the stale files it ignored: $(cat "$TMP/restore-rsync.err")"
+
+# --- tar --listed-incremental (--no-check-device: the mount's device changes) ---
+backup_with() {
+  (cd "$M/backup" && nice -n 19 tar --no-check-device -g "$TMP/tar-$1.snar" -cf "$TMP/tar-s$2.tar" "$1") ||
+    fail "tar -g $2 failed"
+}
+restore_set() {
+  # The set as of session N: the archives of its directory, extracted in
+  # order (-g /dev/null also removes what a later dump no longer held).
+  local k
+  mkdir -p "$TMP/tar-x$1"
+  if [ "$1" = 1 ]; then tar -x -g /dev/null -f "$TMP/tar-s1.tar" -C "$TMP/tar-x1"
+  else for k in $(seq 2 "$1"); do tar -x -g /dev/null -f "$TMP/tar-s$k.tar" -C "$TMP/tar-x$1"; done; fi
+  mv "$TMP/tar-x$1/"* "$2"
+}
+five_sessions tar
 
 # --- two sessions in the same second: the database is transferred again ---
 D=$TMP/db-times
