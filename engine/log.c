@@ -78,8 +78,7 @@
  * that is not such a record ends the generation:
  *   - if everything from there to file_size is zero, it is the clean end;
  *   - in the last generation (or last_gen) anything else is the torn tail of
- *     a crash: the read ends and log_reader_tail_torn() says so (so does a
- *     last file shorter than its header says);
+ *     a crash: the read ends and log_reader_tail_torn() says so;
  *   - in an earlier generation it is JET_errLogFileCorrupt naming the file
  *     and offset, with one exception: if generation g+1's header chains to
  *     the file exactly as it is now (prev_hash equals its whole-file hash),
@@ -88,6 +87,9 @@
  *     damage; the reader moves on to g+1.  Without this a second crash, or a
  *     restore of a backed-up log set, would find every historical torn tail
  *     "corrupt".  Damage after the fact changes the hash and is still caught.
+ * A file that is not file_size bytes, the last one too, is
+ * JET_errLogFileCorrupt: every generation is built whole before it has its
+ * name, so only a hand (or a failing disk) makes one short.
  * Moving from g to g+1 checks g+1's header against g: same signature
  * (JET_errBadLogSignature), generation g+1, prev_create_us and prev_hash
  * equal to g's create time and whole-file hash (JET_errInvalidLogSequence).
@@ -584,6 +586,31 @@ out:
 }
 
 /*
+ * Whether generation gen's file, open as fd, is still the live log: the
+ * same file under its name, and file_size bytes.  An operator who deletes,
+ * replaces or truncates it would otherwise have every later commit
+ * acknowledged into a file recovery never sees.  Reported (naming the
+ * file) as JET_errLogWriteFail.  Context: the I/O token held, mu not.
+ */
+static JET_ERR check_live(const struct jet_log *log, int fd, uint32_t gen)
+{
+    char path[LOG_PATH_MAX];
+    struct os_identity id;
+    JET_ERR err = log_file_name(path, sizeof path, log->dir, log->base, gen);
+    if (err >= 0) err = os_identity(fd, path, &id);
+    if (err < 0) return jet_report(JET_errLogWriteFail, "%s: cannot check the live log file: %s", path, JetErrorString(err));
+    if (id.path_other)
+        return jet_report(JET_errLogWriteFail, "%s: the live log file was replaced under the running instance", path);
+    if (id.nlink == 0 || id.path_missing)
+        return jet_report(JET_errLogWriteFail, "%s: the live log file was deleted under the running instance", path);
+    if (id.size != log->file_size)
+        return jet_report(JET_errLogWriteFail, "%s: the live log file was cut to %llu bytes (it is %u) under the running "
+                                               "instance",
+                          path, (unsigned long long)id.size, log->file_size);
+    return JET_errSuccess;
+}
+
+/*
  * Marks the log dead (invariant 4) after a failure in step `what` and
  * reports it.  Context: mu held.
  */
@@ -700,6 +727,7 @@ static JET_ERR roll_locked(struct jet_log *log, uint32_t *pclosed)
     if ((err = os_fsync(fd)) < 0) goto relock;
     close_us = os_now_us();
     reported = true;
+    if ((err = check_live(log, fd, gen)) < 0) goto relock;
     /* The rest of the file is the zeroes it was built with (invariant 6). */
     for (uint64_t z = (uint64_t)off + n; z < log->file_size;) {
         size_t k = log->file_size - z < LOG_ZERO_BLOCK ? (size_t)(log->file_size - z) : LOG_ZERO_BLOCK;
@@ -977,11 +1005,16 @@ static JET_ERR flush_locked(struct jet_log *log)
         what = "fsync";
         err = os_fsync(fd);
     }
+    /* Bytes that reached a file no longer at its name are not durable:
+     * nothing they hold is acknowledged. */
+    bool gone = err >= 0 && (err = check_live(log, fd, gen)) < 0;
 
     pthread_mutex_lock(&log->mu);
     log->spare = b;
     log->io_busy = false;
-    if (err < 0) {
+    if (gone) {
+        atomic_store(&log->dead, true);
+    } else if (err < 0) {
         err = log_die(log, err, what, gen, off);
     } else if (target > atomic_load(&log->durable_lsn)) {
         atomic_store(&log->durable_lsn, target);
@@ -1281,12 +1314,15 @@ static JET_ERR reader_enter(struct log_reader *rd, uint32_t gen, const struct ch
                          (unsigned long long)h.prev_create_us, (unsigned long long)prev->create_us);
         goto out;
     }
-    /* The writer makes every file exactly file_size; only a last file may
-     * have lost its end (reported as a torn tail), and the chain check
-     * needs the earlier ones whole. */
-    if (gen < rd->last_gen && fsize != h.file_size) {
-        err = jet_report(JET_errLogFileCorrupt, "%s: file is %llu bytes, its header says %u", path,
-                         (unsigned long long)fsize, h.file_size);
+    /* The writer builds every file whole, file_size bytes, before it has
+     * its name (invariant 1), so a crash never leaves one short: a file of
+     * another size, the last one too, was cut or grown since, and what it
+     * lost may have been acknowledged.  Damage, not a torn tail. */
+    if (fsize != h.file_size) {
+        err = jet_report(JET_errLogFileCorrupt,
+                         "%s: file is %llu bytes, its header says %u: cut or grown after it was written (a crash "
+                         "never leaves a generation short)",
+                         path, (unsigned long long)fsize, h.file_size);
         goto out;
     }
 
@@ -1406,7 +1442,7 @@ JET_ERR log_reader_next(struct log_reader *rd, struct log_record *rec)
         bool zero;
         if ((err = reader_rest_is_zero(rd, off, &zero)) < 0) goto fail;
         if (gen >= rd->last_gen) {
-            rd->torn = !zero || rd->fsize < fs;
+            rd->torn = !zero;
             rd->done = true;
             return 1;
         }

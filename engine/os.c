@@ -150,10 +150,26 @@ static JET_ERR posix_lock(int fd)
     return JET_errSuccess;
 }
 
+static JET_ERR posix_identity(int fd, const char *path, struct os_identity *id)
+{
+    struct stat fs, ps;
+    memset(id, 0, sizeof *id);
+    if (fstat(fd, &fs) != 0) return os_errno_to_jet(errno);
+    id->size = (uint64_t)fs.st_size;
+    id->nlink = (uint64_t)fs.st_nlink;
+    if (stat(path, &ps) != 0) {
+        if (errno != ENOENT) return os_errno_to_jet(errno);
+        id->path_missing = 1;
+    } else {
+        id->path_other = ps.st_dev != fs.st_dev || ps.st_ino != fs.st_ino;
+    }
+    return JET_errSuccess;
+}
+
 static const struct os_vfs posix_vfs = {
     posix_open, posix_close, posix_pread, posix_pwrite, posix_fsync,
     posix_ftruncate, posix_fsize, posix_unlink, posix_rename, posix_sync_dir,
-    posix_lock,
+    posix_lock, posix_identity,
 };
 
 static _Atomic(const struct os_vfs *) vfs_in_force = &posix_vfs;
@@ -172,6 +188,7 @@ JET_ERR os_fsize(int fd, uint64_t *psize) { return os_vfs()->fsize(fd, psize); }
 JET_ERR os_unlink(const char *path) { return os_vfs()->unlink(path); }
 JET_ERR os_rename(const char *from, const char *to) { return os_vfs()->rename(from, to); }
 JET_ERR os_sync_dir(const char *dirpath) { return os_vfs()->sync_dir(dirpath); }
+JET_ERR os_identity(int fd, const char *path, struct os_identity *id) { return os_vfs()->identity(fd, path, id); }
 
 JET_ERR os_replace_file(const char *path, const void *buf, size_t n)
 {

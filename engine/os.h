@@ -30,6 +30,13 @@
 #define OS_OPEN_CREATE 0x4   /* create if missing */
 #define OS_OPEN_EXCL 0x8     /* with CREATE: fail if it exists (JET_errFileAccessDenied) */
 
+/* What an open file is, and whether its path still names it. */
+struct os_identity {
+    uint64_t size, nlink;
+    int path_missing;   /* nothing at the path */
+    int path_other;     /* the path names another file */
+};
+
 struct os_vfs {
     JET_ERR (*open)(const char *path, int flags, int *pfd);
     JET_ERR (*close)(int fd);
@@ -44,6 +51,8 @@ struct os_vfs {
     JET_ERR (*sync_dir)(const char *dirpath);
     /* Exclusive advisory lock on an open file; JET_errDatabaseLocked if held. */
     JET_ERR (*lock)(int fd);
+    /* Metadata of open file fd and of path (fstat, stat). */
+    JET_ERR (*identity)(int fd, const char *path, struct os_identity *id);
 };
 
 /* The table in force (never NULL) and the real one. */
@@ -66,6 +75,7 @@ JET_ERR os_unlink(const char *path);
 JET_ERR os_rename(const char *from, const char *to);
 JET_ERR os_sync_dir(const char *dirpath);
 JET_ERR os_lock(int fd);
+JET_ERR os_identity(int fd, const char *path, struct os_identity *id);
 /* Replaces the file at path with buf atomically: "<path>.tmp", fsync,
  * rename, directory fsync.  A failure leaves the old file (and no
  * temporary); the error is returned unreported. */

@@ -496,8 +496,6 @@ static void test_log_torn_tail_ends_the_read_cleanly(void)
         {"intact", 0, 0},
         {"garbage inside the last record", 1, -1},
         {"garbage after the last record", 2, 0},
-        {"file truncated by 300 bytes", 3, 0},
-        {"file truncated inside the last record", 4, -1},
         {"last record header zeroed, payload left", 5, -1},
     };
     enum { N = 50 };
@@ -521,6 +519,66 @@ static void test_log_torn_tail_ends_the_read_cleanly(void)
         /* The end is just past the last good record: where a writer would go. */
         lsn_t want_end = want == N ? lsns[N - 1] + LOG_REC_HDR_SIZE + STD_REC : lsns[N - 1];
         CU_ASSERT_EQUAL(end, want_end);
+    }
+}
+
+/* A generation is built whole before it has its name, so a crash never
+ * leaves one short: a last generation cut (by hand, after acknowledged
+ * commits reached it) is damage naming the file, never a torn tail. */
+static void test_log_a_cut_last_generation_is_damage(void)
+{
+    enum { N = 50 };
+    for (int kind = 3; kind <= 4; kind++) {
+        lsn_t lsns[N];
+        use_dir("log_cut");
+        uint32_t last = write_std_log(77, N, lsns);
+        damage_last_generation(kind, last, lsns[N - 1]);
+        char path[1100];
+        gen_path(path, sizeof path, last);
+        JET_ERR err;
+        int torn;
+        read_all(LSN_MAKE(1, LOG_HEADER_SIZE), 77, 0, &err, &torn, NULL);
+        CU_ASSERT_EQUAL(err, JET_errLogFileCorrupt);
+        CU_ASSERT(strstr(JetGetLastErrorDetail(), path) && strstr(JetGetLastErrorDetail(), "cut or grown"));
+        if (err != JET_errLogFileCorrupt) fprintf(stderr, "cut case %d: %ld %s\n", kind, (long)err, JetGetLastErrorDetail());
+    }
+}
+
+/* The live generation deleted, replaced or cut under a writer: the next
+ * flush fails naming the file, nothing after it is acknowledged, and the
+ * log stays dead (no later call succeeds). */
+static void test_log_a_live_generation_removed_fails_the_next_flush(void)
+{
+    static const char *const how[] = {"deleted", "replaced", "cut"};
+    for (int k = 0; k < 3; k++) {
+        use_dir("log_live");
+        struct log_config cfg = cfg_for(9, SMALL_FILE);
+        struct jet_log *log;
+        uint8_t buf[STD_REC];
+        lsn_t first, end;
+        memset(buf, 'a' + k, sizeof buf);
+        CU_ASSERT_EQUAL_FATAL(log_open(&cfg, 1, &log), JET_errSuccess);
+        CU_ASSERT_EQUAL(append1(log, 1, buf, sizeof buf, &first, &end), JET_errSuccess);
+        CU_ASSERT_EQUAL(log_flush(log, end), JET_errSuccess);
+        char path[1100], other[1200];
+        gen_path(path, sizeof path, log_current_generation(log));
+        if (k == 0) CU_ASSERT_FATAL(unlink(path) == 0);
+        if (k == 1) {
+            snprintf(other, sizeof other, "%s.copy", path);
+            char cmd[5000];
+            snprintf(cmd, sizeof cmd, "cp '%s' '%s' && mv '%s' '%s'", path, other, other, path);
+            CU_ASSERT_FATAL(system(cmd) == 0);
+        }
+        if (k == 2) CU_ASSERT_FATAL(truncate(path, SMALL_FILE / 2) == 0);
+        lsn_t durable = log_durable_lsn(log);
+        CU_ASSERT_EQUAL(append1(log, 1, buf, sizeof buf, &first, &end), JET_errSuccess);
+        CU_ASSERT_EQUAL(log_flush(log, end), JET_errLogWriteFail);
+        CU_ASSERT(strstr(JetGetLastErrorDetail(), path) && strstr(JetGetLastErrorDetail(), how[k]));
+        if (!strstr(JetGetLastErrorDetail(), how[k])) fprintf(stderr, "live %s: %s\n", how[k], JetGetLastErrorDetail());
+        CU_ASSERT_EQUAL(log_durable_lsn(log), durable);
+        CU_ASSERT_EQUAL(log_flush(log, end), JET_errLogWriteFail);
+        CU_ASSERT_EQUAL(log_roll(log, NULL), JET_errLogWriteFail);
+        log_close(log);
     }
 }
 
@@ -1262,6 +1320,8 @@ int main(void)
     ADD(test_log_roll_explicit_and_empty_generation);
     ADD(test_log_reader_starts_mid_generation_and_respects_last_gen);
     ADD(test_log_torn_tail_ends_the_read_cleanly);
+    ADD(test_log_a_cut_last_generation_is_damage);
+    ADD(test_log_a_live_generation_removed_fails_the_next_flush);
     ADD(test_log_damage_in_an_earlier_generation_is_corruption);
     ADD(test_log_torn_tail_vouched_for_by_the_next_generation);
     ADD(test_log_reader_checks_the_hash_chain);
