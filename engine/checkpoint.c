@@ -13,13 +13,17 @@
  *   16  u64 log_signature
  *   24  u64 lsn            recovery starts here
  *   32  u32 ndbs
- *   36  u32 reserved
+ *   36  u32 gen_seen       the log's current generation when it was written
+ *                          (0 in files written before it was kept): a
+ *                          restart that finds fewer generations was robbed
+ *                          of the newest one
  *   40  ndbs x { u32 dbidx, u32 path length, u64 db_signature, path }
  *
  * A checkpoint cycle (ckpt_run) writes every dirty page out (log first),
  * fsyncs the database files, then moves the checkpoint.  With circular
  * logging it then deletes generations wholly below the checkpoint.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,6 +68,7 @@ JET_ERR ckpt_read(const char *path, struct ckpt_file *ck)
     ck->log_signature = get_le64(b + 16);
     ck->lsn = get_le64(b + 24);
     ck->ndbs = get_le32(b + 32);
+    ck->gen_seen = get_le32(b + 36);
     if (ck->ndbs > JET_MAX_DBS)
         return jet_report(JET_errCheckpointCorrupt, "%s: %u databases listed (at most %d)", path, ck->ndbs,
                           JET_MAX_DBS);
@@ -92,6 +97,7 @@ JET_ERR ckpt_write(const char *path, const struct ckpt_file *ck)
     put_le64(b + 16, ck->log_signature);
     put_le64(b + 24, ck->lsn);
     put_le32(b + 32, ck->ndbs);
+    put_le32(b + 36, ck->gen_seen);
     size_t off = 40;
     for (uint32_t i = 0; i < ck->ndbs; i++) {
         size_t len = strlen(ck->dbs[i].path);
@@ -114,6 +120,7 @@ static void ckpt_fill(struct jet_instance *inst, struct ckpt_file *ck, lsn_t lsn
     memset(ck, 0, sizeof *ck);
     ck->log_signature = inst->log_signature;
     ck->lsn = lsn;
+    ck->gen_seen = inst->log ? log_current_generation(inst->log) : 0;
     for (uint32_t d = 0; d < JET_MAX_DBS; d++) {
         struct db *db = inst->dbs[d];
         if (!db || !db->attached) continue;
@@ -162,6 +169,35 @@ out:
     return err;
 }
 
+/*
+ * Rewrites the checkpoint at the position it already has, to record the
+ * log's new current generation (gen_seen): a restart that finds the newest
+ * generation gone then refuses instead of starting without its commits.
+ */
+static void ckpt_note_generation(struct jet_instance *inst)
+{
+    struct ckpt_file ck;
+    char path[JET_PATH_MAX];
+    pthread_mutex_lock(&inst->ckpt_mu);
+    pthread_mutex_lock(&inst->mu);
+    lsn_t lsn = inst->checkpoint_lsn;
+    if (lsn) ckpt_fill(inst, &ck, lsn);
+    pthread_mutex_unlock(&inst->mu);
+    /* A failure leaves the older record: the next cycle writes it again. */
+    if (lsn && ckpt_path(inst, path, sizeof path) >= 0 && ckpt_write(path, &ck) < 0)
+        fprintf(stderr, "jet: %s\n", JetGetLastErrorDetail());
+    pthread_mutex_unlock(&inst->ckpt_mu);
+}
+
+void ckpt_generation_closed(void *arg, uint32_t generation, uint64_t hash, uint64_t close_us)
+{
+    struct jet_instance *inst = arg;
+    (void)generation, (void)hash, (void)close_us;
+    /* A wakeup lost to the race with the wait costs one period, no more. */
+    atomic_store(&inst->ckpt_note_gen, true);
+    pthread_cond_broadcast(&inst->ckpt_cv);
+}
+
 static void *ckpt_main(void *arg)
 {
     struct jet_instance *inst = arg;
@@ -172,7 +208,17 @@ static void *ckpt_main(void *arg)
         uint64_t ns = (uint64_t)ts.tv_nsec + (uint64_t)inst->p.ckpt_period_ms * 1000000u;
         ts.tv_sec += (time_t)(ns / 1000000000u);
         ts.tv_nsec = (long)(ns % 1000000000u);
-        pthread_cond_timedwait(&inst->ckpt_cv, &inst->mu, &ts);
+        /* A closed generation is noted at once; the cycle keeps its period
+         * (or runs early when kicked). */
+        while (!inst->ckpt_stop && !inst->ckpt_kicked &&
+               pthread_cond_timedwait(&inst->ckpt_cv, &inst->mu, &ts) != ETIMEDOUT) {
+            if (!atomic_exchange(&inst->ckpt_note_gen, false)) continue;
+            pthread_mutex_unlock(&inst->mu);
+            if (!atomic_load(&inst->unavailable)) ckpt_note_generation(inst);
+            pthread_mutex_lock(&inst->mu);
+        }
+        inst->ckpt_kicked = false;
+        atomic_store(&inst->ckpt_note_gen, false);
         if (inst->ckpt_stop) break;
         pthread_mutex_unlock(&inst->mu);
         if (!atomic_load(&inst->unavailable)) {
@@ -210,6 +256,7 @@ void ckpt_stop_thread(struct jet_instance *inst)
 void ckpt_kick(struct jet_instance *inst)
 {
     pthread_mutex_lock(&inst->mu);
+    inst->ckpt_kicked = true;
     pthread_cond_broadcast(&inst->ckpt_cv);
     pthread_mutex_unlock(&inst->mu);
 }

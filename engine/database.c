@@ -333,6 +333,7 @@ JET_ERR db_detach_all(struct jet_instance *inst, bool clean)
         ck.log_signature = inst->log_signature;
         JET_ERR e = log_flush_all(inst->log);
         ck.lsn = log_end_lsn(inst->log);
+        ck.gen_seen = log_current_generation(inst->log);
         if (e >= 0) e = ckpt_path(inst, path, sizeof path);
         if (e >= 0) e = ckpt_write(path, &ck);
         if (e < 0) err = e;

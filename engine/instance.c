@@ -116,12 +116,35 @@ void handle_free(JET_API_PTR h)
 
 /* ---- instance state ---- */
 
+static pthread_mutex_t failure_mu = PTHREAD_MUTEX_INITIALIZER;
+static JET_ERR instance_of(JET_INSTANCE h, struct jet_instance **pinst);
+
 JET_ERR inst_fatal(struct jet_instance *inst, JET_ERR err)
 {
-    if (!atomic_exchange(&inst->unavailable, 1))
-        fprintf(stderr, "jet: instance '%s' is unavailable after %s (%ld): %s\n", inst->name,
-                JetErrorString(err), err, JetGetLastErrorDetail());
+    /* The first failure is the one that counts: later ones follow from it. */
+    pthread_mutex_lock(&failure_mu);
+    if (!atomic_load(&inst->unavailable)) {
+        snprintf(inst->failure, sizeof inst->failure, "%s (%ld): %s", JetErrorString(err), err, JetGetLastErrorDetail());
+        atomic_store(&inst->unavailable, 1);
+        fprintf(stderr, "jet: instance '%s' is unavailable after %s\n", inst->name, inst->failure);
+    }
+    pthread_mutex_unlock(&failure_mu);
     return JET_errInstanceUnavailable;
+}
+
+JET_ERR JetGetInstanceFailure(JET_INSTANCE instance, char *szReason, unsigned long cbMax)
+{
+    struct jet_instance *inst;
+    JET_ERR err = instance_of(instance, &inst);
+    if (err < 0) return err;
+    if (szReason && cbMax) szReason[0] = '\0';
+    pthread_mutex_lock(&failure_mu);
+    if (atomic_load(&inst->unavailable)) {
+        if (szReason && cbMax) snprintf(szReason, cbMax, "%s", inst->failure);
+        err = JET_errInstanceUnavailable;
+    }
+    pthread_mutex_unlock(&failure_mu);
+    return err;
 }
 
 JET_ERR inst_check(struct jet_instance *inst)
@@ -388,6 +411,7 @@ static JET_ERR instance_start(struct jet_instance *inst)
         struct log_config cfg = {
             .dir = inst->p.log_path, .base = inst->p.base, .file_size = inst->p.log_file_size,
             .page_size = inst->p.page_size, .signature = inst->log_signature, .prepare_ahead = true,
+            .on_close = ckpt_generation_closed, .on_close_arg = inst,
         };
         if ((err = log_open(&cfg, next_gen, &inst->log)) < 0) goto fail_cache;
         /* Point the checkpoint at the new generation: everything before it
@@ -396,6 +420,7 @@ static JET_ERR instance_start(struct jet_instance *inst)
         memset(&ck, 0, sizeof ck);
         ck.log_signature = inst->log_signature;
         ck.lsn = log_end_lsn(inst->log);
+        ck.gen_seen = log_current_generation(inst->log);
         if ((err = ckpt_path(inst, path, sizeof path)) < 0) goto fail_log;
         if ((err = ckpt_write(path, &ck)) < 0) goto fail_log;
         inst->checkpoint_lsn = ck.lsn;
@@ -548,6 +573,13 @@ JET_ERR JetTerm2(JET_INSTANCE instance, JET_GRBIT grbit)
         if (!any) g.mode = MODE_NONE;
     }
     pthread_mutex_unlock(&g.lock);
+    /* A failed instance was not shut down cleanly, whatever was asked:
+     * saying success would tell a supervisor all is well. */
+    if (running && atomic_load(&inst->unavailable))
+        err = jet_report(JET_errInstanceUnavailable,
+                         "instance '%s' was not shut down cleanly: it failed after %s; the next start recovers every "
+                         "acknowledged commit from the log",
+                         inst->name, inst->failure);
     instance_free(inst);
     return err;
 }

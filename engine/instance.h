@@ -167,6 +167,7 @@ struct jet_instance {
     pthread_mutex_t write_lock;
     pthread_rwlock_t commit_lock;
     atomic_int unavailable;
+    char failure[640];         /* why it became unavailable (set once, before unavailable) */
     atomic_uint_fast64_t txn_seq;
     /* checkpointer */
     pthread_t ckpt_thread;
@@ -174,6 +175,8 @@ struct jet_instance {
     bool ckpt_stop;
     pthread_cond_t ckpt_cv;
     pthread_mutex_t ckpt_mu;   /* serialises checkpoint cycles */
+    bool ckpt_kicked;          /* under mu: run a cycle now (ckpt_kick) */
+    atomic_bool ckpt_note_gen; /* a generation closed: record the new one (set without mu) */
     lsn_t checkpoint_lsn;
     int nsessions;
     int lock_fd;               /* the instance lock file in system_path */
@@ -251,6 +254,7 @@ JET_ERR meta_catalog_root(const struct bt_pager *pg, uint32_t *proot);
 struct ckpt_file {
     uint64_t log_signature;
     lsn_t lsn;
+    uint32_t gen_seen;        /* the log's current generation when written (0: not recorded) */
     uint32_t ndbs;
     struct {
         uint32_t dbidx;
@@ -267,6 +271,9 @@ JET_ERR ckpt_start_thread(struct jet_instance *inst);
 void ckpt_stop_thread(struct jet_instance *inst);
 /* Wakes the checkpointer before its period ends. */
 void ckpt_kick(struct jet_instance *inst);
+/* The log's on_close: has the checkpointer record the new generation.
+ * Takes no lock (it may run inside an append made under inst->mu). */
+void ckpt_generation_closed(void *inst, uint32_t generation, uint64_t hash, uint64_t close_us);
 
 /* ---- backup (backup.c) ---- */
 struct backup;

@@ -251,6 +251,17 @@ JET_ERR recovery_run(struct jet_instance *inst, uint32_t *pnext_gen)
                              inst->p.log_path);
             goto out;
         }
+        /* Generations are never deleted past the checkpoint: the log
+         * reached gen_seen, so one missing at the end was taken away, and
+         * with it commits that were acknowledged. */
+        if (ck.gen_seen > gens[ngens - 1]) {
+            err = jet_report(JET_errMissingLogFile,
+                             "recovery: generation %u is missing from %s: the log reached it (the checkpoint saw it) "
+                             "but the newest generation present is %u; it may hold acknowledged commits: put it back, "
+                             "or restore from a backup",
+                             ck.gen_seen, inst->p.log_path, gens[ngens - 1]);
+            goto out;
+        }
         for (uint32_t i = 0; i < ck.ndbs; i++) {
             err = redo_open_db(&r, ck.dbs[i].dbidx, ck.dbs[i].path, ck.dbs[i].db_signature);
             if (err < 0) goto out;

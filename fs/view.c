@@ -995,6 +995,14 @@ char *jv_status_json(struct jv_view *v, size_t *plen)
     sb_str(&b, v->opt.instance_name ? v->opt.instance_name : "");
     sb_printf(&b, ",\n  \"mounted_at\": \"%s\",\n  \"truncate\": \"%s\",\n", when,
               v->opt.truncate_manual ? "manual" : "on-unmount");
+    char failure[700];
+    if (JetGetInstanceFailure(v->inst, failure, sizeof failure) < 0) {
+        sb_printf(&b, "  \"instance_state\": \"failed\",\n  \"instance_failure\": ");
+        sb_str(&b, failure);
+        sb_printf(&b, ",\n");
+    } else {
+        sb_printf(&b, "  \"instance_state\": \"running\",\n  \"instance_failure\": null,\n");
+    }
     status_backup(v, &b);
     status_history(v, &b);
     sb_printf(&b, "  \"corrupt_pages\": [");

@@ -152,6 +152,15 @@ const char *JetErrorString(JET_ERR err);
  * call into the engine.
  */
 const char *JetGetLastErrorDetail(void);
+/*
+ * JetGetInstanceFailure (jetfs): JET_errSuccess while the instance is
+ * healthy; JET_errInstanceUnavailable once a log or database write or
+ * fsync failed (or the live log was removed), with the first failure's
+ * reason in szReason.  Such an instance acknowledges nothing more, and its
+ * JetTerm returns JET_errInstanceUnavailable: it was not shut down cleanly,
+ * and the next JetInit recovers it.
+ */
+JET_ERR JetGetInstanceFailure(JET_INSTANCE instance, char *szReason, unsigned long cbMax);
 
 /* ------------------------------------------------------------------ */
 /* System parameters (ESE parameter ids).                               */

@@ -389,6 +389,17 @@ static JET_ERR cmd_info(struct resp_client *c, size_t argc, char **argv, size_t 
         info_line(&b, "database:%s", sh->dbpath);
         info_line(&b, "%s", "");
     }
+    char failure[700];
+    bool failed = JetGetInstanceFailure(sh->inst, failure, sizeof failure) < 0;
+    if (info_wants(argc, argv, "persistence")) {
+        /* Redis's own field says whether the last write reached the disk. */
+        info_line(&b, "# Persistence");
+        info_line(&b, "aof_enabled:1");
+        info_line(&b, "aof_last_write_status:%s", failed ? "err" : "ok");
+        info_line(&b, "jetfs_instance_state:%s", failed ? "failed" : "running");
+        if (failed) info_line(&b, "jetfs_instance_failure:%s", failure);
+        info_line(&b, "%s", "");
+    }
     if (info_wants(argc, argv, "clients")) {
         info_line(&b, "# Clients");
         info_line(&b, "connected_clients:%u", atomic_load(&sh->clients));
@@ -402,7 +413,7 @@ static JET_ERR cmd_info(struct resp_client *c, size_t argc, char **argv, size_t 
         info_line(&b, "rejected_connections:%llu", (unsigned long long)atomic_load(&sh->rejected));
         info_line(&b, "%s", "");
     }
-    if (info_wants(argc, argv, "keyspace")) {
+    if (info_wants(argc, argv, "keyspace") && !failed) {
         long long keys = 0;
         bool own = !c->in_txn;
         /* An exact count needs the write lock: see resp_keyspace.c. */
