@@ -663,7 +663,7 @@ static const struct resp_command commands[] = {
     {"get", 2, 0, cmd_get},
     {"set", -3, RESP_CMD_WRITE, cmd_set},
     {"incr", 2, RESP_CMD_WRITE, cmd_incr},
-    {"ping", -1, 0, cmd_ping},
+    {"ping", -1, RESP_CMD_NO_DATA, cmd_ping},
     {"mset", -3, RESP_CMD_WRITE, cmd_mset},
     {"mget", -2, RESP_CMD_READ_TXN | RESP_CMD_READ_MANY, cmd_mget},
     {"del", -2, RESP_CMD_WRITE, cmd_del},
@@ -671,7 +671,7 @@ static const struct resp_command commands[] = {
     {"incrby", 3, RESP_CMD_WRITE, cmd_incrby},
     {"decr", 2, RESP_CMD_WRITE, cmd_decr},
     {"decrby", 3, RESP_CMD_WRITE, cmd_decrby},
-    {"echo", 2, 0, cmd_echo},
+    {"echo", 2, RESP_CMD_NO_DATA, cmd_echo},
     {"dbsize", 1, RESP_CMD_READ_TXN, resp_cmd_dbsize},
     {"scan", -2, 0, resp_cmd_scan},
     {"flushdb", -1, 0, resp_cmd_flushdb},
@@ -681,14 +681,14 @@ static const struct resp_command commands[] = {
     {"discard", 1, RESP_CMD_NOW, cmd_discard},
     {"watch", -2, RESP_CMD_NO_MULTI, cmd_watch},
     {"unwatch", 1, 0, cmd_unwatch},
-    {"info", -1, 0, cmd_info},
-    {"shutdown", -1, RESP_CMD_NO_MULTI, cmd_shutdown},
-    {"quit", -1, RESP_CMD_NOW, cmd_quit},
-    {"select", 2, 0, cmd_select},
-    {"command", -1, 0, cmd_command},
-    {"config", -2, 0, cmd_config},
-    {"client", -2, 0, cmd_client},
-    {"hello", -1, RESP_CMD_NO_MULTI, cmd_hello},
+    {"info", -1, RESP_CMD_NO_DATA, cmd_info},
+    {"shutdown", -1, RESP_CMD_NO_MULTI | RESP_CMD_NO_DATA, cmd_shutdown},
+    {"quit", -1, RESP_CMD_NOW | RESP_CMD_NO_DATA, cmd_quit},
+    {"select", 2, RESP_CMD_NO_DATA, cmd_select},
+    {"command", -1, RESP_CMD_NO_DATA, cmd_command},
+    {"config", -2, RESP_CMD_NO_DATA, cmd_config},
+    {"client", -2, RESP_CMD_NO_DATA, cmd_client},
+    {"hello", -1, RESP_CMD_NO_MULTI | RESP_CMD_NO_DATA, cmd_hello},
 };
 
 /* By name (case-insensitive); with name NULL, the n-th entry (for COUNT). */
@@ -729,6 +729,15 @@ static void run(struct resp_client *c, const struct resp_command *cmd, size_t ar
     size_t mark = c->out.len;
     JET_ERR err;
 
+    if (!c->table_open && !(cmd->flags & RESP_CMD_NO_DATA)) {
+        /* A connection made after the instance failed has no session:
+         * it may still ask what happened (INFO), nothing else. */
+        char why[700] = "";
+        (void)JetGetInstanceFailure(c->sh->inst, why, sizeof why);
+        resp_reply_error(&c->out, "ERR jetfs: the instance failed and writes nothing more (%s); restart jetfs serve to "
+                                  "recover it", why);
+        return;
+    }
     if (txn) {
         if ((err = JetBeginTransaction(c->ses)) < 0) {
             resp_reply_engine_error(c, "could not begin a transaction", err);

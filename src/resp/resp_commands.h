@@ -105,6 +105,7 @@ struct resp_command {
 #define RESP_CMD_READ_MANY 0x4  /* ... when it names more than one key */
 #define RESP_CMD_NO_MULTI 0x8   /* refused between MULTI and EXEC */
 #define RESP_CMD_NOW 0x10       /* executed at once even between MULTI and EXEC */
+#define RESP_CMD_NO_DATA 0x20   /* needs no session: answered even once the instance failed */
 
 /* Makes sure RESP_TABLE exists in dbpath (attached to inst). */
 JET_ERR resp_table_ensure(JET_INSTANCE inst, const char *dbpath, char *why, size_t cbwhy);

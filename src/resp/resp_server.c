@@ -225,7 +225,9 @@ static void *conn_main(void *arg)
 
     tl_conn = cn;
     JET_ERR err = resp_client_open(&c, &srv->sh, why, sizeof why);
-    if (err < 0) {
+    if (err == JET_errInstanceUnavailable) {
+        serve(cn, &c); /* only what needs no session: INFO says why */
+    } else if (err < 0) {
         resp_reply_error(&c.out, "ERR jetfs cannot serve this connection: %s", why);
         flush_out(cn, &c);
     } else {
