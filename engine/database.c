@@ -81,7 +81,8 @@ JET_ERR db_open_file(struct jet_instance *inst, const char *path, uint32_t dbidx
     db->fd = -1;
     snprintf(db->path, sizeof db->path, "%s", path);
     if ((err = os_open(path, OS_OPEN_READ | OS_OPEN_WRITE, &db->fd)) < 0) {
-        err = jet_report(err, "%s: cannot open database: %s", path, JetErrorString(err));
+        char eb[128];
+        err = jet_report(err, "%s: cannot open database: %s", path, os_reason(err, eb, sizeof eb));
         goto fail;
     }
     if ((err = os_lock(db->fd)) < 0) {
@@ -170,7 +171,8 @@ JET_ERR JetCreateDatabase(JET_SESID sesid, const char *szFilename, const char *s
         goto out_unlock;
     }
     if ((err = os_open(path, OS_OPEN_READ | OS_OPEN_WRITE | OS_OPEN_CREATE, &fd)) < 0) {
-        err = jet_report(err, "%s: cannot create database: %s", path, JetErrorString(err));
+        char eb[128];
+        err = jet_report(err, "%s: cannot create database: %s", path, os_reason(err, eb, sizeof eb));
         goto out_unlock;
     }
     if ((err = os_lock(fd)) < 0) goto out_unlock;

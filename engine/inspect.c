@@ -37,7 +37,10 @@ JET_ERR JetInspectDatabaseHeader(const char *path, JET_INSPECT_DBHEADER *info)
     struct db_header h;
     uint8_t b0[DB_HEADER_BYTES];
     JET_ERR err = os_open(path, OS_OPEN_READ, &fd);
-    if (err < 0) return jet_report(err, "%s: cannot open: %s", path, JetErrorString(err));
+    if (err < 0) {
+        char eb[128];
+        return jet_report(err, "%s: cannot open: %s", path, os_reason(err, eb, sizeof eb));
+    }
     memset(info, 0, sizeof *info);
     if ((err = db_header_read(fd, path, &h)) < 0) goto out;
     for (int c = 0; c < 2; c++) {
@@ -248,7 +251,10 @@ JET_ERR JetInspectCheckDatabase(const char *path, void (*report)(void *arg, cons
     char msg[600];
     JET_ERR err = os_open(path, OS_OPEN_READ, &r.fd);
     memset(&st, 0, sizeof st);
-    if (err < 0) return jet_report(err, "%s: cannot open: %s", path, JetErrorString(err));
+    if (err < 0) {
+        char eb[128];
+        return jet_report(err, "%s: cannot open: %s", path, os_reason(err, eb, sizeof eb));
+    }
     if ((err = db_header_read(r.fd, path, &h)) < 0) goto out;
     r.ps = h.page_size;
     pg = malloc(r.ps);

@@ -382,8 +382,11 @@ static JET_ERR instance_start(struct jet_instance *inst)
     JET_ERR err;
     char path[JET_PATH_MAX];
     uint32_t next_gen = 1;
-    if ((err = os_mkdirs(inst->p.system_path)) < 0) return jet_report(err, "cannot create system path %s", inst->p.system_path);
-    if ((err = os_mkdirs(inst->p.log_path)) < 0) return jet_report(err, "cannot create log path %s", inst->p.log_path);
+    char eb[128];
+    if ((err = os_mkdirs(inst->p.system_path)) < 0)
+        return jet_report(err, "cannot create system path %s: %s", inst->p.system_path, os_reason(err, eb, sizeof eb));
+    if ((err = os_mkdirs(inst->p.log_path)) < 0)
+        return jet_report(err, "cannot create log path %s: %s", inst->p.log_path, os_reason(err, eb, sizeof eb));
     /* One process per instance directory: a second one would interleave
      * logs and corrupt both. */
     char lockname[32];
@@ -391,7 +394,7 @@ static JET_ERR instance_start(struct jet_instance *inst)
     if ((err = os_join(path, sizeof path, inst->p.system_path, lockname)) < 0) return err;
     if ((err = os_open(path, OS_OPEN_READ | OS_OPEN_WRITE | OS_OPEN_CREATE, &inst->lock_fd)) < 0) {
         inst->lock_fd = -1;
-        return jet_report(err, "%s: cannot open the instance lock file", path);
+        return jet_report(err, "%s: cannot open the instance lock file: %s", path, os_reason(err, eb, sizeof eb));
     }
     if ((err = os_lock(inst->lock_fd)) < 0) {
         err = jet_report(err, "%s: the instance is in use by another process", path);
@@ -404,6 +407,14 @@ static JET_ERR instance_start(struct jet_instance *inst)
         char spill[64], sp[JET_PATH_MAX];
         snprintf(spill, sizeof spill, "%s-backup-%u.spill", inst->p.base, d);
         if (os_join(sp, sizeof sp, inst->p.system_path, spill) >= 0 && os_exists(sp)) (void)os_unlink(sp);
+    }
+    /* So are the temporaries of a file replacement a crash or a full disk
+     * interrupted (os_replace_file): the files themselves are intact. */
+    static const char *const temps[] = {"%s.chk.tmp", "%s.delivered.tmp"};
+    for (size_t i = 0; i < sizeof temps / sizeof temps[0]; i++) {
+        char name[64], tp[JET_PATH_MAX];
+        snprintf(name, sizeof name, temps[i], inst->p.base);
+        if (os_join(tp, sizeof tp, inst->p.system_path, name) >= 0 && os_exists(tp)) (void)os_unlink(tp);
     }
     if ((err = cache_init(&inst->cache, inst, inst->p.page_size, inst->p.cache_pages)) < 0) goto fail;
     if (inst->p.recovery) {

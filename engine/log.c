@@ -239,19 +239,6 @@ static uint64_t rec_checksum(uint64_t signature, const uint8_t *hdr, const struc
     return XXH3_64bits_digest(&st);
 }
 
-/*
- * Why err happened, for messages: the OS text when this thread's last
- * errno is the one err was translated from (a failure injected through the
- * VFS, or an older errno, must not be quoted as the reason).
- */
-static const char *os_reason(JET_ERR err, char *buf, size_t cb)
-{
-    int e = os_last_errno();
-    if (e != 0 && os_errno_to_jet(e) == err) return strerror_r(e, buf, cb); /* GNU variant: _GNU_SOURCE */
-    snprintf(buf, cb, "error %d", (int)err);
-    return buf;
-}
-
 static bool all_zero(const uint8_t *p, size_t n)
 {
     /* p[i] == p[i+1] for all i and p[0] == 0: one memcmp instead of a loop. */

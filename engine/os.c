@@ -301,3 +301,11 @@ uint64_t os_random64(void)
     v = os_now_us() ^ ((uint64_t)getpid() << 32) ^ os_mono_us() * 0x9E3779B97F4A7C15ull;
     return v ? v : 1;
 }
+
+const char *os_reason(JET_ERR err, char *buf, size_t cb)
+{
+    int e = os_last_errno();
+    if (e != 0 && os_errno_to_jet(e) == err) return strerror_r(e, buf, cb); /* GNU variant: _GNU_SOURCE */
+    snprintf(buf, cb, "%s", JetErrorString(err));
+    return buf;
+}

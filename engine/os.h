@@ -92,6 +92,11 @@ void os_dirname(char *buf, size_t cb, const char *path);
 
 JET_ERR os_errno_to_jet(int e);
 int os_last_errno(void);
+/* Why err happened, for messages: the OS text ("Read-only file system")
+ * when this thread's last errno is the one err was translated from (a
+ * failure injected through the VFS, or an older errno, is not quoted),
+ * else the JET error's own text. */
+const char *os_reason(JET_ERR err, char *buf, size_t cb);
 
 /* Monotonic and wall clocks in microseconds. */
 uint64_t os_now_us(void);

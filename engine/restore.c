@@ -126,7 +126,8 @@ JET_ERR JetExternalRestore3(char *szCheckpointFilePath, char *szLogPath, JET_RST
             goto out;
         }
         if ((err = os_open(path, OS_OPEN_READ, &fd)) < 0) {
-            err = jet_report(err, "%s: cannot open the restored database: %s", path, JetErrorString(err));
+            char eb[128];
+            err = jet_report(err, "%s: cannot open the restored database: %s", path, os_reason(err, eb, sizeof eb));
             goto out;
         }
         err = db_header_read(fd, path, &h);
@@ -361,7 +362,10 @@ static JET_ERR check_manifest(const char *setdir, struct set_manifest *m)
     int fd;
     uint64_t size = 0;
     JET_ERR err = os_open(path, OS_OPEN_READ, &fd);
-    if (err < 0) return jet_report(err, "%s: cannot read the manifest", path);
+    if (err < 0) {
+        char eb[128];
+        return jet_report(err, "%s: cannot read the manifest: %s", path, os_reason(err, eb, sizeof eb));
+    }
     if ((err = os_fsize(fd, &size)) < 0 || size > (16u << 20)) {
         os_close(fd);
         return jet_report(JET_errInvalidBackup, "%s: manifest unreadable or too large", path);
@@ -486,8 +490,10 @@ JET_ERR JetRestoreSets2(const char *const *sets, int nsets, const char *target_d
         if (si == 0) first = si;
         prev = si;
     }
-    if (err >= 0 && (err = os_mkdirs(target_dir)) < 0)
-        err = jet_report(err, "%s: cannot create the restore target", target_dir);
+    if (err >= 0 && (err = os_mkdirs(target_dir)) < 0) {
+        char eb[128];
+        err = jet_report(err, "%s: cannot create the restore target: %s", target_dir, os_reason(err, eb, sizeof eb));
+    }
     for (int si = 0; si < nsets && err >= 0; si++) {
         DIR *dd = opendir(sets[si]);
         if (!dd) {

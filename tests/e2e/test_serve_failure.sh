@@ -6,7 +6,8 @@
 # cleanly, and once the tmpfs is grown a restart holds every acknowledged
 # key; (2) the live log generation deleted under it: the next write is
 # refused, SIGTERM exits non-zero, and the restart refuses to start without
-# the generation, naming it, instead of serving without its keys.
+# the generation, naming it, instead of serving without its keys.  Also:
+# an instance on read-only media is refused naming the OS reason.
 set -euo pipefail
 BIN=${JET_BIN:?}
 F=$BIN/jetfs
@@ -110,6 +111,10 @@ else
   term
   [ "$rc" = 0 ] || fail "jetfs serve exited $rc after a clean run"
   grep -q "instance shut down cleanly" "$TMP/serve.log" || fail "the recovered instance did not shut down cleanly"
+  # On read-only media an open names the OS reason.
+  mount -o remount,ro "$SMALL"
+  if "$BIN/jetutil" export "$SMALL/db" > /dev/null 2> "$TMP/ro.err"; then :; fi
+  grep -q "Read-only file system" "$TMP/ro.err" || fail "a read-only directory is not named as such: $(cat "$TMP/ro.err")"
   umount "$SMALL"
   SMALL=
 fi

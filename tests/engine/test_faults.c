@@ -437,6 +437,32 @@ static void test_a_missing_newest_generation_is_refused(void)
     assert_dir_unchanged(&before, NULL);
 }
 
+/* A replacement a crash or a full disk interrupted leaves its temporary;
+ * the next start removes it (the checkpoint itself is intact). */
+static void test_stale_temporaries_are_removed_at_start(void)
+{
+    snprintf(dir, sizeof dir, "%s", tu_scratch_dir("fault_tmp"));
+    snprintf(dbpath, sizeof dbpath, "%s/f.db", dir);
+    crash_after(1, 0, 50);
+    char tmp1[1200], tmp2[1200];
+    snprintf(tmp1, sizeof tmp1, "%s/edb.chk.tmp", dir);
+    snprintf(tmp2, sizeof tmp2, "%s/edb.delivered.tmp", dir);
+    FILE *f = fopen(tmp1, "w");
+    CU_ASSERT_FATAL(f != NULL);
+    fputs("half a checkpoint", f);
+    fclose(f);
+    f = fopen(tmp2, "w");
+    CU_ASSERT_FATAL(f != NULL);
+    fclose(f);
+    JET_INSTANCE inst;
+    JET_SESID s;
+    JET_TABLEID t;
+    CU_ASSERT_FATAL(open_inst(&inst, &s, &t, 0, 1000) >= 0);
+    CU_ASSERT(access(tmp1, F_OK) != 0 && access(tmp2, F_OK) != 0);
+    CU_ASSERT_EQUAL(count_present(s, t, 50), 50);
+    TU_CHECK_ERR(JetTerm(inst), JET_errSuccess);
+}
+
 /* An fsync that fails once armed. */
 static int fsync_armed;
 static JET_ERR failing_fsync(int fd)
@@ -494,6 +520,7 @@ int main(void)
     CU_add_test(su, "test_damaged_header_copy_falls_back", test_damaged_header_copy_falls_back);
     CU_add_test(su, "test_corrupt_checkpoint_is_reported", test_corrupt_checkpoint_is_reported);
     CU_add_test(su, "test_a_missing_newest_generation_is_refused", test_a_missing_newest_generation_is_refused);
+    CU_add_test(su, "test_stale_temporaries_are_removed_at_start", test_stale_temporaries_are_removed_at_start);
     CU_add_test(su, "test_failed_fsync_makes_instance_unavailable_and_loses_nothing",
                 test_failed_fsync_makes_instance_unavailable_and_loses_nothing);
     return tu_run();
