@@ -377,6 +377,28 @@ JET_ERR JetGetSystemParameter(JET_INSTANCE instance, JET_SESID sesid, unsigned l
 
 /* ---- init / term ---- */
 
+/*
+ * What a process that died leaves behind and nobody needs: a backup's spill
+ * files (with the instance lock held, no backup of it runs) and the
+ * temporaries of an interrupted file replacement (os_replace_file; the
+ * files themselves are intact).  Removed only once recovery succeeded: a
+ * refused start changes no file.
+ */
+static void remove_leftovers(struct jet_instance *inst)
+{
+    for (uint32_t d = 0; d < JET_MAX_DBS; d++) {
+        char spill[64], sp[JET_PATH_MAX];
+        snprintf(spill, sizeof spill, "%s-backup-%u.spill", inst->p.base, d);
+        if (os_join(sp, sizeof sp, inst->p.system_path, spill) >= 0 && os_exists(sp)) (void)os_unlink(sp);
+    }
+    static const char *const temps[] = {"%s.chk.tmp", "%s.delivered.tmp"};
+    for (size_t i = 0; i < sizeof temps / sizeof temps[0]; i++) {
+        char name[64], tp[JET_PATH_MAX];
+        snprintf(name, sizeof name, temps[i], inst->p.base);
+        if (os_join(tp, sizeof tp, inst->p.system_path, name) >= 0 && os_exists(tp)) (void)os_unlink(tp);
+    }
+}
+
 static JET_ERR instance_start(struct jet_instance *inst)
 {
     JET_ERR err;
@@ -400,25 +422,10 @@ static JET_ERR instance_start(struct jet_instance *inst)
         err = jet_report(err, "%s: the instance is in use by another process", path);
         goto fail;
     }
-    /* A backup's spill files outlive it only if the process died: with the
-     * lock held, no backup of this instance is running, so they hold
-     * nothing anyone needs; reclaim the space. */
-    for (uint32_t d = 0; d < JET_MAX_DBS; d++) {
-        char spill[64], sp[JET_PATH_MAX];
-        snprintf(spill, sizeof spill, "%s-backup-%u.spill", inst->p.base, d);
-        if (os_join(sp, sizeof sp, inst->p.system_path, spill) >= 0 && os_exists(sp)) (void)os_unlink(sp);
-    }
-    /* So are the temporaries of a file replacement a crash or a full disk
-     * interrupted (os_replace_file): the files themselves are intact. */
-    static const char *const temps[] = {"%s.chk.tmp", "%s.delivered.tmp"};
-    for (size_t i = 0; i < sizeof temps / sizeof temps[0]; i++) {
-        char name[64], tp[JET_PATH_MAX];
-        snprintf(name, sizeof name, temps[i], inst->p.base);
-        if (os_join(tp, sizeof tp, inst->p.system_path, name) >= 0 && os_exists(tp)) (void)os_unlink(tp);
-    }
     if ((err = cache_init(&inst->cache, inst, inst->p.page_size, inst->p.cache_pages)) < 0) goto fail;
     if (inst->p.recovery) {
         if ((err = recovery_run(inst, &next_gen)) < 0) goto fail_cache;
+        remove_leftovers(inst);
         struct log_config cfg = {
             .dir = inst->p.log_path, .base = inst->p.base, .file_size = inst->p.log_file_size,
             .page_size = inst->p.page_size, .signature = inst->log_signature, .prepare_ahead = true,
@@ -435,6 +442,8 @@ static JET_ERR instance_start(struct jet_instance *inst)
         if ((err = ckpt_path(inst, path, sizeof path)) < 0) goto fail_log;
         if ((err = ckpt_write(path, &ck)) < 0) goto fail_log;
         inst->checkpoint_lsn = ck.lsn;
+    } else {
+        remove_leftovers(inst);
     }
     inst->state = INST_RUNNING;
     if ((err = ckpt_start_thread(inst)) < 0) {

@@ -826,9 +826,14 @@ int jv_tick(struct jv_view *v, double now_s)
                  st.cbPreservedMemory + st.cbPreservedSpill, (unsigned long long)v->opt.space_limit);
         abort_with(v, r);
         rc = 1;
+    } else if (v->handles) {
+        /* A file held open may be read from the kernel's page cache, which
+         * the daemon never sees: that reader is not idle.  (One that hangs
+         * with a file open is bounded by the space limit.) */
+        v->last_activity = now_s;
     } else if (v->opt.idle_timeout_s && now_s - v->last_activity > v->opt.idle_timeout_s) {
         char r[256];
-        put(r, sizeof r, "no read for %u seconds (--idle-timeout)", v->opt.idle_timeout_s);
+        put(r, sizeof r, "no read for %u seconds and no file held open (--idle-timeout)", v->opt.idle_timeout_s);
         abort_with(v, r);
         rc = 1;
     }

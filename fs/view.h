@@ -153,8 +153,10 @@ void jv_outcome(struct jv_view *v, char *out, size_t cb);
 
 /*
  * Watchdog: aborts a running backup past the space limit or the idle
- * timeout (now_s is a monotonic clock in seconds).  Returns 1 if it
- * aborted one.
+ * timeout (now_s is a monotonic clock in seconds).  Idle means no request
+ * reached the view and no file of the set was held open for the timeout:
+ * a reader with a file open may be served from the kernel's page cache,
+ * which the view never sees.  Returns 1 if it aborted one.
  */
 int jv_tick(struct jv_view *v, double now_s);
 

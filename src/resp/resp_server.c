@@ -125,15 +125,21 @@ static bool flush_out(struct resp_conn *cn, struct resp_client *c)
 }
 
 /*
- * Room for at least READ_CHUNK more bytes, or for the bulk in progress,
- * growing by at most what has already arrived (doubling).
+ * Room for at least READ_CHUNK more bytes, or for the bulk in progress.
+ * The buffer at least doubles when it grows, so a large request (a 40 MB
+ * MSET of many small arguments) is copied a bounded number of times, not
+ * once per READ_CHUNK; and it never grows by more than what has already
+ * arrived, so a client that only announces a huge bulk gets no memory for
+ * it.  The parser's limits bound the whole.
  */
 static bool in_reserve(struct inbuf *in, size_t wanted)
 {
     size_t need = READ_CHUNK;
     if (wanted > need) need = wanted < in->len ? wanted : (in->len > need ? in->len : need);
     if (in->cap - in->len >= need) return true;
-    size_t ncap = in->len + need;
+    size_t ncap = in->len + need, doubled = in->cap * 2, bound = in->len * 2 + READ_CHUNK;
+    if (doubled > bound) doubled = bound;
+    if (doubled > ncap) ncap = doubled;
     char *nd = realloc(in->data, ncap);
     if (!nd) return false;
     in->data = nd;

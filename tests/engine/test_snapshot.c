@@ -784,9 +784,11 @@ static void test_begin_cost_does_not_grow_with_the_database(void)
         CU_ASSERT_EQUAL(c[i]->db.writes, 0);
         CU_ASSERT_EQUAL(c[i]->db.wbytes, 0);
         CU_ASSERT_EQUAL(c[i]->db.fsyncs, 0);
-        /* No checkpoint either. */
-        CU_ASSERT_EQUAL(c[i]->chk.writes, 0);
-        CU_ASSERT_EQUAL(c[i]->chk.fsyncs, 0);
+        /* No checkpoint either (a cycle would have written the dirty
+         * pages, above): at most the checkpointer's note, at the same
+         * position, of the generation the roll opened. */
+        CU_ASSERT(c[i]->chk.writes <= 1);
+        CU_ASSERT(c[i]->chk.fsyncs <= 1);
         /* Right after begin the snapshot holds the header pages, nothing more. */
         CU_ASSERT_EQUAL(c[i]->preserved_mem, 2 * ps);
         CU_ASSERT_EQUAL(c[i]->preserved_spill, 0);

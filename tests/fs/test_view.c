@@ -1098,18 +1098,21 @@ static void test_view_idle_timeout_aborts_and_reads_fail(void)
     CU_ASSERT(jv_read(v, mf, 0, buf, 16) > 0);
     CU_ASSERT_EQUAL(jv_tick(v, mono_now()), 0);
     CU_ASSERT_EQUAL(engine_backup_running(), 1);
-    /* Far in the future: idle, aborted. */
-    CU_ASSERT_EQUAL(jv_tick(v, mono_now() + 1e6), 1);
+    /* A reader that holds a file open may be reading from the kernel's
+     * page cache, which the daemon never sees: not idle, however long. */
+    CU_ASSERT_EQUAL(jv_tick(v, mono_now() + 1e6), 0);
+    CU_ASSERT_EQUAL(engine_backup_running(), 1);
+    jv_release(v, mf);
+    CU_ASSERT_EQUAL(jv_tick(v, mono_now() + 1e6), 0);
+    jv_release(v, db);
+    /* Every file closed, and long after: idle, aborted. */
+    CU_ASSERT_EQUAL(jv_tick(v, mono_now() + 2e6), 1);
     CU_ASSERT_EQUAL(engine_backup_running(), 0);
-    CU_ASSERT_EQUAL(jv_read(v, db, 0, buf, sizeof buf), -EIO);
-    CU_ASSERT_EQUAL(jv_read(v, mf, 0, buf, sizeof buf), -EIO);
     CU_ASSERT_EQUAL(jv_open(v, JV_INO_DB), -EIO);
     CU_ASSERT(status_says(v, "outcome", "aborted", "idle", (char *)NULL));
-    CU_ASSERT_EQUAL(jv_tick(v, mono_now() + 2e6), 0);
+    CU_ASSERT_EQUAL(jv_tick(v, mono_now() + 3e6), 0);
     log_gens(&after);
     CU_ASSERT(none_deleted(&before, &after));
-    jv_release(v, db);
-    jv_release(v, mf);
     jv_destroy(v);
     stop();
 }
