@@ -195,6 +195,28 @@ static JET_ERR snap_insert(struct snapshot *s, uint32_t pgno, uint8_t *page, uin
     return JET_errSuccess;
 }
 
+/* Drops every preserved page (memory and spill file), keeping the map
+ * empty: what snap_free does, short of freeing s. */
+static void snap_clear(struct snapshot *s)
+{
+    for (size_t i = 0; i < s->cap; i++)
+        if (s->keys[i]) free(s->pages[i]);
+    free(s->keys);
+    free(s->pages);
+    free(s->spill_off);
+    s->keys = NULL;
+    s->pages = NULL;
+    s->spill_off = NULL;
+    s->cap = s->n = 0;
+    s->bytes = 0;
+    if (s->spill_fd >= 0) {
+        os_close(s->spill_fd);
+        (void)os_unlink(s->spill_path); /* temporary: nothing else refers to it */
+        s->spill_fd = -1;
+    }
+    s->spill_bytes = 0;
+}
+
 static void snap_free(struct snapshot *s)
 {
     if (!s) return;
@@ -214,7 +236,7 @@ static void snap_free(struct snapshot *s)
 static JET_ERR snap_preserve_locked(struct db *db, uint32_t pgno, uint32_t ps)
 {
     struct snapshot *s = db->snap;
-    if (!s || pgno >= s->npages || snap_slot_of(s, pgno) >= 0) return JET_errSuccess;
+    if (!s || s->failed || pgno >= s->npages || snap_slot_of(s, pgno) >= 0) return JET_errSuccess;
     uint8_t *old = malloc(ps);
     if (!old) return JET_errOutOfMemory;
     JET_ERR err = os_pread_full(db->fd, old, ps, (uint64_t)pgno * ps);
@@ -227,8 +249,19 @@ JET_ERR db_write_page(struct db *db, uint32_t pgno, const uint8_t *page, uint32_
 {
     pthread_rwlock_wrlock(&db->snap_lock);
     JET_ERR err = snap_preserve_locked(db, pgno, ps);
-    if (err < 0) err = jet_report(err, "%s: preserving page %u for the backup failed", db->path, pgno);
-    else err = os_pwrite(db->fd, page, ps, (uint64_t)pgno * ps);
+    if (err < 0) {
+        /* The instance comes first: the backup fails (its reads refuse
+         * from now on, under this lock, so none can pass on the page
+         * written next), and the write goes on. */
+        struct snapshot *s = db->snap;
+        snprintf(s->failure, sizeof s->failure, "%.200s: preserving page %u for the backup failed (%.180s), so the "
+                                                "backup was aborted; the instance goes on",
+                 db->path, pgno, JetGetLastErrorDetail());
+        s->failed = true;
+        snap_clear(s);
+        fprintf(stderr, "jet: %s\n", s->failure);
+    }
+    err = os_pwrite(db->fd, page, ps, (uint64_t)pgno * ps);
     pthread_rwlock_unlock(&db->snap_lock);
     return err;
 }
@@ -734,6 +767,9 @@ static JET_ERR read_db(struct jet_instance *inst, struct bk_file *f, uint64_t of
     }
     err = os_pread_full(db->fd, span, span_len, p0 * ps);
     pthread_rwlock_rdlock(&db->snap_lock);
+    /* Checked after the pread: a page written since it may have been
+     * written unpreserved. */
+    if (err >= 0 && db->snap && db->snap->failed) err = jet_report(JET_errBackupAbortByServer, "%s", db->snap->failure);
     for (uint64_t pg = p0; pg < p1 && err >= 0 && db->snap && db->snap->n; pg++) {
         JET_ERR kept = snap_read(db->snap, (uint32_t)pg, span + (pg - p0) * ps, ps);
         if (kept < 0) err = kept;
@@ -1143,6 +1179,8 @@ JET_ERR JetGetBackupStatusInstance(JET_INSTANCE instance, JET_BACKUPSTATUS *st)
                 if (db->snap) {
                     st->cbPreservedMemory += db->snap->bytes;
                     st->cbPreservedSpill += db->snap->spill_bytes;
+                    if (db->snap->failed && !st->szFailure[0])
+                        snprintf(st->szFailure, sizeof st->szFailure, "%s", db->snap->failure);
                 }
                 pthread_rwlock_unlock(&db->snap_lock);
             }

@@ -119,6 +119,11 @@ struct snapshot {
     int spill_fd;             /* -1 until the first spill */
     char spill_path[JET_PATH_MAX];
     uint64_t spill_bytes;
+    /* Preserving a page failed (the spill file's disk is full, say): the
+     * engine's writes go on unpreserved, the backup can no longer be
+     * served and fails with this reason. */
+    bool failed;
+    char failure[512];
 };
 
 struct db {

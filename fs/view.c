@@ -819,7 +819,11 @@ int jv_tick(struct jv_view *v, double now_s)
     pthread_mutex_lock(&v->mu);
     if (v->state != JV_RUNNING) goto out;
     JET_BACKUPSTATUS st = {.cbStruct = sizeof st};
-    if (JetGetBackupStatusInstance(v->inst, &st) >= 0 && v->opt.space_limit &&
+    bool have = JetGetBackupStatusInstance(v->inst, &st) >= 0;
+    if (have && st.szFailure[0]) {
+        abort_with(v, st.szFailure);
+        rc = 1;
+    } else if (have && v->opt.space_limit &&
         st.cbPreservedMemory + st.cbPreservedSpill > v->opt.space_limit) {
         char r[256];
         put(r, sizeof r, "snapshot space %llu bytes passed the limit of %llu bytes (--space-limit)",

@@ -456,6 +456,8 @@ typedef struct {
     unsigned long long cbPreservedMemory;  /* copy-on-write pages held in memory */
     unsigned long long cbPreservedSpill;   /* ... and in the spill file */
     unsigned long cFiles, cFilesReadWhole;
+    char szFailure[512];             /* why the backup can no longer be served ("" if it can):
+                                        preserving a page failed, and the instance went on */
 } JET_BACKUPSTATUS;
 JET_ERR JetGetBackupStatusInstance(JET_INSTANCE instance, JET_BACKUPSTATUS *pstatus);
 

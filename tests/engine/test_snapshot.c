@@ -1117,6 +1117,106 @@ static void test_preserved_pages_spill_under_the_system_path(void)
     rm_rf(d);
 }
 
+/* A spill file whose writes fail (its disk is full), once armed. */
+static atomic_int spill_fail_armed;
+static atomic_int spill_fds[8];
+static JET_ERR spillfail_open(const char *path, int flags, int *pfd)
+{
+    JET_ERR err = os_vfs_default()->open(path, flags, pfd);
+    if (err >= 0 && ends_with(path, ".spill"))
+        for (int i = 0; i < 8; i++) {
+            int none = 0;
+            if (atomic_compare_exchange_strong(&spill_fds[i], &none, *pfd + 1)) break;
+        }
+    return err;
+}
+static JET_ERR spillfail_close(int fd)
+{
+    /* The number may be reused at once by another file. */
+    for (int i = 0; i < 8; i++) {
+        int mine = fd + 1;
+        atomic_compare_exchange_strong(&spill_fds[i], &mine, 0);
+    }
+    return os_vfs_default()->close(fd);
+}
+static JET_ERR spillfail_pwrite(int fd, const void *buf, size_t n, uint64_t off)
+{
+    for (int i = 0; i < 8 && atomic_load(&spill_fail_armed); i++)
+        if (atomic_load(&spill_fds[i]) == fd + 1) return JET_errDiskFull;
+    return os_vfs_default()->pwrite(fd, buf, n, off);
+}
+
+/*
+ * The copy-on-write spill fails (ENOSPC): the instance comes first -- its
+ * page writes go on, commits and checkpoints never stall, it stays healthy
+ * -- while the backup fails visibly: its status says why and a read of
+ * the database through it is refused, never served from a file the engine
+ * has been writing unpreserved.
+ */
+static void test_a_spill_failure_aborts_the_backup_and_writes_go_on(void)
+{
+    char d[1024], sys[1100], logs[1100], db[1100];
+    snprintf(d, sizeof d, "%s", tu_scratch_dir("snap_spillfail"));
+    snprintf(sys, sizeof sys, "%s/sys", d);
+    snprintf(logs, sizeof logs, "%s/logs", d);
+    snprintf(db, sizeof db, "%s/spill.db", d);
+    CU_ASSERT_FATAL(mkdir(sys, 0700) == 0 && mkdir(logs, 0700) == 0);
+    static struct os_vfs v;
+    v = *os_vfs_default();
+    v.open = spillfail_open;
+    v.close = spillfail_close;
+    v.pwrite = spillfail_pwrite;
+    for (int i = 0; i < 8; i++) atomic_store(&spill_fds[i], 0);
+    os_set_vfs(&v);
+    JET_SESID s;
+    JET_TABLEID t;
+    JET_INSTANCE in = snap_instance("spillfail", sys, logs, 1024, 256, 20, 64);
+    tu_table(in, db, 1, &s, &t);
+    tu_load(s, t, 0, 3000, 'a');
+    CU_ASSERT_FATAL(JetTerm(in) >= 0);
+    in = snap_instance("spillfail", sys, logs, 1024, 256, 20, 64);
+    tu_table(in, db, 0, &s, &t);
+    atomic_store(&spill_fail_armed, 1);
+    TU_CHECK_ERR(JetBeginExternalBackupInstance(in, 0), JET_errSuccess);
+    long long size0 = 0;
+    uint64_t h0 = tu_file_hash(db, 0, &size0);
+    /* Rewrite every row: the checkpointer must write pages past the
+     * memory bound, and the spill refuses them. */
+    JET_BACKUPSTATUS bst = {.cbStruct = sizeof bst};
+    for (int round = 0; round < 200; round++) {
+        tu_load(s, t, 0, 3000, (char)('b' + round % 20));
+        TU_CHECK_ERR(JetGetBackupStatusInstance(in, &bst), JET_errSuccess);
+        if (bst.szFailure[0] && tu_file_hash(db, 0, NULL) != h0) break;
+        usleep(20 * 1000);
+    }
+    fprintf(stderr, "spill failure: %s\n", bst.szFailure);
+    CU_ASSERT(strstr(bst.szFailure, "preserving page") && strstr(bst.szFailure, "aborted"));
+    CU_ASSERT(tu_file_hash(db, 0, NULL) != h0); /* the engine's writes went on */
+    char why[700];
+    TU_CHECK_ERR(JetGetInstanceFailure(in, why, sizeof why), JET_errSuccess);
+    tu_load(s, t, 3000, 3100, 'y'); /* commits go on */
+    /* The backup is refused, whatever was read of it before. */
+    char names[65536];
+    unsigned long cb = 0, lo = 0, hi = 0, got = 0;
+    JET_HANDLE h;
+    TU_CHECK_ERR(JetGetAttachInfoInstance(in, names, sizeof names, &cb), JET_errSuccess);
+    TU_CHECK_ERR(JetOpenFileInstance(in, names, &h, &lo, &hi), JET_errSuccess);
+    static unsigned char buf[65536];
+    TU_CHECK_ERR(JetReadFileAtInstance(in, h, 65536, buf, sizeof buf, &got), JET_errBackupAbortByServer);
+    CU_ASSERT(strstr(JetGetLastErrorDetail(), "preserving page") != NULL);
+    CU_ASSERT(JetCloseFileInstance(in, h) >= 0);
+    TU_CHECK_ERR(JetEndExternalBackupInstance2(in, JET_bitBackupEndAbort), JET_errSuccess);
+    /* The next backup starts afresh. */
+    atomic_store(&spill_fail_armed, 0);
+    TU_CHECK_ERR(JetBeginExternalBackupInstance(in, 0), JET_errSuccess);
+    TU_CHECK_ERR(JetGetBackupStatusInstance(in, &bst), JET_errSuccess);
+    CU_ASSERT_STRING_EQUAL(bst.szFailure, "");
+    TU_CHECK_ERR(JetEndExternalBackupInstance2(in, JET_bitBackupEndAbort), JET_errSuccess);
+    CU_ASSERT(JetTerm(in) >= 0);
+    os_set_vfs(NULL);
+    rm_rf(d);
+}
+
 int main(void)
 {
     if (CU_initialize_registry() != CUE_SUCCESS) return 2;
@@ -1128,5 +1228,7 @@ int main(void)
                 test_begin_rolls_the_log_and_the_set_ends_at_the_closed_generation);
     CU_add_test(su, "test_begin_once_term_started_is_not_allowed_yet", test_begin_once_term_started_is_not_allowed_yet);
     CU_add_test(su, "test_preserved_pages_spill_under_the_system_path", test_preserved_pages_spill_under_the_system_path);
+    CU_add_test(su, "test_a_spill_failure_aborts_the_backup_and_writes_go_on",
+                test_a_spill_failure_aborts_the_backup_and_writes_go_on);
     return tu_run();
 }
