@@ -14,7 +14,7 @@
  *   0            4096  header (log.h: checksum, magic, version, generation,
  *                      file_size, signature, create_us, prev_create_us,
  *                      prev_hash, page_size, base)
- *   4096         24+n  record: len u32, type u8, flags u8, reserved u16,
+ *   4096         24+n  record: len u32, type u8, durable u24 (see below),
  *                      lsn u64 (its own position), checksum u64 =
  *                      XXH3_64bits_withSeed(bytes [0,16) || payload,
  *                      signature), payload padded with zeroes to 8 bytes
@@ -87,6 +87,22 @@
  *     damage; the reader moves on to g+1.  Without this a second crash, or a
  *     restore of a backed-up log set, would find every historical torn tail
  *     "corrupt".  Damage after the fact changes the hash and is still caught.
+ * PROVING THE TORN TAIL.  A torn tail can only lie after the last
+ * completed fdatasync: everything before it was acknowledged.  So every
+ * record carries, in header bytes [5, 8), the offset that was durable in
+ * its generation when it was appended (durable_lsn, in 64-byte units,
+ * rounded down).  A record that verifies was written by the writer, and
+ * what it says was durable had been fdatasynced before it was appended.
+ * A bad record at X in the last generation is therefore damage, not a
+ * tear, when any valid record later in the file says an offset above X was
+ * durable: the reader answers JET_errLogFileCorrupt naming the file, the
+ * offset, the record that proves it and the last good position, and
+ * recovery refuses.  Without such a record X may be the tail of the last
+ * flush, which nobody was told had landed: the read ends there (a torn
+ * tail).  What a crash can lose is thus at most the final, unacknowledged
+ * flush (invariant 7).  Files written before the field was kept hold 0
+ * there: they prove nothing, and read as they always did.
+ *
  * A file that is not file_size bytes, the last one too, is
  * JET_errLogFileCorrupt: every generation is built whole before it has its
  * name, so only a hand (or a failing disk) makes one short.
@@ -113,6 +129,9 @@
  *     were written before it took them.
  *  6. Each byte of a generation file is written at most once after the
  *     file is created.
+ *  7. A record's durable field never exceeds durable_lsn when it was
+ *     appended, so a valid record proves every offset below its field was
+ *     fdatasynced: a bad record there is damage, never a torn tail.
  *
  * LOCKING
  *
@@ -916,6 +935,20 @@ static JET_ERR rec_payload_len(const struct log_rec *r, size_t maxp, uint32_t *p
     return JET_errSuccess;
 }
 
+/*
+ * Header bytes [5, 8): what was durable in this generation when the record
+ * was appended, in 64-byte units rounded down (see PROVING THE TORN TAIL).
+ * Context: mu held.
+ */
+static void put_durable(uint8_t *rh, const struct jet_log *log)
+{
+    lsn_t d = atomic_load(&log->durable_lsn);
+    uint32_t units = LSN_GEN(d) == log->gen ? LSN_OFF(d) / LOG_DURABLE_UNIT : 0;
+    rh[5] = (uint8_t)units;
+    rh[6] = (uint8_t)(units >> 8);
+    rh[7] = (uint8_t)(units >> 16);
+}
+
 JET_ERR log_append(struct jet_log *log, const struct log_rec *recs, int nrecs, lsn_t *pfirst, lsn_t *pend)
 {
     size_t maxp = log_max_payload(log->file_size);
@@ -944,8 +977,7 @@ JET_ERR log_append(struct jet_log *log, const struct log_rec *recs, int nrecs, l
         if (i == 0) first = at;
         put_le32(rh, len);
         rh[4] = recs[i].type;
-        rh[5] = 0;
-        put_le16(rh + 6, 0);
+        put_durable(rh, log);
         put_le64(rh + 8, at);
         put_le64(rh + 16, rec_checksum(log->signature, rh, recs[i].iov, recs[i].iovcnt));
         if ((err = buf_put(log, rh, sizeof rh)) < 0) goto out_leave;
@@ -1237,6 +1269,32 @@ static JET_ERR reader_rest_is_zero(struct log_reader *rd, uint64_t off, bool *pz
     return JET_errSuccess;
 }
 
+/*
+ * Looks past a bad record at off for a valid record whose durable field
+ * says off was durable: *psaid gets that offset (0 if none), *pat where the
+ * record is.  Only the last generation needs it.
+ */
+static JET_ERR reader_find_proof(struct log_reader *rd, uint32_t off, uint32_t *pat, uint32_t *psaid)
+{
+    uint32_t fs = rd->hdr.file_size, gen = rd->hdr.generation;
+    *psaid = 0;
+    for (uint64_t q = (uint64_t)off + 8; q + LOG_REC_HDR_SIZE <= fs; q += 8) {
+        const uint8_t *p;
+        JET_ERR err = reader_window(rd, q, LOG_REC_HDR_SIZE, &p);
+        if (err < 0) return err;
+        uint32_t len = get_le32(p);
+        uint32_t said = ((uint32_t)p[5] | (uint32_t)p[6] << 8 | (uint32_t)p[7] << 16) * LOG_DURABLE_UNIT;
+        if (get_le64(p + 8) != LSN_MAKE(gen, q) || said <= off || len > fs - q - LOG_REC_HDR_SIZE) continue;
+        if ((err = reader_window(rd, q, LOG_REC_HDR_SIZE + (size_t)len, &p)) < 0) return err;
+        struct iovec iov = {(void *)(p + LOG_REC_HDR_SIZE), len};
+        if (rec_checksum(rd->hdr.signature, p, &iov, 1) != get_le64(p + 16)) continue;
+        *pat = (uint32_t)q;
+        *psaid = said;
+        return JET_errSuccess;
+    }
+    return JET_errSuccess;
+}
+
 /* What the next generation's header must match. */
 struct chain_link {
     uint32_t gen;
@@ -1429,6 +1487,16 @@ JET_ERR log_reader_next(struct log_reader *rd, struct log_record *rec)
         bool zero;
         if ((err = reader_rest_is_zero(rd, off, &zero)) < 0) goto fail;
         if (gen >= rd->last_gen) {
+            uint32_t at = 0, said = 0;
+            if (!zero && (err = reader_find_proof(rd, off, &at, &said)) < 0) goto fail;
+            if (said) {
+                err = jet_report(JET_errLogFileCorrupt,
+                                 "%s: generation %u is damaged at offset %u: the record at offset %u says offsets "
+                                 "below %u were durable when it was written, so this is not the torn tail of a crash; "
+                                 "the last good position is %u:%u",
+                                 rd->path, gen, off, at, said, gen, off);
+                goto fail;
+            }
             rd->torn = !zero;
             rd->done = true;
             return 1;

@@ -22,7 +22,10 @@
  *   [4096, file_size) records, 8-byte aligned, then zeroes:
  *      0  u32 len           payload length
  *      4  u8  type          record type (owned by the caller)
- *      5  u8  flags, 6 u16 reserved (0)
+ *      5  u24 durable       the offset durable in this generation when the
+ *                           record was appended, / LOG_DURABLE_UNIT (0 in
+ *                           older files): proves a bad record below it is
+ *                           damage, not a torn tail (log.c)
  *      8  u64 lsn           the record's own position (rejects stale bytes)
  *      16 u64 checksum      XXH3_64bits_withSeed(header[0,16) || payload, signature)
  *      24 payload, zero-padded to a multiple of 8
@@ -63,6 +66,8 @@ typedef uint64_t lsn_t;
 #define LOG_VERSION 1u
 #define LOG_HEADER_SIZE 4096u
 #define LOG_REC_HDR_SIZE 24u
+/* The unit of a record's durable field (header bytes [5, 8), log.c). */
+#define LOG_DURABLE_UNIT 64u
 #define LOG_FILE_SIZE_MIN (64u * 1024u)
 #define LOG_FILE_SIZE_MAX (1024u * 1024u * 1024u)
 
@@ -179,7 +184,9 @@ JET_ERR log_reader_open(const char *dir, const char *base, lsn_t start, uint64_t
  * to the previous file's (JET_errInvalidLogSequence).  A record that fails
  * its checksum or lsn:
  *   - in the last generation present (or last_gen): the torn tail of a
- *     crash; the read ends (return 1) and log_reader_tail_torn() says so;
+ *     crash; the read ends (return 1) and log_reader_tail_torn() says so --
+ *     unless a valid record later in the file says the position was
+ *     durable when it was written: then it is damage, JET_errLogFileCorrupt;
  *   - in an earlier generation: JET_errLogFileCorrupt naming the file and
  *     offset (recovery must stop; nothing may be deleted) -- unless the next
  *     generation's header chains to this file exactly as it is (prev_hash

@@ -10,12 +10,14 @@
  *
  * Afterwards every database that was attached is made consistent: its
  * header says clean shutdown at the end of the log, and the instance starts
- * a new log generation.  On any error recovery stops and deletes nothing:
- * the logs, the checkpoint and every header stay as they were (the database
- * stays marked dirty), so the operator can inspect them and recovery can
- * run again.  The data pages of transactions replayed before the error
- * have been written; that is harmless, as replay is idempotent and starts
- * again from the same checkpoint.
+ * a new log generation.  Before replaying, the whole log from the
+ * checkpoint is read once without applying anything: damage in it (a bad
+ * record the log proves was durable -- log.c, PROVING THE TORN TAIL -- or a
+ * broken chain) is refused then, and a refusal changes no file: not the
+ * logs, not the checkpoint, not a database page.  An error during the
+ * replay itself (an I/O error) also deletes nothing; the pages replayed
+ * before it are harmless, as replay is idempotent and starts again from the
+ * same checkpoint.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -110,6 +112,21 @@ static JET_ERR redo_commit(struct redo *r, lsn_t end)
     r->txns++;
     redo_drop_pending(r);
     return JET_errSuccess;
+}
+
+/*
+ * Reads the whole log from start, applying nothing: damage anywhere in it
+ * (a bad record the log proves was durable, a broken chain) is refused
+ * before recovery writes a single page, so a refusal changes no file.
+ */
+static JET_ERR verify_to_end(struct jet_instance *inst, lsn_t start)
+{
+    struct log_reader *rd = NULL;
+    struct log_record rec;
+    JET_ERR err = log_reader_open(inst->p.log_path, inst->p.base, start, inst->log_signature, 0, &rd);
+    while (err >= 0 && (err = log_reader_next(rd, &rec)) == JET_errSuccess) {}
+    if (rd) log_reader_close(rd);
+    return err < 0 ? err : JET_errSuccess;
 }
 
 static JET_ERR redo_record(struct redo *r, const struct log_record *rec)
@@ -262,6 +279,7 @@ JET_ERR recovery_run(struct jet_instance *inst, uint32_t *pnext_gen)
                              ck.gen_seen, inst->p.log_path, gens[ngens - 1]);
             goto out;
         }
+        if ((err = verify_to_end(inst, start)) < 0) goto out;
         for (uint32_t i = 0; i < ck.ndbs; i++) {
             err = redo_open_db(&r, ck.dbs[i].dbidx, ck.dbs[i].path, ck.dbs[i].db_signature);
             if (err < 0) goto out;
@@ -273,6 +291,7 @@ JET_ERR recovery_run(struct jet_instance *inst, uint32_t *pnext_gen)
         if ((err = log_read_header(lp, &lh)) < 0) goto out;
         inst->log_signature = lh.signature;
         start = LSN_MAKE(gens[0], LOG_HEADER_SIZE);
+        if ((err = verify_to_end(inst, start)) < 0) goto out;
     }
 
     uint32_t last = r.rm && r.rm->stop_gen ? r.rm->stop_gen : 0;

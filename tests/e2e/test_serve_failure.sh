@@ -7,7 +7,10 @@
 # key; (2) the live log generation deleted under it: the next write is
 # refused, SIGTERM exits non-zero, and the restart refuses to start without
 # the generation, naming it, instead of serving without its keys.  Also:
-# an instance on read-only media is refused naming the OS reason.
+# an instance on read-only media is refused naming the OS reason; and (3)
+# acknowledged SETs, kill -9, a byte flipped in the middle of the newest
+# generation: the restart is refused naming the damage, changing no file,
+# never taken for a torn tail that silently drops acknowledged keys.
 set -euo pipefail
 BIN=${JET_BIN:?}
 F=$BIN/jetfs
@@ -135,4 +138,30 @@ rc=0
 [ "$rc" != 0 ] || fail "the instance started without its deleted live log"
 grep -q "generation $((16#${live:3:8})) is missing\|${live}.*missing\|missing.*${live}" "$TMP/restart.log" ||
   fail "the refused restart does not name the missing generation: $(cat "$TMP/restart.log")"
+# --- 3. acknowledged SETs, kill -9, a byte flipped mid newest generation ---
+: > "$TMP/acked"
+D=$TMP/db3
+serve "$D"
+set_batch 0 200 || fail "writes failed on a healthy instance"
+kill -9 "$PID"
+wait "$PID" 2>/dev/null || true
+PID=
+fusermount3 -uz "$M" 2>/dev/null || true
+newest=$(cd "$D" && ls edb[0-9A-F]*.log | sort | tail -1)
+python3 - "$D/$newest" <<'PY'
+import sys
+p = sys.argv[1]
+b = bytearray(open(p, "rb").read())
+end = len(b.rstrip(b"\0"))
+assert end > 4096 + 4096, end
+at = 4096 + (end - 4096) // 2
+b[at] ^= 0x5A
+open(p, "r+b").write(b)
+PY
+sums_before=$(cd "$D" && sha256sum * | sort)
+rc=0
+"$F" serve "$D" "$M" --once > "$TMP/restart3.log" 2>&1 || rc=$?
+[ "$rc" != 0 ] || fail "an instance whose newest generation is damaged mid-way started (acknowledged keys would be gone)"
+grep -q "$newest.*not the torn tail" "$TMP/restart3.log" || fail "the refusal does not name the damage: $(cat "$TMP/restart3.log")"
+[ "$(cd "$D" && sha256sum * | sort)" = "$sums_before" ] || fail "the refused start changed files"
 echo "PASS: test_serve_failure"

@@ -275,12 +275,9 @@ static void test_corrupt_middle_log_stops_recovery_and_deletes_nothing(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(JetGetLastErrorDetail(), names[n - 2]));
     JetTerm(inst);
     CU_ASSERT_EQUAL(list_logs(logs_b, MAX_LOGS), n);
-    /* The logs and the checkpoint are exactly as they were.  The database
-     * is not: redo writes the committed pages of the generations before
-     * the damaged one as it reads them (recovery.c's header promises the
-     * database too stays as it was; it does not -- reported).  What
-     * matters for the operator holds: it is not marked consistent. */
-    assert_dir_unchanged(&before, "f.db");
+    /* The logs, the checkpoint and the database are exactly as they were:
+     * recovery reads the whole log before it writes a page. */
+    assert_dir_unchanged(&before, NULL);
     JET_INSPECT_DBHEADER h;
     TU_CHECK_ERR(JetInspectDatabaseHeader(dbpath, &h), JET_errSuccess);
     CU_ASSERT_STRING_NOT_EQUAL(h.state_name, "clean shutdown");
@@ -437,6 +434,72 @@ static void test_a_missing_newest_generation_is_refused(void)
     assert_dir_unchanged(&before, NULL);
 }
 
+/* The commit records of the newest generation, by position. */
+static uint64_t commits_in_last[512];
+static int ncommits_in_last;
+static uint32_t last_gen_seen;
+static int note_commit(void *arg, const JET_INSPECT_LOGRECORD *rec)
+{
+    (void)arg;
+    if ((uint32_t)(rec->lsn >> 32) != last_gen_seen) {
+        last_gen_seen = (uint32_t)(rec->lsn >> 32);
+        ncommits_in_last = 0;
+    }
+    if (rec->type == 2 && ncommits_in_last < 512) commits_in_last[ncommits_in_last++] = rec->lsn;
+    return 0;
+}
+
+/*
+ * Acknowledged commits, a crash, then damage in the middle of the newest
+ * generation: before the crash it was taken for the torn tail and every
+ * later commit dropped.  Now the records after it prove the spot was
+ * durable: the start is refused with JET_errLogFileCorrupt naming the file
+ * and offset, and no file changes, the database included.
+ */
+static void test_damage_in_the_newest_generation_is_refused_not_dropped(void)
+{
+    static const struct { const char *what; int zero; } table[] = {{"a flipped byte", 0}, {"a zeroed sector", 1}};
+    for (size_t t = 0; t < sizeof table / sizeof table[0]; t++) {
+        snprintf(dir, sizeof dir, "%s", tu_scratch_dir("fault_newest_dmg"));
+        snprintf(dbpath, sizeof dbpath, "%s/f.db", dir);
+        crash_after(1, 0, 200);
+        last_gen_seen = 0;
+        ncommits_in_last = 0;
+        int torn = 0;
+        TU_CHECK_ERR(JetInspectLogRecords(dir, "edb", 0, 0, note_commit, NULL, &torn), JET_errSuccess);
+        CU_ASSERT_FATAL(ncommits_in_last >= 3);
+        char(*names)[64] = logs_a, path[1200];
+        int n = list_logs(names, MAX_LOGS);
+        snprintf(path, sizeof path, "%s/%s", dir, names[n - 1]);
+        CU_ASSERT_FATAL(strtoul(names[n - 1] + 3, NULL, 16) == last_gen_seen);
+        /* Inside the transaction before the middle commit of the generation. */
+        uint32_t off = (uint32_t)commits_in_last[ncommits_in_last / 2] - 2048;
+        if (table[t].zero) {
+            static const unsigned char zeros[512];
+            int fd = open(path, O_RDWR);
+            CU_ASSERT_FATAL(fd >= 0 && pwrite(fd, zeros, sizeof zeros, off & ~511u) == (ssize_t)sizeof zeros);
+            close(fd);
+        } else {
+            flip_byte(path, off);
+        }
+        static struct dir_snap before;
+        snap_dir(&before);
+        JET_INSTANCE inst = 0;
+        CU_ASSERT_FATAL(JetCreateInstance(&inst, "newestdmg") >= 0);
+        JetSetSystemParameter(&inst, 0, JET_paramSystemPath, 0, dir);
+        JetSetSystemParameter(&inst, 0, JET_paramLogFilePath, 0, dir);
+        JetSetSystemParameter(&inst, 0, JET_paramLogFileSize, 128, NULL);
+        JET_ERR err = JetInit(&inst);
+        const char *d = JetGetLastErrorDetail();
+        if (err != JET_errLogFileCorrupt || !strstr(d, names[n - 1]))
+            fprintf(stderr, "%s in the newest generation: %ld %s\n", table[t].what, (long)err, d);
+        CU_ASSERT_EQUAL(err, JET_errLogFileCorrupt);
+        CU_ASSERT(strstr(d, names[n - 1]) && strstr(d, "offset") && strstr(d, "not the torn tail"));
+        JetTerm(inst);
+        assert_dir_unchanged(&before, NULL);
+    }
+}
+
 /* A replacement a crash or a full disk interrupted leaves its temporary;
  * the next start removes it (the checkpoint itself is intact). */
 static void test_stale_temporaries_are_removed_at_start(void)
@@ -521,6 +584,8 @@ int main(void)
     CU_add_test(su, "test_corrupt_checkpoint_is_reported", test_corrupt_checkpoint_is_reported);
     CU_add_test(su, "test_a_missing_newest_generation_is_refused", test_a_missing_newest_generation_is_refused);
     CU_add_test(su, "test_stale_temporaries_are_removed_at_start", test_stale_temporaries_are_removed_at_start);
+    CU_add_test(su, "test_damage_in_the_newest_generation_is_refused_not_dropped",
+                test_damage_in_the_newest_generation_is_refused_not_dropped);
     CU_add_test(su, "test_failed_fsync_makes_instance_unavailable_and_loses_nothing",
                 test_failed_fsync_makes_instance_unavailable_and_loses_nothing);
     return tu_run();

@@ -522,6 +522,115 @@ static void test_log_torn_tail_ends_the_read_cleanly(void)
     }
 }
 
+/* Writes N records of STD_REC bytes into one generation, each flushed on
+ * its own except the last `last_batch`, which share one final flush (the
+ * flush a crash could tear); returns the generation. */
+static uint32_t write_flushed_log(uint64_t sig, int n, int last_batch, lsn_t *lsns)
+{
+    struct log_config cfg = cfg_for(sig, 4096 * KB);
+    struct jet_log *log;
+    uint8_t buf[STD_REC];
+    lsn_t end = 0;
+    CU_ASSERT_EQUAL_FATAL(log_open(&cfg, 1, &log), JET_errSuccess);
+    for (int i = 0; i < n; i++) {
+        fill_payload(sig, (uint64_t)i, buf, sizeof buf);
+        CU_ASSERT_EQUAL(append1(log, 1, buf, sizeof buf, &lsns[i], &end), JET_errSuccess);
+        if (i < n - last_batch) CU_ASSERT_EQUAL(log_flush(log, end), JET_errSuccess);
+    }
+    CU_ASSERT_EQUAL(log_flush(log, end), JET_errSuccess);
+    uint32_t g = log_current_generation(log);
+    CU_ASSERT_EQUAL(log_close(log), JET_errSuccess);
+    CU_ASSERT_FATAL(LSN_GEN(lsns[0]) == g && LSN_GEN(lsns[n - 1]) == g);
+    return g;
+}
+
+/* Damage before the last completed flush of the newest generation is
+ * refused, naming the file and the offset: later records say that offset
+ * was durable, so it cannot be the torn tail of a crash. */
+static void test_log_damage_the_log_proves_durable_is_refused(void)
+{
+    enum { N = 40 };
+    lsn_t lsns[N];
+    static const struct { const char *what; int rec; int zero_sector; } table[] = {
+        {"a byte flipped in an early record", 3, 0},
+        {"a byte flipped in the middle", N / 2, 0},
+        {"a sector zeroed in the middle", N / 2, 1},
+        {"a byte flipped two flushes before the end", N - 3, 0},
+    };
+    for (size_t t = 0; t < sizeof table / sizeof table[0]; t++) {
+        use_dir("log_proof");
+        uint32_t g = write_flushed_log(55, N, 1, lsns);
+        char path[1100];
+        gen_path(path, sizeof path, g);
+        uint32_t off = LSN_OFF(lsns[table[t].rec]);
+        if (table[t].zero_sector) {
+            static const uint8_t zeros[512];
+            write_at(path, off & ~511u, zeros, sizeof zeros);
+        } else {
+            uint8_t b;
+            read_at(path, off + 40, &b, 1);
+            b ^= 0x20;
+            write_at(path, off + 40, &b, 1);
+        }
+        JET_ERR err;
+        int torn;
+        read_all(LSN_MAKE(1, LOG_HEADER_SIZE), 55, 0, &err, &torn, NULL);
+        const char *d = JetGetLastErrorDetail();
+        if (err != JET_errLogFileCorrupt) fprintf(stderr, "proof case '%s': %ld %s\n", table[t].what, (long)err, d);
+        CU_ASSERT_EQUAL(err, JET_errLogFileCorrupt);
+        CU_ASSERT(strstr(d, path) && strstr(d, "not the torn tail") && strstr(d, "last good position"));
+    }
+}
+
+/* The other direction: damage inside the final flush (cut at every
+ * 512-byte boundary of it: garbage, or zeroes, from there to the end of
+ * the flush) and garbage past the end are a torn tail, recovered around:
+ * every record of the earlier flushes is read, and the read ends cleanly. */
+static void test_log_a_torn_final_flush_is_still_a_torn_tail(void)
+{
+    enum { N = 30, LAST = 6 };
+    lsn_t lsns[N];
+    use_dir("log_tornflush");
+    uint32_t g = write_flushed_log(66, N, LAST, lsns);
+    uint32_t from = LSN_OFF(lsns[N - LAST]), to = LSN_OFF(lsns[N - 1]) + LOG_REC_HDR_SIZE + STD_REC;
+    char path[1100], saved[1200], cmd[2500];
+    gen_path(path, sizeof path, g);
+    snprintf(saved, sizeof saved, "%s.orig", path);
+    snprintf(cmd, sizeof cmd, "cp '%s' '%s'", path, saved);
+    CU_ASSERT_FATAL(system(cmd) == 0);
+    int cases = 0;
+    for (uint32_t cut = (from + 511) & ~511u; cut < to; cut += 512) {
+        for (int garbage = 0; garbage < 2; garbage++) {
+            snprintf(cmd, sizeof cmd, "cp '%s' '%s'", saved, path);
+            CU_ASSERT_FATAL(system(cmd) == 0);
+            uint8_t *fill = malloc(to - cut);
+            CU_ASSERT_FATAL(fill != NULL);
+            memset(fill, garbage ? 0xA5 : 0, to - cut);
+            write_at(path, cut, fill, to - cut);
+            free(fill);
+            JET_ERR err;
+            int torn;
+            int n = read_all(LSN_MAKE(1, LOG_HEADER_SIZE), 66, 0, &err, &torn, NULL);
+            int whole = 0;
+            for (int i = 0; i < N; i++) whole += LSN_OFF(lsns[i]) + LOG_REC_HDR_SIZE + STD_REC <= cut;
+            if (err != 1 || n != whole) fprintf(stderr, "torn flush at %u: %ld, %d records (want %d): %s\n", cut, (long)err, n, whole, JetGetLastErrorDetail());
+            CU_ASSERT_EQUAL(err, 1);
+            CU_ASSERT_EQUAL(n, whole);
+            CU_ASSERT(n >= N - LAST);
+            cases++;
+        }
+    }
+    CU_ASSERT(cases >= 4);
+    /* Garbage past the last record. */
+    snprintf(cmd, sizeof cmd, "cp '%s' '%s'", saved, path);
+    CU_ASSERT_FATAL(system(cmd) == 0);
+    write_at(path, to + 512, "garbage!", 8);
+    JET_ERR err;
+    int torn;
+    CU_ASSERT_EQUAL(read_all(LSN_MAKE(1, LOG_HEADER_SIZE), 66, 0, &err, &torn, NULL), N);
+    CU_ASSERT(err == 1 && torn);
+}
+
 /* A generation is built whole before it has its name, so a crash never
  * leaves one short: a last generation cut (by hand, after acknowledged
  * commits reached it) is damage naming the file, never a torn tail. */
@@ -1321,6 +1430,8 @@ int main(void)
     ADD(test_log_reader_starts_mid_generation_and_respects_last_gen);
     ADD(test_log_torn_tail_ends_the_read_cleanly);
     ADD(test_log_a_cut_last_generation_is_damage);
+    ADD(test_log_damage_the_log_proves_durable_is_refused);
+    ADD(test_log_a_torn_final_flush_is_still_a_torn_tail);
     ADD(test_log_a_live_generation_removed_fails_the_next_flush);
     ADD(test_log_damage_in_an_earlier_generation_is_corruption);
     ADD(test_log_torn_tail_vouched_for_by_the_next_generation);
