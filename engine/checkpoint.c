@@ -198,27 +198,56 @@ void ckpt_generation_closed(void *arg, uint32_t generation, uint64_t hash, uint6
     pthread_cond_broadcast(&inst->ckpt_cv);
 }
 
+/* Generation notes are written at most this often: under a heavy load the
+ * log rolls many times a second, and each note is two fsyncs that the
+ * commits' fsyncs would queue behind. */
+#define NOTE_MIN_INTERVAL_MS 1000u
+
+static struct timespec realtime_after_ms(uint64_t ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t ns = (uint64_t)ts.tv_nsec + ms * 1000000u;
+    ts.tv_sec += (time_t)(ns / 1000000000u);
+    ts.tv_nsec = (long)(ns % 1000000000u);
+    return ts;
+}
+
+static bool ts_reached(const struct timespec *t)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    return now.tv_sec > t->tv_sec || (now.tv_sec == t->tv_sec && now.tv_nsec >= t->tv_nsec);
+}
+
 static void *ckpt_main(void *arg)
 {
     struct jet_instance *inst = arg;
+    uint64_t last_note_us = 0;
     pthread_mutex_lock(&inst->mu);
     while (!inst->ckpt_stop) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        uint64_t ns = (uint64_t)ts.tv_nsec + (uint64_t)inst->p.ckpt_period_ms * 1000000u;
-        ts.tv_sec += (time_t)(ns / 1000000000u);
-        ts.tv_nsec = (long)(ns % 1000000000u);
-        /* A closed generation is noted at once; the cycle keeps its period
-         * (or runs early when kicked). */
-        while (!inst->ckpt_stop && !inst->ckpt_kicked &&
-               pthread_cond_timedwait(&inst->ckpt_cv, &inst->mu, &ts) != ETIMEDOUT) {
-            if (!atomic_exchange(&inst->ckpt_note_gen, false)) continue;
-            pthread_mutex_unlock(&inst->mu);
-            if (!atomic_load(&inst->unavailable)) ckpt_note_generation(inst);
-            pthread_mutex_lock(&inst->mu);
+        struct timespec period = realtime_after_ms(inst->p.ckpt_period_ms);
+        /* A closed generation is noted soon (within NOTE_MIN_INTERVAL_MS);
+         * the cycle keeps its period, or runs early when kicked. */
+        while (!inst->ckpt_stop && !inst->ckpt_kicked) {
+            struct timespec until = period;
+            if (atomic_load(&inst->ckpt_note_gen)) {
+                uint64_t since = os_mono_us() - last_note_us;
+                if (since >= NOTE_MIN_INTERVAL_MS * 1000u) {
+                    atomic_store(&inst->ckpt_note_gen, false);
+                    pthread_mutex_unlock(&inst->mu);
+                    if (!atomic_load(&inst->unavailable)) ckpt_note_generation(inst);
+                    pthread_mutex_lock(&inst->mu);
+                    last_note_us = os_mono_us();
+                    continue;
+                }
+                struct timespec next = realtime_after_ms((NOTE_MIN_INTERVAL_MS * 1000u - since) / 1000u + 1);
+                if (next.tv_sec < until.tv_sec || (next.tv_sec == until.tv_sec && next.tv_nsec < until.tv_nsec))
+                    until = next;
+            }
+            if (pthread_cond_timedwait(&inst->ckpt_cv, &inst->mu, &until) == ETIMEDOUT && ts_reached(&period)) break;
         }
         inst->ckpt_kicked = false;
-        atomic_store(&inst->ckpt_note_gen, false);
         if (inst->ckpt_stop) break;
         pthread_mutex_unlock(&inst->mu);
         if (!atomic_load(&inst->unavailable)) {

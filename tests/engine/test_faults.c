@@ -404,7 +404,7 @@ static void test_a_missing_newest_generation_is_refused(void)
          * records (the current generation), as soon as they happen. */
         if (open_inst(&inst, &s, &t, 1, 3600000) < 0) _exit(3);
         put_n(s, t, 0, 300);
-        struct timespec ts = {0, 300 * 1000000L};
+        struct timespec ts = {1, 500 * 1000000L}; /* notes come at most once a second */
         nanosleep(&ts, NULL);
         _exit(0);
     }
