@@ -25,12 +25,13 @@
 #define FILE_SIZE (64u * 1024u)
 #define SIG 0x5eed5eed5eed5eedull
 
-static char dir[64];
+static char dir[4096];
 static uint8_t header[LOG_HEADER_SIZE];
 
 static void setup(void)
 {
-    snprintf(dir, sizeof dir, "/tmp/fuzz_log.XXXXXX");
+    const char *tmp = getenv("TMPDIR");
+    snprintf(dir, sizeof dir, "%s/fuzz_log.XXXXXX", tmp && *tmp ? tmp : "/tmp");
     if (!mkdtemp(dir)) abort();
     struct log_config cfg = {.dir = dir, .base = "edb", .file_size = FILE_SIZE, .page_size = 8192, .signature = SIG};
     struct jet_log *log;

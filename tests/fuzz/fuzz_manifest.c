@@ -17,7 +17,7 @@
 
 #include "jet_inspect.h"
 
-static char dir[64];
+static char dir[4096];
 
 static void note(void *arg, const char *path)
 {
@@ -28,7 +28,8 @@ static void note(void *arg, const char *path)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (!dir[0]) {
-        snprintf(dir, sizeof dir, "/tmp/fuzz_manifest.XXXXXX");
+        const char *tmp = getenv("TMPDIR");
+        snprintf(dir, sizeof dir, "%s/fuzz_manifest.XXXXXX", tmp && *tmp ? tmp : "/tmp");
         if (!mkdtemp(dir)) abort();
         /* A file for the manifest to list, or not. */
         char p[128];
