@@ -220,15 +220,7 @@ static void snap_clear(struct snapshot *s)
 static void snap_free(struct snapshot *s)
 {
     if (!s) return;
-    for (size_t i = 0; i < s->cap; i++)
-        if (s->keys[i]) free(s->pages[i]);
-    free(s->keys);
-    free(s->pages);
-    free(s->spill_off);
-    if (s->spill_fd >= 0) {
-        os_close(s->spill_fd);
-        (void)os_unlink(s->spill_path); /* temporary: nothing else refers to it */
-    }
+    snap_clear(s);
     free(s);
 }
 

@@ -39,16 +39,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-wait_for() {
-  local what=$1; shift
-  for _ in $(seq 1 400); do "$@" && return 0; sleep 0.05; done
-  fail "timed out waiting for $what"
-}
-mounted() { [ -f "$M/status" ]; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. "$(dirname "$0")/lib.sh"
 unmounts() { grep -c "jetfs: unmounted" "$TMP/serve.log" || true; }
 more_unmounts_than() { [ "$(unmounts)" -gt "$1" ]; }
-port_up() { redis-cli -p "$P" PING 2>/dev/null | grep -q PONG; }
 
 # jetfs serve (mounting again after each unmount) with the Redis protocol.
 serve() {

@@ -36,14 +36,7 @@ cleanup() {
   rm -rf "$TMP"
 }
 trap cleanup EXIT
-wait_for() {
-  local what=$1; shift
-  for _ in $(seq 1 400); do "$@" && return 0; sleep 0.05; done
-  fail "timed out waiting for $what"
-}
-mounted() { [ -f "$M/status" ]; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-port_up() { redis-cli -p "$P" PING 2>/dev/null | grep -q PONG; }
+. "$(dirname "$0")/lib.sh"
 serve() {
   P=$(free_port)
   "$F" serve "$1" "$M" --listen "127.0.0.1:$P" > "$TMP/serve.log" 2>&1 &

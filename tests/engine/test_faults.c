@@ -66,6 +66,17 @@ static int count_present(JET_SESID s, JET_TABLEID t, int n)
     return c;
 }
 
+/* JetInit of an instance on dir as the tests' instances are made (no
+ * table opened): what a restart after the damage would do. */
+static JET_ERR init_on_dir(JET_INSTANCE *pinst, const char *name)
+{
+    CU_ASSERT_FATAL(JetCreateInstance(pinst, name) >= 0);
+    JetSetSystemParameter(pinst, 0, JET_paramSystemPath, 0, dir);
+    JetSetSystemParameter(pinst, 0, JET_paramLogFilePath, 0, dir);
+    JetSetSystemParameter(pinst, 0, JET_paramLogFileSize, 128, NULL);
+    return JetInit(pinst);
+}
+
 /* Runs body in a child that ends with _exit (a crash: no JetTerm). */
 static void crash_after(int create, int from, int to)
 {
@@ -267,11 +278,7 @@ static void test_corrupt_middle_log_stops_recovery_and_deletes_nothing(void)
     snap_dir(&before);
     CU_ASSERT(before.n >= n + 2);
     JET_INSTANCE inst = 0;
-    CU_ASSERT_FATAL(JetCreateInstance(&inst, "mid") >= 0);
-    JetSetSystemParameter(&inst, 0, JET_paramSystemPath, 0, dir);
-    JetSetSystemParameter(&inst, 0, JET_paramLogFilePath, 0, dir);
-    JetSetSystemParameter(&inst, 0, JET_paramLogFileSize, 128, NULL);
-    TU_CHECK_ERR(JetInit(&inst), JET_errLogFileCorrupt);
+    TU_CHECK_ERR(init_on_dir(&inst, "mid"), JET_errLogFileCorrupt);
     CU_ASSERT_PTR_NOT_NULL(strstr(JetGetLastErrorDetail(), names[n - 2]));
     JetTerm(inst);
     CU_ASSERT_EQUAL(list_logs(logs_b, MAX_LOGS), n);
@@ -285,11 +292,7 @@ static void test_corrupt_middle_log_stops_recovery_and_deletes_nothing(void)
     snap_dir(&after_first);
     /* A second attempt fails the same way: nothing was consumed. */
     inst = 0;
-    CU_ASSERT_FATAL(JetCreateInstance(&inst, "mid2") >= 0);
-    JetSetSystemParameter(&inst, 0, JET_paramSystemPath, 0, dir);
-    JetSetSystemParameter(&inst, 0, JET_paramLogFilePath, 0, dir);
-    JetSetSystemParameter(&inst, 0, JET_paramLogFileSize, 128, NULL);
-    TU_CHECK_ERR(JetInit(&inst), JET_errLogFileCorrupt);
+    TU_CHECK_ERR(init_on_dir(&inst, "mid2"), JET_errLogFileCorrupt);
     JetTerm(inst);
     /* Redo is idempotent: the second attempt changes no byte anywhere. */
     assert_dir_unchanged(&after_first, NULL);
@@ -419,11 +422,7 @@ static void test_a_missing_newest_generation_is_refused(void)
     static struct dir_snap before;
     snap_dir(&before);
     JET_INSTANCE inst = 0;
-    CU_ASSERT_FATAL(JetCreateInstance(&inst, "newest") >= 0);
-    JetSetSystemParameter(&inst, 0, JET_paramSystemPath, 0, dir);
-    JetSetSystemParameter(&inst, 0, JET_paramLogFilePath, 0, dir);
-    JetSetSystemParameter(&inst, 0, JET_paramLogFileSize, 128, NULL);
-    JET_ERR err = JetInit(&inst);
+    JET_ERR err = init_on_dir(&inst, "newest");
     if (err != JET_errMissingLogFile) fprintf(stderr, "newest missing: JetInit %ld: %s\n", (long)err, JetGetLastErrorDetail());
     TU_CHECK_ERR(err, JET_errMissingLogFile);
     char gen[16];
@@ -485,11 +484,7 @@ static void test_damage_in_the_newest_generation_is_refused_not_dropped(void)
         static struct dir_snap before;
         snap_dir(&before);
         JET_INSTANCE inst = 0;
-        CU_ASSERT_FATAL(JetCreateInstance(&inst, "newestdmg") >= 0);
-        JetSetSystemParameter(&inst, 0, JET_paramSystemPath, 0, dir);
-        JetSetSystemParameter(&inst, 0, JET_paramLogFilePath, 0, dir);
-        JetSetSystemParameter(&inst, 0, JET_paramLogFileSize, 128, NULL);
-        JET_ERR err = JetInit(&inst);
+        JET_ERR err = init_on_dir(&inst, "newestdmg");
         const char *d = JetGetLastErrorDetail();
         if (err != JET_errLogFileCorrupt || !strstr(d, names[n - 1]))
             fprintf(stderr, "%s in the newest generation: %ld %s\n", table[t].what, (long)err, d);
