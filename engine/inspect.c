@@ -354,3 +354,87 @@ out:
     os_close(r.fd);
     return err;
 }
+
+/* ---- offline read of a cleanly shut-down database ---- */
+
+JET_ERR JetInspectReadDatabase(const char *path,
+                               int (*fn)(void *arg, const char *table, const uint8_t *key, size_t klen,
+                                         const uint8_t *val, size_t vlen),
+                               void *arg)
+{
+    struct db_header h;
+    struct ro_pager r = {.fd = -1, .path = path};
+    uint8_t *meta = NULL, *val = NULL;
+    size_t vcap = 1u << 16;
+    bool stopped = false;
+    JET_ERR err = os_open(path, OS_OPEN_READ, &r.fd);
+    if (err < 0) {
+        char eb[128];
+        return jet_report(err, "%s: cannot open: %s", path, os_reason(err, eb, sizeof eb));
+    }
+    if ((err = db_header_read(r.fd, path, &h)) < 0) goto out;
+    /* Only a clean file holds everything committed: a dirty one needs the
+     * log replayed, which writes. */
+    if (h.state != DB_STATE_CLEAN) {
+        err = jet_report(JET_errDatabaseDirtyShutdown,
+                         "%s: the database is in %s state: it needs recovery, which writes; copy the directory to "
+                         "writable storage and run jetutil recover there",
+                         path, db_state_name(h.state));
+        goto out;
+    }
+    r.ps = h.page_size;
+    if (!(meta = malloc(r.ps)) || !(val = malloc(vcap))) {
+        err = JET_errOutOfMemory;
+        goto out;
+    }
+    if ((err = os_pread_full(r.fd, meta, r.ps, (uint64_t)DB_PGNO_META * r.ps)) < 0) goto out;
+    if ((err = page_verify(meta, r.ps, DB_PGNO_META, path)) < 0) goto out;
+    uint32_t cat = get_le32(meta + META_OFF_CATALOG);
+    struct bt_pager btp = {&r, r.ps, ro_get, ro_put, ro_mut, ro_alloc, ro_free};
+    uint8_t name[JET_cbKeyMost + 1];
+    size_t nl = 0;
+    for (enum bt_seek_op how = BT_FIRST; cat && err >= 0 && !stopped; how = BT_GT) {
+        if ((err = bt_seek(&btp, cat, name, nl, how, name, &nl)) == JET_errRecordNotFound) {
+            err = JET_errSuccess;
+            break;
+        }
+        uint8_t rv[4];
+        size_t rl = 0;
+        if (err >= 0 && (err = bt_get(&btp, cat, name, nl, rv, sizeof rv, &rl)) >= 0 && rl != 4)
+            err = jet_report(JET_errDatabaseCorrupted, "%s: catalog entry of table %.*s is %zu bytes", path, (int)nl,
+                             (const char *)name, rl);
+        if (err < 0) break;
+        name[nl] = '\0';
+        uint32_t root = get_le32(rv);
+        if ((stopped = fn(arg, (const char *)name, NULL, 0, NULL, 0))) break; /* the table begins */
+        uint8_t key[JET_cbKeyMost];
+        size_t kl = 0;
+        for (enum bt_seek_op kh = BT_FIRST;; kh = BT_GT) {
+            if ((err = bt_seek(&btp, root, key, kl, kh, key, &kl)) == JET_errRecordNotFound) {
+                err = JET_errSuccess;
+                break;
+            }
+            size_t vl = 0;
+            if (err >= 0) err = bt_get(&btp, root, key, kl, val, vcap, &vl);
+            if (err == JET_wrnBufferTruncated) {
+                uint8_t *nv = realloc(val, vl);
+                if (!nv) {
+                    err = JET_errOutOfMemory;
+                    break;
+                }
+                val = nv;
+                vcap = vl;
+                err = bt_get(&btp, root, key, kl, val, vcap, &vl);
+            }
+            if (err < 0) break;
+            if ((stopped = fn(arg, (const char *)name, key, kl, val, vl))) break;
+        }
+    }
+out:
+    for (size_t i = 0; i < r.cap; i++) free(r.held[i]);
+    free(r.held);
+    free(meta);
+    free(val);
+    if (r.fd >= 0) os_close(r.fd);
+    return err;
+}

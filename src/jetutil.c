@@ -569,10 +569,33 @@ static void hex(const uint8_t *p, size_t n)
     }
 }
 
+static int export_entry(void *arg, const char *table, const uint8_t *key, size_t klen, const uint8_t *val,
+                        size_t vlen)
+{
+    (void)arg;
+    if (!key) printf("table %s\n", table);
+    else {
+        hex(key, (unsigned long)klen);
+        putchar(' ');
+        hex(val, (unsigned long)vlen);
+        putchar('\n');
+    }
+    return 0;
+}
+
 static int cmd_export(int argc, char **argv)
 {
     if (want_help(argc, argv)) return usage("export", EXPORT_USAGE, 0);
     if (argc != 2 || argv[1][0] == '-') return usage("export", EXPORT_USAGE, EXIT_USAGE);
+    /* On read-only media (a snapshot, a mounted backup) an instance cannot
+     * start: a cleanly shut-down database is read directly, same output. */
+    if (is_dir(argv[1]) && access(argv[1], W_OK) != 0 && (errno == EROFS || errno == EACCES)) {
+        char path[4200];
+        snprintf(path, sizeof path, "%s/%s", argv[1], JETFS_DB_NAME);
+        JET_ERR err = JetInspectReadDatabase(path, export_entry, NULL);
+        if (err < 0) return fail("export", err);
+        return fflush(stdout) == 0 ? 0 : EXIT_FOUND;
+    }
     struct inst in;
     JET_ERR err = inst_open(argv[1], 0, &in);
     if (err < 0) return inst_open_failed(&in, argv[1], err);

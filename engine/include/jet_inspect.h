@@ -93,6 +93,18 @@ JET_ERR JetInspectCheckDatabase(const char *path, void (*report)(void *arg, cons
                                 JET_INSPECT_CHECK *stats);
 
 /*
+ * Reads a cleanly shut-down database file without an instance, writing
+ * nothing (read-only media): fn is called once per table with key NULL as
+ * the table begins, then once per entry in key order; tables in name
+ * order.  fn returning non-zero stops.  JET_errDatabaseDirtyShutdown for a
+ * file that needs recovery; every page read is verified.
+ */
+JET_ERR JetInspectReadDatabase(const char *path,
+                               int (*fn)(void *arg, const char *table, const uint8_t *key, size_t klen,
+                                         const uint8_t *val, size_t vlen),
+                               void *arg);
+
+/*
  * Calls report with the path of every file in backup set directory setdir
  * that its backup.manifest does not list.  Restore and verify ignore such
  * files (an older generation left by rsync into the same destination

@@ -7,7 +7,8 @@
 # key; (2) the live log generation deleted under it: the next write is
 # refused, SIGTERM exits non-zero, and the restart refuses to start without
 # the generation, naming it, instead of serving without its keys.  Also:
-# an instance on read-only media is refused naming the OS reason; and (3)
+# a cleanly shut-down instance on read-only media exports and checklogs,
+# and what must write is refused naming the OS reason; and (3)
 # acknowledged SETs, kill -9, a byte flipped in the middle of the newest
 # generation: the restart is refused naming the damage, changing no file,
 # never taken for a torn tail that silently drops acknowledged keys.
@@ -107,9 +108,15 @@ else
   term
   [ "$rc" = 0 ] || fail "jetfs serve exited $rc after a clean run"
   grep -q "instance shut down cleanly" "$TMP/serve.log" || fail "the recovered instance did not shut down cleanly"
-  # On read-only media an open names the OS reason.
+  # On read-only media: a cleanly shut-down instance still exports (read
+  # directly, the same text), and what must write names the OS reason.
+  "$BIN/jetutil" export "$SMALL/db" > "$TMP/export.rw" || fail "export failed"
   mount -o remount,ro "$SMALL"
-  if "$BIN/jetutil" export "$SMALL/db" > /dev/null 2> "$TMP/ro.err"; then :; fi
+  "$BIN/jetutil" export "$SMALL/db" > "$TMP/export.ro" 2> "$TMP/ro.err" || fail "export on read-only media failed: $(cat "$TMP/ro.err")"
+  cmp -s "$TMP/export.rw" "$TMP/export.ro" || fail "export on read-only media differs"
+  [ "$(grep -c . "$TMP/export.ro")" -gt "$acked" ] || fail "export on read-only media lacks the keys"
+  "$BIN/jetutil" checklog "$SMALL/db" > "$TMP/checklog.ro" || fail "checklog on read-only media: $(cat "$TMP/checklog.ro")"
+  if "$BIN/jetutil" recover "$SMALL/db" > /dev/null 2> "$TMP/ro.err"; then fail "recover wrote on read-only media"; fi
   grep -q "Read-only file system" "$TMP/ro.err" || fail "a read-only directory is not named as such: $(cat "$TMP/ro.err")"
   umount "$SMALL"
   SMALL=
