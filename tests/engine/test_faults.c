@@ -77,8 +77,11 @@ static JET_ERR init_on_dir(JET_INSTANCE *pinst, const char *name)
     return JetInit(pinst);
 }
 
-/* Runs body in a child that ends with _exit (a crash: no JetTerm). */
-static void crash_after(int create, int from, int to)
+/* Puts keys [from, to) in a child, each its own durable commit, waits
+ * linger_ms (for the checkpointer's notes), and ends with _exit: a crash,
+ * no JetTerm.  The checkpoint period is held: only rolls move what the
+ * checkpoint records. */
+static void crash_after_linger(int create, int from, int to, long linger_ms)
 {
     pid_t pid = fork();
     CU_ASSERT_FATAL(pid >= 0);
@@ -94,12 +97,16 @@ static void crash_after(int create, int from, int to)
             snprintf(k, sizeof k, "k%06d", i);
             if (JetPutKV(s, t, k, strlen(k), v, sizeof v, 0) < 0) _exit(4);
         }
+        struct timespec ts = {linger_ms / 1000, (linger_ms % 1000) * 1000000L};
+        if (linger_ms) nanosleep(&ts, NULL);
         _exit(0);
     }
     int st;
     waitpid(pid, &st, 0);
     CU_ASSERT_FATAL(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 }
+
+static void crash_after(int create, int from, int to) { crash_after_linger(create, from, to, 0); }
 
 #define MAX_LOGS 4096
 static char (*logs_a)[64], (*logs_b)[64];
@@ -397,23 +404,8 @@ static void test_a_missing_newest_generation_is_refused(void)
 {
     snprintf(dir, sizeof dir, "%s", tu_scratch_dir("fault_newest"));
     snprintf(dbpath, sizeof dbpath, "%s/f.db", dir);
-    pid_t pid = fork();
-    CU_ASSERT_FATAL(pid >= 0);
-    if (pid == 0) {
-        JET_INSTANCE inst;
-        JET_SESID s;
-        JET_TABLEID t;
-        /* The checkpoint is held at the start; only rolls move what it
-         * records (the current generation), as soon as they happen. */
-        if (open_inst(&inst, &s, &t, 1, 3600000) < 0) _exit(3);
-        put_n(s, t, 0, 300);
-        struct timespec ts = {1, 500 * 1000000L}; /* notes come at most once a second */
-        nanosleep(&ts, NULL);
-        _exit(0);
-    }
-    int st;
-    waitpid(pid, &st, 0);
-    CU_ASSERT_FATAL(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    /* Rolls are noted at most once a second: the child lingers past it. */
+    crash_after_linger(1, 0, 300, 1500);
     char(*names)[64] = logs_a, path[1200];
     int n = list_logs(names, MAX_LOGS);
     CU_ASSERT_FATAL(n >= 2);
