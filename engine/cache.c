@@ -10,7 +10,9 @@
  *
  * Invariants:
  *  1. A dirty version is written to its database file only after the log is
- *     durable past its lsn (the WAL rule: frame_write calls log_flush first).
+ *     durable past its lsn (the WAL rule: write_versions calls log_flush
+ *     first), and, with logging on, only through the double-write file
+ *     (dwb.h), so a crash mid-write never leaves a page recovery cannot use.
  *  2. A frame is evicted only when unpinned and clean.
  *  3. rec_lsn of a dirty frame is <= the first log record of every committed
  *     change not yet on disk, so min(rec_lsn) is a safe checkpoint.
@@ -24,6 +26,7 @@
 #include <string.h>
 
 #include "diag.h"
+#include "dwb.h"
 #include "instance.h"
 #include "os.h"
 #include "page.h"
@@ -118,24 +121,94 @@ void cache_destroy(struct cache *c)
     memset(c, 0, sizeof *c);
 }
 
-/* Writes one version of a page to its database file, log first. */
-static JET_ERR frame_write(struct cache *c, uint32_t dbidx, uint32_t pgno, struct pgbuf *buf, lsn_t lsn)
+struct flush_item {
+    struct frame *f;
+    struct pgbuf *buf;
+    uint32_t dbidx, pgno;
+    lsn_t lsn;
+};
+
+/* Writes without the double-write file: logging is off, so no recovery
+ * could use the copies. */
+static JET_ERR write_direct(struct cache *c, const struct flush_item *it)
 {
-    struct jet_instance *inst = c->inst;
-    struct db *db = inst->dbs[dbidx];
-    JET_ERR err;
-    if (!db) return jet_report(JET_errInvalidDatabaseId, "cache: dirty page %u of unattached database %u", pgno, dbidx);
-    if (inst->log && lsn > log_durable_lsn(inst->log)) {
-        err = log_flush(inst->log, lsn);
-        if (err < 0) return inst_fatal(inst, err);
-    }
+    struct db *db = c->inst->dbs[it->dbidx];
     uint8_t *tmp = malloc(c->page_size);
     if (!tmp) return JET_errOutOfMemory;
-    memcpy(tmp, buf->data, c->page_size);
+    memcpy(tmp, it->buf->data, c->page_size);
     page_seal(tmp, c->page_size);
-    err = db_write_page(db, pgno, tmp, c->page_size);
+    JET_ERR err = db_write_page(db, it->pgno, tmp, c->page_size);
     free(tmp);
-    if (err < 0) return jet_report(err, "%s: writing page %u failed: %s", db->path, pgno, JetErrorString(err));
+    if (err < 0) return jet_report(err, "%s: writing page %u failed: %s", db->path, it->pgno, JetErrorString(err));
+    return JET_errSuccess;
+}
+
+/*
+ * One round of the double-write protocol (dwb.h) for n <= DWB_MAX_PAGES
+ * versions: stage them, write them in place, fsync the files written, so
+ * the next stage may overwrite the copies.
+ */
+static JET_ERR write_round(struct cache *c, const struct flush_item *items, size_t n)
+{
+    struct jet_instance *inst = c->inst;
+    struct dwb_page pages[DWB_MAX_PAGES];
+    bool touched[JET_MAX_DBS] = {0};
+    JET_ERR err = JET_errSuccess;
+    for (size_t i = 0; i < n; i++) {
+        struct db *db = inst->dbs[items[i].dbidx];
+        pages[i] = (struct dwb_page){db->hdr.db_signature, db->path, items[i].pgno, items[i].buf->data};
+    }
+    dwb_lock(inst->dwb);
+    if ((err = dwb_stage(inst->dwb, pages, n)) < 0) {
+        err = inst_fatal(inst, err);
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct db *db = inst->dbs[items[i].dbidx];
+        if ((err = db_write_page(db, items[i].pgno, dwb_image(inst->dwb, i), c->page_size)) < 0) {
+            err = jet_report(err, "%s: writing page %u failed: %s", db->path, items[i].pgno, JetErrorString(err));
+            goto out;
+        }
+        touched[items[i].dbidx] = true;
+    }
+    for (uint32_t d = 0; d < JET_MAX_DBS; d++) {
+        if (!touched[d]) continue;
+        if ((err = os_fsync(inst->dbs[d]->fd)) < 0) {
+            /* Never retried: see cache_flush_all. */
+            jet_report(err, "%s: fsync failed: %s", inst->dbs[d]->path, JetErrorString(err));
+            err = inst_fatal(inst, err);
+            goto out;
+        }
+    }
+out:
+    dwb_unlock(inst->dwb);
+    return err;
+}
+
+/* Writes versions of pages to their database files: the log first (the
+ * WAL rule), then through the double-write file when logging is on. */
+static JET_ERR write_versions(struct cache *c, const struct flush_item *items, size_t n)
+{
+    struct jet_instance *inst = c->inst;
+    JET_ERR err;
+    lsn_t upto = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!inst->dbs[items[i].dbidx])
+            return jet_report(JET_errInvalidDatabaseId, "cache: dirty page %u of unattached database %u",
+                              items[i].pgno, items[i].dbidx);
+        if (items[i].lsn > upto) upto = items[i].lsn;
+    }
+    if (inst->log && upto > log_durable_lsn(inst->log)) {
+        err = log_flush(inst->log, upto);
+        if (err < 0) return inst_fatal(inst, err);
+    }
+    if (!inst->dwb) {
+        for (size_t i = 0; i < n; i++)
+            if ((err = write_direct(c, &items[i])) < 0) return err;
+        return JET_errSuccess;
+    }
+    for (size_t at = 0; at < n; at += DWB_MAX_PAGES)
+        if ((err = write_round(c, items + at, n - at < DWB_MAX_PAGES ? n - at : DWB_MAX_PAGES)) < 0) return err;
     return JET_errSuccess;
 }
 
@@ -167,12 +240,13 @@ static JET_ERR frame_obtain(struct cache *c, struct frame **pf, bool *pretry)
         pgbuf_ref(b);
         f->pins++;
         pthread_mutex_unlock(&c->mu);
-        JET_ERR err = frame_write(c, dbidx, pgno, b, lsn);
+        struct flush_item it = {f, b, dbidx, pgno, lsn};
+        JET_ERR err = write_versions(c, &it, 1);
         pthread_mutex_lock(&c->mu);
         f->pins--;
         if (err >= 0 && f->buf == b && f->dirty) {
-            /* The file is not fsynced yet: the checkpoint position does not
-             * move past this page until the next cache_flush_all fsyncs. */
+            /* Written and fsynced, but the checkpoint position only moves
+             * past this page at the next cache_flush_all. */
             f->dirty = false;
             c->ndirty--;
         }
@@ -344,13 +418,6 @@ void cache_forget_db(struct cache *c, uint32_t dbidx)
     pthread_mutex_unlock(&c->mu);
 }
 
-struct flush_item {
-    struct frame *f;
-    struct pgbuf *buf;
-    uint32_t dbidx, pgno;
-    lsn_t lsn;
-};
-
 static int flush_item_cmp(const void *a, const void *b)
 {
     const struct flush_item *x = a, *y = b;
@@ -393,10 +460,8 @@ JET_ERR cache_flush_all(struct cache *c, lsn_t *pckpt)
             goto release;
         }
     }
-    for (size_t i = 0; i < n && err >= 0; i++) {
-        err = frame_write(c, items[i].dbidx, items[i].pgno, items[i].buf, items[i].lsn);
-        touched[items[i].dbidx] = true;
-    }
+    if (err >= 0 && n) err = write_versions(c, items, n);
+    for (size_t i = 0; i < n; i++) touched[items[i].dbidx] = true;
     /* Every page of a database written by eviction since the last
      * checkpoint must be durable too: fsync all attached files. */
     for (uint32_t d = 0; d < JET_MAX_DBS && err >= 0; d++) {

@@ -131,6 +131,22 @@ static void ckpt_fill(struct jet_instance *inst, struct ckpt_file *ck, lsn_t lsn
     }
 }
 
+JET_ERR ckpt_note_attached(struct jet_instance *inst)
+{
+    struct ckpt_file ck;
+    char path[JET_PATH_MAX];
+    JET_ERR err;
+    if (!inst->log) return JET_errSuccess;
+    if ((err = ckpt_path(inst, path, sizeof path)) < 0) return err;
+    pthread_mutex_lock(&inst->ckpt_mu);
+    pthread_mutex_lock(&inst->mu);
+    ckpt_fill(inst, &ck, inst->checkpoint_lsn);
+    pthread_mutex_unlock(&inst->mu);
+    err = ckpt_write(path, &ck);
+    pthread_mutex_unlock(&inst->ckpt_mu);
+    return err;
+}
+
 JET_ERR ckpt_run(struct jet_instance *inst)
 {
     JET_ERR err;

@@ -51,7 +51,7 @@ static JET_ERR log_attach_record(struct jet_instance *inst, struct db *db, int t
     put_le64(hdr + 8, db->hdr.db_signature);
     iov[0] = (struct iovec){hdr, type == LR_ATTACH ? LR_ATTACH_HDR : 4};
     iov[1] = (struct iovec){db->path, strlen(db->path)};
-    rec = (struct log_rec){(uint8_t)type, iov, type == LR_ATTACH ? 2 : 1};
+    rec = (struct log_rec){(uint8_t)type, iov, type == LR_ATTACH ? 2 : 1, NULL};
     lsn_t end;
     JET_ERR err = log_append(inst->log, &rec, 1, NULL, &end);
     if (err >= 0) err = log_flush(inst->log, end);
@@ -222,6 +222,7 @@ out_unlock:
     free(page);
     db_release(db);
     if (fd >= 0) os_close(fd);
+    if (err >= 0) err = ckpt_note_attached(inst);
     return err;
 }
 
@@ -269,6 +270,7 @@ out:
         os_close(db->fd);
         db_release(db);
     }
+    if (err == JET_errSuccess) err = ckpt_note_attached(inst);
     return err;
 }
 

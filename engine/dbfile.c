@@ -55,7 +55,9 @@ JET_ERR db_header_decode(const uint8_t *b, struct db_header *h, const char *path
                           "%s: header copy %d: checksum mismatch: stored %016llx, computed %016llx", path, copy,
                           (unsigned long long)stored, (unsigned long long)computed);
     if (get_le32(b + 12) != DB_VERSION)
-        return jet_report(JET_errInvalidDatabase, "%s: header copy %d: version %u not supported (expected %u)",
+        return jet_report(JET_errInvalidDatabase,
+                          "%s: header copy %d: database format version %u; this build reads only version %u, so it "
+                          "will not read this file",
                           path, copy, get_le32(b + 12), DB_VERSION);
     memset(h, 0, sizeof *h);
     h->page_size = get_le32(b + 16);

@@ -42,7 +42,7 @@
 #include "jet.h"
 
 #define DB_MAGIC 0x4454454Au /* "JETD" */
-#define DB_VERSION 1u
+#define DB_VERSION 2u   /* 2: page stamps are log positions of deltas (logrec.h) */
 #define DB_HEADER_BYTES 1024u
 #define DB_STATE_JUST_CREATED 1
 #define DB_STATE_DIRTY 2

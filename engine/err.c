@@ -37,6 +37,8 @@ static const struct err_msg messages[] = {
     {JET_errMissingRestoreLogFiles, "log files needed for restore are missing"},
     {JET_errMissingFullBackup, "no full backup precedes this incremental backup"},
     {JET_errBadBackupDatabaseSize, "backup database size is wrong"},
+    {JET_errDbTimeTooOld, "a database page is older than the log record that changes it expects (dbtime too old)"},
+    {JET_errDbTimeTooNew, "a database page is newer than the log record that changes it expects (dbtime too new)"},
     {JET_errMissingFileToBackup, "a file to back up is missing"},
     {JET_errLogReadVerifyFailure, "log file checksum mismatch while backing up"},
     {JET_errRestoreOfNonBackupDatabase, "database is not a backup copy"},

@@ -8,6 +8,7 @@
 
 #include "btree.h"
 #include "dbfile.h"
+#include "delta.h"
 #include "diag.h"
 #include "instance.h"
 #include "jet_inspect.h"
@@ -50,6 +51,7 @@ JET_ERR JetInspectDatabaseHeader(const char *path, JET_INSPECT_DBHEADER *info)
     }
     jet_report_clear();
     info->page_size = h.page_size;
+    info->format_version = DB_VERSION;
     info->state = h.state;
     info->state_name = db_state_name(h.state);
     info->db_signature = h.db_signature;
@@ -85,6 +87,7 @@ JET_ERR JetInspectLogHeader(const char *path, JET_INSPECT_LOGHEADER *info)
     if (err < 0) return err;
     memset(info, 0, sizeof *info);
     info->generation = h.generation;
+    info->format_version = LOG_VERSION;
     info->file_size = h.file_size;
     info->page_size = h.page_size;
     info->signature = h.signature;
@@ -142,11 +145,21 @@ JET_ERR JetInspectLogRecords(const char *dir, const char *base, uint32_t gen_fir
         r->length = rec.len;
         r->type = rec.type;
         switch (rec.type) {
-        case LR_PAGE:
-            r->type_name = "page";
-            if (rec.len >= 8) {
+        case LR_DELTA:
+            r->type_name = "delta";
+            r->malformed = 1;
+            if (rec.len >= LR_DELTA_HDR) {
+                unsigned nr = 0;
+                size_t bytes = 0;
                 r->dbidx = get_le32(rec.payload);
                 r->pgno = get_le32(rec.payload + 4);
+                r->before = get_le64(rec.payload + 8);
+                if (delta_apply(NULL, PAGE_SIZE_MAX, rec.payload + LR_DELTA_HDR, rec.len - LR_DELTA_HDR, &nr, &bytes) >=
+                    0) {
+                    r->malformed = 0;
+                    r->nranges = nr;
+                    r->delta_bytes = (uint32_t)bytes;
+                }
             }
             break;
         case LR_COMMIT:

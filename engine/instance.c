@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "diag.h"
+#include "dwb.h"
 #include "instance.h"
 #include "os.h"
 #include "page.h"
@@ -431,6 +432,8 @@ static JET_ERR instance_start(struct jet_instance *inst)
             .page_size = inst->p.page_size, .signature = inst->log_signature, .prepare_ahead = true,
             .on_close = ckpt_generation_closed, .on_close_arg = inst,
         };
+        if ((err = dwb_path(path, sizeof path, inst->p.system_path, inst->p.base)) < 0) goto fail_cache;
+        if ((err = dwb_open(path, inst->p.page_size, &inst->dwb)) < 0) goto fail_cache;
         if ((err = log_open(&cfg, next_gen, &inst->log)) < 0) goto fail_cache;
         /* Point the checkpoint at the new generation: everything before it
          * is now in the (clean) databases. */
@@ -456,6 +459,8 @@ fail_log:
     if (inst->log) log_close(inst->log);
     inst->log = NULL;
 fail_cache:
+    (void)dwb_close(inst->dwb, false);
+    inst->dwb = NULL;
     cache_destroy(&inst->cache);
 fail:
     os_close(inst->lock_fd);
@@ -578,6 +583,11 @@ JET_ERR JetTerm2(JET_INSTANCE instance, JET_GRBIT grbit)
             if (err >= 0 && e2 < 0) err = e2;
             inst->log = NULL;
         }
+        /* Emptied only when every page write finished: after a failure the
+         * copies are what the next recovery repairs torn pages from. */
+        JET_ERR e3 = dwb_close(inst->dwb, clean && err >= 0);
+        if (err >= 0 && e3 < 0) err = e3;
+        inst->dwb = NULL;
         cache_destroy(&inst->cache);
         if (inst->lock_fd >= 0) os_close(inst->lock_fd);
         inst->lock_fd = -1;
@@ -695,6 +705,13 @@ JET_ERR JetCommitTransaction(JET_SESID sesid, JET_GRBIT grbit)
     JET_ERR err = session_get(sesid, &s);
     if (err < 0) return err;
     if (grbit & ~(JET_GRBIT)(JET_bitCommitLazyFlush | JET_bitWaitLastLevel0Commit)) return JET_errInvalidGrbit;
+    if (grbit & JET_bitWaitLastLevel0Commit) {
+        /* As ESE: flushes the session's earlier (lazy) commits, in a
+         * transaction or not, and combines with no other option. */
+        if (grbit != JET_bitWaitLastLevel0Commit) return JET_errInvalidGrbit;
+        if (atomic_load(&s->inst->unavailable)) return JET_errInstanceUnavailable;
+        return txn_wait_durable(s);
+    }
     if (!s->level) return JET_errNotInTransaction;
     if (atomic_load(&s->inst->unavailable)) {
         txn_rollback(s);

@@ -59,6 +59,7 @@ struct frame {
 };
 
 struct jet_instance;
+struct dwb;
 
 struct cache {
     pthread_mutex_t mu;
@@ -166,6 +167,7 @@ struct jet_instance {
     enum inst_state state;
     struct jet_params p;
     struct jet_log *log;
+    struct dwb *dwb;           /* the double-write file (NULL with logging off) */
     uint64_t log_signature;
     struct cache cache;
     struct db *dbs[JET_MAX_DBS];
@@ -208,6 +210,7 @@ struct open_table {
 struct txn_page {
     uint64_t key;  /* dbidx << 32 | pgno */
     struct pgbuf *buf;
+    struct pgbuf *base;  /* the committed version buf was copied from (NULL: starts from zeroes) */
 };
 
 struct txn {
@@ -216,6 +219,8 @@ struct txn {
     uint64_t *order;          /* keys in first-touch order */
     size_t limit;             /* most private pages allowed */
     bool failed;              /* an update failed midway: rollback required */
+    uint8_t *scratch;         /* commit's encoded records, kept between commits */
+    size_t scratch_cap;
 };
 
 struct session {
@@ -226,6 +231,7 @@ struct session {
     bool implicit;            /* an auto-commit transaction around one update */
     bool holds_write_lock;
     struct txn txn;
+    lsn_t last_commit_end;    /* end of this session's last commit (JET_bitWaitLastLevel0Commit) */
     int opened[JET_MAX_DBS];
 };
 
@@ -250,6 +256,8 @@ void pager_make(struct bt_pager *pg, struct pager_ctx *ctx, struct session *s, u
 
 JET_ERR txn_begin(struct session *s, bool readonly, bool implicit);
 JET_ERR txn_commit(struct session *s, bool lazy);
+/* Waits until the session's last commit is durable (lazy commits included). */
+JET_ERR txn_wait_durable(struct session *s);
 void txn_rollback(struct session *s);
 /* Meta page fields, read through the pager. */
 JET_ERR meta_catalog_root(const struct bt_pager *pg, uint32_t *proot);
@@ -270,6 +278,10 @@ struct ckpt_file {
 JET_ERR ckpt_path(const struct jet_instance *inst, char *buf, size_t cb);
 JET_ERR ckpt_read(const char *path, struct ckpt_file *ck);
 JET_ERR ckpt_write(const char *path, const struct ckpt_file *ck);
+/* Rewrites the checkpoint file at its position with the databases attached
+ * now, so a recovery that finds no log still knows which files need one.
+ * Context: no instance lock held (takes ckpt_mu, then inst.mu). */
+JET_ERR ckpt_note_attached(struct jet_instance *inst);
 /* One checkpoint cycle: flush, write the checkpoint file, circular cleanup. */
 JET_ERR ckpt_run(struct jet_instance *inst);
 JET_ERR ckpt_start_thread(struct jet_instance *inst);

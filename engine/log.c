@@ -265,7 +265,10 @@ JET_ERR log_header_decode(const uint8_t *b, const char *path, struct log_header 
                           (unsigned long long)stored, (unsigned long long)computed);
     uint32_t version = get_le32(b + 12);
     if (version != LOG_VERSION)
-        return jet_report(JET_errBadLogVersion, "%s: log format version %u, expected %u", path, version, LOG_VERSION);
+        return jet_report(JET_errBadLogVersion,
+                          "%s: log format version %u; this build reads only version %u (%s), so it will not read "
+                          "this file",
+                          path, version, LOG_VERSION, LOG_VERSION_NAME);
     memset(h, 0, sizeof *h);
     h->generation = get_le32(b + 16);
     h->file_size = get_le32(b + 20);
@@ -1011,6 +1014,7 @@ JET_ERR log_append(struct jet_log *log, const struct log_rec *recs, int nrecs, l
         }
         lsn_t at = log->end_lsn;
         if (i == 0) first = at;
+        if (recs[i].at) *recs[i].at = at;
         put_le32(rh, len);
         rh[4] = recs[i].type;
         put_durable(rh, log);

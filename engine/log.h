@@ -63,7 +63,8 @@ typedef uint64_t lsn_t;
 #define LSN_OFF(lsn) ((uint32_t)(lsn))
 
 #define LOG_MAGIC 0x474F4C4Au   /* "JLOG" */
-#define LOG_VERSION 1u
+#define LOG_VERSION 2u   /* 2: page deltas (logrec.h); 1: page images */
+#define LOG_VERSION_NAME "page deltas"
 #define LOG_HEADER_SIZE 4096u
 #define LOG_REC_HDR_SIZE 24u
 /* The unit of a record's durable field (header bytes [5, 8), log.c). */
@@ -129,6 +130,7 @@ struct log_rec {
     uint8_t type;
     const struct iovec *iov;  /* payload pieces, concatenated */
     int iovcnt;
+    lsn_t *at;                /* if not NULL, gets the record's own lsn */
 };
 JET_ERR log_append(struct jet_log *log, const struct log_rec *recs, int nrecs,
                    lsn_t *pfirst, lsn_t *pend);

@@ -2,33 +2,52 @@
  * logrec.h -- the record types the engine writes into the log (log.c only
  * frames them) and their payloads, little-endian.
  *
- *   LR_PAGE    u32 dbidx, u32 pgno, page image (page_size bytes)
- *              after-image of a page changed by the transaction that the
- *              next LR_COMMIT closes; redo writes it over the page
+ *   LR_DELTA   u32 dbidx, u32 pgno, u64 before, then a page delta
+ *              (delta.h: u16 nranges, u16 0, ranges of u16 off, u16 len,
+ *              bytes).  One page changed by the transaction that the next
+ *              LR_COMMIT closes.  before is the page's stamp (page header
+ *              bytes [16, 24)) the delta was computed against; the stamp
+ *              after is the record's own position (its lsn), which redo
+ *              writes into the page.  before == 0 marks a page that starts
+ *              over from zeroes (newly allocated or freed): its delta is
+ *              against a page of zeroes and needs no earlier version.
  *   LR_COMMIT  u64 commit time (us since the epoch), u64 transaction id
  *   LR_ATTACH  u32 dbidx, u32 page_size, u64 db_signature, path bytes
  *   LR_DETACH  u32 dbidx
+ *   (type 1, LR_PAGE, a whole page image, was format version 1's; a log
+ *   of version 1 is refused by its header before any record is read.)
  *
  * Write-ahead protocol (no-steal, no-force): a transaction's changed pages
- * stay private to it until commit.  Commit appends one LR_PAGE per changed
- * page followed by LR_COMMIT, contiguously (one log_append call), installs
- * the pages in the cache as dirty, and then waits for the flush.  A dirty
- * page is written to the database file only once the log is durable past
- * its lsn.  Redo therefore replays whole committed transactions only, by
- * blind overwrite in log order: the last image wins, which also repairs a
- * page torn by a crash during a checkpoint write.
+ * stay private to it until commit.  Commit appends one LR_DELTA per changed
+ * page followed by LR_COMMIT, contiguously (one log_append call), stamps
+ * each page with its record's position, installs the pages in the cache as
+ * dirty, and then waits for the flush.  A dirty page is written to the
+ * database file only once the log is durable past its commit, and only
+ * through the double-write file (dwb.c), so a page torn by a crash in the
+ * middle of a write is put back whole before redo.
+ *
+ * Guarded redo (recovery.c): a committed transaction's deltas are applied
+ * in log order, each only when the page needs it:
+ *   page stamp >= record lsn            already applied: skipped
+ *   page stamp == before                applied; stamp := record lsn
+ *   page stamp < before                 JET_errDbTimeTooOld (the page is
+ *                                       older than the change expects)
+ *   before < page stamp < record lsn,   JET_errDbTimeTooNew (a version this
+ *   or page stamp past the log's end    log never wrote)
+ * Replay is therefore idempotent: replaying the same generations twice, or
+ * after a checkpoint that wrote some of the pages, gives the same bytes.
  */
 #ifndef JET_LOGREC_H
 #define JET_LOGREC_H
 
 enum log_rec_type {
-    LR_PAGE = 1,
     LR_COMMIT = 2,
     LR_ATTACH = 3,
     LR_DETACH = 4,
+    LR_DELTA = 5,
 };
 
-#define LR_PAGE_HDR 8u
+#define LR_DELTA_HDR 16u
 #define LR_COMMIT_SIZE 16u
 #define LR_ATTACH_HDR 16u
 

@@ -2,11 +2,17 @@
  * recovery.c -- crash recovery, run by JetInit before the instance serves.
  *
  * Redo only (see logrec.h): from the checkpoint position to the end of the
- * log, the page images of every committed transaction are written over
- * their pages in log order; images not followed by their LR_COMMIT (the
- * transaction in flight at the crash, or a torn tail) are dropped.  The
- * last image of a page wins, so replay is idempotent and also repairs a
- * page torn by a crash in the middle of a checkpoint write.
+ * log, the page deltas of every committed transaction are applied in log
+ * order, each guarded by the page's stamp (logrec.h: skipped when the page
+ * has it already, refused with JET_errDbTimeTooOld or JET_errDbTimeTooNew
+ * when the page is not the version it was computed against); deltas not
+ * followed by their LR_COMMIT (the transaction in flight at the crash, or a
+ * torn tail) are dropped.  Pages torn by a crash in the middle of a
+ * checkpoint write are put back from the double-write file first (dwb.h).
+ *
+ * Pages are read once into a private map, changed there, and written back
+ * through the double-write file when the map reaches its bound and at the
+ * end, so a crash during recovery leaves pages the next recovery can use.
  *
  * Afterwards every database that was attached is made consistent: its
  * header says clean shutdown at the end of the log, and the instance starts
@@ -23,7 +29,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "delta.h"
 #include "diag.h"
+#include "dwb.h"
 #include "instance.h"
 #include "logrec.h"
 #include "os.h"
@@ -35,35 +43,66 @@ struct redo_db {
     struct db_header hdr;
 };
 
-struct redo_page {
+/* A delta of the transaction being read, applied at its LR_COMMIT. */
+struct redo_delta {
     uint32_t dbidx, pgno;
-    uint8_t *image;
+    lsn_t lsn, before;
+    uint8_t *delta;
+    size_t n;
+};
+
+enum redo_pg_state { PG_OK, PG_ZERO, PG_BAD };
+
+/* A page in the private map (open addressing on dbidx << 32 | pgno). */
+struct redo_pg {
+    uint64_t key;       /* + 1; 0 = empty slot */
+    uint8_t *img;
+    uint8_t state;      /* enum redo_pg_state, as read from the file */
+    bool dirty;
 };
 
 struct redo {
     struct jet_instance *inst;
     const struct restore_map *rm;  /* restore mode, or NULL */
     bool stopped;                  /* reached the requested stop point */
+    lsn_t bound;                   /* end of the log: no page stamp can reach it */
     struct redo_db dbs[JET_MAX_DBS];
-    struct redo_page *pending;
+    struct redo_delta *pending;
     size_t npending, cap;
-    uint64_t txns, pages;
+    struct redo_pg *map;
+    size_t map_cap, map_n, map_max;
+    struct dwb *dwb;
+    lsn_t max_skipped;             /* highest stamp of a page that needed no redo */
+    uint32_t max_skipped_db, max_skipped_pgno;
+    uint64_t txns, pages, applied, skipped;
 };
 
 static void redo_drop_pending(struct redo *r)
 {
-    for (size_t i = 0; i < r->npending; i++) free(r->pending[i].image);
+    for (size_t i = 0; i < r->npending; i++) free(r->pending[i].delta);
     r->npending = 0;
+}
+
+static JET_ERR map_flush(struct redo *r);
+
+/* Closes a database of the replay, writing back its changed pages first
+ * (a later attach may reuse the index for another file). */
+static JET_ERR redo_close_db(struct redo *r, uint32_t dbidx)
+{
+    struct redo_db *d = &r->dbs[dbidx];
+    if (d->fd < 0) return JET_errSuccess;
+    JET_ERR err = map_flush(r);
+    if (err >= 0 && (err = os_fsync(d->fd)) < 0) jet_report(err, "recovery: %s: fsync failed", d->path);
+    os_close(d->fd);
+    d->fd = -1;
+    return err;
 }
 
 static JET_ERR redo_open_db(struct redo *r, uint32_t dbidx, const char *path, uint64_t signature)
 {
     struct redo_db *d = &r->dbs[dbidx];
-    JET_ERR err;
-    if (d->fd >= 0) {
-        os_close(d->fd);
-        d->fd = -1;
-    }
+    JET_ERR err = redo_close_db(r, dbidx);
+    if (err < 0) return err;
     err = os_open(path, OS_OPEN_READ | OS_OPEN_WRITE, &d->fd);
     if (err < 0) {
         d->fd = -1;
@@ -91,23 +130,178 @@ fail:
     return err;
 }
 
-static JET_ERR redo_commit(struct redo *r, lsn_t end)
+static size_t map_slot(uint64_t key, size_t cap) { return (size_t)((key * 0x9E3779B97F4A7C15ull) >> 21) & (cap - 1); }
+
+static JET_ERR map_grow(struct redo *r)
+{
+    size_t ncap = r->map_cap ? r->map_cap * 2 : 1024;
+    struct redo_pg *nm = calloc(ncap, sizeof *nm);
+    if (!nm) return JET_errOutOfMemory;
+    for (size_t i = 0; i < r->map_cap; i++) {
+        if (!r->map[i].key) continue;
+        size_t j = map_slot(r->map[i].key, ncap);
+        while (nm[j].key) j = (j + 1) & (ncap - 1);
+        nm[j] = r->map[i];
+    }
+    free(r->map);
+    r->map = nm;
+    r->map_cap = ncap;
+    return JET_errSuccess;
+}
+
+/* Writes every changed page of the map back, through the double-write
+ * file, and fsyncs the files; then empties the map. */
+static JET_ERR map_flush(struct redo *r)
 {
     uint32_t ps = r->inst->p.page_size;
+    struct dwb_page pages[DWB_MAX_PAGES];
+    uint32_t dbx[DWB_MAX_PAGES];
+    bool touched[JET_MAX_DBS] = {0};
+    size_t k = 0, i = 0;
+    JET_ERR err = JET_errSuccess;
+    if (!r->map_n) return JET_errSuccess;
+    for (;;) {
+        bool last = i == r->map_cap;
+        if (!last) {
+            struct redo_pg *p = &r->map[i++];
+            if (!p->key || !p->dirty) continue;
+            uint32_t dbidx = (uint32_t)((p->key - 1) >> 32), pgno = (uint32_t)(p->key - 1);
+            page_seal(p->img, ps);
+            pages[k] = (struct dwb_page){r->dbs[dbidx].hdr.db_signature, r->dbs[dbidx].path, pgno, p->img};
+            dbx[k++] = dbidx;
+            p->dirty = false;
+        }
+        if (k == 0 || (k < DWB_MAX_PAGES && !last)) {
+            if (last) break;
+            continue;
+        }
+        if ((err = dwb_stage(r->dwb, pages, k)) < 0) return err;
+        for (size_t j = 0; j < k; j++) {
+            struct redo_db *d = &r->dbs[dbx[j]];
+            err = os_pwrite(d->fd, dwb_image(r->dwb, j), ps, (uint64_t)pages[j].pgno * ps);
+            if (err < 0) return jet_report(err, "recovery: %s: writing page %u failed", d->path, pages[j].pgno);
+            touched[dbx[j]] = true;
+            r->pages++;
+        }
+        for (uint32_t d = 0; d < JET_MAX_DBS; d++)
+            if (touched[d] && (err = os_fsync(r->dbs[d].fd)) < 0)
+                return jet_report(err, "recovery: %s: fsync failed", r->dbs[d].path);
+        memset(touched, 0, sizeof touched);
+        k = 0;
+        if (last) break;
+    }
+    for (size_t j = 0; j < r->map_cap; j++) {
+        free(r->map[j].img);
+        r->map[j] = (struct redo_pg){0};
+    }
+    r->map_n = 0;
+    return err;
+}
+
+/* The map's copy of a page, read (and checked) from its file if needed. */
+static JET_ERR map_get(struct redo *r, uint32_t dbidx, uint32_t pgno, struct redo_pg **pp)
+{
+    uint32_t ps = r->inst->p.page_size;
+    uint64_t key = ((uint64_t)dbidx << 32 | pgno) + 1;
+    JET_ERR err;
+    if (r->map_cap) {
+        for (size_t i = map_slot(key, r->map_cap); r->map[i].key; i = (i + 1) & (r->map_cap - 1))
+            if (r->map[i].key == key) {
+                *pp = &r->map[i];
+                return JET_errSuccess;
+            }
+    }
+    if (r->map_n >= r->map_max && (err = map_flush(r)) < 0) return err;
+    if ((r->map_n + 1) * 2 > r->map_cap && (err = map_grow(r)) < 0) return err;
+    uint8_t *img = malloc(ps);
+    if (!img) return JET_errOutOfMemory;
+    if ((err = os_pread_full(r->dbs[dbidx].fd, img, ps, (uint64_t)pgno * ps)) < 0) {
+        free(img);
+        return jet_report(err, "recovery: %s: reading page %u failed", r->dbs[dbidx].path, pgno);
+    }
+    uint8_t state = PG_OK;
+    if (page_is_zero(img, ps)) state = PG_ZERO;
+    else if (page_pgno(img) != pgno || get_le64(img) != page_checksum(img, ps)) state = PG_BAD;
+    size_t i = map_slot(key, r->map_cap);
+    while (r->map[i].key) i = (i + 1) & (r->map_cap - 1);
+    r->map[i] = (struct redo_pg){key, img, state, false};
+    r->map_n++;
+    *pp = &r->map[i];
+    return JET_errSuccess;
+}
+
+static void at_str(lsn_t l, char *buf, size_t cb) { snprintf(buf, cb, "%u:%u", LSN_GEN(l), LSN_OFF(l)); }
+
+/* Applies one committed delta if the page needs it (logrec.h's rules). */
+static JET_ERR redo_delta(struct redo *r, const struct redo_delta *dl)
+{
+    uint32_t ps = r->inst->p.page_size;
+    struct redo_db *d = &r->dbs[dl->dbidx];
+    struct redo_pg *p;
+    char at[32], want[32], has[32];
+    JET_ERR err = map_get(r, dl->dbidx, dl->pgno, &p);
+    if (err < 0) return err;
+    at_str(dl->lsn, at, sizeof at);
+    at_str(dl->before, want, sizeof want);
+    lsn_t stamp = p->state == PG_OK ? page_lsn(p->img) : 0;
+    at_str(stamp, has, sizeof has);
+    if (p->state == PG_OK && stamp >= r->bound)
+        return jet_report(JET_errDbTimeTooNew,
+                          "recovery: %s page %u has stamp %s, past the end of the log (%u:%u): the page is newer than "
+                          "this log, so the database and the log do not belong together (log record at %s)",
+                          d->path, dl->pgno, has, LSN_GEN(r->bound), LSN_OFF(r->bound), at);
+    if (p->state == PG_OK && stamp >= dl->lsn) {
+        if (stamp > r->max_skipped) {
+            r->max_skipped = stamp;
+            r->max_skipped_db = dl->dbidx;
+            r->max_skipped_pgno = dl->pgno;
+        }
+        r->skipped++;
+        return JET_errSuccess;
+    }
+    if (dl->before) {
+        if (p->state == PG_BAD)
+            return jet_report(JET_errReadVerifyFailure,
+                              "recovery: %s page %u does not verify (checksum or page number) and the double-write "
+                              "file has no copy of it; the log record at %s changes it, so it cannot be brought "
+                              "forward: restore from a backup",
+                              d->path, dl->pgno, at);
+        if (p->state == PG_ZERO || stamp < dl->before)
+            return jet_report(JET_errDbTimeTooOld,
+                              "recovery: %s page %u is older than the log expects: its stamp is %s%s, the log record at "
+                              "%s was made against %s (a change between them is missing)",
+                              d->path, dl->pgno, has, p->state == PG_ZERO ? " (never written)" : "", at, want);
+        if (stamp != dl->before)
+            return jet_report(JET_errDbTimeTooNew,
+                              "recovery: %s page %u is newer than the log expects: its stamp is %s, the log record at "
+                              "%s was made against %s and stamps %s (a version this log never wrote)",
+                              d->path, dl->pgno, has, at, want, at);
+    } else {
+        memset(p->img, 0, ps);
+    }
+    if ((err = delta_apply(p->img, ps, dl->delta, dl->n, NULL, NULL)) < 0)
+        return jet_report(err, "recovery: the log record at %s for %s page %u: %s", at, d->path, dl->pgno,
+                          JetGetLastErrorDetail());
+    page_set_lsn(p->img, dl->lsn);
+    p->state = PG_OK;
+    p->dirty = true;
+    r->applied++;
+    return JET_errSuccess;
+}
+
+static JET_ERR redo_commit(struct redo *r, lsn_t end)
+{
     for (size_t i = 0; i < r->npending; i++) {
-        struct redo_page *p = &r->pending[i];
-        struct redo_db *d = &r->dbs[p->dbidx];
+        struct redo_delta *dl = &r->pending[i];
+        struct redo_db *d = &r->dbs[dl->dbidx];
         /* A restore brings forward only the databases it was given. */
         if (r->rm && d->fd < 0) continue;
-        if (p->dbidx >= JET_MAX_DBS || d->fd < 0)
+        if (d->fd < 0)
             return jet_report(JET_errLogFileCorrupt,
                               "recovery: log changes page %u of database %u, which is not attached at %u:%u",
-                              p->pgno, p->dbidx, LSN_GEN(end), LSN_OFF(end));
-        page_set_lsn(p->image, end);
-        page_seal(p->image, ps);
-        JET_ERR err = os_pwrite(d->fd, p->image, ps, (uint64_t)p->pgno * ps);
-        if (err < 0) return jet_report(err, "recovery: %s: writing page %u failed", d->path, p->pgno);
-        r->pages++;
+                              dl->pgno, dl->dbidx, LSN_GEN(end), LSN_OFF(end));
+        JET_ERR err = redo_delta(r, dl);
+        if (err < 0) return err;
     }
     r->txns++;
     redo_drop_pending(r);
@@ -119,38 +313,59 @@ static JET_ERR redo_commit(struct redo *r, lsn_t end)
  * (a bad record the log proves was durable, a broken chain) is refused
  * before recovery writes a single page, so a refusal changes no file.
  */
-static JET_ERR verify_to_end(struct jet_instance *inst, lsn_t start)
+static JET_ERR verify_to_end(struct jet_instance *inst, lsn_t start, lsn_t *pend)
 {
     struct log_reader *rd = NULL;
     struct log_record rec;
     JET_ERR err = log_reader_open(inst->p.log_path, inst->p.base, start, inst->log_signature, 0, &rd);
     while (err >= 0 && (err = log_reader_next(rd, &rec)) == JET_errSuccess) {}
+    if (err >= 0) *pend = log_reader_end(rd);
     if (rd) log_reader_close(rd);
     return err < 0 ? err : JET_errSuccess;
+}
+
+/* After the log is known good and before redo: pages torn by the crash
+ * are put back from the double-write file; then it takes redo's writes. */
+static JET_ERR redo_prepare_writes(struct redo *r)
+{
+    struct jet_instance *inst = r->inst;
+    char path[JET_PATH_MAX];
+    unsigned repaired = 0;
+    JET_ERR err = dwb_path(path, sizeof path, inst->p.system_path, inst->p.base);
+    if (err < 0) return err;
+    if (!r->rm && (err = dwb_repair(path, inst->p.page_size, &repaired)) < 0) return err;
+    if (repaired)
+        fprintf(stderr, "jet: recovery: %u torn page%s put back from %s\n", repaired, repaired == 1 ? "" : "s", path);
+    r->map_max = inst->p.cache_pages > 1024 ? inst->p.cache_pages : 1024;
+    return dwb_open(path, inst->p.page_size, &r->dwb);
 }
 
 static JET_ERR redo_record(struct redo *r, const struct log_record *rec)
 {
     uint32_t ps = r->inst->p.page_size;
     switch (rec->type) {
-    case LR_PAGE: {
-        if (rec->len != LR_PAGE_HDR + ps)
-            return jet_report(JET_errLogFileCorrupt, "recovery: page record at %u:%u has %u bytes (expected %u)",
-                              LSN_GEN(rec->lsn), LSN_OFF(rec->lsn), rec->len, LR_PAGE_HDR + ps);
+    case LR_DELTA: {
+        if (rec->len < LR_DELTA_HDR || delta_apply(NULL, ps, rec->payload + LR_DELTA_HDR, rec->len - LR_DELTA_HDR,
+                                                   NULL, NULL) < 0)
+            return jet_report(JET_errLogFileCorrupt, "recovery: delta record at %u:%u is malformed (%u bytes)",
+                              LSN_GEN(rec->lsn), LSN_OFF(rec->lsn), rec->len);
+        uint32_t dbidx = get_le32(rec->payload);
+        if (dbidx >= JET_MAX_DBS)
+            return jet_report(JET_errLogFileCorrupt, "recovery: delta record at %u:%u names database %u",
+                              LSN_GEN(rec->lsn), LSN_OFF(rec->lsn), dbidx);
         if (r->npending == r->cap) {
             size_t ncap = r->cap ? r->cap * 2 : 64;
-            struct redo_page *np = realloc(r->pending, ncap * sizeof *np);
+            struct redo_delta *np = realloc(r->pending, ncap * sizeof *np);
             if (!np) return JET_errOutOfMemory;
             r->pending = np;
             r->cap = ncap;
         }
-        uint8_t *img = malloc(ps);
-        if (!img) return JET_errOutOfMemory;
-        memcpy(img, rec->payload + LR_PAGE_HDR, ps);
-        r->pending[r->npending++] = (struct redo_page){get_le32(rec->payload), get_le32(rec->payload + 4), img};
-        if (r->pending[r->npending - 1].dbidx >= JET_MAX_DBS)
-            return jet_report(JET_errLogFileCorrupt, "recovery: page record at %u:%u names database %u",
-                              LSN_GEN(rec->lsn), LSN_OFF(rec->lsn), r->pending[r->npending - 1].dbidx);
+        size_t n = rec->len - LR_DELTA_HDR;
+        uint8_t *copy = malloc(n ? n : 1);
+        if (!copy) return JET_errOutOfMemory;
+        memcpy(copy, rec->payload + LR_DELTA_HDR, n);
+        r->pending[r->npending++] = (struct redo_delta){dbidx, get_le32(rec->payload + 4), rec->lsn,
+                                                        get_le64(rec->payload + 8), copy, n};
         return JET_errSuccess;
     }
     case LR_COMMIT:
@@ -190,25 +405,14 @@ static JET_ERR redo_record(struct redo *r, const struct log_record *rec)
                         return JET_errSuccess;
                     return redo_open_db(r, dbidx, r->rm->dbs[i].path, sig);
                 }
-            if (r->dbs[dbidx].fd >= 0) {
-                os_close(r->dbs[dbidx].fd);
-                r->dbs[dbidx].fd = -1;
-            }
-            return JET_errSuccess;
+            return redo_close_db(r, dbidx);
         }
         return redo_open_db(r, dbidx, path, get_le64(rec->payload + 8));
     }
     case LR_DETACH: {
         uint32_t dbidx = rec->len >= 4 ? get_le32(rec->payload) : JET_MAX_DBS;
         if (dbidx >= JET_MAX_DBS) return jet_report(JET_errLogFileCorrupt, "recovery: bad detach record");
-        struct redo_db *d = &r->dbs[dbidx];
-        if (d->fd >= 0) {
-            JET_ERR err = os_fsync(d->fd);
-            os_close(d->fd);
-            d->fd = -1;
-            if (err < 0) return err;
-        }
-        return JET_errSuccess;
+        return redo_close_db(r, dbidx);
     }
     default:
         /* Record types this version does not redo (backup markers) carry
@@ -242,8 +446,10 @@ JET_ERR recovery_run(struct jet_instance *inst, uint32_t *pnext_gen)
     if (ngens == 0) {
         if (have_ckpt && ck.ndbs > 0) {
             err = jet_report(JET_errMissingLogFile,
-                             "recovery: the checkpoint needs generation %u but no log file of base '%s' is in %s",
-                             LSN_GEN(ck.lsn), inst->p.base, inst->p.log_path);
+                             "recovery: generation %u is missing from %s (the checkpoint needs it for %s, and no log "
+                             "file of base '%s' is there); it may hold acknowledged commits: put it back, or restore "
+                             "from a backup",
+                             LSN_GEN(ck.lsn), inst->p.log_path, ck.dbs[0].path, inst->p.base);
             goto out;
         }
         inst->log_signature = have_ckpt ? ck.log_signature : os_random64();
@@ -253,6 +459,11 @@ JET_ERR recovery_run(struct jet_instance *inst, uint32_t *pnext_gen)
     if (r.rm) {
         start = r.rm->lsn_start;
         inst->log_signature = r.rm->log_signature;
+        /* A restore may stop before damage later in the set, so it does not
+         * read ahead: a page newer than the log is caught after the replay
+         * (max_skipped), before the copy is declared consistent. */
+        r.bound = UINT64_MAX;
+        if ((err = redo_prepare_writes(&r)) < 0) goto out;
         for (uint32_t i = 0; i < r.rm->n; i++) {
             err = redo_open_db(&r, r.rm->dbs[i].dbidx, r.rm->dbs[i].path, r.rm->dbs[i].db_signature);
             if (err < 0) goto out;
@@ -279,7 +490,8 @@ JET_ERR recovery_run(struct jet_instance *inst, uint32_t *pnext_gen)
                              ck.gen_seen, inst->p.log_path, gens[ngens - 1]);
             goto out;
         }
-        if ((err = verify_to_end(inst, start)) < 0) goto out;
+        if ((err = verify_to_end(inst, start, &r.bound)) < 0) goto out;
+        if ((err = redo_prepare_writes(&r)) < 0) goto out;
         for (uint32_t i = 0; i < ck.ndbs; i++) {
             err = redo_open_db(&r, ck.dbs[i].dbidx, ck.dbs[i].path, ck.dbs[i].db_signature);
             if (err < 0) goto out;
@@ -291,7 +503,8 @@ JET_ERR recovery_run(struct jet_instance *inst, uint32_t *pnext_gen)
         if ((err = log_read_header(lp, &lh)) < 0) goto out;
         inst->log_signature = lh.signature;
         start = LSN_MAKE(gens[0], LOG_HEADER_SIZE);
-        if ((err = verify_to_end(inst, start)) < 0) goto out;
+        if ((err = verify_to_end(inst, start, &r.bound)) < 0) goto out;
+        if ((err = redo_prepare_writes(&r)) < 0) goto out;
     }
 
     uint32_t last = r.rm && r.rm->stop_gen ? r.rm->stop_gen : 0;
@@ -325,6 +538,15 @@ JET_ERR recovery_run(struct jet_instance *inst, uint32_t *pnext_gen)
     err = JET_errSuccess;
     redo_drop_pending(&r);
     lsn_t end = log_reader_end(rd);
+    if (r.max_skipped >= end) {
+        err = jet_report(JET_errDbTimeTooNew,
+                         "recovery: %s page %u has stamp %u:%u, past the end of the log (%u:%u): the page is newer "
+                         "than this log, so the database and the log do not belong together",
+                         r.dbs[r.max_skipped_db].path, r.max_skipped_pgno, LSN_GEN(r.max_skipped),
+                         LSN_OFF(r.max_skipped), LSN_GEN(end), LSN_OFF(end));
+        goto out;
+    }
+    if ((err = map_flush(&r)) < 0) goto out;
     for (int i = 0; i < JET_MAX_DBS; i++) {
         struct redo_db *d = &r.dbs[i];
         if (d->fd < 0) continue;
@@ -362,6 +584,13 @@ out:
     if (rd) log_reader_close(rd);
     redo_drop_pending(&r);
     free(r.pending);
+    for (size_t i = 0; i < r.map_cap; i++) free(r.map[i].img);
+    free(r.map);
+    if (r.dwb) {
+        /* Kept after a failure: a batch may have been cut short. */
+        JET_ERR e2 = dwb_close(r.dwb, err >= 0);
+        if (err >= 0 && e2 < 0) err = e2;
+    }
     for (int i = 0; i < JET_MAX_DBS; i++)
         if (r.dbs[i].fd >= 0) os_close(r.dbs[i].fd);
     free(gens);

@@ -8,11 +8,12 @@
  * database file before commit (no-steal), so rollback is just dropping the
  * copies and crash recovery never has anything to undo.
  *
- * Commit (see logrec.h for the protocol): with commit_lock exclusive, append
- * one LR_PAGE per private page and an LR_COMMIT in a single log_append, stamp
- * each page with the commit's end lsn, install the pages in the cache; then
- * release the write lock and wait for the log flush (unless lazy).  Several
- * committers waiting at once share one fsync.
+ * Commit (see logrec.h for the protocol): encode one LR_DELTA per private
+ * page (the bytes that differ from the committed version it was copied
+ * from) and an LR_COMMIT; with commit_lock exclusive, append them in a single
+ * log_append, stamp each page with its record's position, install the pages
+ * in the cache; then release the write lock and wait for the log flush
+ * (unless lazy).  Several committers waiting at once share one fsync.
  *
  * Space: the meta page (pgno 2) holds the next new page number and the head
  * of the free-page list; alloc and free change it through this same pager,
@@ -27,6 +28,7 @@
 #include <sys/uio.h>
 #include <time.h>
 
+#include "delta.h"
 #include "diag.h"
 #include "instance.h"
 #include "logrec.h"
@@ -69,7 +71,7 @@ static JET_ERR txn_grow(struct txn *t)
     return JET_errSuccess;
 }
 
-static JET_ERR txn_add(struct txn *t, uint64_t key, struct pgbuf *buf)
+static JET_ERR txn_add(struct txn *t, uint64_t key, struct pgbuf *buf, struct pgbuf *base)
 {
     if (t->n >= t->limit)
         return jet_report(JET_errVersionStoreOutOfMemory,
@@ -82,6 +84,7 @@ static JET_ERR txn_add(struct txn *t, uint64_t key, struct pgbuf *buf)
     while (t->pages[i].buf) i = (i + 1) & (t->cap - 1);
     t->pages[i].key = key;
     t->pages[i].buf = buf;
+    t->pages[i].base = base;
     t->order[t->n++] = key;
     return JET_errSuccess;
 }
@@ -90,7 +93,9 @@ static void txn_clear(struct txn *t)
 {
     for (size_t i = 0; i < t->cap; i++) {
         if (t->pages[i].buf) pgbuf_unref(t->pages[i].buf);
+        if (t->pages[i].base) pgbuf_unref(t->pages[i].base);
         t->pages[i].buf = NULL;
+        t->pages[i].base = NULL;
     }
     t->n = 0;
     t->failed = false;
@@ -101,6 +106,7 @@ void txn_free(struct txn *t)
     txn_clear(t);
     free(t->pages);
     free(t->order);
+    free(t->scratch);
     memset(t, 0, sizeof *t);
 }
 
@@ -153,10 +159,14 @@ static JET_ERR pg_get_mut(void *vctx, uint32_t pgno, uint8_t **ppage)
         return err;
     }
     memcpy(copy->data, b->data, c->page_size);
+    /* The version the delta is computed against at commit: writers are
+     * serialised, so it is still the committed one then. */
+    pgbuf_ref(b);
     cache_put(c, ctx->dbidx, pgno);
-    err = txn_add(&s->txn, key, copy);
+    err = txn_add(&s->txn, key, copy, b);
     if (err < 0) {
         pgbuf_unref(copy);
+        pgbuf_unref(b);
         return err;
     }
     *ppage = copy->data;
@@ -178,7 +188,7 @@ static JET_ERR pg_fresh(struct pager_ctx *ctx, uint32_t pgno, uint8_t type, uint
     struct pgbuf *b = pgbuf_new(ps);
     if (!b) return JET_errOutOfMemory;
     page_init(b->data, ps, pgno, type);
-    JET_ERR err = txn_add(&s->txn, key, b);
+    JET_ERR err = txn_add(&s->txn, key, b, NULL);
     if (err < 0) {
         pgbuf_unref(b);
         return err;
@@ -319,7 +329,7 @@ JET_ERR txn_commit(struct session *s, bool lazy)
     JET_ERR err = JET_errSuccess;
     struct log_rec *recs = NULL;
     struct iovec *iov = NULL;
-    uint8_t *hdrs = NULL;
+    lsn_t *lsns = NULL;
     lsn_t first = 0, end = 0;
 
     if (!s->holds_write_lock || t->n == 0) {
@@ -347,28 +357,45 @@ JET_ERR txn_commit(struct session *s, bool lazy)
     }
 
     size_t n = t->n;
+    uint32_t ps = inst->cache.page_size;
+    size_t need = n * (LR_DELTA_HDR + delta_max_size(ps)) + LR_COMMIT_SIZE;
+    if (need > t->scratch_cap) {
+        uint8_t *ns = realloc(t->scratch, need);
+        if (!ns) {
+            err = JET_errOutOfMemory;
+            goto out_rollback;
+        }
+        t->scratch = ns;
+        t->scratch_cap = need;
+    }
     recs = malloc((n + 1) * sizeof *recs);
-    iov = malloc((2 * n + 1) * sizeof *iov);
-    hdrs = malloc(n * LR_PAGE_HDR + LR_COMMIT_SIZE);
-    if (!recs || !iov || !hdrs) {
+    iov = malloc((n + 1) * sizeof *iov);
+    lsns = malloc(n * sizeof *lsns);
+    if (!recs || !iov || !lsns) {
         err = JET_errOutOfMemory;
         goto out_rollback;
     }
+    size_t pos = 0;
     for (size_t i = 0; i < n; i++) {
         struct txn_page *tp = txn_find(t, t->order[i]);
-        uint8_t *h = hdrs + i * LR_PAGE_HDR;
+        /* A base never stamped (written when the database was created)
+         * has no version a delta could name: encode against zeroes. */
+        const uint8_t *base = tp->base && page_lsn(tp->base->data) ? tp->base->data : NULL;
+        uint8_t *h = t->scratch + pos;
         put_le32(h, (uint32_t)(tp->key >> 32));
         put_le32(h + 4, (uint32_t)tp->key);
-        iov[2 * i] = (struct iovec){h, LR_PAGE_HDR};
-        iov[2 * i + 1] = (struct iovec){tp->buf->data, inst->cache.page_size};
-        recs[i] = (struct log_rec){LR_PAGE, &iov[2 * i], 2};
+        put_le64(h + 8, base ? page_lsn(base) : 0);
+        size_t dn = delta_encode(base, tp->buf->data, ps, h + LR_DELTA_HDR);
+        iov[i] = (struct iovec){h, LR_DELTA_HDR + dn};
+        recs[i] = (struct log_rec){LR_DELTA, &iov[i], 1, &lsns[i]};
+        pos += LR_DELTA_HDR + dn;
     }
-    uint8_t *ch = hdrs + n * LR_PAGE_HDR;
+    uint8_t *ch = t->scratch + pos;
     uint64_t txid = atomic_fetch_add(&inst->txn_seq, 1) + 1;
     put_le64(ch, os_now_us());
     put_le64(ch + 8, txid);
-    iov[2 * n] = (struct iovec){ch, LR_COMMIT_SIZE};
-    recs[n] = (struct log_rec){LR_COMMIT, &iov[2 * n], 1};
+    iov[n] = (struct iovec){ch, LR_COMMIT_SIZE};
+    recs[n] = (struct log_rec){LR_COMMIT, &iov[n], 1, NULL};
 
     pthread_rwlock_wrlock(&inst->commit_lock);
     err = log_append(inst->log, recs, (int)n + 1, &first, &end);
@@ -379,7 +406,7 @@ JET_ERR txn_commit(struct session *s, bool lazy)
     }
     for (size_t i = 0; i < n; i++) {
         struct txn_page *tp = txn_find(t, t->order[i]);
-        page_set_lsn(tp->buf->data, end);
+        page_set_lsn(tp->buf->data, lsns[i]);
         pgbuf_ref(tp->buf);
         JET_ERR e = cache_install(&inst->cache, (uint32_t)(tp->key >> 32), (uint32_t)tp->key, tp->buf, first, end);
         if (e < 0) {
@@ -391,11 +418,12 @@ JET_ERR txn_commit(struct session *s, bool lazy)
             goto out_rollback;
         }
     }
+    s->last_commit_end = end;
     pthread_rwlock_unlock(&inst->commit_lock);
     txn_rollback(s); /* drops the private references and the write lock */
     free(recs);
     free(iov);
-    free(hdrs);
+    free(lsns);
     if (!lazy) {
         err = log_flush(inst->log, end);
         if (err < 0) return inst_fatal(inst, err);
@@ -406,6 +434,14 @@ out_rollback:
     txn_rollback(s);
     free(recs);
     free(iov);
-    free(hdrs);
+    free(lsns);
     return err;
+}
+
+JET_ERR txn_wait_durable(struct session *s)
+{
+    struct jet_instance *inst = s->inst;
+    if (!inst->log || !s->last_commit_end) return JET_errSuccess;
+    JET_ERR err = log_flush(inst->log, s->last_commit_end);
+    return err < 0 ? inst_fatal(inst, err) : JET_errSuccess;
 }

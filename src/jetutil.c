@@ -98,10 +98,11 @@ static int cmd_header(int argc, char **argv)
             printf("{\"file\":\"%s\",\"type\":\"database\",\"page_size\":%u,\"state\":\"%s\",\"db_signature\":\"%016" PRIx64
                    "\",\"log_signature\":\"%016" PRIx64 "\",\"lsn_consistent\":\"%u:%u\",\"lsn_attach\":\"%u:%u\","
                    "\"created\":\"%s\",\"consistent\":\"%s\",\"header_copies_valid\":[%s,%s],\"pages\":%u,\"file_size\":%" PRIu64
-                   ",\"backups\":{",
+                   ",\"format_version\":%u,\"backups\":{",
                    file, h.page_size, h.state_name, h.db_signature, h.log_signature, (unsigned)(h.lsn_consistent >> 32),
                    (unsigned)h.lsn_consistent, (unsigned)(h.lsn_attach >> 32), (unsigned)h.lsn_attach, t1, t2,
-                   h.copy_valid[0] ? "true" : "false", h.copy_valid[1] ? "true" : "false", h.npages, h.file_size);
+                   h.copy_valid[0] ? "true" : "false", h.copy_valid[1] ? "true" : "false", h.npages, h.file_size,
+                   h.format_version);
             for (int i = 0; i < 4; i++) {
                 fmt_time(t1, sizeof t1, h.backup[i].time_us);
                 printf("%s\"%s\":{\"gen_low\":%u,\"gen_high\":%u,\"time\":\"%s\",\"backup_id\":\"%016" PRIx64 "\"}",
@@ -109,10 +110,10 @@ static int cmd_header(int argc, char **argv)
             }
             printf("}}\n");
         } else {
-            printf("database %s\n  page size        %u\n  state            %s\n  db signature     %016" PRIx64
+            printf("database %s\n  format version   %u\n  page size        %u\n  state            %s\n  db signature     %016" PRIx64
                    "\n  log signature    %016" PRIx64 "\n  consistent at    %u:%u (%s)\n  attached at      %u:%u\n"
                    "  created          %s\n  header copies    %s, %s\n  pages in use     %u\n",
-                   file, h.page_size, h.state_name, h.db_signature, h.log_signature,
+                   file, h.format_version, h.page_size, h.state_name, h.db_signature, h.log_signature,
                    (unsigned)(h.lsn_consistent >> 32), (unsigned)h.lsn_consistent, t2,
                    (unsigned)(h.lsn_attach >> 32), (unsigned)h.lsn_attach, t1, h.copy_valid[0] ? "valid" : "DAMAGED",
                    h.copy_valid[1] ? "valid" : "DAMAGED", h.npages);
@@ -130,14 +131,15 @@ static int cmd_header(int argc, char **argv)
         fmt_time(t1, sizeof t1, h.create_us);
         fmt_time(t2, sizeof t2, h.prev_create_us);
         if (json)
-            printf("{\"file\":\"%s\",\"type\":\"log\",\"generation\":%u,\"file_size\":%u,\"page_size\":%u,"
+            printf("{\"file\":\"%s\",\"type\":\"log\",\"format_version\":%u,\"generation\":%u,\"file_size\":%u,\"page_size\":%u,"
                    "\"signature\":\"%016" PRIx64 "\",\"created\":\"%s\",\"previous_created\":\"%s\",\"previous_hash\":\"%016" PRIx64
                    "\",\"base\":\"%s\"}\n",
-                   file, h.generation, h.file_size, h.page_size, h.signature, t1, t2, h.prev_hash, h.base);
+                   file, h.format_version, h.generation, h.file_size, h.page_size, h.signature, t1, t2, h.prev_hash,
+                   h.base);
         else
-            printf("log generation %s\n  generation       %u\n  file size        %u\n  signature        %016" PRIx64
+            printf("log generation %s\n  format version   %u\n  generation       %u\n  file size        %u\n  signature        %016" PRIx64
                    "\n  created          %s\n  previous created %s\n  previous hash    %016" PRIx64 "\n",
-                   file, h.generation, h.file_size, h.signature, t1, t2, h.prev_hash);
+                   file, h.format_version, h.generation, h.file_size, h.signature, t1, t2, h.prev_hash);
         return 0;
     }
     if (kind == 3) {
@@ -169,8 +171,13 @@ static int print_record(void *arg, const JET_INSPECT_LOGRECORD *r)
     char t[32];
     (*count)++;
     printf("%08X:%08X %-7s %6u", (unsigned)(r->lsn >> 32), (unsigned)r->lsn, r->type_name, r->length);
-    if (!strcmp(r->type_name, "page")) printf("  db %u page %u", r->dbidx, r->pgno);
-    else if (!strcmp(r->type_name, "commit")) {
+    if (!strcmp(r->type_name, "delta")) {
+        printf("  db %u page %u", r->dbidx, r->pgno);
+        if (r->before) printf(" from %u:%u", (unsigned)(r->before >> 32), (unsigned)r->before);
+        else printf(" from zeroes");
+        if (r->malformed) printf(" MALFORMED");
+        else printf(", %u range%s, %u bytes", r->nranges, r->nranges == 1 ? "" : "s", r->delta_bytes);
+    } else if (!strcmp(r->type_name, "commit")) {
         fmt_time(t, sizeof t, r->commit_us);
         printf("  txn %" PRIu64 " at %s", r->txn_id, t);
     } else if (!strcmp(r->type_name, "attach")) printf("  db %u %s", r->dbidx, r->path);

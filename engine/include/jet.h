@@ -87,6 +87,8 @@ typedef unsigned long JET_GRBIT;
 #define JET_errMissingRestoreLogFiles (-557)
 #define JET_errMissingFullBackup (-560)
 #define JET_errBadBackupDatabaseSize (-561)
+#define JET_errDbTimeTooOld (-566)
+#define JET_errDbTimeTooNew (-567)
 #define JET_errMissingFileToBackup (-569)
 #define JET_errLogReadVerifyFailure (-612)
 #define JET_errRestoreOfNonBackupDatabase (-615)

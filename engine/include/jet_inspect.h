@@ -38,12 +38,14 @@ typedef struct {
     uint64_t file_size;
     uint32_t npages;          /* from the meta page, 0 if unreadable */
     JET_INSPECT_BACKUP backup[4];  /* full, incremental, differential, copy */
+    uint32_t format_version;  /* the database format (a file of another version is refused) */
 } JET_INSPECT_DBHEADER;
 
 typedef struct {
     uint32_t generation, file_size, page_size;
     uint64_t signature, create_us, prev_create_us, prev_hash;
     char base[4];
+    uint32_t format_version;  /* the log format (a file of another version is refused) */
 } JET_INSPECT_LOGHEADER;
 
 typedef struct {
@@ -57,8 +59,12 @@ typedef struct {
     uint64_t lsn;
     uint32_t length;
     uint8_t type;
-    const char *type_name;    /* "page", "commit", "attach", "detach", "?" */
-    uint32_t dbidx, pgno;     /* page, attach, detach */
+    const char *type_name;    /* "delta", "commit", "attach", "detach", "?" */
+    uint32_t dbidx, pgno;     /* delta, attach, detach */
+    uint64_t before;          /* delta: the page stamp it applies to (0: starts from zeroes) */
+    uint32_t nranges;         /* delta: byte ranges */
+    uint32_t delta_bytes;     /* delta: page bytes they carry */
+    int malformed;            /* delta: the ranges do not decode */
     uint64_t commit_us, txn_id;  /* commit */
     char path[1024];          /* attach */
 } JET_INSPECT_LOGRECORD;

@@ -92,7 +92,7 @@ ROWS=$("$J" export "$TMP/k" | grep -vc '^table ' || true)
 [ "$ROWS" -gt 0 ] || fail "after kill -9: no committed row survived recovery"
 "$J" check "$TMP/k" > /dev/null || fail "check after kill -9 and recovery"
 # checklog: every generation's state and the chain; damage is named, exit 1.
-"$J" load "$TMP/cl" --keys 3000 --value-size 500 > /dev/null
+"$J" load "$TMP/cl" --keys 8000 --value-size 500 > /dev/null
 "$J" checklog "$TMP/cl" > "$TMP/cl.out" || fail "checklog of a sound log exited $?: $(cat "$TMP/cl.out")"
 grep -q "^chain: ok" "$TMP/cl.out" || fail "checklog does not report the chain: $(cat "$TMP/cl.out")"
 [ "$(grep -c '\.log .*ok$' "$TMP/cl.out")" -ge 3 ] || fail "checklog does not list each generation ok: $(cat "$TMP/cl.out")"

@@ -360,7 +360,7 @@ static const struct {
     E(JET_errCheckpointCorrupt), E(JET_errLogFileSizeMismatch), E(JET_errCheckpointFileNotFound),
     E(JET_errDatabaseDirtyShutdown), E(JET_errGivenLogFileHasBadSignature), E(JET_errGivenLogFileIsNotContiguous),
     E(JET_errMissingRestoreLogFiles), E(JET_errMissingFullBackup), E(JET_errBadBackupDatabaseSize),
-    E(JET_errMissingFileToBackup), E(JET_errLogReadVerifyFailure), E(JET_errRestoreOfNonBackupDatabase),
+    E(JET_errMissingFileToBackup), E(JET_errDbTimeTooOld), E(JET_errDbTimeTooNew), E(JET_errLogReadVerifyFailure), E(JET_errRestoreOfNonBackupDatabase),
     E(JET_errLogFileNotCopied), E(JET_errBackupAbortByServer), E(JET_errInvalidGrbit), E(JET_errTermInProgress),
     E(JET_errFeatureNotAvailable), E(JET_errInvalidName), E(JET_errInvalidParameter), E(JET_errInvalidDatabaseId),
     E(JET_errOutOfMemory), E(JET_errReadVerifyFailure), E(JET_errPageNotInitialized), E(JET_errDiskIO),

@@ -274,7 +274,8 @@ static void test_corrupt_middle_log_stops_recovery_and_deletes_nothing(void)
 {
     snprintf(dir, sizeof dir, "%s", tu_scratch_dir("fault_mid"));
     snprintf(dbpath, sizeof dbpath, "%s/f.db", dir);
-    crash_after(1, 0, 300);
+    /* Enough commits for three 128 KiB generations of deltas. */
+    crash_after(1, 0, 2000);
     char(*names)[64] = logs_a, path[1200];
     int n = list_logs(names, MAX_LOGS);
     CU_ASSERT_FATAL(n >= 3 && n < MAX_LOGS);

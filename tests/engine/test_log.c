@@ -60,7 +60,7 @@ static struct log_config cfg_for(uint64_t sig, uint32_t file_size)
 static JET_ERR append1(struct jet_log *log, uint8_t type, const void *p, size_t n, lsn_t *pfirst, lsn_t *pend)
 {
     struct iovec iov = {(void *)p, n};
-    struct log_rec r = {type, &iov, 1};
+    struct log_rec r = {type, &iov, 1, NULL};
     return log_append(log, &r, 1, pfirst, pend);
 }
 
@@ -182,7 +182,7 @@ static void test_log_append_flush_reopen_read_back_byte_exact(void)
             iovs[b][0] = (struct iovec){payloads[b], cut1};
             iovs[b][1] = (struct iovec){payloads[b] + cut1, cut2 - cut1};
             iovs[b][2] = (struct iovec){payloads[b] + cut2, lens[i + b] - cut2};
-            recs[b] = (struct log_rec){types[i + b], iovs[b], 3};
+            recs[b] = (struct log_rec){types[i + b], iovs[b], 3, NULL};
         }
         lsn_t first = 0, end = 0, before = log_end_lsn(log);
         CU_ASSERT_EQUAL_FATAL(log_append(log, recs, nb, &first, &end), JET_errSuccess);
@@ -252,10 +252,10 @@ static void test_log_record_size_limits(void)
     /* Over the limit, alone, in pieces, or inside a batch: nothing appended. */
     CU_ASSERT_EQUAL(append1(log, 4, big, maxp + 1, &first, &end), JET_errInvalidParameter);
     struct iovec two[2] = {{big, maxp}, {big, 8}};
-    struct log_rec r2 = {4, two, 2};
+    struct log_rec r2 = {4, two, 2, NULL};
     CU_ASSERT_EQUAL(log_append(log, &r2, 1, NULL, NULL), JET_errInvalidParameter);
     struct iovec ok = {big, 10};
-    struct log_rec batch[2] = {{5, &ok, 1}, {4, two, 2}};
+    struct log_rec batch[2] = {{5, &ok, 1, NULL}, {4, two, 2, NULL}};
     CU_ASSERT_EQUAL(log_append(log, batch, 2, NULL, NULL), JET_errInvalidParameter);
     CU_ASSERT_EQUAL(log_end_lsn(log), e0);
     /* Exactly the limit: does not fit after the first record, so it rolls
@@ -1135,7 +1135,7 @@ static void *batcher(void *arg)
             put_le32(bufs[k] + 8, (uint32_t)k);
             put_le32(bufs[k] + 12, (uint32_t)nr);
             iov[k] = (struct iovec){bufs[k], len};
-            recs[k] = (struct log_rec){(uint8_t)k, &iov[k], 1};
+            recs[k] = (struct log_rec){(uint8_t)k, &iov[k], 1, NULL};
         }
         lsn_t first, end;
         if (log_append(glog, recs, nr, &first, &end) < 0) atomic_fetch_add(&cb_errors, 1);
