@@ -23,6 +23,12 @@
  * all leaves are at one depth; only the root may be an empty leaf; a value
  * is inline exactly when it is at most bt_inline_max(page_size) bytes.
  *
+ * Cells are edited in place where they fit (a replace no larger than the
+ * cell, a removal of its slot), leaving holes in the heap that the next
+ * repack (page_store, when an insert finds no room at the heap's edge)
+ * reclaims: a small change stays a small change to the page, and so a small
+ * delta in the log.
+ *
  * Deletion frees pages that become empty and unlinks them from their
  * parent; a root branch left with a single child absorbs that child, so
  * the tree shrinks back.  Underfull pages are not merged (space is reused
@@ -431,7 +437,27 @@ static JET_ERR page_insert(const struct bt_pager *pg, uint32_t pgno, uint8_t *pa
     unsigned n = page_nslots(page);
     unsigned lo = cell_lo(page);
     unsigned slots_end = SLOTS + 2 * n;
-    if (!replace && slots_end + 2 + csize <= lo) {
+    if (replace) {
+        /* In place when the new cell fits where the old one was, else at
+         * the heap's edge if there is room: the page changes only where
+         * the cell does, which keeps the commit's log delta small.  The
+         * bytes given up become a hole, reclaimed when the page is next
+         * repacked. */
+        struct cell old = {0};
+        JET_ERR err = cell_at(page, ps, pgno, idx, &old);
+        if (err < 0) return err;
+        if (csize <= old.size) {
+            memmove(page + slot(page, idx), cell, csize);
+            return JET_errSuccess;
+        }
+        if (slots_end + csize <= lo) {
+            lo -= csize;
+            memcpy(page + lo, cell, csize);
+            put_le16(page + SLOTS + 2 * idx, (uint16_t)lo);
+            put_le16(page + BODY, (uint16_t)lo);
+            return JET_errSuccess;
+        }
+    } else if (slots_end + 2 + csize <= lo) {
         /* Fast path: room between the slots and the heap. */
         lo -= csize;
         memcpy(page + lo, cell, csize);
@@ -594,13 +620,14 @@ JET_ERR bt_create(const struct bt_pager *pg, uint32_t *proot)
 /* Removes slot idx from a page (writable). */
 static JET_ERR page_remove(const struct bt_pager *pg, uint32_t pgno, uint8_t *page, unsigned idx)
 {
-    struct ents e;
-    JET_ERR err = ents_load(page, pg->page_size, pgno, &e, 0);
-    if (err < 0) return err;
-    memmove(e.v + idx, e.v + idx + 1, (e.n - idx - 1) * sizeof *e.v);
-    e.n--;
-    page_store(page, pg->page_size, e.v, e.n);
-    ents_free(&e);
+    /* Only the slot goes; the cell becomes a hole in the heap (see
+     * page_insert), so the page changes in a few bytes, not all of them. */
+    unsigned n = page_nslots(page);
+    if (idx >= n) return corrupt(pgno, "removal of a slot past the end", idx);
+    (void)pg;
+    memmove(page + SLOTS + 2 * idx, page + SLOTS + 2 * (idx + 1), 2 * (n - idx - 1));
+    put_le16(page + SLOTS + 2 * (n - 1), 0);
+    page_set_nslots(page, (uint16_t)(n - 1));
     return JET_errSuccess;
 }
 

@@ -330,6 +330,7 @@ JET_ERR txn_commit(struct session *s, bool lazy)
     struct log_rec *recs = NULL;
     struct iovec *iov = NULL;
     lsn_t *lsns = NULL;
+    struct txn_page **changed = NULL;
     lsn_t first = 0, end = 0;
 
     if (!s->holds_write_lock || t->n == 0) {
@@ -371,11 +372,12 @@ JET_ERR txn_commit(struct session *s, bool lazy)
     recs = malloc((n + 1) * sizeof *recs);
     iov = malloc((n + 1) * sizeof *iov);
     lsns = malloc(n * sizeof *lsns);
-    if (!recs || !iov || !lsns) {
+    changed = malloc(n * sizeof *changed);
+    if (!recs || !iov || !lsns || !changed) {
         err = JET_errOutOfMemory;
         goto out_rollback;
     }
-    size_t pos = 0;
+    size_t pos = 0, nrec = 0;
     for (size_t i = 0; i < n; i++) {
         struct txn_page *tp = txn_find(t, t->order[i]);
         /* A base never stamped (written when the database was created)
@@ -386,26 +388,31 @@ JET_ERR txn_commit(struct session *s, bool lazy)
         put_le32(h + 4, (uint32_t)tp->key);
         put_le64(h + 8, base ? page_lsn(base) : 0);
         size_t dn = delta_encode(base, tp->buf->data, ps, h + LR_DELTA_HDR);
-        iov[i] = (struct iovec){h, LR_DELTA_HDR + dn};
-        recs[i] = (struct log_rec){LR_DELTA, &iov[i], 1, &lsns[i]};
+        /* A page the transaction wrote back unchanged needs no record and
+         * no new version: the committed one stays. */
+        if (base && dn == DELTA_RANGES_HDR) continue;
+        iov[nrec] = (struct iovec){h, LR_DELTA_HDR + dn};
+        recs[nrec] = (struct log_rec){LR_DELTA, &iov[nrec], 1, &lsns[nrec]};
+        changed[nrec++] = tp;
         pos += LR_DELTA_HDR + dn;
     }
+    if (nrec == 0) goto out_rollback; /* nothing changed: nothing to commit */
     uint8_t *ch = t->scratch + pos;
     uint64_t txid = atomic_fetch_add(&inst->txn_seq, 1) + 1;
     put_le64(ch, os_now_us());
     put_le64(ch + 8, txid);
-    iov[n] = (struct iovec){ch, LR_COMMIT_SIZE};
-    recs[n] = (struct log_rec){LR_COMMIT, &iov[n], 1, NULL};
+    iov[nrec] = (struct iovec){ch, LR_COMMIT_SIZE};
+    recs[nrec] = (struct log_rec){LR_COMMIT, &iov[nrec], 1, NULL};
 
     pthread_rwlock_wrlock(&inst->commit_lock);
-    err = log_append(inst->log, recs, (int)n + 1, &first, &end);
+    err = log_append(inst->log, recs, (int)nrec + 1, &first, &end);
     if (err < 0) {
         pthread_rwlock_unlock(&inst->commit_lock);
         err = inst_fatal(inst, err);
         goto out_rollback;
     }
-    for (size_t i = 0; i < n; i++) {
-        struct txn_page *tp = txn_find(t, t->order[i]);
+    for (size_t i = 0; i < nrec; i++) {
+        struct txn_page *tp = changed[i];
         page_set_lsn(tp->buf->data, lsns[i]);
         pgbuf_ref(tp->buf);
         JET_ERR e = cache_install(&inst->cache, (uint32_t)(tp->key >> 32), (uint32_t)tp->key, tp->buf, first, end);
@@ -424,6 +431,7 @@ JET_ERR txn_commit(struct session *s, bool lazy)
     free(recs);
     free(iov);
     free(lsns);
+    free(changed);
     if (!lazy) {
         err = log_flush(inst->log, end);
         if (err < 0) return inst_fatal(inst, err);
@@ -435,6 +443,7 @@ out_rollback:
     free(recs);
     free(iov);
     free(lsns);
+    free(changed);
     return err;
 }
 

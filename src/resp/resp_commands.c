@@ -647,7 +647,7 @@ static JET_ERR cmd_exec(struct resp_client *c, size_t argc, char **argv, size_t 
         (void)rb; /* the transaction ends either way */
         resp_buf_truncate(&c->out, mark);
         resp_reply_engine_error(c, "EXEC rolled back", err);
-    } else if ((err = JetCommitTransaction(c->ses, 0)) < 0) {
+    } else if ((err = resp_commit(c)) < 0) {
         resp_buf_truncate(&c->out, mark);
         resp_reply_engine_error(c, "EXEC commit failed, rolled back", err);
     }
@@ -655,6 +655,27 @@ static JET_ERR cmd_exec(struct resp_client *c, size_t argc, char **argv, size_t 
 out:
     queue_clear(c);
     return JET_errSuccess;
+}
+
+JET_ERR resp_commit(struct resp_client *c)
+{
+    JET_ERR err = JetCommitTransaction(c->ses, JET_bitCommitLazyFlush);
+    if (err >= 0) c->unflushed = true;
+    return err;
+}
+
+bool resp_client_durable(struct resp_client *c)
+{
+    if (!c->unflushed) return true;
+    JET_ERR err = JetCommitTransaction(c->ses, JET_bitWaitLastLevel0Commit);
+    if (err < 0) {
+        fprintf(stderr, "jetfs: client %llu: its writes could not be made durable (%s); closing the connection "
+                        "without sending their replies\n",
+                (unsigned long long)c->id, JetErrorString(err));
+        return false;
+    }
+    c->unflushed = false;
+    return true;
 }
 
 /* ---- the table ---- */
@@ -748,7 +769,7 @@ static void run(struct resp_client *c, const struct resp_command *cmd, size_t ar
     err = cmd->fn(c, argc, argv, len);
     if (txn) {
         if (err >= 0 && (cmd->flags & RESP_CMD_WRITE)) {
-            err = JetCommitTransaction(c->ses, 0);
+            err = resp_commit(c);
         } else {
             JET_ERR rb = JetRollback(c->ses, 0);
             (void)rb; /* nothing to keep, or a failure being reported */

@@ -8,9 +8,14 @@
  * integer (INCR) is stored as its decimal text, as Redis does.  Each client
  * has its own engine session, database and table handles.
  *
- * Transactions: a write outside MULTI runs in its own engine transaction,
- * committed durably (JetCommitTransaction with no grbit) before its reply
- * is appended; a reply is never sent while a transaction is open.  Reads of
+ * Transactions: a write outside MULTI runs in its own engine transaction.
+ * Its reply is appended first and removed if the commit fails; the commit is
+ * lazy (JET_bitCommitLazyFlush) and marks the client unflushed, and the
+ * server makes the client's last commit durable (resp_client_durable:
+ * JET_bitWaitLastLevel0Commit) before it sends any byte of output.  So a
+ * pipelined batch of writes shares one fsync, as Redis shares one per event
+ * loop turn, and no reply ever leaves before the write it answers is on
+ * disk.  A reply is never sent while a transaction is open.  Reads of
  * several keys (MGET, EXISTS with several keys, DBSIZE) also run inside a
  * transaction, which takes the engine's write lock, so they see one state;
  * they then roll back.  MULTI queues commands; EXEC runs them all in one
@@ -89,7 +94,14 @@ struct resp_client {
     bool quit;                    /* QUIT: close once the reply is sent */
     bool shutdown;                /* SHUTDOWN: close, no reply, then on_shutdown */
     char name[64];                /* CLIENT SETNAME */
+    bool unflushed;               /* a lazy commit whose durability no reply has waited for yet */
 };
+
+/* Commits the open transaction lazily (see above). */
+JET_ERR resp_commit(struct resp_client *c);
+/* Waits until the client's commits are durable; false if they cannot be
+ * (the instance failed): its pending replies must then never be sent. */
+bool resp_client_durable(struct resp_client *c);
 
 typedef JET_ERR (*resp_command_fn)(struct resp_client *c, size_t argc, char **argv, size_t *len);
 

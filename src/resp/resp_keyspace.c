@@ -347,7 +347,7 @@ JET_ERR resp_cmd_flushdb(struct resp_client *c, size_t argc, char **argv, size_t
             JET_ERR rb = JetRollback(c->ses, 0);
             (void)rb; /* the transaction ends either way */
         } else {
-            err = JetCommitTransaction(c->ses, 0);
+            err = resp_commit(c);
         }
         c->in_txn = false;
         if (err < 0) return err;

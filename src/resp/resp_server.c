@@ -11,7 +11,9 @@
  * A connection thread loops: execute every complete request in its input
  * buffer, send the replies, read more.  Replies are sent only between
  * requests, never while an engine transaction is open (resp_commands.c),
- * and only after the write they answer has committed durably.  A protocol
+ * and only after the write they answer has committed durably: flush_out
+ * waits once for the connection's last (lazy) commit before sending, so
+ * the writes of one pipelined batch share a single fsync.  A protocol
  * error is replied to, then the connection is closed; other connections
  * are unaffected.
  *
@@ -118,6 +120,8 @@ static bool send_all(int fd, const char *p, size_t n)
 static bool flush_out(struct resp_conn *cn, struct resp_client *c)
 {
     if (c->out.oom) return false;
+    /* One durable wait for everything this batch wrote (resp_commands.h). */
+    if (!resp_client_durable(c)) return false;
     bool ok = send_all(cn->fd, c->out.data, c->out.len);
     c->out.len = 0;
     resp_buf_shrink(&c->out, OUT_KEEP);
