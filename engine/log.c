@@ -22,6 +22,36 @@
  *   ...                more records, back to back
  *   end of records     zeroes up to file_size
  *
+ * RECORDS (format version 2; payloads little-endian, defined in logrec.h)
+ *
+ * The log frames records without looking inside; the engine writes four
+ * types.  A transaction is its LR_DELTA records followed by its LR_COMMIT,
+ * contiguous (one append).
+ *
+ *   type 5 LR_DELTA   one changed page
+ *     0   u32  dbidx       database index (an LR_ATTACH names it)
+ *     4   u32  pgno        page number
+ *     8   u64  before      the page's stamp the delta was made against
+ *                          (page header bytes [16, 24)); 0: the page
+ *                          starts from zeroes (new or freed)
+ *     16  u16  nranges     then nranges byte ranges (delta.h):
+ *     18  u16  0
+ *     20  nranges x { u16 off, u16 len, len bytes }  in increasing off,
+ *                          inside [8, page_size), clear of [16, 24)
+ *     The page's stamp after the change is the record's own lsn (framing
+ *     bytes [8, 16)), which redo writes into the page: so every record
+ *     carries the stamp before (payload) and after (framing), and redo
+ *     applies it only to the exact version it was computed against
+ *     (logrec.h: skip, apply, JET_errDbTimeTooOld, JET_errDbTimeTooNew).
+ *   type 2 LR_COMMIT  u64 commit time (us since the epoch), u64 txn id
+ *   type 3 LR_ATTACH  u32 dbidx, u32 page_size, u64 db_signature, path
+ *   type 4 LR_DETACH  u32 dbidx
+ *
+ * Version 1 logged a page's whole image (type 1); its files are refused by
+ * the header's version field (JET_errBadLogVersion), never read.  A
+ * single-key update of a 200-byte value costs one LR_DELTA of about 270
+ * bytes and one LR_COMMIT: 24 + 272 + 24 + 16 bytes framed.
+ *
  * A new generation is built under the temporary name <base>tmp.log in two
  * halves: the body (file_size bytes of zeroes, fdatasync), then the header
  * (written over the first block, fdatasync, rename to the final name, fsync
@@ -137,7 +167,7 @@
  * LOCKING
  *
  * One mutex (mu) protects everything below the immutable configuration.
- * Two tokens, both flags under mu, let a thread drop mu while it works:
+ * Three tokens, all flags under mu, let a thread drop mu while it works:
  *   io_busy      held by the one thread doing log I/O outside mu (a flusher,
  *                or a roller).  It owns the taken buffer and keeps fd open;
  *                io_cv is broadcast when it is released.
