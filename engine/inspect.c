@@ -178,6 +178,16 @@ JET_ERR JetInspectLogRecords(const char *dir, const char *base, uint32_t gen_fir
                 memcpy(r->path, rec.payload + LR_ATTACH_HDR, pl);
             }
             break;
+        case LR_DISCARD:
+            r->type_name = "discard";
+            if (rec.len >= DISCARD_PAYLOAD) {
+                struct discard_note dn;
+                discard_decode(rec.payload, &dn);
+                r->before = dn.cut;
+                r->commit_us = dn.time_us;
+                r->txn_id = dn.commits;
+            }
+            break;
         case LR_DETACH:
             r->type_name = "detach";
             if (rec.len >= 4) r->dbidx = get_le32(rec.payload);

@@ -21,6 +21,7 @@
 #include "diag.h"
 #include "dwb.h"
 #include "instance.h"
+#include "logrec.h"
 #include "os.h"
 #include "page.h"
 
@@ -400,6 +401,26 @@ static void remove_leftovers(struct jet_instance *inst)
     }
 }
 
+/* Records a discard after damage in the new generation (logrec.h), then
+ * drops the note that asked for it: from now on the log says it. */
+static JET_ERR log_discard(struct jet_instance *inst)
+{
+    uint8_t p[DISCARD_PAYLOAD];
+    char note[JET_PATH_MAX];
+    lsn_t end;
+    discard_encode(&inst->discard, p);
+    struct iovec iov = {p, sizeof p};
+    struct log_rec rec = {LR_DISCARD, &iov, 1, NULL};
+    JET_ERR err = log_append(inst->log, &rec, 1, NULL, &end);
+    if (err >= 0) err = log_flush(inst->log, end);
+    if (err >= 0) err = discard_note_path(note, sizeof note, inst->p.system_path, inst->p.base);
+    if (err >= 0) err = os_unlink(note);
+    if (err >= 0) err = os_sync_dir(inst->p.system_path);
+    if (err < 0) return jet_report(err, "recording the discard after damage in the log failed: %s", JetErrorString(err));
+    inst->discard_pending = false;
+    return JET_errSuccess;
+}
+
 static JET_ERR instance_start(struct jet_instance *inst)
 {
     JET_ERR err;
@@ -445,6 +466,7 @@ static JET_ERR instance_start(struct jet_instance *inst)
         if ((err = ckpt_path(inst, path, sizeof path)) < 0) goto fail_log;
         if ((err = ckpt_write(path, &ck)) < 0) goto fail_log;
         inst->checkpoint_lsn = ck.lsn;
+        if (inst->discard_pending && (err = log_discard(inst)) < 0) goto fail_log;
     } else {
         remove_leftovers(inst);
     }

@@ -33,6 +33,7 @@
 
 #include "btree.h"
 #include "dbfile.h"
+#include "discard.h"
 #include "jet.h"
 #include "log.h"
 
@@ -194,6 +195,10 @@ struct jet_instance {
     uint32_t backup_pin_gen;   /* circular logging keeps generations >= this (0 = none) */
     bool init_done;            /* JetInit finished: backups allowed */
     struct restore_map *restore;  /* recovery in restore mode (restore.c) */
+    /* A discard after damage (discard.c) recovery found noted: logged as
+     * LR_DISCARD once the new generation is open, then the note removed. */
+    bool discard_pending;
+    struct discard_note discard;
     /* table names with open cursors: name -> count, per db (tables.c) */
     struct open_table *open_tables;
 };

@@ -14,6 +14,9 @@
  *   LR_COMMIT  u64 commit time (us since the epoch), u64 transaction id
  *   LR_ATTACH  u32 dbidx, u32 page_size, u64 db_signature, path bytes
  *   LR_DETACH  u32 dbidx
+ *   LR_DISCARD struct discard_note (discard.h): the log was cut short after
+ *              damage, on request; recovery and restore say so, nothing
+ *              is redone
  *   (type 1, LR_PAGE, a whole page image, was format version 1's; a log
  *   of version 1 is refused by its header before any record is read.)
  *
@@ -45,6 +48,7 @@ enum log_rec_type {
     LR_ATTACH = 3,
     LR_DETACH = 4,
     LR_DELTA = 5,
+    LR_DISCARD = 6,
 };
 
 #define LR_DELTA_HDR 16u

@@ -414,6 +414,18 @@ static JET_ERR redo_record(struct redo *r, const struct log_record *rec)
         if (dbidx >= JET_MAX_DBS) return jet_report(JET_errLogFileCorrupt, "recovery: bad detach record");
         return redo_close_db(r, dbidx);
     }
+    case LR_DISCARD:
+        if (rec->len >= DISCARD_PAYLOAD) {
+            struct discard_note n;
+            char when[40];
+            discard_decode(rec->payload, &n);
+            fprintf(stderr,
+                    "jet: note: the log was cut at %u:%u on %s after damage in generation %u at offset %u "
+                    "(jetutil recover --discard-after-damage); %llu commit(s) after the cut were discarded\n",
+                    LSN_GEN(n.cut), LSN_OFF(n.cut), os_utc(n.time_us, 0, when, sizeof when), n.gen, n.damage_off,
+                    (unsigned long long)n.commits);
+        }
+        return JET_errSuccess;
     default:
         /* Record types this version does not redo (backup markers) carry
          * no page changes. */
@@ -482,7 +494,16 @@ JET_ERR recovery_run(struct jet_instance *inst, uint32_t *pnext_gen)
         /* Generations are never deleted past the checkpoint: the log
          * reached gen_seen, so one missing at the end was taken away, and
          * with it commits that were acknowledged. */
-        if (ck.gen_seen > gens[ngens - 1]) {
+        /* A discard after damage (discard.c) moved the later generations
+         * aside on purpose, and left a note saying where it cut. */
+        char note[JET_PATH_MAX];
+        if ((err = discard_note_path(note, sizeof note, inst->p.system_path, inst->p.base)) < 0) goto out;
+        if (os_exists(note)) {
+            if ((err = discard_note_read(note, &inst->discard)) < 0) goto out;
+            inst->discard_pending = true;
+        }
+        if (ck.gen_seen > gens[ngens - 1] &&
+            !(inst->discard_pending && LSN_GEN(inst->discard.cut) == gens[ngens - 1])) {
             err = jet_report(JET_errMissingLogFile,
                              "recovery: generation %u is missing from %s: the log reached it (the checkpoint saw it) "
                              "but the newest generation present is %u; it may hold acknowledged commits: put it back, "

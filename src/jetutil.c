@@ -182,6 +182,11 @@ static int print_record(void *arg, const JET_INSPECT_LOGRECORD *r)
         printf("  txn %" PRIu64 " at %s", r->txn_id, t);
     } else if (!strcmp(r->type_name, "attach")) printf("  db %u %s", r->dbidx, r->path);
     else if (!strcmp(r->type_name, "detach")) printf("  db %u", r->dbidx);
+    else if (!strcmp(r->type_name, "discard")) {
+        fmt_time(t, sizeof t, r->commit_us);
+        printf("  log cut at %u:%u at %s, %" PRIu64 " commit(s) after it discarded", (unsigned)(r->before >> 32),
+               (unsigned)r->before, t, r->txn_id);
+    }
     putchar('\n');
     return 0;
 }
@@ -749,17 +754,46 @@ static int cmd_verify(int argc, char **argv)
     return rc;
 }
 
-static const char *RECOVER_USAGE = "DIR\n  runs crash recovery on the instance in DIR and leaves it in clean-shutdown state";
+static const char *RECOVER_USAGE =
+    "DIR [--discard-after-damage]\n  runs crash recovery on the instance in DIR and leaves it in clean-shutdown state\n"
+    "  --discard-after-damage: when recovery refuses damage in the log, end the log at the last commit\n"
+    "      before it and recover from there, losing every commit after it (said before anything is done;\n"
+    "      the original files are kept as *.discarded, and the log records the discard).  For when there\n"
+    "      is no backup to restore instead.";
 
 static int cmd_recover(int argc, char **argv)
 {
     if (want_help(argc, argv)) return usage("recover", RECOVER_USAGE, 0);
-    if (argc != 2 || argv[1][0] == '-') return usage("recover", RECOVER_USAGE, EXIT_USAGE);
+    const char *dir = NULL;
+    int discard = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--discard-after-damage")) discard = 1;
+        else if (!dir && argv[i][0] != '-') dir = argv[i];
+        else return usage("recover", RECOVER_USAGE, EXIT_USAGE);
+    }
+    if (!dir) return usage("recover", RECOVER_USAGE, EXIT_USAGE);
+    if (discard && is_dir(dir)) {
+        JET_INSPECT_DISCARD d;
+        JET_ERR err = JetInspectDiscardAfterDamage(dir, dir, JETFS_BASE_NAME, &d);
+        if (err < 0) return fail(dir, err);
+        if (!d.found) {
+            printf("%s: the log has no damage: nothing discarded\n", dir);
+        } else {
+            printf("%s: recovery refused the log: %s\n", dir, d.reason);
+            printf("%s: discarding after the damage: the log now ends at %u:%u, the end of the last commit before "
+                   "generation %u's damage at offset %u\n",
+                   dir, (unsigned)(d.cut >> 32), (unsigned)d.cut, d.generation, d.damage_offset);
+            printf("  discarded: %" PRIu64 " commit record(s) readable after the cut", d.commits_discarded);
+            if (d.first_moved)
+                printf("; generations %u..%u moved aside as *.discarded", d.first_moved, d.last_moved);
+            printf("\n  kept: the original of generation %u as %s\n", (unsigned)(d.cut >> 32), d.saved);
+        }
+    }
     struct inst in;
-    JET_ERR err = inst_open(argv[1], 0, &in);
-    if (err < 0) return inst_open_failed(&in, argv[1], err);
+    JET_ERR err = inst_open(dir, 0, &in);
+    if (err < 0) return inst_open_failed(&in, dir, err);
     if ((err = inst_close(&in)) < 0) return fail("closing the instance", err);
-    printf("%s: recovered; databases in clean-shutdown state\n", argv[1]);
+    printf("%s: recovered; databases in clean-shutdown state\n", dir);
     return 0;
 }
 
@@ -775,7 +809,7 @@ static int main_usage(int code)
                "  export DIR                every table's keys and values, sorted\n"
                "  restore --to DIR SET...   restore full + incremental backup sets\n"
                "  verify SET...             check backup sets restore cleanly\n"
-               "  recover DIR               crash recovery, leaves a clean shutdown\n"
+               "  recover DIR [--discard-after-damage]  crash recovery, leaves a clean shutdown\n"
                "exit codes: 0 ok, 1 failure found, 2 usage error\n");
     return code;
 }

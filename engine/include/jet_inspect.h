@@ -59,9 +59,10 @@ typedef struct {
     uint64_t lsn;
     uint32_t length;
     uint8_t type;
-    const char *type_name;    /* "delta", "commit", "attach", "detach", "?" */
+    const char *type_name;    /* "delta", "commit", "attach", "detach", "discard", "?" */
     uint32_t dbidx, pgno;     /* delta, attach, detach */
-    uint64_t before;          /* delta: the page stamp it applies to (0: starts from zeroes) */
+    uint64_t before;          /* delta: the page stamp it applies to (0: starts from zeroes);
+                                 discard: where the log was cut (commit_us: when; txn_id: commits lost) */
     uint32_t nranges;         /* delta: byte ranges */
     uint32_t delta_bytes;     /* delta: page bytes they carry */
     int malformed;            /* delta: the ranges do not decode */
@@ -118,6 +119,27 @@ JET_ERR JetInspectReadDatabase(const char *path,
  * with their names.  A set without a manifest has none.  The manifest is
  * checked first (its checksum, every listed file): its error if it fails.
  */
+/*
+ * Ends a damaged log at the last commit before the damage, for an operator
+ * who accepts losing what follows (jetutil recover --discard-after-damage;
+ * discard.c).  Nothing is deleted: the damaged generation is copied to
+ * <file>.discarded and every later one renamed so; the next recovery
+ * records the discard in the log.  Refused, changing nothing, when a
+ * database page already holds a change the cut would drop
+ * (JET_errDbTimeTooNew).  found = 0: the log has no damage.
+ */
+typedef struct {
+    int found;
+    uint32_t generation, damage_offset;  /* where the damage starts */
+    uint64_t cut;                        /* the log now ends here (gen << 32 | offset) */
+    uint32_t first_moved, last_moved;    /* generations moved aside (0: none) */
+    uint64_t commits_discarded;          /* commit records readable after the cut */
+    char saved[1200];                    /* the cut generation's original bytes */
+    char reason[600];                    /* recovery's refusal */
+} JET_INSPECT_DISCARD;
+JET_ERR JetInspectDiscardAfterDamage(const char *system_path, const char *log_path, const char *base,
+                                     JET_INSPECT_DISCARD *out);
+
 JET_ERR JetInspectSetUnlisted(const char *setdir, void (*report)(void *arg, const char *path), void *arg);
 
 #ifdef __cplusplus
