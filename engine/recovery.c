@@ -237,7 +237,7 @@ static JET_ERR redo_delta(struct redo *r, const struct redo_delta *dl)
 {
     uint32_t ps = r->inst->p.page_size;
     struct redo_db *d = &r->dbs[dl->dbidx];
-    struct redo_pg *p;
+    struct redo_pg *p = NULL;
     char at[32], want[32], has[32];
     JET_ERR err = map_get(r, dl->dbidx, dl->pgno, &p);
     if (err < 0) return err;
