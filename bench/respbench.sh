@@ -3,17 +3,24 @@
 # without and with a full backup being read through the mount, and against a
 # local redis-server with appendonly yes + appendfsync always (every write
 # durable before its reply, as jetfs), all in one run (scripts/bench calls it).
+# Each test runs without pipelining and with -P 16 (16 requests in flight per
+# connection, so a durable flush can cover many more commands).
 #
-#   respbench.sh BUILD_DIR WORK_DIR [REQUESTS] [CLIENTS] [RUNS]
+#   respbench.sh BUILD_DIR WORK_DIR [REQUESTS] [CLIENTS] [RUNS] [PIPELINES]
 #
-# Each figure is the median requests/s of RUNS runs; ratios are against
-# redis-server and, for the backup column, against jetfs without a backup.
+# PIPELINES is a list of -P depths (default "1 16").  Each figure is the
+# median requests/s of RUNS runs of `redis-benchmark -n REQUESTS*depth
+# -c CLIENTS -d 100 -r 100000 -P depth` (REQUESTS times the depth, so that a
+# pipelined run lasts about as long as an unpipelined one instead of a few
+# tens of milliseconds); jetfs/redis = jetfs / redis-server at the same
+# depth, backup/none = jetfs while a backup is read / jetfs without.
 set -euo pipefail
-BUILD=${1:?usage: respbench.sh BUILD_DIR WORK_DIR [REQUESTS] [CLIENTS] [RUNS]}
+BUILD=${1:?usage: respbench.sh BUILD_DIR WORK_DIR [REQUESTS] [CLIENTS] [RUNS] [PIPELINES]}
 WORK=${2:?}
 N=${3:-20000}
 C=${4:-50}
 RUNS=${5:-3}
+PIPELINES=${6:-1 16}
 F=$BUILD/jetfs
 J=$BUILD/jetutil
 command -v redis-server > /dev/null || { echo "respbench: redis-server is missing (apt-get install redis-server)" >&2; exit 1; }
@@ -37,10 +44,11 @@ redis-server --port "$PR" --bind 127.0.0.1 --dir "$WORK/redis" --appendonly yes 
 PIDS+=("$!")
 up "$PJ"; up "$PR"
 
-rate() {  # port test -> median requests/s
-  local p=$1 t=$2 out=()
+rate() {  # port test pipeline -> median requests/s
+  local p=$1 t=$2 pl=$3 out=()
   for _ in $(seq 1 "$RUNS"); do
-    out+=("$(redis-benchmark -p "$p" -t "$t" -n "$N" -c "$C" -r 100000 -d 100 -q --csv | tail -1 | cut -d, -f2 | tr -d '"')")
+    out+=("$(redis-benchmark -p "$p" -t "$t" -n "$((N * pl))" -c "$C" -r 100000 -d 100 -P "$pl" -q --csv |
+      tail -1 | cut -d, -f2 | tr -d '"')")
   done
   printf '%s\n' "${out[@]}" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'
 }
@@ -51,12 +59,15 @@ backup_reader() {
     for _ in $(seq 1 200); do [ -f "$WORK/mnt/status" ] && break; sleep 0.05; done
   done
 }
-printf "redis-benchmark -n %s -c %s -d 100, median of %s runs (requests/s)\n" "$N" "$C" "$RUNS"
-printf "%-6s %12s %12s %12s %10s %12s\n" test redis-always jetfs jetfs+backup "jetfs/redis" "backup/none"
-for t in set get incr; do
-  r=$(rate "$PR" "$t"); j=$(rate "$PJ" "$t")
-  backup_reader & BR=$!
-  b=$(rate "$PJ" "$t")
-  kill "$BR" 2>/dev/null; wait "$BR" 2>/dev/null || true
-  awk -v t="$t" -v r="$r" -v j="$j" -v b="$b" 'BEGIN {printf "%-6s %12.0f %12.0f %12.0f %9.2fx %11.2fx\n", t, r, j, b, j / r, b / j}'
+printf "redis-benchmark -n %s*depth -c %s -d 100 -r 100000 -P depth, median of %s runs (requests/s)\n" "$N" "$C" "$RUNS"
+printf "%-6s %3s %12s %12s %12s %11s %12s\n" test -P redis-always jetfs jetfs+backup "jetfs/redis" "backup/none"
+for pl in $PIPELINES; do
+  for t in set get incr; do
+    r=$(rate "$PR" "$t" "$pl"); j=$(rate "$PJ" "$t" "$pl")
+    backup_reader & BR=$!
+    b=$(rate "$PJ" "$t" "$pl")
+    kill "$BR" 2>/dev/null; wait "$BR" 2>/dev/null || true
+    awk -v t="$t" -v pl="$pl" -v r="$r" -v j="$j" -v b="$b" \
+      'BEGIN {printf "%-6s %3s %12.0f %12.0f %12.0f %10.2fx %11.2fx\n", t, pl, r, j, b, j / r, b / j}'
+  done
 done
