@@ -24,10 +24,11 @@
  * is inline exactly when it is at most bt_inline_max(page_size) bytes.
  *
  * Cells are edited in place where they fit (a replace no larger than the
- * cell, a removal of its slot), leaving holes in the heap that the next
- * repack (page_store, when an insert finds no room at the heap's edge)
- * reclaims: a small change stays a small change to the page, and so a small
- * delta in the log.
+ * cell, a removal of its slot), leaving holes in the heap; a new cell goes
+ * to the heap's edge or into a hole, and only when no run is large enough
+ * is the page repacked (page_store).  A split leaves the cells that stay
+ * where they were.  So a small change stays a small change to the page,
+ * and so a small delta in the log.
  *
  * Deletion frees pages that become empty and unlinks them from their
  * parent; a root branch left with a single child absorbs that child, so
@@ -171,6 +172,7 @@ static JET_ERR child_at(const uint8_t *pg, uint32_t ps, uint32_t pgno, int pos, 
 struct ent {
     uint8_t *bytes;  /* the encoded cell */
     uint16_t size;
+    uint16_t orig;   /* where the page being edited holds it (0: it does not) */
 };
 
 struct ents {
@@ -205,7 +207,7 @@ static JET_ERR ents_load(const uint8_t *pg, uint32_t ps, uint32_t pgno, struct e
             return corrupt(pgno, "cells larger than the page", n);
         }
         memcpy(e->arena + used, pg + slot(pg, i), c.size);
-        e->v[e->n++] = (struct ent){e->arena + used, c.size};
+        e->v[e->n++] = (struct ent){e->arena + used, c.size, slot(pg, i)};
         used += c.size;
     }
     return JET_errSuccess;
@@ -241,6 +243,98 @@ static void page_store(uint8_t *pg, uint32_t ps, const struct ent *v, unsigned n
 }
 
 static size_t page_capacity(uint32_t ps) { return ps - SLOTS; }
+
+/* Where a cell lies in a page's heap. */
+struct span {
+    unsigned off, size;
+};
+
+static int span_cmp(const void *a, const void *b)
+{
+    const struct span *x = a, *y = b;
+    return x->off < y->off ? -1 : x->off > y->off;
+}
+
+/*
+ * The start of a free run of need bytes inside the heap [lo, ps) that none
+ * of the kept cells occupies (a hole left by a cell that moved, shrank or
+ * went), or 0 if there is none.  Sorts kept.
+ */
+static unsigned heap_hole(uint32_t ps, unsigned lo, struct span *kept, unsigned nk, unsigned need)
+{
+    qsort(kept, nk, sizeof *kept, span_cmp);
+    unsigned at = lo;
+    for (unsigned i = 0; i < nk; i++) {
+        if (kept[i].off >= at + need) return at;
+        if (kept[i].off + kept[i].size > at) at = kept[i].off + kept[i].size;
+    }
+    return ps >= at + need ? at : 0;
+}
+
+/* The spans of the page's cells, but slot skip's (n: none skipped).  NULL
+ * when out of memory or a cell does not decode (the caller repacks, which
+ * checks the page properly). */
+static struct span *page_spans(const uint8_t *pg, uint32_t ps, uint32_t pgno, unsigned skip, unsigned extra,
+                               unsigned *pnk)
+{
+    unsigned n = page_nslots(pg), nk = 0;
+    struct span *sp = malloc((n + extra + 1) * sizeof *sp);
+    if (!sp) return NULL;
+    for (unsigned i = 0; i < n; i++) {
+        struct cell c = {0};
+        if (i == skip) continue;
+        if (cell_at(pg, ps, pgno, i, &c) < 0) {
+            free(sp);
+            return NULL;
+        }
+        sp[nk++] = (struct span){slot(pg, i), c.size};
+    }
+    *pnk = nk;
+    return sp;
+}
+
+/*
+ * Makes cells v[0..n) the page's content without moving the ones it holds
+ * already (orig): only the slots change, cells that left become holes, and
+ * new cells go to the heap's edge or into a hole.  So a split leaves its
+ * left page's bytes where they were, and the log's delta of it is a few
+ * slots and the one new cell, not a page.  False, changing nothing, when
+ * the new cells do not fit that way; the caller repacks (page_store).
+ */
+static bool page_store_in_place(uint8_t *pg, uint32_t ps, const struct ent *v, unsigned n)
+{
+    unsigned lo = cell_lo(pg), nk = 0, nnew = 0;
+    if (SLOTS + 2 * n > lo) return false;
+    struct span *kept = malloc((n + 1) * sizeof *kept);
+    unsigned *at = malloc((n + 1) * sizeof *at);
+    bool ok = kept && at;
+    for (unsigned i = 0; ok && i < n; i++) {
+        at[i] = v[i].orig;
+        if (!v[i].orig) nnew++;
+        else if (v[i].orig < lo || v[i].orig + v[i].size > ps) ok = false;
+        else kept[nk++] = (struct span){v[i].orig, v[i].size};
+    }
+    /* Place the new cells first, writing nothing until all have a place. */
+    for (unsigned i = 0; ok && nnew && i < n; i++) {
+        if (v[i].orig) continue;
+        unsigned off;
+        if (SLOTS + 2 * n + v[i].size <= lo) off = lo -= v[i].size;
+        else if (!(off = heap_hole(ps, lo, kept, nk, v[i].size))) ok = false;
+        at[i] = off;
+        kept[nk++] = (struct span){off, v[i].size};
+    }
+    if (ok) {
+        for (unsigned i = 0; i < n; i++) {
+            if (!v[i].orig) memcpy(pg + at[i], v[i].bytes, v[i].size);
+            put_le16(pg + SLOTS + 2 * i, (uint16_t)at[i]);
+        }
+        put_le16(pg + BODY, (uint16_t)lo);
+        page_set_nslots(pg, (uint16_t)n);
+    }
+    free(kept);
+    free(at);
+    return ok;
+}
 
 /* ---- overflow chains ---- */
 
@@ -416,14 +510,13 @@ static JET_ERR split_store(const struct bt_pager *pg, uint32_t pgno, uint8_t *pa
     sp->happened = true;
     if (t == PAGE_T_LEAF) {
         page_store(right, ps, v + cut, n - cut);
-        page_store(page, ps, v, cut);
     } else {
         /* The middle key moves up; its child becomes the right page's
          * leftmost child. */
         page_set_aux2(right, get_le32(mid + 3));
         page_store(right, ps, v + cut + 1, n - cut - 1);
-        page_store(page, ps, v, cut);
     }
+    if (!page_store_in_place(page, ps, v, cut)) page_store(page, ps, v, cut);
     if (ents_bytes(v, cut) > page_capacity(ps) || ents_bytes(v + cut, n - cut) > page_capacity(ps))
         return corrupt(pgno, "split could not balance the page", n);
     return JET_errSuccess;
@@ -457,15 +550,35 @@ static JET_ERR page_insert(const struct bt_pager *pg, uint32_t pgno, uint8_t *pa
             put_le16(page + BODY, (uint16_t)lo);
             return JET_errSuccess;
         }
-    } else if (slots_end + 2 + csize <= lo) {
-        /* Fast path: room between the slots and the heap. */
-        lo -= csize;
-        memcpy(page + lo, cell, csize);
-        memmove(page + SLOTS + 2 * (idx + 1), page + SLOTS + 2 * idx, 2 * (n - idx));
-        put_le16(page + SLOTS + 2 * idx, (uint16_t)lo);
-        put_le16(page + BODY, (uint16_t)lo);
-        page_set_nslots(page, (uint16_t)(n + 1));
-        return JET_errSuccess;
+        /* Into a hole, the old cell's bytes counting as free. */
+        unsigned nk, off = 0;
+        struct span *kept = page_spans(page, ps, pgno, idx, 0, &nk);
+        if (kept) off = heap_hole(ps, lo, kept, nk, csize);
+        free(kept);
+        if (off) {
+            memcpy(page + off, cell, csize);
+            put_le16(page + SLOTS + 2 * idx, (uint16_t)off);
+            return JET_errSuccess;
+        }
+    } else if (slots_end + 2 <= lo) {
+        /* Fast path: room between the slots and the heap, or a hole. */
+        unsigned off = 0;
+        if (slots_end + 2 + csize <= lo) {
+            off = lo -= csize;
+        } else {
+            unsigned nk;
+            struct span *kept = page_spans(page, ps, pgno, n, 0, &nk);
+            if (kept) off = heap_hole(ps, lo, kept, nk, csize);
+            free(kept);
+        }
+        if (off) {
+            memcpy(page + off, cell, csize);
+            memmove(page + SLOTS + 2 * (idx + 1), page + SLOTS + 2 * idx, 2 * (n - idx));
+            put_le16(page + SLOTS + 2 * idx, (uint16_t)off);
+            put_le16(page + BODY, (uint16_t)lo);
+            page_set_nslots(page, (uint16_t)(n + 1));
+            return JET_errSuccess;
+        }
     }
     struct ents e;
     JET_ERR err = ents_load(page, ps, pgno, &e, 1);
@@ -477,10 +590,10 @@ static JET_ERR page_insert(const struct bt_pager *pg, uint32_t pgno, uint8_t *pa
     }
     memcpy(copy, cell, csize);
     if (replace) {
-        e.v[idx] = (struct ent){copy, csize};
+        e.v[idx] = (struct ent){copy, csize, 0};
     } else {
         memmove(e.v + idx + 1, e.v + idx, (e.n - idx) * sizeof *e.v);
-        e.v[idx] = (struct ent){copy, csize};
+        e.v[idx] = (struct ent){copy, csize, 0};
         e.n++;
     }
     if (ents_bytes(e.v, e.n) <= page_capacity(ps)) page_store(page, ps, e.v, e.n);
@@ -598,7 +711,7 @@ JET_ERR bt_put(const struct bt_pager *pg, uint32_t root, const void *key, size_t
     cell[2] = 0;
     put_le32(cell + 3, sp.right);
     memcpy(cell + CELL_HDR, sp.key, sp.klen);
-    struct ent one = {cell, (uint16_t)(CELL_HDR + sp.klen)};
+    struct ent one = {cell, (uint16_t)(CELL_HDR + sp.klen), 0};
     page_store(rootp, pg->page_size, &one, 1);
     return JET_errSuccess;
 }

@@ -166,7 +166,11 @@ static JET_ERR write_round(struct cache *c, const struct flush_item *items, size
     for (size_t i = 0; i < n; i++) {
         struct db *db = inst->dbs[items[i].dbidx];
         if ((err = db_write_page(db, items[i].pgno, dwb_image(inst->dwb, i), c->page_size)) < 0) {
-            err = jet_report(err, "%s: writing page %u failed: %s", db->path, items[i].pgno, JetErrorString(err));
+            /* The page may now be half written, and only this stage's copy
+             * can put it back: stop the instance, so nothing overwrites
+             * the copy before recovery uses it. */
+            jet_report(err, "%s: writing page %u failed: %s", db->path, items[i].pgno, JetErrorString(err));
+            err = inst_fatal(inst, err);
             goto out;
         }
         touched[items[i].dbidx] = true;
@@ -192,6 +196,9 @@ static JET_ERR write_versions(struct cache *c, const struct flush_item *items, s
     struct jet_instance *inst = c->inst;
     JET_ERR err;
     lsn_t upto = 0;
+    /* A failed instance writes no page: a stage would overwrite the
+     * double-write copies its failure may need. */
+    if (atomic_load(&inst->unavailable)) return JET_errInstanceUnavailable;
     for (size_t i = 0; i < n; i++) {
         if (!inst->dbs[items[i].dbidx])
             return jet_report(JET_errInvalidDatabaseId, "cache: dirty page %u of unattached database %u",

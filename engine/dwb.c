@@ -173,17 +173,24 @@ static JET_ERR repair_open(struct repair_db *r, uint32_t ps)
     return JET_errSuccess;
 }
 
-JET_ERR dwb_repair(const char *path, uint32_t page_size, unsigned *prepaired)
+/*
+ * Calls fn for every staged page of the file at path whose copy verifies,
+ * with its database's signature and path.  A missing, empty or torn file
+ * calls nothing (a stage cut short by the crash: no in-place write began
+ * after it).  fn's error stops the walk and is returned.
+ */
+static JET_ERR dwb_walk(const char *path, uint32_t page_size,
+                        JET_ERR (*fn)(void *arg, uint64_t sig, const char *db_path, uint32_t pgno, const uint8_t *img),
+                        void *arg)
 {
     JET_ERR err = JET_errSuccess;
-    uint8_t *buf = NULL, *cur = NULL;
-    struct repair_db dbs[DWB_MAX_DBS];
-    uint32_t ndbs = 0, nparsed = 0, npages = 0, hdr_len = 0;
+    uint8_t *buf = NULL, *img = NULL;
+    uint64_t sigs[DWB_MAX_DBS];
+    char(*paths)[DWB_PATH_MAX] = NULL;
+    uint32_t ndbs = 0, npages = 0, hdr_len = 0;
     uint64_t size = 0;
     int fd = -1;
-    unsigned repaired = 0;
 
-    *prepaired = 0;
     if (!os_exists(path)) return JET_errSuccess;
     if ((err = os_open(path, OS_OPEN_READ, &fd)) < 0)
         return jet_report(err, "%s: cannot open the double-write file: %s", path, JetErrorString(err));
@@ -197,8 +204,8 @@ JET_ERR dwb_repair(const char *path, uint32_t page_size, unsigned *prepaired)
     if (get_le32(fixed + 8) != DWB_MAGIC || get_le32(fixed + 12) != DWB_VERSION || get_le32(fixed + 16) != page_size ||
         npages == 0 || npages > DWB_MAX_PAGES || ndbs == 0 || ndbs > DWB_MAX_DBS || hdr_len % page_size ||
         hdr_len < DWB_FIXED || hdr_len > size || (size - hdr_len) / page_size < npages)
-        goto out; /* a stage torn by the crash: no page was written in place after it */
-    if (!(buf = malloc(hdr_len)) || !(cur = malloc(page_size))) {
+        goto out;
+    if (!(buf = malloc(hdr_len)) || !(img = malloc(page_size)) || !(paths = malloc(DWB_MAX_DBS * sizeof *paths))) {
         err = JET_errOutOfMemory;
         goto out;
     }
@@ -208,45 +215,118 @@ JET_ERR dwb_repair(const char *path, uint32_t page_size, unsigned *prepaired)
     for (uint32_t k = 0; k < ndbs; k++) {
         uint32_t len = off + 10 <= hdr_len ? get_le16(buf + off + 8) : DWB_PATH_MAX;
         if (len >= DWB_PATH_MAX || off + 10 + len > hdr_len) goto out;
-        dbs[k].sig = get_le64(buf + off);
-        memcpy(dbs[k].path, buf + off + 10, len);
-        dbs[k].path[len] = '\0';
-        dbs[k].fd = -1;
-        dbs[k].tried = dbs[k].wrote = false;
-        nparsed = k + 1;
+        sigs[k] = get_le64(buf + off);
+        memcpy(paths[k], buf + off + 10, len);
+        paths[k][len] = '\0';
         off += 10 + len;
     }
     if (off + (size_t)npages * 8 > hdr_len) goto out;
     for (uint32_t i = 0; i < npages; i++) {
         uint32_t k = get_le32(buf + off + 8 * i), pgno = get_le32(buf + off + 8 * i + 4);
-        uint8_t img[PAGE_SIZE_MAX];
         if (k >= ndbs) continue;
         if ((err = os_pread_full(fd, img, page_size, hdr_len + (uint64_t)i * page_size)) < 0) goto out;
         /* A copy that does not verify was being staged when the crash came:
          * the in-place write after it never began. */
         if (!image_ok(img, page_size, pgno)) continue;
-        struct repair_db *r = &dbs[k];
-        if (!r->tried && (err = repair_open(r, page_size)) < 0) goto out;
-        if (r->fd < 0) continue;
-        if ((err = os_pread_full(r->fd, cur, page_size, (uint64_t)pgno * page_size)) < 0) goto out;
-        if (image_ok(cur, page_size, pgno)) continue;
-        if ((err = os_pwrite(r->fd, img, page_size, (uint64_t)pgno * page_size)) < 0) {
-            err = jet_report(err, "recovery: %s: putting back page %u failed: %s", r->path, pgno, JetErrorString(err));
-            goto out;
-        }
-        fprintf(stderr, "jet: recovery: %s: page %u was torn by the crash; put back whole from the double-write file\n",
-                r->path, pgno);
-        r->wrote = true;
-        repaired++;
+        if ((err = fn(arg, sigs[k], paths[k], pgno, img)) < 0) goto out;
     }
-    for (uint32_t k = 0; k < ndbs; k++)
-        if (dbs[k].fd >= 0 && dbs[k].wrote && (err = os_fsync(dbs[k].fd)) < 0) goto out;
-    *prepaired = repaired;
 out:
-    for (uint32_t k = 0; k < nparsed; k++)
-        if (dbs[k].fd >= 0) os_close(dbs[k].fd);
     free(buf);
-    free(cur);
+    free(img);
+    free(paths);
     if (fd >= 0) os_close(fd);
     return err;
+}
+
+struct repair_ctx {
+    uint32_t ps;
+    struct repair_db dbs[DWB_MAX_DBS];
+    uint32_t ndbs;
+    uint8_t *cur;
+    unsigned repaired;
+};
+
+static JET_ERR repair_one(void *arg, uint64_t sig, const char *db_path, uint32_t pgno, const uint8_t *img)
+{
+    struct repair_ctx *x = arg;
+    uint32_t ps = x->ps;
+    JET_ERR err;
+    struct repair_db *r = NULL;
+    for (uint32_t k = 0; k < x->ndbs && !r; k++)
+        if (x->dbs[k].sig == sig && strcmp(x->dbs[k].path, db_path) == 0) r = &x->dbs[k];
+    if (!r) {
+        if (x->ndbs == DWB_MAX_DBS) return JET_errSuccess;
+        r = &x->dbs[x->ndbs++];
+        r->sig = sig;
+        snprintf(r->path, sizeof r->path, "%s", db_path);
+        r->fd = -1;
+        r->tried = r->wrote = false;
+    }
+    if (!r->tried && (err = repair_open(r, ps)) < 0) return err;
+    if (r->fd < 0) return JET_errSuccess;
+    if ((err = os_pread_full(r->fd, x->cur, ps, (uint64_t)pgno * ps)) < 0) return err;
+    if (image_ok(x->cur, ps, pgno)) return JET_errSuccess;
+    if ((err = os_pwrite(r->fd, img, ps, (uint64_t)pgno * ps)) < 0)
+        return jet_report(err, "recovery: %s: putting back page %u failed: %s", r->path, pgno, JetErrorString(err));
+    fprintf(stderr, "jet: recovery: %s: page %u was torn by the crash; put back whole from the double-write file\n",
+            r->path, pgno);
+    r->wrote = true;
+    x->repaired++;
+    return JET_errSuccess;
+}
+
+JET_ERR dwb_repair(const char *path, uint32_t page_size, unsigned *prepaired)
+{
+    struct repair_ctx x = {.ps = page_size};
+    *prepaired = 0;
+    if (!(x.cur = malloc(page_size))) return JET_errOutOfMemory;
+    JET_ERR err = dwb_walk(path, page_size, repair_one, &x);
+    for (uint32_t k = 0; k < x.ndbs; k++) {
+        if (x.dbs[k].fd < 0) continue;
+        if (err >= 0 && x.dbs[k].wrote) err = os_fsync(x.dbs[k].fd);
+        os_close(x.dbs[k].fd);
+    }
+    free(x.cur);
+    if (err >= 0) *prepaired = x.repaired;
+    return err;
+}
+
+struct load_ctx {
+    uint32_t ps;
+    struct dwb_copy *v;
+    size_t n;
+};
+
+static JET_ERR load_one(void *arg, uint64_t sig, const char *db_path, uint32_t pgno, const uint8_t *img)
+{
+    struct load_ctx *x = arg;
+    (void)db_path;
+    struct dwb_copy *nv = realloc(x->v, (x->n + 1) * sizeof *nv);
+    if (!nv) return JET_errOutOfMemory;
+    x->v = nv;
+    if (!(nv[x->n].image = malloc(x->ps))) return JET_errOutOfMemory;
+    memcpy(nv[x->n].image, img, x->ps);
+    nv[x->n].db_signature = sig;
+    nv[x->n].pgno = pgno;
+    x->n++;
+    return JET_errSuccess;
+}
+
+JET_ERR dwb_load(const char *path, uint32_t page_size, struct dwb_copy **pv, size_t *pn)
+{
+    struct load_ctx x = {page_size, NULL, 0};
+    JET_ERR err = dwb_walk(path, page_size, load_one, &x);
+    if (err < 0) {
+        dwb_free_copies(x.v, x.n);
+        return err;
+    }
+    *pv = x.v;
+    *pn = x.n;
+    return JET_errSuccess;
+}
+
+void dwb_free_copies(struct dwb_copy *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) free(v[i].image);
+    free(v);
 }

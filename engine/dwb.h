@@ -19,11 +19,16 @@
  * the double-write file (step 1 finished).  A crash during step 1 leaves a
  * file that fails its checksums: it is ignored, and no page was touched.
  *
- * After a crash, dwb_repair (recovery, once the log has been verified and
- * before redo) writes back each staged page whose in-place copy does not
- * verify.  A page that verifies is never replaced, so a repair can only
- * turn a torn page into the version the checkpoint was writing.  The file
- * is removed at a clean shutdown and after a successful recovery.
+ * After a crash, recovery reads the staged copies (dwb_load) and takes one
+ * in place of a page that does not verify when redo first reads that page:
+ * every page being written in place had a change after the checkpoint, so
+ * redo reads it.  Before recovery's own first write (which overwrites the
+ * file) it puts back every such page on disk (dwb_repair), so a crash in
+ * the middle of recovery loses no copy; a recovery refused before it
+ * writes anything changes no file.  A page that verifies is never
+ * replaced, so a repair can only turn a torn page into the version being
+ * written.  The file is emptied at a clean shutdown and after a successful
+ * recovery.
  *
  * Layout (little-endian):
  *   0   u64 checksum   XXH3_64bits of bytes [8, hdr_len)
@@ -73,5 +78,16 @@ const uint8_t *dwb_image(const struct dwb *d, size_t i);
  * number of pages put back.
  */
 JET_ERR dwb_repair(const char *path, uint32_t page_size, unsigned *prepaired);
+
+/* A staged copy that verifies, for a recovery that uses them in memory. */
+struct dwb_copy {
+    uint64_t db_signature;
+    uint32_t pgno;
+    uint8_t *image;
+};
+/* The verifying staged copies of the file at path (none if it is missing,
+ * empty or torn); free with dwb_free_copies. */
+JET_ERR dwb_load(const char *path, uint32_t page_size, struct dwb_copy **pv, size_t *pn);
+void dwb_free_copies(struct dwb_copy *v, size_t n);
 
 #endif /* JET_DWB_H */

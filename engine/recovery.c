@@ -7,12 +7,14 @@
  * has it already, refused with JET_errDbTimeTooOld or JET_errDbTimeTooNew
  * when the page is not the version it was computed against); deltas not
  * followed by their LR_COMMIT (the transaction in flight at the crash, or a
- * torn tail) are dropped.  Pages torn by a crash in the middle of a
- * checkpoint write are put back from the double-write file first (dwb.h).
+ * torn tail) are dropped.  A page torn by a crash in the middle of a
+ * checkpoint write is taken from the double-write file instead (dwb.h).
  *
  * Pages are read once into a private map, changed there, and written back
  * through the double-write file when the map reaches its bound and at the
  * end, so a crash during recovery leaves pages the next recovery can use.
+ * Until that first write no file is touched: a refusal found in the
+ * replay (a page too old or too new) changes nothing.
  *
  * Afterwards every database that was attached is made consistent: its
  * header says clean shutdown at the end of the log, and the instance starts
@@ -71,7 +73,10 @@ struct redo {
     size_t npending, cap;
     struct redo_pg *map;
     size_t map_cap, map_n, map_max;
-    struct dwb *dwb;
+    struct dwb *dwb;               /* opened (emptied) at redo's first write */
+    char dwb_path[JET_PATH_MAX];
+    struct dwb_copy *copies;       /* its staged copies, read before anything is written */
+    size_t ncopies;
     lsn_t max_skipped;             /* highest stamp of a page that needed no redo */
     uint32_t max_skipped_db, max_skipped_pgno;
     uint64_t txns, pages, applied, skipped;
@@ -84,6 +89,7 @@ static void redo_drop_pending(struct redo *r)
 }
 
 static JET_ERR map_flush(struct redo *r);
+static JET_ERR redo_first_write(struct redo *r);
 
 /* Closes a database of the replay, writing back its changed pages first
  * (a later attach may reuse the index for another file). */
@@ -175,6 +181,7 @@ static JET_ERR map_flush(struct redo *r)
             if (last) break;
             continue;
         }
+        if (!r->dwb && (err = redo_first_write(r)) < 0) return err;
         if ((err = dwb_stage(r->dwb, pages, k)) < 0) return err;
         for (size_t j = 0; j < k; j++) {
             struct redo_db *d = &r->dbs[dbx[j]];
@@ -220,11 +227,23 @@ static JET_ERR map_get(struct redo *r, uint32_t dbidx, uint32_t pgno, struct red
         return jet_report(err, "recovery: %s: reading page %u failed", r->dbs[dbidx].path, pgno);
     }
     uint8_t state = PG_OK;
+    bool dirty = false;
     if (page_is_zero(img, ps)) state = PG_ZERO;
     else if (page_pgno(img) != pgno || get_le64(img) != page_checksum(img, ps)) state = PG_BAD;
+    if (state != PG_OK) {
+        /* Torn (or never landed) in the middle of a write: the version that
+         * was being written is whole in the double-write file. */
+        for (size_t c = 0; c < r->ncopies; c++)
+            if (r->copies[c].pgno == pgno && r->copies[c].db_signature == r->dbs[dbidx].hdr.db_signature) {
+                memcpy(img, r->copies[c].image, ps);
+                state = PG_OK;
+                dirty = true;
+                break;
+            }
+    }
     size_t i = map_slot(key, r->map_cap);
     while (r->map[i].key) i = (i + 1) & (r->map_cap - 1);
-    r->map[i] = (struct redo_pg){key, img, state, false};
+    r->map[i] = (struct redo_pg){key, img, state, dirty};
     r->map_n++;
     *pp = &r->map[i];
     return JET_errSuccess;
@@ -324,20 +343,30 @@ static JET_ERR verify_to_end(struct jet_instance *inst, lsn_t start, lsn_t *pend
     return err < 0 ? err : JET_errSuccess;
 }
 
-/* After the log is known good and before redo: pages torn by the crash
- * are put back from the double-write file; then it takes redo's writes. */
+/* After the log is known good and before redo: the double-write file's
+ * copies, for pages torn by the crash (dwb.h).  Nothing is written yet. */
 static JET_ERR redo_prepare_writes(struct redo *r)
 {
     struct jet_instance *inst = r->inst;
-    char path[JET_PATH_MAX];
-    unsigned repaired = 0;
-    JET_ERR err = dwb_path(path, sizeof path, inst->p.system_path, inst->p.base);
-    if (err < 0) return err;
-    if (!r->rm && (err = dwb_repair(path, inst->p.page_size, &repaired)) < 0) return err;
-    if (repaired)
-        fprintf(stderr, "jet: recovery: %u torn page%s put back from %s\n", repaired, repaired == 1 ? "" : "s", path);
     r->map_max = inst->p.cache_pages > 1024 ? inst->p.cache_pages : 1024;
-    return dwb_open(path, inst->p.page_size, &r->dwb);
+    JET_ERR err = dwb_path(r->dwb_path, sizeof r->dwb_path, inst->p.system_path, inst->p.base);
+    if (err < 0 || r->rm) return err; /* a restore's copies come from the set: nothing was torn */
+    return dwb_load(r->dwb_path, inst->p.page_size, &r->copies, &r->ncopies);
+}
+
+/* Before redo's first write overwrites the double-write file: every page
+ * it would put back goes back on disk now, so a crash during recovery
+ * still finds each torn page whole or its copy. */
+static JET_ERR redo_first_write(struct redo *r)
+{
+    struct jet_instance *inst = r->inst;
+    unsigned repaired = 0;
+    JET_ERR err;
+    if (!r->rm && (err = dwb_repair(r->dwb_path, inst->p.page_size, &repaired)) < 0) return err;
+    if (repaired)
+        fprintf(stderr, "jet: recovery: %u torn page%s put back from %s\n", repaired, repaired == 1 ? "" : "s",
+                r->dwb_path);
+    return dwb_open(r->dwb_path, inst->p.page_size, &r->dwb);
 }
 
 static JET_ERR redo_record(struct redo *r, const struct log_record *rec)
@@ -607,6 +636,7 @@ out:
     free(r.pending);
     for (size_t i = 0; i < r.map_cap; i++) free(r.map[i].img);
     free(r.map);
+    dwb_free_copies(r.copies, r.ncopies);
     if (r.dwb) {
         /* Kept after a failure: a batch may have been cut short. */
         JET_ERR e2 = dwb_close(r.dwb, err >= 0);
