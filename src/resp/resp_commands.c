@@ -742,9 +742,148 @@ static bool arity_ok(const struct resp_command *cmd, size_t argc)
     return argc >= (size_t)-cmd->arity;
 }
 
+#define RESP_BATCH_MAX 64
+#define RESP_BATCH_BYTES (64u << 10)
+
+static void run(struct resp_client *c, const struct resp_command *cmd, size_t argc, char **argv, size_t *len);
+
+/* Copies a request into the batch's replay record: argc, the lengths, then
+ * each argument NUL-terminated (commands may rely on it). */
+static bool batch_save(struct resp_client *c, size_t argc, char **argv, size_t *len)
+{
+    size_t need = (argc + 1) * sizeof(size_t);
+    for (size_t i = 0; i < argc; i++) need += len[i] + 1;
+    if (c->saved_len + need > c->saved_cap) {
+        size_t ncap = c->saved_cap ? c->saved_cap * 2 : 4096;
+        while (ncap < c->saved_len + need) ncap *= 2;
+        char *n = realloc(c->batch_saved, ncap);
+        if (!n) return false;
+        c->batch_saved = n;
+        c->saved_cap = ncap;
+    }
+    char *o = c->batch_saved + c->saved_len;
+    memcpy(o, &argc, sizeof argc);
+    memcpy(o + sizeof argc, len, argc * sizeof *len);
+    o += (argc + 1) * sizeof(size_t);
+    for (size_t i = 0; i < argc; i++) {
+        memcpy(o, argv[i], len[i]);
+        o[len[i]] = '\0';
+        o += len[i] + 1;
+    }
+    c->saved_len += need;
+    return true;
+}
+
+/* After a batch rolled back: its requests again, one transaction each. */
+static void batch_replay(struct resp_client *c)
+{
+    size_t pos = 0;
+    char **argv = NULL;
+    size_t *len = NULL, cap = 0;
+    c->no_batch = true;
+    while (pos < c->saved_len) {
+        size_t argc;
+        memcpy(&argc, c->batch_saved + pos, sizeof argc);
+        if (argc > cap) {
+            char **na = realloc(argv, argc * sizeof *na);
+            size_t *nl = realloc(len, argc * sizeof *nl);
+            if (na) argv = na;
+            if (nl) len = nl;
+            if (!na || !nl) {
+                /* Out of memory: the client gets fewer replies than
+                 * requests, which it sees as an error; nothing is lost. */
+                c->out.oom = true;
+                break;
+            }
+            cap = argc;
+        }
+        memcpy(len, c->batch_saved + pos + sizeof argc, argc * sizeof *len);
+        char *a = c->batch_saved + pos + (argc + 1) * sizeof(size_t);
+        for (size_t i = 0; i < argc; i++) {
+            argv[i] = a;
+            a += len[i] + 1;
+        }
+        pos = (size_t)(a - c->batch_saved);
+        const struct resp_command *cmd = command_lookup(argv[0], len[0]);
+        if (cmd) run(c, cmd, argc, argv, len);
+    }
+    c->no_batch = false;
+    c->saved_len = 0;
+    free(argv);
+    free(len);
+}
+
+/* The batch is over, committed or rolled back (then replayed). */
+static void batch_done(struct resp_client *c, bool failed)
+{
+    c->batch = c->in_txn = false;
+    if (failed) {
+        resp_buf_truncate(&c->out, c->batch_mark);
+        batch_replay(c);
+    }
+    c->saved_len = 0;
+}
+
+void resp_batch_end(struct resp_client *c)
+{
+    if (!c->batch) return;
+    batch_done(c, resp_commit(c) < 0);
+}
+
+/* A plain write joins (or opens) the batch transaction (resp_commands.h). */
+static void run_batched(struct resp_client *c, const struct resp_command *cmd, size_t argc, char **argv, size_t *len)
+{
+    size_t mark = c->out.len;
+    JET_ERR err;
+    if (!c->batch) {
+        if ((err = JetBeginTransaction(c->ses)) < 0) {
+            resp_reply_engine_error(c, "could not begin a transaction", err);
+            return;
+        }
+        c->batch = c->in_txn = true;
+        c->batch_n = 0;
+        c->batch_mark = mark;
+        c->saved_len = 0;
+    }
+    if (!batch_save(c, argc, argv, len)) {
+        c->out.oom = true;
+        return;
+    }
+    err = cmd->fn(c, argc, argv, len);
+    if (err < 0) {
+        JET_ERR rb = JetRollback(c->ses, 0);
+        (void)rb; /* the transaction ends either way */
+        if (c->batch_n) {
+            batch_done(c, true); /* earlier writes went with it: all again, one by one */
+        } else {
+            c->batch = c->in_txn = false;
+            c->saved_len = 0;
+            resp_buf_truncate(&c->out, mark);
+            resp_reply_engine_error(c, "transaction rolled back", err);
+        }
+        scratch_shrink(c);
+        return;
+    }
+    if (++c->batch_n >= RESP_BATCH_MAX) resp_batch_end(c);
+    scratch_shrink(c);
+}
+
+static bool batchable(const struct resp_client *c, const struct resp_command *cmd, size_t argc, const size_t *len)
+{
+    if (!(cmd->flags & RESP_CMD_WRITE) || c->no_batch || !c->table_open || (c->in_txn && !c->batch)) return false;
+    size_t bytes = 0;
+    for (size_t i = 0; i < argc; i++) bytes += len[i];
+    return bytes <= RESP_BATCH_BYTES;
+}
+
 /* Runs one command, opening and ending a transaction around it if needed. */
 static void run(struct resp_client *c, const struct resp_command *cmd, size_t argc, char **argv, size_t *len)
 {
+    if (batchable(c, cmd, argc, len)) {
+        run_batched(c, cmd, argc, argv, len);
+        return;
+    }
+    resp_batch_end(c);
     bool txn = !c->in_txn && ((cmd->flags & RESP_CMD_WRITE) ||
                               ((cmd->flags & RESP_CMD_READ_TXN) && (!(cmd->flags & RESP_CMD_READ_MANY) || argc > 2)));
     size_t mark = c->out.len;
@@ -887,9 +1026,13 @@ void resp_client_close(struct resp_client *c)
     if (c->ses_open) ignored = JetEndSession(c->ses, 0);
     (void)ignored;
     c->in_txn = c->table_open = c->db_open = c->ses_open = false;
+    c->batch = false;
     queue_clear(c);
     resp_buf_free(&c->out);
     free(c->scratch);
     c->scratch = NULL;
     c->scratch_cap = 0;
+    free(c->batch_saved);
+    c->batch_saved = NULL;
+    c->saved_len = c->saved_cap = 0;
 }

@@ -15,7 +15,19 @@
  * JET_bitWaitLastLevel0Commit) before it sends any byte of output.  So a
  * pipelined batch of writes shares one fsync, as Redis shares one per event
  * loop turn, and no reply ever leaves before the write it answers is on
- * disk.  A reply is never sent while a transaction is open.  Reads of
+ * disk.  A reply is never sent while a transaction is open.
+ *
+ * Write batching: the plain writes (SET, INCR, DEL, ...) of one pipelined
+ * batch, one after another outside MULTI, run in one engine transaction,
+ * committed when another kind of command comes, after RESP_BATCH_MAX
+ * writes, and before any reply is sent or more input is read.  Other
+ * clients see the batch's writes at once, when it commits, which is one of
+ * the orders Redis allows (each write is still atomic, and this client's
+ * own reads see them in order).  If the batch fails in the engine (a full
+ * disk, a transaction outgrowing the cache), it rolls back whole, its
+ * replies are removed, and its requests (copied as they joined; a request
+ * larger than RESP_BATCH_BYTES runs on its own) run again one transaction
+ * each, so every reply is exactly what it would have been.  Reads of
  * several keys (MGET, EXISTS with several keys, DBSIZE) also run inside a
  * transaction, which takes the engine's write lock, so they see one state;
  * they then roll back.  MULTI queues commands; EXEC runs them all in one
@@ -95,7 +107,20 @@ struct resp_client {
     bool shutdown;                /* SHUTDOWN: close, no reply, then on_shutdown */
     char name[64];                /* CLIENT SETNAME */
     bool unflushed;               /* a lazy commit whose durability no reply has waited for yet */
+    /* Write batching (resp_commands.c): consecutive writes of one pipelined
+     * batch share one engine transaction. */
+    bool batch;                   /* a batch transaction is open (in_txn too) */
+    size_t batch_n;               /* writes in it */
+    size_t batch_mark;            /* out.len when it began */
+    bool no_batch;                /* replaying: each write in its own transaction */
+    char *batch_saved;            /* the batch's requests, copied, for a replay */
+    size_t saved_len, saved_cap;
 };
+
+/* Commits the open write batch (lazily, as every write).  If it cannot, it
+ * rolls back, its replies are removed and its requests run again one by
+ * one, each answering for itself. */
+void resp_batch_end(struct resp_client *c);
 
 /* Commits the open transaction lazily (see above). */
 JET_ERR resp_commit(struct resp_client *c);

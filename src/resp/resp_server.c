@@ -1,21 +1,26 @@
 /*
- * resp_server.c -- the listener, the connections and their threads.
+ * resp_server.c -- the listener and the connections, served by one thread.
  *
- * Threads: one acceptor, and one thread per connection (each connection
- * has its own engine session, and sessions are single-threaded).  The
- * acceptor polls the listening socket and a self-pipe ("wake"); a
- * connection thread writes a byte to the pipe when it finishes, so the
- * acceptor joins it promptly, and resp_server_stop writes one to make the
- * acceptor exit.
+ * One thread (the loop) does everything, as Redis does: it polls (epoll)
+ * the listening socket, a self-pipe ("wake") and every connection; for each
+ * connection with input it reads what has arrived and executes every
+ * complete request (each connection has its own engine session; writes
+ * commit lazily, resp_commands.h), and only once every ready connection
+ * has been served does it make their writes durable -- one fsync for all
+ * of them, since a log flush covers everything appended before it -- and
+ * send the replies.  So a turn of the loop costs one fsync however many
+ * clients wrote in it, and no thread ever waits for another.  The engine
+ * calls block (a page read, the fsync), as Redis's do with appendfsync
+ * always.
  *
- * A connection thread loops: execute every complete request in its input
- * buffer, send the replies, read more.  Replies are sent only between
- * requests, never while an engine transaction is open (resp_commands.c),
- * and only after the write they answer has committed durably: flush_out
- * waits once for the connection's last (lazy) commit before sending, so
- * the writes of one pipelined batch share a single fsync.  A protocol
- * error is replied to, then the connection is closed; other connections
- * are unaffected.
+ * Replies are sent only between requests, never while an engine
+ * transaction is open (a connection's write batch is committed before the
+ * loop moves on, so no session holds the engine's write lock while another
+ * waits for it on this same thread), and only after the writes they answer
+ * are durable: flush_out waits for the connection's last commit first.  A
+ * protocol error is replied to, then the connection is closed; other
+ * connections are unaffected.  Sends block, bounded by SEND_TIMEOUT_S: a
+ * client that stops reading its replies is disconnected, not waited for.
  *
  * Memory per connection: the input buffer holds at most one incomplete
  * request (complete ones are executed before reading again), whose size
@@ -23,25 +28,14 @@
  * announced length costs nothing until its bytes come.  Output is sent
  * whenever OUT_FLUSH bytes are pending between requests.
  *
- * Lifetime of a connection: the acceptor creates it (fd open, counted in
- * sh.clients, linked into srv->conns) and starts its thread; the thread
- * finishes (engine handles closed, sh.clients decremented, finished set)
- * but never closes its fd; whoever joins the thread (the acceptor's reap,
- * or resp_server_stop) unlinks it, closes the fd and frees it.  Because the
- * fd stays open until after the join, resp_server_stop may shutdown(2) any
- * linked connection's fd without racing a reuse of the number.
- *
- * SHUTDOWN calls opt->on_shutdown from the connection thread after that
+ * SHUTDOWN calls opt->on_shutdown from the loop thread, after that
  * connection has ended its engine session.  If on_shutdown calls
- * resp_server_stop itself, stop detects that it runs on a connection
- * thread of this server (tl_conn), detaches that thread instead of joining
- * it, and tells it through tl_server_gone to touch nothing once
- * on_shutdown returns.
+ * resp_server_stop itself, stop sees it runs on the loop (tl_loop), marks
+ * the server to be freed by the loop when the callback returns, and
+ * detaches the loop thread instead of joining it.
  *
- * Locking: srv->mu protects conns and stopping.  The acceptor is the only
- * thread that adds connections and increments sh.clients, so the
- * max_clients check needs no further lock.  Lock order: srv->mu, then
- * sh.cursor_mu (never both in practice).
+ * Locking: srv->mu protects stopping and self_stop (read by the loop,
+ * written by resp_server_stop).  Everything else belongs to the loop.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -53,7 +47,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "resp.h"
@@ -63,47 +59,53 @@
 #define IN_KEEP (1u << 20)   /* an idle input buffer larger than this is freed */
 #define OUT_FLUSH (64u << 10)
 #define OUT_KEEP (1u << 20)
-#define CONN_STACK (2u << 20)
+#define SEND_TIMEOUT_S 10
+#define READ_TURN (1u << 20)   /* most bytes read from one connection per turn */
 #define MAX_CLIENTS_DEFAULT 1024
+
+struct inbuf {
+    char *data;
+    size_t start, len, cap; /* unconsumed bytes are data[start, len) */
+};
 
 struct resp_conn {
     struct resp_server *srv;
     int fd;
-    pthread_t thread;
-    atomic_bool finished;
+    struct resp_client c;
+    struct resp_parser p;
+    struct inbuf in;
+    char **argv;
+    size_t argv_cap;
+    bool closing;              /* close once its output is sent */
     struct resp_conn *next, *prev;
+    struct resp_conn *ready_next;  /* served in this turn: its output goes out at the end */
 };
 
 struct resp_server {
     struct resp_shared sh;
     int listen_fd;
     int wake[2];
-    pthread_t acceptor;
-    bool acceptor_started;
-    pthread_mutex_t mu; /* protects conns, stopping */
+    int ep;
+    pthread_t loop;
+    bool loop_started;
+    pthread_mutex_t mu; /* protects stopping, self_stop */
     struct resp_conn *conns;
     bool stopping;
+    bool self_stop;     /* resp_server_stop ran on the loop: it frees the server */
 };
 
-/* The connection the calling thread serves (NULL on other threads). */
-static _Thread_local struct resp_conn *tl_conn;
-/* Set by resp_server_stop called from on_shutdown on that thread. */
-static _Thread_local bool tl_server_gone;
+/* The server whose loop runs on the calling thread (NULL elsewhere). */
+static _Thread_local struct resp_server *tl_loop;
 
-static void wake_acceptor(struct resp_server *srv)
+static void wake_loop(struct resp_server *srv)
 {
     ssize_t n;
     do n = write(srv->wake[1], "x", 1);
     while (n < 0 && errno == EINTR);
-    /* EAGAIN: the pipe is full, so the acceptor will wake anyway. */
+    /* EAGAIN: the pipe is full, so the loop will wake anyway. */
 }
 
 /* ---- a connection ---- */
-
-struct inbuf {
-    char *data;
-    size_t start, len, cap; /* unconsumed bytes are data[start, len) */
-};
 
 static bool send_all(int fd, const char *p, size_t n)
 {
@@ -164,15 +166,18 @@ static void in_compact(struct inbuf *in)
     }
 }
 
-/* Executes every complete request in the buffer; false: close the connection. */
+/* Executes every complete request in the buffer; false: close the
+ * connection.  Nothing is sent, and it does not return, while a write
+ * batch is open (resp_commands.h): the batch is committed first. */
 static bool execute_pending(struct resp_conn *cn, struct resp_client *c, struct resp_parser *p, struct inbuf *in,
                             char ***argv, size_t *argv_cap)
 {
     while (in->start < in->len) {
         char *base = in->data + in->start;
         enum resp_parse_result r = resp_parse(p, base, in->len - in->start);
-        if (r == RESP_PARSE_MORE) return true;
+        if (r == RESP_PARSE_MORE) break;
         if (r == RESP_PARSE_ERROR) {
+            resp_batch_end(c);
             resp_reply_error(&c->out, "ERR %s", p->err);
             flush_out(cn, c);
             return false;
@@ -180,7 +185,10 @@ static bool execute_pending(struct resp_conn *cn, struct resp_client *c, struct 
         if (p->argc) {
             if (p->argc > *argv_cap) {
                 char **na = realloc(*argv, p->argc * sizeof *na);
-                if (!na) return false;
+                if (!na) {
+                    resp_batch_end(c);
+                    return false;
+                }
                 *argv = na;
                 *argv_cap = p->argc;
             }
@@ -190,101 +198,87 @@ static bool execute_pending(struct resp_conn *cn, struct resp_client *c, struct 
         in->start += p->consumed;
         resp_parser_reset(p);
         if (c->shutdown || c->quit) {
+            /* Both end the batch before they run (resp_commands.c). */
             flush_out(cn, c);
             return false;
         }
-        if (c->out.oom) return false;
-        if (c->out.len >= OUT_FLUSH && !flush_out(cn, c)) return false;
+        if (c->out.oom) {
+            resp_batch_end(c);
+            return false;
+        }
+        if (c->out.len >= OUT_FLUSH) {
+            resp_batch_end(c);
+            if (!flush_out(cn, c)) return false;
+        }
     }
+    resp_batch_end(c);
     return true;
 }
 
-static void serve(struct resp_conn *cn, struct resp_client *c)
+/* Reads what has arrived and executes it; sets closing when the
+ * connection must go (end of input, an error, QUIT, SHUTDOWN). */
+static void conn_input(struct resp_conn *cn)
 {
-    struct resp_parser p;
-    struct inbuf in = {0};
-    char **argv = NULL;
-    size_t argv_cap = 0;
-
-    resp_parser_init(&p, &c->sh->lim);
-    for (;;) {
-        if (!execute_pending(cn, c, &p, &in, &argv, &argv_cap)) break;
-        if (c->out.len && !flush_out(cn, c)) break;
-        in_compact(&in);
-        if (!in_reserve(&in, resp_parse_wanted(&p, in.len))) {
+    struct resp_client *c = &cn->c;
+    struct inbuf *in = &cn->in;
+    size_t got = 0;
+    bool eof = false;
+    while (got < READ_TURN) {
+        in_compact(in);
+        if (!in_reserve(in, resp_parse_wanted(&cn->p, in->len))) {
             resp_reply_error(&c->out, "ERR out of memory reading the request");
             flush_out(cn, c);
+            cn->closing = true;
+            return;
+        }
+        ssize_t n = recv(cn->fd, in->data + in->len, in->cap - in->len, MSG_DONTWAIT);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+        if (n <= 0) {
+            eof = true;
             break;
         }
-        ssize_t n = recv(cn->fd, in.data + in.len, in.cap - in.len, 0);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) break;
-        in.len += (size_t)n;
+        in->len += (size_t)n;
+        got += (size_t)n;
+        if (!execute_pending(cn, c, &cn->p, in, &cn->argv, &cn->argv_cap)) {
+            cn->closing = true;
+            return;
+        }
     }
-    free(argv);
-    free(in.data);
-    resp_parser_free(&p);
+    if (eof) cn->closing = true;
 }
-
-static void *conn_main(void *arg)
-{
-    struct resp_conn *cn = arg;
-    struct resp_server *srv = cn->srv;
-    struct resp_client c;
-    char why[200] = "";
-
-    tl_conn = cn;
-    JET_ERR err = resp_client_open(&c, &srv->sh, why, sizeof why);
-    if (err == JET_errInstanceUnavailable) {
-        serve(cn, &c); /* only what needs no session: INFO says why */
-    } else if (err < 0) {
-        resp_reply_error(&c.out, "ERR jetfs cannot serve this connection: %s", why);
-        flush_out(cn, &c);
-    } else {
-        serve(cn, &c);
-    }
-    bool shutdown_requested = c.shutdown;
-    resp_client_close(&c);
-    atomic_fetch_sub(&srv->sh.clients, 1);
-    if (shutdown_requested) {
-        shutdown(cn->fd, SHUT_RDWR); /* the client sees the close at once */
-        if (srv->sh.on_shutdown) srv->sh.on_shutdown(srv->sh.on_shutdown_arg);
-        if (tl_server_gone) return NULL; /* stopped from on_shutdown: cn and srv are freed */
-    }
-    atomic_store(&cn->finished, true);
-    wake_acceptor(srv);
-    return NULL;
-}
-
-/* ---- the acceptor ---- */
 
 static void conn_free(struct resp_conn *cn)
 {
+    free(cn->argv);
+    free(cn->in.data);
+    resp_parser_free(&cn->p);
     close(cn->fd);
     free(cn);
 }
 
-/* Joins and frees finished connections. */
-static void reap(struct resp_server *srv)
+/* Ends a connection: its session, its socket; SHUTDOWN's callback last.
+ * False when the callback stopped the server (srv is gone). */
+static bool conn_close(struct resp_conn *cn)
 {
-    struct resp_conn *done = NULL;
-    pthread_mutex_lock(&srv->mu);
-    for (struct resp_conn *cn = srv->conns, *next; cn; cn = next) {
-        next = cn->next;
-        if (!atomic_load(&cn->finished)) continue;
-        if (cn->prev) cn->prev->next = cn->next;
-        else srv->conns = cn->next;
-        if (cn->next) cn->next->prev = cn->prev;
-        cn->next = done;
-        done = cn;
+    struct resp_server *srv = cn->srv;
+    bool shutdown_requested = cn->c.shutdown;
+    epoll_ctl(srv->ep, EPOLL_CTL_DEL, cn->fd, NULL);
+    resp_client_close(&cn->c);
+    atomic_fetch_sub(&srv->sh.clients, 1);
+    if (cn->prev) cn->prev->next = cn->next;
+    else srv->conns = cn->next;
+    if (cn->next) cn->next->prev = cn->prev;
+    if (shutdown_requested) shutdown(cn->fd, SHUT_RDWR); /* the client sees the close at once */
+    conn_free(cn);
+    if (shutdown_requested && srv->sh.on_shutdown) {
+        srv->sh.on_shutdown(srv->sh.on_shutdown_arg);
+        pthread_mutex_lock(&srv->mu);
+        bool gone = srv->self_stop;
+        pthread_mutex_unlock(&srv->mu);
+        if (gone) return false;
     }
-    pthread_mutex_unlock(&srv->mu);
-    while (done) {
-        struct resp_conn *cn = done;
-        done = cn->next;
-        pthread_join(cn->thread, NULL);
-        conn_free(cn);
-    }
+    return true;
 }
 
 static void refuse(int fd, const char *msg)
@@ -294,7 +288,8 @@ static void refuse(int fd, const char *msg)
     close(fd);
 }
 
-static void accept_one(struct resp_server *srv)
+/* Accepts one connection and opens its session; false when none waits. */
+static bool accept_one(struct resp_server *srv)
 {
     int fd = accept4(srv->listen_fd, NULL, NULL, SOCK_CLOEXEC);
     if (fd < 0) {
@@ -304,71 +299,124 @@ static void accept_one(struct resp_server *srv)
             int r = poll(&w, 1, 50);
             (void)r;
         }
-        return;
+        return false;
     }
     atomic_fetch_add(&srv->sh.connections, 1);
     if (atomic_load(&srv->sh.clients) >= srv->sh.max_clients) {
         atomic_fetch_add(&srv->sh.rejected, 1);
         refuse(fd, "-ERR max number of clients reached\r\n");
-        return;
+        return true;
     }
     int one = 1;
     if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0) {
         /* not TCP, or not supported: latency only */
     }
+    struct timeval tv = {SEND_TIMEOUT_S, 0};
+    if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) != 0) {
+        /* then a client that does not read can hold the loop longer */
+    }
     struct resp_conn *cn = calloc(1, sizeof *cn);
     if (!cn) {
         refuse(fd, "-ERR out of memory\r\n");
-        return;
+        return true;
     }
     cn->srv = srv;
     cn->fd = fd;
-    atomic_init(&cn->finished, false);
+    resp_parser_init(&cn->p, &srv->sh.lim);
+    char why[200] = "";
+    JET_ERR err = resp_client_open(&cn->c, &srv->sh, why, sizeof why);
+    if (err < 0 && err != JET_errInstanceUnavailable) {
+        /* (Unavailable: served anyway, for what needs no session: INFO.) */
+        resp_reply_error(&cn->c.out, "ERR jetfs cannot serve this connection: %s", why);
+        flush_out(cn, &cn->c);
+        resp_client_close(&cn->c);
+        conn_free(cn);
+        return true;
+    }
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = cn};
+    if (epoll_ctl(srv->ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
+        resp_client_close(&cn->c);
+        resp_parser_free(&cn->p);
+        free(cn);
+        refuse(fd, "-ERR cannot watch this connection\r\n");
+        return true;
+    }
     atomic_fetch_add(&srv->sh.clients, 1);
-    pthread_mutex_lock(&srv->mu);
     cn->next = srv->conns;
     if (srv->conns) srv->conns->prev = cn;
     srv->conns = cn;
-    pthread_attr_t attr;
-    int rc = pthread_attr_init(&attr);
-    if (rc == 0) {
-        if (pthread_attr_setstacksize(&attr, CONN_STACK) != 0) {
-            /* keep the default stack size */
-        }
-        rc = pthread_create(&cn->thread, &attr, conn_main, cn);
-        pthread_attr_destroy(&attr);
-    }
-    if (rc != 0) {
-        srv->conns = cn->next;
-        if (cn->next) cn->next->prev = NULL;
-    }
-    pthread_mutex_unlock(&srv->mu);
-    if (rc != 0) {
-        atomic_fetch_sub(&srv->sh.clients, 1);
-        refuse(fd, "-ERR cannot start a thread for this connection\r\n");
-        free(cn);
-    }
+    return true;
 }
 
-static void *accept_main(void *arg)
+/* Frees everything once the loop has ended. */
+static void server_free(struct resp_server *srv)
+{
+    while (srv->conns) {
+        struct resp_conn *cn = srv->conns;
+        srv->conns = cn->next;
+        resp_client_close(&cn->c);
+        atomic_fetch_sub(&srv->sh.clients, 1);
+        conn_free(cn);
+    }
+    close(srv->ep);
+    close(srv->listen_fd);
+    close(srv->wake[0]);
+    close(srv->wake[1]);
+    free(srv->sh.dbpath);
+    pthread_mutex_destroy(&srv->mu);
+    pthread_mutex_destroy(&srv->sh.cursor_mu);
+    free(srv);
+}
+
+static bool stopping(struct resp_server *srv)
+{
+    pthread_mutex_lock(&srv->mu);
+    bool st = srv->stopping;
+    pthread_mutex_unlock(&srv->mu);
+    return st;
+}
+
+static void *loop_main(void *arg)
 {
     struct resp_server *srv = arg;
-    for (;;) {
-        struct pollfd pfd[2] = {{srv->listen_fd, POLLIN, 0}, {srv->wake[0], POLLIN, 0}};
-        int r = poll(pfd, 2, -1);
-        if (r < 0 && errno != EINTR) break;
-        if (r > 0 && pfd[1].revents) {
-            char drain[64];
-            while (read(srv->wake[0], drain, sizeof drain) > 0) {
+    struct epoll_event evs[128];
+    tl_loop = srv;
+    while (!stopping(srv)) {
+        int n = epoll_wait(srv->ep, evs, 128, -1);
+        if (n < 0 && errno != EINTR) break;
+        struct resp_conn *ready = NULL;
+        for (int i = 0; i < n; i++) {
+            if (evs[i].data.ptr == &srv->wake) {
+                char drain[64];
+                while (read(srv->wake[0], drain, sizeof drain) > 0) {
+                }
+            } else if (evs[i].data.ptr == &srv->listen_fd) {
+                for (int k = 0; k < 64 && accept_one(srv); k++) {
+                }
+            } else {
+                struct resp_conn *cn = evs[i].data.ptr;
+                conn_input(cn);
+                cn->ready_next = ready;
+                ready = cn;
             }
         }
-        reap(srv);
-        pthread_mutex_lock(&srv->mu);
-        bool stopping = srv->stopping;
-        pthread_mutex_unlock(&srv->mu);
-        if (stopping) break;
-        if (r > 0 && (pfd[0].revents & POLLIN)) accept_one(srv);
+        /* The turn's writes are made durable by the first flush (one
+         * fsync covers every commit appended before it); then each
+         * connection's replies go out. */
+        for (struct resp_conn *cn = ready, *next; cn; cn = next) {
+            next = cn->ready_next;
+            if (cn->c.out.len && !flush_out(cn, &cn->c)) cn->closing = true;
+            if (cn->closing && !conn_close(cn)) {
+                /* on_shutdown stopped the server from this thread. */
+                server_free(srv);
+                return NULL;
+            }
+        }
     }
+    pthread_mutex_lock(&srv->mu);
+    bool self = srv->self_stop;
+    pthread_mutex_unlock(&srv->mu);
+    if (self) server_free(srv);
     return NULL;
 }
 
@@ -443,7 +491,7 @@ int resp_server_start(JET_INSTANCE inst, const char *dbpath, const struct resp_o
         snprintf(why, cbwhy, "out of memory");
         return JET_errOutOfMemory;
     }
-    srv->listen_fd = srv->wake[0] = srv->wake[1] = -1;
+    srv->listen_fd = srv->wake[0] = srv->wake[1] = srv->ep = -1;
     struct resp_shared *sh = &srv->sh;
     sh->inst = inst;
     sh->max_clients = opt->max_clients ? opt->max_clients : MAX_CLIENTS_DEFAULT;
@@ -477,15 +525,30 @@ int resp_server_start(JET_INSTANCE inst, const char *dbpath, const struct resp_o
         rc = srv->listen_fd;
         goto out_pipe;
     }
-    if ((rc = pthread_create(&srv->acceptor, NULL, accept_main, srv)) != 0) {
-        snprintf(why, cbwhy, "cannot start the accept thread: %s", strerror(rc));
-        rc = -rc;
+    if ((srv->ep = epoll_create1(EPOLL_CLOEXEC)) < 0) {
+        rc = -errno;
+        snprintf(why, cbwhy, "epoll_create1: %s", strerror(errno));
         goto out_listen;
     }
-    srv->acceptor_started = true;
+    struct epoll_event lev = {.events = EPOLLIN, .data.ptr = &srv->listen_fd};
+    struct epoll_event wev = {.events = EPOLLIN, .data.ptr = &srv->wake};
+    if (epoll_ctl(srv->ep, EPOLL_CTL_ADD, srv->listen_fd, &lev) != 0 ||
+        epoll_ctl(srv->ep, EPOLL_CTL_ADD, srv->wake[0], &wev) != 0) {
+        rc = -errno;
+        snprintf(why, cbwhy, "epoll_ctl: %s", strerror(errno));
+        goto out_ep;
+    }
+    if ((rc = pthread_create(&srv->loop, NULL, loop_main, srv)) != 0) {
+        snprintf(why, cbwhy, "cannot start the server thread: %s", strerror(rc));
+        rc = -rc;
+        goto out_ep;
+    }
+    srv->loop_started = true;
     *out = srv;
     return 0;
 
+out_ep:
+    close(srv->ep);
 out_listen:
     close(srv->listen_fd);
 out_pipe:
@@ -509,38 +572,18 @@ int resp_server_port(const struct resp_server *srv)
 void resp_server_stop(struct resp_server *srv)
 {
     if (!srv) return;
-    struct resp_conn *self = tl_conn && tl_conn->srv == srv ? tl_conn : NULL;
-
+    bool inside = tl_loop == srv;
     pthread_mutex_lock(&srv->mu);
     srv->stopping = true;
+    srv->self_stop = inside;
     pthread_mutex_unlock(&srv->mu);
-    wake_acceptor(srv);
-    if (srv->acceptor_started) pthread_join(srv->acceptor, NULL);
-    close(srv->listen_fd);
-
-    /* No thread adds connections any more; wake every one out of recv/send. */
-    pthread_mutex_lock(&srv->mu);
-    struct resp_conn *list = srv->conns;
-    srv->conns = NULL;
-    for (struct resp_conn *cn = list; cn; cn = cn->next)
-        if (cn != self) shutdown(cn->fd, SHUT_RDWR);
-    pthread_mutex_unlock(&srv->mu);
-    while (list) {
-        struct resp_conn *cn = list;
-        list = cn->next;
-        if (cn == self) {
-            pthread_detach(cn->thread);
-            tl_server_gone = true;
-            tl_conn = NULL;
-        } else {
-            pthread_join(cn->thread, NULL);
-        }
-        conn_free(cn);
+    if (inside) {
+        /* From on_shutdown, on the loop: it frees the server when the
+         * callback returns; nobody joins it. */
+        pthread_detach(pthread_self());
+        return;
     }
-    close(srv->wake[0]);
-    close(srv->wake[1]);
-    free(srv->sh.dbpath);
-    pthread_mutex_destroy(&srv->mu);
-    pthread_mutex_destroy(&srv->sh.cursor_mu);
-    free(srv);
+    wake_loop(srv);
+    if (srv->loop_started) pthread_join(srv->loop, NULL);
+    server_free(srv);
 }
