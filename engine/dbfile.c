@@ -41,6 +41,9 @@ void db_header_encode(const struct db_header *h, uint8_t *b)
     put_le32(b + 260, h->copy.gen_high);
     put_le32(b + 264, h->copy.dbidx);
     put_le64(b + 272, h->copy.consistent_us);
+    put_le64(b + 280, h->discard.time_us);
+    put_le64(b + 288, h->discard.cut);
+    put_le64(b + 296, h->discard.commits);
     put_le64(b, XXH3_64bits(b + 8, DB_HEADER_BYTES - 8));
 }
 
@@ -85,6 +88,9 @@ JET_ERR db_header_decode(const uint8_t *b, struct db_header *h, const char *path
     h->copy.gen_high = get_le32(b + 260);
     h->copy.dbidx = get_le32(b + 264);
     h->copy.consistent_us = get_le64(b + 272);
+    h->discard.time_us = get_le64(b + 280);
+    h->discard.cut = get_le64(b + 288);
+    h->discard.commits = get_le64(b + 296);
     if (!page_size_valid(h->page_size))
         return jet_report(JET_errDatabaseCorrupted, "%s: header copy %d: invalid page size %u", path, copy,
                           h->page_size);
@@ -113,6 +119,12 @@ JET_ERR db_header_read(int fd, const char *path, struct db_header *h)
     if (e0 < 0 && e1 < 0) {
         if (get_le32(b0 + 8) != DB_MAGIC)
             return jet_report(JET_errInvalidDatabase, "%s: not a jetfs database (no valid header)", path);
+        /* A file of another format version is not damaged: say which. */
+        if (e0 == JET_errInvalidDatabase && get_le32(b0 + 12) != DB_VERSION)
+            return jet_report(JET_errInvalidDatabase,
+                              "%s: database format version %u; this build reads only version %u, so it will not "
+                              "read this file",
+                              path, get_le32(b0 + 12), DB_VERSION);
         return jet_report(JET_errDatabaseCorrupted, "%s: both header copies are damaged", path);
     }
     if (e0 >= 0 && (e1 < 0 || h0.update_seq >= h1.update_seq)) *h = h0;

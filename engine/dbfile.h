@@ -29,7 +29,10 @@
  *   272  u64 consistent_us: the time of the roll that closed gen_high; a
  *        point-in-time restore of the copy cannot stop before it (0 in
  *        copies made before it existed)
- *   280  end
+ *   280  the last discard after damage (jetutil recover --discard-after-damage)
+ *        this file went through, 0s if none: u64 time_us, u64 cut (where the
+ *        log was made to end), u64 commits (dropped after the cut)
+ *   304  end
  *
  * Data pages start at pgno 2: pgno 2 is the meta page (next free pgno,
  * free-list head, catalog root), logged like every data page.
@@ -80,6 +83,9 @@ struct db_header {
         uint32_t dbidx;
         uint64_t consistent_us;
     } copy;
+    struct {
+        uint64_t time_us, cut, commits;
+    } discard;
 };
 
 /* Meta page body (offsets from the start of the page). */

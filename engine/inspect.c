@@ -60,6 +60,9 @@ JET_ERR JetInspectDatabaseHeader(const char *path, JET_INSPECT_DBHEADER *info)
     info->lsn_attach = h.lsn_attach;
     info->create_us = h.create_us;
     info->consistent_us = h.consistent_us;
+    info->discard_us = h.discard.time_us;
+    info->discard_cut = h.discard.cut;
+    info->discard_commits = h.discard.commits;
     info->update_seq = h.update_seq;
     for (int i = 0; i < DB_BK_COUNT; i++) {
         info->backup[i].gen_low = h.backup[i].gen_low;

@@ -77,6 +77,8 @@ struct redo {
     char dwb_path[JET_PATH_MAX];
     struct dwb_copy *copies;       /* its staged copies, read before anything is written */
     size_t ncopies;
+    struct discard_note discard;   /* the last LR_DISCARD replayed */
+    bool saw_discard;
     lsn_t max_skipped;             /* highest stamp of a page that needed no redo */
     uint32_t max_skipped_db, max_skipped_pgno;
     uint64_t txns, pages, applied, skipped;
@@ -448,6 +450,8 @@ static JET_ERR redo_record(struct redo *r, const struct log_record *rec)
             struct discard_note n;
             char when[40];
             discard_decode(rec->payload, &n);
+            r->discard = n;
+            r->saw_discard = true;
             fprintf(stderr,
                     "jet: note: the log was cut at %u:%u on %s after damage in generation %u at offset %u "
                     "(jetutil recover --discard-after-damage); %llu commit(s) after the cut were discarded\n",
@@ -606,6 +610,14 @@ JET_ERR recovery_run(struct jet_instance *inst, uint32_t *pnext_gen)
         d->hdr.consistent_us = os_now_us();
         d->hdr.log_signature = inst->log_signature;
         memset(&d->hdr.copy, 0, sizeof d->hdr.copy); /* a restored copy is a live file now */
+        /* A discard after damage stays visible in the file, for every
+         * later backup and restore of it (logrec.h LR_DISCARD). */
+        const struct discard_note *dn = inst->discard_pending ? &inst->discard : r.saw_discard ? &r.discard : NULL;
+        if (dn) {
+            d->hdr.discard.time_us = dn->time_us;
+            d->hdr.discard.cut = dn->cut;
+            d->hdr.discard.commits = dn->commits;
+        }
         if ((err = db_header_write(d->fd, &d->hdr)) < 0) goto out;
     }
     if (status) {

@@ -108,7 +108,9 @@ static int cmd_header(int argc, char **argv)
                 printf("%s\"%s\":{\"gen_low\":%u,\"gen_high\":%u,\"time\":\"%s\",\"backup_id\":\"%016" PRIx64 "\"}",
                        i ? "," : "", bk[i], h.backup[i].gen_low, h.backup[i].gen_high, t1, h.backup[i].backup_id);
             }
-            printf("}}\n");
+            fmt_time(t1, sizeof t1, h.discard_us);
+            printf("},\"discard\":{\"time\":\"%s\",\"cut\":\"%u:%u\",\"commits\":%" PRIu64 "}}\n",
+                   h.discard_us ? t1 : "", (unsigned)(h.discard_cut >> 32), (unsigned)h.discard_cut, h.discard_commits);
         } else {
             printf("database %s\n  format version   %u\n  page size        %u\n  state            %s\n  db signature     %016" PRIx64
                    "\n  log signature    %016" PRIx64 "\n  consistent at    %u:%u (%s)\n  attached at      %u:%u\n"
@@ -121,6 +123,12 @@ static int cmd_header(int argc, char **argv)
                 fmt_time(t1, sizeof t1, h.backup[i].time_us);
                 printf("  last %-12s %s\n", bk[i],
                        h.backup[i].backup_id ? t1 : "none");
+            }
+            if (h.discard_us) {
+                fmt_time(t1, sizeof t1, h.discard_us);
+                printf("  log discarded    at %s after damage: the log was cut at %u:%u, %" PRIu64
+                       " commit(s) after it dropped\n",
+                       t1, (unsigned)(h.discard_cut >> 32), (unsigned)h.discard_cut, h.discard_commits);
             }
         }
         return 0;

@@ -39,6 +39,7 @@ typedef struct {
     uint32_t npages;          /* from the meta page, 0 if unreadable */
     JET_INSPECT_BACKUP backup[4];  /* full, incremental, differential, copy */
     uint32_t format_version;  /* the database format (a file of another version is refused) */
+    uint64_t discard_us, discard_cut, discard_commits;  /* the last discard after damage (0: none) */
 } JET_INSPECT_DBHEADER;
 
 typedef struct {

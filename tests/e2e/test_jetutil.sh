@@ -135,6 +135,9 @@ cmp -s "$TMP/dm/$newest.discarded" "$TMP/damaged.copy" || fail "the damaged gene
 "$J" logs "$TMP/dm" > "$TMP/dm.logs" || fail "jetutil logs after the discard"
 grep -q "discard .*log cut at" "$TMP/dm.logs" || fail "the log does not record the discard"
 "$J" checklog "$TMP/dm" > "$TMP/dm3.out" || fail "checklog after the discard: $(cat "$TMP/dm3.out")"
+# The database file says so too, for every later backup and restore of it.
+"$J" header "$TMP/dm/jetfs.db" > "$TMP/dm.hdr" || fail "header after the discard"
+grep -q "log discarded .*after damage.*$lost commit" "$TMP/dm.hdr" || fail "the database header does not record the discard: $(cat "$TMP/dm.hdr")"
 DROWS=$("$J" export "$TMP/dm" | grep -vc '^table ' || true)
 [ "$DROWS" -gt 0 ] && [ $((DROWS % 10)) -eq 0 ] || fail "after the discard: $DROWS rows is not whole transactions"
 "$J" check "$TMP/dm" > /dev/null || fail "check after the discard"

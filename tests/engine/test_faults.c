@@ -490,6 +490,59 @@ static void test_damage_in_the_newest_generation_is_refused_not_dropped(void)
 
 /* A replacement a crash or a full disk interrupted leaves its temporary;
  * the next start removes it (the checkpoint itself is intact). */
+/* Rewrites a version field and the checksum that covers it, as a file
+ * written by another format version would have them. */
+static void set_version(const char *path, uint64_t at, uint32_t hdr_len, uint32_t version)
+{
+    uint8_t *b = malloc(hdr_len);
+    int fd = open(path, O_RDWR);
+    CU_ASSERT_FATAL(fd >= 0 && pread(fd, b, hdr_len, (off_t)at) == (ssize_t)hdr_len);
+    b[12] = (uint8_t)version, b[13] = b[14] = b[15] = 0;
+    uint64_t sum = XXH3_64bits(b + 8, hdr_len - 8);
+    memcpy(b, &sum, 8);
+    CU_ASSERT_FATAL(pwrite(fd, b, hdr_len, (off_t)at) == (ssize_t)hdr_len);
+    close(fd);
+    free(b);
+}
+
+static void test_files_of_another_format_version_are_refused(void)
+{
+    snprintf(dir, sizeof dir, "%s", tu_scratch_dir("fault_version"));
+    snprintf(dbpath, sizeof dbpath, "%s/f.db", dir);
+    crash_after(1, 0, 50);
+    char(*names)[64] = logs_a, path[1200];
+    int n = list_logs(names, MAX_LOGS);
+    CU_ASSERT_FATAL(n >= 1);
+    /* A log of version 1 (page images): refused by name, never misread,
+     * and nothing changes. */
+    snprintf(path, sizeof path, "%s/%s", dir, names[0]);
+    set_version(path, 0, 4096, 1);
+    static struct dir_snap before;
+    snap_dir(&before);
+    JET_INSTANCE inst = 0;
+    TU_CHECK_ERR(init_on_dir(&inst, "v1log"), JET_errBadLogVersion);
+    const char *why = JetGetLastErrorDetail();
+    CU_ASSERT(strstr(why, names[0]) != NULL && strstr(why, "version 1") != NULL && strstr(why, "version 2") != NULL);
+    if (!strstr(why, "version 1")) fprintf(stderr, "refusal: %s\n", why);
+    JetTerm(inst);
+    assert_dir_unchanged(&before, NULL);
+    JET_INSPECT_LOGHEADER lh;
+    TU_CHECK_ERR(JetInspectLogHeader(path, &lh), JET_errBadLogVersion);
+    set_version(path, 0, 4096, 2);
+    /* A database of version 1: both header copies say so. */
+    set_version(dbpath, 0, 1024, 1);
+    set_version(dbpath, 8192, 1024, 1);
+    JET_INSPECT_DBHEADER dh;
+    JET_ERR e = JetInspectDatabaseHeader(dbpath, &dh);
+    why = JetGetLastErrorDetail();
+    if (e != JET_errInvalidDatabase) fprintf(stderr, "database refusal: %ld %s\n", (long)e, why);
+    TU_CHECK_ERR(e, JET_errInvalidDatabase);
+    CU_ASSERT(strstr(why, "f.db") != NULL && strstr(why, "format version 1") != NULL);
+    inst = 0;
+    CU_ASSERT(init_on_dir(&inst, "v1db") < 0);
+    JetTerm(inst);
+}
+
 static void test_stale_temporaries_are_removed_at_start(void)
 {
     snprintf(dir, sizeof dir, "%s", tu_scratch_dir("fault_tmp"));
@@ -571,6 +624,8 @@ int main(void)
     CU_add_test(su, "test_damaged_header_copy_falls_back", test_damaged_header_copy_falls_back);
     CU_add_test(su, "test_corrupt_checkpoint_is_reported", test_corrupt_checkpoint_is_reported);
     CU_add_test(su, "test_a_missing_newest_generation_is_refused", test_a_missing_newest_generation_is_refused);
+    CU_add_test(su, "test_files_of_another_format_version_are_refused",
+                test_files_of_another_format_version_are_refused);
     CU_add_test(su, "test_stale_temporaries_are_removed_at_start", test_stale_temporaries_are_removed_at_start);
     CU_add_test(su, "test_damage_in_the_newest_generation_is_refused_not_dropped",
                 test_damage_in_the_newest_generation_is_refused_not_dropped);
