@@ -193,61 +193,10 @@ static long long size_of(const char *path)
     return stat(path, &st) == 0 ? (long long)st.st_size : -1;
 }
 
-/* What a directory holds: every regular file's name, size and hash. */
-#define MAX_SNAP 4096
-struct dir_snap {
-    int n;
-    struct {
-        char name[64];
-        long long size;
-        uint64_t hash;
-    } f[MAX_SNAP];
-};
-
-static void snap_dir(struct dir_snap *sn)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    CU_ASSERT_PTR_NOT_NULL_FATAL(d);
-    sn->n = 0;
-    while ((e = readdir(d))) {
-        char p[2200];
-        struct stat st;
-        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-        if (stat(p, &st) != 0 || !S_ISREG(st.st_mode)) continue;
-        CU_ASSERT_FATAL(sn->n < MAX_SNAP && strlen(e->d_name) < 64);
-        snprintf(sn->f[sn->n].name, sizeof sn->f[0].name, "%.63s", e->d_name);
-        sn->f[sn->n].hash = tu_file_hash(p, 0, &sn->f[sn->n].size);
-        sn->n++;
-    }
-    closedir(d);
-}
-
-/* Asserts dir holds what *before recorded, byte for byte, and says what differs. */
-static void assert_dir_unchanged(const struct dir_snap *before)
-{
-    static struct dir_snap now;
-    snap_dir(&now);
-    int same = now.n == before->n;
-    for (int i = 0; i < before->n; i++) {
-        int j = 0;
-        while (j < now.n && strcmp(now.f[j].name, before->f[i].name) != 0) j++;
-        if (j == now.n) {
-            fprintf(stderr, "  %s: deleted\n", before->f[i].name);
-            same = 0;
-        } else if (now.f[j].size != before->f[i].size || now.f[j].hash != before->f[i].hash) {
-            fprintf(stderr, "  %s: changed (%lld -> %lld bytes)\n", before->f[i].name, before->f[i].size,
-                    now.f[j].size);
-            same = 0;
-        }
-    }
-    for (int j = 0; j < now.n; j++) {
-        int i = 0;
-        while (i < before->n && strcmp(now.f[j].name, before->f[i].name) != 0) i++;
-        if (i == before->n) fprintf(stderr, "  %s: created (%lld bytes)\n", now.f[j].name, now.f[j].size);
-    }
-    CU_ASSERT(same);
-}
+/* A directory's files, for "changed nothing" (testutil.h). */
+#define dir_snap tu_dir_snap
+#define snap_dir(sn) tu_snap_dir(dir, (sn))
+#define assert_dir_unchanged(before) tu_assert_dir_unchanged(dir, (before), NULL)
 
 /* Delta records of the log in dir from lsn `from` on, in log order. */
 struct delta_ref {

@@ -134,68 +134,10 @@ static int list_logs(char names[][64], int max)
     return n;
 }
 
-/* What a directory holds: every regular file's name, size and XXH3 hash. */
-#define MAX_SNAP 512
-struct dir_snap {
-    int n;
-    struct {
-        char name[64];
-        long long size;
-        uint64_t hash;
-    } f[MAX_SNAP];
-};
-
-static void snap_dir(struct dir_snap *sn)
-{
-    DIR *d = opendir(dir);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(d);
-    struct dirent *e;
-    sn->n = 0;
-    while ((e = readdir(d))) {
-        char path[sizeof dir + sizeof e->d_name + 1];
-        struct stat st;
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) continue;
-        CU_ASSERT_FATAL(sn->n < MAX_SNAP && strlen(e->d_name) < 64);
-        int i = sn->n++;
-        snprintf(sn->f[i].name, sizeof sn->f[i].name, "%.63s", e->d_name);
-        sn->f[i].size = (long long)st.st_size;
-        unsigned char *buf = malloc((size_t)st.st_size + 1);
-        int fd = open(path, O_RDONLY);
-        CU_ASSERT_FATAL(buf && fd >= 0);
-        CU_ASSERT_FATAL(pread(fd, buf, (size_t)st.st_size, 0) == st.st_size);
-        sn->f[i].hash = XXH3_64bits(buf, (size_t)st.st_size);
-        close(fd);
-        free(buf);
-    }
-    closedir(d);
-}
-
-/*
- * Asserts that the directory still holds exactly what *before recorded;
- * the file named except (NULL: none) need only still be there.
- */
-static void assert_dir_unchanged(const struct dir_snap *before, const char *except)
-{
-    static struct dir_snap now;
-    snap_dir(&now);
-    int same = now.n == before->n;
-    for (int i = 0; i < before->n; i++) {
-        int j = 0;
-        while (j < now.n && strcmp(now.f[j].name, before->f[i].name) != 0) j++;
-        if (j == now.n) {
-            fprintf(stderr, "%s: deleted\n", before->f[i].name);
-            same = 0;
-        } else if ((!except || strcmp(except, before->f[i].name) != 0) &&
-                   (now.f[j].size != before->f[i].size || now.f[j].hash != before->f[i].hash)) {
-            fprintf(stderr, "%s: changed (%lld -> %lld bytes)\n", before->f[i].name, before->f[i].size,
-                    now.f[j].size);
-            same = 0;
-        }
-    }
-    if (now.n != before->n) fprintf(stderr, "%d files before, %d now\n", before->n, now.n);
-    CU_ASSERT(same);
-}
+/* A directory's files, for "changed nothing" (testutil.h). */
+#define dir_snap tu_dir_snap
+#define snap_dir(sn) tu_snap_dir(dir, (sn))
+#define assert_dir_unchanged(before, except) tu_assert_dir_unchanged(dir, (before), (except))
 
 static void flip_byte(const char *path, off_t off)
 {

@@ -3,6 +3,7 @@
  */
 #include "testutil.h"
 
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -172,4 +173,49 @@ char *tu_slurp(const char *path, size_t *pn)
     }
     fclose(f);
     return b;
+}
+
+void tu_snap_dir(const char *dir, struct tu_dir_snap *sn)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    CU_ASSERT_PTR_NOT_NULL_FATAL(d);
+    sn->n = 0;
+    while ((e = readdir(d))) {
+        char p[2200];
+        struct stat st;
+        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+        if (stat(p, &st) != 0 || !S_ISREG(st.st_mode)) continue;
+        CU_ASSERT_FATAL(sn->n < TU_SNAP_MAX && strlen(e->d_name) < 64);
+        snprintf(sn->f[sn->n].name, sizeof sn->f[0].name, "%.63s", e->d_name);
+        sn->f[sn->n].hash = tu_file_hash(p, 0, &sn->f[sn->n].size);
+        sn->n++;
+    }
+    closedir(d);
+}
+
+void tu_assert_dir_unchanged(const char *dir, const struct tu_dir_snap *before, const char *except)
+{
+    static struct tu_dir_snap now;
+    tu_snap_dir(dir, &now);
+    int same = now.n == before->n;
+    for (int i = 0; i < before->n; i++) {
+        int j = 0;
+        while (j < now.n && strcmp(now.f[j].name, before->f[i].name) != 0) j++;
+        if (j == now.n) {
+            fprintf(stderr, "  %s: deleted\n", before->f[i].name);
+            same = 0;
+        } else if ((!except || strcmp(except, before->f[i].name) != 0) &&
+                   (now.f[j].size != before->f[i].size || now.f[j].hash != before->f[i].hash)) {
+            fprintf(stderr, "  %s: changed (%lld -> %lld bytes)\n", before->f[i].name, before->f[i].size,
+                    now.f[j].size);
+            same = 0;
+        }
+    }
+    for (int j = 0; j < now.n; j++) {
+        int i = 0;
+        while (i < before->n && strcmp(now.f[j].name, before->f[i].name) != 0) i++;
+        if (i == before->n) fprintf(stderr, "  %s: created (%lld bytes)\n", now.f[j].name, now.f[j].size);
+    }
+    CU_ASSERT(same);
 }

@@ -42,6 +42,21 @@ char *tu_slurp(const char *path, size_t *pn);
  * per durable transaction. */
 void tu_load(JET_SESID s, JET_TABLEID t, int from, int to, char fill);
 
+/* What a directory holds: every regular file's name, size and XXH3 hash. */
+#define TU_SNAP_MAX 4096
+struct tu_dir_snap {
+    int n;
+    struct {
+        char name[64];
+        long long size;
+        uint64_t hash;
+    } f[TU_SNAP_MAX];
+};
+void tu_snap_dir(const char *dir, struct tu_dir_snap *sn);
+/* Asserts dir still holds exactly what *before recorded, saying what
+ * differs; the file named except (NULL: none) need only still be there. */
+void tu_assert_dir_unchanged(const char *dir, const struct tu_dir_snap *before, const char *except);
+
 #define TU_CHECK_ERR(call, expected) do { CU_ASSERT_EQUAL((long)(call), (long)(expected)); } while (0)
 
 #endif
