@@ -32,6 +32,7 @@ struct dwb {
     uint32_t hdr_cap;       /* room for the header at most */
     uint32_t hdr_len;       /* this stage's */
     uint8_t *buf;           /* hdr_cap + DWB_MAX_PAGES * page_size */
+    char path[1100];
 };
 
 JET_ERR dwb_path(char *buf, size_t cb, const char *system_path, const char *base)
@@ -62,6 +63,7 @@ JET_ERR dwb_open(const char *path, uint32_t page_size, struct dwb **pd)
         return jet_report(err, "%s: cannot create the double-write file: %s", path, JetErrorString(err));
     }
     pthread_mutex_init(&d->mu, NULL);
+    snprintf(d->path, sizeof d->path, "%s", path);
     *pd = d;
     return JET_errSuccess;
 }
@@ -128,9 +130,16 @@ JET_ERR dwb_stage(struct dwb *d, const struct dwb_page *pages, size_t n)
         memcpy(img, pages[i].image, ps);
         page_seal(img, ps);
     }
+    const char *what = "write";
     JET_ERR err = os_pwrite(d->fd, d->buf, d->hdr_len + n * ps, 0);
-    if (err >= 0) err = os_fsync(d->fd);
-    if (err < 0) return jet_report(err, "double-write file: %s failed: %s", "write", JetErrorString(err));
+    if (err >= 0) {
+        what = "fsync";
+        err = os_fsync(d->fd);
+    }
+    if (err < 0) {
+        char eb[128];
+        return jet_report(err, "%s: double-write file: %s failed: %s", d->path, what, os_reason(err, eb, sizeof eb));
+    }
     return JET_errSuccess;
 }
 

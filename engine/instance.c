@@ -726,13 +726,15 @@ JET_ERR JetCommitTransaction(JET_SESID sesid, JET_GRBIT grbit)
     struct session *s;
     JET_ERR err = session_get(sesid, &s);
     if (err < 0) return err;
-    if (grbit & ~(JET_GRBIT)(JET_bitCommitLazyFlush | JET_bitWaitLastLevel0Commit)) return JET_errInvalidGrbit;
-    if (grbit & JET_bitWaitLastLevel0Commit) {
-        /* As ESE: flushes the session's earlier (lazy) commits, in a
-         * transaction or not, and combines with no other option. */
-        if (grbit != JET_bitWaitLastLevel0Commit) return JET_errInvalidGrbit;
+    if (grbit & ~(JET_GRBIT)(JET_bitCommitLazyFlush | JET_bitWaitLastLevel0Commit | JET_bitWaitAllLevel0Commit))
+        return JET_errInvalidGrbit;
+    if (grbit & (JET_bitWaitLastLevel0Commit | JET_bitWaitAllLevel0Commit)) {
+        /* As ESE: flushes earlier (lazy) commits -- the session's, or
+         * everyone's -- in a transaction or not, and combines with no
+         * other option. */
+        if (grbit != JET_bitWaitLastLevel0Commit && grbit != JET_bitWaitAllLevel0Commit) return JET_errInvalidGrbit;
         if (atomic_load(&s->inst->unavailable)) return JET_errInstanceUnavailable;
-        return txn_wait_durable(s);
+        return grbit == JET_bitWaitAllLevel0Commit ? txn_wait_all_durable(s) : txn_wait_durable(s);
     }
     if (!s->level) return JET_errNotInTransaction;
     if (atomic_load(&s->inst->unavailable)) {

@@ -263,6 +263,8 @@ JET_ERR txn_begin(struct session *s, bool readonly, bool implicit);
 JET_ERR txn_commit(struct session *s, bool lazy);
 /* Waits until the session's last commit is durable (lazy commits included). */
 JET_ERR txn_wait_durable(struct session *s);
+/* Waits until every commit appended so far, by any session, is durable. */
+JET_ERR txn_wait_all_durable(struct session *s);
 void txn_rollback(struct session *s);
 /* Meta page fields, read through the pager. */
 JET_ERR meta_catalog_root(const struct bt_pager *pg, uint32_t *proot);

@@ -454,3 +454,11 @@ JET_ERR txn_wait_durable(struct session *s)
     JET_ERR err = log_flush(inst->log, s->last_commit_end);
     return err < 0 ? inst_fatal(inst, err) : JET_errSuccess;
 }
+
+JET_ERR txn_wait_all_durable(struct session *s)
+{
+    struct jet_instance *inst = s->inst;
+    if (!inst->log) return JET_errSuccess;
+    JET_ERR err = log_flush_all(inst->log);
+    return err < 0 ? inst_fatal(inst, err) : JET_errSuccess;
+}

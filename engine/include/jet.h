@@ -224,6 +224,7 @@ JET_ERR JetTerm2(JET_INSTANCE instance, JET_GRBIT grbit);
 #define JET_bitTransactionReadOnly 0x1
 #define JET_bitCommitLazyFlush 0x1   /* do not wait for the log flush */
 #define JET_bitWaitLastLevel0Commit 0x2
+#define JET_bitWaitAllLevel0Commit 0x8
 #define JET_bitRollbackAll 0x1
 
 JET_ERR JetBeginSession(JET_INSTANCE instance, JET_SESID *psesid,
@@ -235,6 +236,9 @@ JET_ERR JetBeginTransaction2(JET_SESID sesid, JET_GRBIT grbit);
  * JetCommitTransaction: durable by default -- returns once the commit record
  * is on disk (concurrent committers share one fsync).  JET_bitCommitLazyFlush
  * returns at once; the commit becomes durable with the next flush.
+ * JET_bitWaitLastLevel0Commit waits until the session's last commit is
+ * durable, JET_bitWaitAllLevel0Commit until every commit of every session
+ * is (both alone, in a transaction or not, committing nothing).
  * JET_errNotInTransaction outside a transaction.  A transaction whose
  * changed pages outgrow the cache fails its update with
  * JET_errVersionStoreOutOfMemory and must be rolled back.

@@ -5,13 +5,16 @@
  * the listening socket, a self-pipe ("wake") and every connection; for each
  * connection with input it reads what has arrived and executes every
  * complete request (each connection has its own engine session; writes
- * commit lazily, resp_commands.h), and only once every ready connection
- * has been served does it make their writes durable -- one fsync for all
- * of them, since a log flush covers everything appended before it -- and
- * send the replies.  So a turn of the loop costs one fsync however many
- * clients wrote in it, and no thread ever waits for another.  The engine
- * calls block (a page read, the fsync), as Redis's do with appendfsync
- * always.
+ * commit lazily, resp_commands.h).  Once every ready connection has been
+ * served, the turn's writes are made durable by the syncer thread -- one
+ * fsync for all of them, since a log flush covers everything appended
+ * before it -- while the loop goes on serving the next turn; when the
+ * syncer's round is done (sync_pipe), the replies that waited for it are
+ * sent.  So a turn costs one fsync however many clients wrote in it, the
+ * CPU work of one turn overlaps the fsync of the one before, and a reply
+ * never leaves before the writes it answers are durable.  A turn that
+ * wrote nothing, with no round in flight, sends at once.  The engine calls
+ * block (a page read), as Redis's do.
  *
  * Replies are sent only between requests, never while an engine
  * transaction is open (a connection's write batch is committed before the
@@ -35,7 +38,8 @@
  * detaches the loop thread instead of joining it.
  *
  * Locking: srv->mu protects stopping and self_stop (read by the loop,
- * written by resp_server_stop).  Everything else belongs to the loop.
+ * written by resp_server_stop); srv->sync_mu the syncer's request and
+ * progress.  Everything else belongs to the loop.  Never both at once.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -77,8 +81,10 @@ struct resp_conn {
     char **argv;
     size_t argv_cap;
     bool closing;              /* close once its output is sent */
+    uint64_t out_turn;         /* its output waits for the syncer's round (0: it does not) */
     struct resp_conn *next, *prev;
-    struct resp_conn *ready_next;  /* served in this turn: its output goes out at the end */
+    struct resp_conn *ready_next;  /* served in this turn */
+    struct resp_conn *wait_next;   /* on srv->waiting */
 };
 
 struct resp_server {
@@ -92,6 +98,19 @@ struct resp_server {
     struct resp_conn *conns;
     bool stopping;
     bool self_stop;     /* resp_server_stop ran on the loop: it frees the server */
+    /* The syncer: makes each turn's writes durable while the loop serves
+     * the next turn (see the header comment).  sync_mu protects the four
+     * fields below it; the loop alone touches turn and waiting. */
+    pthread_t syncer;
+    bool syncer_started;
+    JET_SESID sync_ses;
+    int sync_pipe[2];   /* syncer -> loop: a round is done */
+    pthread_mutex_t sync_mu;
+    pthread_cond_t sync_cv;
+    uint64_t sync_requested, sync_done;
+    bool sync_failed, sync_stop;
+    uint64_t turn;
+    struct resp_conn *waiting;
 };
 
 /* The server whose loop runs on the calling thread (NULL elsewhere). */
@@ -263,6 +282,11 @@ static bool conn_close(struct resp_conn *cn)
 {
     struct resp_server *srv = cn->srv;
     bool shutdown_requested = cn->c.shutdown;
+    for (struct resp_conn **pp = &srv->waiting; *pp; pp = &(*pp)->wait_next)
+        if (*pp == cn) {
+            *pp = cn->wait_next;
+            break;
+        }
     epoll_ctl(srv->ep, EPOLL_CTL_DEL, cn->fd, NULL);
     resp_client_close(&cn->c);
     atomic_fetch_sub(&srv->sh.clients, 1);
@@ -348,9 +372,114 @@ static bool accept_one(struct resp_server *srv)
     return true;
 }
 
+/* Sends a connection's output now; closes it if it was closing or the
+ * send failed.  False when the close stopped the server. */
+static bool conn_send(struct resp_conn *cn)
+{
+    bool ok = true;
+    if (cn->c.out.oom) ok = false;
+    else if (cn->c.out.len) ok = send_all(cn->fd, cn->c.out.data, cn->c.out.len);
+    cn->c.out.len = 0;
+    resp_buf_shrink(&cn->c.out, OUT_KEEP);
+    if (!ok) cn->closing = true;
+    return cn->closing ? conn_close(cn) : true;
+}
+
+static void *syncer_main(void *arg)
+{
+    struct resp_server *srv = arg;
+    pthread_mutex_lock(&srv->sync_mu);
+    while (!srv->sync_stop) {
+        if (srv->sync_requested == srv->sync_done) {
+            pthread_cond_wait(&srv->sync_cv, &srv->sync_mu);
+            continue;
+        }
+        uint64_t t = srv->sync_requested;
+        pthread_mutex_unlock(&srv->sync_mu);
+        JET_ERR err = JetCommitTransaction(srv->sync_ses, JET_bitWaitAllLevel0Commit);
+        pthread_mutex_lock(&srv->sync_mu);
+        srv->sync_done = t;
+        if (err < 0) srv->sync_failed = true;
+        ssize_t n;
+        do n = write(srv->sync_pipe[1], "x", 1);
+        while (n < 0 && errno == EINTR);
+        /* EAGAIN: the pipe is full, so the loop will look anyway. */
+    }
+    pthread_mutex_unlock(&srv->sync_mu);
+    return NULL;
+}
+
+/* After a turn: each served connection's output goes out now if nothing
+ * it may depend on awaits durability, else waits for the syncer's round.
+ * False when a close stopped the server. */
+static bool end_turn(struct resp_server *srv, struct resp_conn *ready)
+{
+    bool wrote = false;
+    for (struct resp_conn *cn = ready; cn; cn = cn->ready_next) wrote |= cn->c.unflushed;
+    pthread_mutex_lock(&srv->sync_mu);
+    uint64_t target = srv->sync_requested != srv->sync_done ? srv->sync_requested : 0;
+    if (wrote) {
+        target = srv->sync_requested = ++srv->turn;
+        pthread_cond_signal(&srv->sync_cv);
+    }
+    pthread_mutex_unlock(&srv->sync_mu);
+    for (struct resp_conn *cn = ready, *next; cn; cn = next) {
+        next = cn->ready_next;
+        if (!target && !cn->out_turn) {
+            if (!conn_send(cn)) return false;
+        } else if (cn->c.out.len || cn->out_turn) {
+            if (!cn->out_turn) {
+                cn->wait_next = srv->waiting;
+                srv->waiting = cn;
+            }
+            if (target > cn->out_turn) cn->out_turn = target;
+        } else if (cn->closing && !conn_close(cn)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* The syncer finished a round: what waited for it goes out (or, if the
+ * writes could not be made durable, the connections that wrote are
+ * closed without their replies).  False when a close stopped the server. */
+static bool sync_finished(struct resp_server *srv)
+{
+    pthread_mutex_lock(&srv->sync_mu);
+    uint64_t done = srv->sync_done;
+    bool failed = srv->sync_failed;
+    pthread_mutex_unlock(&srv->sync_mu);
+    for (struct resp_conn **pp = &srv->waiting; *pp;) {
+        struct resp_conn *cn = *pp;
+        if (cn->out_turn > done) {
+            pp = &cn->wait_next;
+            continue;
+        }
+        *pp = cn->wait_next;
+        cn->out_turn = 0;
+        if (failed && cn->c.unflushed) {
+            fprintf(stderr, "jetfs: client %llu: its writes could not be made durable; closing the connection "
+                            "without sending their replies\n",
+                    (unsigned long long)cn->c.id);
+            cn->c.out.len = 0;
+            cn->closing = true;
+        }
+        cn->c.unflushed = false;
+        if (!conn_send(cn)) return false;
+    }
+    return true;
+}
+
 /* Frees everything once the loop has ended. */
 static void server_free(struct resp_server *srv)
 {
+    if (srv->syncer_started) {
+        pthread_mutex_lock(&srv->sync_mu);
+        srv->sync_stop = true;
+        pthread_cond_signal(&srv->sync_cv);
+        pthread_mutex_unlock(&srv->sync_mu);
+        pthread_join(srv->syncer, NULL);
+    }
     while (srv->conns) {
         struct resp_conn *cn = srv->conns;
         srv->conns = cn->next;
@@ -358,10 +487,15 @@ static void server_free(struct resp_server *srv)
         atomic_fetch_sub(&srv->sh.clients, 1);
         conn_free(cn);
     }
+    if (srv->sync_ses) (void)JetEndSession(srv->sync_ses, 0); /* no transaction: nothing to lose */
     close(srv->ep);
     close(srv->listen_fd);
     close(srv->wake[0]);
     close(srv->wake[1]);
+    close(srv->sync_pipe[0]);
+    close(srv->sync_pipe[1]);
+    pthread_mutex_destroy(&srv->sync_mu);
+    pthread_cond_destroy(&srv->sync_cv);
     free(srv->sh.dbpath);
     pthread_mutex_destroy(&srv->mu);
     pthread_mutex_destroy(&srv->sh.cursor_mu);
@@ -385,11 +519,17 @@ static void *loop_main(void *arg)
         int n = epoll_wait(srv->ep, evs, 128, -1);
         if (n < 0 && errno != EINTR) break;
         struct resp_conn *ready = NULL;
+        bool synced = false;
         for (int i = 0; i < n; i++) {
             if (evs[i].data.ptr == &srv->wake) {
                 char drain[64];
                 while (read(srv->wake[0], drain, sizeof drain) > 0) {
                 }
+            } else if (evs[i].data.ptr == &srv->sync_pipe) {
+                char drain[64];
+                while (read(srv->sync_pipe[0], drain, sizeof drain) > 0) {
+                }
+                synced = true;
             } else if (evs[i].data.ptr == &srv->listen_fd) {
                 for (int k = 0; k < 64 && accept_one(srv); k++) {
                 }
@@ -400,17 +540,12 @@ static void *loop_main(void *arg)
                 ready = cn;
             }
         }
-        /* The turn's writes are made durable by the first flush (one
-         * fsync covers every commit appended before it); then each
-         * connection's replies go out. */
-        for (struct resp_conn *cn = ready, *next; cn; cn = next) {
-            next = cn->ready_next;
-            if (cn->c.out.len && !flush_out(cn, &cn->c)) cn->closing = true;
-            if (cn->closing && !conn_close(cn)) {
-                /* on_shutdown stopped the server from this thread. */
-                server_free(srv);
-                return NULL;
-            }
+        /* Connections close only here, after every event of this batch:
+         * a later event may name one. */
+        if (!end_turn(srv, ready) || (synced && !sync_finished(srv))) {
+            /* on_shutdown stopped the server from this thread. */
+            server_free(srv);
+            return NULL;
         }
     }
     pthread_mutex_lock(&srv->mu);
@@ -491,7 +626,7 @@ int resp_server_start(JET_INSTANCE inst, const char *dbpath, const struct resp_o
         snprintf(why, cbwhy, "out of memory");
         return JET_errOutOfMemory;
     }
-    srv->listen_fd = srv->wake[0] = srv->wake[1] = srv->ep = -1;
+    srv->listen_fd = srv->wake[0] = srv->wake[1] = srv->ep = srv->sync_pipe[0] = srv->sync_pipe[1] = -1;
     struct resp_shared *sh = &srv->sh;
     sh->inst = inst;
     sh->max_clients = opt->max_clients ? opt->max_clients : MAX_CLIENTS_DEFAULT;
@@ -530,23 +665,55 @@ int resp_server_start(JET_INSTANCE inst, const char *dbpath, const struct resp_o
         snprintf(why, cbwhy, "epoll_create1: %s", strerror(errno));
         goto out_listen;
     }
-    struct epoll_event lev = {.events = EPOLLIN, .data.ptr = &srv->listen_fd};
-    struct epoll_event wev = {.events = EPOLLIN, .data.ptr = &srv->wake};
-    if (epoll_ctl(srv->ep, EPOLL_CTL_ADD, srv->listen_fd, &lev) != 0 ||
-        epoll_ctl(srv->ep, EPOLL_CTL_ADD, srv->wake[0], &wev) != 0) {
+    if (pipe2(srv->sync_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
         rc = -errno;
-        snprintf(why, cbwhy, "epoll_ctl: %s", strerror(errno));
+        snprintf(why, cbwhy, "pipe: %s", strerror(errno));
         goto out_ep;
     }
+    struct epoll_event lev = {.events = EPOLLIN, .data.ptr = &srv->listen_fd};
+    struct epoll_event wev = {.events = EPOLLIN, .data.ptr = &srv->wake};
+    struct epoll_event sev = {.events = EPOLLIN, .data.ptr = &srv->sync_pipe};
+    if (epoll_ctl(srv->ep, EPOLL_CTL_ADD, srv->listen_fd, &lev) != 0 ||
+        epoll_ctl(srv->ep, EPOLL_CTL_ADD, srv->wake[0], &wev) != 0 ||
+        epoll_ctl(srv->ep, EPOLL_CTL_ADD, srv->sync_pipe[0], &sev) != 0) {
+        rc = -errno;
+        snprintf(why, cbwhy, "epoll_ctl: %s", strerror(errno));
+        goto out_sync_pipe;
+    }
+    if ((rc = (int)JetBeginSession(inst, &srv->sync_ses, NULL, NULL)) < 0) {
+        snprintf(why, cbwhy, "could not begin the syncer's session: %s", JetErrorString(rc));
+        srv->sync_ses = 0;
+        goto out_sync_pipe;
+    }
+    pthread_mutex_init(&srv->sync_mu, NULL);
+    pthread_cond_init(&srv->sync_cv, NULL);
+    if ((rc = pthread_create(&srv->syncer, NULL, syncer_main, srv)) != 0) {
+        snprintf(why, cbwhy, "cannot start the syncer thread: %s", strerror(rc));
+        rc = -rc;
+        goto out_sync;
+    }
+    srv->syncer_started = true;
     if ((rc = pthread_create(&srv->loop, NULL, loop_main, srv)) != 0) {
         snprintf(why, cbwhy, "cannot start the server thread: %s", strerror(rc));
         rc = -rc;
-        goto out_ep;
+        pthread_mutex_lock(&srv->sync_mu);
+        srv->sync_stop = true;
+        pthread_cond_signal(&srv->sync_cv);
+        pthread_mutex_unlock(&srv->sync_mu);
+        pthread_join(srv->syncer, NULL);
+        goto out_sync;
     }
     srv->loop_started = true;
     *out = srv;
     return 0;
 
+out_sync:
+    pthread_mutex_destroy(&srv->sync_mu);
+    pthread_cond_destroy(&srv->sync_cv);
+    (void)JetEndSession(srv->sync_ses, 0);
+out_sync_pipe:
+    close(srv->sync_pipe[0]);
+    close(srv->sync_pipe[1]);
 out_ep:
     close(srv->ep);
 out_listen:
