@@ -9,7 +9,8 @@
  *
  * Layout: resp_parse.c (bounded request parser, no I/O), resp_commands.c
  * (command table and execution over the engine API), resp_server.c
- * (listener, connections, threads).  Only jet.h is used from the engine.
+ * (listener and connections: one serving thread and a syncer),
+ * resp_reply.c (reply encoding), resp_keyspace.c (SCAN, FLUSHDB).  Only jet.h is used from the engine.
  */
 #ifndef JETFS_RESP_H
 #define JETFS_RESP_H
@@ -25,11 +26,11 @@ struct resp_options {
     int port;                  /* TCP port (0: pick a free one, see resp_server_port) */
     unsigned max_clients;      /* connections served at once; 0 = default (1024) */
     size_t max_request_bytes;  /* one request (all its arguments); 0 = default (512 MiB, as Redis) */
-    /* Called (from a connection thread) when a client sends SHUTDOWN;
+    /* Called (from the server's thread) when a client sends SHUTDOWN;
      * the host then stops the server and the instance.  May be NULL.
      * Best: signal the main thread, which calls resp_server_stop.  Calling
-     * resp_server_stop from inside on_shutdown works too (that thread is
-     * then detached, not joined).  Several clients may send SHUTDOWN, so
+     * resp_server_stop from inside on_shutdown works too (the server's
+     * thread is then detached, not joined, and frees the server itself).  Several clients may send SHUTDOWN, so
      * it may be called more than once; resp_server_stop must be called
      * once only. */
     void (*on_shutdown)(void *arg);
