@@ -630,10 +630,46 @@ struct put_args {
     const uint8_t *val;
     size_t vlen;
     enum bt_put_mode mode;
+    bt_update_fn fn;      /* bt_update: computes the value from the old one */
+    void *ctx;
+    JET_ERR *fn_result;   /* fn's answer when it is positive: nothing written */
 };
 
-static JET_ERR put_rec(const struct bt_pager *pg, uint32_t pgno, const struct put_args *a, int depth,
-                       struct split *sp)
+/* bt_update at the leaf: the old value (read while the page is pinned)
+ * goes to fn, which gives the new one or says not to write. */
+static JET_ERR update_value(const struct bt_pager *pg, const uint8_t *d, uint32_t pgno, unsigned idx, bool eq,
+                            struct put_args *a)
+{
+    struct cell c = {0};
+    uint8_t *heap = NULL;
+    const uint8_t *old = NULL;
+    size_t oldlen = 0;
+    JET_ERR err;
+    if (eq) {
+        if ((err = cell_at(d, pg->page_size, pgno, idx, &c)) < 0) return err;
+        oldlen = c.v32;
+        old = c.val;
+        if (c.flags & CELL_OVERFLOW) {
+            if (!(heap = malloc(oldlen ? oldlen : 1))) return JET_errOutOfMemory;
+            if ((err = ovf_read(pg, get_le32(c.val), c.v32, heap, oldlen)) < 0) {
+                free(heap);
+                return err;
+            }
+            old = heap;
+        }
+    }
+    const uint8_t *nv = NULL;
+    size_t nlen = 0;
+    err = a->fn(a->ctx, old, oldlen, eq, &nv, &nlen);
+    free(heap);
+    if (err != JET_errSuccess) return err;
+    if (nlen > JET_cbValueMost) return JET_errRecordTooBig;
+    a->val = nlen ? nv : (const uint8_t *)"";
+    a->vlen = nlen;
+    return JET_errSuccess;
+}
+
+static JET_ERR put_rec(const struct bt_pager *pg, uint32_t pgno, struct put_args *a, int depth, struct split *sp)
 {
     uint32_t ps = pg->page_size;
     const uint8_t *d;
@@ -648,7 +684,12 @@ static JET_ERR put_rec(const struct bt_pager *pg, uint32_t pgno, const struct pu
         unsigned idx;
         bool eq;
         err = search(d, ps, pgno, a->key, a->klen, &idx, &eq);
+        if (err >= 0 && a->fn) err = update_value(pg, d, pgno, idx, eq, a);
         pg->put(pg->ctx, pgno);
+        if (err > 0) {
+            *a->fn_result = err; /* fn said: leave it */
+            return JET_errSuccess;
+        }
         if (err < 0) return err;
         if (eq && a->mode == BT_INSERT) return JET_errKeyDuplicate;
         if (!eq && a->mode == BT_REPLACE) return JET_errRecordNotFound;
@@ -682,6 +723,8 @@ static JET_ERR put_rec(const struct bt_pager *pg, uint32_t pgno, const struct pu
     return page_insert(pg, pgno, page, (unsigned)(pos + 1), false, cell, (uint16_t)(CELL_HDR + csp.klen), sp);
 }
 
+static JET_ERR put_root(const struct bt_pager *pg, uint32_t root, struct put_args *a);
+
 JET_ERR bt_put(const struct bt_pager *pg, uint32_t root, const void *key, size_t klen, const void *val, size_t vlen,
                enum bt_put_mode mode)
 {
@@ -689,9 +732,27 @@ JET_ERR bt_put(const struct bt_pager *pg, uint32_t root, const void *key, size_t
     if (err < 0) return err;
     if (vlen > JET_cbValueMost) return JET_errRecordTooBig;
     if (vlen && !val) return JET_errInvalidParameter;
-    struct put_args a = {key, klen, val, vlen, mode};
+    JET_ERR fn_result = JET_errSuccess;
+    struct put_args a = {key, klen, val, vlen, mode, NULL, NULL, &fn_result};
+    return put_root(pg, root, &a);
+}
+
+JET_ERR bt_update(const struct bt_pager *pg, uint32_t root, const void *key, size_t klen, bt_update_fn fn, void *ctx)
+{
+    JET_ERR err = check_key(key, klen);
+    if (err < 0) return err;
+    JET_ERR fn_result = JET_errSuccess;
+    struct put_args a = {key, klen, NULL, 0, BT_UPSERT, fn, ctx, &fn_result};
+    if ((err = put_root(pg, root, &a)) < 0) return err;
+    return fn_result;
+}
+
+/* bt_put and bt_update: the descent, and a split of the root. */
+static JET_ERR put_root(const struct bt_pager *pg, uint32_t root, struct put_args *a)
+{
+    JET_ERR err;
     struct split sp = {0};
-    if ((err = put_rec(pg, root, &a, 0, &sp)) < 0) return err;
+    if ((err = put_rec(pg, root, a, 0, &sp)) < 0) return err;
     if (!sp.happened) return JET_errSuccess;
     /* The root split: its (left) contents move to a new page so the root
      * keeps its number and becomes a branch over the two halves. */

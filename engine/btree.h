@@ -34,6 +34,7 @@
 #ifndef JET_BTREE_H
 #define JET_BTREE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -68,6 +69,17 @@ JET_ERR bt_get(const struct bt_pager *pg, uint32_t root, const void *key, size_t
                void *buf, size_t cbmax, size_t *pactual);
 JET_ERR bt_put(const struct bt_pager *pg, uint32_t root, const void *key, size_t klen,
                const void *val, size_t vlen, enum bt_put_mode mode);
+/*
+ * Read-modify-write of one key in one descent: fn gets the old value
+ * (exists false: none) and gives the new one (*pnew, valid until bt_update
+ * returns), returning JET_errSuccess to write it, a positive value to write
+ * nothing (bt_update then returns that value), or an error (returned,
+ * nothing written).
+ */
+typedef JET_ERR (*bt_update_fn)(void *ctx, const uint8_t *old, size_t oldlen, bool exists, const uint8_t **pnew,
+                                size_t *pnewlen);
+JET_ERR bt_update(const struct bt_pager *pg, uint32_t root, const void *key, size_t klen, bt_update_fn fn,
+                  void *ctx);
 /* JET_errRecordNotFound if absent.  Frees the value's overflow pages. */
 JET_ERR bt_delete(const struct bt_pager *pg, uint32_t root, const void *key, size_t klen);
 /*

@@ -312,6 +312,39 @@ JET_ERR JetPutKV(JET_SESID sesid, JET_TABLEID tableid, const void *pvKey, unsign
     return op_end(&op, err);
 }
 
+struct update_kv {
+    JET_PFNUPDATEKV fn;
+    void *ctx;
+};
+
+static JET_ERR update_kv_fn(void *arg, const uint8_t *old, size_t oldlen, bool exists, const uint8_t **pnew,
+                            size_t *pnewlen)
+{
+    struct update_kv *u = arg;
+    const void *nv = NULL;
+    unsigned long nlen = 0;
+    JET_ERR err = u->fn(u->ctx, old, (unsigned long)oldlen, exists, &nv, &nlen);
+    *pnew = nv;
+    *pnewlen = nlen;
+    return err;
+}
+
+JET_ERR JetUpdateKV(JET_SESID sesid, JET_TABLEID tableid, const void *pvKey, unsigned long cbKey, JET_PFNUPDATEKV pfn,
+                    void *pvContext)
+{
+    struct session *s;
+    struct cursor *c;
+    struct op op;
+    JET_ERR err = cursor_get(sesid, tableid, &s, &c);
+    if (err < 0) return err;
+    if ((err = check_key(pvKey, cbKey)) < 0) return err;
+    if (!pfn) return JET_errInvalidParameter;
+    struct update_kv u = {pfn, pvContext};
+    if ((err = op_begin(&op, s, c->dbidx, true)) < 0) return err;
+    err = bt_update(&op.pg, c->root, pvKey, cbKey, update_kv_fn, &u);
+    return op_end(&op, err);
+}
+
 JET_ERR JetRetrieveKV(JET_SESID sesid, JET_TABLEID tableid, const void *pvKey, unsigned long cbKey, void *pvData,
                       unsigned long cbMax, unsigned long *pcbActual, JET_GRBIT grbit)
 {

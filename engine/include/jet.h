@@ -313,6 +313,18 @@ JET_ERR JetRetrieveKV(JET_SESID sesid, JET_TABLEID tableid, const void *pvKey,
                       unsigned long *pcbActual, JET_GRBIT grbit);
 JET_ERR JetDeleteKV(JET_SESID sesid, JET_TABLEID tableid, const void *pvKey,
                     unsigned long cbKey);
+/*
+ * JetUpdateKV (jetfs): read-modify-write of one key in one B+tree descent
+ * (what ESE's JetEscrowUpdate does for a counter column).  pfn gets the old
+ * value (fExists 0: the key is absent) and sets *ppvNew and *pcbNew to the new
+ * one (valid until JetUpdateKV returns).  It returns JET_errSuccess to write
+ * it, a positive value to leave the key as it is (JetUpdateKV then returns
+ * that value), or an error, returned with nothing written.
+ */
+typedef JET_ERR (*JET_PFNUPDATEKV)(void *pvContext, const void *pvOld, unsigned long cbOld, int fExists,
+                                   const void **ppvNew, unsigned long *pcbNew);
+JET_ERR JetUpdateKV(JET_SESID sesid, JET_TABLEID tableid, const void *pvKey, unsigned long cbKey,
+                    JET_PFNUPDATEKV pfn, void *pvContext);
 
 /* Cursor positioning.  Seek grbits are ESE's values. */
 #define JET_bitSeekEQ 0x1

@@ -201,27 +201,39 @@ static JET_ERR cmd_exists(struct resp_client *c, size_t argc, char **argv, size_
     return JET_errSuccess;
 }
 
+struct incr {
+    long long delta, v;
+    char buf[24];
+};
+
+#define INCR_NOT_INTEGER 1
+#define INCR_OVERFLOW 2
+
+/* The new value from the old one, in the B+tree's one descent (JetUpdateKV). */
+static JET_ERR incr_fn(void *arg, const void *old, unsigned long oldlen, int exists, const void **pnew,
+                       unsigned long *pnewlen)
+{
+    struct incr *x = arg;
+    long long v = 0;
+    if (exists && (oldlen > 20 || !resp_parse_int64(old, oldlen, &v))) return INCR_NOT_INTEGER;
+    if ((x->delta > 0 && v > INT64_MAX - x->delta) || (x->delta < 0 && v < INT64_MIN - x->delta))
+        return INCR_OVERFLOW;
+    x->v = v + x->delta;
+    int n = snprintf(x->buf, sizeof x->buf, "%lld", x->v);
+    *pnew = x->buf;
+    *pnewlen = (unsigned long)n;
+    return JET_errSuccess;
+}
+
 static JET_ERR incr_by(struct resp_client *c, const char *key, size_t klen, long long delta)
 {
-    char buf[24];
-    unsigned long actual = 0;
-    long long v = 0;
-
+    struct incr x = {delta, 0, ""};
     if (!resp_key_ok(c, key, klen)) return JET_errSuccess;
-    JET_ERR err = JetRetrieveKV(c->ses, c->table, key, (unsigned long)klen, buf, sizeof buf, &actual, 0);
-    if (err < 0 && err != JET_errRecordNotFound) return err;
-    if (err >= 0 && (err == JET_wrnBufferTruncated || actual > sizeof buf || !resp_parse_int64(buf, actual, &v))) {
-        resp_reply_error(&c->out, "ERR value is not an integer or out of range");
-        return JET_errSuccess;
-    }
-    if ((delta > 0 && v > INT64_MAX - delta) || (delta < 0 && v < INT64_MIN - delta)) {
-        resp_reply_error(&c->out, "ERR increment or decrement would overflow");
-        return JET_errSuccess;
-    }
-    v += delta;
-    int n = snprintf(buf, sizeof buf, "%lld", v);
-    if ((err = JetPutKV(c->ses, c->table, key, (unsigned long)klen, buf, (unsigned long)n, 0)) < 0) return err;
-    resp_reply_int(&c->out, v);
+    JET_ERR err = JetUpdateKV(c->ses, c->table, key, (unsigned long)klen, incr_fn, &x);
+    if (err < 0) return err;
+    if (err == INCR_NOT_INTEGER) resp_reply_error(&c->out, "ERR value is not an integer or out of range");
+    else if (err == INCR_OVERFLOW) resp_reply_error(&c->out, "ERR increment or decrement would overflow");
+    else resp_reply_int(&c->out, x.v);
     return JET_errSuccess;
 }
 

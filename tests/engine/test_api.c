@@ -635,6 +635,73 @@ static void test_several_databases_and_page_size(void)
     TU_CHECK_ERR(JetTerm(inst), JET_errSuccess);
 }
 
+/* A counter in text, as RESP's INCR keeps it: +1, or 7 for "leave it". */
+static JET_ERR bump(void *ctx, const void *old, unsigned long cbOld, int fExists, const void **ppvNew,
+                    unsigned long *pcbNew)
+{
+    static char out[32];
+    long v = 0;
+    if (fExists) {
+        if (cbOld >= sizeof out) return 7;
+        memcpy(out, old, cbOld);
+        out[cbOld] = '\0';
+        v = atol(out);
+    }
+    int *calls = ctx;
+    (*calls)++;
+    snprintf(out, sizeof out, "%ld", v + 1);
+    *ppvNew = out;
+    *pcbNew = (unsigned long)strlen(out);
+    return JET_errSuccess;
+}
+
+static JET_ERR refuse_update(void *ctx, const void *old, unsigned long cbOld, int fExists, const void **ppvNew,
+                             unsigned long *pcbNew)
+{
+    (void)ctx, (void)old, (void)cbOld, (void)fExists, (void)ppvNew, (void)pcbNew;
+    return JET_errWriteConflict;
+}
+
+static void test_update_kv_reads_and_writes_in_one_call(void)
+{
+    const char *dir = tu_scratch_dir("api_update");
+    char db[1100], buf[64];
+    snprintf(db, sizeof db, "%s/u.db", dir);
+    JET_SESID s;
+    JET_TABLEID t;
+    JET_INSTANCE inst = tu_instance("upd", dir, (struct tu_params){0});
+    tu_table(inst, db, 1, &s, &t);
+    int calls = 0;
+    unsigned long n = 0;
+    /* Absent: created; present: read and replaced. */
+    TU_CHECK_ERR(JetUpdateKV(s, t, "c", 1, bump, &calls), JET_errSuccess);
+    TU_CHECK_ERR(JetUpdateKV(s, t, "c", 1, bump, &calls), JET_errSuccess);
+    TU_CHECK_ERR(JetRetrieveKV(s, t, "c", 1, buf, sizeof buf, &n, 0), JET_errSuccess);
+    CU_ASSERT(n == 1 && buf[0] == '2');
+    CU_ASSERT_EQUAL(calls, 2);
+    /* A value too long for the callback: its positive answer comes back and
+     * the key is left alone; an error is returned, nothing written.  An old
+     * value on overflow pages is read whole. */
+    char big[20000];
+    memset(big, '9', sizeof big);
+    TU_CHECK_ERR(JetPutKV(s, t, "b", 1, big, sizeof big, 0), JET_errSuccess);
+    TU_CHECK_ERR(JetUpdateKV(s, t, "b", 1, bump, &calls), 7);
+    TU_CHECK_ERR(JetRetrieveKV(s, t, "b", 1, NULL, 0, &n, 0), JET_wrnBufferTruncated);
+    CU_ASSERT_EQUAL(n, sizeof big);
+    TU_CHECK_ERR(JetUpdateKV(s, t, "c", 1, refuse_update, NULL), JET_errWriteConflict);
+    TU_CHECK_ERR(JetRetrieveKV(s, t, "c", 1, buf, sizeof buf, &n, 0), JET_errSuccess);
+    CU_ASSERT(n == 1 && buf[0] == '2');
+    TU_CHECK_ERR(JetUpdateKV(s, t, "c", 1, NULL, NULL), JET_errInvalidParameter);
+    TU_CHECK_ERR(JetUpdateKV(s, t, "", 0, bump, &calls), JET_errInvalidParameter);
+    /* In a transaction, rolled back with it. */
+    TU_CHECK_ERR(JetBeginTransaction(s), JET_errSuccess);
+    TU_CHECK_ERR(JetUpdateKV(s, t, "c", 1, bump, &calls), JET_errSuccess);
+    TU_CHECK_ERR(JetRollback(s, 0), JET_errSuccess);
+    TU_CHECK_ERR(JetRetrieveKV(s, t, "c", 1, buf, sizeof buf, &n, 0), JET_errSuccess);
+    CU_ASSERT(n == 1 && buf[0] == '2');
+    CU_ASSERT(JetTerm(inst) >= 0);
+}
+
 int main(void)
 {
     if (CU_initialize_registry() != CUE_SUCCESS) return 2;
@@ -645,5 +712,6 @@ int main(void)
     CU_add_test(su, "test_transaction_too_big_for_cache_is_rolled_back", test_transaction_too_big_for_cache);
     CU_add_test(su, "test_several_databases_and_page_size", test_several_databases_and_page_size);
     CU_add_test(su, "test_every_error_has_a_message", test_every_error_has_a_message);
+    CU_add_test(su, "test_update_kv_reads_and_writes_in_one_call", test_update_kv_reads_and_writes_in_one_call);
     return tu_run();
 }
