@@ -126,6 +126,7 @@ struct flush_item {
     struct pgbuf *buf;
     uint32_t dbidx, pgno;
     lsn_t lsn;
+    bool fresh;  /* its first change since it was last written starts it from zeroes */
 };
 
 /* Writes without the double-write file: logging is off, so no recovery
@@ -209,14 +210,27 @@ static JET_ERR write_versions(struct cache *c, const struct flush_item *items, s
         err = log_flush(inst->log, upto);
         if (err < 0) return inst_fatal(inst, err);
     }
-    if (!inst->dwb) {
-        for (size_t i = 0; i < n; i++)
-            if ((err = write_direct(c, &items[i])) < 0) return err;
-        return JET_errSuccess;
+    /* A page whose first change since it was last written starts it from
+     * zeroes (a new page) needs no copy: redo rebuilds it from that record,
+     * which lies after the checkpoint, whatever a torn write left. */
+    struct flush_item *staged = malloc((n ? n : 1) * sizeof *staged);
+    size_t ns = 0;
+    if (!staged) return JET_errOutOfMemory;
+    for (size_t i = 0; i < n; i++) {
+        if (inst->dwb && !items[i].fresh) {
+            staged[ns++] = items[i];
+            continue;
+        }
+        if ((err = write_direct(c, &items[i])) < 0) {
+            free(staged);
+            return inst->dwb ? inst_fatal(inst, err) : err;
+        }
     }
-    for (size_t at = 0; at < n; at += DWB_MAX_PAGES)
-        if ((err = write_round(c, items + at, n - at < DWB_MAX_PAGES ? n - at : DWB_MAX_PAGES)) < 0) return err;
-    return JET_errSuccess;
+    err = JET_errSuccess;
+    for (size_t at = 0; at < ns && err >= 0; at += DWB_MAX_PAGES)
+        err = write_round(c, staged + at, ns - at < DWB_MAX_PAGES ? ns - at : DWB_MAX_PAGES);
+    free(staged);
+    return err;
 }
 
 /*
@@ -247,7 +261,7 @@ static JET_ERR frame_obtain(struct cache *c, struct frame **pf, bool *pretry)
         pgbuf_ref(b);
         f->pins++;
         pthread_mutex_unlock(&c->mu);
-        struct flush_item it = {f, b, dbidx, pgno, lsn};
+        struct flush_item it = {f, b, dbidx, pgno, lsn, f->fresh};
         JET_ERR err = write_versions(c, &it, 1);
         pthread_mutex_lock(&c->mu);
         f->pins--;
@@ -364,7 +378,8 @@ void cache_put(struct cache *c, uint32_t dbidx, uint32_t pgno)
     pthread_mutex_unlock(&c->mu);
 }
 
-JET_ERR cache_install(struct cache *c, uint32_t dbidx, uint32_t pgno, struct pgbuf *buf, lsn_t first_lsn, lsn_t lsn)
+JET_ERR cache_install(struct cache *c, uint32_t dbidx, uint32_t pgno, struct pgbuf *buf, lsn_t first_lsn, lsn_t lsn,
+                      bool fresh)
 {
     JET_ERR err = JET_errSuccess;
     pthread_mutex_lock(&c->mu);
@@ -399,6 +414,7 @@ again:
     if (!f->dirty) {
         f->dirty = true;
         f->rec_lsn = first_lsn;
+        f->fresh = fresh;
         c->ndirty++;
     }
 out:
@@ -454,7 +470,7 @@ JET_ERR cache_flush_all(struct cache *c, lsn_t *pckpt)
         if (!f->dirty) continue;
         pgbuf_ref(f->buf);
         f->pins++;
-        items[n++] = (struct flush_item){f, f->buf, f->dbidx, f->pgno, f->lsn};
+        items[n++] = (struct flush_item){f, f->buf, f->dbidx, f->pgno, f->lsn, f->fresh};
     }
     pthread_mutex_unlock(&c->mu);
     pthread_rwlock_unlock(&inst->commit_lock);

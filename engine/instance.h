@@ -54,7 +54,8 @@ struct frame {
     bool loading;
     bool dirty;
     lsn_t rec_lsn;  /* first change not yet on disk (valid when dirty) */
-    lsn_t lsn;      /* lsn stamped in the current version */
+    lsn_t lsn;      /* end of the commit that installed the current version */
+    bool fresh;     /* (valid when dirty) the first change since the last write started it from zeroes */
     struct frame *hnext;
     struct frame *prev, *next;  /* LRU, most recent at head */
 };
@@ -87,7 +88,7 @@ JET_ERR cache_get(struct cache *c, uint32_t dbidx, uint32_t pgno, struct pgbuf *
 void cache_put(struct cache *c, uint32_t dbidx, uint32_t pgno);
 /* Installs a committed version (takes over the reference). Context: commit_lock exclusive. */
 JET_ERR cache_install(struct cache *c, uint32_t dbidx, uint32_t pgno, struct pgbuf *buf, lsn_t first_lsn,
-                      lsn_t lsn);
+                      lsn_t lsn, bool fresh);
 /* Drops every frame of a database (after it was flushed), for detach. */
 void cache_forget_db(struct cache *c, uint32_t dbidx);
 

@@ -348,7 +348,7 @@ JET_ERR txn_commit(struct session *s, bool lazy)
         for (size_t i = 0; i < t->n; i++) {
             struct txn_page *tp = txn_find(t, t->order[i]);
             pgbuf_ref(tp->buf);
-            err = cache_install(&inst->cache, (uint32_t)(tp->key >> 32), (uint32_t)tp->key, tp->buf, 0, 0);
+            err = cache_install(&inst->cache, (uint32_t)(tp->key >> 32), (uint32_t)tp->key, tp->buf, 0, 0, false);
             if (err < 0) pgbuf_unref(tp->buf);
             if (err < 0) break;
         }
@@ -415,7 +415,11 @@ JET_ERR txn_commit(struct session *s, bool lazy)
         struct txn_page *tp = changed[i];
         page_set_lsn(tp->buf->data, lsns[i]);
         pgbuf_ref(tp->buf);
-        JET_ERR e = cache_install(&inst->cache, (uint32_t)(tp->key >> 32), (uint32_t)tp->key, tp->buf, first, end);
+        /* A delta made against no version (before 0) lets redo rebuild
+         * the page from zeroes: its next write needs no double-write copy. */
+        bool fresh = get_le64((const uint8_t *)iov[i].iov_base + 8) == 0;
+        JET_ERR e = cache_install(&inst->cache, (uint32_t)(tp->key >> 32), (uint32_t)tp->key, tp->buf, first, end,
+                                  fresh);
         if (e < 0) {
             /* The commit is in the log already: the only safe course is to
              * stop the instance; recovery will replay it. */
