@@ -10,8 +10,9 @@
  * and first page.
  *
  * The B+tree knows nothing of caching, logging or transactions: it reaches
- * pages only through struct bt_pager, supplied by the caller (cache.c in the
- * engine, an in-memory array in unit tests).  Rules for using the pager:
+ * pages only through struct bt_pager, supplied by the caller (txn.c's pager,
+ * over the cache and the transaction's pages, in the engine; inspect.c's
+ * read-only one for offline checks; an in-memory array in unit tests).  Rules for using the pager:
  *   - get() gives read access; every get() is paired with put() once the
  *     pointer is no longer used (put lets the pager unpin the page).
  *   - get_mut() gives write access to a private, writable copy; the pointer

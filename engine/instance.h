@@ -95,7 +95,7 @@ void cache_forget_db(struct cache *c, uint32_t dbidx);
 /*
  * Writes every dirty page (WAL rule respected), fsyncs the database files,
  * and returns the checkpoint position: every change before it is on disk.
- * Context: takes commit_lock shared briefly to capture a consistent set.
+ * Context: takes commit_lock exclusive briefly to capture a consistent set.
  */
 JET_ERR cache_flush_all(struct cache *c, lsn_t *pckpt);
 /* After a commit: wakes or runs write-back when too much of the cache is dirty. */
@@ -254,7 +254,7 @@ struct cursor {
 
 /* Pager for B+trees: reads see the session's transaction, then the cache. */
 struct pager_ctx {
-    struct session *s;   /* NULL: read committed state only */
+    struct session *s;   /* never NULL: its transaction's pages are seen first */
     uint32_t dbidx;
     JET_ERR sticky;      /* first error the pager itself saw */
 };
@@ -303,7 +303,10 @@ void ckpt_generation_closed(void *inst, uint32_t generation, uint64_t hash, uint
 /* ---- backup (backup.c) ---- */
 struct backup;
 /* Writes one page of a database file, preserving it first for a backup's
- * snapshot.  Every engine write to an attached database goes through here. */
+ * snapshot.  Every engine write of a data page goes through here; the header
+ * pages (dbfile.c, not part of the snapshot's page copies) and the pages a
+ * new file is created with (database.c, before any backup can see it) are
+ * written directly. */
 JET_ERR db_write_page(struct db *db, uint32_t pgno, const uint8_t *page, uint32_t page_size);
 /* Ends a backup in progress as aborted (JetTerm). */
 void backup_abort(struct jet_instance *inst);
