@@ -258,10 +258,11 @@ static JET_ERR frame_obtain(struct cache *c, struct frame **pf, bool *pretry)
         struct pgbuf *b = f->buf;
         uint32_t dbidx = f->dbidx, pgno = f->pgno;
         lsn_t lsn = f->lsn;
+        bool fresh = f->fresh;
         pgbuf_ref(b);
         f->pins++;
         pthread_mutex_unlock(&c->mu);
-        struct flush_item it = {f, b, dbidx, pgno, lsn, f->fresh};
+        struct flush_item it = {f, b, dbidx, pgno, lsn, fresh};
         JET_ERR err = write_versions(c, &it, 1);
         pthread_mutex_lock(&c->mu);
         f->pins--;
