@@ -140,7 +140,9 @@ static JET_ERR write_direct(struct cache *c, const struct flush_item *it)
     page_seal(tmp, c->page_size);
     JET_ERR err = db_write_page(db, it->pgno, tmp, c->page_size);
     free(tmp);
-    if (err < 0) return jet_report(err, "%s: writing page %u failed: %s", db->path, it->pgno, JetErrorString(err));
+    char eb[128];
+    if (err < 0)
+        return jet_report(err, "%s: writing page %u failed: %s", db->path, it->pgno, os_reason(err, eb, sizeof eb));
     return JET_errSuccess;
 }
 
@@ -170,7 +172,8 @@ static JET_ERR write_round(struct cache *c, const struct flush_item *items, size
             /* The page may now be half written, and only this stage's copy
              * can put it back: stop the instance, so nothing overwrites
              * the copy before recovery uses it. */
-            jet_report(err, "%s: writing page %u failed: %s", db->path, items[i].pgno, JetErrorString(err));
+            char eb[128];
+            jet_report(err, "%s: writing page %u failed: %s", db->path, items[i].pgno, os_reason(err, eb, sizeof eb));
             err = inst_fatal(inst, err);
             goto out;
         }
@@ -180,7 +183,8 @@ static JET_ERR write_round(struct cache *c, const struct flush_item *items, size
         if (!touched[d]) continue;
         if ((err = os_fsync(inst->dbs[d]->fd)) < 0) {
             /* Never retried: see cache_flush_all. */
-            jet_report(err, "%s: fsync failed: %s", inst->dbs[d]->path, JetErrorString(err));
+            char eb[128];
+            jet_report(err, "%s: fsync failed: %s", inst->dbs[d]->path, os_reason(err, eb, sizeof eb));
             err = inst_fatal(inst, err);
             goto out;
         }
