@@ -33,7 +33,7 @@ SMALL=
 cleanup() {
   [ -n "$PID" ] && kill -9 "$PID" 2>/dev/null || true
   fusermount3 -uz "$M" 2>/dev/null || true
-  [ -n "$SMALL" ] && umount "$SMALL" 2>/dev/null || true
+  [ -n "$SMALL" ] && umount -l "$SMALL" 2>/dev/null || true
   rm -rf "$TMP"
 }
 trap cleanup EXIT
