@@ -275,6 +275,10 @@ static JET_ERR frame_obtain(struct cache *c, struct frame **pf, bool *pretry)
              * past this page at the next cache_flush_all. */
             f->dirty = false;
             c->ndirty--;
+        } else if (err >= 0 && f->dirty) {
+            /* A newer version came meanwhile: it changes the one now on
+             * disk, which redo needs whole. */
+            f->fresh = false;
         }
         pgbuf_unref(b);
         if (err < 0) return err;
@@ -513,10 +517,12 @@ release:
             if (f->buf == items[i].buf) {
                 f->dirty = false;
                 c->ndirty--;
-            } else if (f->rec_lsn < l0) {
+            } else {
                 /* A newer version was installed after the capture, so its
-                 * first record is at or after l0. */
-                f->rec_lsn = l0;
+                 * first record is at or after l0; and it changes the version
+                 * now on disk, which redo needs whole: not fresh. */
+                if (f->rec_lsn < l0) f->rec_lsn = l0;
+                f->fresh = false;
             }
         }
         pgbuf_unref(items[i].buf);
