@@ -13,10 +13,9 @@
  *                           records and installs its pages (so a checkpoint
  *                           never sees a transaction half installed)
  *   cache.mu                frames, hash, LRU, dirty state
- *   jet_instance.backup_mu  the backup in progress (backup.c); taken
- *                           before ckpt_mu, a database's snap_lock and
- *                           inst.mu, never while holding one of them
- * Lock order: write_lock -> commit_lock -> inst.mu -> cache.mu -> log's mutex.
+ *   jet_instance.backup_mu  the backup in progress (backup.c)
+ * The lock order, with every nesting the code makes, is one table in
+ * engine/README.md ("Lock order").
  *
  * Instance states: CREATED --JetInit--> RUNNING --JetTerm--> (freed);
  * RUNNING --fatal log error--> unavailable flag set (every call

@@ -182,7 +182,7 @@
  * Appenders never wait for an fsync except when they must roll.
  * durable_lsn and dead are atomics written under mu so that the fast path
  * of log_flush and log_durable_lsn need not take it.  The lock order is
- * the instance's locks -> mu (engine/README.md); on_close is called with
+ * engine/README.md's table (mu is taken last); on_close is called with
  * no lock of the log held, but while the append token may be held, so it
  * must not append or roll.
  */
