@@ -253,6 +253,15 @@ static JET_ERR map_get(struct redo *r, uint32_t dbidx, uint32_t pgno, struct red
 
 static void at_str(lsn_t l, char *buf, size_t cb) { snprintf(buf, cb, "%u:%u", LSN_GEN(l), LSN_OFF(l)); }
 
+/* A page stamped at or past the end of the log: no record of it wrote that. */
+static JET_ERR past_the_end(const char *path, uint32_t pgno, lsn_t stamp, lsn_t end)
+{
+    return jet_report(JET_errDbTimeTooNew,
+                      "recovery: %s page %u has stamp %u:%u, past the end of the log (%u:%u): the page is newer than "
+                      "this log, so the database and the log do not belong together",
+                      path, pgno, LSN_GEN(stamp), LSN_OFF(stamp), LSN_GEN(end), LSN_OFF(end));
+}
+
 /* Applies one committed delta if the page needs it (logrec.h's rules). */
 static JET_ERR redo_delta(struct redo *r, const struct redo_delta *dl)
 {
@@ -266,11 +275,7 @@ static JET_ERR redo_delta(struct redo *r, const struct redo_delta *dl)
     at_str(dl->before, want, sizeof want);
     lsn_t stamp = p->state == PG_OK ? page_lsn(p->img) : 0;
     at_str(stamp, has, sizeof has);
-    if (p->state == PG_OK && stamp >= r->bound)
-        return jet_report(JET_errDbTimeTooNew,
-                          "recovery: %s page %u has stamp %s, past the end of the log (%u:%u): the page is newer than "
-                          "this log, so the database and the log do not belong together (log record at %s)",
-                          d->path, dl->pgno, has, LSN_GEN(r->bound), LSN_OFF(r->bound), at);
+    if (p->state == PG_OK && stamp >= r->bound) return past_the_end(d->path, dl->pgno, stamp, r->bound);
     if (p->state == PG_OK && stamp >= dl->lsn) {
         if (stamp > r->max_skipped) {
             r->max_skipped = stamp;
@@ -593,11 +598,7 @@ JET_ERR recovery_run(struct jet_instance *inst, uint32_t *pnext_gen)
     redo_drop_pending(&r);
     lsn_t end = log_reader_end(rd);
     if (r.max_skipped >= end) {
-        err = jet_report(JET_errDbTimeTooNew,
-                         "recovery: %s page %u has stamp %u:%u, past the end of the log (%u:%u): the page is newer "
-                         "than this log, so the database and the log do not belong together",
-                         r.dbs[r.max_skipped_db].path, r.max_skipped_pgno, LSN_GEN(r.max_skipped),
-                         LSN_OFF(r.max_skipped), LSN_GEN(end), LSN_OFF(end));
+        err = past_the_end(r.dbs[r.max_skipped_db].path, r.max_skipped_pgno, r.max_skipped, end);
         goto out;
     }
     if ((err = map_flush(&r)) < 0) goto out;

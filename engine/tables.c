@@ -292,15 +292,22 @@ static JET_ERR check_key(const void *key, unsigned long cb)
     return JET_errSuccess;
 }
 
+/* The cursor a point operation names, and its key checked. */
+static JET_ERR key_cursor(JET_SESID sesid, JET_TABLEID tableid, const void *key, unsigned long cb, struct session **ps,
+                          struct cursor **pc)
+{
+    JET_ERR err = cursor_get(sesid, tableid, ps, pc);
+    return err < 0 ? err : check_key(key, cb);
+}
+
 JET_ERR JetPutKV(JET_SESID sesid, JET_TABLEID tableid, const void *pvKey, unsigned long cbKey, const void *pvData,
                  unsigned long cbData, JET_GRBIT grbit)
 {
     struct session *s;
     struct cursor *c;
     struct op op;
-    JET_ERR err = cursor_get(sesid, tableid, &s, &c);
+    JET_ERR err = key_cursor(sesid, tableid, pvKey, cbKey, &s, &c);
     if (err < 0) return err;
-    if ((err = check_key(pvKey, cbKey)) < 0) return err;
     if (cbData > JET_cbValueMost) return JET_errRecordTooBig;
     if (cbData && !pvData) return JET_errInvalidParameter;
     if (grbit & ~(JET_GRBIT)(JET_bitPutInsert | JET_bitPutReplace) ||
@@ -335,9 +342,8 @@ JET_ERR JetUpdateKV(JET_SESID sesid, JET_TABLEID tableid, const void *pvKey, uns
     struct session *s;
     struct cursor *c;
     struct op op;
-    JET_ERR err = cursor_get(sesid, tableid, &s, &c);
+    JET_ERR err = key_cursor(sesid, tableid, pvKey, cbKey, &s, &c);
     if (err < 0) return err;
-    if ((err = check_key(pvKey, cbKey)) < 0) return err;
     if (!pfn) return JET_errInvalidParameter;
     struct update_kv u = {pfn, pvContext};
     if ((err = op_begin(&op, s, c->dbidx, true)) < 0) return err;
@@ -351,9 +357,8 @@ JET_ERR JetRetrieveKV(JET_SESID sesid, JET_TABLEID tableid, const void *pvKey, u
     struct session *s;
     struct cursor *c;
     struct op op;
-    JET_ERR err = cursor_get(sesid, tableid, &s, &c);
+    JET_ERR err = key_cursor(sesid, tableid, pvKey, cbKey, &s, &c);
     if (err < 0) return err;
-    if ((err = check_key(pvKey, cbKey)) < 0) return err;
     if (grbit) return JET_errInvalidGrbit;
     if (cbMax && !pvData) return JET_errInvalidParameter;
     if ((err = op_begin(&op, s, c->dbidx, false)) < 0) return err;
@@ -368,9 +373,8 @@ JET_ERR JetDeleteKV(JET_SESID sesid, JET_TABLEID tableid, const void *pvKey, uns
     struct session *s;
     struct cursor *c;
     struct op op;
-    JET_ERR err = cursor_get(sesid, tableid, &s, &c);
+    JET_ERR err = key_cursor(sesid, tableid, pvKey, cbKey, &s, &c);
     if (err < 0) return err;
-    if ((err = check_key(pvKey, cbKey)) < 0) return err;
     if ((err = op_begin(&op, s, c->dbidx, true)) < 0) return err;
     return op_end(&op, bt_delete(&op.pg, c->root, pvKey, cbKey));
 }
@@ -394,9 +398,8 @@ JET_ERR JetSeekKV(JET_SESID sesid, JET_TABLEID tableid, const void *pvKey, unsig
 {
     struct session *s;
     struct cursor *c;
-    JET_ERR err = cursor_get(sesid, tableid, &s, &c);
+    JET_ERR err = key_cursor(sesid, tableid, pvKey, cbKey, &s, &c);
     if (err < 0) return err;
-    if ((err = check_key(pvKey, cbKey)) < 0) return err;
     enum bt_seek_op how;
     switch (grbit) {
     case JET_bitSeekEQ: how = BT_EQ; break;

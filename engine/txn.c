@@ -357,9 +357,14 @@ JET_ERR txn_commit(struct session *s, bool lazy)
         return err;
     }
 
+    /* One buffer, kept between commits, holds the record table and the
+     * encoded records: no allocation on the commit path once it is big
+     * enough. */
     size_t n = t->n;
     uint32_t ps = inst->cache.page_size;
-    size_t need = n * (LR_DELTA_HDR + delta_max_size(ps)) + LR_COMMIT_SIZE;
+    size_t table = (n + 1) * (sizeof *recs + sizeof *iov) + n * (sizeof *lsns + sizeof *changed);
+    table = (table + 7) & ~(size_t)7;
+    size_t need = table + n * (LR_DELTA_HDR + delta_max_size(ps)) + LR_COMMIT_SIZE;
     if (need > t->scratch_cap) {
         uint8_t *ns = realloc(t->scratch, need);
         if (!ns) {
@@ -369,21 +374,18 @@ JET_ERR txn_commit(struct session *s, bool lazy)
         t->scratch = ns;
         t->scratch_cap = need;
     }
-    recs = malloc((n + 1) * sizeof *recs);
-    iov = malloc((n + 1) * sizeof *iov);
-    lsns = malloc(n * sizeof *lsns);
-    changed = malloc(n * sizeof *changed);
-    if (!recs || !iov || !lsns || !changed) {
-        err = JET_errOutOfMemory;
-        goto out_rollback;
-    }
+    recs = (struct log_rec *)(void *)t->scratch;
+    iov = (struct iovec *)(void *)(recs + n + 1);
+    lsns = (lsn_t *)(void *)(iov + n + 1);
+    changed = (struct txn_page **)(void *)(lsns + n);
+    uint8_t *records = t->scratch + table;
     size_t pos = 0, nrec = 0;
     for (size_t i = 0; i < n; i++) {
         struct txn_page *tp = txn_find(t, t->order[i]);
         /* A base never stamped (written when the database was created)
          * has no version a delta could name: encode against zeroes. */
         const uint8_t *base = tp->base && page_lsn(tp->base->data) ? tp->base->data : NULL;
-        uint8_t *h = t->scratch + pos;
+        uint8_t *h = records + pos;
         put_le32(h, (uint32_t)(tp->key >> 32));
         put_le32(h + 4, (uint32_t)tp->key);
         put_le64(h + 8, base ? page_lsn(base) : 0);
@@ -397,7 +399,7 @@ JET_ERR txn_commit(struct session *s, bool lazy)
         pos += LR_DELTA_HDR + dn;
     }
     if (nrec == 0) goto out_rollback; /* nothing changed: nothing to commit */
-    uint8_t *ch = t->scratch + pos;
+    uint8_t *ch = records + pos;
     uint64_t txid = atomic_fetch_add(&inst->txn_seq, 1) + 1;
     put_le64(ch, os_now_us());
     put_le64(ch + 8, txid);
@@ -432,10 +434,6 @@ JET_ERR txn_commit(struct session *s, bool lazy)
     s->last_commit_end = end;
     pthread_rwlock_unlock(&inst->commit_lock);
     txn_rollback(s); /* drops the private references and the write lock */
-    free(recs);
-    free(iov);
-    free(lsns);
-    free(changed);
     if (!lazy) {
         err = log_flush(inst->log, end);
         if (err < 0) return inst_fatal(inst, err);
@@ -444,10 +442,6 @@ JET_ERR txn_commit(struct session *s, bool lazy)
 
 out_rollback:
     txn_rollback(s);
-    free(recs);
-    free(iov);
-    free(lsns);
-    free(changed);
     return err;
 }
 

@@ -138,15 +138,24 @@ static bool send_all(int fd, const char *p, size_t n)
     return true;
 }
 
+/* Sends the pending output (once its writes are durable) and empties it. */
+static bool send_out(struct resp_conn *cn, struct resp_client *c)
+{
+    bool ok = !c->out.oom && (!c->out.len || send_all(cn->fd, c->out.data, c->out.len));
+    c->out.len = 0;
+    resp_buf_shrink(&c->out, OUT_KEEP);
+    return ok;
+}
+
+/* Sends now, waiting first for this client's own writes: for output that
+ * cannot wait for the turn's end (a full buffer, the last words before a
+ * close). */
 static bool flush_out(struct resp_conn *cn, struct resp_client *c)
 {
     if (c->out.oom) return false;
     /* One durable wait for everything this batch wrote (resp_commands.h). */
     if (!resp_client_durable(c)) return false;
-    bool ok = send_all(cn->fd, c->out.data, c->out.len);
-    c->out.len = 0;
-    resp_buf_shrink(&c->out, OUT_KEEP);
-    return ok;
+    return send_out(cn, c);
 }
 
 /*
@@ -376,12 +385,7 @@ static bool accept_one(struct resp_server *srv)
  * send failed.  False when the close stopped the server. */
 static bool conn_send(struct resp_conn *cn)
 {
-    bool ok = true;
-    if (cn->c.out.oom) ok = false;
-    else if (cn->c.out.len) ok = send_all(cn->fd, cn->c.out.data, cn->c.out.len);
-    cn->c.out.len = 0;
-    resp_buf_shrink(&cn->c.out, OUT_KEEP);
-    if (!ok) cn->closing = true;
+    if (!send_out(cn, &cn->c)) cn->closing = true;
     return cn->closing ? conn_close(cn) : true;
 }
 
