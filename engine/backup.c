@@ -43,6 +43,7 @@
 #include "delivered.h"
 #include "diag.h"
 #include "instance.h"
+#include "lockrank.h"
 #include "os.h"
 #include "page.h"
 
@@ -239,7 +240,7 @@ static JET_ERR snap_preserve_locked(struct db *db, uint32_t pgno, uint32_t ps)
 
 JET_ERR db_write_page(struct db *db, uint32_t pgno, const uint8_t *page, uint32_t ps)
 {
-    pthread_rwlock_wrlock(&db->snap_lock);
+    lk_wrlock(&db->snap_lock, LK_SNAP);
     JET_ERR err = snap_preserve_locked(db, pgno, ps);
     if (err < 0) {
         /* The instance comes first: the backup fails (its reads refuse
@@ -254,7 +255,7 @@ JET_ERR db_write_page(struct db *db, uint32_t pgno, const uint8_t *page, uint32_
         fprintf(stderr, "jet: %s\n", s->failure);
     }
     err = os_pwrite(db->fd, page, ps, (uint64_t)pgno * ps);
-    pthread_rwlock_unlock(&db->snap_lock);
+    lk_rwunlock(&db->snap_lock, LK_SNAP);
     return err;
 }
 
@@ -287,12 +288,12 @@ static JET_ERR bk_enter(JET_INSTANCE h, struct jet_instance **pinst, struct back
     struct jet_instance *inst;
     JET_ERR err = backup_instance(h, &inst);
     if (err < 0) return err;
-    pthread_mutex_lock(&inst->backup_mu);
+    lk_mutex_lock(&inst->backup_mu, LK_BACKUP);
     struct backup *bk = inst->backup;
     if (!bk || bk->ending) err = JET_errNoBackup;
     else if (bk->stopped && !allow_stopped) err = JET_errBackupAbortByServer;
     if (err < 0) {
-        pthread_mutex_unlock(&inst->backup_mu);
+        lk_mutex_unlock(&inst->backup_mu, LK_BACKUP);
         return err;
     }
     *pinst = inst;
@@ -300,7 +301,7 @@ static JET_ERR bk_enter(JET_INSTANCE h, struct jet_instance **pinst, struct back
     return JET_errSuccess;
 }
 
-static void bk_leave(struct jet_instance *inst) { pthread_mutex_unlock(&inst->backup_mu); }
+static void bk_leave(struct jet_instance *inst) { lk_mutex_unlock(&inst->backup_mu, LK_BACKUP); }
 
 static void bk_free(struct jet_instance *inst, struct backup *bk)
 {
@@ -309,19 +310,19 @@ static void bk_free(struct jet_instance *inst, struct backup *bk)
         struct bk_file *f = &bk->files[i];
         if (f->is_db && inst->dbs[f->dbidx]) {
             struct db *db = inst->dbs[f->dbidx];
-            pthread_rwlock_wrlock(&db->snap_lock);
+            lk_wrlock(&db->snap_lock, LK_SNAP);
             snap_free(db->snap);
             db->snap = NULL;
-            pthread_rwlock_unlock(&db->snap_lock);
+            lk_rwunlock(&db->snap_lock, LK_SNAP);
         }
         free(f->covered);
     }
     dlv_free(&bk->dlv);
     free(bk->files);
     free(bk);
-    pthread_mutex_lock(&inst->mu);
+    lk_mutex_lock(&inst->mu, LK_INSTANCE);
     inst->backup_pin_gen = 0;
-    pthread_mutex_unlock(&inst->mu);
+    lk_mutex_unlock(&inst->mu, LK_INSTANCE);
 }
 
 /* Waits until no read uses bk any more, then takes it out of the
@@ -362,7 +363,7 @@ static JET_ERR bk_add_file(struct backup *bk, bool is_db, uint32_t dbidx, uint32
 static JET_ERR stamp_copy_header(struct db *db, struct backup *bk)
 {
     JET_ERR err = JET_errSuccess;
-    pthread_rwlock_wrlock(&db->snap_lock);
+    lk_wrlock(&db->snap_lock, LK_SNAP);
     for (uint32_t p = 0; p < 2 && err >= 0; p++) {
         uint8_t *img = snap_find(db->snap, p);
         struct db_header h;
@@ -379,7 +380,7 @@ static JET_ERR stamp_copy_header(struct db *db, struct backup *bk)
         h.copy.consistent_us = bk->roll_us;
         db_header_encode(&h, img);
     }
-    pthread_rwlock_unlock(&db->snap_lock);
+    lk_rwunlock(&db->snap_lock, LK_SNAP);
     return err;
 }
 
@@ -402,9 +403,9 @@ JET_ERR JetBeginExternalBackupInstance(JET_INSTANCE instance, JET_GRBIT grbit)
     bk->begin_us = os_now_us();
     bk->backup_id = os_random64();
 
-    pthread_mutex_lock(&inst->backup_mu);
+    lk_mutex_lock(&inst->backup_mu, LK_BACKUP);
     if (inst->backup) {
-        pthread_mutex_unlock(&inst->backup_mu);
+        lk_mutex_unlock(&inst->backup_mu, LK_BACKUP);
         free(bk);
         return JET_errBackupInProgress;
     }
@@ -413,7 +414,7 @@ JET_ERR JetBeginExternalBackupInstance(JET_INSTANCE instance, JET_GRBIT grbit)
      * checkpointer moves the position and reads the pin under the same
      * lock), without waiting for a checkpoint cycle in flight, so begin's
      * cost does not depend on how much is dirty. */
-    pthread_mutex_lock(&inst->mu);
+    lk_mutex_lock(&inst->mu, LK_INSTANCE);
     bk->lsn_start = inst->checkpoint_lsn;
     uint32_t prev_high = 0;
     bool any_db = false, missing_full = false;
@@ -441,7 +442,7 @@ JET_ERR JetBeginExternalBackupInstance(JET_INSTANCE instance, JET_GRBIT grbit)
                 err = JET_errOutOfMemory;
                 break;
             }
-            pthread_rwlock_wrlock(&db->snap_lock);
+            lk_wrlock(&db->snap_lock, LK_SNAP);
             err = os_fsize(db->fd, &size);
             s->size = size;
             s->npages = (uint32_t)((size + inst->p.page_size - 1) / inst->p.page_size);
@@ -454,7 +455,7 @@ JET_ERR JetBeginExternalBackupInstance(JET_INSTANCE instance, JET_GRBIT grbit)
             /* The header is rewritten in place by attach, detach and the
              * backup history: keep both copies as they are now. */
             for (uint32_t p = 0; p < 2 && err >= 0; p++) err = snap_preserve_locked(db, p, inst->p.page_size);
-            pthread_rwlock_unlock(&db->snap_lock);
+            lk_rwunlock(&db->snap_lock, LK_SNAP);
             if (err >= 0) err = bk_add_file(bk, true, d, 0, db->path, size);
         }
         if (err < 0) goto fail_locked;
@@ -477,17 +478,17 @@ JET_ERR JetBeginExternalBackupInstance(JET_INSTANCE instance, JET_GRBIT grbit)
         }
     }
     inst->backup_pin_gen = bk->gen_low;
-    pthread_mutex_unlock(&inst->mu);
+    lk_mutex_unlock(&inst->mu, LK_INSTANCE);
     bk->lsn_mark = log_end_lsn(inst->log);
     uint32_t closed = 0;
     if ((err = log_roll(inst->log, &closed)) < 0) {
         err = inst_fatal(inst, err);
-        pthread_mutex_lock(&inst->mu);
+        lk_mutex_lock(&inst->mu, LK_INSTANCE);
         goto fail_locked;
     }
     bk->gen_high = closed;
     bk->roll_us = os_now_us();
-    pthread_mutex_lock(&inst->mu);
+    lk_mutex_lock(&inst->mu, LK_INSTANCE);
     if (bk->gen_low == 0 || bk->gen_low > bk->gen_high) bk->gen_low = bk->gen_high;
     for (uint32_t g = bk->gen_low; g <= bk->gen_high; g++) {
         char path[JET_PATH_MAX];
@@ -505,14 +506,14 @@ JET_ERR JetBeginExternalBackupInstance(JET_INSTANCE instance, JET_GRBIT grbit)
         if (f->is_db && (err = stamp_copy_header(inst->dbs[f->dbidx], bk)) < 0) goto fail_locked;
     }
     inst->backup = bk;
-    pthread_mutex_unlock(&inst->mu);
-    pthread_mutex_unlock(&inst->backup_mu);
+    lk_mutex_unlock(&inst->mu, LK_INSTANCE);
+    lk_mutex_unlock(&inst->backup_mu, LK_BACKUP);
     return JET_errSuccess;
 
 fail_locked:
-    pthread_mutex_unlock(&inst->mu);
+    lk_mutex_unlock(&inst->mu, LK_INSTANCE);
     bk_free(inst, bk);
-    pthread_mutex_unlock(&inst->backup_mu);
+    lk_mutex_unlock(&inst->backup_mu, LK_BACKUP);
     return err;
 }
 
@@ -616,9 +617,9 @@ static JET_ERR log_info(JET_INSTANCE instance, char *szz, unsigned long cbMax, u
     } else {
         uint32_t *gens = NULL;
         size_t n = 0;
-        pthread_mutex_lock(&inst->mu);
+        lk_mutex_lock(&inst->mu, LK_INSTANCE);
         uint32_t limit = LSN_GEN(inst->checkpoint_lsn);
-        pthread_mutex_unlock(&inst->mu);
+        lk_mutex_unlock(&inst->mu, LK_INSTANCE);
         if (log_list(inst->p.log_path, inst->p.base, &gens, &n) >= 0) {
             for (size_t i = 0; i < n; i++) {
                 if (gens[i] > bk->gen_high || gens[i] >= limit) continue;
@@ -690,10 +691,10 @@ JET_ERR JetOpenFileInstance(JET_INSTANCE instance, const char *szFileName, JET_H
         /* A database not in the set of an incremental backup is a
          * sequence error, as in ESE. */
         bool is_db = false;
-        pthread_mutex_lock(&inst->mu);
+        lk_mutex_lock(&inst->mu, LK_INSTANCE);
         for (uint32_t d = 0; d < JET_MAX_DBS; d++)
             if (inst->dbs[d] && strcmp(inst->dbs[d]->path, szFileName) == 0) is_db = true;
-        pthread_mutex_unlock(&inst->mu);
+        lk_mutex_unlock(&inst->mu, LK_INSTANCE);
         err = is_db && bk->incremental ? JET_errInvalidBackupSequence
                                        : jet_report(JET_errFileNotFound, "%s: not a file of this backup set", szFileName);
         goto out;
@@ -758,7 +759,7 @@ static JET_ERR read_db(struct jet_instance *inst, struct bk_file *f, uint64_t of
         goto out;
     }
     err = os_pread_full(db->fd, span, span_len, p0 * ps);
-    pthread_rwlock_rdlock(&db->snap_lock);
+    lk_rdlock(&db->snap_lock, LK_SNAP);
     /* Checked after the pread: a page written since it may have been
      * written unpreserved. */
     if (err >= 0 && db->snap && db->snap->failed) err = jet_report(JET_errBackupAbortByServer, "%s", db->snap->failure);
@@ -766,7 +767,7 @@ static JET_ERR read_db(struct jet_instance *inst, struct bk_file *f, uint64_t of
         JET_ERR kept = snap_read(db->snap, (uint32_t)pg, span + (pg - p0) * ps, ps);
         if (kept < 0) err = kept;
     }
-    pthread_rwlock_unlock(&db->snap_lock);
+    lk_rwunlock(&db->snap_lock, LK_SNAP);
     if (err < 0) goto out;
     for (uint64_t pg = p0; pg < p1 && err >= 0; pg++) {
         uint8_t *page = span + (pg - p0) * ps;
@@ -828,14 +829,14 @@ static JET_ERR read_at(JET_INSTANCE instance, JET_HANDLE hf, uint64_t off, void 
             }
         }
     }
-    pthread_mutex_lock(&inst->backup_mu);
+    lk_mutex_lock(&inst->backup_mu, LK_BACKUP);
     if (inst->backup != bk) err = JET_errBackupAbortByServer;
     else if (err >= 0) {
         cover(f, off, n);
         if (sequential) h->pos = off + n;
     }
     if (--bk->readers == 0) pthread_cond_broadcast(&inst->backup_cv);
-    pthread_mutex_unlock(&inst->backup_mu);
+    lk_mutex_unlock(&inst->backup_mu, LK_BACKUP);
     if (err >= 0 && pcbActual) *pcbActual = (unsigned long)n;
     return err;
 }
@@ -894,7 +895,7 @@ static void record_history(struct jet_instance *inst, struct backup *bk)
     bool truncating = bk->truncate || bk->truncate_done;
     enum db_backup_kind kind = bk->incremental ? (truncating ? DB_BK_INCREMENTAL : DB_BK_DIFFERENTIAL)
                                                : (truncating ? DB_BK_FULL : DB_BK_COPY);
-    pthread_mutex_lock(&inst->mu);
+    lk_mutex_lock(&inst->mu, LK_INSTANCE);
     for (uint32_t d = 0; d < JET_MAX_DBS; d++) {
         struct db *db = inst->dbs[d];
         if (!db || !db->attached) continue;
@@ -923,14 +924,14 @@ static void record_history(struct jet_instance *inst, struct backup *bk)
             fprintf(stderr, "jet: %s: recording the %s backup in the header failed: %s\n", db->path,
                     db_backup_kind_name(kind), JetErrorString(err));
     }
-    pthread_mutex_unlock(&inst->mu);
+    lk_mutex_unlock(&inst->mu, LK_INSTANCE);
 }
 
 static void truncate_logs(struct jet_instance *inst, struct backup *bk)
 {
     uint32_t *gens = NULL;
     size_t n = 0;
-    pthread_mutex_lock(&inst->ckpt_mu);
+    lk_mutex_lock(&inst->ckpt_mu, LK_CKPT);
     uint32_t limit = LSN_GEN(inst->checkpoint_lsn);
     if (log_list(inst->p.log_path, inst->p.base, &gens, &n) >= 0) {
         /* Oldest first, so a failure leaves the rest contiguous. */
@@ -940,7 +941,7 @@ static void truncate_logs(struct jet_instance *inst, struct backup *bk)
         }
         free(gens);
     }
-    pthread_mutex_unlock(&inst->ckpt_mu);
+    lk_mutex_unlock(&inst->ckpt_mu, LK_CKPT);
 }
 
 JET_ERR JetEndExternalBackupInstance2(JET_INSTANCE instance, JET_GRBIT grbit)
@@ -980,15 +981,15 @@ JET_ERR JetStopBackupInstance(JET_INSTANCE instance)
     struct jet_instance *inst;
     JET_ERR err = backup_instance(instance, &inst);
     if (err < 0) return err;
-    pthread_mutex_lock(&inst->backup_mu);
+    lk_mutex_lock(&inst->backup_mu, LK_BACKUP);
     if (inst->backup) inst->backup->stopped = true;
-    pthread_mutex_unlock(&inst->backup_mu);
+    lk_mutex_unlock(&inst->backup_mu, LK_BACKUP);
     return JET_errSuccess;
 }
 
 void backup_abort(struct jet_instance *inst)
 {
-    pthread_mutex_lock(&inst->backup_mu);
+    lk_mutex_lock(&inst->backup_mu, LK_BACKUP);
     /* An End already finishing it owns it: wait for that instead. */
     while (inst->backup && inst->backup->ending) pthread_cond_wait(&inst->backup_cv, &inst->backup_mu);
     struct backup *bk = inst->backup;
@@ -997,7 +998,7 @@ void backup_abort(struct jet_instance *inst)
         record_delivered(inst, bk);
         bk_free(inst, bk);
     }
-    pthread_mutex_unlock(&inst->backup_mu);
+    lk_mutex_unlock(&inst->backup_mu, LK_BACKUP);
 }
 
 /* ---- instance-less variants: legacy mode only ---- */
@@ -1088,7 +1089,7 @@ JET_ERR JetGetBackupManifestInstance(JET_INSTANCE instance, const char *szType, 
     uint64_t pred = 0;
     char when[40];
     os_utc(bk->begin_us, 0, when, sizeof when);
-    pthread_mutex_lock(&inst->mu);
+    lk_mutex_lock(&inst->mu, LK_INSTANCE);
     for (uint32_t d = 0; d < JET_MAX_DBS; d++) {
         struct db *db = inst->dbs[d];
         if (!db || !db->attached) continue;
@@ -1111,7 +1112,7 @@ JET_ERR JetGetBackupManifestInstance(JET_INSTANCE instance, const char *szType, 
                   base_name(f->path), f->dbidx, (unsigned long long)inst->dbs[f->dbidx]->hdr.db_signature);
         first = false;
     }
-    pthread_mutex_unlock(&inst->mu);
+    lk_mutex_unlock(&inst->mu, LK_INSTANCE);
     sb_printf(&b, "%s],\n  \"files\": [", first ? "" : "\n  ");
     first = true;
     for (uint32_t i = 0; i < bk->nfiles && err >= 0; i++) {
@@ -1152,7 +1153,7 @@ JET_ERR JetGetBackupStatusInstance(JET_INSTANCE instance, JET_BACKUPSTATUS *st)
     unsigned long cb = st->cbStruct;
     memset(st, 0, sizeof *st);
     st->cbStruct = cb;
-    pthread_mutex_lock(&inst->backup_mu);
+    lk_mutex_lock(&inst->backup_mu, LK_BACKUP);
     struct backup *bk = inst->backup;
     if (bk) {
         st->fInProgress = 1;
@@ -1167,18 +1168,18 @@ JET_ERR JetGetBackupStatusInstance(JET_INSTANCE instance, JET_BACKUPSTATUS *st)
             if (f->ncovered == f->nchunks) st->cFilesReadWhole++;
             if (f->is_db && inst->dbs[f->dbidx]) {
                 struct db *db = inst->dbs[f->dbidx];
-                pthread_rwlock_rdlock(&db->snap_lock);
+                lk_rdlock(&db->snap_lock, LK_SNAP);
                 if (db->snap) {
                     st->cbPreservedMemory += db->snap->bytes;
                     st->cbPreservedSpill += db->snap->spill_bytes;
                     if (db->snap->failed && !st->szFailure[0])
                         snprintf(st->szFailure, sizeof st->szFailure, "%s", db->snap->failure);
                 }
-                pthread_rwlock_unlock(&db->snap_lock);
+                lk_rwunlock(&db->snap_lock, LK_SNAP);
             }
         }
     }
-    pthread_mutex_unlock(&inst->backup_mu);
+    lk_mutex_unlock(&inst->backup_mu, LK_BACKUP);
     return JET_errSuccess;
 }
 

@@ -28,6 +28,7 @@
 #include "diag.h"
 #include "dwb.h"
 #include "instance.h"
+#include "lockrank.h"
 #include "os.h"
 #include "page.h"
 
@@ -265,10 +266,10 @@ static JET_ERR frame_obtain(struct cache *c, struct frame **pf, bool *pretry)
         bool fresh = f->fresh;
         pgbuf_ref(b);
         f->pins++;
-        pthread_mutex_unlock(&c->mu);
+        lk_mutex_unlock(&c->mu, LK_CACHE);
         struct flush_item it = {f, b, dbidx, pgno, lsn, fresh};
         JET_ERR err = write_versions(c, &it, 1);
-        pthread_mutex_lock(&c->mu);
+        lk_mutex_lock(&c->mu, LK_CACHE);
         f->pins--;
         if (err >= 0 && f->buf == b && f->dirty) {
             /* Written and fsynced, but the checkpoint position only moves
@@ -297,7 +298,7 @@ JET_ERR cache_get(struct cache *c, uint32_t dbidx, uint32_t pgno, struct pgbuf *
 {
     JET_ERR err = JET_errSuccess;
     struct frame *f;
-    pthread_mutex_lock(&c->mu);
+    lk_mutex_lock(&c->mu, LK_CACHE);
 again:
     f = lookup(c, dbidx, pgno);
     if (f) {
@@ -310,7 +311,7 @@ again:
         lru_push_head(c, f);
         c->hits++;
         *pbuf = f->buf;
-        pthread_mutex_unlock(&c->mu);
+        lk_mutex_unlock(&c->mu, LK_CACHE);
         return JET_errSuccess;
     }
     bool retry;
@@ -341,12 +342,12 @@ again:
     lru_push_head(c, f);
     c->misses++;
     int fd = db->fd;
-    pthread_mutex_unlock(&c->mu);
+    lk_mutex_unlock(&c->mu, LK_CACHE);
 
     err = os_pread_full(fd, b->data, c->page_size, (uint64_t)pgno * c->page_size);
     if (err >= 0) err = page_verify(b->data, c->page_size, pgno, db->path);
 
-    pthread_mutex_lock(&c->mu);
+    lk_mutex_lock(&c->mu, LK_CACHE);
     f->loading = false;
     pthread_cond_broadcast(&c->cv);
     if (err < 0) {
@@ -361,7 +362,7 @@ again:
     f->lsn = page_lsn(b->data);
     *pbuf = b;
 out:
-    pthread_mutex_unlock(&c->mu);
+    lk_mutex_unlock(&c->mu, LK_CACHE);
     return err;
 }
 
@@ -380,18 +381,18 @@ static void shrink_locked(struct cache *c)
 
 void cache_put(struct cache *c, uint32_t dbidx, uint32_t pgno)
 {
-    pthread_mutex_lock(&c->mu);
+    lk_mutex_lock(&c->mu, LK_CACHE);
     struct frame *f = lookup(c, dbidx, pgno);
     if (f && f->pins > 0) f->pins--;
     shrink_locked(c);
-    pthread_mutex_unlock(&c->mu);
+    lk_mutex_unlock(&c->mu, LK_CACHE);
 }
 
 JET_ERR cache_install(struct cache *c, uint32_t dbidx, uint32_t pgno, struct pgbuf *buf, lsn_t first_lsn, lsn_t lsn,
                       bool fresh)
 {
     JET_ERR err = JET_errSuccess;
-    pthread_mutex_lock(&c->mu);
+    lk_mutex_lock(&c->mu, LK_CACHE);
     struct frame *f;
 again:
     f = lookup(c, dbidx, pgno);
@@ -427,13 +428,13 @@ again:
         c->ndirty++;
     }
 out:
-    pthread_mutex_unlock(&c->mu);
+    lk_mutex_unlock(&c->mu, LK_CACHE);
     return err;
 }
 
 void cache_forget_db(struct cache *c, uint32_t dbidx)
 {
-    pthread_mutex_lock(&c->mu);
+    lk_mutex_lock(&c->mu, LK_CACHE);
     struct frame *f = c->head;
     while (f) {
         struct frame *n = f->next;
@@ -447,7 +448,7 @@ void cache_forget_db(struct cache *c, uint32_t dbidx)
         }
         f = n;
     }
-    pthread_mutex_unlock(&c->mu);
+    lk_mutex_unlock(&c->mu, LK_CACHE);
 }
 
 static int flush_item_cmp(const void *a, const void *b)
@@ -466,13 +467,13 @@ JET_ERR cache_flush_all(struct cache *c, lsn_t *pckpt)
     bool touched[JET_MAX_DBS] = {0};
 
     /* Capture a set no commit is half-way through. */
-    pthread_rwlock_wrlock(&inst->commit_lock);
+    lk_wrlock(&inst->commit_lock, LK_COMMIT);
     lsn_t l0 = inst->log ? log_end_lsn(inst->log) : 0;
-    pthread_mutex_lock(&c->mu);
+    lk_mutex_lock(&c->mu, LK_CACHE);
     items = malloc((c->ndirty + 1) * sizeof *items);
     if (!items) {
-        pthread_mutex_unlock(&c->mu);
-        pthread_rwlock_unlock(&inst->commit_lock);
+        lk_mutex_unlock(&c->mu, LK_CACHE);
+        lk_rwunlock(&inst->commit_lock, LK_COMMIT);
         return JET_errOutOfMemory;
     }
     for (struct frame *f = c->head; f; f = f->next) {
@@ -481,8 +482,8 @@ JET_ERR cache_flush_all(struct cache *c, lsn_t *pckpt)
         f->pins++;
         items[n++] = (struct flush_item){f, f->buf, f->dbidx, f->pgno, f->lsn, f->fresh};
     }
-    pthread_mutex_unlock(&c->mu);
-    pthread_rwlock_unlock(&inst->commit_lock);
+    lk_mutex_unlock(&c->mu, LK_CACHE);
+    lk_rwunlock(&inst->commit_lock, LK_COMMIT);
 
     qsort(items, n, sizeof *items, flush_item_cmp);
     if (inst->log && n) {
@@ -509,7 +510,7 @@ JET_ERR cache_flush_all(struct cache *c, lsn_t *pckpt)
         }
     }
 release:
-    pthread_mutex_lock(&c->mu);
+    lk_mutex_lock(&c->mu, LK_CACHE);
     for (size_t i = 0; i < n; i++) {
         struct frame *f = items[i].f;
         f->pins--;
@@ -531,7 +532,7 @@ release:
     for (struct frame *f = c->head; f; f = f->next)
         if (f->dirty && f->rec_lsn < ckpt) ckpt = f->rec_lsn;
     shrink_locked(c);
-    pthread_mutex_unlock(&c->mu);
+    lk_mutex_unlock(&c->mu, LK_CACHE);
     free(items);
     if (err >= 0 && pckpt) *pckpt = ckpt;
     return err;
@@ -544,9 +545,9 @@ JET_ERR cache_throttle(struct cache *c)
      * cache without bound.  Past a quarter of the cache dirty, wake the
      * checkpointer; past the whole cache, write back here, so the writer
      * is slowed to the disk's pace instead. */
-    pthread_mutex_lock(&c->mu);
+    lk_mutex_lock(&c->mu, LK_CACHE);
     size_t dirty = c->ndirty, cap = c->capacity;
-    pthread_mutex_unlock(&c->mu);
+    lk_mutex_unlock(&c->mu, LK_CACHE);
     if (dirty > cap / 4) ckpt_kick(c->inst);
     if (dirty > cap) return ckpt_run(c->inst);
     return JET_errSuccess;

@@ -32,6 +32,7 @@
 
 #include "diag.h"
 #include "instance.h"
+#include "lockrank.h"
 #include "os.h"
 #include "page.h"
 
@@ -138,12 +139,12 @@ JET_ERR ckpt_note_attached(struct jet_instance *inst)
     JET_ERR err;
     if (!inst->log) return JET_errSuccess;
     if ((err = ckpt_path(inst, path, sizeof path)) < 0) return err;
-    pthread_mutex_lock(&inst->ckpt_mu);
-    pthread_mutex_lock(&inst->mu);
+    lk_mutex_lock(&inst->ckpt_mu, LK_CKPT);
+    lk_mutex_lock(&inst->mu, LK_INSTANCE);
     ckpt_fill(inst, &ck, inst->checkpoint_lsn);
-    pthread_mutex_unlock(&inst->mu);
+    lk_mutex_unlock(&inst->mu, LK_INSTANCE);
     err = ckpt_write(path, &ck);
-    pthread_mutex_unlock(&inst->ckpt_mu);
+    lk_mutex_unlock(&inst->ckpt_mu, LK_CKPT);
     return err;
 }
 
@@ -154,21 +155,21 @@ JET_ERR ckpt_run(struct jet_instance *inst)
     struct ckpt_file ck;
     char path[JET_PATH_MAX];
     if (!inst->log) return cache_flush_all(&inst->cache, NULL);
-    pthread_mutex_lock(&inst->ckpt_mu);
+    lk_mutex_lock(&inst->ckpt_mu, LK_CKPT);
     err = cache_flush_all(&inst->cache, &lsn);
     if (err < 0) goto out;
     if (lsn <= inst->checkpoint_lsn) goto out;
     if ((err = ckpt_path(inst, path, sizeof path)) < 0) goto out;
-    pthread_mutex_lock(&inst->mu);
+    lk_mutex_lock(&inst->mu, LK_INSTANCE);
     ckpt_fill(inst, &ck, lsn);
-    pthread_mutex_unlock(&inst->mu);
+    lk_mutex_unlock(&inst->mu, LK_INSTANCE);
     if ((err = ckpt_write(path, &ck)) < 0) goto out;
     /* The position moves and the backup pin is read in one step (backup.c
      * chooses its set under the same lock). */
-    pthread_mutex_lock(&inst->mu);
+    lk_mutex_lock(&inst->mu, LK_INSTANCE);
     inst->checkpoint_lsn = lsn;
     uint32_t pin = inst->backup_pin_gen;
-    pthread_mutex_unlock(&inst->mu);
+    lk_mutex_unlock(&inst->mu, LK_INSTANCE);
     if (inst->p.circular) {
         uint32_t *gens = NULL;
         size_t n = 0;
@@ -181,7 +182,7 @@ JET_ERR ckpt_run(struct jet_instance *inst)
         }
     }
 out:
-    pthread_mutex_unlock(&inst->ckpt_mu);
+    lk_mutex_unlock(&inst->ckpt_mu, LK_CKPT);
     return err;
 }
 
@@ -194,15 +195,15 @@ static void ckpt_note_generation(struct jet_instance *inst)
 {
     struct ckpt_file ck;
     char path[JET_PATH_MAX];
-    pthread_mutex_lock(&inst->ckpt_mu);
-    pthread_mutex_lock(&inst->mu);
+    lk_mutex_lock(&inst->ckpt_mu, LK_CKPT);
+    lk_mutex_lock(&inst->mu, LK_INSTANCE);
     lsn_t lsn = inst->checkpoint_lsn;
     if (lsn) ckpt_fill(inst, &ck, lsn);
-    pthread_mutex_unlock(&inst->mu);
+    lk_mutex_unlock(&inst->mu, LK_INSTANCE);
     /* A failure leaves the older record: the next cycle writes it again. */
     if (lsn && ckpt_path(inst, path, sizeof path) >= 0 && ckpt_write(path, &ck) < 0)
         fprintf(stderr, "jet: %s\n", JetGetLastErrorDetail());
-    pthread_mutex_unlock(&inst->ckpt_mu);
+    lk_mutex_unlock(&inst->ckpt_mu, LK_CKPT);
 }
 
 void ckpt_generation_closed(void *arg, uint32_t generation, uint64_t hash, uint64_t close_us)
@@ -240,7 +241,7 @@ static void *ckpt_main(void *arg)
 {
     struct jet_instance *inst = arg;
     uint64_t last_note_us = 0;
-    pthread_mutex_lock(&inst->mu);
+    lk_mutex_lock(&inst->mu, LK_INSTANCE);
     while (!inst->ckpt_stop) {
         struct timespec period = realtime_after_ms(inst->p.ckpt_period_ms);
         /* A closed generation is noted soon (within NOTE_MIN_INTERVAL_MS);
@@ -251,9 +252,9 @@ static void *ckpt_main(void *arg)
                 uint64_t since = os_mono_us() - last_note_us;
                 if (since >= NOTE_MIN_INTERVAL_MS * 1000u) {
                     atomic_store(&inst->ckpt_note_gen, false);
-                    pthread_mutex_unlock(&inst->mu);
+                    lk_mutex_unlock(&inst->mu, LK_INSTANCE);
                     if (!atomic_load(&inst->unavailable)) ckpt_note_generation(inst);
-                    pthread_mutex_lock(&inst->mu);
+                    lk_mutex_lock(&inst->mu, LK_INSTANCE);
                     last_note_us = os_mono_us();
                     continue;
                 }
@@ -265,7 +266,7 @@ static void *ckpt_main(void *arg)
         }
         inst->ckpt_kicked = false;
         if (inst->ckpt_stop) break;
-        pthread_mutex_unlock(&inst->mu);
+        lk_mutex_unlock(&inst->mu, LK_INSTANCE);
         if (!atomic_load(&inst->unavailable)) {
             JET_ERR err = ckpt_run(inst);
             /* A failed checkpoint loses nothing (the log still holds every
@@ -273,9 +274,9 @@ static void *ckpt_main(void *arg)
              * failures are fatal, and ckpt_run reports those itself. */
             (void)err;
         }
-        pthread_mutex_lock(&inst->mu);
+        lk_mutex_lock(&inst->mu, LK_INSTANCE);
     }
-    pthread_mutex_unlock(&inst->mu);
+    lk_mutex_unlock(&inst->mu, LK_INSTANCE);
     return NULL;
 }
 
@@ -290,18 +291,18 @@ JET_ERR ckpt_start_thread(struct jet_instance *inst)
 void ckpt_stop_thread(struct jet_instance *inst)
 {
     if (!inst->ckpt_running) return;
-    pthread_mutex_lock(&inst->mu);
+    lk_mutex_lock(&inst->mu, LK_INSTANCE);
     inst->ckpt_stop = true;
     pthread_cond_broadcast(&inst->ckpt_cv);
-    pthread_mutex_unlock(&inst->mu);
+    lk_mutex_unlock(&inst->mu, LK_INSTANCE);
     pthread_join(inst->ckpt_thread, NULL);
     inst->ckpt_running = false;
 }
 
 void ckpt_kick(struct jet_instance *inst)
 {
-    pthread_mutex_lock(&inst->mu);
+    lk_mutex_lock(&inst->mu, LK_INSTANCE);
     inst->ckpt_kicked = true;
     pthread_cond_broadcast(&inst->ckpt_cv);
-    pthread_mutex_unlock(&inst->mu);
+    lk_mutex_unlock(&inst->mu, LK_INSTANCE);
 }

@@ -22,6 +22,7 @@
 
 #include "diag.h"
 #include "instance.h"
+#include "lockrank.h"
 #include "logrec.h"
 #include "os.h"
 #include "page.h"
@@ -156,7 +157,7 @@ JET_ERR JetCreateDatabase(JET_SESID sesid, const char *szFilename, const char *s
     struct db *db = NULL;
     int fd = -1;
 
-    pthread_mutex_lock(&inst->mu);
+    lk_mutex_lock(&inst->mu, LK_INSTANCE);
     if (db_by_path(inst, path)) {
         err = JET_errDatabaseInUse;
         goto out_unlock;
@@ -218,7 +219,7 @@ JET_ERR JetCreateDatabase(JET_SESID sesid, const char *szFilename, const char *s
     db = NULL;
     fd = -1;
 out_unlock:
-    pthread_mutex_unlock(&inst->mu);
+    lk_mutex_unlock(&inst->mu, LK_INSTANCE);
     free(page);
     db_release(db);
     if (fd >= 0) os_close(fd);
@@ -237,7 +238,7 @@ JET_ERR JetAttachDatabase(JET_SESID sesid, const char *szFilename, JET_GRBIT grb
     if ((err = db_canonical(szFilename, path, sizeof path)) < 0) return err;
     struct jet_instance *inst = s->inst;
     struct db *db = NULL;
-    pthread_mutex_lock(&inst->mu);
+    lk_mutex_lock(&inst->mu, LK_INSTANCE);
     if (db_by_path(inst, path)) {
         err = JET_wrnDatabaseAttached;
         goto out;
@@ -265,7 +266,7 @@ JET_ERR JetAttachDatabase(JET_SESID sesid, const char *szFilename, JET_GRBIT grb
     inst->dbs[slot] = db;
     db = NULL;
 out:
-    pthread_mutex_unlock(&inst->mu);
+    lk_mutex_unlock(&inst->mu, LK_INSTANCE);
     if (db) {
         os_close(db->fd);
         db_release(db);
@@ -286,15 +287,15 @@ JET_ERR JetDetachDatabase(JET_SESID sesid, const char *szFilename)
     /* A backup reads the file and records its history in the header at
      * the end, as ESE refuses: end it first.  backup_mu is held to the
      * end, so no backup begins with the database half detached. */
-    pthread_mutex_lock(&inst->backup_mu);
+    lk_mutex_lock(&inst->backup_mu, LK_BACKUP);
     if (inst->backup) {
-        pthread_mutex_unlock(&inst->backup_mu);
+        lk_mutex_unlock(&inst->backup_mu, LK_BACKUP);
         return jet_report(JET_errBackupInProgress, "%s: a backup is in progress; end it before detaching",
                           szFilename ? path : "the instance's databases");
     }
     /* Flush first so the file is complete without the log. */
     if ((err = ckpt_run(inst)) < 0) goto out_backup;
-    pthread_mutex_lock(&inst->mu);
+    lk_mutex_lock(&inst->mu, LK_INSTANCE);
     bool any = false;
     for (int i = 0; i < JET_MAX_DBS; i++) {
         struct db *db = inst->dbs[i];
@@ -309,10 +310,10 @@ JET_ERR JetDetachDatabase(JET_SESID sesid, const char *szFilename)
         JET_ERR e = db_close_file(inst, db, true);
         if (e < 0 && err >= 0) err = e;
     }
-    pthread_mutex_unlock(&inst->mu);
+    lk_mutex_unlock(&inst->mu, LK_INSTANCE);
     if (szFilename && !any) err = jet_report(JET_errDatabaseNotFound, "%s: not attached", path);
 out_backup:
-    pthread_mutex_unlock(&inst->backup_mu);
+    lk_mutex_unlock(&inst->backup_mu, LK_BACKUP);
     return err;
 }
 
@@ -321,7 +322,7 @@ JET_ERR db_detach_all(struct jet_instance *inst, bool clean)
     JET_ERR err = JET_errSuccess;
     if (clean) err = ckpt_run(inst);
     if (err < 0) clean = false;
-    pthread_mutex_lock(&inst->mu);
+    lk_mutex_lock(&inst->mu, LK_INSTANCE);
     for (int i = 0; i < JET_MAX_DBS; i++) {
         struct db *db = inst->dbs[i];
         if (!db) continue;
@@ -329,7 +330,7 @@ JET_ERR db_detach_all(struct jet_instance *inst, bool clean)
         JET_ERR e = db_close_file(inst, db, clean);
         if (e < 0 && err >= 0) err = e;
     }
-    pthread_mutex_unlock(&inst->mu);
+    lk_mutex_unlock(&inst->mu, LK_INSTANCE);
     if (clean && inst->log && err >= 0) {
         struct ckpt_file ck;
         char path[JET_PATH_MAX];
@@ -357,7 +358,7 @@ JET_ERR JetOpenDatabase(JET_SESID sesid, const char *szFilename, const char *szC
     if (grbit & ~(JET_GRBIT)JET_bitDbReadOnly) return JET_errInvalidGrbit;
     if ((err = db_canonical(szFilename, path, sizeof path)) < 0) return err;
     struct jet_instance *inst = s->inst;
-    pthread_mutex_lock(&inst->mu);
+    lk_mutex_lock(&inst->mu, LK_INSTANCE);
     struct db *db = db_by_path(inst, path);
     if (!db) {
         err = jet_report(JET_errDatabaseNotFound, "%s: database is not attached", path);
@@ -366,7 +367,7 @@ JET_ERR JetOpenDatabase(JET_SESID sesid, const char *szFilename, const char *szC
         s->opened[db->dbidx]++;
         *pdbid = db->dbidx;
     }
-    pthread_mutex_unlock(&inst->mu);
+    lk_mutex_unlock(&inst->mu, LK_INSTANCE);
     return err;
 }
 
@@ -378,20 +379,20 @@ JET_ERR JetCloseDatabase(JET_SESID sesid, JET_DBID dbid, JET_GRBIT grbit)
     if (grbit) return JET_errInvalidGrbit;
     if (dbid >= JET_MAX_DBS || !s->opened[dbid]) return JET_errInvalidDatabaseId;
     struct jet_instance *inst = s->inst;
-    pthread_mutex_lock(&inst->mu);
+    lk_mutex_lock(&inst->mu, LK_INSTANCE);
     s->opened[dbid]--;
     if (inst->dbs[dbid]) inst->dbs[dbid]->opens--;
-    pthread_mutex_unlock(&inst->mu);
+    lk_mutex_unlock(&inst->mu, LK_INSTANCE);
     return JET_errSuccess;
 }
 
 void db_close_session(struct session *s)
 {
     struct jet_instance *inst = s->inst;
-    pthread_mutex_lock(&inst->mu);
+    lk_mutex_lock(&inst->mu, LK_INSTANCE);
     for (int i = 0; i < JET_MAX_DBS; i++) {
         if (s->opened[i] && inst->dbs[i]) inst->dbs[i]->opens -= s->opened[i];
         s->opened[i] = 0;
     }
-    pthread_mutex_unlock(&inst->mu);
+    lk_mutex_unlock(&inst->mu, LK_INSTANCE);
 }

@@ -16,6 +16,7 @@
 #include "dbfile.h"
 #include "diag.h"
 #include "dwb.h"
+#include "lockrank.h"
 #include "os.h"
 #include "page.h"
 
@@ -82,8 +83,8 @@ JET_ERR dwb_close(struct dwb *d, bool remove)
     return err;
 }
 
-void dwb_lock(struct dwb *d) { pthread_mutex_lock(&d->mu); }
-void dwb_unlock(struct dwb *d) { pthread_mutex_unlock(&d->mu); }
+void dwb_lock(struct dwb *d) { lk_mutex_lock(&d->mu, LK_DWB); }
+void dwb_unlock(struct dwb *d) { lk_mutex_unlock(&d->mu, LK_DWB); }
 
 const uint8_t *dwb_image(const struct dwb *d, size_t i) { return d->buf + d->hdr_len + i * d->page_size; }
 

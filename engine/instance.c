@@ -21,6 +21,7 @@
 #include "diag.h"
 #include "dwb.h"
 #include "instance.h"
+#include "lockrank.h"
 #include "logrec.h"
 #include "os.h"
 #include "page.h"
@@ -71,7 +72,7 @@ static struct jet_params *defaults(void)
 
 JET_API_PTR handle_new(int kind, void *obj)
 {
-    pthread_mutex_lock(&g.lock);
+    lk_mutex_lock(&g.lock, LK_REGISTRY);
     size_t i;
     for (i = 0; i < g.nslots; i++)
         if (g.slots[i].kind == HK_NONE) break;
@@ -79,7 +80,7 @@ JET_API_PTR handle_new(int kind, void *obj)
         size_t n = g.nslots ? g.nslots * 2 : 64;
         struct handle_slot *ns = realloc(g.slots, n * sizeof *ns);
         if (!ns) {
-            pthread_mutex_unlock(&g.lock);
+            lk_mutex_unlock(&g.lock, LK_REGISTRY);
             return 0;
         }
         memset(ns + g.nslots, 0, (n - g.nslots) * sizeof *ns);
@@ -90,7 +91,7 @@ JET_API_PTR handle_new(int kind, void *obj)
     g.slots[i].kind = kind;
     g.slots[i].obj = obj;
     JET_API_PTR h = ((JET_API_PTR)g.slots[i].gen << 32) | (JET_API_PTR)(i + 1);
-    pthread_mutex_unlock(&g.lock);
+    lk_mutex_unlock(&g.lock, LK_REGISTRY);
     return h;
 }
 
@@ -99,21 +100,21 @@ static void *handle_lookup(JET_API_PTR h, int kind)
     void *obj = NULL;
     size_t i = (size_t)(h & 0xFFFFFFFFu);
     uint32_t gen = (uint32_t)(h >> 32);
-    pthread_mutex_lock(&g.lock);
+    lk_mutex_lock(&g.lock, LK_REGISTRY);
     if (i >= 1 && i <= g.nslots && g.slots[i - 1].kind == kind && g.slots[i - 1].gen == gen) obj = g.slots[i - 1].obj;
-    pthread_mutex_unlock(&g.lock);
+    lk_mutex_unlock(&g.lock, LK_REGISTRY);
     return obj;
 }
 
 void handle_free(JET_API_PTR h)
 {
     size_t i = (size_t)(h & 0xFFFFFFFFu);
-    pthread_mutex_lock(&g.lock);
+    lk_mutex_lock(&g.lock, LK_REGISTRY);
     if (i >= 1 && i <= g.nslots) {
         g.slots[i - 1].kind = HK_NONE;
         g.slots[i - 1].obj = NULL;
     }
-    pthread_mutex_unlock(&g.lock);
+    lk_mutex_unlock(&g.lock, LK_REGISTRY);
 }
 
 /* ---- instance state ---- */
@@ -124,13 +125,13 @@ static JET_ERR instance_of(JET_INSTANCE h, struct jet_instance **pinst);
 JET_ERR inst_fatal(struct jet_instance *inst, JET_ERR err)
 {
     /* The first failure is the one that counts: later ones follow from it. */
-    pthread_mutex_lock(&failure_mu);
+    lk_mutex_lock(&failure_mu, LK_FAILURE);
     if (!atomic_load(&inst->unavailable)) {
         snprintf(inst->failure, sizeof inst->failure, "%s (%ld): %s", JetErrorString(err), err, JetGetLastErrorDetail());
         atomic_store(&inst->unavailable, 1);
         fprintf(stderr, "jet: instance '%s' is unavailable after %s\n", inst->name, inst->failure);
     }
-    pthread_mutex_unlock(&failure_mu);
+    lk_mutex_unlock(&failure_mu, LK_FAILURE);
     return JET_errInstanceUnavailable;
 }
 
@@ -140,12 +141,12 @@ JET_ERR JetGetInstanceFailure(JET_INSTANCE instance, char *szReason, unsigned lo
     JET_ERR err = instance_of(instance, &inst);
     if (err < 0) return err;
     if (szReason && cbMax) szReason[0] = '\0';
-    pthread_mutex_lock(&failure_mu);
+    lk_mutex_lock(&failure_mu, LK_FAILURE);
     if (atomic_load(&inst->unavailable)) {
         if (szReason && cbMax) snprintf(szReason, cbMax, "%s", inst->failure);
         err = JET_errInstanceUnavailable;
     }
-    pthread_mutex_unlock(&failure_mu);
+    lk_mutex_unlock(&failure_mu, LK_FAILURE);
     return err;
 }
 
@@ -205,19 +206,19 @@ static bool instance_name_taken(const char *name)
 JET_ERR JetCreateInstance(JET_INSTANCE *pinstance, const char *szInstanceName)
 {
     if (!pinstance) return JET_errInvalidParameter;
-    pthread_mutex_lock(&g.lock);
+    lk_mutex_lock(&g.lock, LK_REGISTRY);
     if (g.mode == MODE_LEGACY) {
-        pthread_mutex_unlock(&g.lock);
+        lk_mutex_unlock(&g.lock, LK_REGISTRY);
         return JET_errRunningInOneInstanceMode;
     }
     const char *name = szInstanceName ? szInstanceName : "";
     if (*name && instance_name_taken(name)) {
-        pthread_mutex_unlock(&g.lock);
+        lk_mutex_unlock(&g.lock, LK_REGISTRY);
         return JET_errInstanceNameInUse;
     }
     g.mode = MODE_MULTI;
     defaults();
-    pthread_mutex_unlock(&g.lock);
+    lk_mutex_unlock(&g.lock, LK_REGISTRY);
     struct jet_instance *inst = instance_new(name);
     if (!inst) return JET_errOutOfMemory;
     inst->handle = handle_new(HK_INSTANCE, inst);
@@ -232,10 +233,10 @@ JET_ERR JetCreateInstance(JET_INSTANCE *pinstance, const char *szInstanceName)
 static JET_ERR instance_of(JET_INSTANCE h, struct jet_instance **pinst)
 {
     if (h == 0 || h == JET_instanceNil) {
-        pthread_mutex_lock(&g.lock);
+        lk_mutex_lock(&g.lock, LK_REGISTRY);
         struct jet_instance *l = g.mode == MODE_LEGACY ? g.legacy : NULL;
         enum run_mode m = g.mode;
-        pthread_mutex_unlock(&g.lock);
+        lk_mutex_unlock(&g.lock, LK_REGISTRY);
         if (m == MODE_MULTI) return JET_errRunningInMultiInstanceMode;
         if (!l) return JET_errNotInitialized;
         *pinst = l;
@@ -251,10 +252,10 @@ static JET_ERR instance_of(JET_INSTANCE h, struct jet_instance **pinst)
 JET_ERR inst_lookup_for_backup(JET_INSTANCE h, struct jet_instance **pinst)
 {
     if (h == 0) {
-        pthread_mutex_lock(&g.lock);
+        lk_mutex_lock(&g.lock, LK_REGISTRY);
         enum run_mode m = g.mode;
         struct jet_instance *l = g.legacy;
-        pthread_mutex_unlock(&g.lock);
+        lk_mutex_unlock(&g.lock, LK_REGISTRY);
         if (m == MODE_MULTI) return JET_errRunningInMultiInstanceMode;
         if (m == MODE_NONE || !l) return JET_errInvalidParameter;
         *pinst = l;
@@ -321,18 +322,18 @@ JET_ERR JetSetSystemParameter(JET_INSTANCE *pinstance, JET_SESID sesid, unsigned
 {
     (void)sesid;
     if (!pinstance || *pinstance == 0) {
-        pthread_mutex_lock(&g.lock);
+        lk_mutex_lock(&g.lock, LK_REGISTRY);
         JET_ERR err;
         if (g.mode == MODE_LEGACY && g.legacy && g.legacy->state != INST_CREATED) err = JET_errAlreadyInitialized;
         else err = param_set(defaults(), paramid, lParam, szParam);
-        pthread_mutex_unlock(&g.lock);
+        lk_mutex_unlock(&g.lock, LK_REGISTRY);
         return err;
     }
     struct jet_instance *inst = handle_lookup(*pinstance, HK_INSTANCE);
     if (!inst) return JET_errInvalidInstance;
-    pthread_mutex_lock(&inst->mu);
+    lk_mutex_lock(&inst->mu, LK_INSTANCE);
     JET_ERR err = inst->state != INST_CREATED ? JET_errAlreadyInitialized : param_set(&inst->p, paramid, lParam, szParam);
-    pthread_mutex_unlock(&inst->mu);
+    lk_mutex_unlock(&inst->mu, LK_INSTANCE);
     return err;
 }
 
@@ -342,9 +343,9 @@ JET_ERR JetGetSystemParameter(JET_INSTANCE instance, JET_SESID sesid, unsigned l
     (void)sesid;
     struct jet_params p;
     if (instance == 0 || instance == JET_instanceNil) {
-        pthread_mutex_lock(&g.lock);
+        lk_mutex_lock(&g.lock, LK_REGISTRY);
         p = g.mode == MODE_LEGACY && g.legacy ? g.legacy->p : *defaults();
-        pthread_mutex_unlock(&g.lock);
+        lk_mutex_unlock(&g.lock, LK_REGISTRY);
     } else {
         struct jet_instance *inst = handle_lookup(instance, HK_INSTANCE);
         if (!inst) return JET_errInvalidInstance;
@@ -512,36 +513,36 @@ JET_ERR JetInit(JET_INSTANCE *pinstance)
     struct jet_instance *inst;
     JET_ERR err;
     if (!pinstance || *pinstance == 0) {
-        pthread_mutex_lock(&g.lock);
+        lk_mutex_lock(&g.lock, LK_REGISTRY);
         if (g.mode == MODE_MULTI) {
-            pthread_mutex_unlock(&g.lock);
+            lk_mutex_unlock(&g.lock, LK_REGISTRY);
             return JET_errRunningInMultiInstanceMode;
         }
         if (g.legacy) {
-            pthread_mutex_unlock(&g.lock);
+            lk_mutex_unlock(&g.lock, LK_REGISTRY);
             return JET_errAlreadyInitialized;
         }
         defaults();
-        pthread_mutex_unlock(&g.lock);
+        lk_mutex_unlock(&g.lock, LK_REGISTRY);
         inst = instance_new("");
         if (!inst) return JET_errOutOfMemory;
-        pthread_mutex_lock(&g.lock);
+        lk_mutex_lock(&g.lock, LK_REGISTRY);
         if (g.legacy || g.mode == MODE_MULTI) {
-            pthread_mutex_unlock(&g.lock);
+            lk_mutex_unlock(&g.lock, LK_REGISTRY);
             instance_free(inst);
             return g.mode == MODE_MULTI ? JET_errRunningInMultiInstanceMode : JET_errAlreadyInitialized;
         }
         g.mode = MODE_LEGACY;
         g.legacy = inst;
-        pthread_mutex_unlock(&g.lock);
+        lk_mutex_unlock(&g.lock, LK_REGISTRY);
         inst->handle = handle_new(HK_INSTANCE, inst);
         err = instance_start(inst);
         if (err < 0) {
             handle_free(inst->handle);
-            pthread_mutex_lock(&g.lock);
+            lk_mutex_lock(&g.lock, LK_REGISTRY);
             g.legacy = NULL;
             g.mode = MODE_NONE;
-            pthread_mutex_unlock(&g.lock);
+            lk_mutex_unlock(&g.lock, LK_REGISTRY);
             instance_free(inst);
             return err;
         }
@@ -550,12 +551,12 @@ JET_ERR JetInit(JET_INSTANCE *pinstance)
     }
     inst = handle_lookup(*pinstance, HK_INSTANCE);
     if (!inst) return JET_errInvalidInstance;
-    pthread_mutex_lock(&inst->mu);
+    lk_mutex_lock(&inst->mu, LK_INSTANCE);
     if (inst->state != INST_CREATED) {
-        pthread_mutex_unlock(&inst->mu);
+        lk_mutex_unlock(&inst->mu, LK_INSTANCE);
         return JET_errAlreadyInitialized;
     }
-    pthread_mutex_unlock(&inst->mu);
+    lk_mutex_unlock(&inst->mu, LK_INSTANCE);
     return instance_start(inst);
 }
 
@@ -566,20 +567,20 @@ JET_ERR JetTerm2(JET_INSTANCE instance, JET_GRBIT grbit)
     if (err < 0) return err;
     if (grbit & ~(JET_GRBIT)(JET_bitTermComplete | JET_bitTermAbrupt | JET_bitTermStopBackup))
         return JET_errInvalidGrbit;
-    pthread_mutex_lock(&inst->mu);
+    lk_mutex_lock(&inst->mu, LK_INSTANCE);
     bool running = inst->state == INST_RUNNING;
     if (inst->state == INST_TERMINATING) {
-        pthread_mutex_unlock(&inst->mu);
+        lk_mutex_unlock(&inst->mu, LK_INSTANCE);
         return JET_errTermInProgress;
     }
     inst->state = INST_TERMINATING;
     inst->init_done = false;
-    pthread_mutex_unlock(&inst->mu);
+    lk_mutex_unlock(&inst->mu, LK_INSTANCE);
     /* A backup still open ends as aborted: nothing truncated or recorded. */
     if (running) backup_abort(inst);
 
     /* End every session still open on this instance. */
-    pthread_mutex_lock(&g.lock);
+    lk_mutex_lock(&g.lock, LK_REGISTRY);
     struct session **open = NULL;
     size_t nopen = 0;
     for (size_t i = 0; i < g.nslots; i++) {
@@ -591,7 +592,7 @@ JET_ERR JetTerm2(JET_INSTANCE instance, JET_GRBIT grbit)
         open = no;
         open[nopen++] = s;
     }
-    pthread_mutex_unlock(&g.lock);
+    lk_mutex_unlock(&g.lock, LK_REGISTRY);
     for (size_t i = 0; i < nopen; i++) JetEndSession(open[i]->handle, 0);
     free(open);
 
@@ -615,7 +616,7 @@ JET_ERR JetTerm2(JET_INSTANCE instance, JET_GRBIT grbit)
         inst->lock_fd = -1;
     }
     handle_free(inst->handle);
-    pthread_mutex_lock(&g.lock);
+    lk_mutex_lock(&g.lock, LK_REGISTRY);
     if (g.legacy == inst) {
         g.legacy = NULL;
         g.mode = MODE_NONE;
@@ -624,7 +625,7 @@ JET_ERR JetTerm2(JET_INSTANCE instance, JET_GRBIT grbit)
         for (size_t i = 0; i < g.nslots; i++) any |= g.slots[i].kind == HK_INSTANCE;
         if (!any) g.mode = MODE_NONE;
     }
-    pthread_mutex_unlock(&g.lock);
+    lk_mutex_unlock(&g.lock, LK_REGISTRY);
     /* A failed instance was not shut down cleanly, whatever was asked:
      * saying success would tell a supervisor all is well. */
     if (running && atomic_load(&inst->unavailable))
@@ -667,10 +668,10 @@ JET_ERR JetBeginSession(JET_INSTANCE instance, JET_SESID *psesid, const char *sz
     if (!psesid) return JET_errInvalidParameter;
     JET_ERR err = instance_of(instance, &inst);
     if (err < 0) return err;
-    pthread_mutex_lock(&inst->mu);
+    lk_mutex_lock(&inst->mu, LK_INSTANCE);
     err = inst_check(inst);
     if (err >= 0) inst->nsessions++;
-    pthread_mutex_unlock(&inst->mu);
+    lk_mutex_unlock(&inst->mu, LK_INSTANCE);
     if (err < 0) return err;
     struct session *s = calloc(1, sizeof *s);
     if (!s) goto oom;
@@ -681,9 +682,9 @@ JET_ERR JetBeginSession(JET_INSTANCE instance, JET_SESID *psesid, const char *sz
     return JET_errSuccess;
 oom:
     free(s);
-    pthread_mutex_lock(&inst->mu);
+    lk_mutex_lock(&inst->mu, LK_INSTANCE);
     inst->nsessions--;
-    pthread_mutex_unlock(&inst->mu);
+    lk_mutex_unlock(&inst->mu, LK_INSTANCE);
     return JET_errOutOfMemory;
 }
 
@@ -699,9 +700,9 @@ JET_ERR JetEndSession(JET_SESID sesid, JET_GRBIT grbit)
     db_close_session(s);
     handle_free(s->handle);
     txn_free(&s->txn);
-    pthread_mutex_lock(&s->inst->mu);
+    lk_mutex_lock(&s->inst->mu, LK_INSTANCE);
     s->inst->nsessions--;
-    pthread_mutex_unlock(&s->inst->mu);
+    lk_mutex_unlock(&s->inst->mu, LK_INSTANCE);
     free(s);
     return JET_errSuccess;
 }
@@ -759,10 +760,10 @@ void handle_close_cursors(struct session *s)
 {
     for (;;) {
         struct cursor *found = NULL;
-        pthread_mutex_lock(&g.lock);
+        lk_mutex_lock(&g.lock, LK_REGISTRY);
         for (size_t i = 0; i < g.nslots && !found; i++)
             if (g.slots[i].kind == HK_CURSOR && ((struct cursor *)g.slots[i].obj)->s == s) found = g.slots[i].obj;
-        pthread_mutex_unlock(&g.lock);
+        lk_mutex_unlock(&g.lock, LK_REGISTRY);
         if (!found) return;
         cursor_close_for_session(found);
     }

@@ -199,6 +199,7 @@
 #include <string.h>
 
 #include "diag.h"
+#include "lockrank.h"
 #include "log.h"
 #include "logfmt.h"
 #include "os.h"
@@ -788,7 +789,7 @@ static JET_ERR roll_locked(struct jet_log *log, uint32_t *pclosed)
     uint64_t create_us = log->create_us;
     uint32_t off = log->buf_off;
     size_t n = log->buf_len;
-    pthread_mutex_unlock(&log->mu);
+    lk_mutex_unlock(&log->mu, LK_LOG);
 
     step = "write";
     if (n && (err = os_pwrite(fd, log->buf, n, off)) < 0) goto relock;
@@ -823,7 +824,7 @@ static JET_ERR roll_locked(struct jet_log *log, uint32_t *pclosed)
     (void)os_close(fd);
 
 relock:
-    pthread_mutex_lock(&log->mu);
+    lk_mutex_lock(&log->mu, LK_LOG);
     log->io_busy = false;
     /* Flush waiters wake to a dead log, or to all of gen durable. */
     pthread_cond_broadcast(&log->io_cv);
@@ -849,9 +850,9 @@ relock:
     log->end_lsn = LSN_MAKE(gen + 1, LOG_HEADER_SIZE);
     atomic_store(&log->durable_lsn, log->end_lsn);
     if (log->on_close) {
-        pthread_mutex_unlock(&log->mu);
+        lk_mutex_unlock(&log->mu, LK_LOG);
         log->on_close(log->on_close_arg, gen, hash, close_us);
-        pthread_mutex_lock(&log->mu);
+        lk_mutex_lock(&log->mu, LK_LOG);
     }
     if (pclosed) *pclosed = gen;
     return JET_errSuccess;
@@ -868,7 +869,7 @@ relock:
 static void *prep_main(void *arg)
 {
     struct jet_log *log = arg;
-    pthread_mutex_lock(&log->mu);
+    lk_mutex_lock(&log->mu, LK_LOG);
     while (!log->prep_stop) {
         if (atomic_load(&log->dead) || log->prep_fd >= 0 || log->prep_busy || log->prep_failed) {
             pthread_cond_wait(&log->prep_cv, &log->mu);
@@ -876,16 +877,16 @@ static void *prep_main(void *arg)
         }
         log->prep_busy = true;
         uint32_t next = log->gen + 1;
-        pthread_mutex_unlock(&log->mu);
+        lk_mutex_unlock(&log->mu, LK_LOG);
         int fd = -1;
         JET_ERR err = gen_build_tmp(log, next, &fd);
-        pthread_mutex_lock(&log->mu);
+        lk_mutex_lock(&log->mu, LK_LOG);
         log->prep_busy = false;
         if (err < 0) log->prep_failed = true;
         else log->prep_fd = fd;
         pthread_cond_broadcast(&log->prep_cv);
     }
-    pthread_mutex_unlock(&log->mu);
+    lk_mutex_unlock(&log->mu, LK_LOG);
     return NULL;
 }
 
@@ -1031,7 +1032,7 @@ JET_ERR log_append(struct jet_log *log, const struct log_rec *recs, int nrecs, l
     for (int i = 0; i < nrecs; i++)
         if ((err = rec_payload_len(&recs[i], maxp, &len)) < 0) return err;
 
-    pthread_mutex_lock(&log->mu);
+    lk_mutex_lock(&log->mu, LK_LOG);
     if ((err = append_enter(log)) < 0) goto out_unlock;
     first = log->end_lsn;
     for (int i = 0; i < nrecs; i++) {
@@ -1062,7 +1063,7 @@ JET_ERR log_append(struct jet_log *log, const struct log_rec *recs, int nrecs, l
 out_leave:
     append_leave(log);
 out_unlock:
-    pthread_mutex_unlock(&log->mu);
+    lk_mutex_unlock(&log->mu, LK_LOG);
     return err;
 }
 
@@ -1087,7 +1088,7 @@ static JET_ERR flush_locked(struct jet_log *log)
     log->buf_len = 0;
     log->buf_off = off + (uint32_t)n;
     log->io_busy = true;
-    pthread_mutex_unlock(&log->mu);
+    lk_mutex_unlock(&log->mu, LK_LOG);
 
     if (n) err = os_pwrite(fd, b, n, off);
     /* Bytes that reached a file cut short, or no longer at its name, are
@@ -1101,7 +1102,7 @@ static JET_ERR flush_locked(struct jet_log *log)
     }
     if (err >= 0 && live_may_have_changed(log)) gone = (err = check_live(log, fd, gen)) < 0;
 
-    pthread_mutex_lock(&log->mu);
+    lk_mutex_lock(&log->mu, LK_LOG);
     log->spare = b;
     log->io_busy = false;
     if (gone) {
@@ -1123,7 +1124,7 @@ JET_ERR log_flush(struct jet_log *log, lsn_t lsn)
     if (atomic_load(&log->dead)) return log_dead_error(log);
     if (atomic_load(&log->durable_lsn) >= lsn) return JET_errSuccess;
 
-    pthread_mutex_lock(&log->mu);
+    lk_mutex_lock(&log->mu, LK_LOG);
     if (lsn > log->end_lsn) {
         /* Nothing could ever make it durable: a caller bug, not a wait. */
         err = jet_report(JET_errInvalidParameter, "log_flush: position %u:%u is past the end of the log %u:%u",
@@ -1145,15 +1146,15 @@ JET_ERR log_flush(struct jet_log *log, lsn_t lsn)
         if ((err = flush_locked(log)) < 0) break;
     }
 out:
-    pthread_mutex_unlock(&log->mu);
+    lk_mutex_unlock(&log->mu, LK_LOG);
     return err;
 }
 
 JET_ERR log_flush_all(struct jet_log *log)
 {
-    pthread_mutex_lock(&log->mu);
+    lk_mutex_lock(&log->mu, LK_LOG);
     lsn_t end = log->end_lsn;
-    pthread_mutex_unlock(&log->mu);
+    lk_mutex_unlock(&log->mu, LK_LOG);
     return log_flush(log, end);
 }
 
@@ -1161,12 +1162,12 @@ JET_ERR log_roll(struct jet_log *log, uint32_t *pclosed)
 {
     uint32_t closed = 0;
     JET_ERR err;
-    pthread_mutex_lock(&log->mu);
+    lk_mutex_lock(&log->mu, LK_LOG);
     if ((err = append_enter(log)) < 0) goto out;
     err = roll_locked(log, &closed);
     append_leave(log);
 out:
-    pthread_mutex_unlock(&log->mu);
+    lk_mutex_unlock(&log->mu, LK_LOG);
     if (err >= 0 && pclosed) *pclosed = closed;
     return err;
 }
@@ -1175,17 +1176,17 @@ lsn_t log_durable_lsn(struct jet_log *log) { return atomic_load(&log->durable_ls
 
 lsn_t log_end_lsn(struct jet_log *log)
 {
-    pthread_mutex_lock(&log->mu);
+    lk_mutex_lock(&log->mu, LK_LOG);
     lsn_t end = log->end_lsn;
-    pthread_mutex_unlock(&log->mu);
+    lk_mutex_unlock(&log->mu, LK_LOG);
     return end;
 }
 
 uint32_t log_current_generation(struct jet_log *log)
 {
-    pthread_mutex_lock(&log->mu);
+    lk_mutex_lock(&log->mu, LK_LOG);
     uint32_t gen = log->gen;
-    pthread_mutex_unlock(&log->mu);
+    lk_mutex_unlock(&log->mu, LK_LOG);
     return gen;
 }
 
@@ -1195,10 +1196,10 @@ JET_ERR log_close(struct jet_log *log)
 {
     if (!log) return JET_errSuccess;
     if (log->prep_thread_on) {
-        pthread_mutex_lock(&log->mu);
+        lk_mutex_lock(&log->mu, LK_LOG);
         log->prep_stop = true;
         pthread_cond_broadcast(&log->prep_cv);
-        pthread_mutex_unlock(&log->mu);
+        lk_mutex_unlock(&log->mu, LK_LOG);
         pthread_join(log->prep_thread, NULL);
     }
     /* A body built for a generation that will not come: remove it, so a

@@ -215,10 +215,20 @@ static JET_ERR reader_enter(struct log_reader *rd, uint32_t gen, const struct ch
         goto out;
     }
     if (prev && (h.prev_create_us != prev->create_us || h.prev_hash != prev->hash)) {
+        /* Name both files: when only the hash differs, the earlier one is
+         * the likelier culprit (changed after it was closed), and an
+         * operator must look at both. */
+        char prev_path[LOG_PATH_MAX];
+        if ((err = log_file_name(prev_path, sizeof prev_path, rd->dir, rd->base, prev->gen)) < 0) goto out;
         err = jet_report(JET_errInvalidLogSequence,
-                         "%s: does not follow generation %u: prev_hash %016llx, expected %016llx; prev_create_us "
-                         "%llu, expected %llu",
-                         path, prev->gen, (unsigned long long)h.prev_hash, (unsigned long long)prev->hash,
+                         "%s: does not follow generation %u (%s): %s; prev_hash %016llx, expected %016llx; "
+                         "prev_create_us %llu, expected %llu",
+                         path, prev->gen, prev_path,
+                         h.prev_create_us == prev->create_us
+                             ? "the earlier file's content differs from the hash recorded when this one began "
+                               "(damaged or changed after it was closed)"
+                             : "the two files are from different chains",
+                         (unsigned long long)h.prev_hash, (unsigned long long)prev->hash,
                          (unsigned long long)h.prev_create_us, (unsigned long long)prev->create_us);
         goto out;
     }

@@ -22,6 +22,7 @@
 
 #include "diag.h"
 #include "instance.h"
+#include "lockrank.h"
 #include "page.h"
 
 struct op {
@@ -56,7 +57,7 @@ static JET_ERR op_begin(struct op *op, struct session *s, uint32_t dbidx, bool w
         }
         if (s->txn.failed) return jet_report(JET_errInvalidParameter, "an update failed in this transaction: roll it back");
     } else if (!s->holds_write_lock) {
-        pthread_rwlock_rdlock(&s->inst->commit_lock);
+        lk_rdlock(&s->inst->commit_lock, LK_COMMIT);
         op->read_locked = true;
     }
     pager_make(&op->pg, &op->ctx, s, dbidx);
@@ -66,7 +67,7 @@ static JET_ERR op_begin(struct op *op, struct session *s, uint32_t dbidx, bool w
 static JET_ERR op_end(struct op *op, JET_ERR err)
 {
     struct session *s = op->s;
-    if (op->read_locked) pthread_rwlock_unlock(&s->inst->commit_lock);
+    if (op->read_locked) lk_rwunlock(&s->inst->commit_lock, LK_COMMIT);
     if (!op->write) return err;
     if (op->implicit) {
         if (err < 0) {
@@ -104,7 +105,7 @@ static JET_ERR catalog_lookup(const struct bt_pager *pg, const char *name, uint3
 
 static void open_table_adjust(struct jet_instance *inst, uint32_t dbidx, const char *name, int delta)
 {
-    pthread_mutex_lock(&inst->mu);
+    lk_mutex_lock(&inst->mu, LK_INSTANCE);
     struct open_table **pp = &inst->open_tables, *t;
     while ((t = *pp) && !(t->dbidx == dbidx && strcmp(t->name, name) == 0)) pp = &t->next;
     if (!t && delta > 0 && (t = calloc(1, sizeof *t))) {
@@ -122,16 +123,16 @@ static void open_table_adjust(struct jet_instance *inst, uint32_t dbidx, const c
         }
     }
     if (inst->dbs[dbidx]) inst->dbs[dbidx]->table_cursors += delta;
-    pthread_mutex_unlock(&inst->mu);
+    lk_mutex_unlock(&inst->mu, LK_INSTANCE);
 }
 
 static int open_table_count(struct jet_instance *inst, uint32_t dbidx, const char *name)
 {
     int n = 0;
-    pthread_mutex_lock(&inst->mu);
+    lk_mutex_lock(&inst->mu, LK_INSTANCE);
     for (struct open_table *t = inst->open_tables; t; t = t->next)
         if (t->dbidx == dbidx && strcmp(t->name, name) == 0) n = t->count;
-    pthread_mutex_unlock(&inst->mu);
+    lk_mutex_unlock(&inst->mu, LK_INSTANCE);
     return n;
 }
 

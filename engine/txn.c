@@ -31,6 +31,7 @@
 #include "delta.h"
 #include "diag.h"
 #include "instance.h"
+#include "lockrank.h"
 #include "logrec.h"
 #include "os.h"
 #include "page.h"
@@ -281,7 +282,7 @@ static JET_ERR write_lock_acquire(struct jet_instance *inst)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     ts.tv_sec += WRITE_LOCK_TIMEOUT_S;
-    int rc = pthread_mutex_timedlock(&inst->write_lock, &ts);
+    int rc = lk_mutex_timedlock(&inst->write_lock, &ts, LK_WRITER);
     if (rc == ETIMEDOUT)
         return jet_report(JET_errWriteConflict, "another session kept the write lock for %d s", WRITE_LOCK_TIMEOUT_S);
     if (rc != 0) return JET_errOutOfMemory;
@@ -302,7 +303,7 @@ JET_ERR txn_begin(struct session *s, bool readonly, bool implicit)
         JET_ERR e2 = inst_check(inst);
         if (e2 < 0) {
             s->holds_write_lock = false;
-            pthread_mutex_unlock(&inst->write_lock);
+            lk_mutex_unlock(&inst->write_lock, LK_WRITER);
             return e2;
         }
     }
@@ -315,7 +316,7 @@ void txn_rollback(struct session *s)
     txn_clear(&s->txn);
     if (s->holds_write_lock) {
         s->holds_write_lock = false;
-        pthread_mutex_unlock(&s->inst->write_lock);
+        lk_mutex_unlock(&s->inst->write_lock, LK_WRITER);
     }
     s->level = 0;
     s->implicit = false;
@@ -344,7 +345,7 @@ JET_ERR txn_commit(struct session *s, bool lazy)
     if (!inst->log) {
         /* Logging disabled (JET_paramRecovery "Off"): install only; the
          * checkpoint writes pages out and a crash loses what it loses. */
-        pthread_rwlock_wrlock(&inst->commit_lock);
+        lk_wrlock(&inst->commit_lock, LK_COMMIT);
         for (size_t i = 0; i < t->n; i++) {
             struct txn_page *tp = txn_find(t, t->order[i]);
             pgbuf_ref(tp->buf);
@@ -352,7 +353,7 @@ JET_ERR txn_commit(struct session *s, bool lazy)
             if (err < 0) pgbuf_unref(tp->buf);
             if (err < 0) break;
         }
-        pthread_rwlock_unlock(&inst->commit_lock);
+        lk_rwunlock(&inst->commit_lock, LK_COMMIT);
         txn_rollback(s);
         return err;
     }
@@ -406,10 +407,10 @@ JET_ERR txn_commit(struct session *s, bool lazy)
     iov[nrec] = (struct iovec){ch, LR_COMMIT_SIZE};
     recs[nrec] = (struct log_rec){LR_COMMIT, &iov[nrec], 1, NULL};
 
-    pthread_rwlock_wrlock(&inst->commit_lock);
+    lk_wrlock(&inst->commit_lock, LK_COMMIT);
     err = log_append(inst->log, recs, (int)nrec + 1, &first, &end);
     if (err < 0) {
-        pthread_rwlock_unlock(&inst->commit_lock);
+        lk_rwunlock(&inst->commit_lock, LK_COMMIT);
         err = inst_fatal(inst, err);
         goto out_rollback;
     }
@@ -426,13 +427,13 @@ JET_ERR txn_commit(struct session *s, bool lazy)
             /* The commit is in the log already: the only safe course is to
              * stop the instance; recovery will replay it. */
             pgbuf_unref(tp->buf);
-            pthread_rwlock_unlock(&inst->commit_lock);
+            lk_rwunlock(&inst->commit_lock, LK_COMMIT);
             err = inst_fatal(inst, e);
             goto out_rollback;
         }
     }
     s->last_commit_end = end;
-    pthread_rwlock_unlock(&inst->commit_lock);
+    lk_rwunlock(&inst->commit_lock, LK_COMMIT);
     txn_rollback(s); /* drops the private references and the write lock */
     if (!lazy) {
         err = log_flush(inst->log, end);
