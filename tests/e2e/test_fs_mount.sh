@@ -212,7 +212,9 @@ unmount_wait
 
 # --- access: private to the mounting user by default; --group opens it ---
 # Needs root to create a group and two users; CI runs as root.
-GRP=jetfse2e MEMBER=jetfse2em OUTSIDER=jetfse2eo
+# Names of this run only: two runs at once (two checkouts) must not delete
+# each other's users.
+GRP=jfe$$g MEMBER=jfe$$m OUTSIDER=jfe$$o
 if [ "$(id -u)" = 0 ] && command -v useradd > /dev/null && command -v runuser > /dev/null; then
   getent group "$GRP" > /dev/null || groupadd "$GRP"
   id "$MEMBER" > /dev/null 2>&1 || useradd -M -N -g "$GRP" -s /usr/sbin/nologin "$MEMBER"

@@ -1,0 +1,54 @@
+/*
+ * session.h -- what fuse_glue.c (the request handlers) and session.c (the
+ * session's lifecycle) share inside libjetfs: the session object and the
+ * request table.  Not a public header: programs use jetfs.h.
+ */
+#ifndef JETFS_SESSION_H
+#define JETFS_SESSION_H
+
+#define FUSE_USE_VERSION 312
+
+#include <fuse_lowlevel.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "jetfs.h"
+#include "view.h"
+
+/* The largest read request (and the readahead asked for). */
+#define MAX_REQUEST (1u << 20)
+
+struct jetfs {
+    struct jv_view *view;
+    struct fuse_session *se;
+    char mountpoint[PATH_MAX];
+    pthread_t loop_thread, watchdog_thread;
+    bool loop_started, watchdog_started;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool stopping, loop_done;
+    char outcome[1024];
+    void (*log)(void *arg, const char *line);
+    void *log_arg;
+    bool normal_priority;
+    atomic_bool priority_warned;
+    /* An explicit end handed to the watchdog (end_on_watchdog), under mu. */
+    bool watchdog_running, end_pending, end_done;
+    enum jv_end_how end_how;
+    int end_rc;
+    char end_why[1024];
+};
+
+/* fuse_glue.c's request table. */
+extern const struct fuse_lowlevel_ops jetfs_ops;
+
+/* One line to the host's log (jetfs_options.log, or stderr with a time). */
+void fs_log(struct jetfs *fs, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Ends the backup as `jetfs end` asks, on the watchdog thread (session.c). */
+int session_end_on_watchdog(struct jetfs *fs, enum jv_end_how how, char *why, size_t cbwhy);
+
+#endif
