@@ -265,6 +265,9 @@ JET_ERR txn_commit(struct session *s, bool lazy);
 JET_ERR txn_wait_durable(struct session *s);
 /* Waits until every commit appended so far, by any session, is durable. */
 JET_ERR txn_wait_all_durable(struct session *s);
+/* Ends a transaction after its commit (or with nothing to commit): drops
+ * its private pages and the write lock.  txn_rollback discards it instead. */
+void txn_release(struct session *s);
 void txn_rollback(struct session *s);
 /* Meta page fields, read through the pager. */
 JET_ERR meta_catalog_root(const struct bt_pager *pg, uint32_t *proot);

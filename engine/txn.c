@@ -311,7 +311,9 @@ JET_ERR txn_begin(struct session *s, bool readonly, bool implicit)
     return JET_errSuccess;
 }
 
-void txn_rollback(struct session *s)
+/* The end of every transaction, committed or not: drops the private page
+ * copies and the write lock. */
+void txn_release(struct session *s)
 {
     txn_clear(&s->txn);
     if (s->holds_write_lock) {
@@ -322,6 +324,10 @@ void txn_rollback(struct session *s)
     s->implicit = false;
     s->readonly = false;
 }
+
+/* No-steal: nothing uncommitted ever reached the cache, the log or a file,
+ * so dropping the private copies is the whole of a rollback. */
+void txn_rollback(struct session *s) { txn_release(s); }
 
 JET_ERR txn_commit(struct session *s, bool lazy)
 {
@@ -335,7 +341,7 @@ JET_ERR txn_commit(struct session *s, bool lazy)
     lsn_t first = 0, end = 0;
 
     if (!s->holds_write_lock || t->n == 0) {
-        txn_rollback(s);
+        txn_release(s); /* nothing to commit */
         return JET_errSuccess;
     }
     if (t->failed) {
@@ -354,7 +360,7 @@ JET_ERR txn_commit(struct session *s, bool lazy)
             if (err < 0) break;
         }
         lk_rwunlock(&inst->commit_lock, LK_COMMIT);
-        txn_rollback(s);
+        txn_release(s);
         return err;
     }
 
@@ -399,7 +405,10 @@ JET_ERR txn_commit(struct session *s, bool lazy)
         changed[nrec++] = tp;
         pos += LR_DELTA_HDR + dn;
     }
-    if (nrec == 0) goto out_rollback; /* nothing changed: nothing to commit */
+    if (nrec == 0) { /* nothing changed: nothing to commit */
+        txn_release(s);
+        return JET_errSuccess;
+    }
     uint8_t *ch = records + pos;
     uint64_t txid = atomic_fetch_add(&inst->txn_seq, 1) + 1;
     put_le64(ch, os_now_us());
@@ -434,7 +443,7 @@ JET_ERR txn_commit(struct session *s, bool lazy)
     }
     s->last_commit_end = end;
     lk_rwunlock(&inst->commit_lock, LK_COMMIT);
-    txn_rollback(s); /* drops the private references and the write lock */
+    txn_release(s); /* committed: drops the private references and the write lock */
     if (!lazy) {
         err = log_flush(inst->log, end);
         if (err < 0) return inst_fatal(inst, err);
