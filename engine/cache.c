@@ -538,17 +538,11 @@ release:
     return err;
 }
 
-JET_ERR cache_throttle(struct cache *c)
+size_t cache_dirty_pages(struct cache *c, size_t *pcapacity)
 {
-    /* Commits install dirty pages without writing anything back, so a
-     * fast writer could outrun the periodic checkpointer and grow the
-     * cache without bound.  Past a quarter of the cache dirty, wake the
-     * checkpointer; past the whole cache, write back here, so the writer
-     * is slowed to the disk's pace instead. */
     lk_mutex_lock(&c->mu, LK_CACHE);
-    size_t dirty = c->ndirty, cap = c->capacity;
+    size_t dirty = c->ndirty;
+    *pcapacity = c->capacity;
     lk_mutex_unlock(&c->mu, LK_CACHE);
-    if (dirty > cap / 4) ckpt_kick(c->inst);
-    if (dirty > cap) return ckpt_run(c->inst);
-    return JET_errSuccess;
+    return dirty;
 }

@@ -306,3 +306,17 @@ void ckpt_kick(struct jet_instance *inst)
     pthread_cond_broadcast(&inst->ckpt_cv);
     lk_mutex_unlock(&inst->mu, LK_INSTANCE);
 }
+
+JET_ERR ckpt_throttle(struct jet_instance *inst)
+{
+    /* Commits install dirty pages without writing anything back, so a
+     * fast writer could outrun the periodic checkpointer and grow the
+     * cache without bound.  Past a quarter of the cache dirty, wake the
+     * checkpointer; past the whole cache, write back here, so the writer
+     * is slowed to the disk's pace instead. */
+    size_t cap = 0;
+    size_t dirty = cache_dirty_pages(&inst->cache, &cap);
+    if (dirty > cap / 4) ckpt_kick(inst);
+    if (dirty > cap) return ckpt_run(inst);
+    return JET_errSuccess;
+}

@@ -97,8 +97,8 @@ void cache_forget_db(struct cache *c, uint32_t dbidx);
  * Context: takes commit_lock exclusive briefly to capture a consistent set.
  */
 JET_ERR cache_flush_all(struct cache *c, lsn_t *pckpt);
-/* After a commit: wakes or runs write-back when too much of the cache is dirty. */
-JET_ERR cache_throttle(struct cache *c);
+/* How many pages are dirty now, and *pcapacity how many the cache holds. */
+size_t cache_dirty_pages(struct cache *c, size_t *pcapacity);
 
 /* ---- databases ---- */
 
@@ -298,6 +298,9 @@ JET_ERR ckpt_start_thread(struct jet_instance *inst);
 void ckpt_stop_thread(struct jet_instance *inst);
 /* Wakes the checkpointer before its period ends. */
 void ckpt_kick(struct jet_instance *inst);
+/* After a commit: wakes or runs write-back when too much of the cache is
+ * dirty (the policy that keeps a fast writer from outrunning checkpoints). */
+JET_ERR ckpt_throttle(struct jet_instance *inst);
 /* The log's on_close: has the checkpointer record the new generation.
  * Takes no lock (it may run inside an append made under inst->mu). */
 void ckpt_generation_closed(void *inst, uint32_t generation, uint64_t hash, uint64_t close_us);

@@ -448,7 +448,7 @@ JET_ERR txn_commit(struct session *s, bool lazy)
         err = log_flush(inst->log, end);
         if (err < 0) return inst_fatal(inst, err);
     }
-    return cache_throttle(&inst->cache);
+    return ckpt_throttle(inst);
 
 out_rollback:
     txn_rollback(s);
