@@ -40,6 +40,9 @@
 
 #include <xxhash.h>
 
+#include "backup.h"
+#include "checkpoint.h"
+#include "database.h"
 #include "delivered.h"
 #include "diag.h"
 #include "instance.h"

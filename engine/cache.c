@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "database.h"
 #include "diag.h"
 #include "dwb.h"
 #include "instance.h"

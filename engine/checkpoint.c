@@ -30,6 +30,8 @@
 #include <time.h>
 #include <xxhash.h>
 
+#include "checkpoint.h"
+#include "database.h"
 #include "diag.h"
 #include "instance.h"
 #include "lockrank.h"

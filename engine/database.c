@@ -20,12 +20,15 @@
 #include <string.h>
 #include <sys/uio.h>
 
+#include "checkpoint.h"
+#include "database.h"
 #include "diag.h"
 #include "instance.h"
 #include "lockrank.h"
 #include "logrec.h"
 #include "os.h"
 #include "page.h"
+#include "txn.h"
 
 static struct db *db_by_path(struct jet_instance *inst, const char *path)
 {

@@ -29,8 +29,10 @@
 #include <string.h>
 #include <xxhash.h>
 
+#include "checkpoint.h"
 #include "diag.h"
 #include "discard.h"
+#include "dbfile.h"
 #include "instance.h"
 #include "jet_inspect.h"
 #include "logfmt.h"

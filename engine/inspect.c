@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "btree.h"
+#include "checkpoint.h"
 #include "dbfile.h"
 #include "delta.h"
 #include "diag.h"
@@ -16,6 +17,7 @@
 #include "logrec.h"
 #include "os.h"
 #include "page.h"
+#include "txn.h"
 
 int JetInspectFileKind(const char *path)
 {

@@ -18,6 +18,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "backup.h"
+#include "checkpoint.h"
+#include "database.h"
 #include "diag.h"
 #include "dwb.h"
 #include "instance.h"
@@ -25,6 +28,9 @@
 #include "logrec.h"
 #include "os.h"
 #include "page.h"
+#include "recovery.h"
+#include "tables.h"
+#include "txn.h"
 
 struct handle_slot {
     uint32_t gen;

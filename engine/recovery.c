@@ -31,6 +31,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "checkpoint.h"
+#include "database.h"
 #include "delta.h"
 #include "diag.h"
 #include "dwb.h"
@@ -38,6 +40,8 @@
 #include "logrec.h"
 #include "os.h"
 #include "page.h"
+#include "recovery.h"
+#include "restore.h"
 
 struct redo_db {
     int fd;

@@ -20,11 +20,13 @@
 
 #include <xxhash.h>
 
+#include "database.h"
 #include "diag.h"
-#include "jet_inspect.h"
 #include "instance.h"
+#include "jet_inspect.h"
 #include "os.h"
 #include "page.h"
+#include "restore.h"
 
 static JET_ERR copy_file(const char *from, const char *to)
 {

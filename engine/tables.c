@@ -20,10 +20,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "database.h"
 #include "diag.h"
 #include "instance.h"
 #include "lockrank.h"
 #include "page.h"
+#include "tables.h"
+#include "txn.h"
 
 struct op {
     struct session *s;

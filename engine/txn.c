@@ -28,13 +28,16 @@
 #include <sys/uio.h>
 #include <time.h>
 
+#include "checkpoint.h"
 #include "delta.h"
 #include "diag.h"
+#include "dbfile.h"
 #include "instance.h"
 #include "lockrank.h"
 #include "logrec.h"
 #include "os.h"
 #include "page.h"
+#include "txn.h"
 
 #define WRITE_LOCK_TIMEOUT_S 30
 
