@@ -103,6 +103,9 @@ int resp_check_exposure(const char *host, bool have_password, bool protected_mod
 int resp_password_read(const char *path, char **pw, size_t *len, char *why, size_t cbwhy);
 /* Wipes and frees. */
 void resp_password_free(char *pw, size_t len);
+/* Loads the TLS files as resp_server_start would, to refuse bad ones
+ * before anything is opened; frees what it loaded. */
+int resp_tls_check(const char *cert_file, const char *key_file, const char *ca_file, char *why, size_t cbwhy);
 /* Whether the server has a command of that name (for --disable-command). */
 bool resp_command_known(const char *name);
 

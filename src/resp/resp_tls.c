@@ -20,6 +20,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include "resp.h"
 #include "resp_tls.h"
 
 struct resp_tls {
@@ -107,6 +108,14 @@ int resp_tls_new(const char *cert_file, const char *key_file, const char *ca_fil
     t = NULL;
     rc = 0;
 out:
+    resp_tls_free(t);
+    return rc;
+}
+
+int resp_tls_check(const char *cert_file, const char *key_file, const char *ca_file, char *why, size_t cbwhy)
+{
+    struct resp_tls *t;
+    int rc = resp_tls_new(cert_file, key_file, ca_file, &t, why, cbwhy);
     resp_tls_free(t);
     return rc;
 }
