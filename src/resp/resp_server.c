@@ -608,7 +608,10 @@ static void conn_handshake(struct resp_conn *cn)
         cn->hs_wants_write = r == RESP_IO_WANT_WRITE;
         return;
     }
-    server_log(cn->srv, "TLS handshake with %s failed, connection dropped: %s", cn->c.peer, why);
+    /* OpenSSL's words for a plain-text request are obscure: say it. */
+    bool plain = strstr(why, "wrong version number") || strstr(why, "http request") || strstr(why, "record layer");
+    server_log(cn->srv, "TLS handshake with %s failed, connection dropped: %s%s", cn->c.peer, why,
+               plain ? " (a plain-text client on the TLS port?)" : "");
     cn->dead = true;
 }
 
