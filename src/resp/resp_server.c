@@ -87,6 +87,7 @@
 #define READ_TURN (1u << 20)   /* most bytes read from one connection per turn */
 #define RESERVED_FDS 64        /* descriptors kept for the engine, the mount, the listeners */
 #define LOG_BURST 10           /* client log lines per second before the rest are counted */
+#define LINGER_S 2             /* how long input is discarded after a protocol error's reply */
 
 struct inbuf {
     char *data;
@@ -106,6 +107,8 @@ struct resp_conn {
     size_t out_sent;            /* bytes of c.out already sent */
     bool closing;               /* close once its output is sent */
     bool dead;                  /* close now, output or not (peer gone, limit tripped) */
+    bool linger;                /* a protocol error: unread input may follow the reply */
+    long long drain_until;      /* lingering: input discarded until EOF or then (0: not) */
     bool read_wants_write;      /* TLS: the last read needs the socket writable */
     bool write_wants_read;      /* TLS: the last write needs the socket readable */
     bool hs_wants_write;        /* TLS: the handshake needs the socket writable */
@@ -135,6 +138,7 @@ struct resp_server {
     size_t max_qbuf;
     unsigned timeout_s;
     long long last_sweep;
+    unsigned ndraining; /* connections lingering (drain_until set) */
     long long log_sec;  /* server_log's rate limit */
     unsigned log_n;
     unsigned long long log_dropped;
@@ -249,6 +253,8 @@ static void update_events(struct resp_conn *cn)
     uint32_t want = 0;
     if (cn->handshaking) {
         want = cn->hs_wants_write ? EPOLLOUT : EPOLLIN;
+    } else if (cn->drain_until) {
+        want = EPOLLIN;
     } else {
         if (!cn->closing && !paused(cn)) want |= cn->read_wants_write ? EPOLLOUT : EPOLLIN;
         if (out_pending(cn) && !cn->out_turn) want |= cn->write_wants_read ? EPOLLIN : EPOLLOUT;
@@ -354,6 +360,7 @@ static bool execute_pending(struct resp_conn *cn)
         if (r == RESP_PARSE_ERROR) {
             resp_batch_end(c);
             resp_reply_error(&c->out, "ERR %s", p->err);
+            cn->linger = true;
             return false;
         }
         if (p->argc) {
@@ -456,6 +463,7 @@ static bool conn_close(struct resp_conn *cn)
             *pp = cn->wait_next;
             break;
         }
+    if (cn->drain_until) srv->ndraining--;
     if (cn->on_again)
         for (struct resp_conn **pp = &srv->again; *pp; pp = &(*pp)->again_next)
             if (*pp == cn) {
@@ -480,15 +488,46 @@ static bool conn_close(struct resp_conn *cn)
     return true;
 }
 
-/* After its output may go: sends what it can, then closes the connection
+/*
+ * After its output may go: sends what it can, then closes the connection
  * if it is dead, or closing with nothing left to send (SHUTDOWN waits for
- * nobody: one try).  False when a close stopped the server. */
+ * nobody: one try).  After a protocol error the client may still be
+ * sending the request that was refused (a bulk over the limit): closing
+ * with unread input would reset the connection and lose the error reply
+ * in transit, so the connection lingers instead -- its sending side shut,
+ * its input discarded -- until the client closes or LINGER_S pass.  False
+ * when a close stopped the server.
+ */
 static bool conn_send(struct resp_conn *cn)
 {
-    if (!cn->dead && !cn->handshaking) send_some(cn);
-    if (cn->dead || (cn->closing && (!out_pending(cn) || cn->c.shutdown))) return conn_close(cn);
+    if (!cn->dead && !cn->handshaking && !cn->drain_until) send_some(cn);
+    if (cn->dead) return conn_close(cn);
+    if (cn->closing && (!out_pending(cn) || cn->c.shutdown)) {
+        if (!cn->linger || cn->c.shutdown) return conn_close(cn);
+        if (!cn->drain_until) {
+            if (shutdown(cn->fd, SHUT_WR) != 0) return conn_close(cn);
+            cn->drain_until = mono_s() + LINGER_S;
+            cn->srv->ndraining++;
+        }
+    }
     update_events(cn);
     return true;
+}
+
+/* Lingering: discards what arrives; the end of input ends the connection. */
+static void conn_drain(struct resp_conn *cn)
+{
+    char sink[16384];
+    for (size_t got = 0; got < READ_TURN;) {
+        ssize_t r = recv(cn->fd, sink, sizeof sink, MSG_DONTWAIT);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+        if (r <= 0) {
+            cn->dead = true;
+            return;
+        }
+        got += (size_t)r;
+    }
 }
 
 static void refuse(int fd, const char *msg)
@@ -627,6 +666,10 @@ static void conn_ready(struct resp_conn *cn, uint32_t events, struct resp_conn *
         cn->dead = true; /* reset or unreachable: nothing more can be sent */
         return;
     }
+    if (cn->drain_until) {
+        conn_drain(cn);
+        return;
+    }
     if (cn->handshaking) {
         conn_handshake(cn);
         if (cn->handshaking || cn->dead) return;
@@ -696,7 +739,7 @@ static bool end_turn(struct resp_server *srv, struct resp_conn *ready)
             if (target > cn->out_turn) cn->out_turn = target;
             update_events(cn);
         } else if (cn->closing) {
-            if (!conn_close(cn)) return false;
+            if (!conn_send(cn)) return false; /* nothing to send: closes, or lingers */
         } else {
             update_events(cn);
         }
@@ -733,16 +776,18 @@ static bool sync_finished(struct resp_server *srv)
     return true;
 }
 
-/* Once a second with a timeout set: closes the clients idle that long.
- * One whose output waits for the syncer is not idle. */
+/* Once a second with a timeout set: closes the clients idle that long
+ * (one whose output waits for the syncer is not idle), and those that
+ * lingered long enough. */
 static bool sweep_idle(struct resp_server *srv, long long now)
 {
-    if (!srv->timeout_s || now == srv->last_sweep) return true;
+    if ((!srv->timeout_s && !srv->ndraining) || now == srv->last_sweep) return true;
     srv->last_sweep = now;
     for (struct resp_conn *cn = srv->conns, *next; cn; cn = next) {
         next = cn->next;
-        if (cn->out_turn || now - cn->last_io <= (long long)srv->timeout_s) continue;
-        if (!conn_close(cn)) return false;
+        bool expired = cn->drain_until ? now >= cn->drain_until
+                                       : srv->timeout_s && !cn->out_turn && now - cn->last_io > (long long)srv->timeout_s;
+        if (expired && !conn_close(cn)) return false;
     }
     return true;
 }
@@ -795,7 +840,7 @@ static void *loop_main(void *arg)
     struct epoll_event evs[128];
     tl_loop = srv;
     while (!stopping(srv)) {
-        int wait_ms = srv->again ? 0 : srv->timeout_s ? 1000 : -1;
+        int wait_ms = srv->again ? 0 : srv->timeout_s || srv->ndraining ? 1000 : -1;
         int n = epoll_wait(srv->ep, evs, 128, wait_ms);
         if (n < 0 && errno != EINTR) break;
         struct resp_conn *ready = NULL;
