@@ -55,7 +55,7 @@ static const char *USAGE =
     "  --tls-cert-file PATH, --tls-key-file PATH\n"
     "  --tls-ca-cert-file PATH  require client certificates signed by this CA\n"
     "  --maxclients N         most clients at once (default 10000)\n"
-    "  --timeout SECS         close a client idle for SECS (default 0: never)\n"
+    "  --timeout SECS         close a Redis client that sent and read nothing for SECS (default 0: never)\n"
     "  --proto-max-bulk-len SIZE  longest argument (default 512M)\n"
     "  --client-query-buffer-limit SIZE  disconnect a client with more unexecuted input (default 1G)\n"
     "  --disable-command NAME  NAME (SHUTDOWN, FLUSHDB...) answers as an unknown command; repeatable\n"

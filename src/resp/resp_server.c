@@ -530,10 +530,17 @@ static void conn_drain(struct resp_conn *cn)
     }
 }
 
+/* Says why and closes, without waiting.  What the client already sent
+ * is read first: closing on unread input would reset the connection,
+ * and a reset can destroy the reply before the client reads it. */
 static void refuse(int fd, const char *msg)
 {
+    char sink[4096];
     ssize_t n = send(fd, msg, strlen(msg), MSG_NOSIGNAL | MSG_DONTWAIT);
     (void)n; /* best effort: the connection is being closed */
+    if (shutdown(fd, SHUT_WR) == 0)
+        for (int i = 0; i < 16 && recv(fd, sink, sizeof sink, MSG_DONTWAIT) > 0; i++) {
+        }
     close(fd);
 }
 
