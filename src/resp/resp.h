@@ -54,7 +54,9 @@ struct resp_options {
     bool protected_mode_off;   /* allow a non-loopback address without a password */
     /* TLS: a second listener (tls_host, "127.0.0.1" when NULL; tls_port, 0
      * picks a free one) when tls_cert_file is set.  With tls_ca_file,
-     * clients must present a certificate that chains to it. */
+     * clients must present a certificate that chains to it.  SIGPIPE is
+     * then ignored if its disposition was the default (OpenSSL writes with
+     * write()). */
     const char *tls_host;
     int tls_port;
     const char *tls_cert_file, *tls_key_file, *tls_ca_file;

@@ -66,6 +66,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -438,8 +439,8 @@ static void conn_input(struct resp_conn *cn)
             return;
         }
     }
+    /* (What is still in the socket, epoll announces again next turn.) */
     if (cn->tls && !paused(cn) && resp_tls_pending(cn->tls)) again_add(cn);
-    else if (got >= READ_TURN && !paused(cn)) again_add(cn); /* fairness: the rest next turn */
 }
 
 static void conn_free(struct resp_conn *cn)
@@ -1070,6 +1071,14 @@ int resp_server_start(JET_INSTANCE inst, const char *dbpath, const struct resp_o
     if (opt->tls_cert_file &&
         (rc = resp_tls_new(opt->tls_cert_file, opt->tls_key_file, opt->tls_ca_file, &srv->tls, why, cbwhy)) < 0)
         goto out_path;
+    if (srv->tls) {
+        /* OpenSSL writes to the socket with write(), which raises SIGPIPE
+         * when a client has gone; as Redis, the process ignores it (a host
+         * that handles it keeps its handler). */
+        struct sigaction sa;
+        if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL && signal(SIGPIPE, SIG_IGN) == SIG_ERR)
+            fprintf(stderr, "jetfs: cannot ignore SIGPIPE: a TLS client that goes may end the process\n");
+    }
     if (pipe2(srv->wake, O_CLOEXEC | O_NONBLOCK) != 0) {
         rc = -errno;
         snprintf(why, cbwhy, "pipe: %s", strerror(errno));
