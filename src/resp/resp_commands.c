@@ -717,12 +717,12 @@ static const struct resp_command commands[] = {
     {"info", -1, RESP_CMD_NO_DATA, cmd_info},
     {"shutdown", -1, RESP_CMD_NO_MULTI | RESP_CMD_NO_DATA, cmd_shutdown},
     {"quit", -1, RESP_CMD_NOW | RESP_CMD_NO_DATA | RESP_CMD_NO_AUTH, cmd_quit},
+    {"auth", -2, RESP_CMD_NO_DATA | RESP_CMD_NO_AUTH, resp_cmd_auth},
     {"select", 2, RESP_CMD_NO_DATA, cmd_select},
     {"command", -1, RESP_CMD_NO_DATA, cmd_command},
     {"config", -2, RESP_CMD_NO_DATA, cmd_config},
     {"client", -2, RESP_CMD_NO_DATA, cmd_client},
     {"hello", -1, RESP_CMD_NO_MULTI | RESP_CMD_NO_DATA, cmd_hello},
-    {"auth", -2, RESP_CMD_NO_DATA | RESP_CMD_NO_AUTH, resp_cmd_auth},
 };
 
 /* By name (case-insensitive); with name NULL, the n-th entry (for COUNT). */
