@@ -4,7 +4,8 @@
  *
  *   jetfs serve DBDIR MOUNT [--listen [HOST:]PORT] [--once] [--truncate auto|manual]
  *               [--group NAME] [--space-limit BYTES[K|M|G]] [--idle-timeout SECONDS]
- *               [--backup-priority idle|normal]
+ *               [--backup-priority idle|normal] [Redis-port options: --requirepass-file,
+ *               --protected-mode, --tls-*, --maxclients, --timeout, --disable-command...]
  *   jetfs end MOUNT [--abort]
  *   jetfs status MOUNT
  *
@@ -45,6 +46,19 @@ static const char *USAGE =
     "\n"
     "serve options:\n"
     "  --listen [HOST:]PORT   serve the Redis protocol there (127.0.0.1 unless HOST is given)\n"
+    "  --requirepass-file PATH  clients must AUTH with the password on PATH's first line\n"
+    "                         (the file must be mode 0600 or stricter)\n"
+    "  --protected-mode yes|no  yes (default): refuse to listen on a non-loopback address\n"
+    "                         without a password\n"
+    "  --tls-port [HOST:]PORT serve the Redis protocol over TLS there (host: --listen's, else\n"
+    "                         127.0.0.1); needs --tls-cert-file and --tls-key-file (PEM)\n"
+    "  --tls-cert-file PATH, --tls-key-file PATH\n"
+    "  --tls-ca-cert-file PATH  require client certificates signed by this CA\n"
+    "  --maxclients N         most clients at once (default 10000)\n"
+    "  --timeout SECS         close a Redis client that sent and read nothing for SECS (default 0: never)\n"
+    "  --proto-max-bulk-len SIZE  longest argument (default 512M)\n"
+    "  --client-query-buffer-limit SIZE  disconnect a client with more unexecuted input (default 1G)\n"
+    "  --disable-command NAME  NAME (SHUTDOWN, FLUSHDB...) answers as an unknown command; repeatable\n"
     "  --once                 exit after the first unmount instead of mounting again\n"
     "  --truncate auto|manual auto (default): unmount after a complete read truncates the logs;\n"
     "                         manual: only `jetfs end MOUNT` truncates\n"
@@ -146,10 +160,21 @@ static void *signal_main(void *arg)
     return NULL;
 }
 
+#define DISABLED_MAX 16
+
 struct serve_opts {
     const char *dbdir, *mount, *listen;
     char listen_host[256];     /* --listen split: 127.0.0.1 unless a HOST was given */
     int listen_port;
+    /* The Redis port's exposure and limits (resp.h). */
+    const char *tls_listen, *tls_cert, *tls_key, *tls_ca, *requirepass_file;
+    char tls_host[256];
+    int tls_port;
+    bool protected_off;
+    unsigned maxclients, client_timeout;
+    uint64_t max_bulk, query_buffer;
+    const char *disabled[DISABLED_MAX];
+    size_t ndisabled;
     bool once, truncate_manual, group_access, debug, normal_priority;
     gid_t gid;
     uint64_t space_limit, cache_size;
@@ -168,6 +193,24 @@ static int choice(const char *opt, const char *first, const char *second, bool *
     return -1;
 }
 
+/* --listen / --tls-port's [HOST:]PORT: PORT or :PORT is loopback.
+ * Checked here, before anything is opened. */
+static int host_port(const char *opt, char *host, size_t cbhost, int *pport)
+{
+    const char *colon = strrchr(optarg, ':');
+    const char *ports = colon ? colon + 1 : optarg;
+    char *end;
+    long port = strtol(ports, &end, 10);
+    size_t hostlen = colon ? (size_t)(colon - optarg) : 0;
+    if (!*ports || *end || port < 0 || port > 65535 || hostlen >= cbhost) {
+        fprintf(stderr, "jetfs: --%s takes [HOST:]PORT, not '%s'\n", opt, optarg);
+        return -1;
+    }
+    snprintf(host, cbhost, "%.*s", (int)hostlen, optarg);
+    *pport = (int)port;
+    return 0;
+}
+
 static int parse_serve(int argc, char **argv, struct serve_opts *o)
 {
     static const struct option longopts[] = {
@@ -176,30 +219,66 @@ static int parse_serve(int argc, char **argv, struct serve_opts *o)
         {"space-limit", required_argument, NULL, 's'}, {"idle-timeout", required_argument, NULL, 'i'},
         {"cache-size", required_argument, NULL, 'c'}, {"debug", no_argument, NULL, 'd'},
         {"backup-priority", required_argument, NULL, 'p'}, {"help", no_argument, NULL, 'h'},
+        {"requirepass-file", required_argument, NULL, 'R'}, {"protected-mode", required_argument, NULL, 'P'},
+        {"tls-port", required_argument, NULL, 'T'}, {"tls-cert-file", required_argument, NULL, 'C'},
+        {"tls-key-file", required_argument, NULL, 'K'}, {"tls-ca-cert-file", required_argument, NULL, 'A'},
+        {"maxclients", required_argument, NULL, 'M'}, {"timeout", required_argument, NULL, 'I'},
+        {"proto-max-bulk-len", required_argument, NULL, 'B'},
+        {"client-query-buffer-limit", required_argument, NULL, 'Q'},
+        {"disable-command", required_argument, NULL, 'D'},
         {NULL, 0, NULL, 0},
     };
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (c) {
-        case 'l': {
-            /* PORT or :PORT listen on loopback; HOST:PORT where asked.
-             * Checked here, before anything is opened. */
-            const char *colon = strrchr(optarg, ':');
-            const char *ports = colon ? colon + 1 : optarg;
-            char *end;
-            long port = strtol(ports, &end, 10);
-            size_t hostlen = colon ? (size_t)(colon - optarg) : 0;
-            if (!*ports || *end || port < 0 || port > 65535 || hostlen >= sizeof o->listen_host) {
-                fprintf(stderr, "jetfs: --listen takes [HOST:]PORT, not '%s'\n", optarg);
-                return EXIT_USAGE;
-            }
-            snprintf(o->listen_host, sizeof o->listen_host, "%.*s", (int)hostlen, optarg);
-            if (!o->listen_host[0]) snprintf(o->listen_host, sizeof o->listen_host, "127.0.0.1");
-            o->listen_port = (int)port;
+        case 'l':
+            if (host_port("listen", o->listen_host, sizeof o->listen_host, &o->listen_port) < 0) return EXIT_USAGE;
             o->listen = optarg;
             break;
+        case 'T':
+            if (host_port("tls-port", o->tls_host, sizeof o->tls_host, &o->tls_port) < 0) return EXIT_USAGE;
+            o->tls_listen = optarg;
+            break;
+        case 'R': o->requirepass_file = optarg; break;
+        case 'C': o->tls_cert = optarg; break;
+        case 'K': o->tls_key = optarg; break;
+        case 'A': o->tls_ca = optarg; break;
+        case 'P': {
+            bool no;
+            if (choice("protected-mode", "yes", "no", &no) < 0) return EXIT_USAGE;
+            o->protected_off = no;
+            break;
         }
+        case 'M':
+        case 'I': {
+            char *end;
+            long v = strtol(optarg, &end, 10);
+            if (!*optarg || *end || v < (c == 'M' ? 1 : 0) || v > (c == 'M' ? 1000000 : 86400 * 365)) {
+                fprintf(stderr, "jetfs: --%s: '%s' is not %s\n", c == 'M' ? "maxclients" : "timeout", optarg,
+                        c == 'M' ? "a number of clients (1 to 1000000)" : "a number of seconds (0: never)");
+                return EXIT_USAGE;
+            }
+            if (c == 'M') o->maxclients = (unsigned)v;
+            else o->client_timeout = (unsigned)v;
+            break;
+        }
+        case 'B':
+        case 'Q':
+            if (parse_size(optarg, c == 'B' ? &o->max_bulk : &o->query_buffer) < 0 ||
+                (c == 'B' ? o->max_bulk : o->query_buffer) < 1024) {
+                fprintf(stderr, "jetfs: --%s: '%s' is not a size of at least 1K (like 1M or 512M)\n",
+                        c == 'B' ? "proto-max-bulk-len" : "client-query-buffer-limit", optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case 'D':
+            if (o->ndisabled == DISABLED_MAX) {
+                fprintf(stderr, "jetfs: --disable-command: at most %d commands\n", DISABLED_MAX);
+                return EXIT_USAGE;
+            }
+            o->disabled[o->ndisabled++] = optarg;
+            break;
         case 'o': o->once = true; break;
         case 'd': o->debug = true; break;
         case 't':
@@ -246,6 +325,23 @@ static int parse_serve(int argc, char **argv, struct serve_opts *o)
     }
     o->dbdir = argv[optind];
     o->mount = argv[optind + 1];
+    /* A TLS port without a host listens where --listen does. */
+    if (!o->tls_host[0]) snprintf(o->tls_host, sizeof o->tls_host, "%s", o->listen_host);
+    if (!o->listen_host[0]) snprintf(o->listen_host, sizeof o->listen_host, "127.0.0.1");
+    if (!o->tls_host[0]) snprintf(o->tls_host, sizeof o->tls_host, "127.0.0.1");
+    if ((o->tls_cert || o->tls_key || o->tls_ca) && !o->tls_listen) {
+        fprintf(stderr, "jetfs serve: --tls-cert-file, --tls-key-file and --tls-ca-cert-file need --tls-port\n");
+        return EXIT_USAGE;
+    }
+    if (o->tls_listen && (!o->tls_cert || !o->tls_key)) {
+        fprintf(stderr, "jetfs serve: --tls-port needs --tls-cert-file and --tls-key-file\n");
+        return EXIT_USAGE;
+    }
+    if (!o->listen && !o->tls_listen &&
+        (o->requirepass_file || o->maxclients || o->client_timeout || o->max_bulk || o->query_buffer || o->ndisabled)) {
+        fprintf(stderr, "jetfs serve: the Redis-port options need --listen or --tls-port\n");
+        return EXIT_USAGE;
+    }
     return 0;
 }
 
@@ -295,12 +391,78 @@ static int open_instance(const struct serve_opts *o, struct live *lv)
     return 0;
 }
 
+#ifdef JETFS_HAVE_RESP
+/* What the Redis port's options name is checked before anything is opened:
+ * the password file, protected mode, the TLS files.  EXIT_USAGE, said. */
+static int resp_preflight(const struct serve_opts *o, char **pw, size_t *pwlen)
+{
+    char why[768];
+    if (!o->listen && !o->tls_listen) return 0;
+    if (o->requirepass_file && resp_password_read(o->requirepass_file, pw, pwlen, why, sizeof why) < 0) {
+        say("%s", why);
+        return EXIT_USAGE;
+    }
+    if ((o->listen && resp_check_exposure(o->listen_host, *pw != NULL, o->protected_off, why, sizeof why) < 0) ||
+        (o->tls_listen && resp_check_exposure(o->tls_host, *pw != NULL, o->protected_off, why, sizeof why) < 0)) {
+        say("%s", why);
+        return EXIT_USAGE;
+    }
+    if (o->tls_listen && resp_tls_check(o->tls_cert, o->tls_key, o->tls_ca, why, sizeof why) < 0) {
+        say("%s", why);
+        return EXIT_USAGE;
+    }
+    for (size_t i = 0; i < o->ndisabled; i++)
+        if (!resp_command_known(o->disabled[i])) {
+            say("--disable-command: there is no command '%s'", o->disabled[i]);
+            return EXIT_USAGE;
+        }
+    return 0;
+}
+
+static int resp_start(const struct serve_opts *o, struct live *lv, const char *pw, size_t pwlen,
+                      struct resp_server **resp)
+{
+    char why[768];
+    struct resp_options ro = {
+        .host = o->listen_host, .port = o->listen_port, .no_plain = !o->listen, .on_shutdown = request_shutdown,
+        .max_clients = o->maxclients, .timeout_s = o->client_timeout, .max_bulk_bytes = o->max_bulk,
+        .query_buffer_bytes = o->query_buffer, .password = pw, .password_len = pwlen,
+        .protected_mode_off = o->protected_off, .disabled_commands = o->disabled, .ndisabled_commands = o->ndisabled,
+    };
+    if (o->tls_listen) {
+        ro.tls_host = o->tls_host;
+        ro.tls_port = o->tls_port;
+        ro.tls_cert_file = o->tls_cert;
+        ro.tls_key_file = o->tls_key;
+        ro.tls_ca_file = o->tls_ca;
+    }
+    if (resp_server_start(lv->inst, lv->dbpath, &ro, resp, why, sizeof why) < 0) {
+        say("cannot serve clients on %s: %s", o->listen ? o->listen : o->tls_listen, why);
+        return EXIT_FAIL;
+    }
+    if (o->listen) say("serving the Redis protocol on %s:%d", o->listen_host, resp_server_port(*resp));
+    if (o->tls_listen)
+        say("serving the Redis protocol over TLS on %s:%d%s", o->tls_host, resp_server_tls_port(*resp),
+            o->tls_ca ? " (client certificates required)" : "");
+    if (pw) say("clients must authenticate (AUTH; password from %s)", o->requirepass_file);
+    return 0;
+}
+#endif
+
 static int cmd_serve(int argc, char **argv)
 {
     struct serve_opts o = {0};
     struct live lv = {0};
     int rc = parse_serve(argc, argv, &o);
     if (rc) return rc < 0 ? 0 : rc;
+#ifdef JETFS_HAVE_RESP
+    char *pw = NULL;
+    size_t pwlen = 0;
+    if ((rc = resp_preflight(&o, &pw, &pwlen)) != 0) {
+        resp_password_free(pw, pwlen);
+        return rc;
+    }
+#endif
 
     /* Signals go to one thread, which ends the session cleanly. */
     static sigset_t set;
@@ -322,19 +484,11 @@ static int cmd_serve(int argc, char **argv)
 #endif
     if ((rc = open_instance(&o, &lv)) != 0) goto out;
 #ifdef JETFS_HAVE_RESP
-    if (o.listen) {
-        char why[512];
-        const char *host = o.listen_host;
-        struct resp_options ro = {.host = host, .port = o.listen_port, .on_shutdown = request_shutdown};
-        if (resp_server_start(lv.inst, lv.dbpath, &ro, &resp, why, sizeof why) < 0) {
-            say("cannot serve clients on %s: %s", o.listen, why);
-            rc = EXIT_FAIL;
-            goto out;
-        }
-        say("serving the Redis protocol on %s:%d", host, resp_server_port(resp));
-    }
+    if ((o.listen || o.tls_listen) && (rc = resp_start(&o, &lv, pw, pwlen, &resp)) != 0) goto out;
+    resp_password_free(pw, pwlen); /* the server keeps only its digest */
+    pw = NULL;
 #else
-    if (o.listen) {
+    if (o.listen || o.tls_listen) {
         say("--listen: this build has no client protocol");
         rc = EXIT_FAIL;
         goto out;
@@ -374,6 +528,7 @@ static int cmd_serve(int argc, char **argv)
 out:
 #ifdef JETFS_HAVE_RESP
     if (resp) resp_server_stop(resp);
+    resp_password_free(pw, pwlen);
 #endif
     if (lv.inst) {
         JET_ERR err = JetTerm(lv.inst);

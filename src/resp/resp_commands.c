@@ -716,7 +716,8 @@ static const struct resp_command commands[] = {
     {"unwatch", 1, 0, cmd_unwatch},
     {"info", -1, RESP_CMD_NO_DATA, cmd_info},
     {"shutdown", -1, RESP_CMD_NO_MULTI | RESP_CMD_NO_DATA, cmd_shutdown},
-    {"quit", -1, RESP_CMD_NOW | RESP_CMD_NO_DATA, cmd_quit},
+    {"quit", -1, RESP_CMD_NOW | RESP_CMD_NO_DATA | RESP_CMD_NO_AUTH, cmd_quit},
+    {"auth", -2, RESP_CMD_NO_DATA | RESP_CMD_NO_AUTH, resp_cmd_auth},
     {"select", 2, RESP_CMD_NO_DATA, cmd_select},
     {"command", -1, RESP_CMD_NO_DATA, cmd_command},
     {"config", -2, RESP_CMD_NO_DATA, cmd_config},
@@ -732,6 +733,25 @@ static const struct resp_command *command_lookup(const char *name, size_t n)
     for (size_t i = 0; i < count; i++)
         if (strlen(commands[i].name) == n && strncasecmp(commands[i].name, name, n) == 0) return &commands[i];
     return NULL;
+}
+
+const struct resp_command *resp_command_by_name(const char *name)
+{
+    return command_lookup(name, strlen(name));
+}
+
+bool resp_command_known(const char *name)
+{
+    return resp_command_by_name(name) != NULL;
+}
+
+/* Disabled by --disable-command.  By handler, so FLUSHALL goes with
+ * FLUSHDB: here they are one command under two names. */
+static bool disabled(const struct resp_client *c, const struct resp_command *cmd)
+{
+    for (size_t i = 0; i < c->sh->ndisabled; i++)
+        if (c->sh->disabled[i]->fn == cmd->fn) return true;
+    return false;
 }
 
 static void reply_unknown(struct resp_client *c, size_t argc, char **argv, size_t *len)
@@ -938,6 +958,14 @@ void resp_execute(struct resp_client *c, size_t argc, char **argv, size_t *len)
 {
     atomic_fetch_add(&c->sh->commands, 1);
     const struct resp_command *cmd = command_lookup(argv[0], len[0]);
+    if (cmd && disabled(c, cmd)) cmd = NULL;
+    if (!c->authenticated && (!cmd || !(cmd->flags & RESP_CMD_NO_AUTH))) {
+        /* Before anything else, unknown commands too: an unauthenticated
+         * client learns nothing, not even which commands exist. */
+        resp_reply_error(&c->out, "NOAUTH Authentication required.");
+        if (c->in_multi) c->multi_dirty = true;
+        return;
+    }
     if (!cmd) {
         reply_unknown(c, argc, argv, len);
         if (c->in_multi) c->multi_dirty = true;
@@ -1002,6 +1030,7 @@ JET_ERR resp_client_open(struct resp_client *c, struct resp_shared *sh, char *wh
     memset(c, 0, sizeof *c);
     c->sh = sh;
     c->id = atomic_fetch_add(&sh->next_client_id, 1) + 1;
+    c->authenticated = !sh->auth.required;
     if (!(c->scratch = malloc(SCRATCH_INITIAL))) {
         snprintf(why, cbwhy, "out of memory");
         return JET_errOutOfMemory;

@@ -43,11 +43,13 @@
 #include <time.h>
 
 #include "jet.h"
+#include "resp_auth.h"
 #include "resp_parse.h"
 #include "resp_reply.h"
 
 #define RESP_VERSION "7.0.0-jetfs"
 #define RESP_SCAN_CURSORS 1024 /* SCAN positions remembered server-wide */
+#define RESP_DISABLED_MAX 16   /* --disable-command names */
 
 /* A SCAN position: the last key a SCAN call looked at. */
 struct resp_scan_cursor {
@@ -78,6 +80,10 @@ struct resp_shared {
     pthread_mutex_t cursor_mu;    /* protects cursors[], next_cursor */
     uint64_t next_cursor;
     struct resp_scan_cursor cursors[RESP_SCAN_CURSORS];
+    /* Access (resp_auth.c): the loop thread alone changes auth's log state. */
+    struct resp_auth auth;
+    const struct resp_command *disabled[RESP_DISABLED_MAX]; /* answer as unknown commands */
+    size_t ndisabled;
 };
 
 /* A command queued by MULTI: one allocation holding argv, len and bytes. */
@@ -106,6 +112,8 @@ struct resp_client {
     bool quit;                    /* QUIT: close once the reply is sent */
     bool shutdown;                /* SHUTDOWN: close, no reply, then on_shutdown */
     char name[64];                /* CLIENT SETNAME */
+    bool authenticated;           /* AUTH passed, or no password is set */
+    char peer[64];                /* the client's address, for the log ("ip:port") */
     bool unflushed;               /* a lazy commit whose durability no reply has waited for yet */
     /* Write batching (resp_commands.c): consecutive writes of one pipelined
      * batch share one engine transaction. */
@@ -143,6 +151,7 @@ struct resp_command {
 #define RESP_CMD_NO_MULTI 0x8   /* refused between MULTI and EXEC */
 #define RESP_CMD_NOW 0x10       /* executed at once even between MULTI and EXEC */
 #define RESP_CMD_NO_DATA 0x20   /* needs no session: answered even once the instance failed */
+#define RESP_CMD_NO_AUTH 0x40   /* allowed before AUTH (AUTH, QUIT); every other command answers NOAUTH */
 
 /* Makes sure RESP_TABLE exists in dbpath (attached to inst). */
 JET_ERR resp_table_ensure(JET_INSTANCE inst, const char *dbpath, char *why, size_t cbwhy);
@@ -150,7 +159,12 @@ JET_ERR resp_table_ensure(JET_INSTANCE inst, const char *dbpath, char *why, size
 JET_ERR resp_client_open(struct resp_client *c, struct resp_shared *sh, char *why, size_t cbwhy);
 /* Rolls back what is open, closes the handles, frees the buffers. */
 void resp_client_close(struct resp_client *c);
-/* Executes one request (argc >= 1; every argv[i] is followed by a NUL). */
+/* The command named name (case-insensitive), or NULL. */
+const struct resp_command *resp_command_by_name(const char *name);
+/* Executes one request (argc >= 1; every argv[i] is followed by a NUL).
+ * Before AUTH only RESP_CMD_NO_AUTH commands run; a disabled command
+ * (--disable-command) answers as an unknown one, as Redis's renamed-away
+ * commands do. */
 void resp_execute(struct resp_client *c, size_t argc, char **argv, size_t *len);
 
 /* ---- shared between resp_commands.c and resp_keyspace.c ---- */

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -940,6 +941,250 @@ static void test_start_failures_are_explained(void)
     teardown();
 }
 
+
+/* ---- access: AUTH, disabled commands, protected mode ---- */
+
+static void test_auth_gates_every_command(void)
+{
+    snprintf(dir, sizeof dir, "%s", tu_scratch_dir("resp_auth"));
+    snprintf(dbpath, sizeof dbpath, "%s/jetfs.db", dir);
+    inst_up(true);
+    struct resp_options o = {.password = "s3cret\0tail", .password_len = 6};
+    server_up_with(&o);
+    int fd = cconnect();
+    RT(fd, "-NOAUTH Authentication required.\r\n", "SET", "k", "before");
+    RT(fd, "-NOAUTH Authentication required.\r\n", "NOSUCH");
+    RT(fd, "-NOAUTH Authentication required.\r\n", "MULTI");
+    RT(fd, "-NOAUTH Authentication required.\r\n", "SHUTDOWN");
+    RT(fd, "-WRONGPASS invalid username-password pair or user is disabled.\r\n", "AUTH", "s3cre");
+    RT(fd, "-WRONGPASS invalid username-password pair or user is disabled.\r\n", "AUTH", "s3cret1");
+    RT(fd, "-WRONGPASS invalid username-password pair or user is disabled.\r\n", "AUTH", "admin", "s3cret");
+    RT(fd, "-ERR syntax error\r\n", "AUTH", "default", "s3cret", "x");
+    RT(fd, "-ERR wrong number of arguments for 'auth' command\r\n", "AUTH");
+    RT(fd, "-NOAUTH Authentication required.\r\n", "GET", "k");
+    RT(fd, "+OK\r\n", "AUTH", "s3cret");
+    RT(fd, "$-1\r\n", "GET", "k"); /* the SET before AUTH did not run */
+    RT(fd, "+OK\r\n", "SET", "k", "after");
+    /* A failed AUTH leaves an authenticated connection as it was (Redis). */
+    RT(fd, "-WRONGPASS invalid username-password pair or user is disabled.\r\n", "AUTH", "nope");
+    RT(fd, "$5\r\nafter\r\n", "GET", "k");
+    int fd2 = cconnect();
+    RT(fd2, "+OK\r\n", "AUTH", "default", "s3cret");
+    RT(fd2, "$5\r\nafter\r\n", "GET", "k");
+    /* QUIT is allowed before AUTH. */
+    int fd3 = cconnect();
+    RT(fd3, "+OK\r\n", "QUIT");
+    CU_ASSERT(closed(fd3));
+    close(fd3);
+    close(fd2);
+    close(fd);
+    teardown();
+
+    /* Without a password: AUTH says so, in Redis's words. */
+    inst_up(false);
+    server_up();
+    fd = cconnect();
+    RT(fd, "-ERR AUTH <password> called without any password configured for the default user. Are you sure your "
+           "configuration is correct?\r\n",
+       "AUTH", "x");
+    RT(fd, "+OK\r\n", "AUTH", "default", "x");
+    RT(fd, "+PONG\r\n", "PING");
+    close(fd);
+    teardown();
+}
+
+static void test_disabled_commands_are_unknown(void)
+{
+    snprintf(dir, sizeof dir, "%s", tu_scratch_dir("resp_disabled"));
+    snprintf(dbpath, sizeof dbpath, "%s/jetfs.db", dir);
+    inst_up(true);
+    const char *names[] = {"SHUTDOWN", "flushdb"};
+    struct resp_options o = {.on_shutdown = on_shutdown_count, .disabled_commands = names, .ndisabled_commands = 2};
+    int before = atomic_load(&shutdown_calls);
+    server_up_with(&o);
+    int fd = cconnect();
+    RT(fd, "+OK\r\n", "SET", "k", "v");
+    RT(fd, "-ERR unknown command 'SHUTDOWN', with args beginning with: 'NOSAVE' \r\n", "SHUTDOWN", "NOSAVE");
+    RT(fd, "-ERR unknown command 'flushdb', with args beginning with: \r\n", "flushdb");
+    RT(fd, "-ERR unknown command 'FLUSHALL', with args beginning with: \r\n", "FLUSHALL");
+    RT(fd, "+OK\r\n", "MULTI");
+    RT(fd, "-ERR unknown command 'FLUSHDB', with args beginning with: \r\n", "FLUSHDB");
+    RT(fd, "-EXECABORT Transaction discarded because of previous errors.\r\n", "EXEC");
+    RT(fd, "$1\r\nv\r\n", "GET", "k");
+    CU_ASSERT_EQUAL(atomic_load(&shutdown_calls), before);
+    close(fd);
+    teardown();
+
+    /* A name the server does not have is refused at start. */
+    inst_up(false);
+    const char *bad[] = {"NOSUCH"};
+    struct resp_options ob = {.disabled_commands = bad, .ndisabled_commands = 1};
+    char why[256] = "";
+    struct resp_server *s = NULL;
+    CU_ASSERT(resp_server_start(inst, dbpath, &ob, &s, why, sizeof why) < 0);
+    CU_ASSERT_PTR_NULL(s);
+    CU_ASSERT_PTR_NOT_NULL(strstr(why, "no command 'NOSUCH'"));
+    inst_down();
+}
+
+static void test_protected_mode(void)
+{
+    char why[600] = "";
+    CU_ASSERT_EQUAL(resp_check_exposure("0.0.0.0", false, false, why, sizeof why), -EPERM);
+    CU_ASSERT_PTR_NOT_NULL(strstr(why, "--requirepass-file"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(why, "--protected-mode no"));
+    CU_ASSERT_EQUAL(resp_check_exposure("::", false, false, why, sizeof why), -EPERM);
+    CU_ASSERT_EQUAL(resp_check_exposure("0.0.0.0", true, false, why, sizeof why), 0);
+    CU_ASSERT_EQUAL(resp_check_exposure("0.0.0.0", false, true, why, sizeof why), 0);
+    CU_ASSERT_EQUAL(resp_check_exposure("127.0.0.1", false, false, why, sizeof why), 0);
+    CU_ASSERT_EQUAL(resp_check_exposure("127.0.0.2", false, false, why, sizeof why), 0);
+    CU_ASSERT_EQUAL(resp_check_exposure("::1", false, false, why, sizeof why), 0);
+    CU_ASSERT_EQUAL(resp_check_exposure("localhost", false, false, why, sizeof why), 0);
+    CU_ASSERT_EQUAL(resp_check_exposure(NULL, false, false, why, sizeof why), 0);
+
+    snprintf(dir, sizeof dir, "%s", tu_scratch_dir("resp_protected"));
+    snprintf(dbpath, sizeof dbpath, "%s/jetfs.db", dir);
+    inst_up(true);
+    struct resp_options o = {.host = "0.0.0.0"};
+    struct resp_server *s = NULL;
+    CU_ASSERT_EQUAL(resp_server_start(inst, dbpath, &o, &s, why, sizeof why), -EPERM);
+    CU_ASSERT_PTR_NULL(s);
+    inst_down();
+
+    /* The password file: mode 0600 or stricter, first line, not empty. */
+    char path[1200], *pw = NULL;
+    size_t n = 0;
+    snprintf(path, sizeof path, "%s/pw", dir);
+    FILE *f = fopen(path, "w");
+    CU_ASSERT_FATAL(f != NULL);
+    fputs("line one\r\nline two\n", f);
+    fclose(f);
+    CU_ASSERT_FATAL(chmod(path, 0640) == 0);
+    CU_ASSERT_EQUAL(resp_password_read(path, &pw, &n, why, sizeof why), -EPERM);
+    CU_ASSERT_PTR_NOT_NULL(strstr(why, "0640"));
+    CU_ASSERT_FATAL(chmod(path, 0400) == 0);
+    CU_ASSERT_EQUAL(resp_password_read(path, &pw, &n, why, sizeof why), 0);
+    CU_ASSERT(n == 8 && pw && memcmp(pw, "line one", 8) == 0);
+    resp_password_free(pw, n);
+    CU_ASSERT_FATAL(chmod(path, 0600) == 0);
+    f = fopen(path, "w");
+    CU_ASSERT_FATAL(f != NULL);
+    fputs("\n", f);
+    fclose(f);
+    CU_ASSERT(resp_password_read(path, &pw, &n, why, sizeof why) < 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(why, "empty"));
+}
+
+/* ---- limits that protect the other clients ---- */
+
+static void test_slow_reader_stalls_nobody(void)
+{
+    snprintf(dir, sizeof dir, "%s", tu_scratch_dir("resp_slowreader"));
+    snprintf(dbpath, sizeof dbpath, "%s/jetfs.db", dir);
+    inst_up(true);
+    server_up();
+    int w = cconnect(), slow = cconnect();
+    size_t vn = 256u << 10;
+    char *v = malloc(vn + 2);
+    CU_ASSERT_FATAL(v != NULL);
+    memset(v, 'z', vn);
+    v[vn] = '\0';
+    RT(w, "+OK\r\n", "SET", "big", v);
+    /* 400 GETs of 256 KiB = 100 MiB of replies, none read for now. */
+    const char get[] = "*2\r\n$3\r\nGET\r\n$3\r\nbig\r\n";
+    size_t rn = 400 * (sizeof get - 1);
+    char *req = malloc(rn);
+    CU_ASSERT_FATAL(req != NULL);
+    for (int i = 0; i < 400; i++) memcpy(req + i * (sizeof get - 1), get, sizeof get - 1);
+    CU_ASSERT(csend(slow, req, rn));
+    /* The others are answered at once, and keep being, for 2 s. */
+    double t0 = now_s(), worst = 0;
+    while (now_s() - t0 < 2.0) {
+        double t = now_s();
+        RT(w, "+PONG\r\n", "PING");
+        if (now_s() - t > worst) worst = now_s() - t;
+        RT(w, "+OK\r\n", "SET", "tick", "x"); /* durable writes: turns that wait for the syncer */
+        usleep(20000);
+    }
+    CU_ASSERT(worst < 0.5);
+    /* Once it reads, it gets every reply, in order. */
+    char hdr[32];
+    int hn = snprintf(hdr, sizeof hdr, "$%zu\r\n", vn);
+    memcpy(v + vn, "\r\n", 2);
+    char *got = malloc(vn + 2);
+    CU_ASSERT_FATAL(got != NULL);
+    int replies = 0;
+    bool ok = true;
+    for (; replies < 400 && ok; replies++) {
+        char h[32];
+        ok = crecv(slow, h, (size_t)hn) && memcmp(h, hdr, (size_t)hn) == 0 && crecv(slow, got, vn + 2) &&
+             memcmp(got, v, vn + 2) == 0;
+    }
+    CU_ASSERT(ok);
+    CU_ASSERT_EQUAL(replies, 400);
+    free(got);
+    free(req);
+    free(v);
+    close(slow);
+    close(w);
+    teardown();
+}
+
+static void test_idle_timeout(void)
+{
+    snprintf(dir, sizeof dir, "%s", tu_scratch_dir("resp_idle"));
+    snprintf(dbpath, sizeof dbpath, "%s/jetfs.db", dir);
+    inst_up(true);
+    struct resp_options o = {.timeout_s = 1};
+    server_up_with(&o);
+    int idle = cconnect(), busy = cconnect();
+    RT(idle, "+PONG\r\n", "PING");
+    double t0 = now_s();
+    while (now_s() - t0 < 3.0) {
+        RT(busy, "+PONG\r\n", "PING");
+        usleep(200000);
+    }
+    CU_ASSERT(closed(idle)); /* quiet for over 1 s */
+    RT(busy, "+PONG\r\n", "PING"); /* never quiet that long */
+    close(idle);
+    close(busy);
+    teardown();
+}
+
+static void test_query_buffer_limit(void)
+{
+    snprintf(dir, sizeof dir, "%s", tu_scratch_dir("resp_qbuf"));
+    snprintf(dbpath, sizeof dbpath, "%s/jetfs.db", dir);
+    inst_up(true);
+    struct resp_options o = {.query_buffer_bytes = 100000, .max_bulk_bytes = 60000};
+    server_up_with(&o);
+    int other = cconnect(), fd = cconnect();
+    /* One bulk over max_bulk: the protocol error, then the close. */
+    RAW(fd, "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$60001\r\n", "-ERR Protocol error: invalid bulk length\r\n");
+    CU_ASSERT(closed(fd));
+    close(fd);
+    /* Bulks under it, but more unexecuted input than the buffer limit:
+     * disconnected without a reply. */
+    fd = cconnect();
+    char *req = malloc(200000);
+    CU_ASSERT_FATAL(req != NULL);
+    size_t n = (size_t)sprintf(req, "*5\r\n$4\r\nMSET\r\n$1\r\na\r\n$50000\r\n");
+    memset(req + n, 'a', 50000);
+    n += 50000;
+    n += (size_t)sprintf(req + n, "\r\n$1\r\nb\r\n$50000\r\n");
+    memset(req + n, 'b', 50000);
+    n += 50000 - 1; /* unfinished */
+    bool sent = csend(fd, req, n);
+    (void)sent; /* the server may close before taking it all */
+    CU_ASSERT(closed(fd));
+    close(fd);
+    RT(other, "$-1\r\n", "GET", "a");
+    RT(other, "+PONG\r\n", "PING");
+    free(req);
+    close(other);
+    teardown();
+}
+
 int main(void)
 {
     if (CU_initialize_registry() != CUE_SUCCESS) return 2;
@@ -955,5 +1200,11 @@ int main(void)
     CU_add_test(su, "test_limits_values_and_requests", test_limits_values_and_requests);
     CU_add_test(su, "test_shutdown", test_shutdown);
     CU_add_test(su, "test_start_failures_are_explained", test_start_failures_are_explained);
+    CU_add_test(su, "test_auth_gates_every_command", test_auth_gates_every_command);
+    CU_add_test(su, "test_disabled_commands_are_unknown", test_disabled_commands_are_unknown);
+    CU_add_test(su, "test_protected_mode", test_protected_mode);
+    CU_add_test(su, "test_slow_reader_stalls_nobody", test_slow_reader_stalls_nobody);
+    CU_add_test(su, "test_idle_timeout", test_idle_timeout);
+    CU_add_test(su, "test_query_buffer_limit", test_query_buffer_limit);
     return tu_run();
 }
