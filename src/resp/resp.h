@@ -10,7 +10,9 @@
  * Layout: resp_parse.c (bounded request parser, no I/O), resp_commands.c
  * (command table and execution over the engine API), resp_server.c
  * (listener and connections: one serving thread and a syncer),
- * resp_reply.c (reply encoding), resp_keyspace.c (SCAN, FLUSHDB).  Only jet.h is used from the engine.
+ * resp_reply.c (reply encoding), resp_keyspace.c (SCAN, FLUSHDB),
+ * resp_client.c (connection commands: HELLO, CLIENT, SELECT, PING, ECHO,
+ * QUIT; the AUTH decision).  Only jet.h is used from the engine.
  */
 #ifndef JETFS_RESP_H
 #define JETFS_RESP_H

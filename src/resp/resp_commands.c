@@ -1,7 +1,9 @@
 /*
  * resp_commands.c -- the command table, dispatch (arity, MULTI queueing,
- * the transaction around each command) and the string and connection
- * commands.  Whole-table commands are in resp_keyspace.c.
+ * the transaction around each command), the string commands and the
+ * server ones (INFO, CONFIG, COMMAND, SHUTDOWN).  Whole-table commands are
+ * in resp_keyspace.c, connection commands (HELLO, CLIENT...) in
+ * resp_client.c.
  *
  * Owns: struct resp_client's engine handles and MULTI queue.  A client is
  * used by its connection thread only; the shared server state is reached
@@ -201,6 +203,44 @@ static JET_ERR cmd_exists(struct resp_client *c, size_t argc, char **argv, size_
     return JET_errSuccess;
 }
 
+/* Is key there?  (A zero-byte read: the value is not copied.) */
+static JET_ERR key_present(struct resp_client *c, const char *key, size_t n, bool *present)
+{
+    unsigned long actual = 0;
+    char b;
+    JET_ERR err = JetRetrieveKV(c->ses, c->table, key, (unsigned long)n, &b, 0, &actual, 0);
+    *present = false;
+    if (err == JET_errRecordNotFound) return JET_errSuccess;
+    if (err < 0) return err;
+    *present = true;
+    return JET_errSuccess;
+}
+
+/* TYPE: every value is a string. */
+static JET_ERR cmd_type(struct resp_client *c, size_t argc, char **argv, size_t *len)
+{
+    bool present = false;
+    (void)argc;
+    if (!resp_key_ok(c, argv[1], len[1])) return JET_errSuccess;
+    JET_ERR err = key_present(c, argv[1], len[1], &present);
+    if (err < 0) return err;
+    resp_reply_status(&c->out, present ? "string" : "none");
+    return JET_errSuccess;
+}
+
+/* TTL and PTTL: no key expires (-1), as Redis for a key without one; -2
+ * when there is no key. */
+static JET_ERR cmd_ttl(struct resp_client *c, size_t argc, char **argv, size_t *len)
+{
+    bool present = false;
+    (void)argc;
+    if (!resp_key_ok(c, argv[1], len[1])) return JET_errSuccess;
+    JET_ERR err = key_present(c, argv[1], len[1], &present);
+    if (err < 0) return err;
+    resp_reply_int(&c->out, present ? -1 : -2);
+    return JET_errSuccess;
+}
+
 struct incr {
     long long delta, v;
     char buf[24];
@@ -310,40 +350,7 @@ static JET_ERR cmd_mget(struct resp_client *c, size_t argc, char **argv, size_t 
     return JET_errSuccess;
 }
 
-/* ---- connection and server commands ---- */
-
-static JET_ERR cmd_ping(struct resp_client *c, size_t argc, char **argv, size_t *len)
-{
-    if (argc > 2) resp_reply_error(&c->out, "ERR wrong number of arguments for 'ping' command");
-    else if (argc == 2) resp_reply_bulk(&c->out, argv[1], len[1]);
-    else resp_reply_status(&c->out, "PONG");
-    return JET_errSuccess;
-}
-
-static JET_ERR cmd_echo(struct resp_client *c, size_t argc, char **argv, size_t *len)
-{
-    (void)argc;
-    resp_reply_bulk(&c->out, argv[1], len[1]);
-    return JET_errSuccess;
-}
-
-static JET_ERR cmd_select(struct resp_client *c, size_t argc, char **argv, size_t *len)
-{
-    long long db;
-    (void)argc;
-    if (!resp_parse_int64(argv[1], len[1], &db)) resp_reply_error(&c->out, "ERR value is not an integer or out of range");
-    else if (db != 0) resp_reply_error(&c->out, "ERR DB index is out of range");
-    else resp_reply_status(&c->out, "OK");
-    return JET_errSuccess;
-}
-
-static JET_ERR cmd_quit(struct resp_client *c, size_t argc, char **argv, size_t *len)
-{
-    (void)argc, (void)argv, (void)len;
-    resp_reply_status(&c->out, "OK");
-    c->quit = true;
-    return JET_errSuccess;
-}
+/* ---- server commands (the connection ones are in resp_client.c) ---- */
 
 static JET_ERR cmd_shutdown(struct resp_client *c, size_t argc, char **argv, size_t *len)
 {
@@ -492,54 +499,6 @@ static JET_ERR cmd_config(struct resp_client *c, size_t argc, char **argv, size_
     } else {
         resp_reply_error(&c->out, "ERR unknown subcommand or wrong number of arguments for 'config|%.32s'", argv[1]);
     }
-    return JET_errSuccess;
-}
-
-static JET_ERR cmd_client(struct resp_client *c, size_t argc, char **argv, size_t *len)
-{
-    if (resp_arg_is(argv[1], "setname") && argc == 3) {
-        if (memchr(argv[2], ' ', len[2]) || len[2] >= sizeof c->name) {
-            resp_reply_error(&c->out, "ERR Client names cannot contain spaces or be longer than %zu bytes",
-                             sizeof c->name - 1);
-        } else {
-            memcpy(c->name, argv[2], len[2] + 1);
-            resp_reply_status(&c->out, "OK");
-        }
-    } else if (resp_arg_is(argv[1], "getname") && argc == 2) {
-        if (c->name[0]) resp_reply_bulk_str(&c->out, c->name);
-        else resp_reply_nil(&c->out);
-    } else if (resp_arg_is(argv[1], "id") && argc == 2) {
-        resp_reply_int(&c->out, (long long)c->id);
-    } else if (resp_arg_is(argv[1], "setinfo") && argc == 4) {
-        resp_reply_status(&c->out, "OK");
-    } else {
-        resp_reply_error(&c->out, "ERR unknown subcommand or wrong number of arguments for 'client|%.32s'", argv[1]);
-    }
-    return JET_errSuccess;
-}
-
-/* HELLO [2 ...]: RESP2 only. */
-static JET_ERR cmd_hello(struct resp_client *c, size_t argc, char **argv, size_t *len)
-{
-    if (argc >= 2 && !(len[1] == 1 && argv[1][0] == '2')) {
-        resp_reply_error(&c->out, "NOPROTO unsupported protocol version (jetfs speaks RESP2)");
-        return JET_errSuccess;
-    }
-    resp_reply_array(&c->out, 14);
-    resp_reply_bulk_str(&c->out, "server");
-    resp_reply_bulk_str(&c->out, "jetfs");
-    resp_reply_bulk_str(&c->out, "version");
-    resp_reply_bulk_str(&c->out, RESP_VERSION);
-    resp_reply_bulk_str(&c->out, "proto");
-    resp_reply_int(&c->out, 2);
-    resp_reply_bulk_str(&c->out, "id");
-    resp_reply_int(&c->out, (long long)c->id);
-    resp_reply_bulk_str(&c->out, "mode");
-    resp_reply_bulk_str(&c->out, "standalone");
-    resp_reply_bulk_str(&c->out, "role");
-    resp_reply_bulk_str(&c->out, "master");
-    resp_reply_bulk_str(&c->out, "modules");
-    resp_reply_array(&c->out, 0);
     return JET_errSuccess;
 }
 
@@ -704,6 +663,9 @@ static const struct resp_command commands[] = {
     {"incrby", 3, RESP_CMD_WRITE, cmd_incrby},
     {"decr", 2, RESP_CMD_WRITE, cmd_decr},
     {"decrby", 3, RESP_CMD_WRITE, cmd_decrby},
+    {"type", 2, 0, cmd_type},
+    {"ttl", 2, 0, cmd_ttl},
+    {"pttl", 2, 0, cmd_ttl},
     {"echo", 2, RESP_CMD_NO_DATA, cmd_echo},
     {"dbsize", 1, RESP_CMD_READ_TXN, resp_cmd_dbsize},
     {"scan", -2, 0, resp_cmd_scan},

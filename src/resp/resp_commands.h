@@ -115,6 +115,7 @@ struct resp_client {
     bool no_batch;                /* replaying: each write in its own transaction */
     char *batch_saved;            /* the batch's requests, copied, for a replay */
     size_t saved_len, saved_cap;
+    char lib_name[64], lib_ver[32]; /* CLIENT SETINFO */
 };
 
 /* Commits the open write batch (lazily, as every write).  If it cannot, it
@@ -168,5 +169,22 @@ JET_ERR resp_count_keys(struct resp_client *c, long long *count);
 JET_ERR resp_cmd_dbsize(struct resp_client *c, size_t argc, char **argv, size_t *len);
 JET_ERR resp_cmd_scan(struct resp_client *c, size_t argc, char **argv, size_t *len);
 JET_ERR resp_cmd_flushdb(struct resp_client *c, size_t argc, char **argv, size_t *len);
+
+/* ---- resp_client.c: the connection commands (the table's names) ---- */
+
+/*
+ * Decides a login (HELLO's AUTH option; user NULL: AUTH's one-argument
+ * form).  True if it succeeds; else the error (Redis's text) is replied
+ * and nothing about the connection changes.  With no password configured
+ * it answers as Redis does then: the one-argument form is refused, user
+ * "default" is accepted with any password, any other user is WRONGPASS.
+ */
+bool resp_client_auth(struct resp_client *c, const char *user, size_t ulen, const char *pass, size_t plen);
+JET_ERR cmd_ping(struct resp_client *c, size_t argc, char **argv, size_t *len);
+JET_ERR cmd_echo(struct resp_client *c, size_t argc, char **argv, size_t *len);
+JET_ERR cmd_select(struct resp_client *c, size_t argc, char **argv, size_t *len);
+JET_ERR cmd_quit(struct resp_client *c, size_t argc, char **argv, size_t *len);
+JET_ERR cmd_client(struct resp_client *c, size_t argc, char **argv, size_t *len);
+JET_ERR cmd_hello(struct resp_client *c, size_t argc, char **argv, size_t *len);
 
 #endif
