@@ -33,6 +33,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "resp.h"
 #include "resp_commands.h"
@@ -133,15 +134,25 @@ JET_ERR cmd_quit(struct resp_client *c, size_t argc, char **argv, size_t *len)
 
 /* ---- CLIENT ---- */
 
-/* CLIENT INFO's line, in Redis's field order, for the fields jetfs has. */
+/*
+ * CLIENT INFO's line: Redis's fields in Redis's order (redis-py's parser
+ * requires every numeric one), less the addresses and fd, which a client
+ * does not know here.  The input buffer is the listener's and is not seen
+ * here either: qbuf, qbuf-free and argv-mem are 0; idle is 0 since this
+ * very command is the client's last.
+ */
 static void client_info(struct resp_client *c)
 {
-    char line[512];
+    char line[768];
+    long long age = (long long)(time(NULL) - c->since);
+    unsigned long long omem = c->out.len, multi_mem = c->queue_bytes;
+    unsigned long long tot = c->out.cap + c->scratch_cap + c->queue_bytes + c->saved_cap;
     int n = snprintf(line, sizeof line,
-                     "id=%llu name=%s db=0 flags=%s multi=%lld cmd=client|info user=default resp=2 lib-name=%s "
-                     "lib-ver=%s\n",
-                     (unsigned long long)c->id, c->name, c->in_multi ? "x" : "N",
-                     c->in_multi ? (long long)c->nqueue : -1LL, c->lib_name, c->lib_ver);
+                     "id=%llu name=%s age=%lld idle=0 flags=%s db=0 sub=0 psub=0 ssub=0 multi=%lld qbuf=0 "
+                     "qbuf-free=0 argv-mem=0 multi-mem=%llu obl=0 oll=0 omem=%llu tot-mem=%llu events=r "
+                     "cmd=client|info user=default redir=-1 resp=2 lib-name=%s lib-ver=%s\n",
+                     (unsigned long long)c->id, c->name, age < 0 ? 0 : age, c->in_multi ? "x" : "N",
+                     c->in_multi ? (long long)c->nqueue : -1LL, multi_mem, omem, tot, c->lib_name, c->lib_ver);
     if (n < 0) n = 0;
     if ((size_t)n >= sizeof line) n = sizeof line - 1;
     resp_reply_bulk(&c->out, line, (size_t)n);

@@ -969,6 +969,7 @@ JET_ERR resp_client_open(struct resp_client *c, struct resp_shared *sh, char *wh
         return JET_errOutOfMemory;
     }
     c->scratch_cap = SCRATCH_INITIAL;
+    c->since = time(NULL);
     if ((err = JetBeginSession(sh->inst, &c->ses, NULL, NULL)) < 0) {
         snprintf(why, cbwhy, "could not begin a session: %s", JetErrorString(err));
         return err;

@@ -116,6 +116,7 @@ struct resp_client {
     char *batch_saved;            /* the batch's requests, copied, for a replay */
     size_t saved_len, saved_cap;
     char lib_name[64], lib_ver[32]; /* CLIENT SETINFO */
+    time_t since;                 /* connected at (CLIENT INFO's age) */
 };
 
 /* Commits the open write batch (lazily, as every write).  If it cannot, it
