@@ -1,0 +1,227 @@
+/*
+ * test_resp_client.c -- the connection commands (resp_client.c) as client
+ * libraries meet them on connect: HELLO with its AUTH and SETNAME options,
+ * CLIENT's subcommands, SELECT, PING, ECHO, QUIT, the AUTH decision and
+ * the unknown-command error, each reply compared byte for byte with what
+ * Redis 7 sends.  They need no engine session, so each request goes
+ * straight through resp_execute on a client with none (as after an
+ * instance failure), and its reply is read from the client's buffer.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "resp_commands.h"
+#include "testutil.h"
+
+static struct resp_shared sh;
+static struct resp_client cl;
+
+static void fresh(void)
+{
+    memset(&sh, 0, sizeof sh);
+    resp_limits_default(&sh.lim);
+    sh.max_clients = 10;
+    memset(&cl, 0, sizeof cl);
+    cl.sh = &sh;
+    cl.id = 42;
+    cl.since = time(NULL);
+}
+
+static void done(void)
+{
+    resp_client_close(&cl);
+}
+
+static void show(const char *label, const char *s, size_t n)
+{
+    fprintf(stderr, "%s: \"", label);
+    for (size_t i = 0; i < n && i < 400; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch == '\r') fputs("\\r", stderr);
+        else if (ch == '\n') fputs("\\n", stderr);
+        else if (ch < 0x20 || ch >= 0x7f) fprintf(stderr, "\\x%02x", ch);
+        else fputc(ch, stderr);
+    }
+    fprintf(stderr, "\"\n");
+}
+
+/* Runs one request (NULL-terminated arguments) and returns whether its
+ * reply is exactly want; the reply is consumed either way. */
+static bool run_expect(int line, const char *want, size_t wantn, const char *a0, ...)
+{
+    char *argv[32];
+    size_t len[32], argc = 0;
+    va_list ap;
+    va_start(ap, a0);
+    for (const char *a = a0; a && argc < 32; a = va_arg(ap, const char *)) {
+        argv[argc] = (char *)a;
+        len[argc++] = strlen(a);
+    }
+    va_end(ap);
+    cl.out.len = 0;
+    resp_execute(&cl, argc, argv, len);
+    bool ok = cl.out.len == wantn && memcmp(cl.out.data, want, wantn) == 0;
+    if (!ok) {
+        fprintf(stderr, "\n  at line %d\n", line);
+        show("  want", want, wantn);
+        show("  got ", cl.out.data ? cl.out.data : "", cl.out.len);
+    }
+    cl.out.len = 0;
+    return ok;
+}
+
+#define RT(want, ...) CU_ASSERT(run_expect(__LINE__, want, sizeof(want) - 1, __VA_ARGS__, (const char *)NULL))
+
+/* HELLO's reply for protocol 2, client id 42. */
+#define HELLO2                                                                                                   \
+    "*14\r\n$6\r\nserver\r\n$5\r\njetfs\r\n$7\r\nversion\r\n$" "11" "\r\n" RESP_VERSION "\r\n$5\r\nproto\r\n:2\r\n" \
+    "$2\r\nid\r\n:42\r\n$4\r\nmode\r\n$10\r\nstandalone\r\n$4\r\nrole\r\n$6\r\nmaster\r\n$7\r\nmodules\r\n*0\r\n"
+
+static void test_hello(void)
+{
+    fresh();
+    CU_ASSERT_EQUAL_FATAL(strlen(RESP_VERSION), 11);
+    RT(HELLO2, "HELLO");
+    RT(HELLO2, "hello", "2");
+    /* RESP3 and unknown versions: Redis's refusal, which libraries handle. */
+    RT("-NOPROTO unsupported protocol version\r\n", "HELLO", "3");
+    RT("-NOPROTO unsupported protocol version\r\n", "HELLO", "1");
+    RT("-ERR Protocol version is not an integer or out of range\r\n", "HELLO", "two");
+    RT("$-1\r\n", "CLIENT", "GETNAME");
+    RT(HELLO2, "HELLO", "2", "SETNAME", "lib");
+    RT("$3\r\nlib\r\n", "CLIENT", "GETNAME");
+    /* AUTH with no password configured: the default user takes any. */
+    RT(HELLO2, "HELLO", "2", "AUTH", "default", "whatever", "setname", "n2");
+    RT("$2\r\nn2\r\n", "CLIENT", "GETNAME");
+    /* A refused HELLO changes nothing, the name included. */
+    RT("-WRONGPASS invalid username-password pair or user is disabled.\r\n", "HELLO", "2", "SETNAME", "n3", "AUTH",
+       "bob", "pw");
+    RT("-ERR Client names cannot contain spaces, newlines or special characters.\r\n", "HELLO", "2", "SETNAME",
+       "a b", "AUTH", "default", "x");
+    RT("$2\r\nn2\r\n", "CLIENT", "GETNAME");
+    RT("-ERR Syntax error in HELLO option 'AUTH'\r\n", "HELLO", "2", "AUTH", "default");
+    RT("-ERR Syntax error in HELLO option 'SETNAME'\r\n", "HELLO", "2", "SETNAME");
+    RT("-ERR Syntax error in HELLO option 'FOO'\r\n", "HELLO", "2", "FOO", "bar");
+    RT("$2\r\nn2\r\n", "CLIENT", "GETNAME");
+    /* Not inside MULTI (it would change the connection mid-transaction). */
+    cl.in_multi = true; /* MULTI itself needs a session */
+    RT("-ERR Command not allowed inside a transaction\r\n", "HELLO", "2");
+    CU_ASSERT(cl.multi_dirty);
+    cl.in_multi = cl.multi_dirty = false;
+    done();
+}
+
+static void test_client_subcommands(void)
+{
+    fresh();
+    RT(":42\r\n", "CLIENT", "ID");
+    RT("+OK\r\n", "client", "setname", "app-1");
+    RT("$5\r\napp-1\r\n", "CLIENT", "GETNAME");
+    RT("-ERR Client names cannot contain spaces, newlines or special characters.\r\n", "CLIENT", "SETNAME", "a\nb");
+    RT("-ERR Client names cannot contain spaces, newlines or special characters.\r\n", "CLIENT", "SETNAME", "a b");
+    RT("$5\r\napp-1\r\n", "CLIENT", "GETNAME");
+    RT("+OK\r\n", "CLIENT", "SETNAME", ""); /* clears it, as in Redis */
+    RT("$-1\r\n", "CLIENT", "GETNAME");
+    char longname[200];
+    memset(longname, 'n', sizeof longname - 1);
+    longname[sizeof longname - 1] = '\0';
+    RT("-ERR Client names are limited to 63 bytes by jetfs\r\n", "CLIENT", "SETNAME", longname);
+
+    /* What redis-py 5 and ioredis send on connect. */
+    RT("+OK\r\n", "CLIENT", "SETINFO", "LIB-NAME", "redis-py");
+    RT("+OK\r\n", "CLIENT", "SETINFO", "lib-ver", "5.0.1");
+    RT("-ERR Unrecognized option 'LIB-COLOUR'\r\n", "CLIENT", "SETINFO", "LIB-COLOUR", "red");
+    RT("-ERR LIB-NAME cannot contain spaces, newlines or special characters.\r\n", "CLIENT", "SETINFO", "LIB-NAME",
+       "two words");
+    RT("+OK\r\n", "CLIENT", "SETNAME", "app");
+    cl.out.len = 0;
+    char *info[] = {"CLIENT", "INFO"};
+    size_t ilen[] = {6, 4};
+    resp_execute(&cl, 2, info, ilen);
+    resp_buf_append(&cl.out, "", 1);
+    /* Every numeric field redis-py's parser converts, in Redis's order. */
+    const char *want = " idle=0 flags=N db=0 sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 "
+                       "obl=0 oll=0 omem=0 tot-mem=";
+    const char *body = strstr(cl.out.data, "\r\n");
+    CU_ASSERT_FATAL(body != NULL);
+    bool info_ok = cl.out.data[0] == '$' && strncmp(body + 2, "id=42 name=app age=", 19) == 0 &&
+                   strstr(body, want) != NULL &&
+                   strstr(body, " user=default redir=-1 resp=2 lib-name=redis-py lib-ver=5.0.1\n\r\n") != NULL;
+    CU_ASSERT(info_ok);
+    if (!info_ok) show("  CLIENT INFO", cl.out.data, cl.out.len);
+    cl.out.len = 0;
+
+    RT("+OK\r\n", "CLIENT", "NO-EVICT", "on");
+    RT("+OK\r\n", "CLIENT", "NO-TOUCH", "OFF");
+    RT("-ERR syntax error\r\n", "CLIENT", "NO-EVICT", "maybe");
+    RT("-ERR unknown subcommand 'KILL'. Try CLIENT HELP.\r\n", "CLIENT", "KILL", "ID", "7");
+    RT("-ERR wrong number of arguments for 'client|setname' command\r\n", "CLIENT", "SETNAME");
+    RT("-ERR wrong number of arguments for 'client|id' command\r\n", "CLIENT", "ID", "x");
+    RT("-ERR wrong number of arguments for 'client' command\r\n", "CLIENT");
+    cl.out.len = 0;
+    char *help[] = {"CLIENT", "HELP"};
+    size_t hlen[] = {6, 4};
+    resp_execute(&cl, 2, help, hlen);
+    CU_ASSERT(cl.out.len > 4 && memcmp(cl.out.data, "*19\r\n+CLIENT <subcommand>", 25) == 0);
+    cl.out.len = 0;
+    done();
+}
+
+static void test_select_ping_echo_quit(void)
+{
+    fresh();
+    RT("+OK\r\n", "SELECT", "0");
+    RT("-ERR DB index is out of range\r\n", "SELECT", "1");
+    RT("-ERR DB index is out of range\r\n", "SELECT", "-1");
+    RT("-ERR value is not an integer or out of range\r\n", "SELECT", "zero");
+    RT("+PONG\r\n", "PING");
+    RT("$2\r\nhi\r\n", "PING", "hi");
+    RT("-ERR wrong number of arguments for 'ping' command\r\n", "PING", "a", "b");
+    RT("$4\r\na\r\nb\r\n", "ECHO", "a\r\nb");
+    CU_ASSERT_FALSE(cl.quit);
+    RT("+OK\r\n", "QUIT");
+    CU_ASSERT(cl.quit);
+    done();
+}
+
+static void test_auth_decision(void)
+{
+    fresh();
+    CU_ASSERT_FALSE(resp_client_auth(&cl, NULL, 0, "pw", 2));
+    const char *want = "-ERR AUTH <password> called without any password configured for the default user. Are you "
+                       "sure your configuration is correct?\r\n";
+    CU_ASSERT(cl.out.len == strlen(want) && memcmp(cl.out.data, want, cl.out.len) == 0);
+    cl.out.len = 0;
+    CU_ASSERT(resp_client_auth(&cl, "default", 7, "anything", 8));
+    CU_ASSERT_EQUAL(cl.out.len, 0);
+    CU_ASSERT_FALSE(resp_client_auth(&cl, "defaults", 8, "x", 1));
+    want = "-WRONGPASS invalid username-password pair or user is disabled.\r\n";
+    CU_ASSERT(cl.out.len == strlen(want) && memcmp(cl.out.data, want, cl.out.len) == 0);
+    cl.out.len = 0;
+    done();
+}
+
+static void test_unknown_command_is_redis_text(void)
+{
+    fresh();
+    RT("-ERR unknown command 'NOSUCH', with args beginning with: 'a' 'b' \r\n", "NOSUCH", "a", "b");
+    RT("-ERR unknown command 'expire', with args beginning with: 'k' '10' \r\n", "expire", "k", "10");
+    RT("-ERR unknown command 'x', with args beginning with: \r\n", "x");
+    /* CR and LF in an argument become spaces: an error is one line. */
+    RT("-ERR unknown command 'hset', with args beginning with: 'a  b' \r\n", "hset", "a\r\nb");
+    done();
+}
+
+int main(void)
+{
+    if (CU_initialize_registry() != CUE_SUCCESS) return 2;
+    CU_pSuite su = CU_add_suite("resp_client", NULL, NULL);
+    CU_add_test(su, "test_hello", test_hello);
+    CU_add_test(su, "test_client_subcommands", test_client_subcommands);
+    CU_add_test(su, "test_select_ping_echo_quit", test_select_ping_echo_quit);
+    CU_add_test(su, "test_auth_decision", test_auth_decision);
+    CU_add_test(su, "test_unknown_command_is_redis_text", test_unknown_command_is_redis_text);
+    return tu_run();
+}
