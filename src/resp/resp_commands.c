@@ -502,21 +502,71 @@ static JET_ERR cmd_config(struct resp_client *c, size_t argc, char **argv, size_
     return JET_errSuccess;
 }
 
+/* ---- MULTI / EXEC / DISCARD, WATCH ---- */
+
+/*
+ * WATCH.  Every key hashes to one of RESP_WATCH_SLOTS version counters in
+ * the shared state; a write command bumps the counters of all its
+ * arguments (keys, and values too, which only costs a needless abort)
+ * before it runs, FLUSHDB bumps them all.  WATCH records the counters of
+ * its keys; EXEC first checks that none moved, else it answers a null
+ * array and runs nothing, as Redis does when a watched key was modified.
+ * So a change to a watched key always aborts -- by anyone, this client
+ * included, as in Redis -- and a change to another key of the same slot
+ * aborts too, which an optimistic client's retry loop absorbs.  Check and
+ * execution happen in one resp_execute call on the one thread that runs
+ * every command (resp_server.c), so nothing can change in between.
+ */
+static uint32_t watch_slot(const char *key, size_t n)
+{
+    uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a */
+    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)key[i]) * 0x100000001b3ull;
+    return (uint32_t)(h % RESP_WATCH_SLOTS);
+}
+
+/* Before cmd runs: the watchers of what it may change must see a change. */
+static void watch_touch(struct resp_shared *sh, const struct resp_command *cmd, size_t argc, char **argv, size_t *len)
+{
+    if (cmd->fn == resp_cmd_flushdb) {
+        for (size_t i = 0; i < RESP_WATCH_SLOTS; i++) sh->watch_ver[i]++;
+        return;
+    }
+    if (!(cmd->flags & RESP_CMD_WRITE)) return;
+    for (size_t i = 1; i < argc; i++) sh->watch_ver[watch_slot(argv[i], len[i])]++;
+}
+
+static bool watch_intact(const struct resp_client *c)
+{
+    for (size_t i = 0; i < c->nwatched; i++)
+        if (c->sh->watch_ver[c->watched[i].slot] != c->watched[i].ver) return false;
+    return true;
+}
+
 static JET_ERR cmd_watch(struct resp_client *c, size_t argc, char **argv, size_t *len)
 {
-    (void)argc, (void)argv, (void)len;
-    resp_reply_error(&c->out, "ERR WATCH is not supported by jetfs (MULTI/EXEC is one serialisable transaction)");
+    if (c->nwatched + argc - 1 > c->watched_cap) {
+        size_t ncap = c->watched_cap ? c->watched_cap : 16;
+        while (ncap < c->nwatched + argc - 1) ncap *= 2;
+        struct resp_watched *nw = realloc(c->watched, ncap * sizeof *nw);
+        if (!nw) return JET_errOutOfMemory;
+        c->watched = nw;
+        c->watched_cap = ncap;
+    }
+    for (size_t i = 1; i < argc; i++) {
+        uint32_t slot = watch_slot(argv[i], len[i]);
+        c->watched[c->nwatched++] = (struct resp_watched){slot, c->sh->watch_ver[slot]};
+    }
+    resp_reply_status(&c->out, "OK");
     return JET_errSuccess;
 }
 
 static JET_ERR cmd_unwatch(struct resp_client *c, size_t argc, char **argv, size_t *len)
 {
     (void)argc, (void)argv, (void)len;
+    c->nwatched = 0;
     resp_reply_status(&c->out, "OK");
     return JET_errSuccess;
 }
-
-/* ---- MULTI / EXEC / DISCARD ---- */
 
 static void queue_clear(struct resp_client *c)
 {
@@ -578,6 +628,7 @@ static JET_ERR cmd_discard(struct resp_client *c, size_t argc, char **argv, size
         return JET_errSuccess;
     }
     queue_clear(c);
+    c->nwatched = 0;
     resp_reply_status(&c->out, "OK");
     return JET_errSuccess;
 }
@@ -597,9 +648,16 @@ static JET_ERR cmd_exec(struct resp_client *c, size_t argc, char **argv, size_t 
         resp_reply_error(&c->out, "ERR EXEC without MULTI");
         return JET_errSuccess;
     }
+    bool watched_ok = watch_intact(c);
+    c->nwatched = 0; /* EXEC unwatches, whatever happens */
     if (c->multi_dirty) {
         queue_clear(c);
         resp_reply_error(&c->out, "EXECABORT Transaction discarded because of previous errors.");
+        return JET_errSuccess;
+    }
+    if (!watched_ok) {
+        queue_clear(c);
+        resp_buf_append(&c->out, "*-1\r\n", 5); /* Redis's null array: aborted by WATCH */
         return JET_errSuccess;
     }
     size_t mark = c->out.len;
@@ -611,6 +669,7 @@ static JET_ERR cmd_exec(struct resp_client *c, size_t argc, char **argv, size_t 
     resp_reply_array(&c->out, c->nqueue);
     for (size_t i = 0; i < c->nqueue && err >= 0; i++) {
         struct resp_queued *q = c->queue[i];
+        watch_touch(c->sh, q->cmd, q->argc, q->argv, q->len);
         err = q->cmd->fn(c, q->argc, q->argv, q->len);
     }
     if (err < 0) {
@@ -922,6 +981,7 @@ void resp_execute(struct resp_client *c, size_t argc, char **argv, size_t *len)
         }
         return;
     }
+    watch_touch(c->sh, cmd, argc, argv, len);
     run(c, cmd, argc, argv, len);
 }
 
@@ -1008,6 +1068,9 @@ void resp_client_close(struct resp_client *c)
     c->scratch = NULL;
     c->scratch_cap = 0;
     free(c->batch_saved);
+    free(c->watched);
+    c->watched = NULL;
+    c->nwatched = c->watched_cap = 0;
     c->batch_saved = NULL;
     c->saved_len = c->saved_cap = 0;
 }

@@ -49,7 +49,7 @@ static void show(const char *label, const char *s, size_t n)
 
 /* Runs one request (NULL-terminated arguments) and returns whether its
  * reply is exactly want; the reply is consumed either way. */
-static bool run_expect(int line, const char *want, size_t wantn, const char *a0, ...)
+static bool run_expect(struct resp_client *c, int line, const char *want, size_t wantn, const char *a0, ...)
 {
     char *argv[32];
     size_t len[32], argc = 0;
@@ -60,19 +60,22 @@ static bool run_expect(int line, const char *want, size_t wantn, const char *a0,
         len[argc++] = strlen(a);
     }
     va_end(ap);
-    cl.out.len = 0;
-    resp_execute(&cl, argc, argv, len);
-    bool ok = cl.out.len == wantn && memcmp(cl.out.data, want, wantn) == 0;
+    c->out.len = 0;
+    resp_execute(c, argc, argv, len);
+    resp_batch_end(c); /* as the server does before it sends */
+    bool ok = c->out.len == wantn && memcmp(c->out.data, want, wantn) == 0;
     if (!ok) {
         fprintf(stderr, "\n  at line %d\n", line);
         show("  want", want, wantn);
-        show("  got ", cl.out.data ? cl.out.data : "", cl.out.len);
+        show("  got ", c->out.data ? c->out.data : "", c->out.len);
     }
-    cl.out.len = 0;
+    c->out.len = 0;
     return ok;
 }
 
-#define RT(want, ...) CU_ASSERT(run_expect(__LINE__, want, sizeof(want) - 1, __VA_ARGS__, (const char *)NULL))
+#define RT(want, ...) CU_ASSERT(run_expect(&cl, __LINE__, want, sizeof(want) - 1, __VA_ARGS__, (const char *)NULL))
+/* The same on client c. */
+#define RTC(c, want, ...) CU_ASSERT(run_expect(c, __LINE__, want, sizeof(want) - 1, __VA_ARGS__, (const char *)NULL))
 
 /* HELLO's reply for protocol 2, client id 42. */
 #define HELLO2                                                                                                   \
@@ -214,6 +217,102 @@ static void test_unknown_command_is_redis_text(void)
     done();
 }
 
+/*
+ * WATCH, with an engine this time: two clients on one instance, as the
+ * server's one thread runs them.  A change to a watched key by anyone
+ * (the watcher included) makes EXEC answer a null array and run nothing;
+ * EXEC, DISCARD and UNWATCH forget the watched keys.
+ */
+static void test_watch(void)
+{
+    char dir[1024], path[1100], why[256] = "";
+    struct resp_client a, b;
+    snprintf(dir, sizeof dir, "%s", tu_scratch_dir("resp_client_watch"));
+    snprintf(path, sizeof path, "%s/jetfs.db", dir);
+    fresh();
+    sh.inst = tu_instance("respwatch", dir, (struct tu_params){0});
+    sh.dbpath = path;
+    JET_SESID ses;
+    JET_DBID db;
+    CU_ASSERT_FATAL(JetBeginSession(sh.inst, &ses, NULL, NULL) >= 0);
+    CU_ASSERT_FATAL(JetCreateDatabase(ses, path, NULL, &db, 0) >= 0);
+    CU_ASSERT_FATAL(JetCloseDatabase(ses, db, 0) >= 0);
+    CU_ASSERT_FATAL(resp_table_ensure(sh.inst, path, why, sizeof why) >= 0);
+    CU_ASSERT_FATAL(resp_client_open(&a, &sh, why, sizeof why) >= 0);
+    CU_ASSERT_FATAL(resp_client_open(&b, &sh, why, sizeof why) >= 0);
+
+    RTC(&a, "+OK\r\n", "SET", "k", "1");
+    RTC(&a, "+OK\r\n", "WATCH", "k", "other");
+    RTC(&b, "+OK\r\n", "SET", "k", "2");
+    RTC(&a, "+OK\r\n", "MULTI");
+    RTC(&a, "+QUEUED\r\n", "SET", "k", "3");
+    RTC(&a, "*-1\r\n", "EXEC");
+    RTC(&a, "$1\r\n2\r\n", "GET", "k");
+    /* EXEC unwatched: the next transaction runs. */
+    RTC(&b, "+OK\r\n", "SET", "k", "4");
+    RTC(&a, "+OK\r\n", "MULTI");
+    RTC(&a, "+QUEUED\r\n", "INCR", "k");
+    RTC(&a, "*1\r\n:5\r\n", "EXEC");
+    /* Untouched watched keys: EXEC runs. */
+    RTC(&a, "+OK\r\n", "WATCH", "k");
+    RTC(&b, ":1\r\n", "INCR", "unrelated");
+    RTC(&a, "+OK\r\n", "MULTI");
+    RTC(&a, "+QUEUED\r\n", "INCR", "k");
+    RTC(&a, "*1\r\n:6\r\n", "EXEC");
+    /* The watcher's own change counts, and inside b's EXEC, and DEL,
+     * MSET and FLUSHDB. */
+    const char *writers[][6] = {
+        {"a", "SET", "k", "x"}, {"b", "DEL", "zz", "k"}, {"b", "MSET", "q", "1", "k", "2"},
+        {"b", "FLUSHDB"},       {"bm", "INCR", "k"},
+    };
+    for (size_t w = 0; w < sizeof writers / sizeof writers[0]; w++) {
+        RTC(&a, "+OK\r\n", "SET", "k", "7");
+        RTC(&a, "+OK\r\n", "WATCH", "k");
+        struct resp_client *wc = writers[w][0][0] == 'a' ? &a : &b;
+        char *argv[5];
+        size_t len[5], argc = 0;
+        for (size_t i = 1; i < 6 && writers[w][i]; i++) {
+            argv[argc] = (char *)writers[w][i];
+            len[argc++] = strlen(writers[w][i]);
+        }
+        if (writers[w][0][1] == 'm') {
+            RTC(wc, "+OK\r\n", "MULTI");
+            resp_execute(wc, argc, argv, len);
+            wc->out.len = 0;
+            RTC(wc, "*1\r\n:8\r\n", "EXEC");
+        } else {
+            resp_execute(wc, argc, argv, len);
+            resp_batch_end(wc);
+            wc->out.len = 0;
+        }
+        RTC(&a, "+OK\r\n", "MULTI");
+        RTC(&a, "+QUEUED\r\n", "SET", "k", "mine");
+        bool aborted = run_expect(&a, __LINE__, "*-1\r\n", 5, "EXEC", (const char *)NULL);
+        CU_ASSERT(aborted);
+        if (!aborted) fprintf(stderr, "  after %s\n", writers[w][1]);
+    }
+    /* UNWATCH and DISCARD forget. */
+    RTC(&a, "+OK\r\n", "WATCH", "k");
+    RTC(&a, "+OK\r\n", "UNWATCH");
+    RTC(&b, "+OK\r\n", "SET", "k", "9");
+    RTC(&a, "+OK\r\n", "MULTI");
+    RTC(&a, "+QUEUED\r\n", "INCR", "k");
+    RTC(&a, "*1\r\n:10\r\n", "EXEC");
+    RTC(&a, "+OK\r\n", "WATCH", "k");
+    RTC(&a, "+OK\r\n", "MULTI");
+    RTC(&a, "-ERR Command not allowed inside a transaction\r\n", "WATCH", "k");
+    RTC(&a, "+OK\r\n", "DISCARD");
+    RTC(&b, "+OK\r\n", "SET", "k", "11");
+    RTC(&a, "+OK\r\n", "MULTI");
+    RTC(&a, "+QUEUED\r\n", "INCR", "k");
+    RTC(&a, "*1\r\n:12\r\n", "EXEC");
+
+    resp_client_close(&a);
+    resp_client_close(&b);
+    CU_ASSERT(JetEndSession(ses, 0) >= 0);
+    CU_ASSERT(JetTerm(sh.inst) >= 0);
+}
+
 int main(void)
 {
     if (CU_initialize_registry() != CUE_SUCCESS) return 2;
@@ -223,5 +322,6 @@ int main(void)
     CU_add_test(su, "test_select_ping_echo_quit", test_select_ping_echo_quit);
     CU_add_test(su, "test_auth_decision", test_auth_decision);
     CU_add_test(su, "test_unknown_command_is_redis_text", test_unknown_command_is_redis_text);
+    CU_add_test(su, "test_watch", test_watch);
     return tu_run();
 }

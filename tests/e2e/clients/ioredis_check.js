@@ -2,7 +2,7 @@
 // package.json beside this file) through what applications do with it:
 // connect (ioredis sends CLIENT SETINFO, CLIENT SETNAME, SELECT and INFO as
 // its ready check; HELLO 3 is sent explicitly, as RESP3 clients do),
-// pipeline(), multi(), SCAN over 10,000 keys with scanStream, binary keys
+// pipeline(), multi() and watch(), SCAN over 10,000 keys with scanStream, binary keys
 // and values, and calls jetfs does not support.  Exits non-zero, naming the
 // check, at the first surprise.  Run by tests/e2e/test_resp_libs.sh.
 "use strict";
@@ -126,8 +126,25 @@ async function main() {
   ok((await r.get("acct:a")) === "70", "an aborted transaction changed a key");
   res = await r.multi().incr("t:str").incrby("acct:b", 5).exec();
   ok(res[0][0] && /not an integer/.test(res[0][0].message) && res[1][1] === 35, "an error inside EXEC fails alone");
-  e = await rejects(r.watch("acct:b"), "WATCH");
-  ok(/WATCH is not supported/.test(e.message), `WATCH: ${e.message}`);
+  // WATCH: a change to a watched key by another client aborts EXEC (null).
+  step = "watch";
+  const other = client({});
+  await r.set("w:1", 1);
+  ok((await r.watch("w:1")) === "OK", "WATCH");
+  await other.set("w:1", 2);
+  res = await r.multi().set("w:1", 3).exec();
+  ok(res === null, `EXEC after a watched key changed: ${JSON.stringify(res)}`);
+  ok((await r.get("w:1")) === "2", "an EXEC aborted by WATCH wrote");
+  await r.watch("w:1");
+  await other.set("w:2", "unrelated");
+  res = await r.multi().incr("w:1").exec();
+  ok(JSON.stringify(res) === JSON.stringify([[null, 3]]), `a change to another key aborted: ${JSON.stringify(res)}`);
+  await r.watch("w:1");
+  await r.unwatch();
+  await other.set("w:1", 7);
+  res = await r.multi().incr("w:1").exec();
+  ok(JSON.stringify(res) === JSON.stringify([[null, 8]]), `UNWATCH: ${JSON.stringify(res)}`);
+  other.disconnect();
 
   // --- SCAN over 10,000 keys ---
   step = "scan";

@@ -2,7 +2,7 @@
 python3-redis, run by /usr/bin/python3) through what applications do with
 it: connect (with the commands the library and its newer versions send
 then), pipelines, MULTI/EXEC through pipeline(transaction=True), WATCH
-through transaction(), SCAN over 10,000 keys with scan_iter, binary keys and
+through transaction() and watch(), SCAN over 10,000 keys with scan_iter, binary keys and
 values, and calls jetfs does not support.  Exits non-zero, naming the
 check, at the first surprise.  Run by tests/e2e/test_resp_libs.sh."""
 import sys
@@ -125,11 +125,47 @@ p = r.pipeline(transaction=True)
 p.incr("t:str").incrby("acct:b", 5)
 res = p.execute(raise_on_error=False)
 check(isinstance(res[0], redis.ResponseError) and res[1] == 35, "an error inside EXEC: %r" % res)
-# transaction() watches keys: WATCH is refused with a clear error, and
-# nothing is applied.
-e = error_of(r.transaction, lambda pipe: pipe.multi() or pipe.incr("acct:b"), "acct:b")
-check("WATCH" in str(e), "transaction() with WATCH: %r" % e)
-check(r.get("acct:b") == "35", "a refused WATCH transaction changed a key")
+# WATCH: optimistic transactions through transaction(), which retries when
+# a watched key changed between WATCH and EXEC.
+other = client(decode_responses=True)
+r.set("w:1", 10)
+tries = []
+
+
+def double(pipe):
+    tries.append(1)
+    v = int(pipe.get("w:1"))
+    if len(tries) == 1:
+        other.incrby("w:1", 5)  # a concurrent change: this try must abort
+    pipe.multi()
+    pipe.set("w:1", v * 2)
+
+
+r.transaction(double, "w:1")
+check(len(tries) == 2 and r.get("w:1") == "30", "transaction() retried after a concurrent change: %d tries, w:1=%s"
+      % (len(tries), r.get("w:1")))
+with r.pipeline() as pipe:
+    pipe.watch("w:1")
+    other.set("w:1", "changed")
+    pipe.multi()
+    pipe.set("w:1", "mine")
+    e = error_of(pipe.execute)
+    check(isinstance(e, redis.WatchError), "EXEC after a watched key changed: %r" % e)
+check(r.get("w:1") == "changed", "an EXEC aborted by WATCH wrote")
+with r.pipeline() as pipe:
+    pipe.watch("w:1")
+    other.set("w:2", "unrelated")
+    pipe.multi()
+    pipe.set("w:1", "mine")
+    check(pipe.execute() == [True], "a change to another key aborted the transaction")
+check(r.get("w:1") == "mine", "WATCH transaction's write")
+with r.pipeline() as pipe:
+    pipe.watch("w:1")
+    pipe.unwatch()
+    other.set("w:1", "again")
+    pipe.multi()
+    pipe.set("w:1", "after-unwatch")
+    check(pipe.execute() == [True], "UNWATCH")
 
 # --- SCAN over 10,000 keys ---
 p = r.pipeline(transaction=False)
