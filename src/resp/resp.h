@@ -5,14 +5,14 @@
  * library read and write a live jetfs instance.  It owns one table of the
  * database it is given (RESP_TABLE) and maps string keys to values there.
  * Every reply to a write is sent only after the engine commit is durable;
- * MULTI/EXEC runs as one engine transaction.
+ * MULTI/EXEC runs as one engine transaction.  The connection commands
+ * (HELLO, CLIENT, SELECT, PING, ECHO, QUIT) and the AUTH decision are in
+ * resp_client.c; the other files follow.
  *
  * Layout: resp_parse.c (bounded request parser, no I/O), resp_commands.c
  * (command table and execution over the engine API), resp_server.c
  * (listener and connections: one serving thread and a syncer),
- * resp_reply.c (reply encoding), resp_keyspace.c (SCAN, FLUSHDB),
- * resp_client.c (connection commands: HELLO, CLIENT, SELECT, PING, ECHO,
- * QUIT; the AUTH decision).  Only jet.h is used from the engine.
+ * resp_reply.c (reply encoding), resp_keyspace.c (SCAN, FLUSHDB).  Only jet.h is used from the engine.
  */
 #ifndef JETFS_RESP_H
 #define JETFS_RESP_H
