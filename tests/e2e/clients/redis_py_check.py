@@ -197,4 +197,6 @@ check(b.exists(*keys) == 256 and b.delete(*keys) == 256 and b.exists(*keys) == 0
 e = error_of(b.set, every, b"x")
 check("key too long" in str(e), "a 256-byte key: %r" % e)
 
+q = client()
+check(q.quit() in (True, b"OK"), "QUIT")
 print("redis-py %s: %d checks passed" % (redis.__version__, checks))
