@@ -456,16 +456,75 @@ out:
     return err;
 }
 
-/* COMMAND [DOCS|COUNT|INFO|...]: enough for redis-cli's hints and benchmark's probe. */
+/*
+ * One command's entry as Redis 7 lists it in COMMAND and COMMAND INFO:
+ * name, arity, flags, first key, last key, key step, then ACL categories,
+ * tips, key specs and subcommands, which jetfs leaves empty.
+ */
+static void command_entry(struct resp_client *c, const struct resp_command *cmd)
+{
+    static const struct {
+        const char *name;
+        int first, last, step;
+    } keys[] = {
+        {"get", 1, 1, 1},   {"set", 1, 1, 1},    {"incr", 1, 1, 1},   {"incrby", 1, 1, 1},
+        {"decr", 1, 1, 1},  {"decrby", 1, 1, 1}, {"type", 1, 1, 1},   {"ttl", 1, 1, 1},
+        {"pttl", 1, 1, 1},  {"mset", 1, -1, 2},  {"mget", 1, -1, 1},  {"del", 1, -1, 1},
+        {"exists", 1, -1, 1}, {"watch", 1, -1, 1},
+    };
+    int first = 0, last = 0, step = 0;
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        if (strcmp(keys[i].name, cmd->name) == 0) {
+            first = keys[i].first;
+            last = keys[i].last;
+            step = keys[i].step;
+        }
+    resp_reply_array(&c->out, 10);
+    resp_reply_bulk_str(&c->out, cmd->name);
+    resp_reply_int(&c->out, cmd->arity);
+    bool noscript = cmd->flags & (RESP_CMD_NO_MULTI | RESP_CMD_NOW);
+    bool loading = cmd->flags & RESP_CMD_NO_DATA;
+    resp_reply_array(&c->out, 1 + noscript + loading);
+    resp_reply_status(&c->out, cmd->flags & RESP_CMD_WRITE ? "write" : first ? "readonly" : "fast");
+    if (noscript) resp_reply_status(&c->out, "noscript");
+    if (loading) resp_reply_status(&c->out, "loading");
+    resp_reply_int(&c->out, first);
+    resp_reply_int(&c->out, last);
+    resp_reply_int(&c->out, step);
+    for (int k = 0; k < 4; k++) resp_reply_array(&c->out, 0);
+}
+
+/* COMMAND [COUNT|LIST|INFO name...|DOCS ...]: what clients ask of it.
+ * DOCS is an empty map: redis-cli then gives no hints, nothing worse. */
 static JET_ERR cmd_command(struct resp_client *c, size_t argc, char **argv, size_t *len)
 {
-    (void)len;
-    if (argc >= 2 && resp_arg_is(argv[1], "count")) {
-        size_t n = 0;
-        while (command_lookup(NULL, n)) n++;
+    size_t n = 0;
+    while (command_lookup(NULL, n)) n++;
+    if (argc == 1) {
+        resp_reply_array(&c->out, n);
+        for (size_t i = 0; i < n; i++) command_entry(c, command_lookup(NULL, i));
+    } else if ((resp_arg_is(argv[1], "count") || resp_arg_is(argv[1], "list")) && argc != 2) {
+        resp_reply_error(&c->out, "ERR wrong number of arguments for 'command|%s' command",
+                         resp_arg_is(argv[1], "count") ? "count" : "list");
+    } else if (resp_arg_is(argv[1], "count")) {
         resp_reply_int(&c->out, (long long)n);
-    } else {
+    } else if (resp_arg_is(argv[1], "list")) {
+        resp_reply_array(&c->out, n);
+        for (size_t i = 0; i < n; i++) resp_reply_bulk_str(&c->out, command_lookup(NULL, i)->name);
+    } else if (resp_arg_is(argv[1], "info") && argc == 2) {
+        resp_reply_array(&c->out, n); /* no names: every command, as Redis 7 */
+        for (size_t i = 0; i < n; i++) command_entry(c, command_lookup(NULL, i));
+    } else if (resp_arg_is(argv[1], "info")) {
+        resp_reply_array(&c->out, argc - 2);
+        for (size_t i = 2; i < argc; i++) {
+            const struct resp_command *cmd = command_lookup(argv[i], len[i]);
+            if (cmd) command_entry(c, cmd);
+            else resp_reply_nil(&c->out);
+        }
+    } else if (resp_arg_is(argv[1], "docs")) {
         resp_reply_array(&c->out, 0);
+    } else {
+        resp_reply_error(&c->out, "ERR unknown subcommand '%.128s'. Try COMMAND HELP.", argv[1]);
     }
     return JET_errSuccess;
 }

@@ -189,6 +189,36 @@ static void test_select_ping_echo_quit(void)
     done();
 }
 
+/* COMMAND INFO as Redis 7 shapes it: name, arity, flags, key positions,
+ * then four lists jetfs leaves empty; nil for a command it lacks. */
+static void test_command_info(void)
+{
+    fresh();
+    RT("*3\r\n"
+       "*10\r\n$3\r\nget\r\n:2\r\n*1\r\n+readonly\r\n:1\r\n:1\r\n:1\r\n*0\r\n*0\r\n*0\r\n*0\r\n"
+       "*10\r\n$4\r\nmset\r\n:-3\r\n*1\r\n+write\r\n:1\r\n:-1\r\n:2\r\n*0\r\n*0\r\n*0\r\n*0\r\n"
+       "$-1\r\n",
+       "COMMAND", "INFO", "get", "MSET", "hset");
+    RT("-ERR unknown subcommand 'FOO'. Try COMMAND HELP.\r\n", "COMMAND", "FOO");
+    RT("-ERR wrong number of arguments for 'command|count' command\r\n", "COMMAND", "COUNT", "x");
+    RT("*0\r\n", "COMMAND", "DOCS", "get");
+    cl.out.len = 0;
+    char *list[] = {"COMMAND", "LIST"}, *count[] = {"COMMAND", "COUNT"};
+    size_t llen[] = {7, 4}, clen[] = {7, 5};
+    resp_execute(&cl, 2, count, clen);
+    long long n = 0;
+    CU_ASSERT(sscanf(cl.out.data, ":%lld\r\n", &n) == 1 && n > 30);
+    cl.out.len = 0;
+    resp_execute(&cl, 2, list, llen);
+    char head[16];
+    snprintf(head, sizeof head, "*%lld\r\n", n);
+    CU_ASSERT(cl.out.len > strlen(head) && memcmp(cl.out.data, head, strlen(head)) == 0);
+    resp_buf_append(&cl.out, "", 1);
+    CU_ASSERT(strstr(cl.out.data, "$5\r\nhello\r\n") && strstr(cl.out.data, "$5\r\nwatch\r\n"));
+    cl.out.len = 0;
+    done();
+}
+
 static void test_auth_decision(void)
 {
     fresh();
@@ -320,6 +350,7 @@ int main(void)
     CU_add_test(su, "test_hello", test_hello);
     CU_add_test(su, "test_client_subcommands", test_client_subcommands);
     CU_add_test(su, "test_select_ping_echo_quit", test_select_ping_echo_quit);
+    CU_add_test(su, "test_command_info", test_command_info);
     CU_add_test(su, "test_auth_decision", test_auth_decision);
     CU_add_test(su, "test_unknown_command_is_redis_text", test_unknown_command_is_redis_text);
     CU_add_test(su, "test_watch", test_watch);

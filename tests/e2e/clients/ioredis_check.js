@@ -88,6 +88,9 @@ async function main() {
   ok((await r.type("t:str")) === "string" && (await r.type("t:none")) === "none", "TYPE");
   ok((await r.ttl("t:str")) === -1 && (await r.ttl("t:none")) === -2, "TTL");
   ok((await r.pttl("t:str")) === -1 && (await r.pttl("t:none")) === -2, "PTTL");
+  const ci = await r.command("INFO", "get", "nosuch");
+  ok(JSON.stringify(ci) === JSON.stringify([["get", 2, ["readonly"], 1, 1, 1, [], [], [], []], null]),
+     `COMMAND INFO: ${JSON.stringify(ci)}`);
 
   // --- unsupported calls: Redis's own unknown-command error ---
   step = "unknown commands";

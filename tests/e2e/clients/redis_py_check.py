@@ -74,6 +74,9 @@ check(r.type("t:str") == "string" and r.type("t:none") == "none", "TYPE")
 check(r.ttl("t:str") == -1 and r.ttl("t:none") == -2, "TTL")
 check(r.pttl("t:str") == -1 and r.pttl("t:none") == -2, "PTTL")
 check(r.echo("e\r\nx") == "e\r\nx", "ECHO")
+cmds = r.command()
+check(cmds["get"]["arity"] == 2 and cmds["get"]["flags"] == ["readonly"] and cmds["mset"]["step_count"] == 2
+      and cmds["set"]["flags"] == ["write"] and len(cmds) == r.command_count(), "COMMAND: %r" % cmds.get("get"))
 
 # --- unsupported calls: Redis's own unknown-command error ---
 for call, want in [
