@@ -482,10 +482,15 @@ static void command_entry(struct resp_client *c, const struct resp_command *cmd)
     resp_reply_array(&c->out, 10);
     resp_reply_bulk_str(&c->out, cmd->name);
     resp_reply_int(&c->out, cmd->arity);
-    bool noscript = cmd->flags & (RESP_CMD_NO_MULTI | RESP_CMD_NOW);
-    bool loading = cmd->flags & RESP_CMD_NO_DATA;
-    resp_reply_array(&c->out, 1 + noscript + loading);
-    resp_reply_status(&c->out, cmd->flags & RESP_CMD_WRITE ? "write" : first ? "readonly" : "fast");
+    /* Redis's flag words for what the table says of the command. */
+    bool write = (cmd->flags & RESP_CMD_WRITE) || cmd->fn == resp_cmd_flushdb;
+    bool readonly = !write && (first || (cmd->flags & RESP_CMD_READ_TXN) || cmd->fn == resp_cmd_scan);
+    bool no_multi = cmd->flags & RESP_CMD_NO_MULTI, noscript = cmd->flags & RESP_CMD_NOW;
+    bool loading = cmd->flags & RESP_CMD_NO_DATA; /* answered whatever state the data is in */
+    resp_reply_array(&c->out, (size_t)write + readonly + no_multi + noscript + loading);
+    if (write) resp_reply_status(&c->out, "write");
+    if (readonly) resp_reply_status(&c->out, "readonly");
+    if (no_multi) resp_reply_status(&c->out, "no_multi");
     if (noscript) resp_reply_status(&c->out, "noscript");
     if (loading) resp_reply_status(&c->out, "loading");
     resp_reply_int(&c->out, first);
