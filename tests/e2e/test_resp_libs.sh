@@ -18,7 +18,7 @@ TMP=${JET_TEST_TMP:-/tmp}/e2e_libs.$$
 fail() { echo "FAIL: $*" >&2; [ -f "$TMP/serve.log" ] && sed 's|^|  serve.log: |' "$TMP/serve.log" >&2; exit 1; }
 if [ ! -c /dev/fuse ]; then
   if [ -n "${CI:-}" ]; then fail "/dev/fuse is missing under CI"; fi
-  echo "SKIP: no /dev/fuse"; exit 77 # ctest SKIP_RETURN_CODE on main
+  echo "SKIP: no /dev/fuse"; exit 77 # ctest's SKIP_RETURN_CODE
 fi
 command -v redis-cli > /dev/null || fail "redis-cli is missing (scripts/deps installs redis-tools)"
 /usr/bin/python3 -c 'import redis' 2> /dev/null || fail "redis-py is missing (scripts/deps installs python3-redis)"
