@@ -5,7 +5,9 @@
  * library read and write a live jetfs instance.  It owns one table of the
  * database it is given (RESP_TABLE) and maps string keys to values there.
  * Every reply to a write is sent only after the engine commit is durable;
- * MULTI/EXEC runs as one engine transaction.
+ * MULTI/EXEC runs as one engine transaction.  The connection commands
+ * (HELLO, CLIENT, SELECT, PING, ECHO, QUIT) and the AUTH decision are in
+ * resp_client.c; the other files follow.
  *
  * Layout: resp_parse.c (bounded request parser, no I/O), resp_commands.c
  * (command table and execution over the engine API; the NOAUTH gate and

@@ -1,7 +1,9 @@
 /*
  * resp_commands.c -- the command table, dispatch (arity, MULTI queueing,
- * the transaction around each command) and the string and connection
- * commands.  Whole-table commands are in resp_keyspace.c.
+ * the transaction around each command), the string commands and the
+ * server ones (INFO, CONFIG, COMMAND, SHUTDOWN).  Whole-table commands are
+ * in resp_keyspace.c, connection commands (HELLO, CLIENT...) in
+ * resp_client.c.
  *
  * Owns: struct resp_client's engine handles and MULTI queue.  A client is
  * used by its connection thread only; the shared server state is reached
@@ -201,6 +203,44 @@ static JET_ERR cmd_exists(struct resp_client *c, size_t argc, char **argv, size_
     return JET_errSuccess;
 }
 
+/* Is key there?  (A zero-byte read: the value is not copied.) */
+static JET_ERR key_present(struct resp_client *c, const char *key, size_t n, bool *present)
+{
+    unsigned long actual = 0;
+    char b;
+    JET_ERR err = JetRetrieveKV(c->ses, c->table, key, (unsigned long)n, &b, 0, &actual, 0);
+    *present = false;
+    if (err == JET_errRecordNotFound) return JET_errSuccess;
+    if (err < 0) return err;
+    *present = true;
+    return JET_errSuccess;
+}
+
+/* TYPE: every value is a string. */
+static JET_ERR cmd_type(struct resp_client *c, size_t argc, char **argv, size_t *len)
+{
+    bool present = false;
+    (void)argc;
+    if (!resp_key_ok(c, argv[1], len[1])) return JET_errSuccess;
+    JET_ERR err = key_present(c, argv[1], len[1], &present);
+    if (err < 0) return err;
+    resp_reply_status(&c->out, present ? "string" : "none");
+    return JET_errSuccess;
+}
+
+/* TTL and PTTL: no key expires (-1), as Redis for a key without one; -2
+ * when there is no key. */
+static JET_ERR cmd_ttl(struct resp_client *c, size_t argc, char **argv, size_t *len)
+{
+    bool present = false;
+    (void)argc;
+    if (!resp_key_ok(c, argv[1], len[1])) return JET_errSuccess;
+    JET_ERR err = key_present(c, argv[1], len[1], &present);
+    if (err < 0) return err;
+    resp_reply_int(&c->out, present ? -1 : -2);
+    return JET_errSuccess;
+}
+
 struct incr {
     long long delta, v;
     char buf[24];
@@ -310,40 +350,7 @@ static JET_ERR cmd_mget(struct resp_client *c, size_t argc, char **argv, size_t 
     return JET_errSuccess;
 }
 
-/* ---- connection and server commands ---- */
-
-static JET_ERR cmd_ping(struct resp_client *c, size_t argc, char **argv, size_t *len)
-{
-    if (argc > 2) resp_reply_error(&c->out, "ERR wrong number of arguments for 'ping' command");
-    else if (argc == 2) resp_reply_bulk(&c->out, argv[1], len[1]);
-    else resp_reply_status(&c->out, "PONG");
-    return JET_errSuccess;
-}
-
-static JET_ERR cmd_echo(struct resp_client *c, size_t argc, char **argv, size_t *len)
-{
-    (void)argc;
-    resp_reply_bulk(&c->out, argv[1], len[1]);
-    return JET_errSuccess;
-}
-
-static JET_ERR cmd_select(struct resp_client *c, size_t argc, char **argv, size_t *len)
-{
-    long long db;
-    (void)argc;
-    if (!resp_parse_int64(argv[1], len[1], &db)) resp_reply_error(&c->out, "ERR value is not an integer or out of range");
-    else if (db != 0) resp_reply_error(&c->out, "ERR DB index is out of range");
-    else resp_reply_status(&c->out, "OK");
-    return JET_errSuccess;
-}
-
-static JET_ERR cmd_quit(struct resp_client *c, size_t argc, char **argv, size_t *len)
-{
-    (void)argc, (void)argv, (void)len;
-    resp_reply_status(&c->out, "OK");
-    c->quit = true;
-    return JET_errSuccess;
-}
+/* ---- server commands (the connection ones are in resp_client.c) ---- */
 
 static JET_ERR cmd_shutdown(struct resp_client *c, size_t argc, char **argv, size_t *len)
 {
@@ -449,16 +456,80 @@ out:
     return err;
 }
 
-/* COMMAND [DOCS|COUNT|INFO|...]: enough for redis-cli's hints and benchmark's probe. */
+/*
+ * One command's entry as Redis 7 lists it in COMMAND and COMMAND INFO:
+ * name, arity, flags, first key, last key, key step, then ACL categories,
+ * tips, key specs and subcommands, which jetfs leaves empty.
+ */
+static void command_entry(struct resp_client *c, const struct resp_command *cmd)
+{
+    static const struct {
+        const char *name;
+        int first, last, step;
+    } keys[] = {
+        {"get", 1, 1, 1},   {"set", 1, 1, 1},    {"incr", 1, 1, 1},   {"incrby", 1, 1, 1},
+        {"decr", 1, 1, 1},  {"decrby", 1, 1, 1}, {"type", 1, 1, 1},   {"ttl", 1, 1, 1},
+        {"pttl", 1, 1, 1},  {"mset", 1, -1, 2},  {"mget", 1, -1, 1},  {"del", 1, -1, 1},
+        {"exists", 1, -1, 1}, {"watch", 1, -1, 1},
+    };
+    int first = 0, last = 0, step = 0;
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        if (strcmp(keys[i].name, cmd->name) == 0) {
+            first = keys[i].first;
+            last = keys[i].last;
+            step = keys[i].step;
+        }
+    resp_reply_array(&c->out, 10);
+    resp_reply_bulk_str(&c->out, cmd->name);
+    resp_reply_int(&c->out, cmd->arity);
+    /* Redis's flag words for what the table says of the command. */
+    bool write = (cmd->flags & RESP_CMD_WRITE) || cmd->fn == resp_cmd_flushdb;
+    bool readonly = !write && (first || (cmd->flags & RESP_CMD_READ_TXN) || cmd->fn == resp_cmd_scan);
+    bool no_multi = cmd->flags & RESP_CMD_NO_MULTI, noscript = cmd->flags & RESP_CMD_NOW;
+    bool loading = cmd->flags & RESP_CMD_NO_DATA; /* answered whatever state the data is in */
+    resp_reply_array(&c->out, (size_t)write + readonly + no_multi + noscript + loading);
+    if (write) resp_reply_status(&c->out, "write");
+    if (readonly) resp_reply_status(&c->out, "readonly");
+    if (no_multi) resp_reply_status(&c->out, "no_multi");
+    if (noscript) resp_reply_status(&c->out, "noscript");
+    if (loading) resp_reply_status(&c->out, "loading");
+    resp_reply_int(&c->out, first);
+    resp_reply_int(&c->out, last);
+    resp_reply_int(&c->out, step);
+    for (int k = 0; k < 4; k++) resp_reply_array(&c->out, 0);
+}
+
+/* COMMAND [COUNT|LIST|INFO name...|DOCS ...]: what clients ask of it.
+ * DOCS is an empty map: redis-cli then gives no hints, nothing worse. */
 static JET_ERR cmd_command(struct resp_client *c, size_t argc, char **argv, size_t *len)
 {
-    (void)len;
-    if (argc >= 2 && resp_arg_is(argv[1], "count")) {
-        size_t n = 0;
-        while (command_lookup(NULL, n)) n++;
+    size_t n = 0;
+    while (command_lookup(NULL, n)) n++;
+    if (argc == 1) {
+        resp_reply_array(&c->out, n);
+        for (size_t i = 0; i < n; i++) command_entry(c, command_lookup(NULL, i));
+    } else if ((resp_arg_is(argv[1], "count") || resp_arg_is(argv[1], "list")) && argc != 2) {
+        resp_reply_error(&c->out, "ERR wrong number of arguments for 'command|%s' command",
+                         resp_arg_is(argv[1], "count") ? "count" : "list");
+    } else if (resp_arg_is(argv[1], "count")) {
         resp_reply_int(&c->out, (long long)n);
-    } else {
+    } else if (resp_arg_is(argv[1], "list")) {
+        resp_reply_array(&c->out, n);
+        for (size_t i = 0; i < n; i++) resp_reply_bulk_str(&c->out, command_lookup(NULL, i)->name);
+    } else if (resp_arg_is(argv[1], "info") && argc == 2) {
+        resp_reply_array(&c->out, n); /* no names: every command, as Redis 7 */
+        for (size_t i = 0; i < n; i++) command_entry(c, command_lookup(NULL, i));
+    } else if (resp_arg_is(argv[1], "info")) {
+        resp_reply_array(&c->out, argc - 2);
+        for (size_t i = 2; i < argc; i++) {
+            const struct resp_command *cmd = command_lookup(argv[i], len[i]);
+            if (cmd) command_entry(c, cmd);
+            else resp_reply_nil(&c->out);
+        }
+    } else if (resp_arg_is(argv[1], "docs")) {
         resp_reply_array(&c->out, 0);
+    } else {
+        resp_reply_error(&c->out, "ERR unknown subcommand '%.128s'. Try COMMAND HELP.", argv[1]);
     }
     return JET_errSuccess;
 }
@@ -495,69 +566,71 @@ static JET_ERR cmd_config(struct resp_client *c, size_t argc, char **argv, size_
     return JET_errSuccess;
 }
 
-static JET_ERR cmd_client(struct resp_client *c, size_t argc, char **argv, size_t *len)
+/* ---- MULTI / EXEC / DISCARD, WATCH ---- */
+
+/*
+ * WATCH.  Every key hashes to one of RESP_WATCH_SLOTS version counters in
+ * the shared state; a write command bumps the counters of all its
+ * arguments (keys, and values too, which only costs a needless abort)
+ * before it runs, FLUSHDB bumps them all.  WATCH records the counters of
+ * its keys; EXEC first checks that none moved, else it answers a null
+ * array and runs nothing, as Redis does when a watched key was modified.
+ * So a change to a watched key always aborts -- by anyone, this client
+ * included, as in Redis -- and a change to another key of the same slot
+ * aborts too, which an optimistic client's retry loop absorbs.  Check and
+ * execution happen in one resp_execute call on the one thread that runs
+ * every command (resp_server.c), so nothing can change in between.
+ */
+static uint32_t watch_slot(const char *key, size_t n)
 {
-    if (resp_arg_is(argv[1], "setname") && argc == 3) {
-        if (memchr(argv[2], ' ', len[2]) || len[2] >= sizeof c->name) {
-            resp_reply_error(&c->out, "ERR Client names cannot contain spaces or be longer than %zu bytes",
-                             sizeof c->name - 1);
-        } else {
-            memcpy(c->name, argv[2], len[2] + 1);
-            resp_reply_status(&c->out, "OK");
-        }
-    } else if (resp_arg_is(argv[1], "getname") && argc == 2) {
-        if (c->name[0]) resp_reply_bulk_str(&c->out, c->name);
-        else resp_reply_nil(&c->out);
-    } else if (resp_arg_is(argv[1], "id") && argc == 2) {
-        resp_reply_int(&c->out, (long long)c->id);
-    } else if (resp_arg_is(argv[1], "setinfo") && argc == 4) {
-        resp_reply_status(&c->out, "OK");
-    } else {
-        resp_reply_error(&c->out, "ERR unknown subcommand or wrong number of arguments for 'client|%.32s'", argv[1]);
-    }
-    return JET_errSuccess;
+    uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a */
+    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)key[i]) * 0x100000001b3ull;
+    return (uint32_t)(h % RESP_WATCH_SLOTS);
 }
 
-/* HELLO [2 ...]: RESP2 only. */
-static JET_ERR cmd_hello(struct resp_client *c, size_t argc, char **argv, size_t *len)
+/* Before cmd runs: the watchers of what it may change must see a change. */
+static void watch_touch(struct resp_shared *sh, const struct resp_command *cmd, size_t argc, char **argv, size_t *len)
 {
-    if (argc >= 2 && !(len[1] == 1 && argv[1][0] == '2')) {
-        resp_reply_error(&c->out, "NOPROTO unsupported protocol version (jetfs speaks RESP2)");
-        return JET_errSuccess;
+    if (cmd->fn == resp_cmd_flushdb) {
+        for (size_t i = 0; i < RESP_WATCH_SLOTS; i++) sh->watch_ver[i]++;
+        return;
     }
-    resp_reply_array(&c->out, 14);
-    resp_reply_bulk_str(&c->out, "server");
-    resp_reply_bulk_str(&c->out, "jetfs");
-    resp_reply_bulk_str(&c->out, "version");
-    resp_reply_bulk_str(&c->out, RESP_VERSION);
-    resp_reply_bulk_str(&c->out, "proto");
-    resp_reply_int(&c->out, 2);
-    resp_reply_bulk_str(&c->out, "id");
-    resp_reply_int(&c->out, (long long)c->id);
-    resp_reply_bulk_str(&c->out, "mode");
-    resp_reply_bulk_str(&c->out, "standalone");
-    resp_reply_bulk_str(&c->out, "role");
-    resp_reply_bulk_str(&c->out, "master");
-    resp_reply_bulk_str(&c->out, "modules");
-    resp_reply_array(&c->out, 0);
-    return JET_errSuccess;
+    if (!(cmd->flags & RESP_CMD_WRITE)) return;
+    for (size_t i = 1; i < argc; i++) sh->watch_ver[watch_slot(argv[i], len[i])]++;
+}
+
+static bool watch_intact(const struct resp_client *c)
+{
+    for (size_t i = 0; i < c->nwatched; i++)
+        if (c->sh->watch_ver[c->watched[i].slot] != c->watched[i].ver) return false;
+    return true;
 }
 
 static JET_ERR cmd_watch(struct resp_client *c, size_t argc, char **argv, size_t *len)
 {
-    (void)argc, (void)argv, (void)len;
-    resp_reply_error(&c->out, "ERR WATCH is not supported by jetfs (MULTI/EXEC is one serialisable transaction)");
+    if (c->nwatched + argc - 1 > c->watched_cap) {
+        size_t ncap = c->watched_cap ? c->watched_cap : 16;
+        while (ncap < c->nwatched + argc - 1) ncap *= 2;
+        struct resp_watched *nw = realloc(c->watched, ncap * sizeof *nw);
+        if (!nw) return JET_errOutOfMemory;
+        c->watched = nw;
+        c->watched_cap = ncap;
+    }
+    for (size_t i = 1; i < argc; i++) {
+        uint32_t slot = watch_slot(argv[i], len[i]);
+        c->watched[c->nwatched++] = (struct resp_watched){slot, c->sh->watch_ver[slot]};
+    }
+    resp_reply_status(&c->out, "OK");
     return JET_errSuccess;
 }
 
 static JET_ERR cmd_unwatch(struct resp_client *c, size_t argc, char **argv, size_t *len)
 {
     (void)argc, (void)argv, (void)len;
+    c->nwatched = 0;
     resp_reply_status(&c->out, "OK");
     return JET_errSuccess;
 }
-
-/* ---- MULTI / EXEC / DISCARD ---- */
 
 static void queue_clear(struct resp_client *c)
 {
@@ -619,6 +692,7 @@ static JET_ERR cmd_discard(struct resp_client *c, size_t argc, char **argv, size
         return JET_errSuccess;
     }
     queue_clear(c);
+    c->nwatched = 0;
     resp_reply_status(&c->out, "OK");
     return JET_errSuccess;
 }
@@ -638,9 +712,16 @@ static JET_ERR cmd_exec(struct resp_client *c, size_t argc, char **argv, size_t 
         resp_reply_error(&c->out, "ERR EXEC without MULTI");
         return JET_errSuccess;
     }
+    bool watched_ok = watch_intact(c);
+    c->nwatched = 0; /* EXEC unwatches, whatever happens */
     if (c->multi_dirty) {
         queue_clear(c);
         resp_reply_error(&c->out, "EXECABORT Transaction discarded because of previous errors.");
+        return JET_errSuccess;
+    }
+    if (!watched_ok) {
+        queue_clear(c);
+        resp_buf_append(&c->out, "*-1\r\n", 5); /* Redis's null array: aborted by WATCH */
         return JET_errSuccess;
     }
     size_t mark = c->out.len;
@@ -652,6 +733,7 @@ static JET_ERR cmd_exec(struct resp_client *c, size_t argc, char **argv, size_t 
     resp_reply_array(&c->out, c->nqueue);
     for (size_t i = 0; i < c->nqueue && err >= 0; i++) {
         struct resp_queued *q = c->queue[i];
+        watch_touch(c->sh, q->cmd, q->argc, q->argv, q->len);
         err = q->cmd->fn(c, q->argc, q->argv, q->len);
     }
     if (err < 0) {
@@ -704,6 +786,9 @@ static const struct resp_command commands[] = {
     {"incrby", 3, RESP_CMD_WRITE, cmd_incrby},
     {"decr", 2, RESP_CMD_WRITE, cmd_decr},
     {"decrby", 3, RESP_CMD_WRITE, cmd_decrby},
+    {"type", 2, 0, cmd_type},
+    {"ttl", 2, 0, cmd_ttl},
+    {"pttl", 2, 0, cmd_ttl},
     {"echo", 2, RESP_CMD_NO_DATA, cmd_echo},
     {"dbsize", 1, RESP_CMD_READ_TXN, resp_cmd_dbsize},
     {"scan", -2, 0, resp_cmd_scan},
@@ -988,6 +1073,7 @@ void resp_execute(struct resp_client *c, size_t argc, char **argv, size_t *len)
         }
         return;
     }
+    watch_touch(c->sh, cmd, argc, argv, len);
     run(c, cmd, argc, argv, len);
 }
 
@@ -1036,6 +1122,7 @@ JET_ERR resp_client_open(struct resp_client *c, struct resp_shared *sh, char *wh
         return JET_errOutOfMemory;
     }
     c->scratch_cap = SCRATCH_INITIAL;
+    c->since = time(NULL);
     if ((err = JetBeginSession(sh->inst, &c->ses, NULL, NULL)) < 0) {
         snprintf(why, cbwhy, "could not begin a session: %s", JetErrorString(err));
         return err;
@@ -1074,6 +1161,9 @@ void resp_client_close(struct resp_client *c)
     c->scratch = NULL;
     c->scratch_cap = 0;
     free(c->batch_saved);
+    free(c->watched);
+    c->watched = NULL;
+    c->nwatched = c->watched_cap = 0;
     c->batch_saved = NULL;
     c->saved_len = c->saved_cap = 0;
 }

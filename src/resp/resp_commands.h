@@ -31,7 +31,8 @@
  * several keys (MGET, EXISTS with several keys, DBSIZE) also run inside a
  * transaction, which takes the engine's write lock, so they see one state;
  * they then roll back.  MULTI queues commands; EXEC runs them all in one
- * engine transaction.
+ * engine transaction, unless a key WATCHed since changed (resp_commands.c:
+ * version counters by key hash, bumped before every write).
  */
 #ifndef JETFS_RESP_COMMANDS_H
 #define JETFS_RESP_COMMANDS_H
@@ -58,6 +59,14 @@ struct resp_scan_cursor {
     char key[JET_cbKeyMost];
 };
 
+#define RESP_WATCH_SLOTS 65536 /* WATCH's key version counters (resp_commands.c) */
+
+/* A WATCHed key: its slot's version when WATCH ran. */
+struct resp_watched {
+    uint32_t slot;
+    uint64_t ver;
+};
+
 /*
  * What every connection of one server shares.  Set once before the first
  * connection and read-only afterwards, except the atomics and what
@@ -77,6 +86,7 @@ struct resp_shared {
     atomic_ullong rejected;       /* refused: max_clients */
     atomic_uint clients;          /* connected now */
     atomic_ullong next_client_id;
+    uint64_t watch_ver[RESP_WATCH_SLOTS]; /* WATCH: the serving thread's alone */
     pthread_mutex_t cursor_mu;    /* protects cursors[], next_cursor */
     uint64_t next_cursor;
     struct resp_scan_cursor cursors[RESP_SCAN_CURSORS];
@@ -123,6 +133,10 @@ struct resp_client {
     bool no_batch;                /* replaying: each write in its own transaction */
     char *batch_saved;            /* the batch's requests, copied, for a replay */
     size_t saved_len, saved_cap;
+    char lib_name[64], lib_ver[32]; /* CLIENT SETINFO */
+    time_t since;                 /* connected at (CLIENT INFO's age) */
+    struct resp_watched *watched; /* WATCH, until EXEC, DISCARD or UNWATCH */
+    size_t nwatched, watched_cap;
 };
 
 /* Commits the open write batch (lazily, as every write).  If it cannot, it
@@ -182,5 +196,22 @@ JET_ERR resp_count_keys(struct resp_client *c, long long *count);
 JET_ERR resp_cmd_dbsize(struct resp_client *c, size_t argc, char **argv, size_t *len);
 JET_ERR resp_cmd_scan(struct resp_client *c, size_t argc, char **argv, size_t *len);
 JET_ERR resp_cmd_flushdb(struct resp_client *c, size_t argc, char **argv, size_t *len);
+
+/* ---- resp_client.c: the connection commands (the table's names) ---- */
+
+/*
+ * Decides a login (HELLO's AUTH option; user NULL: AUTH's one-argument
+ * form).  True if it succeeds; else the error (Redis's text) is replied
+ * and nothing about the connection changes.  With no password configured
+ * it answers as Redis does then: the one-argument form is refused, user
+ * "default" is accepted with any password, any other user is WRONGPASS.
+ */
+bool resp_client_auth(struct resp_client *c, const char *user, size_t ulen, const char *pass, size_t plen);
+JET_ERR cmd_ping(struct resp_client *c, size_t argc, char **argv, size_t *len);
+JET_ERR cmd_echo(struct resp_client *c, size_t argc, char **argv, size_t *len);
+JET_ERR cmd_select(struct resp_client *c, size_t argc, char **argv, size_t *len);
+JET_ERR cmd_quit(struct resp_client *c, size_t argc, char **argv, size_t *len);
+JET_ERR cmd_client(struct resp_client *c, size_t argc, char **argv, size_t *len);
+JET_ERR cmd_hello(struct resp_client *c, size_t argc, char **argv, size_t *len);
 
 #endif
