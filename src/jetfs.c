@@ -31,6 +31,7 @@
 #include "jet.h"
 #include "jet_inspect.h"
 #include "jetfs.h"
+#include "notify.h"
 #ifdef JETFS_HAVE_RESP
 #include "resp.h"
 #endif
@@ -63,7 +64,9 @@ static const char *USAGE =
     "another kind (du, find, ls -R) makes that one begin instead.  Unmount (fusermount3 -u MOUNT) or\n"
     "SIGTERM ends it: normally, truncating logs, if every file was read whole (a log generation read\n"
     "whole by an earlier backup counts); aborted, truncating nothing, if not.  A watchdog abort (space\n"
-    "limit, idle timeout) unmounts, and serve mounts again for the next backup.\n";
+    "limit, idle timeout) unmounts, and serve mounts again for the next backup.\n"
+    "Under systemd (Type=notify) serve sends READY=1 once the instance, the listener and the mount are up,\n"
+    "STATUS= as backups begin and end, STOPPING=1 at shutdown.  See jetfs(8).\n";
 
 static int usage(int code)
 {
@@ -126,6 +129,7 @@ static struct server srv = {.mu = PTHREAD_MUTEX_INITIALIZER};
 static void request_shutdown(void *arg)
 {
     (void)arg;
+    notify_stopping();
     pthread_mutex_lock(&srv.mu);
     srv.shutting_down = true;
     if (srv.fs) jetfs_unmount(srv.fs);
@@ -144,6 +148,15 @@ static void *signal_main(void *arg)
         }
     }
     return NULL;
+}
+
+/* The session's events (a backup begun, ended, aborted) go to stderr as
+ * before and to the service manager as its STATUS= line. */
+static void session_event(void *arg, const char *line)
+{
+    (void)arg;
+    say("%s", line);
+    notify_status("%s", line);
 }
 
 struct serve_opts {
@@ -345,7 +358,7 @@ static int cmd_serve(int argc, char **argv)
         .mountpoint = o.mount, .instance_name = o.dbdir, .db_paths = dbs, .ndb_paths = 1,
         .truncate_manual = o.truncate_manual, .group_access = o.group_access, .gid = o.gid,
         .space_limit = o.space_limit, .idle_timeout_s = o.idle_timeout, .debug = o.debug,
-        .normal_priority = o.normal_priority,
+        .normal_priority = o.normal_priority, .log = session_event,
     };
     for (;;) {
         char why[1024], outcome[1024];
@@ -363,6 +376,9 @@ static int cmd_serve(int argc, char **argv)
         srv.fs = fs;
         if (srv.shutting_down) jetfs_unmount(fs);
         pthread_mutex_unlock(&srv.mu);
+        /* Ready only now: the instance is open, the listener accepts and
+         * the tree is mounted (jetfs_mount returns with its loop serving). */
+        notify_ready("%s mounted, waiting for a backup", o.mount);
         jetfs_wait(fs, outcome, sizeof outcome);
         pthread_mutex_lock(&srv.mu);
         srv.fs = NULL;
@@ -372,6 +388,7 @@ static int cmd_serve(int argc, char **argv)
         if (o.once) break;
     }
 out:
+    notify_stopping();
 #ifdef JETFS_HAVE_RESP
     if (resp) resp_server_stop(resp);
 #endif
