@@ -374,11 +374,13 @@ static int cmd_serve(int argc, char **argv)
         }
         pthread_mutex_lock(&srv.mu);
         srv.fs = fs;
-        if (srv.shutting_down) jetfs_unmount(fs);
+        bool stopping = srv.shutting_down;
+        if (stopping) jetfs_unmount(fs);
         pthread_mutex_unlock(&srv.mu);
         /* Ready only now: the instance is open, the listener accepts and
-         * the tree is mounted (jetfs_mount returns with its loop serving). */
-        notify_ready("%s mounted, waiting for a backup", o.mount);
+         * the tree is mounted (jetfs_mount returns with its loop serving);
+         * never after STOPPING=1. */
+        if (!stopping) notify_ready("%s mounted, waiting for a backup", o.mount);
         jetfs_wait(fs, outcome, sizeof outcome);
         pthread_mutex_lock(&srv.mu);
         srv.fs = NULL;

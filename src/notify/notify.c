@@ -34,6 +34,8 @@ static void send_with_status(const char *prefix, const char *fmt, va_list ap)
 
 void notify_ready(const char *fmt, ...)
 {
+    /* A shutdown that began while the tree was mounting: not ready. */
+    if (atomic_load(&stopping_sent)) return;
     va_list ap;
     va_start(ap, fmt);
     send_with_status(atomic_exchange(&ready_sent, true) ? "" : "READY=1\n", fmt, ap);

@@ -15,7 +15,8 @@
 #ifndef JETFS_NOTIFY_H
 #define JETFS_NOTIFY_H
 
-/* READY=1 with a STATUS= line; sent once, later calls only set STATUS. */
+/* READY=1 with a STATUS= line; sent once, later calls only set STATUS;
+ * nothing once notify_stopping ran. */
 void notify_ready(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* STATUS=, one line (a newline in it is sent as a space). */
 void notify_status(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
