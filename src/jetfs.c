@@ -32,6 +32,7 @@
 #include "jet.h"
 #include "jet_inspect.h"
 #include "jetfs.h"
+#include "notify.h"
 #ifdef JETFS_HAVE_RESP
 #include "resp.h"
 #endif
@@ -77,7 +78,9 @@ static const char *USAGE =
     "another kind (du, find, ls -R) makes that one begin instead.  Unmount (fusermount3 -u MOUNT) or\n"
     "SIGTERM ends it: normally, truncating logs, if every file was read whole (a log generation read\n"
     "whole by an earlier backup counts); aborted, truncating nothing, if not.  A watchdog abort (space\n"
-    "limit, idle timeout) unmounts, and serve mounts again for the next backup.\n";
+    "limit, idle timeout) unmounts, and serve mounts again for the next backup.\n"
+    "Under systemd (Type=notify) serve sends READY=1 once the instance, the listener and the mount are up,\n"
+    "STATUS= as backups begin and end, STOPPING=1 at shutdown.  See jetfs(8).\n";
 
 static int usage(int code)
 {
@@ -140,6 +143,7 @@ static struct server srv = {.mu = PTHREAD_MUTEX_INITIALIZER};
 static void request_shutdown(void *arg)
 {
     (void)arg;
+    notify_stopping();
     pthread_mutex_lock(&srv.mu);
     srv.shutting_down = true;
     if (srv.fs) jetfs_unmount(srv.fs);
@@ -158,6 +162,15 @@ static void *signal_main(void *arg)
         }
     }
     return NULL;
+}
+
+/* The session's events (a backup begun, ended, aborted) go to stderr as
+ * before and to the service manager as its STATUS= line. */
+static void session_event(void *arg, const char *line)
+{
+    (void)arg;
+    say("%s", line);
+    notify_status("%s", line);
 }
 
 #define DISABLED_MAX 16
@@ -499,7 +512,7 @@ static int cmd_serve(int argc, char **argv)
         .mountpoint = o.mount, .instance_name = o.dbdir, .db_paths = dbs, .ndb_paths = 1,
         .truncate_manual = o.truncate_manual, .group_access = o.group_access, .gid = o.gid,
         .space_limit = o.space_limit, .idle_timeout_s = o.idle_timeout, .debug = o.debug,
-        .normal_priority = o.normal_priority,
+        .normal_priority = o.normal_priority, .log = session_event,
     };
     for (;;) {
         char why[1024], outcome[1024];
@@ -515,8 +528,13 @@ static int cmd_serve(int argc, char **argv)
         }
         pthread_mutex_lock(&srv.mu);
         srv.fs = fs;
-        if (srv.shutting_down) jetfs_unmount(fs);
+        bool stopping = srv.shutting_down;
+        if (stopping) jetfs_unmount(fs);
         pthread_mutex_unlock(&srv.mu);
+        /* Ready only now: the instance is open, the listener accepts and
+         * the tree is mounted (jetfs_mount returns with its loop serving);
+         * never after STOPPING=1. */
+        if (!stopping) notify_ready("%s mounted, waiting for a backup", o.mount);
         jetfs_wait(fs, outcome, sizeof outcome);
         pthread_mutex_lock(&srv.mu);
         srv.fs = NULL;
@@ -526,6 +544,7 @@ static int cmd_serve(int argc, char **argv)
         if (o.once) break;
     }
 out:
+    notify_stopping();
 #ifdef JETFS_HAVE_RESP
     if (resp) resp_server_stop(resp);
     resp_password_free(pw, pwlen);
