@@ -7,17 +7,20 @@
  *
  * States of a backup (one per instance):
  *
- *   none --Begin--> RUNNING --GetLogInfo--> LOGS --End(normal|abort)--> none
+ *   none --Begin--> DATABASES --GetLogInfo--> LOGS --End(normal|abort)--> none
  *                     |  StopBackup sets "stopped": every call but
- *                     |  Close/End then fails with BackupAbortByServer
+ *                     |  Close/End then fails with BackupAbortByServer;
+ *                     |  the errors ESE ends a backup with end it at once
+ *                     |  (bk_end_now): later calls are NoBackup
  *
- * Begin fixes the set: for a full backup each attached database as it
- * stands on disk (its size, and from then on every page the engine
- * overwrites is preserved first: db_write_page), and the log generations
- * from the checkpoint's (full) or from the one after the last full or
- * incremental backup (incremental) up to the generation Begin closes by
- * rolling the log.  Replaying those generations over that image gives the
- * databases exactly as committed at the roll.  Begin neither flushes nor
+ * Begin fixes the database image: each attached database of a full
+ * backup as it stands on disk (its size, and from then on every page the
+ * engine overwrites is preserved first: db_write_page).  The first
+ * GetLogInfo fixes the log range, as ESE's ErrBKIPrepareLogFiles: from the
+ * checkpoint's generation at begin (full) or the oldest present
+ * (incremental) up to the generation it closes by rolling the log.
+ * Replaying those generations over the begin-time image gives the
+ * databases exactly as committed at that roll.  Begin neither flushes nor
  * copies: its cost does not depend on the database size.
  *
  * Coverage: each file of the set keeps a bitmap of 4 KiB chunks that reads
@@ -33,10 +36,12 @@
  * any byte of it is returned; a log generation is verified whole when
  * opened, against the hash its successor's header carries.
  */
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <xxhash.h>
 
@@ -79,9 +84,11 @@ struct backup {
     bool truncate;            /* JetTruncateLog accepted: End(normal) deletes */
     bool truncate_done;       /* End's JET_bitBackupTruncateDone: record as truncating, delete nothing */
     uint64_t begin_us, backup_id, lsn_mark;
-    uint64_t roll_us;          /* after the roll: every commit in the set is older */
+    bool any_order;           /* JET_bitBackupAnyOrder: databases may be opened in the log phase */
+    uint64_t consistent_us;    /* after the image was fixed: every commit in it is older */
     lsn_t lsn_start;          /* the checkpoint at begin: replay starts here */
-    uint32_t gen_low, gen_high;
+    uint32_t gen_low, gen_high; /* gen_high 0 until the log phase fixes it */
+    uint32_t gen_need;         /* the generation current at begin: the image needs replay through it */
     struct bk_file *files;
     uint32_t nfiles;
     struct bk_handle handles[MAX_HANDLES];
@@ -266,23 +273,62 @@ JET_ERR db_write_page(struct db *db, uint32_t pgno, const uint8_t *page, uint32_
 
 static JET_ERR backup_instance(JET_INSTANCE h, struct jet_instance **pinst);
 
-static JET_ERR multistring_put(char *szz, unsigned long cbMax, unsigned long *pused, const char *s)
+/* A name list being built (a multi-string), handed out by list_out. */
+struct namelist {
+    char *p;
+    size_t n, cap;
+};
+
+static JET_ERR nl_add(struct namelist *l, const char *name)
 {
-    size_t n = strlen(s) + 1;
-    if (szz && *pused + n < cbMax) memcpy(szz + *pused, s, n);
-    *pused += (unsigned long)n;
+    size_t len = strlen(name) + 1;
+    if (l->n + len + 1 > l->cap) {
+        size_t ncap = (l->n + len + 1) * 2;
+        char *np = realloc(l->p, ncap);
+        if (!np) return JET_errOutOfMemory;
+        l->p = np;
+        l->cap = ncap;
+    }
+    memcpy(l->p + l->n, name, len);
+    l->n += len;
     return JET_errSuccess;
 }
 
-static void multistring_end(char *szz, unsigned long cbMax, unsigned long used, unsigned long *pcbActual)
+/* Hands the list out as ESE's ErrBKIGetLogInfo does: the first cbMax
+ * bytes of the whole multi-string (cut anywhere when short) and
+ * min(cbMax, full size) in *pcbActual; the full size when szz is NULL. */
+static void list_out(struct namelist *l, char *szz, unsigned long cbMax, unsigned long *pcbActual)
 {
-    if (szz && cbMax) szz[used < cbMax ? used : cbMax - 1] = '\0';
-    if (szz && cbMax && used >= cbMax) {
-        /* Truncated output still ends with the double NUL. */
-        szz[cbMax - 1] = '\0';
-        if (cbMax >= 2) szz[cbMax - 2] = '\0';
+    unsigned long full = (unsigned long)l->n + 1;
+    unsigned long n = szz ? (cbMax < full ? cbMax : full) : full;
+    if (szz && n) {
+        if (l->n) memcpy(szz, l->p, n < l->n ? n : l->n);
+        if (n == full) szz[l->n] = '\0';
     }
-    if (pcbActual) *pcbActual = used + 1;
+    if (pcbActual) *pcbActual = n;
+    free(l->p);
+    l->p = NULL;
+    l->n = l->cap = 0;
+}
+
+/* name completed against the working directory, as ESE's ErrPathComplete:
+ * the directory resolved (so it matches the engine's canonical database
+ * paths), the last component kept; lexically when the directory does not
+ * resolve. */
+static JET_ERR full_path(const char *name, char *out, size_t cb)
+{
+    char d[JET_PATH_MAX], rd[PATH_MAX], cwd[PATH_MAX];
+    const char *base = strrchr(name, '/');
+    base = base ? base + 1 : name;
+    os_dirname(d, sizeof d, name);
+    if (*base && strcmp(base, ".") && strcmp(base, "..") && realpath(d, rd)) return os_join(out, cb, rd, base);
+    if (name[0] == '/') {
+        if (strlen(name) >= cb) return JET_errInvalidPath;
+        snprintf(out, cb, "%s", name);
+        return JET_errSuccess;
+    }
+    if (!getcwd(cwd, sizeof cwd)) return jet_report(JET_errInvalidPath, "%s: the working directory cannot be read", name);
+    return os_join(out, cb, cwd, name);
 }
 
 /* Locks the backup of an instance for a call; checks the common preconditions. */
@@ -340,6 +386,20 @@ static void bk_detach(struct jet_instance *inst, struct backup *bk)
     pthread_cond_broadcast(&inst->backup_cv);
 }
 
+static void record_delivered(struct jet_instance *inst, struct backup *bk);
+
+/* Ends the backup at once, as ESE does on the errors that end one (the
+ * open of a database in the log phase, a missing log): nothing recorded,
+ * nothing truncated; later calls get JET_errNoBackup.  Returns err.
+ * Context: inst->backup_mu held (released while readers finish). */
+static JET_ERR bk_end_now(struct jet_instance *inst, struct backup *bk, JET_ERR err)
+{
+    bk_detach(inst, bk);
+    record_delivered(inst, bk);
+    bk_free(inst, bk);
+    return err;
+}
+
 static JET_ERR bk_add_file(struct backup *bk, bool is_db, uint32_t dbidx, uint32_t gen, const char *path,
                            uint64_t size)
 {
@@ -378,9 +438,9 @@ static JET_ERR stamp_copy_header(struct db *db, struct backup *bk)
         h.copy.backup_id = bk->backup_id;
         h.copy.lsn_start = bk->lsn_start;
         h.copy.gen_low = bk->gen_low;
-        h.copy.gen_high = bk->gen_high;
+        h.copy.gen_high = bk->gen_need;
         h.copy.dbidx = db->dbidx;
-        h.copy.consistent_us = bk->roll_us;
+        h.copy.consistent_us = bk->consistent_us;
         db_header_encode(&h, img);
     }
     lk_rwunlock(&db->snap_lock, LK_SNAP);
@@ -392,10 +452,16 @@ JET_ERR JetBeginExternalBackupInstance(JET_INSTANCE instance, JET_GRBIT grbit)
     struct jet_instance *inst;
     JET_ERR err = backup_instance(instance, &inst);
     if (err < 0) return err;
+    /* As ESE's instance gate: an instance JetInit never ran on is not
+     * initialised; one between JetInit's start and end, or terminating,
+     * does not allow a backup yet. */
+    if (inst->state == INST_CREATED && !inst->init_done) return JET_errNotInitialized;
     if (!inst->init_done || inst->state != INST_RUNNING) return JET_errBackupNotAllowedYet;
     if (atomic_load(&inst->unavailable)) return JET_errInstanceUnavailable;
     if (!inst->log) return JET_errLoggingDisabled;
-    if (grbit & ~(JET_GRBIT)JET_bitBackupIncremental) return JET_errInvalidGrbit;
+    /* Surrogate is ESE's, refused here (jet.h, departure 3); Atomic,
+     * FullWithAllLogs and Snapshot ESE refuses too. */
+    if (grbit & ~(JET_GRBIT)(JET_bitBackupIncremental | JET_bitBackupAnyOrder)) return JET_errInvalidGrbit;
     bool incremental = grbit & JET_bitBackupIncremental;
     if (incremental && inst->p.circular)
         return jet_report(JET_errInvalidBackup, "incremental backup refused: circular logging is on");
@@ -403,6 +469,7 @@ JET_ERR JetBeginExternalBackupInstance(JET_INSTANCE instance, JET_GRBIT grbit)
     struct backup *bk = calloc(1, sizeof *bk);
     if (!bk) return JET_errOutOfMemory;
     bk->incremental = incremental;
+    bk->any_order = grbit & JET_bitBackupAnyOrder;
     bk->begin_us = os_now_us();
     bk->backup_id = os_random64();
 
@@ -481,29 +548,15 @@ JET_ERR JetBeginExternalBackupInstance(JET_INSTANCE instance, JET_GRBIT grbit)
         }
     }
     inst->backup_pin_gen = bk->gen_low;
-    lk_mutex_unlock(&inst->mu, LK_INSTANCE);
+    /* Taken after the snapshots: every change the image holds was logged
+     * before this position, so replay through its generation makes the
+     * image consistent (the roll at GetLogInfo closes that generation). */
     bk->lsn_mark = log_end_lsn(inst->log);
-    uint32_t closed = 0;
-    if ((err = log_roll(inst->log, &closed)) < 0) {
-        err = inst_fatal(inst, err);
-        lk_mutex_lock(&inst->mu, LK_INSTANCE);
-        goto fail_locked;
-    }
-    bk->gen_high = closed;
-    bk->roll_us = os_now_us();
-    lk_mutex_lock(&inst->mu, LK_INSTANCE);
-    if (bk->gen_low == 0 || bk->gen_low > bk->gen_high) bk->gen_low = bk->gen_high;
-    for (uint32_t g = bk->gen_low; g <= bk->gen_high; g++) {
-        char path[JET_PATH_MAX];
-        if ((err = log_file_name(path, sizeof path, inst->p.log_path, inst->p.base, g)) < 0) goto fail_locked;
-        if (!os_exists(path)) {
-            err = jet_report(JET_errMissingFileToBackup, "%s: generation %u of the backup set is missing", path, g);
-            goto fail_locked;
-        }
-        if ((err = bk_add_file(bk, false, 0, g, path, inst->p.log_file_size)) < 0) goto fail_locked;
-    }
+    bk->gen_need = LSN_GEN(bk->lsn_mark);
+    bk->consistent_us = os_now_us();
     /* The header images the backup serves say what they are: a copy that
-     * recovery brings forward from the checkpoint through gen_high. */
+     * recovery brings forward from the checkpoint through gen_need at
+     * least (through the whole set when the set's logs are given). */
     for (uint32_t i = 0; i < bk->nfiles && !incremental; i++) {
         struct bk_file *f = &bk->files[i];
         if (f->is_db && (err = stamp_copy_header(inst->dbs[f->dbidx], bk)) < 0) goto fail_locked;
@@ -520,6 +573,42 @@ fail_locked:
     return err;
 }
 
+/*
+ * Fixes the log range, once, as ESE's ErrBKIPrepareLogFiles: rolls the log
+ * so that every commit made up to now is in a closed generation of the
+ * set, and lists the set's generations by full path.  A generation of the
+ * range missing from disk ends the backup (JET_errMissingFileToBackup).
+ * Any failure here ends the backup (the docs of JetGetLogInfo say so):
+ * half a range must not be served.  Context: inst->backup_mu held; on an
+ * error bk is freed.
+ */
+static void mark_delivered(struct jet_instance *inst, struct backup *bk);
+
+static JET_ERR prepare_logs(struct jet_instance *inst, struct backup *bk)
+{
+    char logdir[JET_PATH_MAX];
+    uint32_t closed = 0;
+    JET_ERR err;
+    if (bk->log_phase) return JET_errSuccess;
+    if ((err = log_roll(inst->log, &closed)) < 0) return bk_end_now(inst, bk, inst_fatal(inst, err));
+    if ((err = full_path(inst->p.log_path, logdir, sizeof logdir)) < 0) return bk_end_now(inst, bk, err);
+    bk->gen_high = closed;
+    if (bk->gen_low == 0 || bk->gen_low > bk->gen_high) bk->gen_low = bk->gen_high;
+    for (uint32_t g = bk->gen_low; g <= bk->gen_high; g++) {
+        char path[JET_PATH_MAX];
+        if ((err = log_file_name(path, sizeof path, logdir, inst->p.base, g)) < 0) return bk_end_now(inst, bk, err);
+        if (!os_exists(path))
+            return bk_end_now(inst, bk,
+                              jet_report(JET_errMissingFileToBackup,
+                                         "%s: generation %u of the backup set is missing; the backup was ended", path,
+                                         g));
+        if ((err = bk_add_file(bk, false, 0, g, path, inst->p.log_file_size)) < 0) return bk_end_now(inst, bk, err);
+    }
+    mark_delivered(inst, bk);
+    bk->log_phase = true;
+    return JET_errSuccess;
+}
+
 /* ---- the set ---- */
 
 JET_ERR JetGetAttachInfoInstance(JET_INSTANCE instance, char *szz, unsigned long cbMax, unsigned long *pcbActual)
@@ -532,12 +621,13 @@ JET_ERR JetGetAttachInfoInstance(JET_INSTANCE instance, char *szz, unsigned long
         bk_leave(inst);
         return JET_errInvalidBackupSequence;
     }
-    unsigned long used = 0;
-    for (uint32_t i = 0; i < bk->nfiles; i++)
-        if (bk->files[i].is_db) multistring_put(szz, cbMax, &used, bk->files[i].path);
-    multistring_end(szz, cbMax, used, pcbActual);
+    struct namelist l = {0};
+    for (uint32_t i = 0; i < bk->nfiles && err >= 0; i++)
+        if (bk->files[i].is_db) err = nl_add(&l, bk->files[i].path);
+    if (err >= 0) list_out(&l, szz, cbMax, pcbActual);
+    free(l.p);
     bk_leave(inst);
-    return JET_errSuccess;
+    return err;
 }
 
 /* The XXH3 of closed generation f, from its successor's header (the hash
@@ -599,11 +689,31 @@ static void record_delivered(struct jet_instance *inst, struct backup *bk)
         fprintf(stderr, "jet: %s (the next backup reads every log again)\n", JetGetLastErrorDetail());
 }
 
+/* The generations a truncation deletes, ascending: those present, of the
+ * set (not past gen_high) and below the checkpoint (ESE's delete range).
+ * Context: inst->backup_mu held. */
+static JET_ERR truncatable(struct jet_instance *inst, struct backup *bk, uint32_t **pgens, size_t *pn)
+{
+    uint32_t *gens = NULL;
+    size_t n = 0, k = 0;
+    lk_mutex_lock(&inst->mu, LK_INSTANCE);
+    uint32_t limit = LSN_GEN(inst->checkpoint_lsn);
+    lk_mutex_unlock(&inst->mu, LK_INSTANCE);
+    JET_ERR err = log_list(inst->p.log_path, inst->p.base, &gens, &n);
+    if (err < 0) return err;
+    for (size_t i = 0; i < n; i++)
+        if (gens[i] <= bk->gen_high && gens[i] < limit) gens[k++] = gens[i];
+    *pgens = gens;
+    *pn = k;
+    return JET_errSuccess;
+}
+
 static JET_ERR log_info(JET_INSTANCE instance, char *szz, unsigned long cbMax, unsigned long *pcbActual,
                         JET_LOGINFO *li, bool truncate_list)
 {
     struct jet_instance *inst;
     struct backup *bk;
+    struct namelist l = {0};
     if (li && li->cbSize != sizeof *li) return JET_errInvalidParameter;
     JET_ERR err = bk_enter(instance, &inst, &bk, false);
     if (err < 0) return err;
@@ -611,36 +721,35 @@ static JET_ERR log_info(JET_INSTANCE instance, char *szz, unsigned long cbMax, u
         bk_leave(inst);
         return JET_errInvalidBackupSequence;
     }
-    if (!bk->log_phase) mark_delivered(inst, bk);
-    bk->log_phase = true;
-    unsigned long used = 0;
+    if ((err = prepare_logs(inst, bk)) < 0) {
+        bk_leave(inst);
+        return err;
+    }
     if (!truncate_list) {
-        for (uint32_t i = 0; i < bk->nfiles; i++)
-            if (!bk->files[i].is_db) multistring_put(szz, cbMax, &used, bk->files[i].path);
+        for (uint32_t i = 0; i < bk->nfiles && err >= 0; i++)
+            if (!bk->files[i].is_db) err = nl_add(&l, bk->files[i].path);
     } else {
         uint32_t *gens = NULL;
         size_t n = 0;
-        lk_mutex_lock(&inst->mu, LK_INSTANCE);
-        uint32_t limit = LSN_GEN(inst->checkpoint_lsn);
-        lk_mutex_unlock(&inst->mu, LK_INSTANCE);
-        if (log_list(inst->p.log_path, inst->p.base, &gens, &n) >= 0) {
-            for (size_t i = 0; i < n; i++) {
-                if (gens[i] > bk->gen_high || gens[i] >= limit) continue;
+        char logdir[JET_PATH_MAX];
+        if ((err = full_path(inst->p.log_path, logdir, sizeof logdir)) >= 0 &&
+            (err = truncatable(inst, bk, &gens, &n)) >= 0) {
+            for (size_t i = 0; i < n && err >= 0; i++) {
                 char path[JET_PATH_MAX];
-                if (log_file_name(path, sizeof path, inst->p.log_path, inst->p.base, gens[i]) >= 0)
-                    multistring_put(szz, cbMax, &used, path);
+                if ((err = log_file_name(path, sizeof path, logdir, inst->p.base, gens[i])) >= 0) err = nl_add(&l, path);
             }
             free(gens);
         }
     }
-    multistring_end(szz, cbMax, used, pcbActual);
-    if (li) {
+    if (err >= 0) list_out(&l, szz, cbMax, pcbActual);
+    if (err >= 0 && li) {
         li->ulGenLow = bk->gen_low;
         li->ulGenHigh = bk->gen_high;
         snprintf(li->szBaseName, sizeof li->szBaseName, "%s", inst->p.base);
     }
+    free(l.p);
     bk_leave(inst);
-    return JET_errSuccess;
+    return err;
 }
 
 JET_ERR JetGetLogInfoInstance2(JET_INSTANCE instance, char *szz, unsigned long cbMax, unsigned long *pcbActual,
@@ -685,21 +794,42 @@ JET_ERR JetOpenFileInstance(JET_INSTANCE instance, const char *szFileName, JET_H
     struct jet_instance *inst;
     struct backup *bk;
     if (!szFileName || !*szFileName || !phfFile) return JET_errInvalidParameter;
-    JET_ERR err = bk_enter(instance, &inst, &bk, false);
+    char name[JET_PATH_MAX];
+    JET_ERR err = full_path(szFileName, name, sizeof name);
     if (err < 0) return err;
+    if ((err = bk_enter(instance, &inst, &bk, false)) < 0) return err;
     uint32_t i;
     for (i = 0; i < bk->nfiles; i++)
-        if (strcmp(bk->files[i].path, szFileName) == 0) break;
+        if (strcmp(bk->files[i].path, name) == 0) break;
+    bool is_db = i < bk->nfiles && bk->files[i].is_db;
+    lk_mutex_lock(&inst->mu, LK_INSTANCE);
+    for (uint32_t d = 0; d < JET_MAX_DBS && !is_db; d++)
+        if (inst->dbs[d] && inst->dbs[d]->attached && strcmp(inst->dbs[d]->path, name) == 0) is_db = true;
+    lk_mutex_unlock(&inst->mu, LK_INSTANCE);
+    /* ESE's phases (ErrBKOpenFile): an incremental is in the log phase from
+     * its begin; a full one from its first GetLogInfo. */
+    bool log_phase = bk->incremental || bk->log_phase;
+    if (is_db && log_phase && !(bk->any_order && !bk->incremental)) {
+        err = bk_end_now(inst, bk,
+                         jet_report(JET_errInvalidBackupSequence,
+                                    "%s: a database cannot be opened %s; the backup was ended", name,
+                                    bk->incremental ? "during an incremental backup" : "after JetGetLogInfo"));
+        goto out;
+    }
+    if (!is_db && !log_phase) {
+        err = jet_report(JET_errDatabaseNotFound, "%s: not an attached database (logs are opened after JetGetLogInfo)",
+                         name);
+        goto out;
+    }
+    if (!is_db && !os_exists(name)) {
+        err = bk_end_now(inst, bk,
+                         jet_report(JET_errMissingFileToBackup, "%s: no such file to back up; the backup was ended",
+                                    name));
+        goto out;
+    }
     if (i == bk->nfiles) {
-        /* A database not in the set of an incremental backup is a
-         * sequence error, as in ESE. */
-        bool is_db = false;
-        lk_mutex_lock(&inst->mu, LK_INSTANCE);
-        for (uint32_t d = 0; d < JET_MAX_DBS; d++)
-            if (inst->dbs[d] && strcmp(inst->dbs[d]->path, szFileName) == 0) is_db = true;
-        lk_mutex_unlock(&inst->mu, LK_INSTANCE);
-        err = is_db && bk->incremental ? JET_errInvalidBackupSequence
-                                       : jet_report(JET_errFileNotFound, "%s: not a file of this backup set", szFileName);
+        err = jet_report(JET_errFileNotFound, "%s: not a file of this backup set%s", name,
+                         is_db ? " (attached after the backup began)" : "");
         goto out;
     }
     struct bk_file *f = &bk->files[i];
@@ -873,6 +1003,29 @@ JET_ERR JetCloseFileInstance(JET_INSTANCE instance, JET_HANDLE hfFile)
 
 /* ---- truncate, end, stop ---- */
 
+/* Deletes what JetGetTruncateLogInfo names, at the call, as ESE's
+ * ErrLGTruncateLog: oldest first, so a failure stops there and leaves the
+ * rest contiguous; a generation already gone is skipped.  Context:
+ * inst->backup_mu held. */
+static JET_ERR truncate_logs(struct jet_instance *inst, struct backup *bk)
+{
+    uint32_t *gens = NULL;
+    size_t n = 0;
+    JET_ERR err = truncatable(inst, bk, &gens, &n);
+    if (err < 0) return err;
+    lk_mutex_lock(&inst->ckpt_mu, LK_CKPT);
+    for (size_t i = 0; i < n && err >= 0; i++) {
+        char path[JET_PATH_MAX];
+        if (log_file_name(path, sizeof path, inst->p.log_path, inst->p.base, gens[i]) >= 0 && !os_exists(path))
+            continue;
+        if ((err = log_delete_generation(inst->p.log_path, inst->p.base, gens[i])) < 0)
+            err = jet_report(err, "truncation stopped at generation %u: %s", gens[i], JetGetLastErrorDetail());
+    }
+    lk_mutex_unlock(&inst->ckpt_mu, LK_CKPT);
+    free(gens);
+    return err;
+}
+
 JET_ERR JetTruncateLogInstance(JET_INSTANCE instance)
 {
     struct jet_instance *inst;
@@ -888,7 +1041,10 @@ JET_ERR JetTruncateLogInstance(JET_INSTANCE instance)
                              f->path, f->gen, (unsigned long long)f->ncovered * CHUNK / 1024,
                              (unsigned long long)f->nchunks * CHUNK / 1024);
     }
-    if (err >= 0) bk->truncate = true;
+    if (err >= 0) {
+        bk->truncate = true;
+        err = truncate_logs(inst, bk);
+    }
     bk_leave(inst);
     return err;
 }
@@ -930,44 +1086,24 @@ static void record_history(struct jet_instance *inst, struct backup *bk)
     lk_mutex_unlock(&inst->mu, LK_INSTANCE);
 }
 
-static void truncate_logs(struct jet_instance *inst, struct backup *bk)
-{
-    uint32_t *gens = NULL;
-    size_t n = 0;
-    lk_mutex_lock(&inst->ckpt_mu, LK_CKPT);
-    uint32_t limit = LSN_GEN(inst->checkpoint_lsn);
-    if (log_list(inst->p.log_path, inst->p.base, &gens, &n) >= 0) {
-        /* Oldest first, so a failure leaves the rest contiguous. */
-        for (size_t i = 0; i < n; i++) {
-            if (gens[i] > bk->gen_high || gens[i] >= limit) break;
-            if (log_delete_generation(inst->p.log_path, inst->p.base, gens[i]) < 0) break;
-        }
-        free(gens);
-    }
-    lk_mutex_unlock(&inst->ckpt_mu, LK_CKPT);
-}
-
 JET_ERR JetEndExternalBackupInstance2(JET_INSTANCE instance, JET_GRBIT grbit)
 {
     struct jet_instance *inst;
     struct backup *bk;
     bool normal = grbit & JET_bitBackupEndNormal, abort_ = grbit & JET_bitBackupEndAbort;
     if (normal == abort_ || (grbit & ~(JET_GRBIT)(JET_bitBackupEndNormal | JET_bitBackupEndAbort |
-                                                  JET_bitBackupTruncateDone)))
+                                                  JET_bitBackupTruncateDone | JET_bitBackupNoDbHeaderUpdate)))
         return JET_errInvalidParameter;
     JET_ERR err = bk_enter(instance, &inst, &bk, true);
     if (err < 0) return err;
     /* As ESE: TruncateDone says the caller truncated by other means, so the
-     * backup is recorded as a truncating one; only JetTruncateLog, which
-     * checks that every log was read whole, lets End delete generations.
-     * A normal End before JetGetLogInfo is a failed backup. */
+     * backup is recorded as a truncating one (only JetTruncateLog, which
+     * checks that every log was read whole, deletes generations, at its
+     * call).  A normal End before JetGetLogInfo is a failed backup. */
     if (grbit & JET_bitBackupTruncateDone) bk->truncate_done = true;
     bool ok = normal && !bk->stopped && bk->log_phase;
     bk_detach(inst, bk);
-    if (ok) {
-        record_history(inst, bk);
-        if (bk->truncate) truncate_logs(inst, bk);
-    }
+    if (ok && !(grbit & JET_bitBackupNoDbHeaderUpdate)) record_history(inst, bk);
     record_delivered(inst, bk);
     bk_free(inst, bk);
     bk_leave(inst);
@@ -1084,7 +1220,7 @@ JET_ERR JetGetBackupManifestInstance(JET_INSTANCE instance, const char *szType, 
     if (type < 0) return JET_errInvalidParameter;
     JET_ERR err = bk_enter(instance, &inst, &bk, false);
     if (err < 0) return err;
-    if ((type == 1 || type == 2) != bk->incremental) {
+    if ((type == 1 || type == 2) != bk->incremental || !bk->log_phase) {
         bk_leave(inst);
         return JET_errInvalidBackupSequence;
     }

@@ -94,6 +94,12 @@ static const struct err_msg messages[] = {
     {JET_errDiskFull, "disk full"},
     {JET_errFileNotFound, "file not found"},
     {JET_errFileInvalidType, "file is of the wrong type"},
+    /* issue 12, streaming-backup side: the esent.h codes added for ports. */
+    {JET_errBackupDirectoryNotEmpty, "the backup directory is not empty"},
+    {JET_errDatabasePatchFileMismatch, "patch file is not from this backup"},
+    {JET_errSurrogateBackupInProgress, "a surrogate backup is in progress"},
+    {JET_errClientRequestToStopJetService, "the client asked the service to stop"},
+    {JET_errCallbackFailed, "a callback failed"},
 };
 
 const char *JetErrorString(JET_ERR err)

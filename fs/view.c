@@ -340,7 +340,10 @@ int jv_begin(struct jv_view *v, enum jv_kind kind)
         goto out;
     }
     bool log_only = kind == JV_INCREMENTAL || kind == JV_DIFFERENTIAL;
-    JET_ERR err = JetBeginExternalBackupInstance(v->inst, log_only ? JET_bitBackupIncremental : 0);
+    /* AnyOrder: the set is fixed below, when the set directory is opened,
+     * and the readers open the databases afterwards, in any order. */
+    JET_GRBIT bits = (log_only ? JET_bitBackupIncremental : 0) | JET_bitBackupAnyOrder;
+    JET_ERR err = JetBeginExternalBackupInstance(v->inst, bits);
     if (err < 0) {
         jet_reason(why, sizeof why, err);
         rc = err == JET_errMissingFullBackup ? -EPERM : err == JET_errBackupInProgress ? -EBUSY : -EIO;
@@ -351,8 +354,9 @@ int jv_begin(struct jv_view *v, enum jv_kind kind)
     v->kind = kind;
     if (v->begun[kind]) v->epoch[kind]++;
     v->begun[kind] = true;
-    /* The log phase is entered now, with no file open, so that truncation
-     * can be asked for at the end whatever is open then. */
+    /* GetLogInfo fixes the log range now, when the set directory is
+     * opened (it rolls the log), with no file open, so that truncation can
+     * be asked for at the end whatever is open then. */
     JET_LOGINFO li = {.cbSize = sizeof li};
     unsigned long cb = 0;
     if ((err = JetGetLogInfoInstance2(v->inst, NULL, 0, &cb, &li)) < 0 || (err = fetch_manifest(v)) < 0 ||

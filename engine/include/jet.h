@@ -38,6 +38,16 @@ extern "C" {
 
 typedef long JET_ERR;
 typedef uintptr_t JET_API_PTR;
+
+/* esent.h spellings, so ported declarations compile unchanged: JET_API is
+ * esent.h's calling convention (__stdcall there, nothing on this
+ * platform); JET_PCSTR/JET_PSTR are its narrow strings; JET_SNP/JET_SNT
+ * the status callback's process and type. */
+#define JET_API
+typedef const char *JET_PCSTR;
+typedef char *JET_PSTR;
+typedef unsigned long JET_SNP;
+typedef unsigned long JET_SNT;
 typedef JET_API_PTR JET_INSTANCE;
 typedef JET_API_PTR JET_SESID;
 typedef JET_API_PTR JET_TABLEID;
@@ -61,7 +71,7 @@ typedef unsigned long JET_GRBIT;
 /* ------------------------------------------------------------------ */
 #define JET_errSuccess 0
 #define JET_wrnBufferTruncated 1006
-#define JET_wrnDatabaseAttached 1853
+#define JET_wrnDatabaseAttached 1007   /* esent.h's value */
 #define JET_errLogFileCorrupt (-501)
 #define JET_errBackupInProgress (-505)
 #define JET_errRestoreInProgress (-506)
@@ -144,6 +154,14 @@ typedef unsigned long JET_GRBIT;
 #define JET_errDiskFull (-1808)
 #define JET_errFileNotFound (-1811)
 #define JET_errFileInvalidType (-1812)
+
+/* ---- issue 12, streaming-backup side: esent.h codes a port expects. ---- */
+#define JET_errBackupDirectoryNotEmpty (-504)    /* jetfs never returns it; defined for ports */
+#define JET_errDatabasePatchFileMismatch (-552)  /* jetfs never returns it (no patch files) */
+#define JET_errSurrogateBackupInProgress (-617)  /* jetfs never returns it (no surrogate backups) */
+#define JET_errClientRequestToStopJetService (-1329) /* jetfs never returns it */
+#define JET_errCallbackFailed (-2101)            /* a status callback failed */
+/* ---- end of the streaming-backup block ---- */
 
 /* The message for any JET_ERR (never NULL; unknown codes say so). */
 const char *JetErrorString(JET_ERR err);
@@ -359,35 +377,76 @@ JET_ERR JetRetrieveCurrentKV(JET_SESID sesid, JET_TABLEID tableid, void *pvKey,
 /* ------------------------------------------------------------------ */
 /* Streaming backup (ESE's external backup family).                     */
 /*                                                                      */
-/* jetfs departs from ESE in three places, on purpose: (1) a database   */
-/* file is presented as its on-disk image, fixed at begin by a          */
-/* copy-on-write snapshot (not ESE's header/pages/trailer stream); (2)  */
-/* many files may be open and read at any offset from many threads;    */
-/* (3) the set is fixed at begin (the log is rolled then), so the log   */
-/* range is known at begin.  Everything else follows ESE: one backup    */
-/* per instance (JET_errBackupInProgress), calls out of order are       */
-/* JET_errNoBackup / JET_errInvalidBackupSequence, after                */
-/* JetStopBackupInstance every call but Close/End is                    */
-/* JET_errBackupAbortByServer.                                          */
+/* The calls follow ESE (backup.cxx): one backup per instance          */
+/* (JET_errBackupInProgress); calls out of order are JET_errNoBackup /  */
+/* JET_errInvalidBackupSequence; after JetStopBackupInstance every call */
+/* but Close/End is JET_errBackupAbortByServer.                         */
+/*                                                                      */
+/* What a backup holds, and when it is fixed:                           */
+/*  - the database image is fixed at begin: the file as it stood on    */
+/*    disk then, kept by copy-on-write (pages the engine writes later  */
+/*    are preserved first), so begin costs the same whatever the size; */
+/*  - the log range is fixed at the first JetGetLogInfoInstance(2) (or */
+/*    JetGetTruncateLogInfoInstance), which rolls the log, as ESE's    */
+/*    ErrBKIPrepareLogFiles: from the checkpoint at begin (full) or    */
+/*    the oldest generation present (incremental) through the one that */
+/*    roll closes.  Commits made between begin and that call are in    */
+/*    the set, and a restore brings them back: the replay carries the  */
+/*    begin-time image forward through them.                            */
+/*  - The mount (jetfs serve) begins and calls JetGetLogInfo together, */
+/*    when a set directory is opened, with JET_bitBackupAnyOrder: its  */
+/*    set is fixed at that instant, and its readers may then open the  */
+/*    database files in any order (README: "When the set is fixed").    */
+/*                                                                      */
+/* Errors that end the backup, as in ESE (later calls: JET_errNoBackup):*/
+/*  - opening a database after JetGetLogInfo (or during an incremental) */
+/*    is JET_errInvalidBackupSequence;                                  */
+/*  - in the log phase, a name that is not on disk is                  */
+/*    JET_errMissingFileToBackup.                                       */
+/* In the database phase, a name that is not an attached database (a   */
+/* log before JetGetLogInfo, say) is JET_errDatabaseNotFound, and the  */
+/* backup goes on.                                                      */
+/*                                                                      */
+/* Where jetfs departs from ESE, on purpose (the only places):          */
+/*  1. A database file is served as its on-disk image (fixed at begin  */
+/*     as above), not ESE's stream of header copies, pages and trailer, */
+/*     and many handles may be open at once and read at any offset and */
+/*     size, from many threads (JetReadFileAtInstance): the mount's     */
+/*     readers (tar, rsync, cp in parallel) need both.  ESE allows one  */
+/*     handle, read sequentially in page multiples.                     */
+/*  2. A name outside the set is refused (JET_errFileNotFound), where   */
+/*     ESE opens any path it is given: a backup serves its set, never  */
+/*     another file of the machine.                                     */
+/*  3. Surrogate backups (JET_bitBackupSurrogate) are refused           */
+/*     (JET_errInvalidGrbit): jetfs has no passive copies to back up    */
+/*     in place of the active one.                                      */
+/*  4. Unknown JetEndExternalBackupInstance2 bits are refused           */
+/*     (JET_errInvalidParameter), where ESE ignores them: an End that   */
+/*     misread its flags must not truncate or record history.           */
+/*  5. No VSS family (JetOSSnapshot*): the copy-on-write image serves   */
+/*     the same purpose through the streaming calls, with no OS writer. */
 /*                                                                      */
 /* The kind of backup recorded at a normal end (database header):       */
 /*   full + JetTruncateLog (or TruncateDone)  -> full                   */
 /*   full without truncation                  -> copy                   */
 /*   incremental + truncation                 -> incremental            */
 /*   incremental without truncation           -> differential           */
-/* Truncation deletes, at the normal end only, the generations that are */
-/* below the checkpoint and held by this completed backup or older, and */
-/* only after JetTruncateLog accepted (every log of the set read whole):*/
-/* TruncateDone changes the kind recorded, never what is deleted.  A    */
-/* normal end before JetGetLogInfo, or after JetStopBackup, is a failed */
-/* backup: no history, nothing deleted (End still returns success).     */
+/* A normal end before JetGetLogInfo, or after JetStopBackup, is a      */
+/* failed backup: no history (End still returns success).               */
 /* ------------------------------------------------------------------ */
 #define JET_bitBackupIncremental 0x00000001
 #define JET_bitBackupAtomic 0x00000004 /* deprecated: JET_errInvalidGrbit */
+#define JET_bitBackupFullWithAllLogs 0x00000008 /* ESE-internal: JET_errInvalidGrbit */
 #define JET_bitBackupSnapshot 0x00000010 /* reserved: JET_errInvalidGrbit */
+#define JET_bitBackupSurrogate 0x00000020 /* refused: JET_errInvalidGrbit (departure 3) */
+/* jetfs: the caller opens the set's files in any order, databases after
+ * JetGetLogInfo included (the mount, which fixes its set when a set
+ * directory is opened and reads afterwards). */
+#define JET_bitBackupAnyOrder 0x00010000
 #define JET_bitBackupEndNormal 0x0001
 #define JET_bitBackupEndAbort 0x0002
 #define JET_bitBackupTruncateDone 0x0100
+#define JET_bitBackupNoDbHeaderUpdate 0x0200 /* End: record no history in the headers */
 
 typedef struct {
     unsigned long cbSize;     /* must be sizeof(JET_LOGINFO) */
@@ -397,26 +456,36 @@ typedef struct {
 } JET_LOGINFO;
 
 /*
- * JetBeginExternalBackupInstance: JET_errBackupNotAllowedYet before JetInit
- * finished or once JetTerm started; JET_errLoggingDisabled; unknown,
- * Atomic or Snapshot grbits JET_errInvalidGrbit; incremental with circular
- * logging JET_errInvalidBackup; a backup running JET_errBackupInProgress;
+ * JetBeginExternalBackupInstance: JET_errNotInitialized before JetInit;
+ * JET_errBackupNotAllowedYet while JetInit runs or once JetTerm started;
+ * JET_errLoggingDisabled; unknown, Atomic, FullWithAllLogs, Snapshot or
+ * Surrogate grbits JET_errInvalidGrbit; incremental with circular logging
+ * JET_errInvalidBackup; a backup running JET_errBackupInProgress;
  * incremental without an earlier full backup JET_errMissingFullBackup.
- * Rolls the log and fixes the set.  Its cost does not grow with the size
- * of the database: nothing is flushed or copied.
+ * Fixes the database image; the log range is fixed later, at
+ * JetGetLogInfo.  Nothing is flushed or copied.
  */
 JET_ERR JetBeginExternalBackupInstance(JET_INSTANCE instance, JET_GRBIT grbit);
 JET_ERR JetBeginExternalBackup(JET_GRBIT grbit);
-/* Full paths of the databases of a full backup, as a multi-string. */
+/*
+ * Name lists (JetGetAttachInfo, JetGetLogInfo, JetGetTruncateLogInfo):
+ * full paths, even when the system or log path parameter is relative, as a
+ * multi-string (each name NUL-terminated, then a final NUL).  With a
+ * buffer, the list's first cbMax bytes are copied and *pcbActual gets
+ * min(cbMax, full size), as ESE's ErrBKIGetLogInfo: a short buffer holds a
+ * cut list, with no terminator added.  With szz NULL, *pcbActual gets the
+ * full size (probe first).
+ */
 JET_ERR JetGetAttachInfoInstance(JET_INSTANCE instance, char *szzDatabases, unsigned long cbMax,
                                  unsigned long *pcbActual);
 JET_ERR JetGetAttachInfo(char *szzDatabases, unsigned long cbMax, unsigned long *pcbActual);
 /*
- * JetOpenFileInstance opens a file of the set (a database of a full backup,
- * or a log generation of the set) by full path.  Several may be open at
- * once.  A database during an incremental backup is
- * JET_errInvalidBackupSequence; a name outside the set JET_errFileNotFound;
- * a generation of the set that is missing JET_errMissingFileToBackup.
+ * JetOpenFileInstance opens a file of the set: a database of a full
+ * backup in the database phase, a log generation of the set in the log
+ * phase.  A relative name is completed against the working directory, as
+ * ESE's ErrPathComplete.  Several may be open at once.  Refusals: see the
+ * errors that end the backup above; a name outside the set
+ * JET_errFileNotFound (the backup goes on).
  */
 JET_ERR JetOpenFileInstance(JET_INSTANCE instance, const char *szFileName, JET_HANDLE *phfFile,
                             unsigned long *pulFileSizeLow, unsigned long *pulFileSizeHigh);
@@ -430,30 +499,35 @@ JET_ERR JetReadFileInstance(JET_INSTANCE instance, JET_HANDLE hfFile, void *pv, 
 JET_ERR JetReadFile(JET_HANDLE hfFile, void *pv, unsigned long cb, unsigned long *pcbActual);
 /*
  * JetReadFileAtInstance (jetfs): positional read at any offset and size,
- * safe from many threads at once on one handle.  The bytes are those of
- * the file as it stood at begin.
+ * safe from many threads at once on one handle.  A database's bytes are
+ * those of the file as it stood at begin.
  */
 JET_ERR JetReadFileAtInstance(JET_INSTANCE instance, JET_HANDLE hfFile, unsigned long long ibOffset, void *pv,
                               unsigned long cb, unsigned long *pcbActual);
 JET_ERR JetCloseFileInstance(JET_INSTANCE instance, JET_HANDLE hfFile);
 JET_ERR JetCloseFile(JET_HANDLE hfFile);
-/* Full paths of the log generations of the set. */
+/* The log generations of the set; the first call (with no file open,
+ * else JET_errInvalidBackupSequence) rolls the log and fixes the range.
+ * A generation of the range missing from disk is
+ * JET_errMissingFileToBackup, and the backup is over. */
 JET_ERR JetGetLogInfoInstance(JET_INSTANCE instance, char *szzLogs, unsigned long cbMax, unsigned long *pcbActual);
 JET_ERR JetGetLogInfo(char *szzLogs, unsigned long cbMax, unsigned long *pcbActual);
 JET_ERR JetGetLogInfoInstance2(JET_INSTANCE instance, char *szzLogs, unsigned long cbMax, unsigned long *pcbActual,
                                JET_LOGINFO *pLogInfo);
-/* The generations a normal end after JetTruncateLog would delete. */
+/* The generations JetTruncateLog would delete (fixes the range too). */
 JET_ERR JetGetTruncateLogInfoInstance(JET_INSTANCE instance, char *szzLogs, unsigned long cbMax,
                                       unsigned long *pcbActual);
 /*
- * JetTruncateLogInstance asks for truncation at the normal end:
- * JET_errInvalidBackupSequence before JetGetLogInfo or with a file open,
- * JET_errLogFileNotCopied unless every log of the set was read whole, in
- * this backup or in an earlier one (a closed generation never changes, so
- * backup software that skips a file it already holds loses nothing; the
- * record of what earlier backups read whole is kept with the instance, in
- * <system path>/<base>.delivered, and survives restarts).
- * Deletes nothing by itself; an aborted backup truncates nothing.
+ * JetTruncateLogInstance deletes, at the call, as ESE's ErrLGTruncateLog,
+ * the generations JetGetTruncateLogInfo names: those of the set below the
+ * checkpoint (oldest first; a failure stops there, leaving the rest
+ * contiguous).  JET_errInvalidBackupSequence before JetGetLogInfo or with
+ * a file open; JET_errLogFileNotCopied, deleting nothing, unless every log
+ * of the set was read whole, in this backup or in an earlier one (a closed
+ * generation never changes, so backup software that skips a file it
+ * already holds loses nothing; the record of what earlier backups read
+ * whole is kept with the instance, in <system path>/<base>.delivered, and
+ * survives restarts).  What it deleted stays deleted whatever End follows.
  */
 JET_ERR JetTruncateLogInstance(JET_INSTANCE instance);
 JET_ERR JetTruncateLog(void);
@@ -506,7 +580,8 @@ JET_ERR JetGetBackupFileInfoInstance(JET_INSTANCE instance, unsigned long iFile,
  * database signatures, generation range, and for every file its name,
  * size and xxHash (XXH3-64) -- omitted for database files, whose pages each
  * carry a checksum -- and last a checksum of the manifest's own text.
- * Computing the log hashes reads each generation once.
+ * Computing the log hashes reads each generation once.  Before
+ * JetGetLogInfo (the log range is not fixed yet) JET_errInvalidBackupSequence.
  */
 JET_ERR JetGetBackupManifestInstance(JET_INSTANCE instance, const char *szType, char *szManifest,
                                      unsigned long cbMax, unsigned long *pcbActual);
@@ -612,6 +687,39 @@ JET_ERR JetInit3(JET_INSTANCE *pinstance, JET_RSTINFO *prstInfo, JET_GRBIT grbit
 JET_ERR JetExternalRestore3(char *szCheckpointFilePath, char *szLogPath, JET_RSTMAP *rgrstmap, long crstfilemap,
                             char *szBackupLogPath, JET_LOGINFO *pLogInfo, unsigned long stop_gen,
                             unsigned long long stop_us, JET_PFNSTATUS pfn);
+
+/* ---- issue 12, streaming-backup side: more esent.h spellings. ---- */
+#define JET_snpBackup 9
+#define JET_sntBeginUndo 1005 /* recovery is about to undo (esent.h's value; jetfs does not send it) */
+/* The narrow ("A") names of the entry points that take strings: jetfs is
+ * narrow only, so each is the call itself. */
+typedef JET_LOGINFO JET_LOGINFO_A;
+typedef JET_RSTMAP JET_RSTMAP_A;
+#define JetCreateInstanceA JetCreateInstance
+#define JetSetSystemParameterA JetSetSystemParameter
+#define JetGetSystemParameterA JetGetSystemParameter
+#define JetBeginSessionA JetBeginSession
+#define JetCreateDatabaseA JetCreateDatabase
+#define JetAttachDatabaseA JetAttachDatabase
+#define JetDetachDatabaseA JetDetachDatabase
+#define JetOpenDatabaseA JetOpenDatabase
+#define JetCreateTableA JetCreateTable
+#define JetOpenTableA JetOpenTable
+#define JetDeleteTableA JetDeleteTable
+#define JetGetAttachInfoA JetGetAttachInfo
+#define JetGetAttachInfoInstanceA JetGetAttachInfoInstance
+#define JetOpenFileA JetOpenFile
+#define JetOpenFileInstanceA JetOpenFileInstance
+#define JetGetLogInfoA JetGetLogInfo
+#define JetGetLogInfoInstanceA JetGetLogInfoInstance
+#define JetGetLogInfoInstance2A JetGetLogInfoInstance2
+#define JetGetTruncateLogInfoInstanceA JetGetTruncateLogInfoInstance
+#define JetExternalRestoreA JetExternalRestore
+#define JetExternalRestore2A JetExternalRestore2
+#define JetRestoreA JetRestore
+#define JetRestore2A JetRestore2
+#define JetRestoreInstanceA JetRestoreInstance
+/* ---- end of the streaming-backup block ---- */
 
 #ifdef __cplusplus
 }

@@ -374,7 +374,10 @@ static const struct {
     E(JET_errDatabaseCorrupted), E(JET_errDatabaseLocked), E(JET_errPageSizeMismatch), E(JET_errTableDuplicate),
     E(JET_errTableInUse), E(JET_errObjectNotFound), E(JET_errInvalidTableId), E(JET_errRecordNotFound),
     E(JET_errNoCurrentRecord), E(JET_errKeyDuplicate), E(JET_errTooManyAttachedDatabases), E(JET_errDiskFull),
-    E(JET_errFileNotFound), E(JET_errFileInvalidType)
+    E(JET_errFileNotFound), E(JET_errFileInvalidType),
+    /* issue 12, streaming-backup side */
+    E(JET_errBackupDirectoryNotEmpty), E(JET_errDatabasePatchFileMismatch), E(JET_errSurrogateBackupInProgress),
+    E(JET_errClientRequestToStopJetService), E(JET_errCallbackFailed),
 };
 #undef E
 
@@ -407,7 +410,7 @@ static void test_every_error_has_a_message(void)
     /* The two codes the engine returned without jet.h naming them: ESE's
      * values, and the engine really returns them. */
     CU_ASSERT_EQUAL(JET_errTransReadOnly, -1110);
-    CU_ASSERT_EQUAL(JET_wrnDatabaseAttached, 1853);
+    CU_ASSERT_EQUAL(JET_wrnDatabaseAttached, 1007); /* esent.h's value (issue 12) */
     setup_paths("api_errmsg");
     JET_INSTANCE inst = new_instance("errmsg");
     JET_SESID s;
