@@ -94,6 +94,11 @@ static const struct err_msg messages[] = {
     {JET_errDiskFull, "disk full"},
     {JET_errFileNotFound, "file not found"},
     {JET_errFileInvalidType, "file is of the wrong type"},
+    /* Directory backups and restore ranges (issue 12, points 5-8). */
+    {JET_errBackupDirectoryNotEmpty, "the backup directory is not empty"},
+    {JET_errEndingRestoreLogTooLow, "the restore's log range ends before the backup's last generation"},
+    {JET_errStartingRestoreLogTooHigh, "the restore's log range starts after the backup's first generation"},
+    {JET_errBadRestoreTargetInstance, "the restore's target instance does not exist"},
 };
 
 const char *JetErrorString(JET_ERR err)

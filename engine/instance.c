@@ -202,6 +202,14 @@ static bool instance_name_taken(const char *name)
     return false;
 }
 
+bool inst_name_exists(const char *name)
+{
+    pthread_mutex_lock(&g.lock);
+    bool taken = name && *name && instance_name_taken(name);
+    pthread_mutex_unlock(&g.lock);
+    return taken;
+}
+
 JET_ERR JetCreateInstance(JET_INSTANCE *pinstance, const char *szInstanceName)
 {
     if (!pinstance) return JET_errInvalidParameter;

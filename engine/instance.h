@@ -311,6 +311,8 @@ JET_ERR db_write_page(struct db *db, uint32_t pgno, const uint8_t *page, uint32_
 void backup_abort(struct jet_instance *inst);
 /* The instance a backup call names (0 = the legacy instance, as ESE). */
 JET_ERR inst_lookup_for_backup(JET_INSTANCE h, struct jet_instance **pinst);
+/* Whether an instance of that (non-empty) name exists (restore's target). */
+bool inst_name_exists(const char *name);
 struct db *db_alloc(void);
 void db_release(struct db *db);
 

@@ -56,8 +56,10 @@ static JET_ERR check_logs(const char *dir, const char *base, uint32_t low, uint3
         char p[JET_PATH_MAX];
         JET_ERR err = log_file_name(p, sizeof p, dir, base, g);
         if (err < 0) return err;
+        /* As ESE's ErrLGIRSTCheckSignaturesLogSequence: a generation of the
+         * range that is not on disk is JET_errFileNotFound, naming it. */
         if (!os_exists(p))
-            return jet_report(JET_errMissingRestoreLogFiles, "%s: generation %u of the backup is missing", p, g);
+            return jet_report(JET_errFileNotFound, "%s: generation %u of the backup is missing", p, g);
         struct log_header h;
         if ((err = log_read_header(p, &h)) < 0) return err;
         if (h.signature != signature)
@@ -156,13 +158,17 @@ JET_ERR JetExternalRestore3(char *szCheckpointFilePath, char *szLogPath, JET_RST
     if (LSN_GEN(rm->lsn_start) > low) low = LSN_GEN(rm->lsn_start);
     high = rm->gen_high;
     if (pLogInfo && pLogInfo->ulGenLow) {
+        /* ESE's ErrLGCheckDBFiles: the range must cover the copy's own
+         * (the trailer's genLow and genHigh). */
         if (pLogInfo->ulGenLow > low) {
-            err = jet_report(JET_errMissingRestoreLogFiles, "restore: the logs start at generation %lu, the copy needs %u",
+            err = jet_report(JET_errStartingRestoreLogTooHigh,
+                             "restore: the logs given start at generation %lu, after the backup's first (%u)",
                              pLogInfo->ulGenLow, low);
             goto out;
         }
         if (pLogInfo->ulGenHigh < high) {
-            err = jet_report(JET_errMissingRestoreLogFiles, "restore: the logs end at generation %lu, the copy needs %u",
+            err = jet_report(JET_errEndingRestoreLogTooLow,
+                             "restore: the logs given end at generation %lu, before the backup's last (%u)",
                              pLogInfo->ulGenHigh, high);
             goto out;
         }
@@ -232,7 +238,7 @@ JET_ERR JetExternalRestore3(char *szCheckpointFilePath, char *szLogPath, JET_RST
             JetSetSystemParameter(&inst, 0, JET_paramLogFileSize, lh.file_size / 1024, NULL);
         ji->restore = rm;
     }
-    JET_RSTINFO ri = {sizeof ri, NULL, 0, pfn};
+    JET_RSTINFO ri = {.cbStruct = sizeof ri, .pfnStatus = pfn};
     err = JetInit3(&inst, &ri, 0);
     if (err >= 0) err = JetTerm(inst);
     else JetTerm(inst);
@@ -249,6 +255,14 @@ JET_ERR JetExternalRestore2(char *szCheckpointFilePath, char *szLogPath, JET_RST
                             char *szBackupLogPath, JET_LOGINFO *pLogInfo, char *szTargetInstanceName,
                             char *szTargetInstanceLogPath, char *szTargetInstanceCheckpointPath, JET_PFNSTATUS pfn)
 {
+    /* As ESE's JetExternalRestoreEx: the range is required here (NULL is
+     * JetExternalRestore's "what the directory holds"), and a target
+     * instance must be one that exists. */
+    if (!pLogInfo)
+        return jet_report(JET_errInvalidParameter, "JetExternalRestore2: pLogInfo is required (the backup's log range)");
+    if (szTargetInstanceName && !inst_name_exists(szTargetInstanceName))
+        return jet_report(JET_errBadRestoreTargetInstance, "restore: no instance named '%s' to roll forward onto",
+                          szTargetInstanceName);
     if (szTargetInstanceName || szTargetInstanceLogPath || szTargetInstanceCheckpointPath)
         return jet_report(JET_errInvalidParameter, "restore onto a running target instance is not offered");
     return JetExternalRestore3(szCheckpointFilePath, szLogPath, rgrstmap, crstfilemap, szBackupLogPath, pLogInfo, 0, 0,
@@ -559,6 +573,9 @@ JET_ERR JetRestoreSets2(const char *const *sets, int nsets, const char *target_d
         char td[JET_PATH_MAX];
         snprintf(td, sizeof td, "%s", target_dir);
         err = JetExternalRestore3(td, td, map, nmap, td, &li, stop_gen, stop_us, pfn);
+        /* The range is the sets' own: a generation missing from it is a
+         * gap in the sets, not a caller's wrong range. */
+        if (err == JET_errFileNotFound) err = jet_report(JET_errMissingRestoreLogFiles, "%s", JetGetLastErrorDetail());
     }
     /* JetExternalRestore3 checked every page; name the set's own file. */
     for (long i = 0; err == JET_errReadVerifyFailure && i < nmap; i++)

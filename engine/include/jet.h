@@ -596,22 +596,105 @@ JET_ERR JetRestore2(const char *sz, const char *szDest, JET_PFNSTATUS pfn);
 JET_ERR JetRestoreSets2(const char *const *sets, int nsets, const char *target_dir, unsigned long stop_gen,
                         unsigned long long stop_us, JET_PFNSTATUS pfn);
 /*
- * JetInit3: JetInit with ESE's restore information, of which jetfs takes
- * the status callback only (a replay's progress, as for a restore):
- * cbStruct must be sizeof(JET_RSTINFO) and crstmap 0 (restore maps go
- * through JetExternalRestore2), grbit 0; JET_errInvalidParameter /
- * JET_errInvalidGrbit otherwise.  prstInfo NULL is JetInit.
+ * JetInit3: JetInit with ESE's restore information.  prstInfo NULL is
+ * JetInit.  cbStruct must be sizeof(JET_RSTINFO), grbit 0
+ * (JET_errInvalidParameter / JET_errInvalidGrbit otherwise).  pfnStatus
+ * gets the replay's progress, as for a restore.  rgrstmap (crstmap
+ * entries, at most JET_MAX_DBS) relocates databases during this recovery,
+ * as ESE's restore map does (ManagedEsent's TestJetInit3): a database the
+ * log or the checkpoint names by szDatabaseName (relative names are taken
+ * from the working directory) is recovered in the file szNewDatabaseName,
+ * and the original path is left alone.  Departure: jetfs does not log a
+ * database's creation, so recovery cannot rebuild a deleted database from
+ * the log alone; the file must already be at szNewDatabaseName (moved or
+ * copied there).  A missing one is JET_errFileNotFound naming it, with
+ * nothing changed.  lgposStop and logtimeStop (ESE's stop point) must be
+ * zero: a point-in-time stop is JetExternalRestore3's (stop_gen, stop_us);
+ * non-zero is JET_errInvalidParameter.
  */
+typedef struct {
+    unsigned short ib;        /* byte offset in the sector (ESE) */
+    unsigned short isec;      /* sector in the generation (ESE) */
+    long lGeneration;         /* log generation */
+} JET_LGPOS;
+typedef struct {
+    char bSeconds, bMinutes, bHours, bDay, bMonth, bYear; /* bYear: years since 1900 */
+    union {
+        char bFiller1;
+        struct {
+            unsigned char fTimeIsUTC : 1;
+            unsigned char bMillisecondsLow : 7;
+        };
+    };
+    union {
+        char bFiller2;
+        struct {
+            unsigned char fReserved : 1;
+            unsigned char bMillisecondsHigh : 3;
+            unsigned char fUnused : 4;
+        };
+    };
+} JET_LOGTIME;
 typedef struct {
     unsigned long cbStruct;
     JET_RSTMAP *rgrstmap;
     long crstmap;
+    JET_LGPOS lgposStop;      /* must be zero (see above) */
+    JET_LOGTIME logtimeStop;  /* must be zero (see above) */
     JET_PFNSTATUS pfnStatus;
 } JET_RSTINFO;
 JET_ERR JetInit3(JET_INSTANCE *pinstance, JET_RSTINFO *prstInfo, JET_GRBIT grbit);
 JET_ERR JetExternalRestore3(char *szCheckpointFilePath, char *szLogPath, JET_RSTMAP *rgrstmap, long crstfilemap,
                             char *szBackupLogPath, JET_LOGINFO *pLogInfo, unsigned long stop_gen,
                             unsigned long long stop_us, JET_PFNSTATUS pfn);
+
+/* ------------------------------------------------------------------ */
+/* Directory backups and restore destinations (issue 12, points 5-8:   */
+/* dirbackup.c, restore.c).                                             */
+/* ------------------------------------------------------------------ */
+#define JET_errBackupDirectoryNotEmpty (-504)
+#define JET_errEndingRestoreLogTooLow (-553)
+#define JET_errStartingRestoreLogTooHigh (-554)
+#define JET_errBadRestoreTargetInstance (-577)
+#define JET_snpBackup 9
+
+/*
+ * JetBackupInstance: ESE's directory backup, made of the streaming calls
+ * above (begin, GetAttachInfo, OpenFile/ReadFile/CloseFile, GetLogInfo,
+ * TruncateLog, End).  It writes a backup set that JetRestoreInstance,
+ * `jetutil restore` and `jetutil verify` read back: the database files and
+ * log generations under their own names, and the set's backup.manifest
+ * (JetGetBackupManifestInstance).  As ESE's JetBackup it truncates the log
+ * at the end (the set was read whole), so a full one is recorded as a full
+ * backup and an incremental one as an incremental.
+ *
+ *   0 (full): szBackupPath must be missing or empty
+ *     (JET_errBackupDirectoryNotEmpty); the set is written there.
+ *   JET_bitBackupIncremental: szBackupPath must hold a full set written
+ *     by an earlier JetBackupInstance (JET_errMissingFullBackup); the
+ *     incremental set is written beside it in szBackupPath/inc-GGGGGGGG
+ *     (GGGGGGGG: its first generation in hex, so names sort in order).
+ *   JET_bitBackupAtomic: as ESE, the directory keeps a complete set at
+ *     every moment: a full backup is written into szBackupPath/temp, then
+ *     becomes szBackupPath/new, the previous new having moved to old and
+ *     old being deleted last; an atomic incremental moves new to old and
+ *     adds its set to old.
+ *
+ * pfnStatus (may be NULL) gets JET_snpBackup with JET_sntBegin, then
+ * JET_sntProgress after each file (cunitDone of cunitTotal 100, by bytes),
+ * then JET_sntComplete; an error returned at Begin or Progress stops the
+ * backup with that error.  Any failure ends the backup as aborted (nothing
+ * truncated or recorded) and removes what this call wrote.  Errors are the
+ * streaming calls' plus: szBackupPath NULL or empty JET_errInvalidParameter
+ * (departure: ESE then only truncates the log); unknown grbits
+ * JET_errInvalidGrbit; a path too long JET_errInvalidPath; two attached
+ * databases of the same file name JET_errDatabaseDuplicate.
+ * JetBackup: the same for the legacy instance.
+ */
+JET_ERR JetBackupInstance(JET_INSTANCE instance, const char *szBackupPath, JET_GRBIT grbit, JET_PFNSTATUS pfnStatus);
+JET_ERR JetBackup(const char *szBackupPath, JET_GRBIT grbit, JET_PFNSTATUS pfnStatus);
+/* JetGetTruncateLogInfoInstance for the legacy instance (ESE's legacy name). */
+JET_ERR JetGetTruncateLogInfo(char *szzLogs, unsigned long cbMax, unsigned long *pcbActual);
 
 #ifdef __cplusplus
 }
