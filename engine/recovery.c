@@ -109,6 +109,13 @@ static JET_ERR redo_close_db(struct redo *r, uint32_t dbidx)
 static JET_ERR redo_open_db(struct redo *r, uint32_t dbidx, const char *path, uint64_t signature)
 {
     struct redo_db *d = &r->dbs[dbidx];
+    /* JetInit3's restore map relocates a database for this recovery. */
+    const struct init_rstmap *map = r->rm ? NULL : jet_init_rstmap;
+    for (uint32_t i = 0; map && i < map->n; i++)
+        if (!strcmp(path, map->m[i].from)) {
+            path = map->m[i].to;
+            break;
+        }
     JET_ERR err = redo_close_db(r, dbidx);
     if (err < 0) return err;
     err = os_open(path, OS_OPEN_READ | OS_OPEN_WRITE, &d->fd);
