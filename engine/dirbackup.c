@@ -81,9 +81,11 @@ static bool dir_has_entries(const char *dir)
 static JET_ERR status(struct dir_backup *b, unsigned long snt)
 {
     if (!b->pfn) return JET_errSuccess;
-    b->prog.cunitDone = b->total ? (unsigned long)(b->done * 100 / b->total) : 0;
-    if (snt == JET_sntComplete) b->prog.cunitDone = 100;
-    if (b->prog.cunitDone > 100) b->prog.cunitDone = 100;
+    /* The total is an estimate until the log list is known: progress
+     * never goes back. */
+    unsigned long done = b->total ? (unsigned long)(b->done * 100 / b->total) : 0;
+    if (snt == JET_sntComplete || done > 100) done = 100;
+    if (done > b->prog.cunitDone) b->prog.cunitDone = done;
     JET_ERR err = b->pfn(0, JET_snpBackup, snt, &b->prog);
     if (err < 0) return jet_report(err, "backup: stopped by the status callback (%s)", JetErrorString(err));
     return JET_errSuccess;
@@ -267,6 +269,10 @@ JET_ERR JetBackupInstance(JET_INSTANCE instance, const char *szBackupPath, JET_G
     snprintf(root, sizeof root, "%s", szBackupPath);
     while (strlen(root) > 1 && root[strlen(root) - 1] == '/') root[strlen(root) - 1] = '\0';
     bool keep = false;          /* the set holds logs the instance no longer has */
+    /* The instance first: the legacy form outside legacy mode, or a bad
+     * handle, answers before any directory is looked at. */
+    struct jet_instance *ji;
+    if ((err = inst_lookup_for_backup(instance, &ji)) < 0) return err;
     /* The directory is checked before the backup begins, so a wrong one
      * changes nothing (an atomic backup's new -> old move is ESE's too). */
     if ((err = prepare_directory(&b, root, incremental, atomic)) < 0) goto out;
@@ -282,6 +288,15 @@ JET_ERR JetBackupInstance(JET_INSTANCE instance, const char *szBackupPath, JET_G
     JET_LOGINFO li = {sizeof li, 0, 0, ""};
     if (!incremental && (err = name_list(instance, false, &dbs, NULL)) < 0) goto out;
     for (const char *p = dbs; p && *p; p += strlen(p) + 1) file_size(p, &b.total);
+    /* The logs as the set stands now (the list itself comes after the
+     * databases), so the databases' share of the progress is about right. */
+    unsigned long long logs_estimate = 0;
+    JET_BACKUPFILEINFO fi;
+    memset(&fi, 0, sizeof fi);
+    fi.cbStruct = sizeof fi;
+    for (unsigned long i = 0; JetGetBackupFileInfoInstance(instance, i, &fi) >= 0; i++)
+        if (!fi.fDatabase) logs_estimate += fi.cbSize;
+    b.total += logs_estimate;
     /* Each database before the log list: GetLogInfo ends the database
      * phase (ESE). */
     for (const char *p = dbs; err >= 0 && p && *p; p += strlen(p) + 1) {
@@ -311,6 +326,7 @@ JET_ERR JetBackupInstance(JET_INSTANCE instance, const char *szBackupPath, JET_G
         snprintf(b.setdir, sizeof b.setdir, "%s", dir);
         b.created_setdir = true;
     }
+    b.total -= logs_estimate;
     for (const char *p = logs; p && *p; p += strlen(p) + 1) file_size(p, &b.total);
     for (const char *p = logs; err >= 0 && p && *p; p += strlen(p) + 1) {
         if ((err = copy_one(&b, p, buf)) >= 0) err = status(&b, JET_sntProgress);

@@ -374,7 +374,10 @@ static const struct {
     E(JET_errDatabaseCorrupted), E(JET_errDatabaseLocked), E(JET_errPageSizeMismatch), E(JET_errTableDuplicate),
     E(JET_errTableInUse), E(JET_errObjectNotFound), E(JET_errInvalidTableId), E(JET_errRecordNotFound),
     E(JET_errNoCurrentRecord), E(JET_errKeyDuplicate), E(JET_errTooManyAttachedDatabases), E(JET_errDiskFull),
-    E(JET_errFileNotFound), E(JET_errFileInvalidType)
+    E(JET_errFileNotFound), E(JET_errFileInvalidType),
+    /* directory backups and restore ranges (issue 12, points 5-8) */
+    E(JET_errBackupDirectoryNotEmpty), E(JET_errEndingRestoreLogTooLow), E(JET_errStartingRestoreLogTooHigh),
+    E(JET_errBadRestoreTargetInstance)
 };
 #undef E
 
