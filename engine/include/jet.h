@@ -544,14 +544,21 @@ typedef struct {
  * (or, with ulGenLow 0, all in szBackupLogPath) are copied from
  * szBackupLogPath to szLogPath when the two differ.  Refusals, each naming
  * the piece: a file that is not a backup copy JET_errRestoreOfNonBackupDatabase;
- * a generation missing JET_errMissingRestoreLogFiles; a log of another
+ * a generation missing JET_errFileNotFound, as ESE; a log of another
  * instance JET_errGivenLogFileHasBadSignature; a broken hash chain
  * JET_errGivenLogFileIsNotContiguous; a damaged record JET_errLogFileCorrupt.
  * After the replay every page of each database is verified and its trees
  * checked: a damaged one is JET_errReadVerifyFailure naming the file and
  * the page (the file stays where it is, replayed; do not attach it).
- * Target-instance parameters must be NULL (roll-forward onto a running
- * instance is not offered).  In legacy mode JET_errRunningInOneInstanceMode.
+ * The range (ESE's ErrLGCheckDBFiles): pLogInfo NULL is
+ * JET_errInvalidParameter here (JetExternalRestore's 0 bounds mean "what
+ * szBackupLogPath holds"); starting after the copy's first generation
+ * JET_errStartingRestoreLogTooHigh, ending before its last
+ * JET_errEndingRestoreLogTooLow, a generation of it not on disk
+ * JET_errFileNotFound naming the file.  A szTargetInstanceName that names
+ * no instance is JET_errBadRestoreTargetInstance; otherwise the target
+ * parameters must be NULL (roll-forward onto a running instance is not
+ * offered).  In legacy mode JET_errRunningInOneInstanceMode.
  * JetExternalRestore3 (jetfs) adds a stop point: replay no generation
  * past stop_gen and no commit later than stop_us (0 = no limit).
  */
@@ -579,12 +586,21 @@ JET_ERR JetRestoreSets(const char *const *sets, int nsets, const char *target_di
  * ESE's other restore entry points, over the two above.
  * JetExternalRestore: JetExternalRestore2 with the generation range as
  * genLow/genHigh (either 0: every generation in szBackupLogPath).
- * JetRestoreInstance (directory form): restores the backup set directory
- * sz (a full or copy set) for instance, which must be created and not yet
- * initialised (JET_errAlreadyInitialized): into szDest if given, else
- * into the instance's system path, which must then be empty or missing
- * and is where the instance (log and system paths alike) finds it at
- * JetInit.  JetRestore / JetRestore2 do the same for the legacy instance
+ * JetRestoreInstance (directory form): restores the backup directory sz
+ * (a set, or what JetBackupInstance wrote: the full set -- sz itself, else
+ * its atomic new, else old -- then its inc-* sets in order) for instance,
+ * which must be created and not yet initialised (JET_errAlreadyInitialized).
+ * Into szDest if given (new or empty, JET_errInvalidPath otherwise).  With
+ * szDest NULL, as ESE's restore map: each database back to its original
+ * path (recorded in the set's manifest; a set without it is
+ * JET_errInvalidBackup), the logs to the instance's log path, the
+ * checkpoint to its system path, where JetInit finds them; a file at an
+ * original path (JET_errDatabaseDuplicate), a log generation of the
+ * instance's base in its log path or a checkpoint in its system path
+ * (JET_errInvalidPath) is refused, naming it, before anything is written.
+ * instance JET_instanceNil: a temporary instance of the global parameters.
+ * No sz: JET_errInvalidParameter; no set in it: JET_errFileNotFound.
+ * JetRestore / JetRestore2 do the same for the legacy instance
  * (JET_errRunningInMultiInstanceMode otherwise).
  */
 JET_ERR JetExternalRestore(char *szCheckpointFilePath, char *szLogPath, JET_RSTMAP *rgrstmap, long crstfilemap,
