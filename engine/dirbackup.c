@@ -165,25 +165,28 @@ static JET_ERR write_manifest(struct dir_backup *b, const char *type)
     return err;
 }
 
-/* The names in a multi-string the engine returns (malloc'd; free it). */
+/* The names in a multi-string the engine returns (malloc'd; free it).  The
+ * buffer grows until the answer fits, whichever size a short buffer
+ * reports (ESE reports min(cbMax, size) for the log lists). */
 static JET_ERR name_list(JET_INSTANCE inst, bool logs, char **pszz, JET_LOGINFO *li)
 {
-    unsigned long cb = 0;
-    JET_ERR err = logs ? JetGetLogInfoInstance2(inst, NULL, 0, &cb, li) : JetGetAttachInfoInstance(inst, NULL, 0, &cb);
-    if (err < 0) return err;
-    /* Room for a longer answer than the probe's: the list is fixed by
-     * then, but leave slack rather than trust it. */
-    unsigned long cap = cb + 2;
-    char *szz = calloc(1, cap);
-    if (!szz) return JET_errOutOfMemory;
-    err = logs ? JetGetLogInfoInstance2(inst, szz, cap, &cb, li) : JetGetAttachInfoInstance(inst, szz, cap, &cb);
-    if (err < 0) {
+    unsigned long cap = 4096, cb = 0;
+    for (;;) {
+        char *szz = calloc(1, cap);
+        if (!szz) return JET_errOutOfMemory;
+        JET_ERR err = logs ? JetGetLogInfoInstance2(inst, szz, cap, &cb, li) : JetGetAttachInfoInstance(inst, szz, cap, &cb);
+        if (err < 0) {
+            free(szz);
+            return err;
+        }
+        if (cb < cap) {
+            *pszz = szz;
+            return JET_errSuccess;
+        }
         free(szz);
-        return err;
+        if (cap > (64u << 20)) return jet_report(JET_errOutOfMemory, "backup: the file list does not fit in 64 MiB");
+        cap = cb > cap ? cb + 1 : cap * 4;
     }
-    szz[cap - 1] = szz[cap - 2] = '\0';
-    *pszz = szz;
-    return JET_errSuccess;
 }
 
 static JET_ERR file_size(const char *path, unsigned long long *psize)
