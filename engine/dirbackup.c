@@ -197,6 +197,28 @@ static JET_ERR file_size(const char *path, unsigned long long *psize)
     return JET_errSuccess;
 }
 
+/* The newest log generation in a full set's directory and its inc-* sets. */
+static JET_ERR highest_generation(const char *dir, const char *base, uint32_t *phigh)
+{
+    uint32_t *gens = NULL;
+    size_t n = 0;
+    JET_ERR err = log_list(dir, base, &gens, &n);
+    if (err < 0) return err;
+    if (n && gens[n - 1] > *phigh) *phigh = gens[n - 1];
+    free(gens);
+    DIR *dd = opendir(dir);
+    struct dirent *e;
+    while (dd && err >= 0 && (e = readdir(dd))) {
+        char p[JET_PATH_MAX];
+        if (strncmp(e->d_name, "inc-", 4) || os_join(p, sizeof p, dir, e->d_name) < 0) continue;
+        if ((err = log_list(p, base, &gens, &n)) < 0) break;
+        if (n && gens[n - 1] > *phigh) *phigh = gens[n - 1];
+        free(gens);
+    }
+    if (dd) closedir(dd);
+    return err;
+}
+
 /* Makes the set directory ready, as ESE's ErrBKIPrepareDirectory; for an
  * incremental also checks the full set it adds to. */
 static JET_ERR prepare_directory(struct dir_backup *b, const char *root, bool incremental, bool atomic)
@@ -310,6 +332,18 @@ JET_ERR JetBackupInstance(JET_INSTANCE instance, const char *szBackupPath, JET_G
     if ((err = name_list(instance, true, &logs, &li)) < 0) goto out;
     names = logs;
     if (incremental) {
+        /* As ESE's JetBackup: the incremental must continue what the
+         * directory holds (a backup elsewhere may have truncated the logs
+         * in between). */
+        uint32_t high = 0;
+        if ((err = highest_generation(b.setdir, li.szBaseName, &high)) < 0) goto out;
+        if (li.ulGenLow > (unsigned long)high + 1) {
+            err = jet_report(JET_errInvalidLogSequence,
+                             "backup: %s ends at generation %u, but the oldest log left is %lu (generations in "
+                             "between were truncated by another backup): take a full backup",
+                             b.setdir, high, li.ulGenLow);
+            goto out;
+        }
         char inc[32];
         snprintf(inc, sizeof inc, "inc-%08lX", li.ulGenLow);
         char dir[JET_PATH_MAX];

@@ -689,7 +689,9 @@ JET_ERR JetExternalRestore3(char *szCheckpointFilePath, char *szLogPath, JET_RST
  *   JET_bitBackupIncremental: szBackupPath must hold a full set written
  *     by an earlier JetBackupInstance (JET_errMissingFullBackup); the
  *     incremental set is written beside it in szBackupPath/inc-GGGGGGGG
- *     (GGGGGGGG: its first generation in hex, so names sort in order).
+ *     (GGGGGGGG: its first generation in hex, so names sort in order);
+ *     logs truncated since the directory's newest generation (by another
+ *     backup) are JET_errInvalidLogSequence, as ESE.
  *   JET_bitBackupAtomic: as ESE, the directory keeps a complete set at
  *     every moment: a full backup is written into szBackupPath/temp, then
  *     becomes szBackupPath/new, the previous new having moved to old and

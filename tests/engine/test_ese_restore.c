@@ -356,6 +356,30 @@ static void test_directory_backup_refusals(void)
     /* And then the backup goes through. */
     CU_ASSERT_EQUAL(JetBackupInstance(inst, bk2, 0, NULL), JET_errSuccess);
     CU_ASSERT(JetTerm(inst) >= 0);
+
+    /* Another full backup elsewhere truncates the logs bk2 would need
+     * next (a restart first moves the checkpoint on): an incremental into
+     * bk2 no longer continues it -- JET_errInvalidLogSequence (ESE's
+     * JetBackup), bk2 unchanged. */
+    char bk3[1200];
+    snprintf(bk3, sizeof bk3, "%s/bk3", dir);
+    inst = start_instance("dirbk-no2", live, live);
+    put_key(inst, db, "x", "1");
+    CU_ASSERT(JetTerm(inst) >= 0);
+    inst = start_instance("dirbk-no3", live, live);
+    put_key(inst, db, "y", "2");
+    CU_ASSERT_EQUAL_FATAL(JetBackupInstance(inst, bk3, 0, NULL), JET_errSuccess);
+    put_key(inst, db, "z", "3");
+    tu_snap_dir(bk2, &before);
+    TU_CHECK_ERR(JetBackupInstance(inst, bk2, JET_bitBackupIncremental, NULL), JET_errInvalidLogSequence);
+    tu_assert_dir_unchanged(bk2, &before, NULL);
+    DIR *d = opendir(bk2);
+    struct dirent *e;
+    while (d && (e = readdir(d))) CU_ASSERT(strncmp(e->d_name, "inc-", 4) != 0);
+    if (d) closedir(d);
+    /* bk3 continues. */
+    CU_ASSERT_EQUAL(JetBackupInstance(inst, bk3, JET_bitBackupIncremental, NULL), JET_errSuccess);
+    CU_ASSERT(JetTerm(inst) >= 0);
 }
 
 /* ---- point 6: restore destinations ---- */
