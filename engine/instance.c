@@ -546,15 +546,6 @@ JET_ERR JetInit3(JET_INSTANCE *pinstance, JET_RSTINFO *prstInfo, JET_GRBIT grbit
             if ((err = rstmap_name(m->szDatabaseName, map->m[i].from, sizeof map->m[i].from)) < 0 ||
                 (err = rstmap_name(m->szNewDatabaseName, map->m[i].to, sizeof map->m[i].to)) < 0)
                 goto out;
-            /* The file must be in place before recovery: jetfs does not
-             * log a database's creation, so it cannot be rebuilt. */
-            if (!os_exists(map->m[i].to)) {
-                err = jet_report(JET_errFileNotFound,
-                                 "JetInit3: %s (the new name of %s) does not exist: move or copy the database there "
-                                 "first",
-                                 map->m[i].to, map->m[i].from);
-                goto out;
-            }
             map->n++;
         }
     }

@@ -620,13 +620,15 @@ JET_ERR JetRestoreSets2(const char *const *sets, int nsets, const char *target_d
  * as ESE's restore map does (ManagedEsent's TestJetInit3): a database the
  * log or the checkpoint names by szDatabaseName (relative names are taken
  * from the working directory) is recovered in the file szNewDatabaseName,
- * and the original path is left alone.  Departure: jetfs does not log a
- * database's creation, so recovery cannot rebuild a deleted database from
- * the log alone; the file must already be at szNewDatabaseName (moved or
- * copied there).  A missing one is JET_errFileNotFound naming it, with
- * nothing changed.  lgposStop and logtimeStop (ESE's stop point) must be
- * zero: a point-in-time stop is JetExternalRestore3's (stop_gen, stop_us);
- * non-zero is JET_errInvalidParameter.
+ * and the original path is left alone.  When no file is at
+ * szNewDatabaseName and the replay holds the database's creation (the
+ * checkpoint deleted, every log since the creation kept), the file is
+ * created again there from the log, as ESE replays its createdb record;
+ * otherwise the file must be put there first, and a missing one is
+ * JET_errFileNotFound naming it.  Without a map, a missing database is
+ * never created again.  lgposStop and logtimeStop (ESE's stop point) must
+ * be zero: a point-in-time stop is JetExternalRestore3's (stop_gen,
+ * stop_us); non-zero is JET_errInvalidParameter.
  */
 typedef struct {
     unsigned short ib;        /* byte offset in the sector (ESE) */

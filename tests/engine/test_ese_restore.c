@@ -468,8 +468,9 @@ static void test_restore_destinations(void)
  * ManagedEsent's TestJetInit3 (RecoverAlternatePathWithJetInit3) and ESE's
  * rstmap.cxx: recovery with a JET_RSTINFO whose rgrstmap moves the
  * database replays its log into the new file and leaves the old path
- * alone.  jetfs needs the file at the new path first (its creation is not
- * logged); a missing one is JET_errFileNotFound and changes nothing, and
+ * alone.  When the replay starts after the database's creation (here at
+ * the checkpoint), the file must be at the new path first: a missing one
+ * is JET_errFileNotFound naming it, with nothing changed.
  * lgposStop/logtimeStop must be zero.
  */
 static void test_jetinit3_restore_map(void)
@@ -635,9 +636,8 @@ static void test_managedesent_backup_restore_non_ascii_path(void)
  * with a JET_RSTINFO mapping database.edb to database.edb.moved and a
  * status callback, on a new instance of the same paths (log file size
  * 128); the new file exists and the old does not; it is moved back and
- * CheckDatabase passes.  ManagedEsent deletes the database and ESE rebuilds
- * it from the log; jetfs does not log a creation, so here the file is moved
- * to its new name instead of deleted -- the one change.
+ * CheckDatabase passes.  The database is rebuilt from the log alone, at
+ * its new name, from its creation on (LR_CREATE), as ESE replays createdb.
  */
 static void managedesent_jetinit3(const char *sub)
 {
@@ -660,7 +660,8 @@ static void managedesent_jetinit3(const char *sub)
     CU_ASSERT(JetEndSession(s, 0) >= 0);
     CU_ASSERT(JetTerm(inst) >= 0);
 
-    CU_ASSERT_FATAL(rename(db, moved) == 0);
+    /* Delete the database and checkpoint. */
+    CU_ASSERT_FATAL(unlink(db) == 0);
     CU_ASSERT_FATAL(unlink(chk) == 0);
 
     JET_RSTMAP map = {db, moved};
