@@ -188,7 +188,7 @@ static int print_record(void *arg, const JET_INSPECT_LOGRECORD *r)
     } else if (!strcmp(r->type_name, "commit")) {
         fmt_time(t, sizeof t, r->commit_us);
         printf("  txn %" PRIu64 " at %s", r->txn_id, t);
-    } else if (!strcmp(r->type_name, "attach")) printf("  db %u %s", r->dbidx, r->path);
+    } else if (!strcmp(r->type_name, "attach") || !strcmp(r->type_name, "create")) printf("  db %u %s", r->dbidx, r->path);
     else if (!strcmp(r->type_name, "detach")) printf("  db %u", r->dbidx);
     else if (!strcmp(r->type_name, "discard")) {
         fmt_time(t, sizeof t, r->commit_us);
