@@ -1247,8 +1247,17 @@ JET_ERR JetGetBackupManifestInstance(JET_INSTANCE instance, const char *szType, 
     for (uint32_t i = 0; i < bk->nfiles; i++) {
         struct bk_file *f = &bk->files[i];
         if (!f->is_db || !inst->dbs[f->dbidx]) continue;
-        sb_printf(&b, "%s\n    {\"name\": \"%s\", \"dbidx\": %u, \"signature\": \"%016llx\"}", first ? "" : ",",
-                  base_name(f->path), f->dbidx, (unsigned long long)inst->dbs[f->dbidx]->hdr.db_signature);
+        sb_printf(&b, "%s\n    {\"name\": \"%s\", \"dbidx\": %u, \"signature\": \"%016llx\", \"path\": \"",
+                  first ? "" : ",", base_name(f->path), f->dbidx,
+                  (unsigned long long)inst->dbs[f->dbidx]->hdr.db_signature);
+        /* The original path, JSON-escaped: JetRestoreInstance without a
+         * destination puts the database back there, as ESE's restore map. */
+        for (const unsigned char *c = (const unsigned char *)f->path; *c; c++) {
+            if (*c == '"' || *c == '\\') sb_printf(&b, "\\%c", *c);
+            else if (*c < 0x20) sb_printf(&b, "\\u%04x", *c);
+            else sb_printf(&b, "%c", *c);
+        }
+        sb_printf(&b, "\"}");
         first = false;
     }
     lk_mutex_unlock(&inst->mu, LK_INSTANCE);

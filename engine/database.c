@@ -63,6 +63,25 @@ static JET_ERR log_attach_record(struct jet_instance *inst, struct db *db, int t
     return JET_errSuccess;
 }
 
+/* The database's creation, for a recovery that must rebuild the file at a
+ * new path (logrec.h LR_CREATE). */
+static JET_ERR log_create_record(struct jet_instance *inst, struct db *db)
+{
+    if (!inst->log) return JET_errSuccess;
+    uint8_t hdr[LR_CREATE_HDR];
+    put_le32(hdr, db->dbidx);
+    put_le32(hdr + 4, db->hdr.page_size);
+    put_le64(hdr + 8, db->hdr.db_signature);
+    put_le64(hdr + 16, db->hdr.create_us);
+    struct iovec iov[2] = {{hdr, sizeof hdr}, {db->path, strlen(db->path)}};
+    struct log_rec rec = {LR_CREATE, iov, 2, NULL};
+    lsn_t end;
+    /* Made durable with the LR_ATTACH that follows. */
+    JET_ERR err = log_append(inst->log, &rec, 1, NULL, &end);
+    if (err < 0) return inst_fatal(inst, err);
+    return JET_errSuccess;
+}
+
 /* Canonical absolute path so the same file is recognised however named. */
 static JET_ERR db_canonical(const char *name, char *out, size_t cb)
 {
@@ -212,6 +231,7 @@ JET_ERR JetCreateDatabase(JET_SESID sesid, const char *szFilename, const char *s
     if ((err = os_sync_dir(dir)) < 0) goto out_unlock;
     /* ...and the log names it before its header says "attached": a crash
      * in between leaves a just-created file no log depends on. */
+    if ((err = log_create_record(inst, db)) < 0) goto out_unlock;
     if ((err = log_attach_record(inst, db, LR_ATTACH)) < 0) goto out_unlock;
     if ((err = db_mark_attached(inst, db)) < 0) goto out_unlock;
     db->attached = true;

@@ -94,12 +94,16 @@ static const struct err_msg messages[] = {
     {JET_errDiskFull, "disk full"},
     {JET_errFileNotFound, "file not found"},
     {JET_errFileInvalidType, "file is of the wrong type"},
-    /* issue 12, streaming-backup side: the esent.h codes added for ports. */
+    /* The esent.h codes added for ports (issue 12). */
     {JET_errBackupDirectoryNotEmpty, "the backup directory is not empty"},
     {JET_errDatabasePatchFileMismatch, "patch file is not from this backup"},
     {JET_errSurrogateBackupInProgress, "a surrogate backup is in progress"},
     {JET_errClientRequestToStopJetService, "the client asked the service to stop"},
     {JET_errCallbackFailed, "a callback failed"},
+    /* Restore ranges (issue 12, point 8). */
+    {JET_errEndingRestoreLogTooLow, "the restore's log range ends before the backup's last generation"},
+    {JET_errStartingRestoreLogTooHigh, "the restore's log range starts after the backup's first generation"},
+    {JET_errBadRestoreTargetInstance, "the restore's target instance does not exist"},
 };
 
 const char *JetErrorString(JET_ERR err)

@@ -183,6 +183,15 @@ JET_ERR JetInspectLogRecords(const char *dir, const char *base, uint32_t gen_fir
                 memcpy(r->path, rec.payload + LR_ATTACH_HDR, pl);
             }
             break;
+        case LR_CREATE:
+            r->type_name = "create";
+            if (rec.len >= LR_CREATE_HDR) {
+                r->dbidx = get_le32(rec.payload);
+                size_t pl = rec.len - LR_CREATE_HDR;
+                if (pl >= sizeof r->path) pl = sizeof r->path - 1;
+                memcpy(r->path, rec.payload + LR_CREATE_HDR, pl);
+            }
+            break;
         case LR_DISCARD:
             r->type_name = "discard";
             if (rec.len >= DISCARD_PAYLOAD) {

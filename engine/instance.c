@@ -209,6 +209,14 @@ static bool instance_name_taken(const char *name)
     return false;
 }
 
+bool inst_name_exists(const char *name)
+{
+    pthread_mutex_lock(&g.lock);
+    bool taken = name && *name && instance_name_taken(name);
+    pthread_mutex_unlock(&g.lock);
+    return taken;
+}
+
 JET_ERR JetCreateInstance(JET_INSTANCE *pinstance, const char *szInstanceName)
 {
     if (!pinstance) return JET_errInvalidParameter;
@@ -498,19 +506,65 @@ fail:
 }
 
 _Thread_local JET_PFNSTATUS jet_init_status;
+_Thread_local const struct init_rstmap *jet_init_rstmap;
+
+/* A database name as the log records it: the absolute path through its
+ * directory's real path (the name itself is kept: the file may be gone). */
+static JET_ERR rstmap_name(const char *name, char *out, size_t cb)
+{
+    char dir[JET_PATH_MAX], rdir[PATH_MAX];
+    const char *base = strrchr(name, '/');
+    base = base ? base + 1 : name;
+    os_dirname(dir, sizeof dir, name);
+    if (!*base) return jet_report(JET_errInvalidPath, "JetInit3: restore map name %s has no file name", name);
+    if (realpath(dir, rdir)) return os_join(out, cb, rdir, base);
+    if (name[0] != '/') return jet_report(JET_errInvalidPath, "JetInit3: %s: directory %s does not exist", name, dir);
+    if (snprintf(out, cb, "%s", name) >= (int)cb) return JET_errInvalidPath;
+    return JET_errSuccess;
+}
 
 JET_ERR JetInit3(JET_INSTANCE *pinstance, JET_RSTINFO *prstInfo, JET_GRBIT grbit)
 {
+    static const JET_LGPOS no_lgpos;
+    static const JET_LOGTIME no_logtime;
+    struct init_rstmap *map = NULL;
+    JET_ERR err;
     if (grbit) return JET_errInvalidGrbit;
     if (!prstInfo) return JetInit(pinstance);
-    if (prstInfo->cbStruct != sizeof *prstInfo || prstInfo->crstmap || prstInfo->rgrstmap)
+    if (prstInfo->cbStruct != sizeof *prstInfo || prstInfo->crstmap < 0 || prstInfo->crstmap > JET_MAX_DBS ||
+        (prstInfo->crstmap > 0) != (prstInfo->rgrstmap != NULL))
         return jet_report(JET_errInvalidParameter,
-                          "JetInit3: JET_RSTINFO must have cbStruct = %zu and no restore map (use JetExternalRestore2)",
-                          sizeof *prstInfo);
-    /* Recovery runs inside JetInit on this thread: hand it the callback. */
+                          "JetInit3: JET_RSTINFO must have cbStruct = %zu and a restore map of 0..%d entries with "
+                          "rgrstmap given exactly when crstmap > 0",
+                          sizeof *prstInfo, JET_MAX_DBS);
+    if (memcmp(&prstInfo->lgposStop, &no_lgpos, sizeof no_lgpos) ||
+        memcmp(&prstInfo->logtimeStop, &no_logtime, sizeof no_logtime))
+        return jet_report(JET_errInvalidParameter,
+                          "JetInit3: lgposStop/logtimeStop are not supported (a point-in-time stop is "
+                          "JetExternalRestore3's stop_gen / stop_us)");
+    if (prstInfo->crstmap > 0) {
+        if (!(map = calloc(1, sizeof *map))) return JET_errOutOfMemory;
+        for (long i = 0; i < prstInfo->crstmap; i++) {
+            const JET_RSTMAP *m = &prstInfo->rgrstmap[i];
+            if (!m->szDatabaseName || !*m->szDatabaseName || !m->szNewDatabaseName || !*m->szNewDatabaseName) {
+                err = jet_report(JET_errInvalidParameter, "JetInit3: restore map entry %ld lacks a name", i);
+                goto out;
+            }
+            if ((err = rstmap_name(m->szDatabaseName, map->m[i].from, sizeof map->m[i].from)) < 0 ||
+                (err = rstmap_name(m->szNewDatabaseName, map->m[i].to, sizeof map->m[i].to)) < 0)
+                goto out;
+            map->n++;
+        }
+    }
+    /* Recovery runs inside JetInit on this thread: hand it the callback
+     * and the map. */
     jet_init_status = prstInfo->pfnStatus;
-    JET_ERR err = JetInit(pinstance);
+    jet_init_rstmap = map;
+    err = JetInit(pinstance);
     jet_init_status = NULL;
+    jet_init_rstmap = NULL;
+out:
+    free(map);
     return err;
 }
 

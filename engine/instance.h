@@ -129,5 +129,7 @@ void handle_close_cursors(struct session *s);
 enum handle_kind { HK_NONE, HK_INSTANCE, HK_SESSION, HK_CURSOR };
 /* The instance a backup call names (0 = the legacy instance, as ESE). */
 JET_ERR inst_lookup_for_backup(JET_INSTANCE h, struct jet_instance **pinst);
+/* Whether an instance of that (non-empty) name exists (restore's target). */
+bool inst_name_exists(const char *name);
 
 #endif /* JET_INSTANCE_H */

@@ -46,6 +46,7 @@
  *   type 2 LR_COMMIT  u64 commit time (us since the epoch), u64 txn id
  *   type 3 LR_ATTACH  u32 dbidx, u32 page_size, u64 db_signature, path
  *   type 4 LR_DETACH  u32 dbidx
+ *   type 7 LR_CREATE  u32 dbidx, u32 page_size, u64 db_signature, u64 create_us, path
  *
  * Version 1 logged a page's whole image (type 1); its files are refused by
  * the header's version field (JET_errBadLogVersion), never read.  A

@@ -14,6 +14,13 @@
  *   LR_COMMIT  u64 commit time (us since the epoch), u64 transaction id
  *   LR_ATTACH  u32 dbidx, u32 page_size, u64 db_signature, path bytes
  *   LR_DETACH  u32 dbidx
+ *   LR_CREATE  u32 dbidx, u32 page_size, u64 db_signature, u64 create_us,
+ *              path bytes: JetCreateDatabase made this file (logged just
+ *              before its LR_ATTACH).  The file's first pages are written
+ *              directly, not logged; this record lets recovery rebuild
+ *              them when JetInit3's restore map asks for the database at
+ *              a new path where no file is (ESE replays its createdb
+ *              record the same way).  Readers that predate it skip it.
  *   LR_DISCARD struct discard_note (discard.h): the log was cut short after
  *              damage, on request; recovery and restore say so, nothing
  *              is redone
@@ -49,10 +56,12 @@ enum log_rec_type {
     LR_DETACH = 4,
     LR_DELTA = 5,
     LR_DISCARD = 6,
+    LR_CREATE = 7,
 };
 
 #define LR_DELTA_HDR 16u
 #define LR_COMMIT_SIZE 16u
 #define LR_ATTACH_HDR 16u
+#define LR_CREATE_HDR 24u
 
 #endif

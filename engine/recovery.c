@@ -110,14 +110,35 @@ static JET_ERR redo_close_db(struct redo *r, uint32_t dbidx)
     return err;
 }
 
+/* JetInit3's restore map: the file in which the database the log names by
+ * path is recovered (path itself when the map does not name it). */
+static const char *mapped_path(const struct redo *r, const char *path, const char **pfrom)
+{
+    const struct init_rstmap *map = r->rm ? NULL : jet_init_rstmap;
+    for (uint32_t i = 0; map && i < map->n; i++)
+        if (!strcmp(path, map->m[i].from)) {
+            if (pfrom) *pfrom = map->m[i].from;
+            return map->m[i].to;
+        }
+    if (pfrom) *pfrom = NULL;
+    return path;
+}
+
 static JET_ERR redo_open_db(struct redo *r, uint32_t dbidx, const char *path, uint64_t signature)
 {
     struct redo_db *d = &r->dbs[dbidx];
+    const char *from;
+    path = mapped_path(r, path, &from);
     JET_ERR err = redo_close_db(r, dbidx);
     if (err < 0) return err;
     err = os_open(path, OS_OPEN_READ | OS_OPEN_WRITE, &d->fd);
     if (err < 0) {
         d->fd = -1;
+        if (from)
+            return jet_report(err,
+                              "recovery: database %s (the restore map's new name for %s) cannot be opened: %s; the "
+                              "log replayed does not hold the database's creation, so put the file there first",
+                              path, from, JetErrorString(err));
         return jet_report(err, "recovery: database %s (attached in the log) cannot be opened: %s", path,
                           JetErrorString(err));
     }
@@ -140,6 +161,61 @@ fail:
     os_close(d->fd);
     d->fd = -1;
     return err;
+}
+
+/*
+ * LR_CREATE under JetInit3's restore map: the database is wanted at a new
+ * path where no file is, and the log holds its creation, so the file is
+ * made again as JetCreateDatabase made it (header and meta page, neither
+ * logged); the replay that follows rebuilds every page.  Only on request:
+ * without a map a missing database stays an error, never a silent new file.
+ */
+static JET_ERR redo_create(struct redo *r, const struct log_record *rec)
+{
+    if (rec->len < LR_CREATE_HDR || rec->len - LR_CREATE_HDR >= JET_PATH_MAX)
+        return jet_report(JET_errLogFileCorrupt, "recovery: create record at %u:%u is malformed", LSN_GEN(rec->lsn),
+                          LSN_OFF(rec->lsn));
+    char logged[JET_PATH_MAX];
+    memcpy(logged, rec->payload + LR_CREATE_HDR, rec->len - LR_CREATE_HDR);
+    logged[rec->len - LR_CREATE_HDR] = '\0';
+    const char *from, *path = mapped_path(r, logged, &from);
+    if (!from || os_exists(path)) return JET_errSuccess;
+    uint32_t ps = get_le32(rec->payload + 4);
+    if (ps != r->inst->p.page_size)
+        return jet_report(JET_errPageSizeMismatch, "recovery: %s was created with %u-byte pages, the instance has %u",
+                          logged, ps, r->inst->p.page_size);
+    struct db_header h;
+    memset(&h, 0, sizeof h);
+    h.page_size = ps;
+    h.db_signature = get_le64(rec->payload + 8);
+    h.create_us = get_le64(rec->payload + 16);
+    h.state = DB_STATE_JUST_CREATED;
+    h.log_signature = r->inst->log_signature;
+    uint8_t *page = calloc(1, ps);
+    int fd = -1;
+    JET_ERR err = page ? os_open(path, OS_OPEN_READ | OS_OPEN_WRITE | OS_OPEN_CREATE | OS_OPEN_EXCL, &fd)
+                       : JET_errOutOfMemory;
+    if (err >= 0) {
+        page_init(page, ps, DB_PGNO_META, PAGE_T_META);
+        put_le32(page + META_OFF_NPAGES, DB_FIRST_DATA_PGNO);
+        page_seal(page, ps);
+        err = os_pwrite(fd, page, ps, (uint64_t)DB_PGNO_META * ps);
+    }
+    if (err >= 0) err = db_header_write(fd, &h);
+    if (fd >= 0) os_close(fd);
+    free(page);
+    if (err >= 0) {
+        char dir[JET_PATH_MAX];
+        os_dirname(dir, sizeof dir, path);
+        err = os_sync_dir(dir);
+    }
+    if (err < 0) {
+        char eb[128];
+        return jet_report(err, "recovery: cannot create %s (the restore map's new name for %s): %s", path, from,
+                          os_reason(err, eb, sizeof eb));
+    }
+    fprintf(stderr, "jet: recovery: %s created again from the log, in %s (JetInit3 restore map)\n", logged, path);
+    return JET_errSuccess;
 }
 
 static size_t map_slot(uint64_t key, size_t cap) { return (size_t)((key * 0x9E3779B97F4A7C15ull) >> 21) & (cap - 1); }
@@ -449,6 +525,8 @@ static JET_ERR redo_record(struct redo *r, const struct log_record *rec)
         }
         return redo_open_db(r, dbidx, path, get_le64(rec->payload + 8));
     }
+    case LR_CREATE:
+        return redo_create(r, rec);
     case LR_DETACH: {
         uint32_t dbidx = rec->len >= 4 ? get_le32(rec->payload) : JET_MAX_DBS;
         if (dbidx >= JET_MAX_DBS) return jet_report(JET_errLogFileCorrupt, "recovery: bad detach record");

@@ -11,6 +11,7 @@
  * nothing in the target.
  */
 #include <dirent.h>
+#include <pthread.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,7 @@
 
 #include <xxhash.h>
 
+#include "checkpoint.h"
 #include "database.h"
 #include "diag.h"
 #include "instance.h"
@@ -58,8 +60,10 @@ static JET_ERR check_logs(const char *dir, const char *base, uint32_t low, uint3
         char p[JET_PATH_MAX];
         JET_ERR err = log_file_name(p, sizeof p, dir, base, g);
         if (err < 0) return err;
+        /* As ESE's ErrLGIRSTCheckSignaturesLogSequence: a generation of the
+         * range that is not on disk is JET_errFileNotFound, naming it. */
         if (!os_exists(p))
-            return jet_report(JET_errMissingRestoreLogFiles, "%s: generation %u of the backup is missing", p, g);
+            return jet_report(JET_errFileNotFound, "%s: generation %u of the backup is missing", p, g);
         struct log_header h;
         if ((err = log_read_header(p, &h)) < 0) return err;
         if (h.signature != signature)
@@ -158,13 +162,17 @@ JET_ERR JetExternalRestore3(char *szCheckpointFilePath, char *szLogPath, JET_RST
     if (LSN_GEN(rm->lsn_start) > low) low = LSN_GEN(rm->lsn_start);
     high = rm->gen_high;
     if (pLogInfo && pLogInfo->ulGenLow) {
+        /* ESE's ErrLGCheckDBFiles: the range must cover the copy's own
+         * (the trailer's genLow and genHigh). */
         if (pLogInfo->ulGenLow > low) {
-            err = jet_report(JET_errMissingRestoreLogFiles, "restore: the logs start at generation %lu, the copy needs %u",
+            err = jet_report(JET_errStartingRestoreLogTooHigh,
+                             "restore: the logs given start at generation %lu, after the backup's first (%u)",
                              pLogInfo->ulGenLow, low);
             goto out;
         }
         if (pLogInfo->ulGenHigh < high) {
-            err = jet_report(JET_errMissingRestoreLogFiles, "restore: the logs end at generation %lu, the copy needs %u",
+            err = jet_report(JET_errEndingRestoreLogTooLow,
+                             "restore: the logs given end at generation %lu, before the backup's last (%u)",
                              pLogInfo->ulGenHigh, high);
             goto out;
         }
@@ -234,7 +242,7 @@ JET_ERR JetExternalRestore3(char *szCheckpointFilePath, char *szLogPath, JET_RST
             JetSetSystemParameter(&inst, 0, JET_paramLogFileSize, lh.file_size / 1024, NULL);
         ji->restore = rm;
     }
-    JET_RSTINFO ri = {sizeof ri, NULL, 0, pfn};
+    JET_RSTINFO ri = {.cbStruct = sizeof ri, .pfnStatus = pfn};
     err = JetInit3(&inst, &ri, 0);
     if (err >= 0) err = JetTerm(inst);
     else JetTerm(inst);
@@ -251,6 +259,14 @@ JET_ERR JetExternalRestore2(char *szCheckpointFilePath, char *szLogPath, JET_RST
                             char *szBackupLogPath, JET_LOGINFO *pLogInfo, char *szTargetInstanceName,
                             char *szTargetInstanceLogPath, char *szTargetInstanceCheckpointPath, JET_PFNSTATUS pfn)
 {
+    /* As ESE's JetExternalRestoreEx: the range is required here (NULL is
+     * JetExternalRestore's "what the directory holds"), and a target
+     * instance must be one that exists. */
+    if (!pLogInfo)
+        return jet_report(JET_errInvalidParameter, "JetExternalRestore2: pLogInfo is required (the backup's log range)");
+    if (szTargetInstanceName && !inst_name_exists(szTargetInstanceName))
+        return jet_report(JET_errBadRestoreTargetInstance, "restore: no instance named '%s' to roll forward onto",
+                          szTargetInstanceName);
     if (szTargetInstanceName || szTargetInstanceLogPath || szTargetInstanceCheckpointPath)
         return jet_report(JET_errInvalidParameter, "restore onto a running target instance is not offered");
     return JetExternalRestore3(szCheckpointFilePath, szLogPath, rgrstmap, crstfilemap, szBackupLogPath, pLogInfo, 0, 0,
@@ -561,6 +577,9 @@ JET_ERR JetRestoreSets2(const char *const *sets, int nsets, const char *target_d
         char td[JET_PATH_MAX];
         snprintf(td, sizeof td, "%s", target_dir);
         err = JetExternalRestore3(td, td, map, nmap, td, &li, stop_gen, stop_us, pfn);
+        /* The range is the sets' own: a generation missing from it is a
+         * gap in the sets, not a caller's wrong range. */
+        if (err == JET_errFileNotFound) err = jet_report(JET_errMissingRestoreLogFiles, "%s", JetGetLastErrorDetail());
     }
     /* JetExternalRestore3 checked every page; name the set's own file. */
     for (long i = 0; err == JET_errReadVerifyFailure && i < nmap; i++)
@@ -603,19 +622,303 @@ JET_ERR JetExternalRestore(char *szCheckpointFilePath, char *szLogPath, JET_RSTM
                                genLow && genHigh ? &li : NULL, 0, 0, pfn);
 }
 
+/* ---- JetRestoreInstance: a directory JetBackupInstance wrote ---- */
+
+/* Whether dir holds a backup set: its manifest, or any regular file. */
+static bool holds_set(const char *dir)
+{
+    char p[JET_PATH_MAX];
+    if (os_join(p, sizeof p, dir, "backup.manifest") >= 0 && os_exists(p)) return true;
+    DIR *dd = opendir(dir);
+    struct dirent *e;
+    bool any = false;
+    while (dd && !any && (e = readdir(dd))) {
+        struct stat st;
+        any = e->d_name[0] != '.' && os_join(p, sizeof p, dir, e->d_name) >= 0 && stat(p, &st) == 0 &&
+              S_ISREG(st.st_mode);
+    }
+    if (dd) closedir(dd);
+    return any;
+}
+
+static int cmp_names(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/*
+ * The sets of a JetBackupInstance directory, in restore order: the full set
+ * (sz itself, else an atomic backup's new, else old, as ESE's ErrLGRestore
+ * looks), then its incremental sets (inc-GGGGGGGG, by first generation).
+ * sets[i] are malloc'd; free_sets frees them.
+ */
+static JET_ERR directory_sets(const char *sz, char ***psets, int *pn)
+{
+    char full[JET_PATH_MAX];
+    const char *tries[] = {"", "new", "old"};
+    int t;
+    for (t = 0; t < 3; t++) {
+        if (!*tries[t]) snprintf(full, sizeof full, "%s", sz);
+        else if (os_join(full, sizeof full, sz, tries[t]) < 0) return JET_errInvalidPath;
+        if (holds_set(full)) break;
+    }
+    if (t == 3) return jet_report(JET_errFileNotFound, "%s: no backup set there (nor in its new or old subdirectory)", sz);
+    char **sets = calloc(1, sizeof *sets);
+    int n = 0;
+    JET_ERR err = JET_errSuccess;
+    if (!sets || !(sets[n++] = strdup(full))) {
+        err = JET_errOutOfMemory;
+        goto out;
+    }
+    DIR *dd = opendir(full);
+    struct dirent *e;
+    while (dd && err >= 0 && (e = readdir(dd))) {
+        char p[JET_PATH_MAX];
+        struct stat st;
+        if (strncmp(e->d_name, "inc-", 4) || os_join(p, sizeof p, full, e->d_name) < 0 || stat(p, &st) != 0 ||
+            !S_ISDIR(st.st_mode))
+            continue;
+        char **ns = realloc(sets, (size_t)(n + 1) * sizeof *ns);
+        if (!ns || !(ns[n] = strdup(p))) {
+            if (ns) sets = ns;
+            err = JET_errOutOfMemory;
+            break;
+        }
+        sets = ns;
+        n++;
+    }
+    if (dd) closedir(dd);
+    if (err >= 0) qsort(sets + 1, (size_t)(n - 1), sizeof *sets, cmp_names);
+out:
+    if (err < 0) {
+        for (int i = 0; sets && i < n; i++) free(sets[i]);
+        free(sets);
+        return err;
+    }
+    *psets = sets;
+    *pn = n;
+    return JET_errSuccess;
+}
+
+static void free_sets(char **sets, int n)
+{
+    for (int i = 0; i < n; i++) free(sets[i]);
+    free(sets);
+}
+
+struct orig_db {
+    char name[256];
+    char path[JET_PATH_MAX];
+};
+
+/* A JSON string's text from p (just after its opening quote), unescaped;
+ * NULL if it does not end or does not fit. */
+static const char *json_string(const char *p, char *out, size_t cb)
+{
+    size_t n = 0;
+    for (; *p && *p != '"'; p++) {
+        char c = *p;
+        if (c == '\\') {
+            p++;
+            if (*p == 'u' && strlen(p) >= 5) {
+                char hex[5] = {p[1], p[2], p[3], p[4], 0};
+                c = (char)strtol(hex, NULL, 16);
+                p += 4;
+            } else if (*p == '"' || *p == '\\' || *p == '/') c = *p;
+            else return NULL;
+        }
+        if (n + 1 >= cb) return NULL;
+        out[n++] = c;
+    }
+    if (*p != '"') return NULL;
+    out[n] = '\0';
+    return p + 1;
+}
+
+/*
+ * The databases of a set with their original paths, from its manifest's
+ * "databases" entries (each its file name and "path").  A set without them
+ * (no manifest, or one written before the manifest recorded paths) cannot
+ * be put back where it came from: the caller must name a destination.
+ */
+static JET_ERR set_original_paths(const char *setdir, struct orig_db *dbs, int *pn)
+{
+    char mp[JET_PATH_MAX];
+    JET_ERR err = os_join(mp, sizeof mp, setdir, "backup.manifest");
+    if (err < 0) return err;
+    int fd;
+    uint64_t size = 0;
+    if (os_open(mp, OS_OPEN_READ, &fd) < 0)
+        return jet_report(JET_errInvalidBackup,
+                          "%s: the set has no manifest, so the databases' original paths are unknown: give a destination",
+                          setdir);
+    char *text = NULL;
+    if ((err = os_fsize(fd, &size)) >= 0 && size > (16u << 20)) err = jet_report(JET_errInvalidBackup, "%s: too large", mp);
+    if (err >= 0 && !(text = malloc(size + 1))) err = JET_errOutOfMemory;
+    if (err >= 0) err = os_pread_full(fd, text, size, 0);
+    os_close(fd);
+    if (err < 0) goto out;
+    text[size] = '\0';
+    const char *p = strstr(text, "\"databases\": [");
+    const char *end = p ? strchr(p, ']') : NULL;
+    int n = 0;
+    /* Entries are {"name": "...", ..., "path": "..."}; ']' cannot occur
+     * unescaped before the array's end except inside a path, so the end is
+     * found again after each entry. */
+    while (p && (p = strstr(p, "{\"name\": \"")) && (!end || p < end)) {
+        if (n == JET_MAX_DBS) {
+            err = JET_errTooManyAttachedDatabases;
+            goto out;
+        }
+        const char *q = json_string(p + 10, dbs[n].name, sizeof dbs[n].name);
+        const char *close = q ? strchr(q, '}') : NULL;
+        const char *pp = q ? strstr(q, "\"path\": \"") : NULL;
+        if (!q || !pp || (close && pp > close) || !(q = json_string(pp + 9, dbs[n].path, sizeof dbs[n].path))) {
+            err = jet_report(JET_errInvalidBackup,
+                             "%s: the manifest does not record the original path of %s (a set from an older jetfs): "
+                             "give a destination",
+                             mp, q ? dbs[n].name : "a database");
+            goto out;
+        }
+        n++;
+        p = q;
+        end = strchr(q, ']');
+    }
+    if (!n) err = jet_report(JET_errInvalidBackup, "%s: the manifest names no database", mp);
+    *pn = n;
+out:
+    free(text);
+    return err;
+}
+
+/* Moves a restored file into place: rename, or copy and remove across
+ * file systems. */
+static JET_ERR move_file(const char *from, const char *to)
+{
+    char dir[JET_PATH_MAX];
+    os_dirname(dir, sizeof dir, to);
+    JET_ERR err = os_mkdirs(dir);
+    if (err >= 0 && rename(from, to) != 0) {
+        if (errno != EXDEV) {
+            char eb[128];
+            return jet_report(JET_errDiskIO, "restore: moving %s to %s failed: %s", from, to,
+                              os_reason(JET_errDiskIO, eb, sizeof eb));
+        }
+        if ((err = copy_file(from, to)) >= 0) err = os_unlink(from);
+    }
+    if (err >= 0) err = os_sync_dir(dir);
+    return err;
+}
+
+/*
+ * Restore without a destination, as ESE's restore map: each database goes
+ * back to its original path, the logs to the instance's log path and the
+ * checkpoint to its system path, where JetInit finds them.  Nothing already
+ * there is overwritten: a file at an original path, a log generation of the
+ * instance's base in its log path or a checkpoint in its system path is
+ * refused before anything is written.  The sets restore first into a
+ * scratch directory inside the log path, then each file moves into place.
+ */
+static JET_ERR restore_to_original_paths(struct jet_instance *inst, char **sets, int nsets, JET_PFNSTATUS pfn)
+{
+    static struct orig_db dbs[JET_MAX_DBS];
+    static pthread_mutex_t dbs_mu = PTHREAD_MUTEX_INITIALIZER;
+    char staging[JET_PATH_MAX], ck[JET_PATH_MAX];
+    uint32_t *gens = NULL;
+    size_t ng = 0;
+    int n = 0;
+    bool made = false;
+    pthread_mutex_lock(&dbs_mu);
+    JET_ERR err = set_original_paths(sets[0], dbs, &n);
+    for (int i = 0; err >= 0 && i < n; i++)
+        if (os_exists(dbs[i].path))
+            err = jet_report(JET_errDatabaseDuplicate,
+                             "%s: a file is already at the database's original path: move it away, or give a "
+                             "destination",
+                             dbs[i].path);
+    if (err >= 0 && os_exists(inst->p.log_path) && (err = log_list(inst->p.log_path, inst->p.base, &gens, &ng)) >= 0 &&
+        ng)
+        err = jet_report(JET_errInvalidPath,
+                         "%s holds log generations of base '%s' (%u..%u): a restore there would mix two logs; move "
+                         "them away, or give a destination",
+                         inst->p.log_path, inst->p.base, gens[0], gens[ng - 1]);
+    if (err >= 0 && (err = ckpt_path(inst, ck, sizeof ck)) >= 0 && os_exists(ck))
+        err = jet_report(JET_errInvalidPath, "%s: a checkpoint is already there: move it away, or give a destination", ck);
+    if (err >= 0 && (err = os_mkdirs(inst->p.log_path)) < 0) {
+        char eb[128];
+        err = jet_report(err, "%s: cannot create the log path: %s", inst->p.log_path, os_reason(err, eb, sizeof eb));
+    }
+    if (err >= 0 && (err = os_join(staging, sizeof staging, inst->p.log_path, ".jet-restore-XXXXXX")) >= 0) {
+        if (!mkdtemp(staging)) err = jet_report(JET_errDiskIO, "%s: cannot make a scratch directory", staging);
+        else made = true;
+    }
+    if (err >= 0) err = JetRestoreSets2((const char *const *)sets, nsets, staging, 0, 0, pfn);
+    /* Into place: databases, then the logs, then the checkpoint last, so
+     * a JetInit never finds a checkpoint without what it names. */
+    DIR *dd = err >= 0 ? opendir(staging) : NULL;
+    struct dirent *e;
+    char later[JET_PATH_MAX] = "";
+    while (dd && err >= 0 && (e = readdir(dd))) {
+        char from[JET_PATH_MAX], to[JET_PATH_MAX];
+        const char *dest = NULL;
+        if (e->d_name[0] == '.' || os_join(from, sizeof from, staging, e->d_name) < 0) continue;
+        for (int i = 0; i < n && !dest; i++)
+            if (!strcmp(e->d_name, dbs[i].name)) dest = dbs[i].path;
+        size_t nl = strlen(e->d_name);
+        bool is_log = nl > 4 && !strcmp(e->d_name + nl - 4, ".log");
+        if (!dest && !strcmp(e->d_name, strrchr(ck, '/') + 1)) {
+            snprintf(later, sizeof later, "%s", from);
+            continue;
+        }
+        if (!dest) {
+            if ((err = os_join(to, sizeof to, is_log ? inst->p.log_path : inst->p.system_path, e->d_name)) < 0) break;
+            dest = to;
+        }
+        err = move_file(from, dest);
+    }
+    if (dd) closedir(dd);
+    if (err >= 0 && later[0]) err = move_file(later, ck);
+    if (made && rmdir(staging) != 0) {
+        /* A move failed half way: what is not in place yet stays here. */
+        char why[512];
+        snprintf(why, sizeof why, "%s", JetGetLastErrorDetail());
+        if (err >= 0) err = JET_errDiskIO;
+        err = jet_report(err, "%s (the restored files not yet in place are in %s)", why, staging);
+    }
+    pthread_mutex_unlock(&dbs_mu);
+    free(gens);
+    return err;
+}
+
 JET_ERR JetRestoreInstance(JET_INSTANCE instance, const char *sz, const char *szDest, JET_PFNSTATUS pfn)
 {
     struct jet_instance *inst;
-    char target[JET_PATH_MAX];
-    JET_ERR err = inst_lookup_for_backup(instance, &inst);
-    if (err < 0) return err;
+    JET_INSTANCE temp = 0;
+    char **sets = NULL;
+    int nsets = 0;
+    JET_ERR err;
     if (!sz || !*sz) return JET_errInvalidParameter;
-    if (inst->init_done)
-        return jet_report(JET_errAlreadyInitialized, "restore: the instance is initialised; restore runs before JetInit");
-    if (snprintf(target, sizeof target, "%s", szDest && *szDest ? szDest : inst->p.system_path) >= (int)sizeof target)
-        return JET_errInvalidPath;
-    const char *sets[] = {sz};
-    return JetRestoreSets2(sets, 1, target, 0, 0, pfn);
+    /* As ESE: JET_instanceNil restores with a temporary instance of the
+     * global parameters. */
+    if (instance == JET_instanceNil) {
+        if ((err = JetCreateInstance(&temp, NULL)) < 0) return err;
+        instance = temp;
+    }
+    if ((err = inst_lookup_for_backup(instance, &inst)) < 0) goto out;
+    if (inst->init_done) {
+        err = jet_report(JET_errAlreadyInitialized, "restore: the instance is initialised; restore runs before JetInit");
+        goto out;
+    }
+    if ((err = directory_sets(sz, &sets, &nsets)) < 0) goto out;
+    if (szDest && *szDest) err = JetRestoreSets2((const char *const *)sets, nsets, szDest, 0, 0, pfn);
+    else err = restore_to_original_paths(inst, sets, nsets, pfn);
+out:
+    free_sets(sets, nsets);
+    if (temp) {
+        /* Keep the restore's detail across the instance's end. */
+        char why[512];
+        snprintf(why, sizeof why, "%s", JetGetLastErrorDetail());
+        JetTerm(temp);
+        if (err < 0) jet_report(err, "%s", why);
+    }
+    return err;
 }
 
 JET_ERR JetRestore(const char *szSource, JET_PFNSTATUS pfn) { return JetRestoreInstance(0, szSource, NULL, pfn); }

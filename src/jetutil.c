@@ -188,7 +188,7 @@ static int print_record(void *arg, const JET_INSPECT_LOGRECORD *r)
     } else if (!strcmp(r->type_name, "commit")) {
         fmt_time(t, sizeof t, r->commit_us);
         printf("  txn %" PRIu64 " at %s", r->txn_id, t);
-    } else if (!strcmp(r->type_name, "attach")) printf("  db %u %s", r->dbidx, r->path);
+    } else if (!strcmp(r->type_name, "attach") || !strcmp(r->type_name, "create")) printf("  db %u %s", r->dbidx, r->path);
     else if (!strcmp(r->type_name, "detach")) printf("  db %u", r->dbidx);
     else if (!strcmp(r->type_name, "discard")) {
         fmt_time(t, sizeof t, r->commit_us);
@@ -454,7 +454,7 @@ static JET_ERR inst_open(const char *dir, int create, struct inst *in)
     if ((err = JetSetSystemParameter(&in->inst, 0, JET_paramSystemPath, 0, dir)) < 0) return err;
     if ((err = JetSetSystemParameter(&in->inst, 0, JET_paramLogFilePath, 0, dir)) < 0) return err;
     /* Recovery shows its progress on a terminal (jetutil recover). */
-    JET_RSTINFO ri = {sizeof ri, NULL, 0, show_replay};
+    JET_RSTINFO ri = {.cbStruct = sizeof ri, .pfnStatus = show_replay};
     if ((err = JetInit3(&in->inst, &ri, 0)) < 0) return err;
     if ((err = JetBeginSession(in->inst, &in->s, NULL, NULL)) < 0) return err;
     struct stat st;

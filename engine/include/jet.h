@@ -619,14 +619,21 @@ typedef struct {
  * (or, with ulGenLow 0, all in szBackupLogPath) are copied from
  * szBackupLogPath to szLogPath when the two differ.  Refusals, each naming
  * the piece: a file that is not a backup copy JET_errRestoreOfNonBackupDatabase;
- * a generation missing JET_errMissingRestoreLogFiles; a log of another
+ * a generation missing JET_errFileNotFound, as ESE; a log of another
  * instance JET_errGivenLogFileHasBadSignature; a broken hash chain
  * JET_errGivenLogFileIsNotContiguous; a damaged record JET_errLogFileCorrupt.
  * After the replay every page of each database is verified and its trees
  * checked: a damaged one is JET_errReadVerifyFailure naming the file and
  * the page (the file stays where it is, replayed; do not attach it).
- * Target-instance parameters must be NULL (roll-forward onto a running
- * instance is not offered).  In legacy mode JET_errRunningInOneInstanceMode.
+ * The range (ESE's ErrLGCheckDBFiles): pLogInfo NULL is
+ * JET_errInvalidParameter here (JetExternalRestore's 0 bounds mean "what
+ * szBackupLogPath holds"); starting after the copy's first generation
+ * JET_errStartingRestoreLogTooHigh, ending before its last
+ * JET_errEndingRestoreLogTooLow, a generation of it not on disk
+ * JET_errFileNotFound naming the file.  A szTargetInstanceName that names
+ * no instance is JET_errBadRestoreTargetInstance; otherwise the target
+ * parameters must be NULL (roll-forward onto a running instance is not
+ * offered).  In legacy mode JET_errRunningInOneInstanceMode.
  * JetExternalRestore3 (jetfs) adds a stop point: replay no generation
  * past stop_gen and no commit later than stop_us (0 = no limit).
  */
@@ -654,12 +661,21 @@ JET_ERR JetRestoreSets(const char *const *sets, int nsets, const char *target_di
  * ESE's other restore entry points, over the two above.
  * JetExternalRestore: JetExternalRestore2 with the generation range as
  * genLow/genHigh (either 0: every generation in szBackupLogPath).
- * JetRestoreInstance (directory form): restores the backup set directory
- * sz (a full or copy set) for instance, which must be created and not yet
- * initialised (JET_errAlreadyInitialized): into szDest if given, else
- * into the instance's system path, which must then be empty or missing
- * and is where the instance (log and system paths alike) finds it at
- * JetInit.  JetRestore / JetRestore2 do the same for the legacy instance
+ * JetRestoreInstance (directory form): restores the backup directory sz
+ * (a set, or what JetBackupInstance wrote: the full set -- sz itself, else
+ * its atomic new, else old -- then its inc-* sets in order) for instance,
+ * which must be created and not yet initialised (JET_errAlreadyInitialized).
+ * Into szDest if given (new or empty, JET_errInvalidPath otherwise).  With
+ * szDest NULL, as ESE's restore map: each database back to its original
+ * path (recorded in the set's manifest; a set without it is
+ * JET_errInvalidBackup), the logs to the instance's log path, the
+ * checkpoint to its system path, where JetInit finds them; a file at an
+ * original path (JET_errDatabaseDuplicate), a log generation of the
+ * instance's base in its log path or a checkpoint in its system path
+ * (JET_errInvalidPath) is refused, naming it, before anything is written.
+ * instance JET_instanceNil: a temporary instance of the global parameters.
+ * No sz: JET_errInvalidParameter; no set in it: JET_errFileNotFound.
+ * JetRestore / JetRestore2 do the same for the legacy instance
  * (JET_errRunningInMultiInstanceMode otherwise).
  */
 JET_ERR JetExternalRestore(char *szCheckpointFilePath, char *szLogPath, JET_RSTMAP *rgrstmap, long crstfilemap,
@@ -671,16 +687,53 @@ JET_ERR JetRestore2(const char *sz, const char *szDest, JET_PFNSTATUS pfn);
 JET_ERR JetRestoreSets2(const char *const *sets, int nsets, const char *target_dir, unsigned long stop_gen,
                         unsigned long long stop_us, JET_PFNSTATUS pfn);
 /*
- * JetInit3: JetInit with ESE's restore information, of which jetfs takes
- * the status callback only (a replay's progress, as for a restore):
- * cbStruct must be sizeof(JET_RSTINFO) and crstmap 0 (restore maps go
- * through JetExternalRestore2), grbit 0; JET_errInvalidParameter /
- * JET_errInvalidGrbit otherwise.  prstInfo NULL is JetInit.
+ * JetInit3: JetInit with ESE's restore information.  prstInfo NULL is
+ * JetInit.  cbStruct must be sizeof(JET_RSTINFO), grbit 0
+ * (JET_errInvalidParameter / JET_errInvalidGrbit otherwise).  pfnStatus
+ * gets the replay's progress, as for a restore.  rgrstmap (crstmap
+ * entries, at most JET_MAX_DBS) relocates databases during this recovery,
+ * as ESE's restore map does (ManagedEsent's TestJetInit3): a database the
+ * log or the checkpoint names by szDatabaseName (relative names are taken
+ * from the working directory) is recovered in the file szNewDatabaseName,
+ * and the original path is left alone.  When no file is at
+ * szNewDatabaseName and the replay holds the database's creation (the
+ * checkpoint deleted, every log since the creation kept), the file is
+ * created again there from the log, as ESE replays its createdb record;
+ * otherwise the file must be put there first, and a missing one is
+ * JET_errFileNotFound naming it.  Without a map, a missing database is
+ * never created again.  lgposStop and logtimeStop (ESE's stop point) must
+ * be zero: a point-in-time stop is JetExternalRestore3's (stop_gen,
+ * stop_us); non-zero is JET_errInvalidParameter.
  */
+typedef struct {
+    unsigned short ib;        /* byte offset in the sector (ESE) */
+    unsigned short isec;      /* sector in the generation (ESE) */
+    long lGeneration;         /* log generation */
+} JET_LGPOS;
+typedef struct {
+    char bSeconds, bMinutes, bHours, bDay, bMonth, bYear; /* bYear: years since 1900 */
+    union {
+        char bFiller1;
+        struct {
+            unsigned char fTimeIsUTC : 1;
+            unsigned char bMillisecondsLow : 7;
+        };
+    };
+    union {
+        char bFiller2;
+        struct {
+            unsigned char fReserved : 1;
+            unsigned char bMillisecondsHigh : 3;
+            unsigned char fUnused : 4;
+        };
+    };
+} JET_LOGTIME;
 typedef struct {
     unsigned long cbStruct;
     JET_RSTMAP *rgrstmap;
     long crstmap;
+    JET_LGPOS lgposStop;      /* must be zero (see above) */
+    JET_LOGTIME logtimeStop;  /* must be zero (see above) */
     JET_PFNSTATUS pfnStatus;
 } JET_RSTINFO;
 JET_ERR JetInit3(JET_INSTANCE *pinstance, JET_RSTINFO *prstInfo, JET_GRBIT grbit);
@@ -720,6 +773,54 @@ typedef JET_RSTMAP JET_RSTMAP_A;
 #define JetRestore2A JetRestore2
 #define JetRestoreInstanceA JetRestoreInstance
 /* ---- end of the streaming-backup block ---- */
+
+/* ------------------------------------------------------------------ */
+/* Directory backups and restore destinations (issue 12, points 5-8:   */
+/* dirbackup.c, restore.c).                                             */
+/* ------------------------------------------------------------------ */
+#define JET_errEndingRestoreLogTooLow (-553)
+#define JET_errStartingRestoreLogTooHigh (-554)
+#define JET_errBadRestoreTargetInstance (-577)
+
+/*
+ * JetBackupInstance: ESE's directory backup, made of the streaming calls
+ * above (begin, GetAttachInfo, OpenFile/ReadFile/CloseFile, GetLogInfo,
+ * TruncateLog, End).  It writes a backup set that JetRestoreInstance,
+ * `jetutil restore` and `jetutil verify` read back: the database files and
+ * log generations under their own names, and the set's backup.manifest
+ * (JetGetBackupManifestInstance).  As ESE's JetBackup it truncates the log
+ * at the end (the set was read whole), so a full one is recorded as a full
+ * backup and an incremental one as an incremental.
+ *
+ *   0 (full): szBackupPath must be missing or empty
+ *     (JET_errBackupDirectoryNotEmpty); the set is written there.
+ *   JET_bitBackupIncremental: szBackupPath must hold a full set written
+ *     by an earlier JetBackupInstance (JET_errMissingFullBackup); the
+ *     incremental set is written beside it in szBackupPath/inc-GGGGGGGG
+ *     (GGGGGGGG: its first generation in hex, so names sort in order);
+ *     logs truncated since the directory's newest generation (by another
+ *     backup) are JET_errInvalidLogSequence, as ESE.
+ *   JET_bitBackupAtomic: as ESE, the directory keeps a complete set at
+ *     every moment: a full backup is written into szBackupPath/temp, then
+ *     becomes szBackupPath/new, the previous new having moved to old and
+ *     old being deleted last; an atomic incremental moves new to old and
+ *     adds its set to old.
+ *
+ * pfnStatus (may be NULL) gets JET_snpBackup with JET_sntBegin, then
+ * JET_sntProgress after each file (cunitDone of cunitTotal 100, by bytes),
+ * then JET_sntComplete; an error returned at Begin or Progress stops the
+ * backup with that error.  Any failure ends the backup as aborted (nothing
+ * truncated or recorded) and removes what this call wrote.  Errors are the
+ * streaming calls' plus: szBackupPath NULL or empty JET_errInvalidParameter
+ * (departure: ESE then only truncates the log); unknown grbits
+ * JET_errInvalidGrbit; a path too long JET_errInvalidPath; two attached
+ * databases of the same file name JET_errDatabaseDuplicate.
+ * JetBackup: the same for the legacy instance.
+ */
+JET_ERR JetBackupInstance(JET_INSTANCE instance, const char *szBackupPath, JET_GRBIT grbit, JET_PFNSTATUS pfnStatus);
+JET_ERR JetBackup(const char *szBackupPath, JET_GRBIT grbit, JET_PFNSTATUS pfnStatus);
+/* JetGetTruncateLogInfoInstance for the legacy instance (ESE's legacy name). */
+JET_ERR JetGetTruncateLogInfo(char *szzLogs, unsigned long cbMax, unsigned long *pcbActual);
 
 #ifdef __cplusplus
 }

@@ -60,7 +60,7 @@ typedef struct {
     uint64_t lsn;
     uint32_t length;
     uint8_t type;
-    const char *type_name;    /* "delta", "commit", "attach", "detach", "discard", "?" */
+    const char *type_name;    /* "delta", "commit", "create", "attach", "detach", "discard", "?" */
     uint32_t dbidx, pgno;     /* delta, attach, detach */
     uint64_t before;          /* delta: the page stamp it applies to (0: starts from zeroes);
                                  discard: where the log was cut (commit_us: when; txn_id: commits lost) */

@@ -378,6 +378,9 @@ static const struct {
     /* issue 12, streaming-backup side */
     E(JET_errBackupDirectoryNotEmpty), E(JET_errDatabasePatchFileMismatch), E(JET_errSurrogateBackupInProgress),
     E(JET_errClientRequestToStopJetService), E(JET_errCallbackFailed),
+    /* directory backups and restore ranges (issue 12, points 5-8) */
+    E(JET_errEndingRestoreLogTooLow), E(JET_errStartingRestoreLogTooHigh),
+    E(JET_errBadRestoreTargetInstance)
 };
 #undef E
 

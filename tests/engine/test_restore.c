@@ -215,9 +215,13 @@ static void test_restore_instance_directory_form(void)
     CU_ASSERT_FATAL(JetSetSystemParameter(&ri, 0, JET_paramSystemPath, 0, target) >= 0);
     CU_ASSERT_FATAL(JetSetSystemParameter(&ri, 0, JET_paramLogFilePath, 0, target) >= 0);
     TU_CHECK_ERR(JetRestoreInstance(ri, NULL, NULL, NULL), JET_errInvalidParameter);
-    TU_CHECK_ERR(JetRestoreInstance(ri, full, NULL, NULL), JET_errSuccess);
+    TU_CHECK_ERR(JetRestoreInstance(ri, full, target, NULL), JET_errSuccess);
     /* The target is not empty any more: a second restore over it is refused. */
-    TU_CHECK_ERR(JetRestoreInstance(ri, full, NULL, NULL), JET_errInvalidPath);
+    TU_CHECK_ERR(JetRestoreInstance(ri, full, target, NULL), JET_errInvalidPath);
+    /* Without a destination the database goes back to its original path,
+     * where the live file still is: refused (test_ese_restore.c restores
+     * there once it is gone). */
+    TU_CHECK_ERR(JetRestoreInstance(ri, full, NULL, NULL), JET_errDatabaseDuplicate);
     CU_ASSERT(JetTerm(ri) >= 0);
     restored_contents(target, got, sizeof got);
     CU_ASSERT_STRING_EQUAL(got, "a=1;b=2;");
@@ -937,7 +941,7 @@ static void check_external_restored(const char *rdir)
     CU_ASSERT_EQUAL(st.entries, 300);
     /* No longer a backup copy: a second restore of it is refused. */
     JET_RSTMAP again = {rdb, rdb};
-    TU_CHECK_ERR(JetExternalRestore2((char *)rdir, (char *)rdir, &again, 1, (char *)rdir, NULL, NULL, NULL, NULL, NULL),
+    TU_CHECK_ERR(JetExternalRestore((char *)rdir, (char *)rdir, &again, 1, (char *)rdir, 0, 0, NULL),
                  JET_errRestoreOfNonBackupDatabase);
 
     JET_INSTANCE ri = tu_instance("ext2", rdir, (struct tu_params){.log_kb = 256});
@@ -1024,8 +1028,11 @@ static void test_external_restore2_restores_a_full_set(void)
     snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s' && cp '%s/r.db' %s/edb*.log '%s/'", r, r, full, full, r);
     CU_ASSERT_FATAL(system(cmd) == 0);
     JET_RSTMAP map2 = {dbpath, rdb};
-    err = JetExternalRestore2(r, r, &map2, 1, r, NULL, NULL, NULL, NULL, NULL);
-    if (err != JET_errSuccess) fprintf(stderr, "JetExternalRestore2 (one dir): %ld %s\n", err, JetGetLastErrorDetail());
+    /* JetExternalRestore2 needs the range (ESE); JetExternalRestore's 0
+     * bounds mean "what the directory holds". */
+    TU_CHECK_ERR(JetExternalRestore2(r, r, &map2, 1, r, NULL, NULL, NULL, NULL, NULL), JET_errInvalidParameter);
+    err = JetExternalRestore(r, r, &map2, 1, r, 0, 0, NULL);
+    if (err != JET_errSuccess) fprintf(stderr, "JetExternalRestore (one dir): %ld %s\n", err, JetGetLastErrorDetail());
     CU_ASSERT_EQUAL_FATAL(err, JET_errSuccess);
     check_external_restored(r);
 }
