@@ -18,11 +18,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <xxhash.h>
-
 #include "diag.h"
 #include "jet_inspect.h"
 #include "instance.h"
+#include "manifest.h"
 #include "os.h"
 #include "page.h"
 
@@ -281,24 +280,6 @@ static void remove_tree_files(const char *d, bool rmdir_too)
     if (rmdir_too) rmdir(d);
 }
 
-/* The value of "key": "..." or "key": N after from; NULL if absent. */
-static const char *json_field(const char *from, const char *key, char *out, size_t cb)
-{
-    char pat[64];
-    snprintf(pat, sizeof pat, "\"%s\": ", key);
-    const char *p = strstr(from, pat);
-    if (!p) return NULL;
-    p += strlen(pat);
-    bool quoted = *p == '"';
-    if (quoted) p++;
-    size_t n = 0;
-    while (p[n] && (quoted ? p[n] != '"' : (p[n] != ',' && p[n] != '}' && p[n] != '\n'))) n++;
-    if (n >= cb) n = cb - 1;
-    memcpy(out, p, n);
-    out[n] = '\0';
-    return p + n;
-}
-
 /* "an" before a backup type that starts with a vowel (an incremental). */
 static const char *article(const char *type) { return type[0] && strchr("aeiou", type[0]) ? "an" : "a"; }
 
@@ -306,19 +287,16 @@ struct set_manifest {
     bool present;
     uint64_t backup_id, predecessor_id;
     char type[16];
-    char *text;               /* the manifest, checked (malloc'd) */
-    const char *files;        /* its "files" array, in text */
+    struct manifest mf; /* the manifest, checked */
 };
 
 /* Whether a set with a manifest lists name (a set without one is what its
  * directory holds). */
 static bool listed(const struct set_manifest *m, const char *name)
 {
-    char quoted[300];
     if (!m->present) return true;
     if (!strcmp(name, "backup.manifest")) return false;
-    snprintf(quoted, sizeof quoted, "{\"name\": \"%s\"", name);
-    return m->files && strstr(m->files, quoted);
+    return manifest_find(&m->mf, name) != NULL;
 }
 
 /*
@@ -344,19 +322,14 @@ static JET_ERR each_unlisted(const char *setdir, const struct set_manifest *m,
     return JET_errSuccess;
 }
 
-static void manifest_free(struct set_manifest *m)
-{
-    free(m->text);
-    m->text = NULL;
-    m->files = NULL;
-}
+static void set_manifest_free(struct set_manifest *m) { manifest_free(&m->mf); }
 
 /* Checks a set's backup.manifest (when there is one): its own checksum,
  * then every file it lists: present, of that size, of that hash.  m keeps
- * the text (manifest_free). */
+ * what it says (set_manifest_free). */
 static JET_ERR check_manifest(const char *setdir, struct set_manifest *m)
 {
-    char path[JET_PATH_MAX], v[128];
+    char path[JET_PATH_MAX];
     memset(m, 0, sizeof *m);
     if (os_join(path, sizeof path, setdir, "backup.manifest") < 0 || !os_exists(path)) return JET_errSuccess;
     int fd;
@@ -379,30 +352,15 @@ static JET_ERR check_manifest(const char *setdir, struct set_manifest *m)
     os_close(fd);
     text[size] = '\0';
     if (err < 0) goto out;
+    if ((err = manifest_parse(text, (size_t)size, path, &m->mf)) < 0) goto out;
     m->present = true;
-    const char *ck = strstr(text, "  \"manifest_checksum\": ");
-    if (!ck || !json_field(ck, "manifest_checksum", v, sizeof v)) {
-        err = jet_report(JET_errInvalidBackup, "%s: the manifest has no checksum line", path);
-        goto out;
-    }
-    uint64_t want = strtoull(v, NULL, 16), got = XXH3_64bits(text, (size_t)(ck - text));
-    if (want != got) {
-        err = jet_report(JET_errInvalidBackup, "%s: manifest checksum %016llx does not match its text (%016llx): edited?",
-                         path, (unsigned long long)want, (unsigned long long)got);
-        goto out;
-    }
-    if (json_field(text, "backup_id", v, sizeof v)) m->backup_id = strtoull(v, NULL, 16);
-    if (json_field(text, "predecessor_id", v, sizeof v)) m->predecessor_id = strtoull(v, NULL, 16);
-    if (json_field(text, "type", v, sizeof v)) snprintf(m->type, sizeof m->type, "%.15s", v);
-    const char *files = strstr(text, "\"files\": [");
-    m->text = text;
-    m->files = files;
-    text = NULL;
-    for (const char *e = files ? strstr(files, "{\"name\": ") : NULL; e; e = strstr(e + 1, "{\"name\": ")) {
-        char name[256], fp[JET_PATH_MAX];
-        if (!json_field(e, "name", name, sizeof name) || !json_field(e, "size", v, sizeof v)) break;
-        uint64_t fsz = strtoull(v, NULL, 10), actual = 0;
-        const char *end = strchr(e, '}');
+    m->backup_id = m->mf.backup_id;
+    m->predecessor_id = m->mf.predecessor_id;
+    snprintf(m->type, sizeof m->type, "%s", m->mf.type);
+    for (uint32_t i = 0; i < m->mf.nfiles; i++) {
+        const char *name = m->mf.files[i].name;
+        char fp[JET_PATH_MAX];
+        uint64_t fsz = m->mf.files[i].size, actual = 0;
         if ((err = os_join(fp, sizeof fp, setdir, name)) < 0) goto out;
         int f2;
         if (os_open(fp, OS_OPEN_READ, &f2) < 0) {
@@ -419,9 +377,8 @@ static JET_ERR check_manifest(const char *setdir, struct set_manifest *m)
                              (unsigned long long)fsz);
             goto out;
         }
-        const char *h = strstr(e, "\"xxh3\": ");
-        if (h && end && h < end && json_field(e, "xxh3", v, sizeof v)) {
-            uint64_t hw = strtoull(v, NULL, 16), hg = 0;
+        if (m->mf.files[i].has_xxh3) {
+            uint64_t hw = m->mf.files[i].xxh3, hg = 0;
             if ((err = log_hash_file(fp, &hg)) < 0) goto out;
             if (hw != hg) {
                 err = jet_report(JET_errLogFileCorrupt, "%s: xxh3 %016llx, the manifest says %016llx: damaged", fp,
@@ -432,7 +389,7 @@ static JET_ERR check_manifest(const char *setdir, struct set_manifest *m)
     }
 out:
     free(text);
-    if (err < 0) manifest_free(m);
+    if (err < 0) set_manifest_free(m);
     return err;
 }
 
@@ -442,7 +399,7 @@ JET_ERR JetInspectSetUnlisted(const char *setdir, void (*report)(void *arg, cons
     if (!setdir || !*setdir) return JET_errInvalidParameter;
     JET_ERR err = check_manifest(setdir, &m);
     if (err >= 0) err = each_unlisted(setdir, &m, report, arg);
-    manifest_free(&m);
+    set_manifest_free(&m);
     return err;
 }
 
@@ -572,7 +529,7 @@ JET_ERR JetRestoreSets2(const char *const *sets, int nsets, const char *target_d
         free(news[i]);
         free(olds[i]);
     }
-    for (int si = 0; si < nsets; si++) manifest_free(&ms[si]);
+    for (int si = 0; si < nsets; si++) set_manifest_free(&ms[si]);
     free(ms);
     if (err < 0) {
         /* Keep the operator's detail across the cleanup. */
