@@ -411,7 +411,7 @@ static JET_ERR get_hex(json_t *o, const char *key, const char *path, const char 
 {
     char w[96];
     JET_ERR err = JET_errSuccess;
-    const char *s = get_str(o, key, 16, path, where, &err);
+    const char *s = get_str(o, key, SIZE_MAX, path, where, &err);
     if (!s) return err;
     size_t n = 0;
     while (isxdigit((unsigned char)s[n])) n++;
