@@ -55,7 +55,6 @@
  */
 #include <ctype.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,42 +80,6 @@ static const char *const KEY_ORDER[] = {
 };
 #define NKEYS (sizeof KEY_ORDER / sizeof KEY_ORDER[0])
 
-/* ---- text buffer ---- */
-
-struct sbuf {
-    char *p;
-    size_t n, cap;
-    bool oom;
-};
-
-static void sb_printf(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_printf(struct sbuf *b, const char *fmt, ...)
-{
-    va_list ap;
-    for (;;) {
-        if (b->oom) return;
-        va_start(ap, fmt);
-        int n = vsnprintf(b->p ? b->p + b->n : NULL, b->p ? b->cap - b->n : 0, fmt, ap);
-        va_end(ap);
-        if (n < 0) {
-            b->oom = true;
-            return;
-        }
-        if (b->p && b->n + (size_t)n < b->cap) {
-            b->n += (size_t)n;
-            return;
-        }
-        size_t nc = (b->cap + (size_t)n + 1) * 2;
-        char *np = realloc(b->p, nc);
-        if (!np) {
-            b->oom = true;
-            return;
-        }
-        b->p = np;
-        b->cap = nc;
-    }
-}
-
 /* ---- the canonical form ---- */
 
 static size_t key_rank(const char *k)
@@ -135,8 +98,8 @@ static int key_cmp(const void *a, const void *b)
 }
 
 /* o's keys in canonical order (malloc'd; NULL with *n 0 for none, or on
- * running out of memory, which sets b->oom). */
-static const char **sorted_keys(struct sbuf *b, json_t *o, size_t *n)
+ * running out of memory, which sets *oom). */
+static const char **sorted_keys(bool *oom, json_t *o, size_t *n)
 {
     const char *k;
     json_t *v;
@@ -145,7 +108,7 @@ static const char **sorted_keys(struct sbuf *b, json_t *o, size_t *n)
     if (!*n) return NULL;
     const char **keys = malloc(*n * sizeof *keys);
     if (!keys) {
-        b->oom = true;
+        *oom = true;
         *n = 0;
         return NULL;
     }
@@ -154,88 +117,100 @@ static const char **sorted_keys(struct sbuf *b, json_t *o, size_t *n)
     return keys;
 }
 
-static void render_string(struct sbuf *b, const char *s, size_t n)
+static void render_string(FILE *b, const char *s, size_t n)
 {
-    sb_printf(b, "\"");
+    fprintf(b, "\"");
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         switch (c) {
-        case '"': sb_printf(b, "\\\""); break;
-        case '\\': sb_printf(b, "\\\\"); break;
-        case '\b': sb_printf(b, "\\b"); break;
-        case '\f': sb_printf(b, "\\f"); break;
-        case '\n': sb_printf(b, "\\n"); break;
-        case '\r': sb_printf(b, "\\r"); break;
-        case '\t': sb_printf(b, "\\t"); break;
+        case '"': fprintf(b, "\\\""); break;
+        case '\\': fprintf(b, "\\\\"); break;
+        case '\b': fprintf(b, "\\b"); break;
+        case '\f': fprintf(b, "\\f"); break;
+        case '\n': fprintf(b, "\\n"); break;
+        case '\r': fprintf(b, "\\r"); break;
+        case '\t': fprintf(b, "\\t"); break;
         default:
-            if (c < 0x20) sb_printf(b, "\\u%04x", c);
-            else sb_printf(b, "%c", c);
+            if (c < 0x20) fprintf(b, "\\u%04x", c);
+            else fputc(c, b);
         }
     }
-    sb_printf(b, "\"");
+    fprintf(b, "\"");
 }
 
 /* v, a value at depth (1: a member of the top object). */
-static void render(struct sbuf *b, json_t *v, int depth)
+static void render(FILE *b, bool *oom, json_t *v, int depth)
 {
     switch (json_typeof(v)) {
     case JSON_OBJECT: {
         size_t n;
-        const char **keys = sorted_keys(b, v, &n);
-        sb_printf(b, "{");
+        const char **keys = sorted_keys(oom, v, &n);
+        fprintf(b, "{");
         for (size_t i = 0; i < n; i++) {
-            sb_printf(b, "%s", i ? ", " : "");
+            fprintf(b, "%s", i ? ", " : "");
             render_string(b, keys[i], strlen(keys[i]));
-            sb_printf(b, ": ");
-            render(b, json_object_get(v, keys[i]), depth + 1);
+            fprintf(b, ": ");
+            render(b, oom, json_object_get(v, keys[i]), depth + 1);
         }
-        sb_printf(b, "}");
+        fprintf(b, "}");
         free(keys);
         break;
     }
     case JSON_ARRAY: {
         size_t n = json_array_size(v);
-        sb_printf(b, "[");
+        fprintf(b, "[");
         for (size_t i = 0; i < n; i++) {
-            sb_printf(b, "%s%s", i ? "," : "", depth == 1 ? "\n    " : i ? " " : "");
-            render(b, json_array_get(v, i), depth + 1);
+            fprintf(b, "%s%s", i ? "," : "", depth == 1 ? "\n    " : i ? " " : "");
+            render(b, oom, json_array_get(v, i), depth + 1);
         }
-        sb_printf(b, "%s]", depth == 1 && n ? "\n  " : "");
+        fprintf(b, "%s]", depth == 1 && n ? "\n  " : "");
         break;
     }
     case JSON_STRING: render_string(b, json_string_value(v), json_string_length(v)); break;
-    case JSON_INTEGER: sb_printf(b, "%" JSON_INTEGER_FORMAT, json_integer_value(v)); break;
-    case JSON_REAL: sb_printf(b, "%.17g", json_real_value(v)); break;
-    case JSON_TRUE: sb_printf(b, "true"); break;
-    case JSON_FALSE: sb_printf(b, "false"); break;
-    case JSON_NULL: sb_printf(b, "null"); break;
+    case JSON_INTEGER: fprintf(b, "%" JSON_INTEGER_FORMAT, json_integer_value(v)); break;
+    case JSON_REAL: fprintf(b, "%.17g", json_real_value(v)); break;
+    case JSON_TRUE: fprintf(b, "true"); break;
+    case JSON_FALSE: fprintf(b, "false"); break;
+    case JSON_NULL: fprintf(b, "null"); break;
     }
 }
 
-/* The canonical form of the object root, without its manifest_checksum. */
-static void canonical(struct sbuf *b, json_t *root)
+/* The canonical form of the object root, without its manifest_checksum,
+ * in *ptext (malloc'd) and *plen. */
+static JET_ERR canonical(json_t *root, char **ptext, size_t *plen)
 {
+    bool oom = false;
     size_t n;
-    const char **keys = sorted_keys(b, root, &n);
-    sb_printf(b, "{\n");
+    FILE *b = open_memstream(ptext, plen);
+    if (!b) return JET_errOutOfMemory;
+    const char **keys = sorted_keys(&oom, root, &n);
+    fprintf(b, "{\n");
     for (size_t i = 0; i < n; i++) {
         if (!strcmp(keys[i], "manifest_checksum")) continue;
-        sb_printf(b, "  ");
+        fprintf(b, "  ");
         render_string(b, keys[i], strlen(keys[i]));
-        sb_printf(b, ": ");
-        render(b, json_object_get(root, keys[i]), 1);
-        sb_printf(b, ",\n");
+        fprintf(b, ": ");
+        render(b, &oom, json_object_get(root, keys[i]), 1);
+        fprintf(b, ",\n");
     }
     free(keys);
+    oom = ferror(b) || oom;
+    if (fclose(b) != 0 || oom) {
+        free(*ptext);
+        *ptext = NULL;
+        return JET_errOutOfMemory;
+    }
+    return JET_errSuccess;
 }
 
 static JET_ERR checksum_of(json_t *root, uint64_t *psum)
 {
-    struct sbuf b = {0};
-    canonical(&b, root);
-    if (!b.oom) *psum = XXH3_64bits(b.p, b.n);
-    free(b.p);
-    return b.oom ? JET_errOutOfMemory : JET_errSuccess;
+    char *text = NULL;
+    size_t len = 0;
+    JET_ERR err = canonical(root, &text, &len);
+    if (err >= 0) *psum = XXH3_64bits(text, len);
+    free(text);
+    return err;
 }
 
 /* ---- writer ---- */
@@ -329,8 +304,6 @@ static JET_ERR writable(const struct manifest *m)
 
 JET_ERR manifest_write(const struct manifest *m, char **ptext, size_t *plen)
 {
-    struct sbuf b = {0};
-    uint64_t sum = 0;
     if (!m || !ptext || !plen) return JET_errInvalidParameter;
     *ptext = NULL;
     *plen = 0;
@@ -338,16 +311,20 @@ JET_ERR manifest_write(const struct manifest *m, char **ptext, size_t *plen)
     if (err < 0) return err;
     json_t *root = build(m);
     if (!root) return JET_errOutOfMemory;
-    canonical(&b, root);
+    char *text = NULL, *out;
+    size_t len = 0;
+    err = canonical(root, &text, &len);
     json_decref(root);
-    if (!b.oom) sum = XXH3_64bits(b.p, b.n);
-    sb_printf(&b, "  \"manifest_checksum\": \"%016llx\"\n}\n", (unsigned long long)sum);
-    if (b.oom) {
-        free(b.p);
+    if (err < 0) return err;
+    static const char tail[] = "  \"manifest_checksum\": \"%016llx\"\n}\n";
+    size_t cap = len + sizeof tail + 16;
+    if (!(out = realloc(text, cap))) {
+        free(text);
         return JET_errOutOfMemory;
     }
-    *ptext = b.p;
-    *plen = b.n;
+    len += (size_t)snprintf(out + len, cap - len, tail, (unsigned long long)XXH3_64bits(out, len));
+    *ptext = out;
+    *plen = len;
     return JET_errSuccess;
 }
 
@@ -444,44 +421,42 @@ static JET_ERR get_array(json_t *root, const char *key, const char *path, json_t
     return JET_errSuccess;
 }
 
-static JET_ERR read_dbs(json_t *arr, const char *path, struct manifest *m)
+static JET_ERR read_db(json_t *e, const char *path, const char *w, struct manifest *m)
 {
-    static const char *const allowed[] = {"name", "dbidx", "signature"};
-    size_t n = json_array_size(arr);
-    if (n && !(m->dbs = calloc(n, sizeof *m->dbs))) return JET_errOutOfMemory;
-    for (size_t i = 0; i < n; i++) {
-        char w[48];
-        json_t *e = json_array_get(arr, i);
-        struct manifest_db *d = &m->dbs[i];
-        JET_ERR err;
-        snprintf(w, sizeof w, "databases[%zu].", i);
-        if (!json_is_object(e)) return bad(path, w, "not an object");
-        if ((err = only(e, allowed, 3, path, w)) < 0 || (err = get_name(e, path, w, &d->name)) < 0 ||
-            (err = get_u32(e, "dbidx", path, w, &d->dbidx)) < 0 || (err = get_hex(e, "signature", path, w, &d->signature)) < 0)
-            return err;
-        m->ndbs++;
-    }
+    struct manifest_db *d = &m->dbs[m->ndbs];
+    JET_ERR err;
+    if ((err = get_name(e, path, w, &d->name)) < 0 || (err = get_u32(e, "dbidx", path, w, &d->dbidx)) < 0 ||
+        (err = get_hex(e, "signature", path, w, &d->signature)) < 0)
+        return err;
+    m->ndbs++;
     return JET_errSuccess;
 }
 
-static JET_ERR read_files(json_t *arr, const char *path, struct manifest *m)
+static JET_ERR read_file(json_t *e, const char *path, const char *w, struct manifest *m)
 {
-    static const char *const allowed[] = {"name", "size", "xxh3"};
-    size_t n = json_array_size(arr);
-    if (n && !(m->files = calloc(n, sizeof *m->files))) return JET_errOutOfMemory;
-    for (size_t i = 0; i < n; i++) {
+    struct manifest_file *f = &m->files[m->nfiles];
+    JET_ERR err;
+    if ((err = get_name(e, path, w, &f->name)) < 0 || (err = get_uint(e, "size", JSON_UINT_MAX, path, w, &f->size)) < 0)
+        return err;
+    f->has_xxh3 = json_object_get(e, "xxh3") != NULL;
+    if (f->has_xxh3 && (err = get_hex(e, "xxh3", path, w, &f->xxh3)) < 0) return err;
+    m->nfiles++;
+    return JET_errSuccess;
+}
+
+/* Each element of array member key: an object of allowed members only,
+ * read by one into m (whose array for it was allocated). */
+static JET_ERR read_entries(json_t *arr, const char *key, const char *const allowed[3], const char *path,
+                            JET_ERR (*one)(json_t *e, const char *path, const char *w, struct manifest *m),
+                            struct manifest *m)
+{
+    for (size_t i = 0; i < json_array_size(arr); i++) {
         char w[48];
         json_t *e = json_array_get(arr, i);
-        struct manifest_file *f = &m->files[i];
         JET_ERR err;
-        snprintf(w, sizeof w, "files[%zu].", i);
+        snprintf(w, sizeof w, "%s[%zu].", key, i);
         if (!json_is_object(e)) return bad(path, w, "not an object");
-        if ((err = only(e, allowed, 3, path, w)) < 0 || (err = get_name(e, path, w, &f->name)) < 0 ||
-            (err = get_uint(e, "size", JSON_UINT_MAX, path, w, &f->size)) < 0)
-            return err;
-        f->has_xxh3 = json_object_get(e, "xxh3") != NULL;
-        if (f->has_xxh3 && (err = get_hex(e, "xxh3", path, w, &f->xxh3)) < 0) return err;
-        m->nfiles++;
+        if ((err = only(e, allowed, 3, path, w)) < 0 || (err = one(e, path, w, m)) < 0) return err;
     }
     return JET_errSuccess;
 }
@@ -520,8 +495,12 @@ static JET_ERR read_members(json_t *root, const char *path, struct manifest *m)
         return err;
     if ((err = get_array(root, "databases", path, &dbs)) < 0 || (err = get_array(root, "files", path, &files)) < 0)
         return err;
-    if ((err = read_dbs(dbs, path, m)) < 0) return err;
-    return read_files(files, path, m);
+    static const char *const db_members[] = {"name", "dbidx", "signature"}, *const file_members[] = {"name", "size", "xxh3"};
+    if ((json_array_size(dbs) && !(m->dbs = calloc(json_array_size(dbs), sizeof *m->dbs))) ||
+        (json_array_size(files) && !(m->files = calloc(json_array_size(files), sizeof *m->files))))
+        return JET_errOutOfMemory;
+    if ((err = read_entries(dbs, "databases", db_members, path, read_db, m)) < 0) return err;
+    return read_entries(files, "files", file_members, path, read_file, m);
 }
 
 static JET_ERR load(const char *text, size_t len, const char *path, json_t **proot)

@@ -290,20 +290,21 @@ static void test_malformed_refused_by_name(void)
     assert_refused(t, "not valid JSON (line");
     free(t);
     assert_refused("[1, 2]", "not a JSON object");
-    t = replaced(text, "  \"manifest_checksum\"", "  \"checksum\"");
-    assert_refused(t, "has no checksum");
-    free(t);
-    t = replaced(text, "\"manifest_checksum\": \"", "\"manifest_checksum\": \"x");
-    assert_refused(t, "manifest_checksum: not 16 hex digits");
-    free(t);
-    /* Another format is named, not taken for an edit. */
-    t = replaced(text, "\"format\": 1", "\"format\": 2");
-    assert_refused(t, "format 2; this build reads format 1");
-    free(t);
-    /* A key twice: which one would count? */
-    t = replaced(text, "\"format\": 1,", "\"format\": 1, \"type\": \"full\",");
-    assert_refused(t, "duplicate");
-    free(t);
+    const struct {
+        const char *from, *to, *why;
+    } raw[] = {
+        {"  \"manifest_checksum\"", "  \"checksum\"", "has no checksum"},
+        {"\"manifest_checksum\": \"", "\"manifest_checksum\": \"x", "manifest_checksum: not 16 hex digits"},
+        /* another format is named, not taken for an edit */
+        {"\"format\": 1", "\"format\": 2", "format 2; this build reads format 1"},
+        /* a key twice: which one would count? */
+        {"\"format\": 1,", "\"format\": 1, \"type\": \"full\",", "duplicate"},
+    };
+    for (size_t i = 0; i < sizeof raw / sizeof raw[0]; i++) {
+        t = replaced(text, raw[i].from, raw[i].to);
+        assert_refused(t, raw[i].why);
+        free(t);
+    }
     /* With its checksum made right, the schema still refuses: an unknown
      * member, a missing one, a wrong type, a name outside the set, a
      * number out of range. */
