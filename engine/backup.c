@@ -52,6 +52,7 @@
 #include "diag.h"
 #include "instance.h"
 #include "lockrank.h"
+#include "manifest.h"
 #include "os.h"
 #include "page.h"
 
@@ -1169,39 +1170,6 @@ static JET_ERR backup_instance(JET_INSTANCE h, struct jet_instance **pinst) { re
 
 /* ---- manifest ---- */
 
-struct sbuf {
-    char *p;
-    size_t n, cap;
-    bool oom;
-};
-
-static void sb_printf(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_printf(struct sbuf *b, const char *fmt, ...)
-{
-    va_list ap;
-    for (;;) {
-        va_start(ap, fmt);
-        int n = vsnprintf(b->p ? b->p + b->n : NULL, b->p ? b->cap - b->n : 0, fmt, ap);
-        va_end(ap);
-        if (n < 0) {
-            b->oom = true;
-            return;
-        }
-        if (b->p && b->n + (size_t)n < b->cap) {
-            b->n += (size_t)n;
-            return;
-        }
-        size_t nc = (b->cap + (size_t)n + 1) * 2;
-        char *np = realloc(b->p, nc);
-        if (!np) {
-            b->oom = true;
-            return;
-        }
-        b->p = np;
-        b->cap = nc;
-    }
-}
-
 static const char *base_name(const char *path)
 {
     const char *s = strrchr(path, '/');
@@ -1224,71 +1192,57 @@ JET_ERR JetGetBackupManifestInstance(JET_INSTANCE instance, const char *szType, 
         bk_leave(inst);
         return JET_errInvalidBackupSequence;
     }
-    struct sbuf b = {0};
-    uint64_t pred = 0;
-    char when[40];
-    os_utc(bk->begin_us, 0, when, sizeof when);
+    struct manifest mf = {.format = MANIFEST_FORMAT, .begin_us = bk->begin_us, .log_signature = inst->log_signature,
+                          .gen_low = bk->gen_low, .gen_high = bk->gen_high};
+    char *text = NULL;
+    size_t len = 0;
+    snprintf(mf.type, sizeof mf.type, "%s", types[type]);
+    snprintf(mf.log_base, sizeof mf.log_base, "%s", inst->p.base);
+    os_utc(bk->begin_us, 0, mf.begin_time, sizeof mf.begin_time);
+    mf.backup_id = bk->backup_id;
+    mf.dbs = calloc(bk->nfiles ? bk->nfiles : 1, sizeof *mf.dbs);
+    mf.files = calloc(bk->nfiles ? bk->nfiles : 1, sizeof *mf.files);
+    if (!mf.dbs || !mf.files) {
+        err = JET_errOutOfMemory;
+        goto out;
+    }
     lk_mutex_lock(&inst->mu, LK_INSTANCE);
     for (uint32_t d = 0; d < JET_MAX_DBS; d++) {
         struct db *db = inst->dbs[d];
         if (!db || !db->attached) continue;
         const struct db_backup_info *full = &db->hdr.backup[DB_BK_FULL], *inc = &db->hdr.backup[DB_BK_INCREMENTAL];
-        if (type == 1) pred = inc->lsn_mark > full->lsn_mark ? inc->backup_id : full->backup_id;
-        else if (type == 2) pred = full->backup_id;
+        if (type == 1) mf.predecessor_id = inc->lsn_mark > full->lsn_mark ? inc->backup_id : full->backup_id;
+        else if (type == 2) mf.predecessor_id = full->backup_id;
     }
-    sb_printf(&b, "{\n  \"format\": 1,\n  \"backup_id\": \"%016llx\",\n  \"predecessor_id\": \"%016llx\",\n"
-                  "  \"type\": \"%s\",\n  \"begin_time\": \"%s\",\n  \"begin_us\": %llu,\n"
-                  "  \"log_signature\": \"%016llx\",\n  \"log_base\": \"%s\",\n"
-                  "  \"generations\": {\"low\": %u, \"high\": %u},\n  \"databases\": [",
-              (unsigned long long)bk->backup_id, (unsigned long long)pred, types[type], when,
-              (unsigned long long)bk->begin_us, (unsigned long long)inst->log_signature, inst->p.base, bk->gen_low,
-              bk->gen_high);
-    bool first = true;
     for (uint32_t i = 0; i < bk->nfiles; i++) {
         struct bk_file *f = &bk->files[i];
         if (!f->is_db || !inst->dbs[f->dbidx]) continue;
-        sb_printf(&b, "%s\n    {\"name\": \"%s\", \"dbidx\": %u, \"signature\": \"%016llx\", \"path\": \"",
-                  first ? "" : ",", base_name(f->path), f->dbidx,
-                  (unsigned long long)inst->dbs[f->dbidx]->hdr.db_signature);
-        /* The original path, JSON-escaped: JetRestoreInstance without a
-         * destination puts the database back there, as ESE's restore map. */
-        for (const unsigned char *c = (const unsigned char *)f->path; *c; c++) {
-            if (*c == '"' || *c == '\\') sb_printf(&b, "\\%c", *c);
-            else if (*c < 0x20) sb_printf(&b, "\\u%04x", *c);
-            else sb_printf(&b, "%c", *c);
-        }
-        sb_printf(&b, "\"}");
-        first = false;
+        /* The original path too: JetRestoreInstance without a destination
+         * puts the database back there, as ESE's restore map does. */
+        mf.dbs[mf.ndbs++] =
+            (struct manifest_db){base_name(f->path), f->dbidx, inst->dbs[f->dbidx]->hdr.db_signature, f->path};
     }
     lk_mutex_unlock(&inst->mu, LK_INSTANCE);
-    sb_printf(&b, "%s],\n  \"files\": [", first ? "" : "\n  ");
-    first = true;
     for (uint32_t i = 0; i < bk->nfiles && err >= 0; i++) {
         struct bk_file *f = &bk->files[i];
         if (!f->is_db && !f->verified && (err = verify_log(inst, f)) < 0) break;
-        sb_printf(&b, "%s\n    {\"name\": \"%s\", \"size\": %llu", first ? "" : ",", base_name(f->path),
-                  (unsigned long long)f->size);
-        if (!f->is_db) sb_printf(&b, ", \"xxh3\": \"%016llx\"", (unsigned long long)f->hash);
-        sb_printf(&b, "}");
-        first = false;
+        mf.files[mf.nfiles++] = (struct manifest_file){base_name(f->path), f->size, !f->is_db, f->is_db ? 0 : f->hash};
     }
-    sb_printf(&b, "\n  ],\n");
-    if (err >= 0 && !b.oom) {
-        uint64_t self = XXH3_64bits(b.p, b.n);
-        sb_printf(&b, "  \"manifest_checksum\": \"%016llx\"\n}\n", (unsigned long long)self);
-    }
+    if (err >= 0) err = manifest_write(&mf, &text, &len);
+out:
     bk_leave(inst);
-    if (err >= 0 && b.oom) err = JET_errOutOfMemory;
     if (err >= 0) {
         if (szManifest && cbMax) {
-            size_t n = b.n < cbMax - 1 ? b.n : cbMax - 1;
-            memcpy(szManifest, b.p, n);
+            size_t n = len < cbMax - 1 ? len : cbMax - 1;
+            memcpy(szManifest, text, n);
             szManifest[n] = '\0';
         }
-        if (pcbActual) *pcbActual = (unsigned long)b.n + 1;
-        if (szManifest && b.n + 1 > cbMax) err = JET_wrnBufferTruncated;
+        if (pcbActual) *pcbActual = (unsigned long)len + 1;
+        if (szManifest && len + 1 > cbMax) err = JET_wrnBufferTruncated;
     }
-    free(b.p);
+    free(text);
+    free(mf.dbs);
+    free(mf.files);
     return err;
 }
 

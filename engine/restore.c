@@ -26,6 +26,7 @@
 #include "diag.h"
 #include "instance.h"
 #include "jet_inspect.h"
+#include "manifest.h"
 #include "os.h"
 #include "page.h"
 #include "restore.h"
@@ -299,24 +300,6 @@ static void remove_tree_files(const char *d, bool rmdir_too)
     if (rmdir_too) rmdir(d);
 }
 
-/* The value of "key": "..." or "key": N after from; NULL if absent. */
-static const char *json_field(const char *from, const char *key, char *out, size_t cb)
-{
-    char pat[64];
-    snprintf(pat, sizeof pat, "\"%s\": ", key);
-    const char *p = strstr(from, pat);
-    if (!p) return NULL;
-    p += strlen(pat);
-    bool quoted = *p == '"';
-    if (quoted) p++;
-    size_t n = 0;
-    while (p[n] && (quoted ? p[n] != '"' : (p[n] != ',' && p[n] != '}' && p[n] != '\n'))) n++;
-    if (n >= cb) n = cb - 1;
-    memcpy(out, p, n);
-    out[n] = '\0';
-    return p + n;
-}
-
 /* "an" before a backup type that starts with a vowel (an incremental). */
 static const char *article(const char *type) { return type[0] && strchr("aeiou", type[0]) ? "an" : "a"; }
 
@@ -324,19 +307,16 @@ struct set_manifest {
     bool present;
     uint64_t backup_id, predecessor_id;
     char type[16];
-    char *text;               /* the manifest, checked (malloc'd) */
-    const char *files;        /* its "files" array, in text */
+    struct manifest mf; /* the manifest, checked */
 };
 
 /* Whether a set with a manifest lists name (a set without one is what its
  * directory holds). */
 static bool listed(const struct set_manifest *m, const char *name)
 {
-    char quoted[300];
     if (!m->present) return true;
     if (!strcmp(name, "backup.manifest")) return false;
-    snprintf(quoted, sizeof quoted, "{\"name\": \"%s\"", name);
-    return m->files && strstr(m->files, quoted);
+    return manifest_find(&m->mf, name) != NULL;
 }
 
 /*
@@ -362,19 +342,14 @@ static JET_ERR each_unlisted(const char *setdir, const struct set_manifest *m,
     return JET_errSuccess;
 }
 
-static void manifest_free(struct set_manifest *m)
-{
-    free(m->text);
-    m->text = NULL;
-    m->files = NULL;
-}
+static void set_manifest_free(struct set_manifest *m) { manifest_free(&m->mf); }
 
 /* Checks a set's backup.manifest (when there is one): its own checksum,
  * then every file it lists: present, of that size, of that hash.  m keeps
- * the text (manifest_free). */
+ * what it says (set_manifest_free). */
 static JET_ERR check_manifest(const char *setdir, struct set_manifest *m)
 {
-    char path[JET_PATH_MAX], v[128];
+    char path[JET_PATH_MAX];
     memset(m, 0, sizeof *m);
     if (os_join(path, sizeof path, setdir, "backup.manifest") < 0 || !os_exists(path)) return JET_errSuccess;
     int fd;
@@ -397,30 +372,15 @@ static JET_ERR check_manifest(const char *setdir, struct set_manifest *m)
     os_close(fd);
     text[size] = '\0';
     if (err < 0) goto out;
+    if ((err = manifest_parse(text, (size_t)size, path, &m->mf)) < 0) goto out;
     m->present = true;
-    const char *ck = strstr(text, "  \"manifest_checksum\": ");
-    if (!ck || !json_field(ck, "manifest_checksum", v, sizeof v)) {
-        err = jet_report(JET_errInvalidBackup, "%s: the manifest has no checksum line", path);
-        goto out;
-    }
-    uint64_t want = strtoull(v, NULL, 16), got = XXH3_64bits(text, (size_t)(ck - text));
-    if (want != got) {
-        err = jet_report(JET_errInvalidBackup, "%s: manifest checksum %016llx does not match its text (%016llx): edited?",
-                         path, (unsigned long long)want, (unsigned long long)got);
-        goto out;
-    }
-    if (json_field(text, "backup_id", v, sizeof v)) m->backup_id = strtoull(v, NULL, 16);
-    if (json_field(text, "predecessor_id", v, sizeof v)) m->predecessor_id = strtoull(v, NULL, 16);
-    if (json_field(text, "type", v, sizeof v)) snprintf(m->type, sizeof m->type, "%.15s", v);
-    const char *files = strstr(text, "\"files\": [");
-    m->text = text;
-    m->files = files;
-    text = NULL;
-    for (const char *e = files ? strstr(files, "{\"name\": ") : NULL; e; e = strstr(e + 1, "{\"name\": ")) {
-        char name[256], fp[JET_PATH_MAX];
-        if (!json_field(e, "name", name, sizeof name) || !json_field(e, "size", v, sizeof v)) break;
-        uint64_t fsz = strtoull(v, NULL, 10), actual = 0;
-        const char *end = strchr(e, '}');
+    m->backup_id = m->mf.backup_id;
+    m->predecessor_id = m->mf.predecessor_id;
+    snprintf(m->type, sizeof m->type, "%s", m->mf.type);
+    for (uint32_t i = 0; i < m->mf.nfiles; i++) {
+        const char *name = m->mf.files[i].name;
+        char fp[JET_PATH_MAX];
+        uint64_t fsz = m->mf.files[i].size, actual = 0;
         if ((err = os_join(fp, sizeof fp, setdir, name)) < 0) goto out;
         int f2;
         if (os_open(fp, OS_OPEN_READ, &f2) < 0) {
@@ -437,9 +397,8 @@ static JET_ERR check_manifest(const char *setdir, struct set_manifest *m)
                              (unsigned long long)fsz);
             goto out;
         }
-        const char *h = strstr(e, "\"xxh3\": ");
-        if (h && end && h < end && json_field(e, "xxh3", v, sizeof v)) {
-            uint64_t hw = strtoull(v, NULL, 16), hg = 0;
+        if (m->mf.files[i].has_xxh3) {
+            uint64_t hw = m->mf.files[i].xxh3, hg = 0;
             if ((err = log_hash_file(fp, &hg)) < 0) goto out;
             if (hw != hg) {
                 err = jet_report(JET_errLogFileCorrupt, "%s: xxh3 %016llx, the manifest says %016llx: damaged", fp,
@@ -450,7 +409,7 @@ static JET_ERR check_manifest(const char *setdir, struct set_manifest *m)
     }
 out:
     free(text);
-    if (err < 0) manifest_free(m);
+    if (err < 0) set_manifest_free(m);
     return err;
 }
 
@@ -460,7 +419,7 @@ JET_ERR JetInspectSetUnlisted(const char *setdir, void (*report)(void *arg, cons
     if (!setdir || !*setdir) return JET_errInvalidParameter;
     JET_ERR err = check_manifest(setdir, &m);
     if (err >= 0) err = each_unlisted(setdir, &m, report, arg);
-    manifest_free(&m);
+    set_manifest_free(&m);
     return err;
 }
 
@@ -593,7 +552,7 @@ JET_ERR JetRestoreSets2(const char *const *sets, int nsets, const char *target_d
         free(news[i]);
         free(olds[i]);
     }
-    for (int si = 0; si < nsets; si++) manifest_free(&ms[si]);
+    for (int si = 0; si < nsets; si++) set_manifest_free(&ms[si]);
     free(ms);
     if (err < 0) {
         /* Keep the operator's detail across the cleanup. */
@@ -704,33 +663,9 @@ static void free_sets(char **sets, int n)
 }
 
 struct orig_db {
-    char name[256];
+    char name[MANIFEST_NAME_MAX + 1];
     char path[JET_PATH_MAX];
 };
-
-/* A JSON string's text from p (just after its opening quote), unescaped;
- * NULL if it does not end or does not fit. */
-static const char *json_string(const char *p, char *out, size_t cb)
-{
-    size_t n = 0;
-    for (; *p && *p != '"'; p++) {
-        char c = *p;
-        if (c == '\\') {
-            p++;
-            if (*p == 'u' && strlen(p) >= 5) {
-                char hex[5] = {p[1], p[2], p[3], p[4], 0};
-                c = (char)strtol(hex, NULL, 16);
-                p += 4;
-            } else if (*p == '"' || *p == '\\' || *p == '/') c = *p;
-            else return NULL;
-        }
-        if (n + 1 >= cb) return NULL;
-        out[n++] = c;
-    }
-    if (*p != '"') return NULL;
-    out[n] = '\0';
-    return p + 1;
-}
 
 /*
  * The databases of a set with their original paths, from its manifest's
@@ -741,6 +676,7 @@ static const char *json_string(const char *p, char *out, size_t cb)
 static JET_ERR set_original_paths(const char *setdir, struct orig_db *dbs, int *pn)
 {
     char mp[JET_PATH_MAX];
+    struct manifest m = {0};
     JET_ERR err = os_join(mp, sizeof mp, setdir, "backup.manifest");
     if (err < 0) return err;
     int fd;
@@ -754,36 +690,29 @@ static JET_ERR set_original_paths(const char *setdir, struct orig_db *dbs, int *
     if (err >= 0 && !(text = malloc(size + 1))) err = JET_errOutOfMemory;
     if (err >= 0) err = os_pread_full(fd, text, size, 0);
     os_close(fd);
-    if (err < 0) goto out;
-    text[size] = '\0';
-    const char *p = strstr(text, "\"databases\": [");
-    const char *end = p ? strchr(p, ']') : NULL;
-    int n = 0;
-    /* Entries are {"name": "...", ..., "path": "..."}; ']' cannot occur
-     * unescaped before the array's end except inside a path, so the end is
-     * found again after each entry. */
-    while (p && (p = strstr(p, "{\"name\": \"")) && (!end || p < end)) {
-        if (n == JET_MAX_DBS) {
-            err = JET_errTooManyAttachedDatabases;
-            goto out;
-        }
-        const char *q = json_string(p + 10, dbs[n].name, sizeof dbs[n].name);
-        const char *close = q ? strchr(q, '}') : NULL;
-        const char *pp = q ? strstr(q, "\"path\": \"") : NULL;
-        if (!q || !pp || (close && pp > close) || !(q = json_string(pp + 9, dbs[n].path, sizeof dbs[n].path))) {
-            err = jet_report(JET_errInvalidBackup,
-                             "%s: the manifest does not record the original path of %s (a set from an older jetfs): "
-                             "give a destination",
-                             mp, q ? dbs[n].name : "a database");
-            goto out;
-        }
-        n++;
-        p = q;
-        end = strchr(q, ']');
+    if (err < 0 || (err = manifest_parse(text, size, mp, &m)) < 0) goto out;
+    if (m.ndbs > JET_MAX_DBS) {
+        err = JET_errTooManyAttachedDatabases;
+        goto out;
     }
-    if (!n) err = jet_report(JET_errInvalidBackup, "%s: the manifest names no database", mp);
-    *pn = n;
+    for (uint32_t i = 0; i < m.ndbs; i++) {
+        if (!m.dbs[i].path) {
+            err = jet_report(JET_errInvalidBackup,
+                             "%s: the manifest does not record the original path of %s (a set from an older jetfs, "
+                             "or a path that is not UTF-8): give a destination",
+                             mp, m.dbs[i].name);
+            goto out;
+        }
+        snprintf(dbs[i].name, sizeof dbs[i].name, "%s", m.dbs[i].name);
+        if (snprintf(dbs[i].path, sizeof dbs[i].path, "%s", m.dbs[i].path) >= (int)sizeof dbs[i].path) {
+            err = jet_report(JET_errInvalidPath, "%s: the original path of %s is too long", mp, m.dbs[i].name);
+            goto out;
+        }
+    }
+    if (!m.ndbs) err = jet_report(JET_errInvalidBackup, "%s: the manifest names no database", mp);
+    *pn = (int)m.ndbs;
 out:
+    manifest_free(&m);
     free(text);
     return err;
 }

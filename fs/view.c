@@ -28,12 +28,15 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include <jansson.h>
 
 #include "jet_inspect.h"
 #include "view.h"
@@ -850,7 +853,14 @@ out:
     return rc;
 }
 
-/* ---- status ---- */
+/* ---- status ----
+ *
+ * Built as a jansson tree (values and escaping by the library), then laid
+ * out for a person reading it with cat and for grep: each top-level member
+ * on its line; an array member's elements one per line; inside an object,
+ * a member holding objects (the backup's files) on a line of its own;
+ * everything else on one line, as jansson writes it with ", " and ": ".
+ */
 
 struct sbuf {
     char *p;
@@ -876,159 +886,217 @@ static void sb_put(struct sbuf *b, const char *s, size_t n)
     b->p[b->n] = '\0';
 }
 
-static void sb_printf(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_printf(struct sbuf *b, const char *fmt, ...)
+static void sb_indent(struct sbuf *b, const char *before, int indent)
 {
-    char tmp[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    if (n < 0) return;
-    if ((size_t)n < sizeof tmp) {
-        sb_put(b, tmp, (size_t)n);
-        return;
-    }
-    char *big = malloc((size_t)n + 1);
-    if (!big) {
+    sb_put(b, before, strlen(before));
+    for (int i = 0; i < indent; i++) sb_put(b, " ", 1);
+}
+
+static void sb_json(struct sbuf *b, json_t *v)
+{
+    char *s = json_dumps(v, JSON_ENCODE_ANY);
+    if (!s) {
         b->oom = true;
         return;
     }
-    va_start(ap, fmt);
-    vsnprintf(big, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    sb_put(b, big, (size_t)n);
-    free(big);
+    sb_put(b, s, strlen(s));
+    free(s);
 }
 
-/* A JSON string literal. */
-static void sb_str(struct sbuf *b, const char *s)
+static void sb_key(struct sbuf *b, const char *key)
 {
-    sb_put(b, "\"", 1);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') {
-            char e[2] = {'\\', (char)c};
-            sb_put(b, e, 2);
-        } else if (c < 0x20) {
-            sb_printf(b, "\\u%04x", c);
-        } else {
-            sb_put(b, s, 1);
-        }
-    }
-    sb_put(b, "\"", 1);
+    json_t *k = json_string(key);
+    if (!k) b->oom = true;
+    else sb_json(b, k);
+    json_decref(k);
+    sb_put(b, ": ", 2);
 }
 
-static void sb_time(struct sbuf *b, uint64_t us)
+static void lay_array(struct sbuf *b, json_t *a, int indent)
+{
+    size_t n = json_array_size(a);
+    sb_put(b, "[", 1);
+    for (size_t i = 0; i < n; i++) {
+        sb_indent(b, i ? ",\n" : "\n", indent + 2);
+        sb_json(b, json_array_get(a, i));
+    }
+    if (n) sb_indent(b, "\n", indent);
+    sb_put(b, "]", 1);
+}
+
+static void lay_object(struct sbuf *b, json_t *o, int indent)
+{
+    const char *k;
+    json_t *v;
+    bool first = true;
+    sb_put(b, "{", 1);
+    json_object_foreach(o, k, v)
+    {
+        bool own_line = json_is_array(v) && json_is_object(json_array_get(v, 0));
+        if (own_line) sb_indent(b, first ? "\n" : ",\n", indent + 2);
+        else if (!first) sb_put(b, ", ", 2);
+        sb_key(b, k);
+        if (own_line) lay_array(b, v, indent + 2);
+        else sb_json(b, v);
+        first = false;
+    }
+    sb_put(b, "}", 1);
+}
+
+static void lay_status(struct sbuf *b, json_t *root)
+{
+    const char *k;
+    json_t *v;
+    bool first = true;
+    sb_put(b, "{", 1);
+    json_object_foreach(root, k, v)
+    {
+        sb_indent(b, first ? "\n" : ",\n", 2);
+        sb_key(b, k);
+        if (json_is_array(v)) lay_array(b, v, 2);
+        else if (json_is_object(v)) lay_object(b, v, 2);
+        else sb_json(b, v);
+        first = false;
+    }
+    sb_put(b, "\n}\n", 3);
+}
+
+/* A JSON string of s; a path can hold any byte, and one that is not UTF-8
+ * has its bytes past ASCII shown as '?' rather than making status invalid. */
+static json_t *jstr(const char *s)
+{
+    json_t *j = json_string(s);
+    if (j || !s) return j;
+    char *c = strdup(s);
+    if (!c) return NULL;
+    for (char *p = c; *p; p++)
+        if ((unsigned char)*p >= 0x80) *p = '?';
+    j = json_string(c);
+    free(c);
+    return j;
+}
+
+static json_t *jtime(uint64_t us)
 {
     char when[32];
     time_t secs = (time_t)(us / 1000000u);
     struct tm tm;
     gmtime_r(&secs, &tm);
     strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    sb_str(b, when);
+    return json_string(when);
 }
 
-static void status_history(struct jv_view *v, struct sbuf *b)
+static json_t *jint(uint64_t x) { return json_integer(x > (uint64_t)LLONG_MAX ? LLONG_MAX : (json_int_t)x); }
+
+/* Adds v (taken, NULL for out of memory) to o as key; false if it failed. */
+static bool put_j(json_t *o, const char *key, json_t *v) { return json_object_set_new(o, key, v) == 0; }
+
+static json_t *status_history(struct jv_view *v)
 {
-    sb_printf(b, "  \"last_completed\": [");
-    for (size_t d = 0; d < v->ndb_paths; d++) {
+    json_t *all = json_array();
+    for (size_t d = 0; all && d < v->ndb_paths; d++) {
         JET_INSPECT_DBHEADER h;
         if (JetInspectDatabaseHeader(v->db_paths[d], &h) < 0) continue;
-        sb_printf(b, "%s\n    {\"database\": ", d ? "," : "");
-        sb_str(b, base_name(v->db_paths[d]));
-        for (int k = 0; k < 4; k++) {
+        json_t *e = json_object();
+        bool ok = e && put_j(e, "database", jstr(base_name(v->db_paths[d])));
+        for (int k = 0; ok && k < 4; k++) {
             const JET_INSPECT_BACKUP *bk = &h.backup[k];
-            sb_printf(b, ", ");
-            sb_str(b, kind_names[k == 0 ? JV_FULL : k == 1 ? JV_INCREMENTAL : k == 2 ? JV_DIFFERENTIAL : JV_COPY]);
-            if (!bk->backup_id) {
-                sb_printf(b, ": null");
-                continue;
-            }
-            sb_printf(b, ": {\"backup_id\": \"%016" PRIx64 "\", \"time\": ", bk->backup_id);
-            sb_time(b, bk->time_us);
-            sb_printf(b, ", \"generations\": {\"low\": %u, \"high\": %u}}", bk->gen_low, bk->gen_high);
+            char id[17];
+            snprintf(id, sizeof id, "%016" PRIx64, bk->backup_id);
+            json_t *one = !bk->backup_id ? json_null()
+                                         : json_pack("{s:s, s:o, s:{s:I, s:I}}", "backup_id", id, "time",
+                                                     jtime(bk->time_us), "generations", "low", (json_int_t)bk->gen_low,
+                                                     "high", (json_int_t)bk->gen_high);
+            ok = put_j(e, kind_names[k == 0 ? JV_FULL : k == 1 ? JV_INCREMENTAL : k == 2 ? JV_DIFFERENTIAL : JV_COPY],
+                       one);
         }
-        sb_printf(b, "}");
+        if (json_array_append_new(all, e) != 0 || !ok) {
+            json_decref(all);
+            all = NULL;
+        }
     }
-    sb_printf(b, "%s],\n", v->ndb_paths ? "\n  " : "");
+    return all;
+}
+
+static json_t *status_files(struct jv_view *v)
+{
+    json_t *files = json_array();
+    for (size_t i = 0; files && i < v->nfiles; i++) {
+        const struct jv_file *f = &v->files[i];
+        uint64_t covered = v->manifest_covered;
+        enum file_state fs = FS_UNREAD;
+        if (v->state == JV_RUNNING) fs = file_state(v, f, &covered);
+        json_t *e = json_object();
+        bool ok = e && put_j(e, "name", jstr(f->name)) && put_j(e, "size", jint(f->size));
+        if (ok && (f->is_manifest || v->state == JV_RUNNING)) ok = put_j(e, "bytes_read", jint(covered));
+        if (ok && v->state == JV_RUNNING) ok = put_j(e, "state", json_string(file_state_names[fs]));
+        if (json_array_append_new(files, e) != 0 || !ok) {
+            json_decref(files);
+            files = NULL;
+        }
+    }
+    return files;
 }
 
 /* Context: v->mu held. */
-static void status_backup(struct jv_view *v, struct sbuf *b)
+static json_t *status_backup(struct jv_view *v)
 {
     static const char *const state_names[] = {"none", "running", "ended"};
-    sb_printf(b, "  \"backup\": {\"state\": \"%s\"", state_names[v->state]);
-    if (v->state != JV_IDLE) {
-        sb_printf(b, ", \"type\": \"%s\", \"begin_time\": ", kind_names[v->kind]);
-        sb_time(b, v->begin_us);
-        sb_printf(b, ", \"generations\": {\"low\": %lu, \"high\": %lu}", v->gen_low, v->gen_high);
-        sb_printf(b, ", \"bytes_served\": %" PRIu64 ", \"reads\": %" PRIu64, v->bytes_served, v->reads);
-        sb_printf(b, ", \"idle_seconds\": %.0f", mono_now() - v->last_activity);
+    json_t *bk = json_object();
+    bool ok = bk && put_j(bk, "state", json_string(state_names[v->state]));
+    if (ok && v->state != JV_IDLE) {
+        double idle = mono_now() - v->last_activity;
+        ok = put_j(bk, "type", json_string(kind_names[v->kind])) && put_j(bk, "begin_time", jtime(v->begin_us)) &&
+             put_j(bk, "generations", json_pack("{s:I, s:I}", "low", (json_int_t)v->gen_low, "high", (json_int_t)v->gen_high)) &&
+             put_j(bk, "bytes_served", jint(v->bytes_served)) && put_j(bk, "reads", jint(v->reads)) &&
+             put_j(bk, "idle_seconds", jint(idle > 0 ? (uint64_t)(idle + 0.5) : 0));
     }
-    if (v->state == JV_RUNNING) {
+    if (ok && v->state == JV_RUNNING) {
         JET_BACKUPSTATUS st = {.cbStruct = sizeof st};
         if (JetGetBackupStatusInstance(v->inst, &st) >= 0)
-            sb_printf(b, ", \"snapshot_bytes\": {\"memory\": %llu, \"spill\": %llu, \"limit\": %llu}",
-                      st.cbPreservedMemory, st.cbPreservedSpill, (unsigned long long)v->opt.space_limit);
-        sb_printf(b, ", \"log_generations_held\": %lu", v->gen_high >= v->gen_low ? v->gen_high - v->gen_low + 1 : 0);
+            ok = put_j(bk, "snapshot_bytes",
+                       json_pack("{s:o, s:o, s:o}", "memory", jint(st.cbPreservedMemory), "spill",
+                                 jint(st.cbPreservedSpill), "limit", jint(v->opt.space_limit)));
+        ok = ok && put_j(bk, "log_generations_held",
+                         jint(v->gen_high >= v->gen_low ? v->gen_high - v->gen_low + 1 : 0));
     }
-    if (v->state != JV_IDLE) {
-        sb_printf(b, ",\n    \"files\": [");
-        for (size_t i = 0; i < v->nfiles; i++) {
-            const struct jv_file *f = &v->files[i];
-            uint64_t covered = v->manifest_covered;
-            enum file_state fs = FS_UNREAD;
-            if (v->state == JV_RUNNING) fs = file_state(v, f, &covered);
-            sb_printf(b, "%s\n      {\"name\": ", i ? "," : "");
-            sb_str(b, f->name);
-            sb_printf(b, ", \"size\": %" PRIu64, f->size);
-            if (f->is_manifest || v->state == JV_RUNNING) sb_printf(b, ", \"bytes_read\": %" PRIu64, covered);
-            if (v->state == JV_RUNNING) sb_printf(b, ", \"state\": \"%s\"", file_state_names[fs]);
-            sb_printf(b, "}");
-        }
-        sb_printf(b, "\n    ]");
+    if (ok && v->state != JV_IDLE) ok = put_j(bk, "files", status_files(v));
+    if (ok && v->state == JV_ENDED) ok = put_j(bk, "outcome", jstr(v->outcome));
+    if (!ok) {
+        json_decref(bk);
+        bk = NULL;
     }
-    if (v->state == JV_ENDED) {
-        sb_printf(b, ", \"outcome\": ");
-        sb_str(b, v->outcome);
-    }
-    sb_printf(b, "},\n");
+    return bk;
 }
 
 char *jv_status_json(struct jv_view *v, size_t *plen)
 {
     struct sbuf b = {0};
-    char when[32];
+    char when[32], failure[700];
     struct tm tm;
     gmtime_r(&v->mount_time.tv_sec, &tm);
     strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    json_t *root = json_object();
     pthread_mutex_lock(&v->mu);
-    sb_printf(&b, "{\n  \"instance\": ");
-    sb_str(&b, v->opt.instance_name ? v->opt.instance_name : "");
-    sb_printf(&b, ",\n  \"mounted_at\": \"%s\",\n  \"truncate\": \"%s\",\n", when,
-              v->opt.truncate_manual ? "manual" : "on-unmount");
-    char failure[700];
-    if (JetGetInstanceFailure(v->inst, failure, sizeof failure) < 0) {
-        sb_printf(&b, "  \"instance_state\": \"failed\",\n  \"instance_failure\": ");
-        sb_str(&b, failure);
-        sb_printf(&b, ",\n");
-    } else {
-        sb_printf(&b, "  \"instance_state\": \"running\",\n  \"instance_failure\": null,\n");
-    }
-    status_backup(v, &b);
-    status_history(v, &b);
-    sb_printf(&b, "  \"corrupt_pages\": [");
-    for (size_t i = 0; i < v->ncorrupt; i++) {
-        sb_printf(&b, "%s\n    ", i ? "," : "");
-        sb_str(&b, v->corrupt[i]);
-    }
-    sb_printf(&b, "%s],\n  \"last_error\": ", v->ncorrupt ? "\n  " : "");
-    if (v->refused[0]) sb_str(&b, v->refused);
-    else sb_printf(&b, "null");
-    sb_printf(&b, "\n}\n");
+    bool failed = JetGetInstanceFailure(v->inst, failure, sizeof failure) < 0;
+    bool ok = root && put_j(root, "instance", jstr(v->opt.instance_name ? v->opt.instance_name : "")) &&
+              put_j(root, "mounted_at", json_string(when)) &&
+              put_j(root, "truncate", json_string(v->opt.truncate_manual ? "manual" : "on-unmount")) &&
+              put_j(root, "instance_state", json_string(failed ? "failed" : "running")) &&
+              put_j(root, "instance_failure", failed ? jstr(failure) : json_null()) &&
+              put_j(root, "backup", status_backup(v)) && put_j(root, "last_completed", status_history(v));
+    json_t *corrupt = ok ? json_array() : NULL;
+    for (size_t i = 0; corrupt && i < v->ncorrupt; i++)
+        if (json_array_append_new(corrupt, jstr(v->corrupt[i])) != 0) {
+            json_decref(corrupt);
+            corrupt = NULL;
+        }
+    ok = ok && put_j(root, "corrupt_pages", corrupt) &&
+         put_j(root, "last_error", v->refused[0] ? jstr(v->refused) : json_null());
     pthread_mutex_unlock(&v->mu);
-    if (b.oom) {
+    if (ok) lay_status(&b, root);
+    json_decref(root);
+    if (!ok || b.oom) {
         free(b.p);
         return NULL;
     }

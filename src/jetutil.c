@@ -25,6 +25,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "jet.h"
 #include "jet_inspect.h"
 
@@ -72,6 +74,34 @@ static void fmt_time(char *buf, size_t cb, uint64_t us)
 
 /* ---- header ---- */
 
+static json_t *jhex(uint64_t v)
+{
+    char h[17];
+    snprintf(h, sizeof h, "%016" PRIx64, v);
+    return json_string(h);
+}
+
+/* A log position as jetutil logs prints it: generation:offset. */
+static json_t *jlsn(uint64_t lsn)
+{
+    char p[24];
+    snprintf(p, sizeof p, "%u:%u", (unsigned)(lsn >> 32), (unsigned)lsn);
+    return json_string(p);
+}
+
+/* Prints j (taken; NULL when building it failed) as one line of JSON. */
+static int print_json(const char *file, json_t *j)
+{
+    int rc = 0;
+    if (!j || json_dumpf(j, stdout, JSON_COMPACT) != 0 || putchar('\n') == EOF) {
+        fprintf(stderr, "jetutil: %s: cannot write the header as JSON (out of memory, or a path that is not UTF-8)\n",
+                file);
+        rc = EXIT_FOUND;
+    }
+    json_decref(j);
+    return rc;
+}
+
 static const char *HEADER_USAGE = "FILE [--json]\n  prints the header of a database, log generation or checkpoint file";
 
 static int cmd_header(int argc, char **argv)
@@ -86,7 +116,7 @@ static int cmd_header(int argc, char **argv)
     }
     if (!file) return usage("header", HEADER_USAGE, EXIT_USAGE);
     int kind = JetInspectFileKind(file);
-    char t1[32], t2[32];
+    char t1[32], t2[32], t3[32];
     JET_ERR err;
     if (kind == 1) {
         JET_INSPECT_DBHEADER h;
@@ -95,22 +125,29 @@ static int cmd_header(int argc, char **argv)
         fmt_time(t1, sizeof t1, h.create_us);
         fmt_time(t2, sizeof t2, h.consistent_us);
         if (json) {
-            printf("{\"file\":\"%s\",\"type\":\"database\",\"page_size\":%u,\"state\":\"%s\",\"db_signature\":\"%016" PRIx64
-                   "\",\"log_signature\":\"%016" PRIx64 "\",\"lsn_consistent\":\"%u:%u\",\"lsn_attach\":\"%u:%u\","
-                   "\"created\":\"%s\",\"consistent\":\"%s\",\"header_copies_valid\":[%s,%s],\"pages\":%u,\"file_size\":%" PRIu64
-                   ",\"format_version\":%u,\"backups\":{",
-                   file, h.page_size, h.state_name, h.db_signature, h.log_signature, (unsigned)(h.lsn_consistent >> 32),
-                   (unsigned)h.lsn_consistent, (unsigned)(h.lsn_attach >> 32), (unsigned)h.lsn_attach, t1, t2,
-                   h.copy_valid[0] ? "true" : "false", h.copy_valid[1] ? "true" : "false", h.npages, h.file_size,
-                   h.format_version);
-            for (int i = 0; i < 4; i++) {
+            json_t *bks = json_object();
+            for (int i = 0; bks && i < 4; i++) {
                 fmt_time(t1, sizeof t1, h.backup[i].time_us);
-                printf("%s\"%s\":{\"gen_low\":%u,\"gen_high\":%u,\"time\":\"%s\",\"backup_id\":\"%016" PRIx64 "\"}",
-                       i ? "," : "", bk[i], h.backup[i].gen_low, h.backup[i].gen_high, t1, h.backup[i].backup_id);
+                if (json_object_set_new(bks, bk[i],
+                                        json_pack("{s:I,s:I,s:s,s:o}", "gen_low", (json_int_t)h.backup[i].gen_low,
+                                                  "gen_high", (json_int_t)h.backup[i].gen_high, "time", t1,
+                                                  "backup_id", jhex(h.backup[i].backup_id))) != 0) {
+                    json_decref(bks);
+                    bks = NULL;
+                }
             }
-            fmt_time(t1, sizeof t1, h.discard_us);
-            printf("},\"discard\":{\"time\":\"%s\",\"cut\":\"%u:%u\",\"commits\":%" PRIu64 "}}\n",
-                   h.discard_us ? t1 : "", (unsigned)(h.discard_cut >> 32), (unsigned)h.discard_cut, h.discard_commits);
+            fmt_time(t3, sizeof t3, h.discard_us);
+            return print_json(file, json_pack("{s:s,s:s,s:I,s:s,s:o,s:o,s:o,s:o,s:s,s:s,s:[bb],s:I,s:I,s:I,s:o,"
+                                              "s:{s:s,s:o,s:I}}",
+                                              "file", file, "type", "database", "page_size", (json_int_t)h.page_size,
+                                              "state", h.state_name, "db_signature", jhex(h.db_signature),
+                                              "log_signature", jhex(h.log_signature), "lsn_consistent",
+                                              jlsn(h.lsn_consistent), "lsn_attach", jlsn(h.lsn_attach), "created", t1,
+                                              "consistent", t2, "header_copies_valid", h.copy_valid[0] != 0,
+                                              h.copy_valid[1] != 0, "pages", (json_int_t)h.npages, "file_size",
+                                              (json_int_t)h.file_size, "format_version", (json_int_t)h.format_version,
+                                              "backups", bks, "discard", "time", h.discard_us ? t3 : "", "cut",
+                                              jlsn(h.discard_cut), "commits", (json_int_t)h.discard_commits));
         } else {
             printf("database %s\n  format version   %u\n  page size        %u\n  state            %s\n  db signature     %016" PRIx64
                    "\n  log signature    %016" PRIx64 "\n  consistent at    %u:%u (%s)\n  attached at      %u:%u\n"
@@ -139,11 +176,12 @@ static int cmd_header(int argc, char **argv)
         fmt_time(t1, sizeof t1, h.create_us);
         fmt_time(t2, sizeof t2, h.prev_create_us);
         if (json)
-            printf("{\"file\":\"%s\",\"type\":\"log\",\"format_version\":%u,\"generation\":%u,\"file_size\":%u,\"page_size\":%u,"
-                   "\"signature\":\"%016" PRIx64 "\",\"created\":\"%s\",\"previous_created\":\"%s\",\"previous_hash\":\"%016" PRIx64
-                   "\",\"base\":\"%s\"}\n",
-                   file, h.format_version, h.generation, h.file_size, h.page_size, h.signature, t1, t2, h.prev_hash,
-                   h.base);
+            return print_json(file, json_pack("{s:s,s:s,s:I,s:I,s:I,s:I,s:o,s:s,s:s,s:o,s:s}", "file", file, "type", "log",
+                                              "format_version", (json_int_t)h.format_version, "generation",
+                                              (json_int_t)h.generation, "file_size", (json_int_t)h.file_size,
+                                              "page_size", (json_int_t)h.page_size, "signature", jhex(h.signature),
+                                              "created", t1, "previous_created", t2, "previous_hash", jhex(h.prev_hash),
+                                              "base", h.base));
         else
             printf("log generation %s\n  format version   %u\n  generation       %u\n  file size        %u\n  signature        %016" PRIx64
                    "\n  created          %s\n  previous created %s\n  previous hash    %016" PRIx64 "\n",
@@ -154,10 +192,14 @@ static int cmd_header(int argc, char **argv)
         JET_INSPECT_CHECKPOINT c;
         if ((err = JetInspectCheckpoint(file, &c)) < 0) return fail(file, err);
         if (json) {
-            printf("{\"file\":\"%s\",\"type\":\"checkpoint\",\"log_signature\":\"%016" PRIx64 "\",\"position\":\"%u:%u\",\"databases\":[",
-                   file, c.log_signature, (unsigned)(c.lsn >> 32), (unsigned)c.lsn);
-            for (uint32_t i = 0; i < c.ndbs; i++) printf("%s\"%s\"", i ? "," : "", c.db_paths[i]);
-            printf("]}\n");
+            json_t *dbs = json_array();
+            for (uint32_t i = 0; dbs && i < c.ndbs; i++)
+                if (json_array_append_new(dbs, json_string(c.db_paths[i])) != 0) {
+                    json_decref(dbs);
+                    dbs = NULL;
+                }
+            return print_json(file, json_pack("{s:s,s:s,s:o,s:o,s:o}", "file", file, "type", "checkpoint", "log_signature",
+                                              jhex(c.log_signature), "position", jlsn(c.lsn), "databases", dbs));
         } else {
             printf("checkpoint %s\n  log signature    %016" PRIx64 "\n  position         %u:%u\n", file, c.log_signature,
                    (unsigned)(c.lsn >> 32), (unsigned)c.lsn);

@@ -579,7 +579,10 @@ JET_ERR JetGetBackupFileInfoInstance(JET_INSTANCE instance, unsigned long iFile,
  * or "copy", as the caller intends to end it), begin time, log signature,
  * database signatures, generation range, and for every file its name,
  * size and xxHash (XXH3-64) -- omitted for database files, whose pages each
- * carry a checksum -- and last a checksum of the manifest's own text.
+ * carry a checksum -- and last the manifest's own checksum, XXH3-64 of its
+ * canonical form (engine/manifest.c: the text written here, members in a
+ * fixed order), so a manifest re-indented or with its members reordered
+ * by a tool still verifies and one with a value changed does not.
  * Computing the log hashes reads each generation once.  Before
  * JetGetLogInfo (the log range is not fixed yet) JET_errInvalidBackupSequence.
  */
@@ -650,7 +653,9 @@ JET_ERR JetExternalRestore2(char *szCheckpointFilePath, char *szLogPath, JET_RST
  * gap in the chain, then runs JetExternalRestore3 there.  A set with a
  * backup.manifest must match it: each listed file present with its size
  * and hash (JET_errLogFileCorrupt, JET_errBadBackupDatabaseSize for a
- * database), no file it does not list, its own checksum intact and its
+ * database), no file it does not list, its own checksum intact (over its
+ * values: layout and member order do not count), every member of its
+ * format present, of its type, and no other, and its
  * predecessor the set before it (JET_errInvalidBackup,
  * JET_errInvalidBackupSequence).  On failure the target directory is
  * emptied, and removed again if this call created it.

@@ -30,6 +30,10 @@ grep -q "20000 entries" "$TMP/check.out" || fail "check did not count entries"
 LOG=$(ls "$D"/edb0*.log | head -1)
 "$J" header "$LOG" --json | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["type"]=="log" and d["generation"]>=1, d'
 "$J" header "$D/edb.chk" --json | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["type"]=="checkpoint", d'
+# A path with a quote, a backslash and a tab is still one valid JSON string.
+Q=$TMP/$'odd "name" \\ tab\t'; mkdir -p "$Q"; cp "$D/jetfs.db" "$Q/"
+"$J" header "$Q/jetfs.db" --json | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["file"]==sys.argv[1], d' "$Q/jetfs.db" ||
+  fail "header --json of an oddly named file is not JSON naming it"
 "$J" header "$D/jetfs.db" | grep -q "clean shutdown" || fail "human header"
 "$J" logs "$D" > "$TMP/logs.out"
 grep -q " commit " "$TMP/logs.out" || fail "logs lists no commit"

@@ -6,7 +6,8 @@
 # the state at begin; restore refuses a non-empty target; full +
 # incremental restores, --stop-gen stops between them, --stop-time before
 # the backup is refused; an incremental alone, a missing generation and an
-# edited manifest are refused, named; recover after a kill -9 leaves a
+# edited manifest are refused, named, while manifests re-indented and
+# reordered by jq restore; recover after a kill -9 leaves a
 # clean, checkable instance.
 set -euo pipefail
 BIN=${JET_BIN:?}
@@ -136,6 +137,19 @@ cp -r "$TMP/inc" "$TMP/inc_gap"; GAP=$(printf 'edb%08X.log' "$ILOW"); rm "$TMP/i
 refused missing_gen "$GAP" "$TMP/set" "$TMP/inc_gap"
 cp -r "$TMP/inc" "$TMP/inc_edit"; sed -i 's/"type": "incremental"/"type": "differential"/' "$TMP/inc_edit/backup.manifest"
 refused edited_manifest "backup.manifest" "$TMP/set" "$TMP/inc_edit"
+# The checksum covers the manifest's values, not its layout: re-indented,
+# and with its keys sorted, by jq, both sets still verify and restore.
+cp -r "$TMP/set" "$TMP/set_jq"; cp -r "$TMP/inc" "$TMP/inc_jq"; chmod -R u+w "$TMP/set_jq" "$TMP/inc_jq"
+m=$TMP/set_jq/backup.manifest; jq . "$m" > "$m.2" && mv "$m.2" "$m"
+m=$TMP/inc_jq/backup.manifest; jq -S . "$m" > "$m.2" && mv "$m.2" "$m"
+cmp -s "$TMP/set/backup.manifest" "$TMP/set_jq/backup.manifest" && fail "jq . left the manifest byte for byte"
+cmp -s "$TMP/inc/backup.manifest" "$TMP/inc_jq/backup.manifest" && fail "jq -S . left the manifest byte for byte"
+"$J" verify "$TMP/set_jq" "$TMP/inc_jq" > "$TMP/jq.out" 2>&1 || fail "verify of jq'd manifests failed: $(cat "$TMP/jq.out")"
+"$J" restore --to "$TMP/r_jq" "$TMP/set_jq" "$TMP/inc_jq" > "$TMP/jq.out" 2>&1 || fail "restore of jq'd manifests failed: $(cat "$TMP/jq.out")"
+"$J" export "$TMP/r_jq" | cmp -s - "$TMP/export.inc" || fail "restore of jq'd manifests is not the incremental's state"
+# ... and a value changed as well is still refused, naming the manifest.
+m=$TMP/inc_jq/backup.manifest; jq '.files[0].size += 1' "$m" > "$m.2" && mv "$m.2" "$m"
+refused jq_edited "inc_jq/backup.manifest: manifest checksum" "$TMP/set_jq" "$TMP/inc_jq"
 
 # recover: a load killed with -9 is brought to a clean, checkable state.
 "$J" load "$TMP/crash" --keys 400000 --value-size 100 --batch 500 > /dev/null 2>&1 &

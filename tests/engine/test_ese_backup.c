@@ -207,8 +207,6 @@ static void test_log_range_fixed_at_get_log_info(void)
     TU_CHECK_ERR(JetEndExternalBackupInstance(inst), JET_errSuccess);
     /* The restore replays the image forward through the 'b' commits. */
     CU_ASSERT_EQUAL(restore_and_count_bad(set, rdir, &li, 1200, want_range), 0);
-    /* And with no JET_LOGINFO (every generation the set holds). */
-    CU_ASSERT_EQUAL(restore_and_count_bad(set, rdir, NULL, 1200, want_range), 0);
 
     /* The mount's way: AnyOrder, GetLogInfo at once (when the set
      * directory is opened), databases read afterwards.  Its set is fixed

@@ -35,6 +35,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "jet.h"
 #include "jet_inspect.h"
 #include "testutil.h"
@@ -1370,6 +1372,38 @@ static void test_view_concurrent_readers_see_the_snapshot_and_survive_the_end(vo
     stop();
 }
 
+/* ---- status is JSON, whatever the names in it hold ---- */
+
+static void test_view_status_is_json_whatever_the_names_hold(void)
+{
+    start("view_status_json", 300);
+    struct jv_options o = options();
+    o.instance_name = "odd \"name\" \\ tab\t line\n bad\xff end";
+    struct jv_view *v = new_view(&o);
+    struct set set;
+    begin_listing(v, JV_FULL, &set);
+    char *text = jv_status_json(v, NULL);
+    CU_ASSERT_FATAL(text != NULL);
+    json_error_t je;
+    json_t *root = json_loads(text, JSON_REJECT_DUPLICATES, &je);
+    if (!root) fprintf(stderr, "status is not JSON: line %d: %s\n%s", je.line, je.text, text);
+    CU_ASSERT_FATAL(root != NULL);
+    /* The name as given, but for the byte that is not UTF-8. */
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(root, "instance")), "odd \"name\" \\ tab\t line\n bad? end");
+    json_t *bk = json_object_get(root, "backup"), *files = json_object_get(bk, "files");
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(bk, "state")), "running");
+    CU_ASSERT(json_is_integer(json_object_get(bk, "idle_seconds")));
+    CU_ASSERT_EQUAL(json_array_size(files), (size_t)set.n);
+    CU_ASSERT(json_is_integer(json_object_get(json_array_get(files, 0), "size")));
+    CU_ASSERT(json_is_array(json_object_get(root, "last_completed")));
+    CU_ASSERT(json_is_null(json_object_get(root, "last_error")));
+    json_decref(root);
+    free(text);
+    CU_ASSERT_EQUAL(jv_end(v, JV_END_ABORT, NULL, 0), 1);
+    jv_destroy(v);
+    stop();
+}
+
 int main(void)
 {
     if (CU_initialize_registry() != CUE_SUCCESS) return 1;
@@ -1398,6 +1432,7 @@ int main(void)
                 test_view_truncate_manual_unmount_aborts_explicit_end_truncates);
     CU_add_test(suite, "an unread manifest alone aborts at unmount", test_view_unread_manifest_alone_aborts_at_unmount);
     CU_add_test(suite, "idle timeout aborts; reads fail", test_view_idle_timeout_aborts_and_reads_fail);
+    CU_add_test(suite, "status is JSON whatever the names hold", test_view_status_is_json_whatever_the_names_hold);
     CU_add_test(suite, "space limit aborts at the next tick", test_view_space_limit_aborts_at_next_tick);
     CU_add_test(suite, "corrupt pages are EIO and all listed in status",
                 test_view_corrupt_pages_are_eio_and_all_listed_in_status);

@@ -1,10 +1,13 @@
 /*
  * fuzz_manifest.c -- libFuzzer target: the backup manifest reader
- * (engine/restore.c, behind jetutil restore and verify, reached through
- * JetInspectSetUnlisted) over arbitrary manifest text.  The first byte
- * picks the mode: the text as given, or with its checksum line made
- * correct, so the parser of ids, types and file entries behind the
- * checksum test is reached too.  It must refuse or accept, never crash.
+ * (engine/manifest.c through restore.c, behind jetutil restore and verify,
+ * reached through JetInspectSetUnlisted) over arbitrary manifest text.  The
+ * first byte picks the mode: bit 0, the text as given, or (when it is a
+ * JSON object) with its manifest_checksum made correct for its canonical
+ * form, so the schema checks and file entries behind the checksum test are
+ * reached too; bits 1-2, how that object is then laid out (indented,
+ * compact, keys sorted, ASCII-only), as tools rewrite manifests.  It must
+ * refuse or accept, never crash.
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -13,9 +16,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <xxhash.h>
+#include <jansson.h>
 
 #include "jet_inspect.h"
+#include "manifest.h"
 
 static char dir[4096];
 
@@ -39,17 +43,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fputs("not a log", f);
         fclose(f);
     }
-    bool fix = size && (data[0] & 1);
+    unsigned mode = size ? data[0] : 0;
     if (size) data++, size--;
-    char *text = malloc(size + 64);
+    char *text = malloc(size + 1), *fixed = NULL;
+    if (!text) abort();
     memcpy(text, data, size);
+    text[size] = '\0';
     size_t n = size;
-    static const char key[] = "  \"manifest_checksum\": ";
-    text[n] = '\0';
-    char *ck = fix && memchr(text, '\0', n) == NULL ? strstr(text, key) : NULL;
-    if (ck) {
-        n = (size_t)(ck - text);
-        n += (size_t)snprintf(ck, 64, "%s\"%016llx\"\n}\n", key, (unsigned long long)XXH3_64bits(text, n));
+    uint64_t sum = 0;
+    if ((mode & 1) && manifest_text_checksum(text, size, &sum) >= 0) {
+        static const size_t layouts[] = {JSON_INDENT(2), JSON_COMPACT, JSON_INDENT(4) | JSON_SORT_KEYS,
+                                         JSON_COMPACT | JSON_ENSURE_ASCII};
+        json_t *root = json_loadb(text, size, 0, NULL);
+        char hex[17];
+        snprintf(hex, sizeof hex, "%016llx", (unsigned long long)sum);
+        if (root && json_object_set_new(root, "manifest_checksum", json_string(hex)) == 0)
+            fixed = json_dumps(root, layouts[(mode >> 1) & 3]);
+        json_decref(root);
+    }
+    if (fixed) {
+        free(text);
+        text = fixed;
+        n = strlen(text);
     }
     char path[128];
     snprintf(path, sizeof path, "%s/backup.manifest", dir);
