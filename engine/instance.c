@@ -211,9 +211,9 @@ static bool instance_name_taken(const char *name)
 
 bool inst_name_exists(const char *name)
 {
-    pthread_mutex_lock(&g.lock);
+    lk_mutex_lock(&g.lock, LK_REGISTRY);
     bool taken = name && *name && instance_name_taken(name);
-    pthread_mutex_unlock(&g.lock);
+    lk_mutex_unlock(&g.lock, LK_REGISTRY);
     return taken;
 }
 

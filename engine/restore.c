@@ -747,15 +747,13 @@ static JET_ERR move_file(const char *from, const char *to)
  */
 static JET_ERR restore_to_original_paths(struct jet_instance *inst, char **sets, int nsets, JET_PFNSTATUS pfn)
 {
-    static struct orig_db dbs[JET_MAX_DBS];
-    static pthread_mutex_t dbs_mu = PTHREAD_MUTEX_INITIALIZER;
+    struct orig_db *dbs = calloc(JET_MAX_DBS, sizeof *dbs); /* too big for the stack */
     char staging[JET_PATH_MAX], ck[JET_PATH_MAX];
     uint32_t *gens = NULL;
     size_t ng = 0;
     int n = 0;
     bool made = false;
-    pthread_mutex_lock(&dbs_mu);
-    JET_ERR err = set_original_paths(sets[0], dbs, &n);
+    JET_ERR err = dbs ? set_original_paths(sets[0], dbs, &n) : JET_errOutOfMemory;
     for (int i = 0; err >= 0 && i < n; i++)
         if (os_exists(dbs[i].path))
             err = jet_report(JET_errDatabaseDuplicate,
@@ -811,7 +809,7 @@ static JET_ERR restore_to_original_paths(struct jet_instance *inst, char **sets,
         if (err >= 0) err = JET_errDiskIO;
         err = jet_report(err, "%s (the restored files not yet in place are in %s)", why, staging);
     }
-    pthread_mutex_unlock(&dbs_mu);
+    free(dbs);
     free(gens);
     return err;
 }
