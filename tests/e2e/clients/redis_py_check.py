@@ -2,9 +2,10 @@
 python3-redis, run by /usr/bin/python3) through what applications do with
 it: connect (with the commands the library and its newer versions send
 then), pipelines, MULTI/EXEC through pipeline(transaction=True), WATCH
-through transaction() and watch(), SCAN over 10,000 keys with scan_iter, binary keys and
-values, calls jetfs does not support, and the asyncio client.  Exits non-zero, naming the
-check, at the first surprise.  Run by tests/e2e/test_resp_libs.sh."""
+through transaction() and watch(), SCAN over 10,000 keys with scan_iter,
+binary keys and values, calls jetfs does not support, and the asyncio
+client.  Exits non-zero, naming the check, at the first surprise.  Run by
+tests/e2e/test_resp_libs.sh."""
 import asyncio
 import sys
 
