@@ -3,7 +3,9 @@
  * for ESE's backup API ports to jet.h with type changes only.  One test per
  * point of the issue, each naming the ESE function, source file or
  * ManagedEsent test it follows, then ManagedEsent's TestStreamingBackup and
- * TestStreamingBackup2 (with their ASCII-path variants) re-expressed in C.
+ * TestStreamingBackup2 (with their ASCII-path variants) and EsentSerialize's
+ * ExternalBackup re-expressed in C.  (EsentSerialize's StreamingBackup goes
+ * through JetBackupInstance/JetRestoreInstance, the restore side's.)
  */
 #include <errno.h>
 #include <limits.h>
@@ -659,6 +661,77 @@ static void test_managed_esent_streaming_backup_ascii(void) { managed_esent("me_
 static void test_managed_esent_streaming_backup2(void) { managed_esent("me_sb2", me_streaming_backup2, 0); }
 static void test_managed_esent_streaming_backup2_ascii(void) { managed_esent("me_sb2a", me_streaming_backup2, 1); }
 
+/* ------------------------------------------------------------------ */
+/* EsentSerialize's Backup.ExternalBackup (BackupDatabaseImpl,          */
+/* BackupFiles, BackupFile), in C, with a directory for its ZIP archive: */
+/* the name lists are fetched with a buffer grown 16-fold while the     */
+/* answer fills it (it relies on ESE's min(cbMax, full) report), each   */
+/* file read to its announced size in 256 KiB reads.                     */
+/* ------------------------------------------------------------------ */
+static char *es_list_files(JET_ERR (*list)(JET_INSTANCE, char *, unsigned long, unsigned long *), int *prounds)
+{
+    unsigned long maxChars = 16, actualChars = 0;
+    char *files = NULL;
+    for (*prounds = 1;; (*prounds)++) {
+        free(files);
+        files = malloc(maxChars + 1);
+        CU_ASSERT_FATAL(files != NULL);
+        files[maxChars] = '\0';
+        TU_CHECK_ERR(list(inst, files, maxChars, &actualChars), JET_errSuccess);
+        if (actualChars < maxChars) break;
+        maxChars *= 16;
+    }
+    return files;
+}
+
+static void es_backup_file(const char *name, const char *archive)
+{
+    JET_HANDLE h;
+    unsigned long lo = 0, hi = 0;
+    static char buff[256 * 1024];
+    TU_CHECK_ERR(JetOpenFileInstance(inst, name, &h, &lo, &hi), JET_errSuccess);
+    unsigned long long remaining = lo | (unsigned long long)hi << 32;
+    char out[2600];
+    snprintf(out, sizeof out, "%s/%s", archive, strrchr(name, '/') + 1);
+    FILE *f = fopen(out, "wb");
+    CU_ASSERT_FATAL(f != NULL);
+    while (remaining > 0) {
+        unsigned long cbRead = 0;
+        TU_CHECK_ERR(JetReadFileInstance(inst, h, buff, sizeof buff, &cbRead), JET_errSuccess);
+        CU_ASSERT_FATAL(cbRead != 0); /* EndOfStreamException */
+        CU_ASSERT_FATAL(fwrite(buff, 1, cbRead, f) == cbRead);
+        remaining -= cbRead;
+    }
+    fclose(f);
+    TU_CHECK_ERR(JetCloseFileInstance(inst, h), JET_errSuccess);
+}
+
+static char want_es(int k) { return k < 1200 ? 'e' : 0; }
+
+static void test_esent_serialize_external_backup(void)
+{
+    char archive[1300], rdir[1300];
+    int rounds = 0;
+    start("es_external");
+    snprintf(archive, sizeof archive, "%s/archive", dir);
+    snprintf(rdir, sizeof rdir, "%s/restored", dir);
+    CU_ASSERT_FATAL(mkdir(archive, 0700) == 0);
+    tu_load(s, t, 0, 1200, 'e');
+    TU_CHECK_ERR(JetBeginExternalBackupInstance(inst, 0), JET_errSuccess);
+    char *files = es_list_files(get_attach, &rounds);
+    CU_ASSERT(rounds >= 2); /* 16 bytes never hold a full path */
+    for (char *p = files; *p; p += strlen(p) + 1) es_backup_file(p, archive);
+    free(files);
+    files = es_list_files(get_log, &rounds);
+    CU_ASSERT(rounds >= 2);
+    for (char *p = files; *p; p += strlen(p) + 1) es_backup_file(p, archive);
+    free(files);
+    TU_CHECK_ERR(JetTruncateLogInstance(inst), JET_errSuccess);
+    TU_CHECK_ERR(JetEndExternalBackupInstance(inst), JET_errSuccess);
+    CU_ASSERT(JetTerm(inst) >= 0);
+    CU_ASSERT_EQUAL(restore_and_count_bad(archive, rdir, NULL, 1300, want_es), 0);
+}
+
 int main(void)
 {
     if (CU_initialize_registry() != CUE_SUCCESS) return 2;
@@ -676,5 +749,6 @@ int main(void)
     ADD(test_managed_esent_streaming_backup_ascii);
     ADD(test_managed_esent_streaming_backup2);
     ADD(test_managed_esent_streaming_backup2_ascii);
+    ADD(test_esent_serialize_external_backup);
     return tu_run();
 }
