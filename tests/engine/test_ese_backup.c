@@ -97,10 +97,12 @@ static int value_is(JET_SESID ss, JET_TABLEID tt, int k, char fill)
  * counts keys k0..k<n> whose value differs from want(k). */
 static int restore_and_count_bad(const char *set, const char *rdir, JET_LOGINFO *li, int n, char (*want)(int))
 {
-    char cmd[4000], db[1300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s' && cp '%s'/* '%s/'", rdir, rdir, set, rdir);
+    char cmd[8192], db[PATH_MAX];
+    CU_ASSERT_FATAL(strlen(rdir) < 1300 && strlen(set) < 1300);
+    snprintf(cmd, sizeof cmd, "rm -rf '%.1300s' && mkdir -p '%.1300s' && cp '%.1300s'/* '%.1300s/'", rdir, rdir, set,
+             rdir);
     CU_ASSERT_FATAL(system(cmd) == 0);
-    snprintf(db, sizeof db, "%s/e.db", rdir);
+    snprintf(db, sizeof db, "%.1300s/e.db", rdir);
     JET_RSTMAP map = {dbpath, db};
     JET_ERR err = JetExternalRestore2((char *)rdir, (char *)rdir, &map, 1, (char *)rdir, li, NULL, NULL, NULL, NULL);
     if (err < 0) fprintf(stderr, "restore: %ld %s\n", err, JetGetLastErrorDetail());
