@@ -241,6 +241,14 @@ static void test_truncate_log_deletes_at_the_call(void)
     char names[65536], del[65536];
     unsigned long cb = 0;
     start("ese_truncate");
+    /* A completed full first, so that an incremental could follow it. */
+    TU_CHECK_ERR(JetBeginExternalBackupInstance(inst, 0), JET_errSuccess);
+    TU_CHECK_ERR(JetGetAttachInfoInstance(inst, names, sizeof names, &cb), JET_errSuccess);
+    copy_file_out(inst, names, NULL);
+    TU_CHECK_ERR(JetGetLogInfoInstance(inst, names, sizeof names, &cb), JET_errSuccess);
+    for (char *p = names; *p; p += strlen(p) + 1) copy_file_out(inst, p, NULL);
+    TU_CHECK_ERR(JetTruncateLogInstance(inst), JET_errSuccess);
+    TU_CHECK_ERR(JetEndExternalBackupInstance(inst), JET_errSuccess);
     tu_load(s, t, 0, 1500, 'a'); /* several 256 KiB generations */
     sleep_ms(200);
     JET_INSPECT_DBHEADER h0 = {0}, h1 = {0};
@@ -262,6 +270,9 @@ static void test_truncate_log_deletes_at_the_call(void)
     for (char *p = del; *p; p += strlen(p) + 1) CU_ASSERT(access(p, F_OK) != 0);
     CU_ASSERT(JetInspectDatabaseHeader(dbpath, &h1) >= 0);
     CU_ASSERT(memcmp(h0.backup, h1.backup, sizeof h0.backup) == 0);
+    /* The generations after the last recorded backup are gone, so the
+     * chain is broken: as ESE, an incremental is refused until a full. */
+    TU_CHECK_ERR(JetBeginExternalBackupInstance(inst, JET_bitBackupIncremental), JET_errMissingFileToBackup);
     CU_ASSERT(JetTerm(inst) >= 0);
     /* The instance still recovers: nothing it needed was deleted. */
     inst = ese_instance("ese2", dir, dir);
