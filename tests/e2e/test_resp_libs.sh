@@ -60,4 +60,7 @@ start
 [ "$(redis-cli -p "$P" GET p:999)" = 1000 ] || fail "p:999 after a restart"
 [ "$(redis-cli -p "$P" --scan --pattern 'scan:*' | wc -l)" = 10000 ] || fail "the 10,000 scan keys after a restart"
 [ "$(redis-cli -p "$P" GET scan:09999)" = 9999 ] || fail "scan:09999 after a restart"
+kill -TERM "$SERVE"
+wait "$SERVE" || fail "jetfs serve exited $? on SIGTERM"
+SERVE=""
 echo "PASS: test_resp_libs"

@@ -263,8 +263,7 @@ static void test_misuse_returns_documented_errors(void)
     instance_less_refused(0);
     TU_CHECK_ERR(JetBeginExternalBackupInstance(inst, 0), JET_errSuccess);
     TU_CHECK_ERR(JetBeginExternalBackupInstance(inst, 0), JET_errBackupInProgress);
-    /* In the database phase a name that is no attached database is ESE's
-     * -1203 (issue 12; it was -1811). */
+    /* Not an attached database, in the database phase: -1203 (issue 12). */
     TU_CHECK_ERR(JetOpenFileInstance(inst, "/no/such/file", &h, NULL, NULL), JET_errDatabaseNotFound);
     TU_CHECK_ERR(JetGetAttachInfoInstance(inst, buf, sizeof buf, &cb), JET_errSuccess);
     CU_ASSERT_STRING_EQUAL(buf, dbpath);
@@ -280,8 +279,7 @@ static void test_misuse_returns_documented_errors(void)
     TU_CHECK_ERR(JetEndExternalBackupInstance2(inst, JET_bitBackupEndNormal | JET_bitBackupEndAbort),
                  JET_errInvalidParameter);
     TU_CHECK_ERR(JetEndExternalBackupInstance2(inst, 0), JET_errInvalidParameter);
-    /* A database is opened in the database phase (issue 12: after
-     * GetLogInfo that ends the backup, test_ese_backup.c). */
+    /* Databases are opened in the database phase (issue 12: test_ese_backup.c). */
     TU_CHECK_ERR(JetEndExternalBackupInstance2(inst, JET_bitBackupEndAbort), JET_errSuccess);
     TU_CHECK_ERR(JetBeginExternalBackupInstance(inst, 0), JET_errSuccess);
     /* Stop: calls fail promptly, Close and End still work. */
@@ -384,8 +382,7 @@ static void test_snapshot_is_the_file_as_at_begin(void)
     TU_CHECK_ERR(JetBeginExternalBackupInstance(inst, JET_bitBackupIncremental), JET_errSuccess);
     TU_CHECK_ERR(JetGetAttachInfoInstance(inst, logs, sizeof logs, &cb), JET_errInvalidBackupSequence);
     JET_HANDLE h;
-    /* As ESE (an incremental is in its log phase from begin): a database
-     * open is -521 and ends the backup (issue 12; it went on before). */
+    /* ESE's incremental is in its log phase from begin: -521 ends it (issue 12). */
     TU_CHECK_ERR(JetOpenFileInstance(inst, dbpath, &h, NULL, NULL), JET_errInvalidBackupSequence);
     TU_CHECK_ERR(JetGetAttachInfoInstance(inst, logs, sizeof logs, &cb), JET_errNoBackup);
     TU_CHECK_ERR(JetBeginExternalBackupInstance(inst, JET_bitBackupIncremental), JET_errSuccess);
@@ -447,12 +444,10 @@ static void truncate_info(struct gens *out)
 
 /*
  * An aborted backup (End with JET_bitBackupEndAbort, or JetStopBackup then
- * End) truncates nothing more and changes no history: the log directory
- * holds exactly the generations it held before the End, byte for byte (all
- * of them, or all but those a JetTruncateLog deleted at its call, as ESE),
- * and the header's backup history is unchanged.  The generations are
- * chosen so that a truncation would delete some (JetGetTruncateLogInfo
- * lists them, and JetTruncateLog deletes exactly those).
+ * End) truncates nothing and changes no history: the log directory holds
+ * exactly the same generations, byte for byte, and the header's backup
+ * history is unchanged.  The generations are chosen so that a truncation
+ * would delete some (JetGetTruncateLogInfo lists them).
  */
 static void test_aborted_backup_truncates_nothing(void)
 {
@@ -479,6 +474,38 @@ static void test_aborted_backup_truncates_nothing(void)
     static struct gens g0, g1, del;
     const char *what[] = {"full, End(Abort)", "full, Stop then End(Normal)", "incremental, End(Abort)",
                           "incremental, Stop then End(Normal)"};
+    /* Without JetTruncateLog: since issue 12 it deletes at its call, as
+     * ESE's ErrLGTruncateLog (test_ese_backup.c). */
+    for (int v = 0; v < 4; v++) {
+        int full = v < 2, stop = v & 1;
+        TU_CHECK_ERR(JetBeginExternalBackupInstance(inst, full ? 0 : JET_bitBackupIncremental), JET_errSuccess);
+        read_whole_set(full, &li, &rng);
+        sleep_ms(60); /* the checkpoint settles after GetLogInfo's roll (nothing is written meanwhile) */
+        truncate_info(&del);
+        list_gens(dir, &g0, 1);
+        /* A normal end would delete these: the abort has something to keep. */
+        CU_ASSERT(del.n >= 1);
+        for (int i = 0; i < del.n; i++) CU_ASSERT(gens_find(&g0, del.g[i]) >= 0);
+        if (stop) {
+            TU_CHECK_ERR(JetStopBackupInstance(inst), JET_errSuccess);
+            TU_CHECK_ERR(JetTruncateLogInstance(inst), JET_errBackupAbortByServer);
+            /* ESE-NOTES: End returns JET_errSuccess past its two checks,
+             * stopped or not; the backup is treated as failed. */
+            TU_CHECK_ERR(JetEndExternalBackupInstance2(inst, JET_bitBackupEndNormal), JET_errSuccess);
+        } else {
+            TU_CHECK_ERR(JetEndExternalBackupInstance2(inst, JET_bitBackupEndAbort), JET_errSuccess);
+        }
+        TU_CHECK_ERR(JetEndExternalBackupInstance(inst), JET_errNoBackup);
+        list_gens(dir, &g1, 1);
+        if (!gens_equal(&g0, &g1, 1)) {
+            fprintf(stderr, "%s changed the log directory\n", what[v]);
+            print_gens("  before", &g0);
+            print_gens("  after", &g1);
+        }
+        CU_ASSERT(gens_equal(&g0, &g1, 1));
+        hd1 = live_hdr();
+        CU_ASSERT(memcmp(hd1.backup, hd0.backup, sizeof hd0.backup) == 0);
+    }
     /* A normal End while still in the database phase (JetGetLogInfo never
      * called) is a failed backup too (ESE-NOTES): the database read whole,
      * yet no history, nothing deleted, even with TruncateDone. */
@@ -496,69 +523,8 @@ static void test_aborted_backup_truncates_nothing(void)
     read_whole_set(0, &li, &rng);
     CU_ASSERT(li.ulGenLow <= hd0.backup[1].gen_high + 1);
     TU_CHECK_ERR(JetEndExternalBackupInstance2(inst, JET_bitBackupEndAbort), JET_errSuccess);
-    /* Issue 12: JetTruncateLog deletes at its call, as ESE's
-     * ErrLGTruncateLog, so what an abort keeps is everything but what that
-     * call named (the variants with truncation), or everything.  Those
-     * without truncation first: they keep the incremental chain whole,
-     * which each aborted truncation breaks (a completed full mends it
-     * before the second truncating incremental). */
-    static const int order[8] = {4, 5, 6, 7, 3, 2, 0, 1};
-    for (int i = 0; i < 8; i++) {
-        int v = order[i], full = (v & 2) == 0, stop = v & 1, truncate = v < 4;
-        if (i == 5) {
-            TU_CHECK_ERR(JetBeginExternalBackupInstance(inst, 0), JET_errSuccess);
-            read_whole_set(1, &li, &rng);
-            TU_CHECK_ERR(JetTruncateLogInstance(inst), JET_errSuccess);
-            TU_CHECK_ERR(JetEndExternalBackupInstance(inst), JET_errSuccess);
-            hd0 = live_hdr();
-        }
-        tu_load(s, t, 0, 2000, 'c');
-        sleep_ms(200);
-        TU_CHECK_ERR(JetBeginExternalBackupInstance(inst, full ? 0 : JET_bitBackupIncremental), JET_errSuccess);
-        read_whole_set(full, &li, &rng);
-        sleep_ms(60); /* the checkpoint settles after GetLogInfo's roll (nothing is written meanwhile) */
-        truncate_info(&del);
-        list_gens(dir, &g0, 1);
-        /* A normal end would delete these: the abort has something to keep. */
-        CU_ASSERT(del.n >= 1);
-        for (int i = 0; i < del.n; i++) CU_ASSERT(gens_find(&g0, del.g[i]) >= 0);
-        if (truncate) {
-            TU_CHECK_ERR(JetTruncateLogInstance(inst), JET_errSuccess);
-            /* Deleted now, exactly what was named. */
-            list_gens(dir, &g1, 1);
-            CU_ASSERT_EQUAL(g1.n, g0.n - del.n);
-            for (int i = 0; i < del.n; i++) CU_ASSERT(gens_find(&g1, del.g[i]) < 0);
-            for (int i = 0; i < g1.n; i++) CU_ASSERT(gens_find(&g0, g1.g[i]) >= 0);
-            list_gens(dir, &g0, 1);
-        }
-        if (stop) {
-            TU_CHECK_ERR(JetStopBackupInstance(inst), JET_errSuccess);
-            TU_CHECK_ERR(JetTruncateLogInstance(inst), JET_errBackupAbortByServer);
-            /* ESE-NOTES: End returns JET_errSuccess past its two checks,
-             * stopped or not; the backup is treated as failed. */
-            TU_CHECK_ERR(JetEndExternalBackupInstance2(inst, JET_bitBackupEndNormal), JET_errSuccess);
-        } else {
-            TU_CHECK_ERR(JetEndExternalBackupInstance2(inst, JET_bitBackupEndAbort), JET_errSuccess);
-        }
-        TU_CHECK_ERR(JetEndExternalBackupInstance(inst), JET_errNoBackup);
-        list_gens(dir, &g1, 1);
-        if (!gens_equal(&g0, &g1, 1)) {
-            fprintf(stderr, "%s%s changed the log directory\n", what[v & 3], truncate ? " after JetTruncateLog" : "");
-            print_gens("  before", &g0);
-            print_gens("  after", &g1);
-        }
-        CU_ASSERT(gens_equal(&g0, &g1, 1));
-        hd1 = live_hdr();
-        CU_ASSERT(memcmp(hd1.backup, hd0.backup, sizeof hd0.backup) == 0);
-    }
-    /* An aborted backup's truncation broke the incremental chain (the
-     * generations after the last recorded backup are gone): as ESE, the
-     * next incremental is refused, and a full must come first. */
-    TU_CHECK_ERR(JetBeginExternalBackupInstance(inst, JET_bitBackupIncremental), JET_errMissingFileToBackup);
     /* Control: the same full ended normally does delete (so the
      * comparisons above could fail) and records a new full. */
-    tu_load(s, t, 0, 2000, 'c');
-    sleep_ms(200);
     TU_CHECK_ERR(JetBeginExternalBackupInstance(inst, 0), JET_errSuccess);
     read_whole_set(1, &li, &rng);
     sleep_ms(60); /* the checkpoint passes what GetLogInfo's roll closed */
@@ -725,12 +691,8 @@ static void write_file(const char *d, const char *name, const void *b, size_t n)
 
 /* Writes every file of the running backup set into dir (logs always;
  * the database too for a full backup), read through the API. */
-/*
- * Begins a backup whose set is fixed at once, as the mount does: Begin with
- * JET_bitBackupAnyOrder, then JetGetLogInfo (which fixes the log range)
- * before any file is read.  What is committed afterwards is in no file of
- * the set, so "the state at begin" is what a restore gives.
- */
+/* Begins a backup whose set is fixed at once, as the mount's: AnyOrder, then
+ * GetLogInfo before any read, so a restore gives "the state at begin". */
 static void begin_fixed(JET_GRBIT grbit)
 {
     unsigned long cb = 0;
@@ -1443,8 +1405,7 @@ static void test_legacy_mode_instance_less_full_backup(void)
     TU_CHECK_ERR(JetEndExternalBackup(), JET_errNoBackup);
     TU_CHECK_ERR(JetBeginExternalBackup(0), JET_errSuccess);
     TU_CHECK_ERR(JetBeginExternalBackup(0), JET_errBackupInProgress);
-    /* After begin, before GetLogInfo: in the set, as ESE (issue 12; they
-     * were left out when the set was fixed at begin). */
+    /* After begin, before GetLogInfo: in the set, as ESE (issue 12). */
     tu_load(s, t, 0, 500, 'b');
     tu_load(s, t, 1500, 1600, 'b');
     static char dbs[65536], logs[65536], names[65536], buf[65536];

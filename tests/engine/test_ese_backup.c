@@ -3,7 +3,9 @@
  * for ESE's backup API ports to jet.h with type changes only.  One test per
  * point of the issue, each naming the ESE function, source file or
  * ManagedEsent test it follows, then ManagedEsent's TestStreamingBackup and
- * TestStreamingBackup2 (with their ASCII-path variants) re-expressed in C.
+ * TestStreamingBackup2 (with their ASCII-path variants) and EsentSerialize's
+ * ExternalBackup re-expressed in C.  (EsentSerialize's StreamingBackup goes
+ * through JetBackupInstance/JetRestoreInstance, the restore side's.)
  */
 #include <errno.h>
 #include <limits.h>
@@ -95,10 +97,12 @@ static int value_is(JET_SESID ss, JET_TABLEID tt, int k, char fill)
  * counts keys k0..k<n> whose value differs from want(k). */
 static int restore_and_count_bad(const char *set, const char *rdir, JET_LOGINFO *li, int n, char (*want)(int))
 {
-    char cmd[4000], db[1300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s' && cp '%s'/* '%s/'", rdir, rdir, set, rdir);
+    char cmd[8192], db[PATH_MAX];
+    CU_ASSERT_FATAL(strlen(rdir) < 1300 && strlen(set) < 1300);
+    snprintf(cmd, sizeof cmd, "rm -rf '%.1300s' && mkdir -p '%.1300s' && cp '%.1300s'/* '%.1300s/'", rdir, rdir, set,
+             rdir);
     CU_ASSERT_FATAL(system(cmd) == 0);
-    snprintf(db, sizeof db, "%s/e.db", rdir);
+    snprintf(db, sizeof db, "%.1300s/e.db", rdir);
     JET_RSTMAP map = {dbpath, db};
     JET_ERR err = JetExternalRestore2((char *)rdir, (char *)rdir, &map, 1, (char *)rdir, li, NULL, NULL, NULL, NULL);
     if (err < 0) fprintf(stderr, "restore: %ld %s\n", err, JetGetLastErrorDetail());
@@ -235,6 +239,14 @@ static void test_truncate_log_deletes_at_the_call(void)
     char names[65536], del[65536];
     unsigned long cb = 0;
     start("ese_truncate");
+    /* A completed full first, so that an incremental could follow it. */
+    TU_CHECK_ERR(JetBeginExternalBackupInstance(inst, 0), JET_errSuccess);
+    TU_CHECK_ERR(JetGetAttachInfoInstance(inst, names, sizeof names, &cb), JET_errSuccess);
+    copy_file_out(inst, names, NULL);
+    TU_CHECK_ERR(JetGetLogInfoInstance(inst, names, sizeof names, &cb), JET_errSuccess);
+    for (char *p = names; *p; p += strlen(p) + 1) copy_file_out(inst, p, NULL);
+    TU_CHECK_ERR(JetTruncateLogInstance(inst), JET_errSuccess);
+    TU_CHECK_ERR(JetEndExternalBackupInstance(inst), JET_errSuccess);
     tu_load(s, t, 0, 1500, 'a'); /* several 256 KiB generations */
     sleep_ms(200);
     JET_INSPECT_DBHEADER h0 = {0}, h1 = {0};
@@ -256,6 +268,9 @@ static void test_truncate_log_deletes_at_the_call(void)
     for (char *p = del; *p; p += strlen(p) + 1) CU_ASSERT(access(p, F_OK) != 0);
     CU_ASSERT(JetInspectDatabaseHeader(dbpath, &h1) >= 0);
     CU_ASSERT(memcmp(h0.backup, h1.backup, sizeof h0.backup) == 0);
+    /* The generations after the last recorded backup are gone, so the
+     * chain is broken: as ESE, an incremental is refused until a full. */
+    TU_CHECK_ERR(JetBeginExternalBackupInstance(inst, JET_bitBackupIncremental), JET_errMissingFileToBackup);
     CU_ASSERT(JetTerm(inst) >= 0);
     /* The instance still recovers: nothing it needed was deleted. */
     inst = ese_instance("ese2", dir, dir);
@@ -657,6 +672,77 @@ static void test_managed_esent_streaming_backup_ascii(void) { managed_esent("me_
 static void test_managed_esent_streaming_backup2(void) { managed_esent("me_sb2", me_streaming_backup2, 0); }
 static void test_managed_esent_streaming_backup2_ascii(void) { managed_esent("me_sb2a", me_streaming_backup2, 1); }
 
+/* ------------------------------------------------------------------ */
+/* EsentSerialize's Backup.ExternalBackup (BackupDatabaseImpl,          */
+/* BackupFiles, BackupFile), in C, with a directory for its ZIP archive: */
+/* the name lists are fetched with a buffer grown 16-fold while the     */
+/* answer fills it (it relies on ESE's min(cbMax, full) report), each   */
+/* file read to its announced size in 256 KiB reads.                     */
+/* ------------------------------------------------------------------ */
+static char *es_list_files(JET_ERR (*list)(JET_INSTANCE, char *, unsigned long, unsigned long *), int *prounds)
+{
+    unsigned long maxChars = 16, actualChars = 0;
+    char *files = NULL;
+    for (*prounds = 1;; (*prounds)++) {
+        free(files);
+        files = malloc(maxChars + 1);
+        CU_ASSERT_FATAL(files != NULL);
+        files[maxChars] = '\0';
+        TU_CHECK_ERR(list(inst, files, maxChars, &actualChars), JET_errSuccess);
+        if (actualChars < maxChars) break;
+        maxChars *= 16;
+    }
+    return files;
+}
+
+static void es_backup_file(const char *name, const char *archive)
+{
+    JET_HANDLE h;
+    unsigned long lo = 0, hi = 0;
+    static char buff[256 * 1024];
+    TU_CHECK_ERR(JetOpenFileInstance(inst, name, &h, &lo, &hi), JET_errSuccess);
+    unsigned long long remaining = lo | (unsigned long long)hi << 32;
+    char out[2600];
+    snprintf(out, sizeof out, "%s/%s", archive, strrchr(name, '/') + 1);
+    FILE *f = fopen(out, "wb");
+    CU_ASSERT_FATAL(f != NULL);
+    while (remaining > 0) {
+        unsigned long cbRead = 0;
+        TU_CHECK_ERR(JetReadFileInstance(inst, h, buff, sizeof buff, &cbRead), JET_errSuccess);
+        CU_ASSERT_FATAL(cbRead != 0); /* EndOfStreamException */
+        CU_ASSERT_FATAL(fwrite(buff, 1, cbRead, f) == cbRead);
+        remaining -= cbRead;
+    }
+    fclose(f);
+    TU_CHECK_ERR(JetCloseFileInstance(inst, h), JET_errSuccess);
+}
+
+static char want_es(int k) { return k < 1200 ? 'e' : 0; }
+
+static void test_esent_serialize_external_backup(void)
+{
+    char archive[1300], rdir[1300];
+    int rounds = 0;
+    start("es_external");
+    snprintf(archive, sizeof archive, "%s/archive", dir);
+    snprintf(rdir, sizeof rdir, "%s/restored", dir);
+    CU_ASSERT_FATAL(mkdir(archive, 0700) == 0);
+    tu_load(s, t, 0, 1200, 'e');
+    TU_CHECK_ERR(JetBeginExternalBackupInstance(inst, 0), JET_errSuccess);
+    char *files = es_list_files(get_attach, &rounds);
+    CU_ASSERT(rounds >= 2); /* 16 bytes never hold a full path */
+    for (char *p = files; *p; p += strlen(p) + 1) es_backup_file(p, archive);
+    free(files);
+    files = es_list_files(get_log, &rounds);
+    CU_ASSERT(rounds >= 2);
+    for (char *p = files; *p; p += strlen(p) + 1) es_backup_file(p, archive);
+    free(files);
+    TU_CHECK_ERR(JetTruncateLogInstance(inst), JET_errSuccess);
+    TU_CHECK_ERR(JetEndExternalBackupInstance(inst), JET_errSuccess);
+    CU_ASSERT(JetTerm(inst) >= 0);
+    CU_ASSERT_EQUAL(restore_and_count_bad(archive, rdir, NULL, 1300, want_es), 0);
+}
+
 int main(void)
 {
     if (CU_initialize_registry() != CUE_SUCCESS) return 2;
@@ -674,5 +760,6 @@ int main(void)
     ADD(test_managed_esent_streaming_backup_ascii);
     ADD(test_managed_esent_streaming_backup2);
     ADD(test_managed_esent_streaming_backup2_ascii);
+    ADD(test_esent_serialize_external_backup);
     return tu_run();
 }

@@ -3,9 +3,9 @@
  * libraries meet them on connect: HELLO with its AUTH and SETNAME options,
  * CLIENT's subcommands, SELECT, PING, ECHO, QUIT, the AUTH decision and
  * the unknown-command error, each reply compared byte for byte with what
- * Redis 7 sends.  They need no engine session, so each request goes
- * straight through resp_execute on a client with none (as after an
- * instance failure), and its reply is read from the client's buffer.
+ * Redis 7 sends; COMMAND INFO; WATCH between two clients.  Each request
+ * goes straight through resp_execute on a client opened as the server
+ * opens one (no socket), and its reply is read from the client's buffer.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -17,16 +17,44 @@
 
 static struct resp_shared sh;
 static struct resp_client cl;
+static JET_INSTANCE inst;
+static JET_SESID host_ses;
+static char dir[1024], dbpath[1100];
 
+/* One instance for the suite, with the server's table. */
+static int suite_init(void)
+{
+    char why[256] = "";
+    JET_DBID db;
+    snprintf(dir, sizeof dir, "%s", tu_scratch_dir("resp_client"));
+    snprintf(dbpath, sizeof dbpath, "%s/jetfs.db", dir);
+    if (JetCreateInstance(&inst, "respclient") < 0 || JetSetSystemParameter(&inst, 0, JET_paramSystemPath, 0, dir) < 0 ||
+        JetSetSystemParameter(&inst, 0, JET_paramLogFilePath, 0, dir) < 0 || JetInit(&inst) < 0 ||
+        JetBeginSession(inst, &host_ses, NULL, NULL) < 0 || JetCreateDatabase(host_ses, dbpath, NULL, &db, 0) < 0 ||
+        JetCloseDatabase(host_ses, db, 0) < 0 || resp_table_ensure(inst, dbpath, why, sizeof why) < 0) {
+        fprintf(stderr, "resp_client suite: cannot set up an instance in %s: %s\n", dir, why);
+        return 1;
+    }
+    return 0;
+}
+
+static int suite_clean(void)
+{
+    return JetEndSession(host_ses, 0) < 0 || JetTerm(inst) < 0;
+}
+
+/* Fresh shared state and a client opened as the server opens one (so it
+ * is whatever a new connection is), with id 42. */
 static void fresh(void)
 {
+    char why[256] = "";
     memset(&sh, 0, sizeof sh);
     resp_limits_default(&sh.lim);
     sh.max_clients = 10;
-    memset(&cl, 0, sizeof cl);
-    cl.sh = &sh;
+    sh.inst = inst;
+    sh.dbpath = dbpath;
+    CU_ASSERT_FATAL(resp_client_open(&cl, &sh, why, sizeof why) >= 0);
     cl.id = 42;
-    cl.since = time(NULL);
 }
 
 static void done(void)
@@ -109,10 +137,9 @@ static void test_hello(void)
     RT("-ERR Syntax error in HELLO option 'FOO'\r\n", "HELLO", "2", "FOO", "bar");
     RT("$2\r\nn2\r\n", "CLIENT", "GETNAME");
     /* Not inside MULTI (it would change the connection mid-transaction). */
-    cl.in_multi = true; /* MULTI itself needs a session */
+    RT("+OK\r\n", "MULTI");
     RT("-ERR Command not allowed inside a transaction\r\n", "HELLO", "2");
-    CU_ASSERT(cl.multi_dirty);
-    cl.in_multi = cl.multi_dirty = false;
+    RT("-EXECABORT Transaction discarded because of previous errors.\r\n", "EXEC");
     done();
 }
 
@@ -255,19 +282,9 @@ static void test_unknown_command_is_redis_text(void)
  */
 static void test_watch(void)
 {
-    char dir[1024], path[1100], why[256] = "";
+    char why[256] = "";
     struct resp_client a, b;
-    snprintf(dir, sizeof dir, "%s", tu_scratch_dir("resp_client_watch"));
-    snprintf(path, sizeof path, "%s/jetfs.db", dir);
     fresh();
-    sh.inst = tu_instance("respwatch", dir, (struct tu_params){0});
-    sh.dbpath = path;
-    JET_SESID ses;
-    JET_DBID db;
-    CU_ASSERT_FATAL(JetBeginSession(sh.inst, &ses, NULL, NULL) >= 0);
-    CU_ASSERT_FATAL(JetCreateDatabase(ses, path, NULL, &db, 0) >= 0);
-    CU_ASSERT_FATAL(JetCloseDatabase(ses, db, 0) >= 0);
-    CU_ASSERT_FATAL(resp_table_ensure(sh.inst, path, why, sizeof why) >= 0);
     CU_ASSERT_FATAL(resp_client_open(&a, &sh, why, sizeof why) >= 0);
     CU_ASSERT_FATAL(resp_client_open(&b, &sh, why, sizeof why) >= 0);
 
@@ -339,14 +356,13 @@ static void test_watch(void)
 
     resp_client_close(&a);
     resp_client_close(&b);
-    CU_ASSERT(JetEndSession(ses, 0) >= 0);
-    CU_ASSERT(JetTerm(sh.inst) >= 0);
+    done();
 }
 
 int main(void)
 {
     if (CU_initialize_registry() != CUE_SUCCESS) return 2;
-    CU_pSuite su = CU_add_suite("resp_client", NULL, NULL);
+    CU_pSuite su = CU_add_suite("resp_client", suite_init, suite_clean);
     CU_add_test(su, "test_hello", test_hello);
     CU_add_test(su, "test_client_subcommands", test_client_subcommands);
     CU_add_test(su, "test_select_ping_echo_quit", test_select_ping_echo_quit);

@@ -2,12 +2,15 @@
 python3-redis, run by /usr/bin/python3) through what applications do with
 it: connect (with the commands the library and its newer versions send
 then), pipelines, MULTI/EXEC through pipeline(transaction=True), WATCH
-through transaction() and watch(), SCAN over 10,000 keys with scan_iter, binary keys and
-values, and calls jetfs does not support.  Exits non-zero, naming the
-check, at the first surprise.  Run by tests/e2e/test_resp_libs.sh."""
+through transaction() and watch(), SCAN over 10,000 keys with scan_iter,
+binary keys and values, calls jetfs does not support, and the asyncio
+client.  Exits non-zero, naming the check, at the first surprise.  Run by
+tests/e2e/test_resp_libs.sh."""
+import asyncio
 import sys
 
 import redis
+import redis.asyncio
 
 PORT = int(sys.argv[1])
 checks = 0
@@ -39,7 +42,7 @@ r = client(client_name="e2e-py", decode_responses=True)
 check(r.ping() is True, "PING")
 check(r.client_getname() == "e2e-py", "CLIENT SETNAME on connect: name is %r" % r.client_getname())
 check(isinstance(r.client_id(), int) and r.client_id() > 0, "CLIENT ID")
-check(r.execute_command("SELECT", 0) is True or r.execute_command("SELECT", 0) == "OK", "SELECT 0")
+check(r.execute_command("SELECT", 0) in (True, "OK"), "SELECT 0")
 # redis-py 5 sends these two on connect, ignoring errors; they must succeed.
 check(r.execute_command("CLIENT", "SETINFO", "LIB-NAME", "redis-py") == "OK", "CLIENT SETINFO LIB-NAME")
 check(r.execute_command("CLIENT", "SETINFO", "LIB-VER", redis.__version__) == "OK", "CLIENT SETINFO LIB-VER")
@@ -202,4 +205,25 @@ check("key too long" in str(e), "a 256-byte key: %r" % e)
 
 q = client()
 check(q.quit() in (True, b"OK"), "QUIT")
+# --- the asyncio client (redis.asyncio): its own connection and parser ---
+async def async_checks():
+    a = redis.asyncio.Redis(host="127.0.0.1", port=PORT, client_name="e2e-aio", decode_responses=True)
+    check(await a.ping() is True, "asyncio PING")
+    check(await a.client_getname() == "e2e-aio", "asyncio CLIENT SETNAME on connect")
+    async with a.pipeline(transaction=True) as p:
+        p.set("aio:1", "x").incr("aio:n").get("aio:1")
+        res = await p.execute()
+    check(res == [True, 1, "x"], "asyncio MULTI/EXEC: %r" % res)
+    keys = [k async for k in a.scan_iter(match="scan:00*")]
+    check(len(keys) == len(set(keys)) == 1000, "asyncio scan_iter: %d keys" % len(keys))
+    try:
+        await a.execute_command("NOSUCH", "a")
+        check(False, "asyncio unknown command succeeded")
+    except redis.ResponseError as e:
+        check(str(e) == "unknown command 'NOSUCH', with args beginning with: 'a' ", "asyncio unknown: %s" % e)
+    await a.close()
+
+
+asyncio.run(async_checks())
+
 print("redis-py %s: %d checks passed" % (redis.__version__, checks))
