@@ -228,19 +228,8 @@ JET_ERR resp_cmd_auth(struct resp_client *c, size_t argc, char **argv, size_t *l
         resp_reply_error(&c->out, "ERR syntax error");
         return JET_errSuccess;
     }
-    if (!c->sh->auth.required) {
-        /* Redis's words, for clients configured with a password this
-         * server does not have (redis-cli -a against an open server). */
-        if (argc == 2)
-            resp_reply_error(&c->out, "ERR AUTH <password> called without any password configured for the default "
-                                      "user. Are you sure your configuration is correct?");
-        else if (resp_arg_is(argv[1], "default"))
-            resp_reply_status(&c->out, "OK");
-        else
-            resp_reply_error(&c->out, "WRONGPASS invalid username-password pair or user is disabled.");
-        return JET_errSuccess;
-    }
-    if (argc == 2 ? resp_auth_try(c, NULL, 0, argv[1], len[1]) : resp_auth_try(c, argv[1], len[1], argv[2], len[2]))
+    /* One decision for AUTH and HELLO's AUTH option (resp_client_auth). */
+    if (argc == 2 ? resp_client_auth(c, NULL, 0, argv[1], len[1]) : resp_client_auth(c, argv[1], len[1], argv[2], len[2]))
         resp_reply_status(&c->out, "OK");
     return JET_errSuccess;
 }

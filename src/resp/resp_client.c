@@ -36,6 +36,7 @@
 #include <time.h>
 
 #include "resp.h"
+#include "resp_auth.h"
 #include "resp_commands.h"
 
 /* ---- helpers ---- */
@@ -83,7 +84,7 @@ static void subcommand_arity_error(struct resp_client *c, const char *sub, size_
 
 bool resp_client_auth(struct resp_client *c, const char *user, size_t ulen, const char *pass, size_t plen)
 {
-    (void)pass, (void)plen;
+    if (c->sh->auth.required) return resp_auth_try(c, user, ulen, pass, plen);
     /* No password is configured, so the default user has none ("nopass"):
      * Redis refuses the one-argument form as a likely mistake and accepts
      * any password for "default". */
@@ -301,6 +302,12 @@ JET_ERR cmd_hello(struct resp_client *c, size_t argc, char **argv, size_t *len)
         }
     }
     if (user && !resp_client_auth(c, user, ulen, pass, plen)) return JET_errSuccess;
+    if (!c->authenticated) {
+        resp_reply_error(&c->out, "NOAUTH HELLO must be called with the client already authenticated, otherwise the "
+                                  "HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and "
+                                  "select the RESP protocol version at the same time");
+        return JET_errSuccess;
+    }
     if (name) name_set(c, name, nlen);
 
     resp_reply_array(&c->out, 14);

@@ -807,7 +807,7 @@ static const struct resp_command commands[] = {
     {"command", -1, RESP_CMD_NO_DATA, cmd_command},
     {"config", -2, RESP_CMD_NO_DATA, cmd_config},
     {"client", -2, RESP_CMD_NO_DATA, cmd_client},
-    {"hello", -1, RESP_CMD_NO_MULTI | RESP_CMD_NO_DATA, cmd_hello},
+    {"hello", -1, RESP_CMD_NO_MULTI | RESP_CMD_NO_DATA | RESP_CMD_NO_AUTH, cmd_hello},
 };
 
 /* By name (case-insensitive); with name NULL, the n-th entry (for COUNT). */

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "resp_auth.h"
 #include "resp_commands.h"
 #include "testutil.h"
 
@@ -263,6 +264,29 @@ static void test_auth_decision(void)
     done();
 }
 
+/* With a password: HELLO needs its AUTH option (or an earlier AUTH), which
+ * takes the same check as AUTH, with Redis's texts. */
+static void test_hello_with_a_password(void)
+{
+    char why[256] = "";
+    fresh();
+    resp_client_close(&cl);
+    CU_ASSERT_FATAL(resp_auth_init(&sh.auth, "s3cret", 6) == 0);
+    CU_ASSERT_FATAL(resp_client_open(&cl, &sh, why, sizeof why) >= 0);
+    cl.id = 42;
+    RT("-NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> "
+       "<pass> option can be used to authenticate the client and select the RESP protocol version at the same time\r\n",
+       "HELLO", "2");
+    RT("-NOAUTH Authentication required.\r\n", "CLIENT", "GETNAME");
+    RT("-WRONGPASS invalid username-password pair or user is disabled.\r\n", "HELLO", "2", "AUTH", "default", "nope");
+    RT("-WRONGPASS invalid username-password pair or user is disabled.\r\n", "HELLO", "2", "AUTH", "admin", "s3cret");
+    RT("-NOAUTH Authentication required.\r\n", "PING");
+    RT(HELLO2, "HELLO", "2", "AUTH", "default", "s3cret", "SETNAME", "app");
+    RT("$3\r\napp\r\n", "CLIENT", "GETNAME");
+    RT("+PONG\r\n", "PING");
+    done();
+}
+
 static void test_unknown_command_is_redis_text(void)
 {
     fresh();
@@ -368,6 +392,7 @@ int main(void)
     CU_add_test(su, "test_select_ping_echo_quit", test_select_ping_echo_quit);
     CU_add_test(su, "test_command_info", test_command_info);
     CU_add_test(su, "test_auth_decision", test_auth_decision);
+    CU_add_test(su, "test_hello_with_a_password", test_hello_with_a_password);
     CU_add_test(su, "test_unknown_command_is_redis_text", test_unknown_command_is_redis_text);
     CU_add_test(su, "test_watch", test_watch);
     return tu_run();
