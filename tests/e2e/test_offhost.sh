@@ -5,8 +5,9 @@
 # `rclone serve restic` (with a user and password), while clients write.
 #  - a full set, then two incrementals, each ending normally (logs
 #    truncated on the live instance);
-#  - a failed restic run (wrong repository password) fails the recipe
-#    (exit 1, said): nothing truncated, no snapshot, and the next
+#  - a failed restic run (wrong repository password; or exit 3 after
+#    storing, injected) fails the recipe (exit 1, said): the backup is
+#    aborted, nothing truncated, no snapshot left, and the next
 #    incremental still chains;
 #  - `offhost-backup restore` fetches the newest full and every incremental
 #    after it from the repository and `jetutil restore`s them: its
@@ -93,7 +94,24 @@ wait_for "the remount" mounted
 [ "$(truncated_since)" = "$before" ] || fail "the failed store truncated logs"
 [ "$(restic snapshots --json | jq length)" = 2 ] || fail "the failed run left a snapshot: $(restic snapshots)"
 
-# The next incremental chains on (it holds what the failed one did).
+# restic read every file but failed at the end with exit 3 ("some files
+# could not be read", a snapshot saved anyway), injected by a wrapper: the
+# partial snapshot is forgotten and the backup aborted.
+mkdir -p "$TMP/fakebin"
+real_restic=$(command -v restic)
+printf '#!/usr/bin/env bash\nif [ "$1" = backup ]; then "%s" "$@"; exit 3; fi\nexec "%s" "$@"\n' \
+  "$real_restic" "$real_restic" > "$TMP/fakebin/restic"
+chmod +x "$TMP/fakebin/restic"
+write_batch inc2b 500
+rc=0; PATH=$TMP/fakebin:$PATH "$OFF" backup "$M" incremental > "$TMP/off.log" 2>&1 || rc=$?
+[ $rc -eq 1 ] || fail "a restic exit 3 made the recipe exit $rc: $(cat "$TMP/off.log")"
+grep -q "(exit 3): the backup was aborted, nothing truncated" "$TMP/off.log" || fail "exit 3 was not said: $(cat "$TMP/off.log")"
+wait_for "the remount" mounted
+[ "$(truncated_since)" = "$before" ] || fail "the backup restic half-stored truncated logs"
+grep -q "incremental backup aborted" "$TMP/serve.log" || fail "serve did not log the abort of the half-stored backup"
+[ "$(restic snapshots --json | jq length)" = 2 ] || fail "the partial snapshot was not forgotten: $(restic snapshots)"
+
+# The next incremental chains on (it holds what the failed ones did).
 write_batch inc3 1000
 "$OFF" backup "$M" incremental > "$TMP/off.log" 2>&1 || fail "offhost-backup backup incremental (after the failure): $(cat "$TMP/off.log")"
 wait_for "the remount" mounted
