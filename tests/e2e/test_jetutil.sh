@@ -108,24 +108,57 @@ rc=0; "$J" checklog "$TMP/cl" > "$TMP/cl2.out" || rc=$?
 [ $rc -eq 1 ] || fail "checklog of a damaged log exited $rc"
 grep -q "edb00000002.log.*DAMAGED.*offset" "$TMP/cl2.out" || fail "checklog does not name the damage: $(cat "$TMP/cl2.out")"
 # recover --discard-after-damage: damage in a generation of a crashed
-# instance (the one before the newest, where damage is never a torn tail)
+# instance (after the checkpoint, before the newest generation)
 # is refused, then, on request, the log ends at the last commit before it;
 # what is lost is said, the originals are kept and later generations moved
 # aside, the log records the discard, and whole transactions survive.
-"$J" load "$TMP/dm" --keys 400000 --value-size 200 --batch 10 > /dev/null 2>&1 &
-LOADER=$!
-for _ in $(seq 1 600); do [ -e "$TMP/dm/edb00000003.log" ] && break; sleep 0.05; done
-sleep 0.3
-kill -9 $LOADER 2>/dev/null || true
-wait $LOADER 2>/dev/null || true
-newest=$(cd "$TMP/dm" && ls edb[0-9A-F]*.log | sort | tail -2 | head -1)
-python3 -c "
-import sys
-p = sys.argv[1]
-b = bytearray(open(p, 'rb').read())
-used = len(b.rstrip(b'\\0'))
-assert used > 4096 + 4096, 'too little in the generation'
-b[4096 + (used - 4096) // 2] ^= 0x5a; open(p, 'wb').write(b)" "$TMP/dm/$newest"
+# The damage must lie where recovery reads: from the checkpoint's position
+# on (damage before it harms nothing, and recover rightly ignores it), and
+# not in the newest generation, whose last flush a crash may tear, and
+# after which discard has no later generation to move aside.  The byte
+# flipped is the middle of that span; when a crash leaves no such span (the
+# checkpoint caught up with the newest generation), the load goes on and
+# crashes again.
+damage_after_checkpoint() {
+  local ck
+  ck=$("$J" header "$TMP/dm/edb.chk" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["position"])')
+  (cd "$TMP/dm" && python3 -c "
+import os, re, sys
+ckgen, ckoff = (int(x) for x in sys.argv[1].split(':'))
+gens = sorted(f for f in os.listdir('.') if re.fullmatch('edb[0-9A-F]{8}[.]log', f))
+spans = []
+for f in gens[:-1]:
+    g = int(f[3:-4], 16)
+    if g < ckgen: continue
+    used = len(open(f, 'rb').read().rstrip(b'\\0'))
+    lo = ckoff if g == ckgen else 4096
+    if used > lo: spans.append((f, lo, used))
+total = sum(hi - lo for _, lo, hi in spans)
+if total < 8192: sys.exit(0)
+at = total // 2
+for f, lo, hi in spans:
+    if at < hi - lo:
+        b = bytearray(open(f, 'rb').read()); b[lo + at] ^= 0x5a; open(f, 'wb').write(b)
+        print(f); break
+    at -= hi - lo
+" "$ck")
+}
+newest=
+for attempt in 1 2 3 4 5 6; do
+  "$J" load "$TMP/dm" --keys 400000 --value-size 200 --batch 10 > /dev/null 2>&1 &
+  LOADER=$!
+  if [ "$attempt" = 1 ]; then
+    for _ in $(seq 1 600); do [ -e "$TMP/dm/edb00000003.log" ] && break; sleep 0.05; done
+    sleep 0.3
+  else
+    sleep 1.5
+  fi
+  kill -9 $LOADER 2>/dev/null || true
+  wait $LOADER 2>/dev/null || true
+  newest=$(damage_after_checkpoint)
+  [ -n "$newest" ] && break
+done
+[ -n "$newest" ] || fail "no generation was damaged"
 cp "$TMP/dm/$newest" "$TMP/damaged.copy"
 before=$(cd "$TMP/dm" && sha256sum * | sort)
 rc=0; "$J" recover "$TMP/dm" > "$TMP/dm1.out" 2>&1 || rc=$?
