@@ -25,7 +25,7 @@ fail() {
 }
 if [ ! -c /dev/fuse ]; then
   if [ -n "${CI:-}" ]; then fail "/dev/fuse is missing under CI"; fi
-  echo "SKIP: no /dev/fuse"; exit 0
+  echo "SKIP: no /dev/fuse"; exit 77
 fi
 cleanup() {
   for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null && wait "$p" 2>/dev/null || true; done

@@ -28,7 +28,7 @@ fail() {
 }
 if [ ! -c /dev/fuse ]; then
   if [ -n "${CI:-}" ]; then fail "/dev/fuse is missing under CI"; fi
-  echo "SKIP: no /dev/fuse"; exit 0
+  echo "SKIP: no /dev/fuse"; exit 77
 fi
 for tool in restic rclone jq redis-cli; do command -v "$tool" > /dev/null || fail "$tool is missing (scripts/deps installs it)"; done
 cleanup() {
