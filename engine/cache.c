@@ -32,6 +32,7 @@
 #include "lockrank.h"
 #include "os.h"
 #include "page.h"
+#include "snapshot.h"
 
 struct pgbuf *pgbuf_new(uint32_t page_size)
 {

@@ -419,3 +419,22 @@ void db_close_session(struct session *s)
     }
     lk_mutex_unlock(&inst->mu, LK_INSTANCE);
 }
+
+/* ---- allocation (the snapshot lock lives with the db) ---- */
+
+struct db *db_alloc(void)
+{
+    struct db *db = calloc(1, sizeof *db);
+    if (db) {
+        db->fd = -1;
+        pthread_rwlock_init(&db->snap_lock, NULL);
+    }
+    return db;
+}
+
+void db_release(struct db *db)
+{
+    if (!db) return;
+    pthread_rwlock_destroy(&db->snap_lock);
+    free(db);
+}

@@ -4,8 +4,7 @@
  * database.c creates, attaches, detaches, opens and closes database files
  * (the instance's dbs[], under instance.mu).  A database's snap_lock
  * (LK_SNAP) guards its backup snapshot: readers of the snapshot take it
- * shared, every page write exclusive.  db_write_page, db_alloc and
- * db_release are defined in backup.c, which owns the snapshots.
+ * shared, every page write exclusive (snapshot.h).
  */
 #ifndef JET_DATABASE_H
 #define JET_DATABASE_H
@@ -17,31 +16,7 @@
 #include "dbfile.h"
 #include "instance.h"
 
-/*
- * A copy-on-write snapshot of a database file, for a backup: the file as it
- * stood at begin.  Before the engine overwrites a page below npages, the
- * old contents are preserved here (snap_preserve_locked); readers take the
- * preserved copy if there is one, else the file.  Protected by the
- * database's snap_lock (readers shared, page writers exclusive).
- */
-struct snapshot {
-    uint64_t size;            /* file size at begin */
-    uint32_t npages;
-    uint32_t *keys;           /* open addressing: pgno + 1, 0 = empty */
-    uint8_t **pages;          /* in memory, or NULL when spilled */
-    uint64_t *spill_off;      /* where a spilled page lives in the spill file */
-    size_t cap, n;
-    uint64_t bytes;           /* memory held by preserved pages */
-    uint64_t mem_max;         /* past this, pages spill to the file */
-    int spill_fd;             /* -1 until the first spill */
-    char spill_path[JET_PATH_MAX];
-    uint64_t spill_bytes;
-    /* Preserving a page failed (the spill file's disk is full, say): the
-     * engine's writes go on unpreserved, the backup can no longer be
-     * served and fails with this reason. */
-    bool failed;
-    char failure[512];
-};
+struct snapshot;
 
 struct db {
     uint32_t dbidx;
@@ -55,12 +30,6 @@ struct db {
     bool attached;
 };
 
-/* Writes one page of a database file, preserving it first for a backup's
- * snapshot.  Every engine write of a data page goes through here; the header
- * pages (dbfile.c, not part of the snapshot's page copies) and the pages a
- * new file is created with (database.c, before any backup can see it) are
- * written directly. */
-JET_ERR db_write_page(struct db *db, uint32_t pgno, const uint8_t *page, uint32_t page_size);
 
 struct db *db_alloc(void);
 void db_release(struct db *db);
