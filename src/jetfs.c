@@ -29,8 +29,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "instance_dir.h"
 #include "jet.h"
-#include "jet_inspect.h"
 #include "jetfs.h"
 #include "notify.h"
 #ifdef JETFS_HAVE_RESP

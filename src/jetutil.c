@@ -27,6 +27,7 @@
 
 #include <jansson.h>
 
+#include "instance_dir.h"
 #include "jet.h"
 #include "jet_inspect.h"
 

@@ -17,10 +17,6 @@
 extern "C" {
 #endif
 
-/* The file names an instance directory holds (jetfs serve and jetutil). */
-#define JETFS_DB_NAME "jetfs.db"
-#define JETFS_BASE_NAME "edb"
-
 typedef struct {
     uint32_t gen_low, gen_high;
     uint64_t time_us, backup_id, predecessor_id;

@@ -73,7 +73,7 @@ int main(int argc, char **argv)
     JET_ERR err;
     static const char key[] = "greeting", val[] = "hello from pkg-config";
 
-    snprintf(db, sizeof db, "%s/%s", dir, JETFS_DB_NAME);
+    snprintf(db, sizeof db, "%s/jetfs.db", dir);
     if ((err = JetCreateInstance(&inst, "installed")) < 0) return failed("JetCreateInstance", err);
     if ((err = JetSetSystemParameter(&inst, 0, JET_paramSystemPath, 0, dir)) < 0 ||
         (err = JetSetSystemParameter(&inst, 0, JET_paramLogFilePath, 0, dir)) < 0)

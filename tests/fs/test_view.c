@@ -37,6 +37,9 @@
 
 #include <jansson.h>
 
+/* The database file name jetfs serve uses (src/instance_dir.h). */
+#define DB_NAME "jetfs.db"
+
 #include "jet.h"
 #include "jet_inspect.h"
 #include "testutil.h"
@@ -91,7 +94,7 @@ static void restart(void)
 static void start(const char *name, int nkeys)
 {
     snprintf(dir, sizeof dir, "%s", tu_scratch_dir(name));
-    snprintf(dbpath, sizeof dbpath, "%s/%s", dir, JETFS_DB_NAME);
+    snprintf(dbpath, sizeof dbpath, "%s/%s", dir, DB_NAME);
     snprintf(inst_name, sizeof inst_name, "view%d", ++ninstances);
     CU_ASSERT_FATAL(open_instance(1) >= 0);
     tu_load(s, t, 0, nkeys, 'a');
@@ -430,7 +433,7 @@ static void test_view_opening_kind_dir_begins_and_set_stays_stable(void)
     unsigned long ngens = bst.ulGenHigh - bst.ulGenLow + 1;
     /* The database, every generation of the set, the manifest last. */
     CU_ASSERT_EQUAL_FATAL(set.n, (int)(1 + ngens + 1));
-    const struct jv_entry *db = find(&set, JETFS_DB_NAME);
+    const struct jv_entry *db = find(&set, DB_NAME);
     CU_ASSERT_FATAL(db != NULL);
     CU_ASSERT_EQUAL(db->ino, JV_INO_DB);
     CU_ASSERT(S_ISREG(db->st.st_mode));
@@ -515,7 +518,7 @@ static void test_view_lookup_in_kind_dir_begins_that_backup(void)
     struct jv_view *v = new_view(NULL);
     struct jv_entry e;
     /* `cat MOUNT/backup/copy/jetfs.db` starts with this lookup. */
-    CU_ASSERT_EQUAL(jv_lookup(v, JV_INO_KIND + JV_COPY, JETFS_DB_NAME, &e), 0);
+    CU_ASSERT_EQUAL(jv_lookup(v, JV_INO_KIND + JV_COPY, DB_NAME, &e), 0);
     CU_ASSERT_EQUAL(e.ino, JV_INO_DB_OF(JV_COPY, 0));
     CU_ASSERT_EQUAL(e.st.st_ino, JV_INO_DB_OF(JV_COPY, 0));
     CU_ASSERT(e.st.st_size > 0);
@@ -533,7 +536,7 @@ static void test_view_lookup_in_kind_dir_begins_that_backup(void)
     v = new_view(NULL);
     struct set set;
     begin_listing(v, JV_FULL, &set);
-    CU_ASSERT_EQUAL(find(&set, JETFS_DB_NAME) ? find(&set, JETFS_DB_NAME)->ino : 0, JV_INO_DB);
+    CU_ASSERT_EQUAL(find(&set, DB_NAME) ? find(&set, DB_NAME)->ino : 0, JV_INO_DB);
     jv_destroy(v);
     stop();
 }
@@ -600,7 +603,7 @@ static void test_view_a_set_only_listed_gives_way_to_another_kind(void)
     struct jv_view *v = new_view(NULL);
     struct set full, copy, again;
     begin_listing(v, JV_FULL, &full);
-    const struct jv_entry *db = find(&full, JETFS_DB_NAME);
+    const struct jv_entry *db = find(&full, DB_NAME);
     CU_ASSERT_FATAL(db != NULL);
     CU_ASSERT_EQUAL(db->ino, JV_INO_DB_OF(JV_FULL, 0));
     uint64_t old_db = db->ino;
@@ -615,11 +618,11 @@ static void test_view_a_set_only_listed_gives_way_to_another_kind(void)
     CU_ASSERT_EQUAL(jv_readdir(v, JV_INO_KIND + JV_INCREMENTAL, 0, &e, 1), -EPERM);
     CU_ASSERT_EQUAL(engine_backup_running(), 0);
     begin_listing(v, JV_FULL, &again);
-    db = find(&again, JETFS_DB_NAME);
+    db = find(&again, DB_NAME);
     CU_ASSERT_FATAL(db != NULL);
     CU_ASSERT_NOT_EQUAL(db->ino, old_db);
     CU_ASSERT_EQUAL(db->st.st_ino, JV_INO_DB_OF(JV_FULL, 0));
-    CU_ASSERT_EQUAL(jv_lookup(v, JV_INO_KIND + JV_FULL, JETFS_DB_NAME, &e), 0);
+    CU_ASSERT_EQUAL(jv_lookup(v, JV_INO_KIND + JV_FULL, DB_NAME, &e), 0);
     CU_ASSERT_EQUAL(e.ino, db->ino);
     /* Nothing was recorded by the sets that gave way. */
     JET_INSPECT_DBHEADER h1 = header();
@@ -749,7 +752,7 @@ static void test_view_incremental_without_full_is_eperm(void)
     tu_load(s, t, 800, 1200, 'i');
     v = new_view(NULL);
     begin_listing(v, JV_INCREMENTAL, &set);
-    CU_ASSERT_PTR_NULL(find(&set, JETFS_DB_NAME));
+    CU_ASSERT_PTR_NULL(find(&set, DB_NAME));
     CU_ASSERT(set.n >= 2);
     for (int i = 0; i < set.n - 1; i++) CU_ASSERT(gen_of_name(set.e[i].name) != 0);
     CU_ASSERT_STRING_EQUAL(set.e[set.n - 1].name, JV_MANIFEST_NAME);
@@ -789,7 +792,7 @@ static void test_view_random_reads_equal_sequential_and_the_snapshot_at_begin(vo
     tu_load(s, t, 0, 1500, 'z');
     tu_load(s, t, 1500, 3000, 'y');
     CU_ASSERT(wait_preserved(8 * PAGE));
-    const struct jv_entry *db = find(&set, JETFS_DB_NAME);
+    const struct jv_entry *db = find(&set, DB_NAME);
     CU_ASSERT_FATAL(db != NULL);
     int dbi = (int)(db - set.e);
     {
@@ -902,7 +905,7 @@ static void test_view_unmount_after_half_the_database_aborts_and_changes_nothing
     JET_INSPECT_DBHEADER h0 = header();
     struct gens before;
     log_gens(&before);
-    read_set(v, &set, NULL, JETFS_DB_NAME);
+    read_set(v, &set, NULL, DB_NAME);
     char why[1024];
     CU_ASSERT_EQUAL(jv_end(v, JV_END_UNMOUNT, why, sizeof why), 1);
     CU_ASSERT_PTR_NOT_NULL(strstr(why, "aborted"));
@@ -925,17 +928,17 @@ static void test_view_explicit_normal_end_is_refused_until_read_whole(void)
     struct gens before;
     log_gens(&before);
     CU_ASSERT_FATAL(before.low < bst.ulGenLow);
-    read_set(v, &set, NULL, JETFS_DB_NAME);
+    read_set(v, &set, NULL, DB_NAME);
     char why[1024];
     CU_ASSERT_EQUAL(jv_end(v, JV_END_NORMAL, why, sizeof why), -EAGAIN);
-    CU_ASSERT_PTR_NOT_NULL(strstr(why, JETFS_DB_NAME));
+    CU_ASSERT_PTR_NOT_NULL(strstr(why, DB_NAME));
     /* Nothing changed: still running, nothing deleted or recorded. */
     CU_ASSERT_EQUAL(engine_backup_running(), 1);
     CU_ASSERT(status_has(v, "\"state\": \"running\""));
-    CU_ASSERT(status_says(v, "last_error", JETFS_DB_NAME, (char *)NULL));
+    CU_ASSERT(status_says(v, "last_error", DB_NAME, (char *)NULL));
     check_untouched(&before, &h0);
     /* Reading the rest makes the same request succeed. */
-    const struct jv_entry *db = find(&set, JETFS_DB_NAME);
+    const struct jv_entry *db = find(&set, DB_NAME);
     CU_ASSERT_FATAL(db != NULL);
     int64_t fh = jv_open(v, db->ino);
     CU_ASSERT_FATAL(fh > 0);
@@ -978,7 +981,7 @@ static void test_view_copy_and_differential_normal_end_truncate_nothing(void)
     /* Copy: recorded as a copy, the full history untouched. */
     struct jv_view *v = new_view(NULL);
     begin_listing(v, JV_COPY, &set);
-    CU_ASSERT_PTR_NOT_NULL(find(&set, JETFS_DB_NAME));
+    CU_ASSERT_PTR_NOT_NULL(find(&set, DB_NAME));
     log_gens(&before);
     read_set(v, &set, NULL, NULL);
     CU_ASSERT_EQUAL(jv_end(v, JV_END_UNMOUNT, why, sizeof why), 0);
@@ -1003,7 +1006,7 @@ static void test_view_copy_and_differential_normal_end_truncate_nothing(void)
     /* Differential: recorded, nothing truncated, even with every log read. */
     v = new_view(NULL);
     begin_listing(v, JV_DIFFERENTIAL, &set);
-    CU_ASSERT_PTR_NULL(find(&set, JETFS_DB_NAME));
+    CU_ASSERT_PTR_NULL(find(&set, DB_NAME));
     log_gens(&before);
     read_set(v, &set, NULL, NULL);
     CU_ASSERT_EQUAL(jv_end(v, JV_END_UNMOUNT, why, sizeof why), 0);
@@ -1175,7 +1178,7 @@ static void test_view_corrupt_pages_are_eio_and_all_listed_in_status(void)
     struct jv_view *v = new_view(NULL);
     struct set set;
     begin_listing(v, JV_FULL, &set);
-    const struct jv_entry *db = find(&set, JETFS_DB_NAME);
+    const struct jv_entry *db = find(&set, DB_NAME);
     CU_ASSERT_FATAL(db != NULL && db->st.st_size >= 40 * (off_t)PAGE);
     /* Nothing is committed after begin: pages 10 and 20 are served from
      * the file itself. */
@@ -1197,7 +1200,7 @@ static void test_view_corrupt_pages_are_eio_and_all_listed_in_status(void)
     CU_ASSERT_EQUAL(jv_read(v, fh, 30 * PAGE, buf, PAGE), (ssize_t)PAGE);
     CU_ASSERT_EQUAL(jv_read(v, fh, 0, buf, PAGE), (ssize_t)PAGE);
     /* Every damaged page is listed, each once, naming the page. */
-    CU_ASSERT(status_says(v, "corrupt_pages", "page 10 ", "page 20 ", JETFS_DB_NAME, (char *)NULL));
+    CU_ASSERT(status_says(v, "corrupt_pages", "page 10 ", "page 20 ", DB_NAME, (char *)NULL));
     char *cp = status_field(v, "corrupt_pages");
     int entries = 0;
     for (const char *p = cp; (p = strstr(p, "\n    \"")); p++) entries++;
@@ -1207,7 +1210,7 @@ static void test_view_corrupt_pages_are_eio_and_all_listed_in_status(void)
     /* The backup can no longer end normally: everything else read whole. */
     struct gens before, after;
     log_gens(&before);
-    read_set(v, &set, JETFS_DB_NAME, NULL);
+    read_set(v, &set, DB_NAME, NULL);
     unsigned char *all = malloc((size_t)db->st.st_size);
     CU_ASSERT_FATAL(all != NULL);
     read_range(v, fh, 0, 10 * PAGE, all, 65536);
@@ -1217,7 +1220,7 @@ static void test_view_corrupt_pages_are_eio_and_all_listed_in_status(void)
     jv_release(v, fh);
     char why[1024];
     CU_ASSERT_EQUAL(jv_end(v, JV_END_UNMOUNT, why, sizeof why), 1);
-    CU_ASSERT(status_says(v, "outcome", "aborted", JETFS_DB_NAME, (char *)NULL));
+    CU_ASSERT(status_says(v, "outcome", "aborted", DB_NAME, (char *)NULL));
     log_gens(&after);
     CU_ASSERT(none_deleted(&before, &after));
     free(buf);
@@ -1332,7 +1335,7 @@ static void test_view_concurrent_readers_see_the_snapshot_and_survive_the_end(vo
     pthread_t th[NREADERS];
     for (int i = 0; i < NREADERS; i++) {
         /* Two on the database, the others on log generations. */
-        const struct jv_entry *e = i < 2 ? find(&set, JETFS_DB_NAME) : &set.e[1 + (i - 2) % (set.n - 2)];
+        const struct jv_entry *e = i < 2 ? find(&set, DB_NAME) : &set.e[1 + (i - 2) % (set.n - 2)];
         CU_ASSERT_FATAL(e != NULL && e->ino != JV_INO_MANIFEST);
         size_t n = 0;
         ref[i] = read_file(v, e->ino, -1, &n);
