@@ -39,6 +39,8 @@
 
 #define EXIT_FAIL 1
 #define EXIT_USAGE 2
+/* parse_serve: --help was asked for and shown; serve exits 0 without serving. */
+#define HELP_SHOWN (-1)
 
 static const char *USAGE =
     "usage: jetfs serve DBDIR MOUNT [options]   host the instance in DBDIR, mount its backups on MOUNT\n"
@@ -328,7 +330,7 @@ static int parse_serve(int argc, char **argv, struct serve_opts *o)
             o->idle_timeout = (unsigned)v;
             break;
         }
-        case 'h': return usage(0) - 1;
+        case 'h': usage(0); return HELP_SHOWN;
         default: return usage(EXIT_USAGE);
         }
     }
@@ -467,7 +469,8 @@ static int cmd_serve(int argc, char **argv)
     struct serve_opts o = {0};
     struct live lv = {0};
     int rc = parse_serve(argc, argv, &o);
-    if (rc) return rc < 0 ? 0 : rc;
+    if (rc == HELP_SHOWN) return EXIT_SUCCESS;
+    if (rc) return rc;
 #ifdef JETFS_HAVE_RESP
     char *pw = NULL;
     size_t pwlen = 0;
