@@ -436,7 +436,7 @@ static JET_ERR log_discard(struct jet_instance *inst)
     return JET_errSuccess;
 }
 
-static JET_ERR instance_start(struct jet_instance *inst)
+static JET_ERR instance_start(struct jet_instance *inst, const struct recovery_opts *opts)
 {
     JET_ERR err;
     char path[JET_PATH_MAX];
@@ -461,7 +461,7 @@ static JET_ERR instance_start(struct jet_instance *inst)
     }
     if ((err = cache_init(&inst->cache, inst, inst->p.page_size, inst->p.cache_pages)) < 0) goto fail;
     if (inst->p.recovery) {
-        if ((err = recovery_run(inst, &next_gen)) < 0) goto fail_cache;
+        if ((err = recovery_run(inst, &next_gen, opts)) < 0) goto fail_cache;
         remove_leftovers(inst);
         struct log_config cfg = {
             .dir = inst->p.log_path, .base = inst->p.base, .file_size = inst->p.log_file_size,
@@ -505,8 +505,7 @@ fail:
     return err;
 }
 
-_Thread_local JET_PFNSTATUS jet_init_status;
-_Thread_local const struct init_rstmap *jet_init_rstmap;
+static JET_ERR init_with(JET_INSTANCE *pinstance, const struct recovery_opts *opts);
 
 /* A database name as the log records it: the absolute path through its
  * directory's real path (the name itself is kept: the file may be gone). */
@@ -556,19 +555,16 @@ JET_ERR JetInit3(JET_INSTANCE *pinstance, JET_RSTINFO *prstInfo, JET_GRBIT grbit
             map->n++;
         }
     }
-    /* Recovery runs inside JetInit on this thread: hand it the callback
-     * and the map. */
-    jet_init_status = prstInfo->pfnStatus;
-    jet_init_rstmap = map;
-    err = JetInit(pinstance);
-    jet_init_status = NULL;
-    jet_init_rstmap = NULL;
+    struct recovery_opts opts = {.status = prstInfo->pfnStatus, .rstmap = map};
+    err = init_with(pinstance, &opts);
 out:
     free(map);
     return err;
 }
 
-JET_ERR JetInit(JET_INSTANCE *pinstance)
+JET_ERR JetInit(JET_INSTANCE *pinstance) { return init_with(pinstance, NULL); }
+
+static JET_ERR init_with(JET_INSTANCE *pinstance, const struct recovery_opts *opts)
 {
     struct jet_instance *inst;
     JET_ERR err;
@@ -596,7 +592,7 @@ JET_ERR JetInit(JET_INSTANCE *pinstance)
         g.legacy = inst;
         lk_mutex_unlock(&g.lock, LK_REGISTRY);
         inst->handle = handle_new(HK_INSTANCE, inst);
-        err = instance_start(inst);
+        err = instance_start(inst, opts);
         if (err < 0) {
             handle_free(inst->handle);
             lk_mutex_lock(&g.lock, LK_REGISTRY);
@@ -617,7 +613,7 @@ JET_ERR JetInit(JET_INSTANCE *pinstance)
         return JET_errAlreadyInitialized;
     }
     lk_mutex_unlock(&inst->mu, LK_INSTANCE);
-    return instance_start(inst);
+    return instance_start(inst, opts);
 }
 
 JET_ERR JetTerm2(JET_INSTANCE instance, JET_GRBIT grbit)

@@ -70,6 +70,7 @@ struct redo_pg {
 struct redo {
     struct jet_instance *inst;
     const struct restore_map *rm;  /* restore mode, or NULL */
+    const struct init_rstmap *rstmap; /* JetInit3's, or NULL */
     bool stopped;                  /* reached the requested stop point */
     lsn_t bound;                   /* end of the log: no page stamp can reach it */
     struct redo_db dbs[JET_MAX_DBS];
@@ -114,7 +115,7 @@ static JET_ERR redo_close_db(struct redo *r, uint32_t dbidx)
  * path is recovered (path itself when the map does not name it). */
 static const char *mapped_path(const struct redo *r, const char *path, const char **pfrom)
 {
-    const struct init_rstmap *map = r->rm ? NULL : jet_init_rstmap;
+    const struct init_rstmap *map = r->rm ? NULL : r->rstmap;
     for (uint32_t i = 0; map && i < map->n; i++)
         if (!strcmp(path, map->m[i].from)) {
             if (pfrom) *pfrom = map->m[i].from;
@@ -553,7 +554,7 @@ static JET_ERR redo_record(struct redo *r, const struct log_record *rec)
     }
 }
 
-JET_ERR recovery_run(struct jet_instance *inst, uint32_t *pnext_gen)
+JET_ERR recovery_run(struct jet_instance *inst, uint32_t *pnext_gen, const struct recovery_opts *opts)
 {
     struct redo r;
     struct ckpt_file ck;
@@ -570,6 +571,7 @@ JET_ERR recovery_run(struct jet_instance *inst, uint32_t *pnext_gen)
     for (int i = 0; i < JET_MAX_DBS; i++) r.dbs[i].fd = -1;
 
     r.rm = inst->restore;
+    r.rstmap = opts ? opts->rstmap : NULL;
     if ((err = ckpt_path(inst, path, sizeof path)) < 0) return err;
     have_ckpt = !r.rm && os_exists(path);
     if (have_ckpt && (err = ckpt_read(path, &ck)) < 0) return err;
@@ -652,7 +654,7 @@ JET_ERR recovery_run(struct jet_instance *inst, uint32_t *pnext_gen)
     err = log_reader_open(inst->p.log_path, inst->p.base, start, inst->log_signature, last, &rd);
     if (err < 0) goto out;
     /* Progress in generations, from the start to the last one present. */
-    JET_PFNSTATUS status = jet_init_status;
+    JET_PFNSTATUS status = opts ? opts->status : NULL;
     uint32_t first_gen = LSN_GEN(start), seen_gen = 0;
     uint32_t last_gen = last ? last : gens[ngens - 1];
     JET_SNPROG prog = {sizeof prog, 0, last_gen >= first_gen ? last_gen - first_gen + 1 : 1};

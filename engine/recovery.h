@@ -8,10 +8,8 @@
 
 #include "instance.h"
 
-/* JetInit3's status callback, for the recovery JetInit runs on this thread. */
-extern _Thread_local JET_PFNSTATUS jet_init_status;
-/* JetInit3's restore map, for the recovery JetInit runs on this thread:
- * a database logged (or checkpointed) at from[i] is recovered in to[i]. */
+/* JetInit3's restore map: a database logged (or checkpointed) at from[i]
+ * is recovered in to[i]. */
 struct init_rstmap {
     uint32_t n;
     struct {
@@ -19,7 +17,11 @@ struct init_rstmap {
         char to[JET_PATH_MAX];
     } m[JET_MAX_DBS];
 };
-extern _Thread_local const struct init_rstmap *jet_init_rstmap;
-JET_ERR recovery_run(struct jet_instance *inst, uint32_t *pnext_gen);
+/* What JetInit3 gives recovery (NULL for JetInit: neither). */
+struct recovery_opts {
+    JET_PFNSTATUS status;               /* progress (JET_snpRestore), may be NULL */
+    const struct init_rstmap *rstmap;   /* may be NULL */
+};
+JET_ERR recovery_run(struct jet_instance *inst, uint32_t *pnext_gen, const struct recovery_opts *opts);
 
 #endif /* JET_RECOVERY_H */
