@@ -34,8 +34,9 @@
  * of builds before this module covered (the text before the checksum line);
  * so manifests from those builds verify unchanged, and need no second path:
  *   - "{\n", then each member as two spaces, "key": value, ",\n";
- *   - members in the order of the table above (an unknown key, which the
- *     schema then refuses, after them in bytewise order);
+ *   - members in the order of the table above, and inside the nested
+ *     objects low, high; name, dbidx, signature; name, size, xxh3 (an
+ *     unknown key, which the schema then refuses, after them, bytewise);
  *   - an object inside it on one line: {"k": v, "k": v};
  *   - a non-empty array member: "[", each element as "\n" and four spaces
  *     before it, "," between elements, then "\n  ]"; an empty one "[]";
