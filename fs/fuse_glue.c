@@ -33,8 +33,8 @@
  * end (the ioctl) is handed to the watchdog thread, which never reads
  * either; the watchdog's own aborts (space, idle) run there too.
  *
- * Locking: status_mu for the open status snapshots; the view locks what it
- * shares; an explicit end is handed to session.c.
+ * Locking: none of its own; the view locks what it shares (the open status
+ * snapshots too); an explicit end is handed to session.c.
  */
 #define FUSE_USE_VERSION 312
 
@@ -53,22 +53,6 @@
 #include "view.h"
 
 #define CACHE_FOREVER 86400.0
-
-/* The contents of status as of one open. */
-struct status_snap {
-    struct status_snap *next;
-    char *text;
-    size_t len;
-};
-
-/*
- * The kernel can send RELEASE while a READ of the same open is still being
- * answered (a reader killed mid-read abandons its request), so a read must
- * not trust fi->fh: the live snapshots are listed, and a read copies its
- * bytes out under the lock that release frees under.
- */
-static pthread_mutex_t status_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct status_snap *status_live;
 
 static pthread_key_t buf_key;
 static pthread_once_t buf_once = PTHREAD_ONCE_INIT;
@@ -208,17 +192,13 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         return;
     }
     if (ino == JV_INO_STATUS) {
-        struct status_snap *s = calloc(1, sizeof *s);
-        if (!s || !(s->text = jv_status_json(v, &s->len))) {
-            free(s);
-            fuse_reply_err(req, ENOMEM);
+        uint64_t fh = 0;
+        int rc = jv_status_open(v, &fh);
+        if (rc < 0) {
+            fuse_reply_err(req, -rc);
             return;
         }
-        pthread_mutex_lock(&status_mu);
-        s->next = status_live;
-        status_live = s;
-        pthread_mutex_unlock(&status_mu);
-        fi->fh = (uint64_t)(uintptr_t)s;
+        fi->fh = fh;
         fi->direct_io = 1;
         fuse_reply_open(req, fi);
         return;
@@ -241,17 +221,9 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
         return;
     }
     if (ino == JV_INO_STATUS) {
-        const struct status_snap *want = (const struct status_snap *)(uintptr_t)fi->fh, *s;
-        size_t n = 0;
-        pthread_mutex_lock(&status_mu);
-        for (s = status_live; s && s != want; s = s->next) {}
-        if (s && (size_t)off < s->len) {
-            n = s->len - (size_t)off < size ? s->len - (size_t)off : size;
-            memcpy(buf, s->text + off, n);
-        }
-        pthread_mutex_unlock(&status_mu);
-        if (s) fuse_reply_buf(req, buf, n);
-        else fuse_reply_err(req, EBADF);
+        ssize_t n = jv_status_read(view_of(req), fi->fh, (uint64_t)off, buf, size);
+        if (n < 0) fuse_reply_err(req, (int)-n);
+        else fuse_reply_buf(req, buf, (size_t)n);
         return;
     }
     yield_to_instance(fuse_req_userdata(req));
@@ -262,20 +234,8 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
 
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-    if (ino == JV_INO_STATUS) {
-        struct status_snap *s = (struct status_snap *)(uintptr_t)fi->fh;
-        pthread_mutex_lock(&status_mu);
-        for (struct status_snap **p = &status_live; *p; p = &(*p)->next)
-            if (*p == s) {
-                *p = s->next;
-                break;
-            }
-        pthread_mutex_unlock(&status_mu);
-        free(s->text);
-        free(s);
-    } else {
-        jv_release(view_of(req), (int64_t)fi->fh);
-    }
+    if (ino == JV_INO_STATUS) jv_status_release(view_of(req), fi->fh);
+    else jv_release(view_of(req), (int64_t)fi->fh);
     fuse_reply_err(req, 0);
 }
 

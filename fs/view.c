@@ -62,6 +62,13 @@ struct jv_handle {
     JET_HANDLE jh;            /* 0 once the backup ended: reads are -EIO */
 };
 
+/* The contents of status as of one open. */
+struct status_snap {
+    struct status_snap *next;
+    char *text;
+    size_t len;
+};
+
 struct jv_view {
     JET_INSTANCE inst;
     struct jv_options opt;
@@ -70,6 +77,12 @@ struct jv_view {
     size_t ndb_paths;
 
     pthread_mutex_t mu;
+    /* The open status snapshots, under mu.  The kernel can send RELEASE
+     * while a READ of the same open is still being answered (a reader
+     * killed mid-read abandons its request), so a read must not trust its
+     * handle: it looks the snapshot up here and copies its bytes out under
+     * the lock that release frees under. */
+    struct status_snap *status_live;
     enum jv_state state;
     enum jv_kind kind;
     bool opened;              /* a file of the running set was opened: no other kind now */
@@ -98,6 +111,23 @@ static const char *const kind_names[JV_NKINDS] = {"full", "incremental", "differ
 const char *jv_kind_name(enum jv_kind kind) { return kind < JV_NKINDS ? kind_names[kind] : "?"; }
 
 /* snprintf for messages: truncating a long name or reason is intended. */
+/*
+ * The one map from the engine's errors to the errno a FUSE request
+ * answers.  Everything a reader cannot act on is EIO; status says the
+ * JET error and its message.
+ */
+static int jv_errno(JET_ERR err)
+{
+    switch (err) {
+    case JET_errMissingFullBackup: return EPERM; /* an incremental with no full backup */
+    case JET_errBackupInProgress: return EBUSY;
+    case JET_errOutOfMemory: return ENOMEM;
+    default: return EIO;
+    }
+}
+
+static const char *errno_name(int e) { return e == EPERM ? "EPERM" : e == EBUSY ? "EBUSY" : e == ENOMEM ? "ENOMEM" : "EIO"; }
+
 static int put(char *buf, size_t cb, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int put(char *buf, size_t cb, const char *fmt, ...)
 {
@@ -173,6 +203,12 @@ void jv_destroy(struct jv_view *v)
         struct jv_handle *h = v->handles;
         v->handles = h->next;
         free(h);
+    }
+    while (v->status_live) {
+        struct status_snap *st = v->status_live;
+        v->status_live = st->next;
+        free(st->text);
+        free(st);
     }
     for (size_t i = 0; i < v->ncorrupt; i++) free(v->corrupt[i]);
     for (size_t i = 0; i < v->ndb_paths; i++) free(v->db_paths[i]);
@@ -349,9 +385,8 @@ int jv_begin(struct jv_view *v, enum jv_kind kind)
     JET_ERR err = JetBeginExternalBackupInstance(v->inst, bits);
     if (err < 0) {
         jet_reason(why, sizeof why, err);
-        rc = err == JET_errMissingFullBackup ? -EPERM : err == JET_errBackupInProgress ? -EBUSY : -EIO;
-        put(v->refused, sizeof v->refused, "%s backup refused (%s): %s", kind_names[kind],
-            rc == -EPERM ? "EPERM" : rc == -EBUSY ? "EBUSY" : "EIO", why);
+        rc = -jv_errno(err);
+        put(v->refused, sizeof v->refused, "%s backup refused (%s): %s", kind_names[kind], errno_name(-rc), why);
         goto out;
     }
     v->kind = kind;
@@ -545,7 +580,9 @@ int64_t jv_open(struct jv_view *v, uint64_t ino)
             jet_reason(why, sizeof why, err);
             vlog(v, "open %s refused: %s", f->name, why);
             put(v->refused, sizeof v->refused, "open %s refused: %s", f->name, why);
-            rc = err == JET_errOutOfMemory ? -EMFILE : -EIO;
+            /* The engine's handle table full is its OutOfMemory: to the
+             * reader, too many open files. */
+            rc = err == JET_errOutOfMemory ? -EMFILE : -jv_errno(err);
             goto fail;
         }
     }
@@ -624,7 +661,7 @@ ssize_t jv_read(struct jv_view *v, int64_t fh, uint64_t off, void *buf, size_t s
         v->bytes_served += got;
     }
     pthread_mutex_unlock(&v->mu);
-    return err < 0 ? -EIO : (ssize_t)got;
+    return err < 0 ? -jv_errno(err) : (ssize_t)got;
 }
 
 void jv_release(struct jv_view *v, int64_t fh)
@@ -1109,4 +1146,49 @@ static size_t status_len(struct jv_view *v)
     size_t n = 0;
     free(jv_status_json(v, &n));
     return n;
+}
+
+/* ---- status, one snapshot per open ---- */
+
+int jv_status_open(struct jv_view *v, uint64_t *pfh)
+{
+    struct status_snap *st = calloc(1, sizeof *st);
+    if (!st || !(st->text = jv_status_json(v, &st->len))) {
+        free(st);
+        return -ENOMEM;
+    }
+    pthread_mutex_lock(&v->mu);
+    st->next = v->status_live;
+    v->status_live = st;
+    pthread_mutex_unlock(&v->mu);
+    *pfh = (uint64_t)(uintptr_t)st;
+    return 0;
+}
+
+ssize_t jv_status_read(struct jv_view *v, uint64_t fh, uint64_t off, void *buf, size_t size)
+{
+    const struct status_snap *want = (const struct status_snap *)(uintptr_t)fh, *st;
+    size_t n = 0;
+    pthread_mutex_lock(&v->mu);
+    for (st = v->status_live; st && st != want; st = st->next) {}
+    if (st && off < st->len) {
+        n = st->len - off < size ? st->len - (size_t)off : size;
+        memcpy(buf, st->text + off, n);
+    }
+    pthread_mutex_unlock(&v->mu);
+    return st ? (ssize_t)n : -EBADF;
+}
+
+void jv_status_release(struct jv_view *v, uint64_t fh)
+{
+    struct status_snap *st = (struct status_snap *)(uintptr_t)fh, **p;
+    pthread_mutex_lock(&v->mu);
+    for (p = &v->status_live; *p && *p != st; p = &(*p)->next) {}
+    if (*p) *p = st->next;
+    else st = NULL; /* not ours (or released already): nothing to free */
+    pthread_mutex_unlock(&v->mu);
+    if (st) {
+        free(st->text);
+        free(st);
+    }
 }

@@ -133,6 +133,13 @@ void jv_release(struct jv_view *v, int64_t fh);
 
 /* The status document (malloc'd JSON, NUL-terminated). */
 char *jv_status_json(struct jv_view *v, size_t *plen);
+/* The status file: each open reads the document as of that open, so a
+ * reader sees one consistent JSON text however it reads it.  open: 0 and
+ * a handle, or -ENOMEM; read: bytes (0 past the end) or -EBADF for a
+ * released handle; release frees it (a second release does nothing). */
+int jv_status_open(struct jv_view *v, uint64_t *pfh);
+ssize_t jv_status_read(struct jv_view *v, uint64_t fh, uint64_t off, void *buf, size_t size);
+void jv_status_release(struct jv_view *v, uint64_t fh);
 
 enum jv_end_how {
     JV_END_UNMOUNT,   /* normal when every file was read whole or (a log) delivered before, else abort */

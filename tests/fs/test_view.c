@@ -413,6 +413,43 @@ static void test_view_listing_root_and_backup_begins_nothing(void)
     stop();
 }
 
+/* status: each open is a snapshot of the document as of that open; reads
+ * at any offset come from it; a released handle answers EBADF and a second
+ * release does nothing; snapshots left open are freed with the view. */
+static void test_view_status_opens_are_snapshots(void)
+{
+    start("view_status_snap", 50);
+    struct jv_view *v = new_view(NULL);
+    uint64_t a = 0, b = 0, leaked = 0;
+    CU_ASSERT_FATAL(jv_status_open(v, &a) == 0);
+    size_t n = 0;
+    char *want = jv_status_json(v, &n);
+    CU_ASSERT_FATAL(want != NULL);
+    static char buf[1 << 16];
+    CU_ASSERT_FATAL(n > 20 && n < sizeof buf);
+    CU_ASSERT_EQUAL(jv_status_read(v, a, 0, buf, 10), 10);
+    CU_ASSERT_EQUAL(jv_status_read(v, a, 10, buf + 10, sizeof buf - 10), (ssize_t)(n - 10));
+    CU_ASSERT(memcmp(buf, want, n) == 0);
+    CU_ASSERT_EQUAL(jv_status_read(v, a, n + 5, buf, 10), 0);
+    /* A backup begins: a new open sees it, the old one keeps its text. */
+    struct jv_entry e[8];
+    CU_ASSERT(jv_readdir(v, JV_INO_KIND + JV_FULL, 0, e, 8) > 0);
+    CU_ASSERT_FATAL(jv_status_open(v, &b) == 0);
+    CU_ASSERT(jv_status_read(v, b, 0, buf, sizeof buf) > 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(buf, "\"full\""));
+    CU_ASSERT_EQUAL(jv_status_read(v, a, 0, buf, sizeof buf), (ssize_t)n);
+    CU_ASSERT(memcmp(buf, want, n) == 0);
+    jv_status_release(v, a);
+    CU_ASSERT_EQUAL(jv_status_read(v, a, 0, buf, 10), -EBADF);
+    jv_status_release(v, a);
+    CU_ASSERT(jv_status_read(v, b, 0, buf, 10) == 10);
+    jv_status_release(v, b);
+    CU_ASSERT_FATAL(jv_status_open(v, &leaked) == 0); /* freed by jv_destroy (ASan checks) */
+    free(want);
+    jv_destroy(v);
+    stop();
+}
+
 /* ---- 2. opening a kind begins it; the set is stable ---- */
 
 static void test_view_opening_kind_dir_begins_and_set_stays_stable(void)
@@ -1412,6 +1449,7 @@ int main(void)
     if (CU_initialize_registry() != CUE_SUCCESS) return 1;
     CU_pSuite suite = CU_add_suite("view", NULL, NULL);
     CU_add_test(suite, "listing root and backup begins nothing", test_view_listing_root_and_backup_begins_nothing);
+    CU_add_test(suite, "status opens are snapshots", test_view_status_opens_are_snapshots);
     CU_add_test(suite, "opening a kind dir begins it; the set stays stable",
                 test_view_opening_kind_dir_begins_and_set_stays_stable);
     CU_add_test(suite, "lookup in a kind dir begins that backup", test_view_lookup_in_kind_dir_begins_that_backup);
