@@ -2,7 +2,7 @@
  * test_faults.c -- damage and failures: a flipped byte in a data page, a
  * torn log tail, a corrupt log generation in the middle, a damaged
  * database header copy (or both), a damaged checkpoint file, and a failing
- * fsync injected through the I/O seam (os_set_vfs).
+ * fsync injected through the I/O seam (tests/support/testvfs.h).
  */
 #include <dirent.h>
 #include <fcntl.h>
@@ -17,8 +17,8 @@
 
 #include "jet.h"
 #include "jet_inspect.h"
-#include "os.h"
 #include "testutil.h"
+#include "testvfs.h"
 
 static char dir[1024], dbpath[1100];
 
@@ -509,32 +509,22 @@ static void test_stale_temporaries_are_removed_at_start(void)
     TU_CHECK_ERR(JetTerm(inst), JET_errSuccess);
 }
 
-/* An fsync that fails once armed. */
-static int fsync_armed;
-static JET_ERR failing_fsync(int fd)
-{
-    if (fsync_armed) return JET_errDiskIO;
-    return os_vfs_default()->fsync(fd);
-}
-
 static void test_failed_fsync_makes_instance_unavailable_and_loses_nothing(void)
 {
     snprintf(dir, sizeof dir, "%s", tu_scratch_dir("fault_fsync"));
     snprintf(dbpath, sizeof dbpath, "%s/f.db", dir);
-    static struct os_vfs v;
-    v = *os_vfs_default();
-    v.fsync = failing_fsync;
-    os_set_vfs(&v);
+    testvfs_install(NULL, NULL);
     JET_INSTANCE inst;
     JET_SESID s;
     JET_TABLEID t;
     CU_ASSERT_FATAL(open_inst(&inst, &s, &t, 1, 3600000) >= 0);
     put_n(s, t, 0, 100);
-    fsync_armed = 1;
+    /* Every fsync fails from here on. */
+    testvfs_fail_from(TV_FSYNC, 1, NULL, JET_errDiskIO);
     char val[10] = "x";
     TU_CHECK_ERR(JetPutKV(s, t, "k000100", 7, val, 1, 0), JET_errInstanceUnavailable);
     /* Sticky: no retry, every later call refused. */
-    fsync_armed = 0;
+    testvfs_clear(TV_FSYNC);
     TU_CHECK_ERR(JetPutKV(s, t, "k000101", 7, val, 1, 0), JET_errInstanceUnavailable);
     TU_CHECK_ERR(JetBeginTransaction(s), JET_errInstanceUnavailable);
     /* The failure is told, first cause first, and the termination is not
@@ -545,7 +535,7 @@ static void test_failed_fsync_makes_instance_unavailable_and_loses_nothing(void)
     if (!strstr(why, "fsync")) fprintf(stderr, "failure reason: %s\n", why);
     TU_CHECK_ERR(JetTerm(inst), JET_errInstanceUnavailable);
     CU_ASSERT(strstr(JetGetLastErrorDetail(), "not shut down cleanly") != NULL);
-    os_set_vfs(NULL);
+    testvfs_uninstall();
     CU_ASSERT_FATAL(open_inst(&inst, &s, &t, 0, 1000) >= 0);
     CU_ASSERT_EQUAL(count_present(s, t, 100), 100);
     TU_CHECK_ERR(JetGetInstanceFailure(inst, why, sizeof why), JET_errSuccess);
