@@ -41,16 +41,7 @@ static int count_logs(void)
 
 static JET_INSTANCE start(long cache_pages, int circular)
 {
-    JET_INSTANCE inst = 0;
-    CU_ASSERT_FATAL(JetCreateInstance(&inst, "cache") >= 0);
-    JetSetSystemParameter(&inst, 0, JET_paramSystemPath, 0, dir);
-    JetSetSystemParameter(&inst, 0, JET_paramLogFilePath, 0, dir);
-    JetSetSystemParameter(&inst, 0, JET_paramLogFileSize, 1024, NULL);
-    JetSetSystemParameter(&inst, 0, JET_paramCacheSizeMax, (JET_API_PTR)cache_pages, NULL);
-    JetSetSystemParameter(&inst, 0, JET_paramCircularLog, (JET_API_PTR)circular, NULL);
-    JetSetSystemParameter(&inst, 0, JET_paramCheckpointPeriodMs, 50, NULL);
-    CU_ASSERT_FATAL(JetInit(&inst) >= 0);
-    return inst;
+    return tu_instance("cache", dir, (struct tu_params){.log_kb = 1024, .cache_pages = cache_pages, .ckpt_ms = 50, .circular = circular});
 }
 
 static void test_small_cache_serves_a_large_database(void)

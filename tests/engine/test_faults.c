@@ -24,23 +24,7 @@ static char dir[1024], dbpath[1100];
 
 static JET_ERR open_inst(JET_INSTANCE *pinst, JET_SESID *ps, JET_TABLEID *pt, int create, long ckpt_ms)
 {
-    JET_ERR err;
-    JET_DBID db;
-    *pinst = 0;
-    if ((err = JetCreateInstance(pinst, "faults")) < 0) return err;
-    JetSetSystemParameter(pinst, 0, JET_paramSystemPath, 0, dir);
-    JetSetSystemParameter(pinst, 0, JET_paramLogFilePath, 0, dir);
-    JetSetSystemParameter(pinst, 0, JET_paramLogFileSize, 128, NULL);
-    JetSetSystemParameter(pinst, 0, JET_paramCheckpointPeriodMs, (JET_API_PTR)ckpt_ms, NULL);
-    if ((err = JetInit(pinst)) < 0) return err;
-    if ((err = JetBeginSession(*pinst, ps, NULL, NULL)) < 0) return err;
-    if (create) {
-        if ((err = JetCreateDatabase(*ps, dbpath, NULL, &db, 0)) < 0) return err;
-        return JetCreateTable(*ps, db, "t", 0, 0, pt);
-    }
-    if ((err = JetAttachDatabase(*ps, dbpath, 0)) < 0) return err;
-    if ((err = JetOpenDatabase(*ps, dbpath, NULL, &db, 0)) < 0) return err;
-    return JetOpenTable(*ps, db, "t", NULL, 0, 0, pt);
+    return tu_open("faults", dir, (struct tu_params){.log_kb = 128, .ckpt_ms = ckpt_ms}, dbpath, create, pinst, ps, NULL, pt);
 }
 
 static void put_n(JET_SESID s, JET_TABLEID t, int from, int to)
@@ -70,11 +54,7 @@ static int count_present(JET_SESID s, JET_TABLEID t, int n)
  * table opened): what a restart after the damage would do. */
 static JET_ERR init_on_dir(JET_INSTANCE *pinst, const char *name)
 {
-    CU_ASSERT_FATAL(JetCreateInstance(pinst, name) >= 0);
-    JetSetSystemParameter(pinst, 0, JET_paramSystemPath, 0, dir);
-    JetSetSystemParameter(pinst, 0, JET_paramLogFilePath, 0, dir);
-    JetSetSystemParameter(pinst, 0, JET_paramLogFileSize, 128, NULL);
-    return JetInit(pinst);
+    return tu_open(name, dir, (struct tu_params){.log_kb = 128}, NULL, 0, pinst, NULL, NULL, NULL);
 }
 
 /* Puts keys [from, to) in a child, each its own durable commit, waits
@@ -249,18 +229,6 @@ static void test_corrupt_middle_log_stops_recovery_and_deletes_nothing(void)
     assert_dir_unchanged(&before, "f.db");
 }
 
-/* A clean instance over the scratch directory, JetInit only: its result. */
-static JET_ERR init_only(JET_INSTANCE *pinst, const char *name)
-{
-    JET_ERR err;
-    *pinst = 0;
-    if ((err = JetCreateInstance(pinst, name)) < 0) return err;
-    JetSetSystemParameter(pinst, 0, JET_paramSystemPath, 0, dir);
-    JetSetSystemParameter(pinst, 0, JET_paramLogFilePath, 0, dir);
-    JetSetSystemParameter(pinst, 0, JET_paramLogFileSize, 128, NULL);
-    return JetInit(pinst);
-}
-
 static void test_damaged_header_copy_falls_back(void)
 {
     snprintf(dir, sizeof dir, "%s", tu_scratch_dir("fault_hdr"));
@@ -322,7 +290,7 @@ static void test_corrupt_checkpoint_is_reported(void)
     snap_dir(&before);
     JET_INSTANCE inst;
     for (int attempt = 0; attempt < 2; attempt++) {
-        TU_CHECK_ERR(init_only(&inst, attempt ? "chk2" : "chk"), JET_errCheckpointCorrupt);
+        TU_CHECK_ERR(init_on_dir(&inst, attempt ? "chk2" : "chk"), JET_errCheckpointCorrupt);
         CU_ASSERT_PTR_NOT_NULL(strstr(JetGetLastErrorDetail(), "edb.chk"));
         JetTerm(inst);
         /* No file deleted, added or changed, the checkpoint included. */

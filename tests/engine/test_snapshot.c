@@ -490,18 +490,8 @@ static void io_print(const char *what, const struct io_stat *st)
 static JET_INSTANCE snap_instance(const char *name, const char *sys, const char *logs, long log_kb, long cache_pages,
                                   long ckpt_ms, long snap_kb)
 {
-    JET_INSTANCE in = 0;
-    CU_ASSERT_FATAL(JetCreateInstance(&in, name) >= 0);
-    CU_ASSERT_FATAL(JetSetSystemParameter(&in, 0, JET_paramSystemPath, 0, sys) >= 0);
-    CU_ASSERT_FATAL(JetSetSystemParameter(&in, 0, JET_paramLogFilePath, 0, logs) >= 0);
-    CU_ASSERT_FATAL(JetSetSystemParameter(&in, 0, JET_paramLogFileSize, (JET_API_PTR)log_kb, NULL) >= 0);
-    CU_ASSERT_FATAL(JetSetSystemParameter(&in, 0, JET_paramCacheSizeMax, (JET_API_PTR)cache_pages, NULL) >= 0);
-    CU_ASSERT_FATAL(JetSetSystemParameter(&in, 0, JET_paramCheckpointPeriodMs, (JET_API_PTR)ckpt_ms, NULL) >= 0);
-    if (snap_kb) CU_ASSERT_FATAL(JetSetSystemParameter(&in, 0, JET_paramSnapshotMemoryMax, (JET_API_PTR)snap_kb, NULL) >= 0);
-    JET_ERR err = JetInit(&in);
-    if (err < 0) fprintf(stderr, "snap_instance %s: %ld %s\n", name, err, JetGetLastErrorDetail());
-    CU_ASSERT_FATAL(err >= 0);
-    return in;
+    return tu_instance(name, sys, (struct tu_params){.log_kb = log_kb, .cache_pages = cache_pages, .ckpt_ms = ckpt_ms,
+                                                     .snap_kb = snap_kb, .log_dir = logs});
 }
 
 static uint32_t page_size_of(JET_INSTANCE in)
