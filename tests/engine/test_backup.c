@@ -41,16 +41,6 @@ static unsigned long snap_mem_kb; /* 0: the default */
 #define CKPT_HELD_MS 3600000ul
 static unsigned long ckpt_ms = 20;
 
-static void set_params(void)
-{
-    JetSetSystemParameter(&inst, 0, JET_paramSystemPath, 0, dir);
-    JetSetSystemParameter(&inst, 0, JET_paramLogFilePath, 0, dir);
-    JetSetSystemParameter(&inst, 0, JET_paramLogFileSize, 256, NULL);
-    JetSetSystemParameter(&inst, 0, JET_paramCheckpointPeriodMs, ckpt_ms, NULL);
-    JetSetSystemParameter(&inst, 0, JET_paramCacheSizeMax, 128, NULL);
-    if (snap_mem_kb) JetSetSystemParameter(&inst, 0, JET_paramSnapshotMemoryMax, snap_mem_kb, NULL);
-}
-
 /* A fresh database in dir (dbpath) for the tests. */
 static void scratch(const char *name)
 {
@@ -61,11 +51,8 @@ static void scratch(const char *name)
 /* Instance "bk" on dir with table t of dbpath in session s (created if create). */
 static void open_bk(int create, int circular)
 {
-    inst = 0;
-    CU_ASSERT_FATAL(JetCreateInstance(&inst, "bk") >= 0);
-    set_params();
-    JetSetSystemParameter(&inst, 0, JET_paramCircularLog, (JET_API_PTR)circular, NULL);
-    CU_ASSERT_FATAL(JetInit(&inst) >= 0);
+    inst = tu_instance("bk", dir, (struct tu_params){.log_kb = 256, .ckpt_ms = (long)ckpt_ms, .cache_pages = 128,
+                                                    .circular = circular, .snap_kb = (long)snap_mem_kb});
     tu_table(inst, dbpath, create, &s, &t);
 }
 

@@ -13,6 +13,7 @@
 #include "jet.h"
 #include "os.h"
 #include "testutil.h"
+#include "testvfs.h"
 
 static char dir[1024], dbpath[1100];
 
@@ -40,16 +41,7 @@ static int count_logs(void)
 
 static JET_INSTANCE start(long cache_pages, int circular)
 {
-    JET_INSTANCE inst = 0;
-    CU_ASSERT_FATAL(JetCreateInstance(&inst, "cache") >= 0);
-    JetSetSystemParameter(&inst, 0, JET_paramSystemPath, 0, dir);
-    JetSetSystemParameter(&inst, 0, JET_paramLogFilePath, 0, dir);
-    JetSetSystemParameter(&inst, 0, JET_paramLogFileSize, 1024, NULL);
-    JetSetSystemParameter(&inst, 0, JET_paramCacheSizeMax, (JET_API_PTR)cache_pages, NULL);
-    JetSetSystemParameter(&inst, 0, JET_paramCircularLog, (JET_API_PTR)circular, NULL);
-    JetSetSystemParameter(&inst, 0, JET_paramCheckpointPeriodMs, 50, NULL);
-    CU_ASSERT_FATAL(JetInit(&inst) >= 0);
-    return inst;
+    return tu_instance("cache", dir, (struct tu_params){.log_kb = 1024, .cache_pages = cache_pages, .ckpt_ms = 50, .circular = circular});
 }
 
 static void test_small_cache_serves_a_large_database(void)
@@ -152,21 +144,19 @@ static uint64_t le64(const uint8_t *p)
     return v;
 }
 
-static JET_ERR wal_open(const char *path, int flags, int *pfd)
+static void wal_open(const char *path, int fd)
 {
-    JET_ERR err = os_vfs_default()->open(path, flags, pfd);
-    if (err >= 0 && *pfd >= 0 && *pfd < WAL_FDS) {
+    if (fd >= 0 && fd < WAL_FDS) {
         size_t n = strlen(path);
         pthread_mutex_lock(&wal_mu);
-        wal_fd[*pfd].kind = n > 4 && !strcmp(path + n - 4, ".log") ? 'l' : n > 3 && !strcmp(path + n - 3, ".db") ? 'd' : 0;
-        wal_fd[*pfd].gen = 0;
-        wal_fd[*pfd].written = 0;
+        wal_fd[fd].kind = n > 4 && !strcmp(path + n - 4, ".log") ? 'l' : n > 3 && !strcmp(path + n - 3, ".db") ? 'd' : 0;
+        wal_fd[fd].gen = 0;
+        wal_fd[fd].written = 0;
         pthread_mutex_unlock(&wal_mu);
     }
-    return err;
 }
 
-static JET_ERR wal_pwrite(int fd, const void *buf, size_t n, uint64_t off)
+static void wal_pwrite(int fd, const void *buf, size_t n, uint64_t off)
 {
     const uint8_t *b = buf;
     if (fd >= 0 && fd < WAL_FDS) {
@@ -190,23 +180,39 @@ static JET_ERR wal_pwrite(int fd, const void *buf, size_t n, uint64_t off)
         }
         pthread_mutex_unlock(&wal_mu);
     }
-    return os_vfs_default()->pwrite(fd, buf, n, off);
 }
 
-static JET_ERR wal_fsync(int fd)
+/* How far the log an fsync on this thread is flushing reaches. */
+static _Thread_local uint64_t wal_reach;
+
+static void wal_fsync_before(int fd)
 {
-    uint64_t reach = 0;
+    wal_reach = 0;
     if (fd >= 0 && fd < WAL_FDS) {
         pthread_mutex_lock(&wal_mu);
-        if (wal_fd[fd].kind == 'l' && wal_fd[fd].gen) reach = (uint64_t)wal_fd[fd].gen << 32 | wal_fd[fd].written;
+        if (wal_fd[fd].kind == 'l' && wal_fd[fd].gen) wal_reach = (uint64_t)wal_fd[fd].gen << 32 | wal_fd[fd].written;
         pthread_mutex_unlock(&wal_mu);
     }
-    JET_ERR err = os_vfs_default()->fsync(fd);
+}
+
+static void wal_fsync_after(JET_ERR err)
+{
     /* Durable only once the fsync returned. */
     pthread_mutex_lock(&wal_mu);
-    if (err >= 0 && reach > wal_durable) wal_durable = reach;
+    if (err >= 0 && wal_reach > wal_durable) wal_durable = wal_reach;
     pthread_mutex_unlock(&wal_mu);
-    return err;
+}
+
+/* The seam's calls, watched (testvfs): opens name the descriptors, page
+ * writes are checked before they are made, fsyncs move the durable log. */
+static JET_ERR wal_observer(void *arg, const struct testvfs_call *c)
+{
+    (void)arg;
+    if (c->kind == TV_OPEN && c->after && c->result >= 0) wal_open(c->path, c->fd);
+    else if (c->kind == TV_PWRITE && !c->after) wal_pwrite(c->fd, c->buf, c->n, c->off);
+    else if (c->kind == TV_FSYNC && !c->after) wal_fsync_before(c->fd);
+    else if (c->kind == TV_FSYNC && c->after) wal_fsync_after(c->result);
+    return JET_errSuccess;
 }
 
 /*
@@ -219,18 +225,13 @@ static void test_pages_never_reach_the_file_before_their_log(void)
 {
     snprintf(dir, sizeof dir, "%s", tu_scratch_dir("cache_wal"));
     snprintf(dbpath, sizeof dbpath, "%s/w.db", dir);
-    static struct os_vfs v;
-    v = *os_vfs_default();
-    v.open = wal_open;
-    v.pwrite = wal_pwrite;
-    v.fsync = wal_fsync;
     memset(wal_fd, 0, sizeof wal_fd);
     wal_pages = wal_violations = 0;
     wal_durable = 0;
     /* From JetInit on: the log it opens is the first the seam learns of.
      * Generations of 16 MiB, so rolls (which fsync) are rare and the
      * checkpointer (every 50 ms) meets pages whose log is not yet durable. */
-    os_set_vfs(&v);
+    testvfs_install(wal_observer, NULL);
     JET_INSTANCE inst = tu_instance("wal", dir, (struct tu_params){.log_kb = 16384, .cache_pages = 128, .ckpt_ms = 50});
     JET_SESID s;
     JET_TABLEID t;
@@ -247,7 +248,7 @@ static void test_pages_never_reach_the_file_before_their_log(void)
         CU_ASSERT_FATAL(JetCommitTransaction(s, JET_bitCommitLazyFlush) >= 0);
     }
     CU_ASSERT(JetTerm(inst) >= 0);
-    os_set_vfs(NULL);
+    testvfs_uninstall();
     fprintf(stderr, "wal: %ld page writes checked, %ld ahead of the durable log\n", wal_pages, wal_violations);
     CU_ASSERT(wal_pages > 1000); /* evictions and checkpoints did write pages */
     CU_ASSERT_EQUAL(wal_violations, 0);

@@ -118,14 +118,7 @@ static void *reader(void *arg)
 
 static void start_instance(void)
 {
-    inst = 0;
-    CU_ASSERT_FATAL(JetCreateInstance(&inst, "conc") >= 0);
-    JetSetSystemParameter(&inst, 0, JET_paramSystemPath, 0, dir);
-    JetSetSystemParameter(&inst, 0, JET_paramLogFilePath, 0, dir);
-    JetSetSystemParameter(&inst, 0, JET_paramLogFileSize, 256, NULL);
-    JetSetSystemParameter(&inst, 0, JET_paramCheckpointPeriodMs, 20, NULL);
-    JetSetSystemParameter(&inst, 0, JET_paramCacheSizeMax, 128, NULL);
-    CU_ASSERT_FATAL(JetInit(&inst) >= 0);
+    inst = tu_instance("conc", dir, (struct tu_params){.log_kb = 256, .ckpt_ms = 20, .cache_pages = 128});
 }
 
 static void test_transfers_keep_the_total(void)

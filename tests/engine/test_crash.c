@@ -60,24 +60,10 @@ struct params {
  * *pinst is set as soon as it exists, so a failed start can be JetTerm'ed. */
 static JET_ERR open_inst(JET_INSTANCE *pinst, JET_SESID *ps, JET_TABLEID *pt, int create, struct params p)
 {
-    JET_ERR err;
-    *pinst = 0;
-    if ((err = JetCreateInstance(pinst, "crash")) < 0) return err;
-    last_inst = *pinst;
-    JetSetSystemParameter(pinst, 0, JET_paramSystemPath, 0, dir);
-    JetSetSystemParameter(pinst, 0, JET_paramLogFilePath, 0, dir);
-    if (p.log_kb) JetSetSystemParameter(pinst, 0, JET_paramLogFileSize, (JET_API_PTR)p.log_kb, NULL);
-    if (p.cache_pages) JetSetSystemParameter(pinst, 0, JET_paramCacheSizeMax, (JET_API_PTR)p.cache_pages, NULL);
-    if (p.ckpt_ms) JetSetSystemParameter(pinst, 0, JET_paramCheckpointPeriodMs, (JET_API_PTR)p.ckpt_ms, NULL);
-    if ((err = JetInit(pinst)) < 0) return err;
-    if ((err = JetBeginSession(*pinst, ps, NULL, NULL)) < 0) return err;
-    if (create) {
-        if ((err = JetCreateDatabase(*ps, dbpath, NULL, &dbid, JET_bitDbOverwriteExisting)) < 0) return err;
-        return JetCreateTable(*ps, dbid, "t", 0, 0, pt);
-    }
-    if ((err = JetAttachDatabase(*ps, dbpath, 0)) < 0) return err;
-    if ((err = JetOpenDatabase(*ps, dbpath, NULL, &dbid, 0)) < 0) return err;
-    return JetOpenTable(*ps, dbid, "t", NULL, 0, 0, pt);
+    JET_ERR err = tu_open("crash", dir, (struct tu_params){.log_kb = p.log_kb, .cache_pages = p.cache_pages, .ckpt_ms = p.ckpt_ms},
+                          dbpath, create, pinst, ps, &dbid, pt);
+    if (*pinst) last_inst = *pinst;
+    return err;
 }
 
 /* A checkpoint on demand: a detach writes every dirty page out, fsyncs
@@ -106,14 +92,9 @@ static JET_ERR checkpoint(JET_SESID s, JET_TABLEID *pt)
 /* JetInit alone on dir: what a restart does first. */
 static JET_ERR init_only(JET_INSTANCE *pinst, struct params p)
 {
-    JET_ERR err;
-    *pinst = 0;
-    if ((err = JetCreateInstance(pinst, "crash_init")) < 0) return err;
-    last_inst = *pinst;
-    JetSetSystemParameter(pinst, 0, JET_paramSystemPath, 0, dir);
-    JetSetSystemParameter(pinst, 0, JET_paramLogFilePath, 0, dir);
-    if (p.log_kb) JetSetSystemParameter(pinst, 0, JET_paramLogFileSize, (JET_API_PTR)p.log_kb, NULL);
-    return JetInit(pinst);
+    JET_ERR err = tu_open("crash_init", dir, (struct tu_params){.log_kb = p.log_kb}, NULL, 0, pinst, NULL, NULL, NULL);
+    if (*pinst) last_inst = *pinst;
+    return err;
 }
 
 /* Recovery must succeed; it is ended cleanly again at once. */

@@ -28,15 +28,8 @@ static JET_TABLEID t;
 /* Instance "ese" on d (system and log path), short checkpoint period. */
 static JET_INSTANCE ese_instance(const char *name, const char *sys, const char *logs)
 {
-    JET_INSTANCE in = 0;
-    CU_ASSERT_FATAL(JetCreateInstance(&in, name) >= 0);
-    JetSetSystemParameter(&in, 0, JET_paramSystemPath, 0, sys);
-    JetSetSystemParameter(&in, 0, JET_paramLogFilePath, 0, logs);
-    JetSetSystemParameter(&in, 0, JET_paramLogFileSize, 256, NULL);
-    JetSetSystemParameter(&in, 0, JET_paramCheckpointPeriodMs, 20, NULL);
-    JetSetSystemParameter(&in, 0, JET_paramCacheSizeMax, 1024, NULL); /* GenerateSomeLogs deletes its table in one transaction */
-    CU_ASSERT_FATAL(JetInit(&in) >= 0);
-    return in;
+    /* A cache of 1024 pages: GenerateSomeLogs deletes its table in one transaction. */
+    return tu_instance(name, sys, (struct tu_params){.log_kb = 256, .ckpt_ms = 20, .cache_pages = 1024, .log_dir = logs});
 }
 
 static void start(const char *name)

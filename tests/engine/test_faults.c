@@ -2,7 +2,7 @@
  * test_faults.c -- damage and failures: a flipped byte in a data page, a
  * torn log tail, a corrupt log generation in the middle, a damaged
  * database header copy (or both), a damaged checkpoint file, and a failing
- * fsync injected through the I/O seam (os_set_vfs).
+ * fsync injected through the I/O seam (tests/support/testvfs.h).
  */
 #include <dirent.h>
 #include <fcntl.h>
@@ -17,30 +17,14 @@
 
 #include "jet.h"
 #include "jet_inspect.h"
-#include "os.h"
 #include "testutil.h"
+#include "testvfs.h"
 
 static char dir[1024], dbpath[1100];
 
 static JET_ERR open_inst(JET_INSTANCE *pinst, JET_SESID *ps, JET_TABLEID *pt, int create, long ckpt_ms)
 {
-    JET_ERR err;
-    JET_DBID db;
-    *pinst = 0;
-    if ((err = JetCreateInstance(pinst, "faults")) < 0) return err;
-    JetSetSystemParameter(pinst, 0, JET_paramSystemPath, 0, dir);
-    JetSetSystemParameter(pinst, 0, JET_paramLogFilePath, 0, dir);
-    JetSetSystemParameter(pinst, 0, JET_paramLogFileSize, 128, NULL);
-    JetSetSystemParameter(pinst, 0, JET_paramCheckpointPeriodMs, (JET_API_PTR)ckpt_ms, NULL);
-    if ((err = JetInit(pinst)) < 0) return err;
-    if ((err = JetBeginSession(*pinst, ps, NULL, NULL)) < 0) return err;
-    if (create) {
-        if ((err = JetCreateDatabase(*ps, dbpath, NULL, &db, 0)) < 0) return err;
-        return JetCreateTable(*ps, db, "t", 0, 0, pt);
-    }
-    if ((err = JetAttachDatabase(*ps, dbpath, 0)) < 0) return err;
-    if ((err = JetOpenDatabase(*ps, dbpath, NULL, &db, 0)) < 0) return err;
-    return JetOpenTable(*ps, db, "t", NULL, 0, 0, pt);
+    return tu_open("faults", dir, (struct tu_params){.log_kb = 128, .ckpt_ms = ckpt_ms}, dbpath, create, pinst, ps, NULL, pt);
 }
 
 static void put_n(JET_SESID s, JET_TABLEID t, int from, int to)
@@ -70,11 +54,7 @@ static int count_present(JET_SESID s, JET_TABLEID t, int n)
  * table opened): what a restart after the damage would do. */
 static JET_ERR init_on_dir(JET_INSTANCE *pinst, const char *name)
 {
-    CU_ASSERT_FATAL(JetCreateInstance(pinst, name) >= 0);
-    JetSetSystemParameter(pinst, 0, JET_paramSystemPath, 0, dir);
-    JetSetSystemParameter(pinst, 0, JET_paramLogFilePath, 0, dir);
-    JetSetSystemParameter(pinst, 0, JET_paramLogFileSize, 128, NULL);
-    return JetInit(pinst);
+    return tu_open(name, dir, (struct tu_params){.log_kb = 128}, NULL, 0, pinst, NULL, NULL, NULL);
 }
 
 /* Puts keys [from, to) in a child, each its own durable commit, waits
@@ -249,18 +229,6 @@ static void test_corrupt_middle_log_stops_recovery_and_deletes_nothing(void)
     assert_dir_unchanged(&before, "f.db");
 }
 
-/* A clean instance over the scratch directory, JetInit only: its result. */
-static JET_ERR init_only(JET_INSTANCE *pinst, const char *name)
-{
-    JET_ERR err;
-    *pinst = 0;
-    if ((err = JetCreateInstance(pinst, name)) < 0) return err;
-    JetSetSystemParameter(pinst, 0, JET_paramSystemPath, 0, dir);
-    JetSetSystemParameter(pinst, 0, JET_paramLogFilePath, 0, dir);
-    JetSetSystemParameter(pinst, 0, JET_paramLogFileSize, 128, NULL);
-    return JetInit(pinst);
-}
-
 static void test_damaged_header_copy_falls_back(void)
 {
     snprintf(dir, sizeof dir, "%s", tu_scratch_dir("fault_hdr"));
@@ -322,7 +290,7 @@ static void test_corrupt_checkpoint_is_reported(void)
     snap_dir(&before);
     JET_INSTANCE inst;
     for (int attempt = 0; attempt < 2; attempt++) {
-        TU_CHECK_ERR(init_only(&inst, attempt ? "chk2" : "chk"), JET_errCheckpointCorrupt);
+        TU_CHECK_ERR(init_on_dir(&inst, attempt ? "chk2" : "chk"), JET_errCheckpointCorrupt);
         CU_ASSERT_PTR_NOT_NULL(strstr(JetGetLastErrorDetail(), "edb.chk"));
         JetTerm(inst);
         /* No file deleted, added or changed, the checkpoint included. */
@@ -509,32 +477,22 @@ static void test_stale_temporaries_are_removed_at_start(void)
     TU_CHECK_ERR(JetTerm(inst), JET_errSuccess);
 }
 
-/* An fsync that fails once armed. */
-static int fsync_armed;
-static JET_ERR failing_fsync(int fd)
-{
-    if (fsync_armed) return JET_errDiskIO;
-    return os_vfs_default()->fsync(fd);
-}
-
 static void test_failed_fsync_makes_instance_unavailable_and_loses_nothing(void)
 {
     snprintf(dir, sizeof dir, "%s", tu_scratch_dir("fault_fsync"));
     snprintf(dbpath, sizeof dbpath, "%s/f.db", dir);
-    static struct os_vfs v;
-    v = *os_vfs_default();
-    v.fsync = failing_fsync;
-    os_set_vfs(&v);
+    testvfs_install(NULL, NULL);
     JET_INSTANCE inst;
     JET_SESID s;
     JET_TABLEID t;
     CU_ASSERT_FATAL(open_inst(&inst, &s, &t, 1, 3600000) >= 0);
     put_n(s, t, 0, 100);
-    fsync_armed = 1;
+    /* Every fsync fails from here on. */
+    testvfs_fail_from(TV_FSYNC, 1, NULL, JET_errDiskIO);
     char val[10] = "x";
     TU_CHECK_ERR(JetPutKV(s, t, "k000100", 7, val, 1, 0), JET_errInstanceUnavailable);
     /* Sticky: no retry, every later call refused. */
-    fsync_armed = 0;
+    testvfs_clear(TV_FSYNC);
     TU_CHECK_ERR(JetPutKV(s, t, "k000101", 7, val, 1, 0), JET_errInstanceUnavailable);
     TU_CHECK_ERR(JetBeginTransaction(s), JET_errInstanceUnavailable);
     /* The failure is told, first cause first, and the termination is not
@@ -545,7 +503,7 @@ static void test_failed_fsync_makes_instance_unavailable_and_loses_nothing(void)
     if (!strstr(why, "fsync")) fprintf(stderr, "failure reason: %s\n", why);
     TU_CHECK_ERR(JetTerm(inst), JET_errInstanceUnavailable);
     CU_ASSERT(strstr(JetGetLastErrorDetail(), "not shut down cleanly") != NULL);
-    os_set_vfs(NULL);
+    testvfs_uninstall();
     CU_ASSERT_FATAL(open_inst(&inst, &s, &t, 0, 1000) >= 0);
     CU_ASSERT_EQUAL(count_present(s, t, 100), 100);
     TU_CHECK_ERR(JetGetInstanceFailure(inst, why, sizeof why), JET_errSuccess);

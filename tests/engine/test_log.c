@@ -2,7 +2,7 @@
  * test_log.c -- engine/log.c: framing and read-back, size limits, rolling
  * and the hash chain, torn tails, damage in earlier generations, missing
  * files, group commit, concurrent batches, and injected write and fsync
- * failures (through the os_vfs seam).
+ * failures (through the I/O seam, with tests/support/testvfs.h).
  *
  * Randomized tests print their seed; SEED=... replays one.
  */
@@ -21,6 +21,7 @@
 #include "os.h"
 #include "page.h"
 #include "testutil.h"
+#include "testvfs.h"
 
 #define KB 1024u
 #define SMALL_FILE (64u * KB)
@@ -977,64 +978,38 @@ static void test_log_open_refuses_an_existing_generation_and_chains_to_the_previ
     CU_ASSERT_EQUAL(log_read_header(path, &h), JET_errLogFileCorrupt);
 }
 
-/* ---- the test VFS: counts calls, fails the Nth pwrite or fsync ---- */
+/* ---- the test VFS (testvfs): counts calls, fails the Nth pwrite or fsync ---- */
 
-static atomic_int v_pwrites, v_fsyncs, v_fail_pwrite_at, v_fail_fsync_at, v_failed, v_io_after_failure;
+/* I/O attempted after the injected failure: a dead log must make none. */
+static atomic_int v_io_after_failure;
 /* Simulated device latency added to each fsync: on a RAM-backed scratch
  * directory fsync is nearly free and group commit would have nothing to
  * share, so the test would measure the CPU scheduler instead. */
 static atomic_int v_fsync_delay_us;
 
-static JET_ERR t_pwrite(int fd, const void *buf, size_t n, uint64_t off)
+static JET_ERR log_observer(void *arg, const struct testvfs_call *c)
 {
-    int k = atomic_fetch_add(&v_pwrites, 1) + 1;
-    if (atomic_load(&v_failed)) atomic_fetch_add(&v_io_after_failure, 1);
-    if (k == atomic_load(&v_fail_pwrite_at)) {
-        atomic_store(&v_failed, 1);
-        return JET_errDiskIO;
-    }
-    return os_vfs_default()->pwrite(fd, buf, n, off);
-}
-
-static JET_ERR t_fsync(int fd)
-{
-    int k = atomic_fetch_add(&v_fsyncs, 1) + 1;
-    if (atomic_load(&v_failed)) atomic_fetch_add(&v_io_after_failure, 1);
-    if (k == atomic_load(&v_fail_fsync_at)) {
-        atomic_store(&v_failed, 1);
-        return JET_errDiskIO;
-    }
+    (void)arg;
+    if (c->after) return JET_errSuccess;
+    if ((c->kind == TV_PWRITE || c->kind == TV_FSYNC || c->kind == TV_SYNC_DIR) && testvfs_injected() > 0)
+        atomic_fetch_add(&v_io_after_failure, 1);
     int delay = atomic_load(&v_fsync_delay_us);
-    if (delay) usleep((useconds_t)delay);
-    return os_vfs_default()->fsync(fd);
+    if (c->kind == TV_FSYNC && delay) usleep((useconds_t)delay);
+    return JET_errSuccess;
 }
 
-static JET_ERR t_sync_dir(const char *path)
-{
-    if (atomic_load(&v_failed)) atomic_fetch_add(&v_io_after_failure, 1);
-    return os_vfs_default()->sync_dir(path);
-}
-
-static struct os_vfs test_vfs;
-
-/* Installs the test VFS with fresh counters; 0 = never fail. */
+/* Installs the test VFS with fresh counters; the fail_pwrite_at-th pwrite
+ * or the fail_fsync_at-th fsync from now fails with EIO (0 = never). */
 static void vfs_install(int fail_pwrite_at, int fail_fsync_at)
 {
-    test_vfs = *os_vfs_default();
-    test_vfs.pwrite = t_pwrite;
-    test_vfs.fsync = t_fsync;
-    test_vfs.sync_dir = t_sync_dir;
-    atomic_store(&v_pwrites, 0);
-    atomic_store(&v_fsyncs, 0);
-    atomic_store(&v_failed, 0);
     atomic_store(&v_io_after_failure, 0);
-    atomic_store(&v_fail_pwrite_at, fail_pwrite_at);
-    atomic_store(&v_fail_fsync_at, fail_fsync_at);
     atomic_store(&v_fsync_delay_us, 0);
-    os_set_vfs(&test_vfs);
+    testvfs_install(log_observer, NULL);
+    if (fail_pwrite_at) testvfs_fail(TV_PWRITE, fail_pwrite_at, NULL, JET_errDiskIO);
+    if (fail_fsync_at) testvfs_fail(TV_FSYNC, fail_fsync_at, NULL, JET_errDiskIO);
 }
 
-static void vfs_remove(void) { os_set_vfs(NULL); }
+static void vfs_remove(void) { testvfs_uninstall(); }
 
 /* ---- group commit ---- */
 
@@ -1079,7 +1054,7 @@ static void test_log_group_commit_shares_fsyncs(void)
         CU_ASSERT_EQUAL_FATAL(pthread_create(&th[i], NULL, committer, (void *)i), 0);
     for (int i = 0; i < GC_THREADS; i++) pthread_join(th[i], NULL);
     uint64_t us = os_mono_us() - t0;
-    int fs = atomic_load(&v_fsyncs), fl = atomic_load(&gc_flushes);
+    int fs = (int)testvfs_count(TV_FSYNC), fl = atomic_load(&gc_flushes);
     fprintf(stderr, "\ngroup commit: %d durable flushes from %d threads took %d fsyncs (%.2f flushes/fsync), "
                     "%.0f commits/s\n",
             fl, GC_THREADS, fs, fs ? (double)fl / fs : 0.0, us ? fl * 1e6 / (double)us : 0.0);
@@ -1091,7 +1066,7 @@ static void test_log_group_commit_shares_fsyncs(void)
     lsn_t d = log_durable_lsn(glog);
     CU_ASSERT_EQUAL(log_flush(glog, d), JET_errSuccess);
     CU_ASSERT_EQUAL(log_flush_all(glog), JET_errSuccess);
-    CU_ASSERT_EQUAL(atomic_load(&v_fsyncs), fs);
+    CU_ASSERT_EQUAL((int)testvfs_count(TV_FSYNC), fs);
     vfs_remove();
     CU_ASSERT_EQUAL(log_close(glog), JET_errSuccess);
 
@@ -1233,7 +1208,7 @@ static void test_log_failed_write_is_sticky(void)
     CU_ASSERT_EQUAL(append1(log, 1, "abc", 3, NULL, &end), JET_errSuccess);
     CU_ASSERT_EQUAL(log_flush(log, end), JET_errLogWriteFail);
     CU_ASSERT(detail_has("edb00000001.log") && detail_has("write"));
-    CU_ASSERT_EQUAL(atomic_load(&v_fsyncs), 0); /* no fsync after the failed write */
+    CU_ASSERT_EQUAL((int)testvfs_count(TV_FSYNC), 0); /* no fsync after the failed write */
     CU_ASSERT_EQUAL(log_durable_lsn(log), d0);
     check_dead(log);
     vfs_remove();
@@ -1255,7 +1230,7 @@ static void test_log_failed_fsync_is_sticky_and_never_retried(void)
     CU_ASSERT(detail_has("fsync"));
     CU_ASSERT_EQUAL(log_durable_lsn(log), d1);
     check_dead(log);
-    CU_ASSERT_EQUAL(atomic_load(&v_fsyncs), 2);
+    CU_ASSERT_EQUAL((int)testvfs_count(TV_FSYNC), 2);
     vfs_remove();
 }
 
@@ -1272,8 +1247,8 @@ static void test_log_failed_fsync_fails_every_waiting_committer(void)
     for (uintptr_t i = 0; i < GC_THREADS; i++)
         CU_ASSERT_EQUAL_FATAL(pthread_create(&th[i], NULL, committer, (void *)i), 0);
     for (int i = 0; i < GC_THREADS; i++) pthread_join(th[i], NULL);
-    CU_ASSERT_EQUAL(atomic_load(&v_fsyncs), 20);
-    CU_ASSERT(atomic_load(&v_failed));
+    CU_ASSERT_EQUAL((int)testvfs_count(TV_FSYNC), 20);
+    CU_ASSERT(testvfs_injected() > 0);
     /* Each thread fails from then on: at least all of its remaining commits. */
     CU_ASSERT(atomic_load(&gc_errors) >= GC_THREADS * GC_PER_THREAD - 20 * GC_THREADS);
     check_dead(glog);
@@ -1322,7 +1297,7 @@ static void test_log_failed_buffer_write_in_append(void)
     CU_ASSERT_EQUAL(err, JET_errLogWriteFail);
     /* When the 1 MiB buffer fills, long before the 2 MiB generation does. */
     CU_ASSERT(i > 1000 && i < 1100);
-    CU_ASSERT_EQUAL(atomic_load(&v_fsyncs), 0);
+    CU_ASSERT_EQUAL((int)testvfs_count(TV_FSYNC), 0);
     check_dead(log);
     vfs_remove();
 }
@@ -1334,14 +1309,15 @@ static atomic_int prep_open_refused;
 
 /* Refuses the temporary name to every thread but the test's own: the
  * preparer fails, the roll (on the test's thread) must build the body. */
-static JET_ERR t_open_no_prep(const char *path, int flags, int *pfd)
+static JET_ERR no_prep_observer(void *arg, const struct testvfs_call *c)
 {
-    size_t n = strlen(path);
-    if (n >= 7 && !strcmp(path + n - 7, "tmp.log") && !pthread_equal(pthread_self(), prep_test_thread)) {
+    (void)arg;
+    if (!c->after && c->kind == TV_OPEN && testvfs_ends_with(c->path, "tmp.log") &&
+        !pthread_equal(pthread_self(), prep_test_thread)) {
         atomic_fetch_add(&prep_open_refused, 1);
         return JET_errDiskFull;
     }
-    return os_vfs_default()->open(path, flags, pfd);
+    return JET_errSuccess;
 }
 
 /* Waits (up to 5 s) for the preparer to leave a built body behind. */
@@ -1392,10 +1368,7 @@ static void test_log_failed_preparer_leaves_the_roll_to_build(void)
     use_dir("log_prep_fail");
     prep_test_thread = pthread_self();
     atomic_store(&prep_open_refused, 0);
-    static struct os_vfs v;
-    v = *os_vfs_default();
-    v.open = t_open_no_prep;
-    os_set_vfs(&v);
+    testvfs_install(no_prep_observer, NULL);
     struct log_config cfg = cfg_for(0x78, SMALL_FILE);
     cfg.prepare_ahead = true;
     struct jet_log *log;
@@ -1407,7 +1380,7 @@ static void test_log_failed_preparer_leaves_the_roll_to_build(void)
         CU_ASSERT_EQUAL(log_roll(log, NULL), JET_errSuccess);
     }
     CU_ASSERT_EQUAL(log_close(log), JET_errSuccess);
-    os_set_vfs(NULL);
+    testvfs_uninstall();
     /* The preparer tried, and gave up until the next roll each time. */
     CU_ASSERT(atomic_load(&prep_open_refused) >= 1 && atomic_load(&prep_open_refused) <= 4);
     JET_ERR err;

@@ -72,24 +72,8 @@ static void apply(struct model *m, const struct op *ops, int n)
 
 static JET_ERR open_instance(JET_INSTANCE *pinst, JET_SESID *ps, JET_TABLEID *pt, int create)
 {
-    JET_ERR err;
-    JET_DBID db;
-    *pinst = 0;
-    if ((err = JetCreateInstance(pinst, "crash")) < 0) return err;
-    JetSetSystemParameter(pinst, 0, JET_paramSystemPath, 0, dir);
-    JetSetSystemParameter(pinst, 0, JET_paramLogFilePath, 0, dir);
-    JetSetSystemParameter(pinst, 0, JET_paramLogFileSize, 128, NULL);
-    JetSetSystemParameter(pinst, 0, JET_paramCheckpointPeriodMs, 30, NULL);
-    JetSetSystemParameter(pinst, 0, JET_paramCacheSizeMax, 256, NULL);
-    if ((err = JetInit(pinst)) < 0) return err;
-    if ((err = JetBeginSession(*pinst, ps, NULL, NULL)) < 0) return err;
-    if (create) {
-        if ((err = JetCreateDatabase(*ps, dbpath, NULL, &db, 0)) < 0) return err;
-        return JetCreateTable(*ps, db, "t", 0, 0, pt);
-    }
-    if ((err = JetAttachDatabase(*ps, dbpath, 0)) < 0) return err;
-    if ((err = JetOpenDatabase(*ps, dbpath, NULL, &db, 0)) < 0) return err;
-    return JetOpenTable(*ps, db, "t", NULL, 0, 0, pt);
+    return tu_open("crash", dir, (struct tu_params){.log_kb = 128, .ckpt_ms = 30, .cache_pages = 256}, dbpath, create, pinst,
+                   ps, NULL, pt);
 }
 
 static void child_run(uint64_t seed, int cycle, int wfd)

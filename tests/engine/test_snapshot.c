@@ -23,6 +23,7 @@
 #include "jet.h"
 #include "os.h"
 #include "testutil.h"
+#include "testvfs.h"
 
 #define NKEYS 300
 #define MAXV 3000
@@ -349,14 +350,13 @@ static void test_begin_does_not_flush_the_database(void)
 /* ------------------------------------------------------------------ */
 
 /*
- * The I/O seam, watched: per file (by the path each descriptor was opened
- * with), the reads, writes and fsyncs and their bytes while io_counting
- * is set; the same totals for the calls made on threads that set
- * tl_io_mine.  And a gate: while armed, the first fsync of a file whose
- * path ends in gate_suffix on a thread that set tl_gate waits until
- * gate_open (gate_blocked tells that it is waiting).
+ * The I/O seam, watched (a testvfs observer): per file (by the path each
+ * descriptor was opened with), the reads, writes and fsyncs and their
+ * bytes while io_counting is set; the same totals for the calls made on
+ * threads that set tl_io_mine.  And a gate: while armed, the first fsync
+ * of a file whose path ends in gate_suffix on a thread that set tl_gate
+ * waits until gate_open (gate_blocked tells that it is waiting).
  */
-#define IO_FDS 4096
 #define IO_PATHS 64
 
 struct io_stat {
@@ -367,7 +367,6 @@ struct io_stat {
 
 static pthread_mutex_t io_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t io_cv = PTHREAD_COND_INITIALIZER;
-static char *io_fd_path[IO_FDS];
 static struct io_stat io_stats[IO_PATHS];
 static int io_nstats;
 static struct io_stat io_mine;
@@ -379,16 +378,7 @@ static _Thread_local int tl_gate;
 
 enum { IO_READ, IO_WRITE, IO_FSYNC };
 
-static int ends_with(const char *s, const char *suffix)
-{
-    size_t n = strlen(s), m = strlen(suffix);
-    return n >= m && strcmp(s + n - m, suffix) == 0;
-}
-
-static const char *io_path_locked(int fd)
-{
-    return fd >= 0 && fd < IO_FDS && io_fd_path[fd] ? io_fd_path[fd] : "?";
-}
+static int ends_with(const char *s, const char *suffix) { return testvfs_ends_with(s, suffix); }
 
 static struct io_stat *io_stat_locked(const char *path)
 {
@@ -406,80 +396,39 @@ static void io_add(struct io_stat *st, int kind, size_t n)
     else st->fsyncs++;
 }
 
-static void io_note(int fd, int kind, size_t n)
+static void io_note(const char *path, int kind, size_t n)
 {
     if (!atomic_load(&io_counting)) return;
     pthread_mutex_lock(&io_mu);
-    io_add(io_stat_locked(io_path_locked(fd)), kind, n);
+    io_add(io_stat_locked(path), kind, n);
     if (tl_io_mine) io_add(&io_mine, kind, n);
     pthread_mutex_unlock(&io_mu);
 }
 
-static JET_ERR io_open(const char *path, int flags, int *pfd)
+static JET_ERR io_observer(void *arg, const struct testvfs_call *c)
 {
-    JET_ERR err = os_vfs_default()->open(path, flags, pfd);
-    if (err >= 0 && *pfd >= 0 && *pfd < IO_FDS) {
-        char *copy = strdup(path);
-        pthread_mutex_lock(&io_mu);
-        free(io_fd_path[*pfd]);
-        io_fd_path[*pfd] = copy;
-        pthread_mutex_unlock(&io_mu);
-    }
-    return err;
-}
-
-static JET_ERR io_close(int fd)
-{
-    /* Forget the name first: once closed, the number may be reused at once. */
-    if (fd >= 0 && fd < IO_FDS) {
-        pthread_mutex_lock(&io_mu);
-        free(io_fd_path[fd]);
-        io_fd_path[fd] = NULL;
-        pthread_mutex_unlock(&io_mu);
-    }
-    return os_vfs_default()->close(fd);
-}
-
-static JET_ERR io_pread(int fd, void *buf, size_t n, uint64_t off, size_t *pgot)
-{
-    size_t got = 0;
-    JET_ERR err = os_vfs_default()->pread(fd, buf, n, off, pgot ? pgot : &got);
-    if (err >= 0) io_note(fd, IO_READ, pgot ? *pgot : got);
-    return err;
-}
-
-static JET_ERR io_pwrite(int fd, const void *buf, size_t n, uint64_t off)
-{
-    io_note(fd, IO_WRITE, n);
-    return os_vfs_default()->pwrite(fd, buf, n, off);
-}
-
-static JET_ERR io_fsync(int fd)
-{
-    if (tl_gate) {
-        pthread_mutex_lock(&io_mu);
-        if (gate_armed && ends_with(io_path_locked(fd), gate_suffix)) {
-            gate_armed = 0;
-            gate_blocked = 1;
-            pthread_cond_broadcast(&io_cv);
-            while (!gate_open) pthread_cond_wait(&io_cv, &io_mu);
+    (void)arg;
+    if (c->kind == TV_PREAD && c->after && c->result >= 0) io_note(c->path, IO_READ, c->got);
+    if (c->kind == TV_PWRITE && !c->after) io_note(c->path, IO_WRITE, c->n);
+    if (c->kind == TV_FSYNC && !c->after) {
+        if (tl_gate) {
+            pthread_mutex_lock(&io_mu);
+            if (gate_armed && ends_with(c->path, gate_suffix)) {
+                gate_armed = 0;
+                gate_blocked = 1;
+                pthread_cond_broadcast(&io_cv);
+                while (!gate_open) pthread_cond_wait(&io_cv, &io_mu);
+            }
+            pthread_mutex_unlock(&io_mu);
         }
-        pthread_mutex_unlock(&io_mu);
+        io_note(c->path, IO_FSYNC, 0);
     }
-    io_note(fd, IO_FSYNC, 0);
-    return os_vfs_default()->fsync(fd);
+    return JET_errSuccess;
 }
 
 /* Installed before JetInit, so every descriptor the engine opens is named. */
 static void io_install(void)
 {
-    static struct os_vfs v;
-    v = *os_vfs_default();
-    v.open = io_open;
-    v.close = io_close;
-    v.pread = io_pread;
-    v.pwrite = io_pwrite;
-    v.fsync = io_fsync;
     pthread_mutex_lock(&io_mu);
     io_nstats = 0;
     memset(io_stats, 0, sizeof io_stats);
@@ -487,19 +436,15 @@ static void io_install(void)
     gate_armed = gate_blocked = gate_open = 0;
     pthread_mutex_unlock(&io_mu);
     atomic_store(&io_counting, 0);
-    os_set_vfs(&v);
+    testvfs_install(io_observer, NULL);
 }
 
 /* After the instances using the seam have terminated. */
 static void io_remove(void)
 {
-    os_set_vfs(NULL);
+    testvfs_uninstall();
     atomic_store(&io_counting, 0);
     pthread_mutex_lock(&io_mu);
-    for (int i = 0; i < IO_FDS; i++) {
-        free(io_fd_path[i]);
-        io_fd_path[i] = NULL;
-    }
     gate_armed = 0;
     gate_open = 1;
     pthread_cond_broadcast(&io_cv);
@@ -545,18 +490,8 @@ static void io_print(const char *what, const struct io_stat *st)
 static JET_INSTANCE snap_instance(const char *name, const char *sys, const char *logs, long log_kb, long cache_pages,
                                   long ckpt_ms, long snap_kb)
 {
-    JET_INSTANCE in = 0;
-    CU_ASSERT_FATAL(JetCreateInstance(&in, name) >= 0);
-    CU_ASSERT_FATAL(JetSetSystemParameter(&in, 0, JET_paramSystemPath, 0, sys) >= 0);
-    CU_ASSERT_FATAL(JetSetSystemParameter(&in, 0, JET_paramLogFilePath, 0, logs) >= 0);
-    CU_ASSERT_FATAL(JetSetSystemParameter(&in, 0, JET_paramLogFileSize, (JET_API_PTR)log_kb, NULL) >= 0);
-    CU_ASSERT_FATAL(JetSetSystemParameter(&in, 0, JET_paramCacheSizeMax, (JET_API_PTR)cache_pages, NULL) >= 0);
-    CU_ASSERT_FATAL(JetSetSystemParameter(&in, 0, JET_paramCheckpointPeriodMs, (JET_API_PTR)ckpt_ms, NULL) >= 0);
-    if (snap_kb) CU_ASSERT_FATAL(JetSetSystemParameter(&in, 0, JET_paramSnapshotMemoryMax, (JET_API_PTR)snap_kb, NULL) >= 0);
-    JET_ERR err = JetInit(&in);
-    if (err < 0) fprintf(stderr, "snap_instance %s: %ld %s\n", name, err, JetGetLastErrorDetail());
-    CU_ASSERT_FATAL(err >= 0);
-    return in;
+    return tu_instance(name, sys, (struct tu_params){.log_kb = log_kb, .cache_pages = cache_pages, .ckpt_ms = ckpt_ms,
+                                                     .snap_kb = snap_kb, .log_dir = logs});
 }
 
 static uint32_t page_size_of(JET_INSTANCE in)
@@ -1121,35 +1056,6 @@ static void test_preserved_pages_spill_under_the_system_path(void)
     rm_rf(d);
 }
 
-/* A spill file whose writes fail (its disk is full), once armed. */
-static atomic_int spill_fail_armed;
-static atomic_int spill_fds[8];
-static JET_ERR spillfail_open(const char *path, int flags, int *pfd)
-{
-    JET_ERR err = os_vfs_default()->open(path, flags, pfd);
-    if (err >= 0 && ends_with(path, ".spill"))
-        for (int i = 0; i < 8; i++) {
-            int none = 0;
-            if (atomic_compare_exchange_strong(&spill_fds[i], &none, *pfd + 1)) break;
-        }
-    return err;
-}
-static JET_ERR spillfail_close(int fd)
-{
-    /* The number may be reused at once by another file. */
-    for (int i = 0; i < 8; i++) {
-        int mine = fd + 1;
-        atomic_compare_exchange_strong(&spill_fds[i], &mine, 0);
-    }
-    return os_vfs_default()->close(fd);
-}
-static JET_ERR spillfail_pwrite(int fd, const void *buf, size_t n, uint64_t off)
-{
-    for (int i = 0; i < 8 && atomic_load(&spill_fail_armed); i++)
-        if (atomic_load(&spill_fds[i]) == fd + 1) return JET_errDiskFull;
-    return os_vfs_default()->pwrite(fd, buf, n, off);
-}
-
 /*
  * The copy-on-write spill fails (ENOSPC): the instance comes first -- its
  * page writes go on, commits and checkpoints never stall, it stays healthy
@@ -1165,13 +1071,7 @@ static void test_a_spill_failure_aborts_the_backup_and_writes_go_on(void)
     snprintf(logs, sizeof logs, "%s/logs", d);
     snprintf(db, sizeof db, "%s/spill.db", d);
     CU_ASSERT_FATAL(mkdir(sys, 0700) == 0 && mkdir(logs, 0700) == 0);
-    static struct os_vfs v;
-    v = *os_vfs_default();
-    v.open = spillfail_open;
-    v.close = spillfail_close;
-    v.pwrite = spillfail_pwrite;
-    for (int i = 0; i < 8; i++) atomic_store(&spill_fds[i], 0);
-    os_set_vfs(&v);
+    testvfs_install(NULL, NULL);
     JET_SESID s;
     JET_TABLEID t;
     JET_INSTANCE in = snap_instance("spillfail", sys, logs, 1024, 256, 20, 64);
@@ -1180,7 +1080,8 @@ static void test_a_spill_failure_aborts_the_backup_and_writes_go_on(void)
     CU_ASSERT_FATAL(JetTerm(in) >= 0);
     in = snap_instance("spillfail", sys, logs, 1024, 256, 20, 64);
     tu_table(in, db, 0, &s, &t);
-    atomic_store(&spill_fail_armed, 1);
+    /* From here on the spill file's disk is full. */
+    testvfs_fail_from(TV_PWRITE, 1, ".spill", JET_errDiskFull);
     TU_CHECK_ERR(JetBeginExternalBackupInstance(in, 0), JET_errSuccess);
     long long size0 = 0;
     uint64_t h0 = tu_file_hash(db, 0, &size0);
@@ -1211,13 +1112,13 @@ static void test_a_spill_failure_aborts_the_backup_and_writes_go_on(void)
     CU_ASSERT(JetCloseFileInstance(in, h) >= 0);
     TU_CHECK_ERR(JetEndExternalBackupInstance2(in, JET_bitBackupEndAbort), JET_errSuccess);
     /* The next backup starts afresh. */
-    atomic_store(&spill_fail_armed, 0);
+    testvfs_clear(TV_PWRITE);
     TU_CHECK_ERR(JetBeginExternalBackupInstance(in, 0), JET_errSuccess);
     TU_CHECK_ERR(JetGetBackupStatusInstance(in, &bst), JET_errSuccess);
     CU_ASSERT_STRING_EQUAL(bst.szFailure, "");
     TU_CHECK_ERR(JetEndExternalBackupInstance2(in, JET_bitBackupEndAbort), JET_errSuccess);
     CU_ASSERT(JetTerm(in) >= 0);
-    os_set_vfs(NULL);
+    testvfs_uninstall();
     rm_rf(d);
 }
 

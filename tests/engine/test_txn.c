@@ -5,23 +5,14 @@
  * and JET_bitWaitAllLevel0Commit make lazy commits durable with one fsync.
  * Watched at the I/O seam.
  */
-#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "jet.h"
-#include "os.h"
 #include "testutil.h"
-
-static atomic_int fsyncs;
-
-static JET_ERR count_fsync(int fd)
-{
-    atomic_fetch_add(&fsyncs, 1);
-    return os_vfs_default()->fsync(fd);
-}
+#include "testvfs.h"
 
 static void put(JET_SESID s, JET_TABLEID t, int k, JET_GRBIT commit)
 {
@@ -52,16 +43,13 @@ static void test_lazy_commits_skip_the_fsync_a_durable_commit_pays(void)
     for (int i = 0; i < 1000 && !(stat(tmp, &st) == 0 && st.st_size == 16384 * 1024); i++) usleep(10000);
     CU_ASSERT_FATAL(stat(tmp, &st) == 0 && st.st_size == 16384 * 1024);
 
-    static struct os_vfs v;
-    v = *os_vfs_default();
-    v.fsync = count_fsync;
-    os_set_vfs(&v);
-    atomic_store(&fsyncs, 0);
+    testvfs_install(NULL, NULL);
+    testvfs_reset_counts();
     for (int k = 1; k <= 50; k++) put(s, t, k, JET_bitCommitLazyFlush);
-    int lazy = atomic_load(&fsyncs);
+    int lazy = (int)testvfs_count(TV_FSYNC);
     for (int k = 51; k <= 60; k++) put(s, t, k, 0);
-    int durable = atomic_load(&fsyncs) - lazy;
-    os_set_vfs(NULL);
+    int durable = (int)testvfs_count(TV_FSYNC) - lazy;
+    testvfs_uninstall();
     fprintf(stderr, "txn: 50 lazy commits, %d fsyncs; 10 durable commits, %d fsyncs\n", lazy, durable);
     /* (The preparer's own fsync may still land in the window: at most one.) */
     CU_ASSERT(lazy <= 1);
@@ -85,25 +73,22 @@ static void test_wait_commits_flush_the_lazy_ones_once(void)
     struct stat st;
     snprintf(tmp, sizeof tmp, "%s/edbtmp.log", dir);
     for (int i = 0; i < 1000 && !(stat(tmp, &st) == 0 && st.st_size == 16384 * 1024); i++) usleep(10000);
-    static struct os_vfs v;
-    v = *os_vfs_default();
-    v.fsync = count_fsync;
-    os_set_vfs(&v);
+    testvfs_install(NULL, NULL);
     /* Twenty lazy commits, then one wait: one fsync makes them durable. */
-    atomic_store(&fsyncs, 0);
+    testvfs_reset_counts();
     for (int k = 1; k <= 20; k++) put(s, t, k, JET_bitCommitLazyFlush);
     TU_CHECK_ERR(JetCommitTransaction(s, JET_bitWaitLastLevel0Commit), JET_errSuccess);
-    int one = atomic_load(&fsyncs);
+    int one = (int)testvfs_count(TV_FSYNC);
     /* Nothing left to flush: waiting again costs nothing, from any session. */
     TU_CHECK_ERR(JetCommitTransaction(s, JET_bitWaitLastLevel0Commit), JET_errSuccess);
     TU_CHECK_ERR(JetCommitTransaction(s2, JET_bitWaitAllLevel0Commit), JET_errSuccess);
-    int again = atomic_load(&fsyncs) - one;
+    int again = (int)testvfs_count(TV_FSYNC) - one;
     /* Another session's wait-all covers this session's lazy commits. */
     for (int k = 21; k <= 30; k++) put(s, t, k, JET_bitCommitLazyFlush);
     TU_CHECK_ERR(JetCommitTransaction(s2, JET_bitWaitAllLevel0Commit), JET_errSuccess);
     TU_CHECK_ERR(JetCommitTransaction(s, JET_bitWaitLastLevel0Commit), JET_errSuccess);
-    int all = atomic_load(&fsyncs) - one - again;
-    os_set_vfs(NULL);
+    int all = (int)testvfs_count(TV_FSYNC) - one - again;
+    testvfs_uninstall();
     fprintf(stderr, "txn: 20 lazy commits and a wait: %d fsync(s); again: %d; wait-all: %d\n", one, again, all);
     CU_ASSERT(one >= 1 && one <= 2); /* (the preparer's own may land in the window) */
     CU_ASSERT_EQUAL(again, 0);

@@ -30,6 +30,10 @@
  * Thread-safe: one mutex around all state (the engine's checkpointer and
  * log preparer write from their own threads).  Writes are performed under
  * it, fsyncs outside it.  Install only while no instance runs (os.h).
+ *
+ * Other faults (the Nth open, fsync, rename, ... failing, on the files a
+ * suffix names) and watching the calls: testvfs.h, installed on top of
+ * this one (crashvfs_install, then testvfs_install; down in reverse).
  */
 #ifndef JET_CRASHVFS_H
 #define JET_CRASHVFS_H

@@ -78,18 +78,48 @@ int tu_run(void)
     return failed ? 1 : 0;
 }
 
+JET_ERR tu_open(const char *name, const char *dir, struct tu_params p, const char *dbpath, int create,
+                JET_INSTANCE *pinst, JET_SESID *ps, JET_DBID *pdb, JET_TABLEID *pt)
+{
+    JET_DBID db = 0;
+    JET_ERR err;
+    *pinst = 0;
+    if ((err = JetCreateInstance(pinst, name)) < 0) goto out;
+    if ((err = JetSetSystemParameter(pinst, 0, JET_paramSystemPath, 0, dir)) < 0) goto out;
+    if ((err = JetSetSystemParameter(pinst, 0, JET_paramLogFilePath, 0, p.log_dir ? p.log_dir : dir)) < 0) goto out;
+    if (p.log_kb && (err = JetSetSystemParameter(pinst, 0, JET_paramLogFileSize, (JET_API_PTR)p.log_kb, NULL)) < 0)
+        goto out;
+    if (p.cache_pages &&
+        (err = JetSetSystemParameter(pinst, 0, JET_paramCacheSizeMax, (JET_API_PTR)p.cache_pages, NULL)) < 0)
+        goto out;
+    if (p.ckpt_ms &&
+        (err = JetSetSystemParameter(pinst, 0, JET_paramCheckpointPeriodMs, (JET_API_PTR)p.ckpt_ms, NULL)) < 0)
+        goto out;
+    if (p.circular && (err = JetSetSystemParameter(pinst, 0, JET_paramCircularLog, (JET_API_PTR)p.circular, NULL)) < 0)
+        goto out;
+    if (p.snap_kb &&
+        (err = JetSetSystemParameter(pinst, 0, JET_paramSnapshotMemoryMax, (JET_API_PTR)p.snap_kb, NULL)) < 0)
+        goto out;
+    if ((err = JetInit(pinst)) < 0 || !dbpath) goto out;
+    if ((err = JetBeginSession(*pinst, ps, NULL, NULL)) < 0) goto out;
+    if (create) {
+        if ((err = JetCreateDatabase(*ps, dbpath, NULL, &db, JET_bitDbOverwriteExisting)) < 0) goto out;
+        if (pdb) *pdb = db;
+        err = JetCreateTable(*ps, db, "t", 0, 0, pt);
+    } else {
+        if ((err = JetAttachDatabase(*ps, dbpath, 0)) < 0) goto out;
+        if ((err = JetOpenDatabase(*ps, dbpath, NULL, &db, 0)) < 0) goto out;
+        if (pdb) *pdb = db;
+        err = JetOpenTable(*ps, db, "t", NULL, 0, 0, pt);
+    }
+out:
+    return err;
+}
+
 JET_INSTANCE tu_instance(const char *name, const char *dir, struct tu_params p)
 {
     JET_INSTANCE inst = 0;
-    CU_ASSERT_FATAL(JetCreateInstance(&inst, name) >= 0);
-    CU_ASSERT_FATAL(JetSetSystemParameter(&inst, 0, JET_paramSystemPath, 0, dir) >= 0);
-    CU_ASSERT_FATAL(JetSetSystemParameter(&inst, 0, JET_paramLogFilePath, 0, dir) >= 0);
-    if (p.log_kb) CU_ASSERT_FATAL(JetSetSystemParameter(&inst, 0, JET_paramLogFileSize, (JET_API_PTR)p.log_kb, NULL) >= 0);
-    if (p.cache_pages)
-        CU_ASSERT_FATAL(JetSetSystemParameter(&inst, 0, JET_paramCacheSizeMax, (JET_API_PTR)p.cache_pages, NULL) >= 0);
-    if (p.ckpt_ms)
-        CU_ASSERT_FATAL(JetSetSystemParameter(&inst, 0, JET_paramCheckpointPeriodMs, (JET_API_PTR)p.ckpt_ms, NULL) >= 0);
-    JET_ERR err = JetInit(&inst);
+    JET_ERR err = tu_open(name, dir, p, NULL, 0, &inst, NULL, NULL, NULL);
     if (err < 0) fprintf(stderr, "tu_instance %s: %ld %s\n", dir, err, JetGetLastErrorDetail());
     CU_ASSERT_FATAL(err >= 0);
     return inst;

@@ -21,12 +21,26 @@ int tu_run(void);
 /* Iteration count: $name if set in the environment, else ci (or lng with JET_LONG=1). */
 long tu_count(const char *name, long ci, long lng);
 
-/* Instance parameters for tu_instance; 0 keeps the engine's default. */
+/* Instance parameters for tu_open and tu_instance; 0 (NULL) keeps the
+ * engine's default. */
 struct tu_params {
     long log_kb, cache_pages, ckpt_ms;
+    long circular;        /* JET_paramCircularLog */
+    long snap_kb;         /* JET_paramSnapshotMemoryMax */
+    const char *log_dir;  /* the log path; NULL: the system path */
 };
-/* Creates and initialises (recovering) an instance whose system and log
- * paths are dir; fails the test fatally if it cannot. */
+/*
+ * The per-suite instance setup, once: creates instance name with system
+ * path dir and the parameters p, and initialises it (recovering).  With a
+ * dbpath, then begins a session (*ps) and opens table "t" of that
+ * database (*pdb may be NULL), created (overwriting) when create, else
+ * attached and opened.  Returns the first error, for tests whose start may
+ * be refused; *pinst is set as soon as the instance exists, so a failed
+ * start can still be JetTerm'ed.
+ */
+JET_ERR tu_open(const char *name, const char *dir, struct tu_params p, const char *dbpath, int create,
+                JET_INSTANCE *pinst, JET_SESID *ps, JET_DBID *pdb, JET_TABLEID *pt);
+/* tu_open without a database, failing the test fatally if it cannot. */
 JET_INSTANCE tu_instance(const char *name, const char *dir, struct tu_params p);
 /* Begins a session on inst and opens table "t" of the database at path:
  * created (overwriting) when create, else attached and opened. */
