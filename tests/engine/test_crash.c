@@ -26,6 +26,7 @@
  */
 #include <dirent.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -418,6 +419,77 @@ static void test_crashvfs_keeps_only_what_was_fsynced(void)
             }
         free(got);
     }
+}
+
+/* Two threads write their own page of one file and fsync it, as the
+ * checkpointer and an evicting session both fsync the database file.  An
+ * fsync that lands makes durable what was written to the file before it
+ * was called, whatever another thread's fsync did meanwhile, and nothing
+ * written after the last one returned; so after the power cut each page
+ * holds the value its thread fsynced last, or the one write it made after
+ * (the other thread's fsync may have covered that), never one older, and
+ * never the writes made once both threads were done. */
+#define SYNC_ROUNDS 3000
+struct syncer {
+    int fd;
+    uint64_t off;
+    int synced;             /* the last value made durable, -1: none */
+};
+
+static void *syncer_run(void *arg)
+{
+    struct syncer *y = arg;
+    uint8_t b[PS];
+    for (int i = 0; i < SYNC_ROUNDS; i++) {
+        memset(b, i & 0xff, sizeof b);
+        if (os_pwrite(y->fd, b, sizeof b, y->off) < 0) break;
+        if (i % 2 == 0 && os_fsync(y->fd) >= 0) y->synced = i;
+    }
+    return NULL;
+}
+
+static void test_crashvfs_concurrent_fsyncs_of_one_file(void)
+{
+    snprintf(dir, sizeof dir, "%s", tu_scratch_dir("crash_vfs_sync"));
+    char path[1200];
+    in_dir(path, sizeof path, dir, "f");
+    fill_file(path, 'x', 2 * PS);
+    crashvfs_install();
+    struct syncer y[2];
+    pthread_t th[2];
+    for (int k = 0; k < 2; k++) {
+        y[k] = (struct syncer){-1, (uint64_t)PS * (uint64_t)k, -1};
+        /* Two descriptors on one file: the VFS keeps one list for it. */
+        TU_CHECK_ERR(os_open(path, OS_OPEN_READ | OS_OPEN_WRITE, &y[k].fd), JET_errSuccess);
+    }
+    for (int k = 0; k < 2; k++) CU_ASSERT_FATAL(pthread_create(&th[k], NULL, syncer_run, &y[k]) == 0);
+    for (int k = 0; k < 2; k++) pthread_join(th[k], NULL);
+    uint8_t late[PS];
+    memset(late, 0xee, sizeof late);
+    for (int k = 0; k < 2; k++) TU_CHECK_ERR(os_pwrite(y[k].fd, late, sizeof late, y[k].off), JET_errSuccess);
+    CU_ASSERT(crashvfs_crash_now());
+    for (int k = 0; k < 2; k++) os_close(y[k].fd);
+    CU_ASSERT_EQUAL(crashvfs_open_fds(), 0);
+    crashvfs_uninstall();
+    size_t n;
+    uint8_t *got = (uint8_t *)tu_slurp(path, &n);
+    CU_ASSERT_FATAL(got != NULL && n == 2 * PS);
+    for (int k = 0; k < 2; k++) {
+        CU_ASSERT_EQUAL(y[k].synced, SYNC_ROUNDS - 2);
+        uint8_t v = got[PS * k];
+        if (v != (uint8_t)(SYNC_ROUNDS - 2) && v != (uint8_t)(SYNC_ROUNDS - 1)) {
+            fprintf(stderr, "page %d holds %u, not the last value fsynced (%u) or the write after it\n", k, v,
+                    (uint8_t)(SYNC_ROUNDS - 2));
+            CU_FAIL("a concurrent fsync made the wrong writes durable");
+        }
+        for (size_t i = 1; i < PS; i++)
+            if (got[PS * k + i] != v) {
+                fprintf(stderr, "page %d byte %zu is %u, byte 0 %u\n", k, i, got[PS * k + i], v);
+                CU_FAIL("a concurrent fsync made the wrong writes durable");
+                break;
+            }
+    }
+    free(got);
 }
 
 /* ---- random power cuts ---- */
@@ -1276,6 +1348,7 @@ static double wall_s(void)
         fprintf(stderr, "%s: %.1f s\n", #fn, wall_s() - t0);       \
     }
 TIMED(test_crashvfs_keeps_only_what_was_fsynced)
+TIMED(test_crashvfs_concurrent_fsyncs_of_one_file)
 TIMED(test_torn_checkpoint_write_is_put_back)
 TIMED(test_a_refused_recovery_keeps_the_double_write_copies)
 TIMED(test_a_failed_page_write_then_a_power_cut)
@@ -1290,6 +1363,7 @@ int main(void)
     if (CU_initialize_registry() != CUE_SUCCESS) return 2;
     CU_pSuite su = CU_add_suite("crash", NULL, NULL);
     ADD(su, test_crashvfs_keeps_only_what_was_fsynced);
+    ADD(su, test_crashvfs_concurrent_fsyncs_of_one_file);
     ADD(su, test_torn_checkpoint_write_is_put_back);
     ADD(su, test_a_refused_recovery_keeps_the_double_write_copies);
     ADD(su, test_a_failed_page_write_then_a_power_cut);

@@ -45,6 +45,10 @@ struct cv_file {
     int refs;               /* the engine's descriptors open on it */
     struct cv_op *ops;
     size_t nops, cap;
+    /* Operations taken off the front of ops so far (made durable, or
+     * settled by a crash): ops[i] is operation dropped + i for good, so an
+     * fsync that drops the lock can still find the ones it covers. */
+    uint64_t dropped;
     struct cv_file *next;
 };
 
@@ -297,6 +301,7 @@ static void crash_locked(struct cv_file *tf, size_t ti)
             }
         }
         for (size_t i = 0; i < f->nops; i++) op_free(&f->ops[i]);
+        f->dropped += f->nops;
         f->nops = 0;
     }
     crashed = 1;
@@ -408,7 +413,12 @@ static JET_ERR cv_fsync(int fd)
         return JET_errDiskIO;
     }
     struct cv_file *f = file_of(fd);
-    size_t upto = f ? f->nops : 0;
+    /* Counted from the file's first operation, not an index into ops:
+     * another thread's fsync of the same file (the checkpointer's and an
+     * evicting session's of the database) may land while the lock is
+     * dropped and take ops off the front; an index taken now would then
+     * free them a second time, or free writes this fsync never covered. */
+    uint64_t upto = f ? f->dropped + f->nops : 0;
     /* Keeps f alive while the lock is dropped (close cannot free it). */
     if (f) f->refs++;
     pthread_mutex_unlock(&mu);
@@ -418,12 +428,14 @@ static JET_ERR cv_fsync(int fd)
     if (crashed) {
         /* The power went while the flush was on its way: it never landed. */
         err = JET_errDiskIO;
-    } else if (err >= 0 && f && upto) {
+    } else if (err >= 0 && f && upto > f->dropped) {
         /* What was written before the call is durable; what came during
          * it (other threads) is not. */
-        for (size_t i = 0; i < upto; i++) op_free(&f->ops[i]);
-        memmove(f->ops, f->ops + upto, (f->nops - upto) * sizeof *f->ops);
-        f->nops -= upto;
+        size_t k = (size_t)(upto - f->dropped);
+        for (size_t i = 0; i < k; i++) op_free(&f->ops[i]);
+        memmove(f->ops, f->ops + k, (f->nops - k) * sizeof *f->ops);
+        f->nops -= k;
+        f->dropped += k;
     }
     if (err >= 0) count(!filter, NULL, 0);
     if (f) file_release(f);

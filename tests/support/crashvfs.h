@@ -29,7 +29,10 @@
  *
  * Thread-safe: one mutex around all state (the engine's checkpointer and
  * log preparer write from their own threads).  Writes are performed under
- * it, fsyncs outside it.  Install only while no instance runs (os.h).
+ * it, fsyncs outside it; fsyncs of one file may overlap (the checkpointer's
+ * and an evicting session's of the database), and each makes durable what
+ * was written before it was called.  Install only while no instance runs
+ * (os.h).
  *
  * Other faults (the Nth open, fsync, rename, ... failing, on the files a
  * suffix names) and watching the calls: testvfs.h, installed on top of
