@@ -175,23 +175,18 @@ JET_ERR JetInspectLogRecords(const char *dir, const char *base, uint32_t gen_fir
             }
             break;
         case LR_ATTACH:
-            r->type_name = "attach";
-            if (rec.len >= LR_ATTACH_HDR) {
+        case LR_CREATE: {
+            /* Both: u32 dbidx first, the path after a fixed header. */
+            size_t hdr = rec.type == LR_ATTACH ? LR_ATTACH_HDR : LR_CREATE_HDR;
+            r->type_name = rec.type == LR_ATTACH ? "attach" : "create";
+            if (rec.len >= hdr) {
                 r->dbidx = get_le32(rec.payload);
-                size_t pl = rec.len - LR_ATTACH_HDR;
+                size_t pl = rec.len - hdr;
                 if (pl >= sizeof r->path) pl = sizeof r->path - 1;
-                memcpy(r->path, rec.payload + LR_ATTACH_HDR, pl);
+                memcpy(r->path, rec.payload + hdr, pl);
             }
             break;
-        case LR_CREATE:
-            r->type_name = "create";
-            if (rec.len >= LR_CREATE_HDR) {
-                r->dbidx = get_le32(rec.payload);
-                size_t pl = rec.len - LR_CREATE_HDR;
-                if (pl >= sizeof r->path) pl = sizeof r->path - 1;
-                memcpy(r->path, rec.payload + LR_CREATE_HDR, pl);
-            }
-            break;
+        }
         case LR_DISCARD:
             r->type_name = "discard";
             if (rec.len >= DISCARD_PAYLOAD) {
