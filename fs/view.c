@@ -721,20 +721,29 @@ static bool read_whole(struct jv_view *v, char *why, size_t cbwhy)
 static void truncate_range(struct jv_view *v, char *out, size_t cb)
 {
     unsigned long n = 0, low = 0, high = 0;
-    unsigned long need = 0;
+    unsigned long cap = 4096, got = 0;
+    char *szz = NULL;
     put(out, cb, "none");
-    if (JetGetTruncateLogInfoInstance(v->inst, NULL, 0, &need) < 0 || need < 2) return;
-    char *szz = malloc(need);
-    if (!szz) return;
-    if (JetGetTruncateLogInfoInstance(v->inst, szz, need, &need) >= 0) {
-        for (char *p = szz; *p; p += strlen(p) + 1) {
-            JET_INSPECT_LOGHEADER lh;
-            unsigned long g = JetInspectLogHeader(p, &lh) >= 0 ? lh.generation : 0;
-            if (!g) continue;
-            if (!n++ || g < low) low = g;
-            if (g > high) high = g;
-        }
+    /* As ESE, a short buffer gets the list's first cbMax bytes, cut
+     * anywhere: grow until the answer is shorter than the buffer, and
+     * never read past what was written. */
+    for (;;) {
+        char *nb = realloc(szz, cap + 2);
+        if (!nb) goto out;
+        szz = nb;
+        if (JetGetTruncateLogInfoInstance(v->inst, szz, cap, &got) < 0) goto out;
+        if (got < cap) break;
+        cap *= 2;
     }
+    szz[got] = szz[got + 1] = '\0';
+    for (size_t off = 0; off < got && szz[off]; off += strlen(szz + off) + 1) {
+        JET_INSPECT_LOGHEADER lh;
+        unsigned long g = JetInspectLogHeader(szz + off, &lh) >= 0 ? lh.generation : 0;
+        if (!g) continue;
+        if (!n++ || g < low) low = g;
+        if (g > high) high = g;
+    }
+out:
     free(szz);
     if (n) put(out, cb, "%lu..%lu (%lu generations)", low, high, n);
 }
