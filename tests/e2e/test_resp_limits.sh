@@ -13,13 +13,9 @@ BIN=${JET_BIN:?}
 F=$BIN/jetfs
 TMP=$(mktemp -d "${JET_TEST_TMP:-/tmp}/e2e_limits.XXXXXX")
 fail() { echo "FAIL: $*" >&2; for l in "$TMP"/*.log; do [ -f "$l" ] && tail -40 "$l" | sed "s|^|  $(basename "$l"): |" >&2; done; exit 1; }
-if [ ! -c /dev/fuse ]; then
-  if [ -n "${CI:-}" ]; then fail "/dev/fuse is missing under CI"; fi
-  echo "SKIP: no /dev/fuse"; exit 77
-fi
-command -v redis-cli > /dev/null || fail "redis-cli is missing (scripts/deps installs redis-tools)"
 # shellcheck source=tests/e2e/lib.sh
 source "$(dirname "$0")/lib.sh"
+need_fuse_and_redis_cli
 mkdir -p "$TMP/mnt"
 M=$TMP/mnt
 PIDS=()

@@ -14,14 +14,10 @@ BIN=${JET_BIN:?}
 F=$BIN/jetfs
 TMP=$(mktemp -d "${JET_TEST_TMP:-/tmp}/e2e_tls.XXXXXX")
 fail() { echo "FAIL: $*" >&2; for l in "$TMP"/*.log; do [ -f "$l" ] && sed "s|^|  $(basename "$l"): |" "$l" >&2; done; exit 1; }
-if [ ! -c /dev/fuse ]; then
-  if [ -n "${CI:-}" ]; then fail "/dev/fuse is missing under CI"; fi
-  echo "SKIP: no /dev/fuse"; exit 77
-fi
-command -v redis-cli > /dev/null || fail "redis-cli is missing (scripts/deps installs redis-tools)"
-command -v openssl > /dev/null || fail "openssl is missing (scripts/deps installs it)"
 # shellcheck source=tests/e2e/lib.sh
 source "$(dirname "$0")/lib.sh"
+need_fuse_and_redis_cli
+command -v openssl > /dev/null || fail "openssl is missing (scripts/deps installs it)"
 mkdir -p "$TMP/mnt" "$TMP/pki"
 M=$TMP/mnt
 PIDS=()
