@@ -74,6 +74,7 @@ static const struct err_msg messages[] = {
     {JET_errInvalidSesid, "invalid session handle"},
     {JET_errInTransaction, "operation not allowed inside a transaction"},
     {JET_errTransReadOnly, "update in a read-only transaction"},
+    {JET_errPermissionDenied, "permission denied: the database is read-only (a browsed backup)"},
     {JET_errSesidTableIdMismatch, "table id does not belong to this session"},
     {JET_errInvalidInstance, "invalid instance handle"},
     {JET_errDatabaseDuplicate, "database already exists"},

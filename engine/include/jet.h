@@ -152,6 +152,7 @@ typedef unsigned long JET_GRBIT;
 #define JET_errKeyDuplicate (-1605)
 #define JET_errTooManyAttachedDatabases (-1805)
 #define JET_errDiskFull (-1808)
+#define JET_errPermissionDenied (-1809)
 #define JET_errFileNotFound (-1811)
 #define JET_errFileInvalidType (-1812)
 
@@ -826,6 +827,51 @@ JET_ERR JetBackupInstance(JET_INSTANCE instance, const char *szBackupPath, JET_G
 JET_ERR JetBackup(const char *szBackupPath, JET_GRBIT grbit, JET_PFNSTATUS pfnStatus);
 /* JetGetTruncateLogInfoInstance for the legacy instance (ESE's legacy name). */
 JET_ERR JetGetTruncateLogInfo(char *szzLogs, unsigned long cbMax, unsigned long *pcbActual);
+
+/* ------------------------------------------------------------------ */
+/* Browsing backup sets (jetfs).                                        */
+/* ------------------------------------------------------------------ */
+/*
+ * JetBrowseSets (jetfs): the state that JetRestoreSets2 of the same sets
+ * and stop point would produce, opened read-only, without writing to the
+ * sets and without copying the database file.  The same checks run first
+ * (manifest, chain, signatures: the same errors and messages as restore);
+ * then the logs are replayed with the sets' files underneath and every
+ * page the replay writes kept in a private overlay (memory up to
+ * cbOverlayMemory, then an unlinked temporary file).  Every page read
+ * afterwards is checksum-verified as it is read, so a damaged page is an
+ * error naming the file and page, never data.  The sets may be read-only.
+ *
+ * JetBrowseInstance gives an initialised instance over that state:
+ * JetBeginSession, JetOpenDatabase(info.szDatabase, JET_bitDbReadOnly),
+ * then tables, point reads and cursors as usual.  It is the caller's to
+ * read, not to write: every update is refused with JET_errPermissionDenied.
+ * JetBrowseClose ends it: the instance is terminated, the overlay and the
+ * scratch directory are deleted, and the sets are as they were.
+ */
+typedef struct jet_browse JET_BROWSE;
+typedef struct {
+    unsigned long cbStruct;              /* sizeof(JET_BROWSEOPTS) */
+    unsigned long long cbOverlayMemory;  /* overlay bytes kept in memory (0: 256 MiB) */
+    const char *szTempPath;              /* scratch directory's parent (NULL: $TMPDIR, else /tmp) */
+    JET_PFNSTATUS pfnStatus;             /* the replay's progress (JET_snpRestore), may be NULL */
+} JET_BROWSEOPTS;
+typedef struct {
+    unsigned long cbStruct;              /* sizeof(JET_BROWSEINFO) */
+    int csets;                           /* sets given */
+    unsigned long genLow, genHigh;       /* generations replayed */
+    unsigned long genStop;               /* the stop asked (0: none) */
+    unsigned long long usStop;           /* the stop time asked (0: none) */
+    unsigned long long usPoint;          /* the state's point in time: its last replayed commit, else the backup's consistent point */
+    unsigned long long cbOverlay;        /* bytes the replay wrote over the sets (pages changed) */
+    unsigned long long cbOverlaySpilled; /* of those, in the temporary file */
+    const char *szDatabase;              /* the database to open (valid until JetBrowseClose) */
+} JET_BROWSEINFO;
+JET_ERR JetBrowseSets(const char *const *sets, int nsets, unsigned long stop_gen, unsigned long long stop_us,
+                      const JET_BROWSEOPTS *opts, JET_BROWSE **pbrowse);
+JET_INSTANCE JetBrowseInstance(JET_BROWSE *browse);
+JET_ERR JetBrowseGetInfo(JET_BROWSE *browse, JET_BROWSEINFO *info);
+JET_ERR JetBrowseClose(JET_BROWSE *browse);
 
 #ifdef __cplusplus
 }
