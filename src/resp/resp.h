@@ -74,6 +74,11 @@ struct resp_options {
      * once only. */
     void (*on_shutdown)(void *arg);
     void *on_shutdown_arg;
+    /* Serve reads only (a browsed backup, `jetfs browse --listen`): every
+     * command that would write answers Redis's read-only replica error
+     * (-READONLY ...), and the table is opened, never created (a database
+     * without it serves an empty keyspace). */
+    bool read_only;
 };
 
 struct resp_server;
