@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,7 +65,10 @@ struct ovl {
 static struct {
     pthread_mutex_t mu;
     struct ovl *list;
-    const struct os_vfs *below;  /* the VFS in force when the first overlay was created */
+    /* The VFS in force when the first overlay was created: atomic, since
+     * a thread that loaded the overlay's table just before the last
+     * overlay went may still pass a call down through it. */
+    _Atomic(const struct os_vfs *) below;
     struct ofd {
         struct ovl *o;
         struct ofile *f;
@@ -73,6 +77,8 @@ static struct {
 } G = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 static const struct os_vfs overlay_vfs;
+
+#define BELOW() atomic_load(&G.below)
 
 /* ---- chunk table ---- */
 
@@ -115,7 +121,7 @@ static JET_ERR read_original(struct ovl *o, int base_fd, const struct ofile *f, 
     size_t got = 0;
     if (off < f->base_limit) {
         size_t want = f->base_limit - off < n ? (size_t)(f->base_limit - off) : n;
-        JET_ERR err = G.below->pread(base_fd, buf, want, off, &got);
+        JET_ERR err = BELOW()->pread(base_fd, buf, want, off, &got);
         if (err < 0) return jet_report(err, "%s: reading the backup set's file at offset %llu failed", f->original,
                                        (unsigned long long)off);
         (void)o;
@@ -131,7 +137,7 @@ static JET_ERR read_chunk(struct ovl *o, const struct chunk *c, uint8_t *buf, si
         return JET_errSuccess;
     }
     size_t got = 0;
-    JET_ERR err = G.below->pread(o->spill_fd, buf, n, c->spill + in, &got);
+    JET_ERR err = BELOW()->pread(o->spill_fd, buf, n, c->spill + in, &got);
     if (err >= 0 && got != n) err = JET_errDiskIO;
     if (err < 0) return jet_report(err, "%s: reading the browse overlay's spill file failed", o->dir);
     return JET_errSuccess;
@@ -183,14 +189,14 @@ static JET_ERR chunk_get(struct ovl *o, struct ofile *f, int base_fd, uint64_t i
         if (o->spill_fd < 0) {
             char sp[PATH_MAX + 32];
             snprintf(sp, sizeof sp, "%s/.overlay-spill", o->dir);
-            if ((err = G.below->open(sp, OS_OPEN_READ | OS_OPEN_WRITE | OS_OPEN_CREATE | OS_OPEN_EXCL, &o->spill_fd)) < 0) {
+            if ((err = BELOW()->open(sp, OS_OPEN_READ | OS_OPEN_WRITE | OS_OPEN_CREATE | OS_OPEN_EXCL, &o->spill_fd)) < 0) {
                 o->spill_fd = -1;
                 err = jet_report(err, "%s: cannot create the browse overlay's spill file", sp);
                 goto out;
             }
-            (void)G.below->unlink(sp); /* nothing but this descriptor needs it */
+            (void)BELOW()->unlink(sp); /* nothing but this descriptor needs it */
         }
-        if ((err = G.below->pwrite(o->spill_fd, bytes, CHUNK, o->spill_next)) < 0) {
+        if ((err = BELOW()->pwrite(o->spill_fd, bytes, CHUNK, o->spill_next)) < 0) {
             err = jet_report(err, "%s: writing the browse overlay's spill file failed (the temporary directory full?)",
                              o->dir);
             goto out;
@@ -223,7 +229,7 @@ static JET_ERR file_write(struct ovl *o, struct ofile *f, int base_fd, const uin
         struct chunk *c;
         if ((err = chunk_get(o, f, base_fd, pos / CHUNK, &c)) < 0) break;
         if (c->mem) memcpy(c->mem + in, buf + done, take);
-        else if ((err = G.below->pwrite(o->spill_fd, buf + done, take, c->spill + in)) < 0)
+        else if ((err = BELOW()->pwrite(o->spill_fd, buf + done, take, c->spill + in)) < 0)
             err = jet_report(err, "%s: writing the browse overlay's spill file failed", o->dir);
         done += take;
     }
@@ -244,7 +250,7 @@ static JET_ERR file_truncate(struct ovl *o, struct ofile *f, int base_fd, uint64
             if (c->mem) memset(c->mem + in, 0, CHUNK - in);
             else {
                 uint8_t z[CHUNK] = {0};
-                if ((err = G.below->pwrite(o->spill_fd, z, CHUNK - in, c->spill + in)) < 0) return err;
+                if ((err = BELOW()->pwrite(o->spill_fd, z, CHUNK - in, c->spill + in)) < 0) return err;
             }
         }
         uint64_t first_gone = (size + CHUNK - 1) / CHUNK;
@@ -315,19 +321,19 @@ static JET_ERR ovl_open(const char *path, int flags, int *pfd)
     lk_mutex_lock(&G.mu, LK_OVERLAY_FDS);
     struct ovl *o = owner_of(path, canon, sizeof canon);
     lk_mutex_unlock(&G.mu, LK_OVERLAY_FDS);
-    if (!o) return G.below->open(path, flags, pfd);
+    if (!o) return BELOW()->open(path, flags, pfd);
     lk_wrlock(&o->lock, LK_OVERLAY);
     JET_ERR err;
     struct ofile *f = file_at(o, canon);
     if (!f) {
-        err = G.below->open(path, flags, pfd);
+        err = BELOW()->open(path, flags, pfd);
         goto out;
     }
     if ((flags & OS_OPEN_CREATE) && (flags & OS_OPEN_EXCL)) {
         err = JET_errFileAccessDenied;
         goto out;
     }
-    if ((err = G.below->open(f->original, OS_OPEN_READ, pfd)) < 0) goto out;
+    if ((err = BELOW()->open(f->original, OS_OPEN_READ, pfd)) < 0) goto out;
     lk_mutex_lock(&G.mu, LK_OVERLAY_FDS);
     if ((size_t)*pfd >= G.nbyfd) {
         size_t n = (size_t)*pfd + 64;
@@ -341,7 +347,7 @@ static JET_ERR ovl_open(const char *path, int flags, int *pfd)
     if ((size_t)*pfd < G.nbyfd) G.byfd[*pfd] = (struct ofd){o, f};
     else err = JET_errOutOfMemory;
     lk_mutex_unlock(&G.mu, LK_OVERLAY_FDS);
-    if (err < 0) G.below->close(*pfd);
+    if (err < 0) BELOW()->close(*pfd);
 out:
     lk_rwunlock(&o->lock, LK_OVERLAY);
     return err;
@@ -352,14 +358,14 @@ static JET_ERR ovl_close(int fd)
     lk_mutex_lock(&G.mu, LK_OVERLAY_FDS);
     if (fd >= 0 && (size_t)fd < G.nbyfd) G.byfd[fd] = (struct ofd){0};
     lk_mutex_unlock(&G.mu, LK_OVERLAY_FDS);
-    return G.below->close(fd);
+    return BELOW()->close(fd);
 }
 
 static JET_ERR ovl_pread(int fd, void *buf, size_t n, uint64_t off, size_t *pgot)
 {
     struct ovl *o;
     struct ofile *f;
-    if (!fd_lookup(fd, &o, &f)) return G.below->pread(fd, buf, n, off, pgot);
+    if (!fd_lookup(fd, &o, &f)) return BELOW()->pread(fd, buf, n, off, pgot);
     lk_rdlock(&o->lock, LK_OVERLAY);
     JET_ERR err = file_read(o, f, fd, buf, n, off, pgot);
     lk_rwunlock(&o->lock, LK_OVERLAY);
@@ -370,7 +376,7 @@ static JET_ERR ovl_pwrite(int fd, const void *buf, size_t n, uint64_t off)
 {
     struct ovl *o;
     struct ofile *f;
-    if (!fd_lookup(fd, &o, &f)) return G.below->pwrite(fd, buf, n, off);
+    if (!fd_lookup(fd, &o, &f)) return BELOW()->pwrite(fd, buf, n, off);
     lk_wrlock(&o->lock, LK_OVERLAY);
     JET_ERR err = file_write(o, f, fd, buf, n, off);
     lk_rwunlock(&o->lock, LK_OVERLAY);
@@ -383,14 +389,14 @@ static JET_ERR ovl_fsync(int fd)
     struct ofile *f;
     /* The overlay lives as long as the process: there is nothing to make durable. */
     if (fd_lookup(fd, &o, &f)) return JET_errSuccess;
-    return G.below->fsync(fd);
+    return BELOW()->fsync(fd);
 }
 
 static JET_ERR ovl_ftruncate(int fd, uint64_t size)
 {
     struct ovl *o;
     struct ofile *f;
-    if (!fd_lookup(fd, &o, &f)) return G.below->ftruncate(fd, size);
+    if (!fd_lookup(fd, &o, &f)) return BELOW()->ftruncate(fd, size);
     lk_wrlock(&o->lock, LK_OVERLAY);
     JET_ERR err = file_truncate(o, f, fd, size);
     lk_rwunlock(&o->lock, LK_OVERLAY);
@@ -401,7 +407,7 @@ static JET_ERR ovl_fsize(int fd, uint64_t *psize)
 {
     struct ovl *o;
     struct ofile *f;
-    if (!fd_lookup(fd, &o, &f)) return G.below->fsize(fd, psize);
+    if (!fd_lookup(fd, &o, &f)) return BELOW()->fsize(fd, psize);
     lk_rdlock(&o->lock, LK_OVERLAY);
     *psize = f->size;
     lk_rwunlock(&o->lock, LK_OVERLAY);
@@ -420,7 +426,7 @@ static JET_ERR ovl_unlink(const char *path)
         if (f) f->unlinked = true;
         lk_rwunlock(&o->lock, LK_OVERLAY);
     }
-    return G.below->unlink(path); /* the placeholder, or a file of the scratch directory */
+    return BELOW()->unlink(path); /* the placeholder, or a file of the scratch directory */
 }
 
 static JET_ERR ovl_rename(const char *from, const char *to)
@@ -429,11 +435,11 @@ static JET_ERR ovl_rename(const char *from, const char *to)
     lk_mutex_lock(&G.mu, LK_OVERLAY_FDS);
     struct ovl *o = owner_of(from, cfrom, sizeof cfrom), *o2 = owner_of(to, cto, sizeof cto);
     lk_mutex_unlock(&G.mu, LK_OVERLAY_FDS);
-    if (!o && !o2) return G.below->rename(from, to);
+    if (!o && !o2) return BELOW()->rename(from, to);
     if (o != o2) return jet_report(JET_errInvalidPath, "rename of %s to %s: across a browse overlay's edge", from, to);
     lk_wrlock(&o->lock, LK_OVERLAY);
     struct ofile *f = file_at(o, cfrom), *over = file_at(o, cto);
-    JET_ERR err = G.below->rename(from, to);
+    JET_ERR err = BELOW()->rename(from, to);
     if (err >= 0) {
         if (over && over != f) over->unlinked = true;
         if (f) snprintf(f->path, sizeof f->path, "%s", cto);
@@ -442,7 +448,7 @@ static JET_ERR ovl_rename(const char *from, const char *to)
     return err;
 }
 
-static JET_ERR ovl_sync_dir(const char *dirpath) { return G.below->sync_dir(dirpath); }
+static JET_ERR ovl_sync_dir(const char *dirpath) { return BELOW()->sync_dir(dirpath); }
 
 static JET_ERR ovl_lock(int fd)
 {
@@ -451,14 +457,14 @@ static JET_ERR ovl_lock(int fd)
     /* The descriptor is the set's own file: locking it would keep a second
      * browse of the same set out, and the overlay is this process's alone. */
     if (fd_lookup(fd, &o, &f)) return JET_errSuccess;
-    return G.below->lock(fd);
+    return BELOW()->lock(fd);
 }
 
 static JET_ERR ovl_identity(int fd, const char *path, struct os_identity *id)
 {
     struct ovl *o;
     struct ofile *f;
-    if (!fd_lookup(fd, &o, &f)) return G.below->identity(fd, path, id);
+    if (!fd_lookup(fd, &o, &f)) return BELOW()->identity(fd, path, id);
     char canon[PATH_MAX];
     lk_mutex_lock(&G.mu, LK_OVERLAY_FDS);
     (void)owner_of(path, canon, sizeof canon);
@@ -502,7 +508,7 @@ JET_ERR ovl_create(const char *parent, uint64_t mem_limit, struct ovl **po)
     pthread_rwlock_init(&o->lock, NULL);
     lk_mutex_lock(&G.mu, LK_OVERLAY_FDS);
     if (!G.list) {
-        G.below = os_vfs();
+        atomic_store(&G.below, os_vfs());
         os_set_vfs(&overlay_vfs);
     }
     o->next = G.list;
@@ -527,7 +533,7 @@ JET_ERR ovl_map(struct ovl *o, const char *path, const char *original)
     }
     snprintf(f->path, sizeof f->path, "%s", path);
     snprintf(f->original, sizeof f->original, "%s", original);
-    if ((err = G.below->open(original, OS_OPEN_READ, &fd)) < 0 || (err = G.below->fsize(fd, &f->size)) < 0) {
+    if ((err = BELOW()->open(original, OS_OPEN_READ, &fd)) < 0 || (err = BELOW()->fsize(fd, &f->size)) < 0) {
         char eb[128];
         err = jet_report(err, "%s: cannot read the backup set's file: %s", original, os_reason(err, eb, sizeof eb));
         goto out;
@@ -535,18 +541,18 @@ JET_ERR ovl_map(struct ovl *o, const char *path, const char *original)
     f->base_limit = f->size;
     /* The placeholder that listings and existence tests see. */
     int pfd;
-    if ((err = G.below->open(path, OS_OPEN_READ | OS_OPEN_WRITE | OS_OPEN_CREATE | OS_OPEN_EXCL, &pfd)) < 0) {
+    if ((err = BELOW()->open(path, OS_OPEN_READ | OS_OPEN_WRITE | OS_OPEN_CREATE | OS_OPEN_EXCL, &pfd)) < 0) {
         err = jet_report(err, "%s: cannot create the browse overlay's name for %s", path, original);
         goto out;
     }
-    G.below->close(pfd);
+    BELOW()->close(pfd);
     lk_wrlock(&o->lock, LK_OVERLAY);
     f->next = o->files;
     o->files = f;
     lk_rwunlock(&o->lock, LK_OVERLAY);
     f = NULL;
 out:
-    if (fd >= 0) G.below->close(fd);
+    if (fd >= 0) BELOW()->close(fd);
     free(f);
     return err;
 }
@@ -591,7 +597,7 @@ void ovl_destroy(struct ovl *o)
             G.byfd[i] = (struct ofd){0};
         }
     if (!G.list) {
-        os_set_vfs(G.below);
+        os_set_vfs(BELOW());
         free(G.byfd);
         G.byfd = NULL;
         G.nbyfd = 0;
@@ -605,7 +611,7 @@ void ovl_destroy(struct ovl *o)
         free(f->tab);
         free(f);
     }
-    if (o->spill_fd >= 0) G.below->close(o->spill_fd);
+    if (o->spill_fd >= 0) BELOW()->close(o->spill_fd);
     remove_dir_files(o->dir);
     rmdir(o->dir);
     pthread_rwlock_destroy(&o->lock);
