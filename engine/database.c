@@ -286,6 +286,7 @@ JET_ERR JetAttachDatabase(JET_SESID sesid, const char *szFilename, JET_GRBIT grb
     if ((err = log_attach_record(inst, db, LR_ATTACH)) < 0) goto out;
     if ((err = db_mark_attached(inst, db)) < 0) goto out;
     db->attached = true;
+    db->read_only = (grbit & JET_bitDbReadOnly) != 0;
     inst->dbs[slot] = db;
     db = NULL;
 out:

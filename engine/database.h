@@ -28,6 +28,7 @@ struct db {
     int opens;               /* JetOpenDatabase count over all sessions */
     int table_cursors;       /* open cursors, for JetDetach / TableInUse */
     bool attached;
+    bool read_only;          /* attached with JET_bitDbReadOnly: updates are JET_errPermissionDenied */
 };
 
 

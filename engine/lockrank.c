@@ -38,6 +38,8 @@ static const char *const rank_names[LK_NRANKS] = {
     [LK_SNAP] = "a database's snap_lock",
     [LK_LOG] = "the log's mu",
     [LK_FAILURE] = "the failure record (instance.c failure_mu)",
+    [LK_OVERLAY] = "a browse overlay's lock (overlay.c)",
+    [LK_OVERLAY_FDS] = "the browse overlays' descriptor table (overlay.c)",
 };
 
 static const char *rank_name(enum lk_rank r)

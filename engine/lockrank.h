@@ -40,6 +40,9 @@ enum lk_rank {
                       * table): a leaf, since every API call looks up its
                       * handles under it, whatever the caller holds */
     LK_FAILURE,      /* instance.c's failure record: a leaf */
+    LK_OVERLAY,      /* a browse overlay's rwlock (overlay.c): taken inside the I/O
+                      * seam, so below everything that does I/O */
+    LK_OVERLAY_FDS,  /* overlay.c's table of overlays and descriptors: a leaf */
     LK_NRANKS
 };
 

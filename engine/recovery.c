@@ -501,6 +501,7 @@ static JET_ERR redo_record(struct redo *r, const struct log_record *rec)
             r->stopped = true;
             return JET_errSuccess;
         }
+        if (r->rm && r->rm->res && rec->len >= 8) r->rm->res->last_commit_us = get_le64(rec->payload);
         return redo_commit(r, rec->end);
     case LR_ATTACH: {
         if (rec->len < LR_ATTACH_HDR || rec->len - LR_ATTACH_HDR >= JET_PATH_MAX)
@@ -686,6 +687,10 @@ JET_ERR recovery_run(struct jet_instance *inst, uint32_t *pnext_gen, const struc
         goto out;
     }
     if ((err = map_flush(&r)) < 0) goto out;
+    if (r.rm && r.rm->res) {
+        r.rm->res->gen_first = LSN_GEN(start);
+        r.rm->res->gen_end = LSN_GEN(end);
+    }
     for (int i = 0; i < JET_MAX_DBS; i++) {
         struct redo_db *d = &r.dbs[i];
         if (d->fd < 0) continue;

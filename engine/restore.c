@@ -109,9 +109,22 @@ static JET_ERR check_restored(const char *path)
     return err;
 }
 
+static JET_ERR external_restore(char *szCheckpointFilePath, char *szLogPath, JET_RSTMAP *rgrstmap, long crstfilemap,
+                                char *szBackupLogPath, JET_LOGINFO *pLogInfo, unsigned long stop_gen,
+                                unsigned long long stop_us, JET_PFNSTATUS pfn, const struct restore_how *how);
+
 JET_ERR JetExternalRestore3(char *szCheckpointFilePath, char *szLogPath, JET_RSTMAP *rgrstmap, long crstfilemap,
                             char *szBackupLogPath, JET_LOGINFO *pLogInfo, unsigned long stop_gen,
                             unsigned long long stop_us, JET_PFNSTATUS pfn)
+{
+    const struct restore_how copy = {.verify_pages = true};
+    return external_restore(szCheckpointFilePath, szLogPath, rgrstmap, crstfilemap, szBackupLogPath, pLogInfo,
+                            stop_gen, stop_us, pfn, &copy);
+}
+
+static JET_ERR external_restore(char *szCheckpointFilePath, char *szLogPath, JET_RSTMAP *rgrstmap, long crstfilemap,
+                                char *szBackupLogPath, JET_LOGINFO *pLogInfo, unsigned long stop_gen,
+                                unsigned long long stop_us, JET_PFNSTATUS pfn, const struct restore_how *how)
 {
     struct restore_map *rm = NULL;
     JET_INSTANCE inst = 0;
@@ -218,6 +231,11 @@ JET_ERR JetExternalRestore3(char *szCheckpointFilePath, char *szLogPath, JET_RST
     }
     rm->stop_gen = (uint32_t)stop_gen;
     rm->stop_us = stop_us;
+    rm->res = how->res;
+    if (how->res) {
+        how->res->consistent_us = rm->consistent_us;
+        snprintf(how->res->db_path, sizeof how->res->db_path, "%s", rm->dbs[0].path);
+    }
     /* 4. Replay in a temporary instance. */
     char name[64];
     static atomic_uint seq;
@@ -249,7 +267,7 @@ JET_ERR JetExternalRestore3(char *szCheckpointFilePath, char *szLogPath, JET_RST
     else JetTerm(inst);
     inst = 0;
     /* 5. Every page of the result verifies. */
-    for (long i = 0; err >= 0 && i < rm->n; i++) err = check_restored(rm->dbs[i].path);
+    for (long i = 0; err >= 0 && how->verify_pages && i < rm->n; i++) err = check_restored(rm->dbs[i].path);
 out:
     if (inst) JetTerm(inst);
     free(rm);
@@ -432,6 +450,18 @@ JET_ERR JetRestoreSets(const char *const *sets, int nsets, const char *target_di
 JET_ERR JetRestoreSets2(const char *const *sets, int nsets, const char *target_dir, unsigned long stop_gen,
                         unsigned long long stop_us, JET_PFNSTATUS pfn)
 {
+    const struct restore_how copy = {.verify_pages = true};
+    return restore_sets(sets, nsets, target_dir, stop_gen, stop_us, pfn, &copy);
+}
+
+static JET_ERR place_file(const struct restore_how *how, const char *from, const char *to)
+{
+    return how->put ? how->put(how->arg, from, to) : copy_file(from, to);
+}
+
+JET_ERR restore_sets(const char *const *sets, int nsets, const char *target_dir, unsigned long stop_gen,
+                     unsigned long long stop_us, JET_PFNSTATUS pfn, const struct restore_how *how)
+{
     JET_ERR err = JET_errSuccess;
     bool existed = false;
     JET_RSTMAP map[JET_MAX_DBS];
@@ -501,7 +531,7 @@ JET_ERR JetRestoreSets2(const char *const *sets, int nsets, const char *target_d
                     break;
                 }
                 if ((err = os_join(to, sizeof to, target_dir, e->d_name)) < 0) break;
-                if ((err = copy_file(from, to)) < 0) break;
+                if ((err = place_file(how, from, to)) < 0) break;
                 news[nmap] = strdup(to);
                 olds[nmap] = strdup(from);
                 map[nmap] = (JET_RSTMAP){news[nmap], news[nmap]};
@@ -520,7 +550,7 @@ JET_ERR JetRestoreSets2(const char *const *sets, int nsets, const char *target_d
                     }
                     continue;
                 }
-                if ((err = copy_file(from, to)) < 0) break;
+                if ((err = place_file(how, from, to)) < 0) break;
                 if (!lo || h.generation < lo) lo = h.generation;
                 if (h.generation > hi) hi = h.generation;
             }
@@ -535,7 +565,7 @@ JET_ERR JetRestoreSets2(const char *const *sets, int nsets, const char *target_d
         JET_LOGINFO li = {sizeof li, lo, hi, "edb"};
         char td[JET_PATH_MAX];
         snprintf(td, sizeof td, "%s", target_dir);
-        err = JetExternalRestore3(td, td, map, nmap, td, &li, stop_gen, stop_us, pfn);
+        err = external_restore(td, td, map, nmap, td, &li, stop_gen, stop_us, pfn, how);
         /* The range is the sets' own: a generation missing from it is a
          * gap in the sets, not a caller's wrong range. */
         if (err == JET_errFileNotFound) err = jet_report(JET_errMissingRestoreLogFiles, "%s", JetGetLastErrorDetail());

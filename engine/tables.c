@@ -53,6 +53,8 @@ static JET_ERR op_begin(struct op *op, struct session *s, uint32_t dbidx, bool w
     if (err < 0) return err;
     if (dbidx >= JET_MAX_DBS || !s->opened[dbidx] || !s->inst->dbs[dbidx]) return JET_errInvalidDatabaseId;
     if (write) {
+        if (s->inst->dbs[dbidx]->read_only)
+            return jet_report(JET_errPermissionDenied, "%s: attached read-only: no update", s->inst->dbs[dbidx]->path);
         if (s->level && s->readonly) return JET_errTransReadOnly;
         if (!s->level) {
             if ((err = txn_begin(s, false, true)) < 0) return err;

@@ -620,8 +620,15 @@ static int cmd_load(int argc, char **argv)
 
 /* ---- export ---- */
 
-static const char *EXPORT_USAGE = "DIR\n  prints every table's keys and values, sorted, in a stable text form:\n"
-                                  "  'table NAME' then one line per record: HEXKEY HEXVALUE";
+static const char *EXPORT_USAGE =
+    "DIR [--table T] [--prefix P]\n"
+    "   or: export SET... [--stop-gen G] [--stop-time UNIXSECONDS] [--table T] [--prefix P]\n"
+    "  prints every table's keys and values, sorted, in a stable text form:\n"
+    "  'table NAME' then one line per record: HEXKEY HEXVALUE\n"
+    "  DIR is an instance directory; SETs (directories with a backup.manifest: a full\n"
+    "  set and its incrementals) are read as `restore` of them would give, without\n"
+    "  restoring them (nothing is written to the sets); --table keeps one table,\n"
+    "  --prefix the keys that begin with P";
 
 static void hex(const uint8_t *p, size_t n)
 {
@@ -632,10 +639,22 @@ static void hex(const uint8_t *p, size_t n)
     }
 }
 
+struct export_filter {
+    const char *table;    /* NULL: every table */
+    const char *prefix;   /* NULL: every key */
+    size_t prefix_len;
+};
+
+static bool export_wants(const struct export_filter *f, const char *table, const uint8_t *key, size_t klen)
+{
+    if (f->table && strcmp(f->table, table) != 0) return false;
+    return !key || !f->prefix || (klen >= f->prefix_len && !memcmp(key, f->prefix, f->prefix_len));
+}
+
 static int export_entry(void *arg, const char *table, const uint8_t *key, size_t klen, const uint8_t *val,
                         size_t vlen)
 {
-    (void)arg;
+    if (!export_wants(arg, table, key, klen)) return 0;
     if (!key) printf("table %s\n", table);
     else {
         hex(key, (unsigned long)klen);
@@ -646,38 +665,31 @@ static int export_entry(void *arg, const char *table, const uint8_t *key, size_t
     return 0;
 }
 
-static int cmd_export(int argc, char **argv)
+/* Prints the tables of an open database as the filter says. */
+static JET_ERR export_database(JET_SESID s, JET_DBID db, const struct export_filter *f)
 {
-    if (want_help(argc, argv)) return usage("export", EXPORT_USAGE, 0);
-    if (argc != 2 || argv[1][0] == '-') return usage("export", EXPORT_USAGE, EXIT_USAGE);
-    /* On read-only media (a snapshot, a mounted backup) an instance cannot
-     * start: a cleanly shut-down database is read directly, same output. */
-    if (is_dir(argv[1]) && access(argv[1], W_OK) != 0 && (errno == EROFS || errno == EACCES)) {
-        char path[4200];
-        snprintf(path, sizeof path, "%s/%s", argv[1], JETFS_DB_NAME);
-        JET_ERR err = JetInspectReadDatabase(path, export_entry, NULL);
-        if (err < 0) return fail("export", err);
-        return fflush(stdout) == 0 ? 0 : EXIT_FOUND;
-    }
-    struct inst in;
-    JET_ERR err = inst_open(argv[1], 0, &in);
-    if (err < 0) return inst_open_failed(&in, argv[1], err);
     unsigned long cb = 0;
     char *names = NULL;
-    err = JetGetTableNames(in.s, in.db, NULL, 0, &cb);
+    JET_ERR err = JetGetTableNames(s, db, NULL, 0, &cb);
     if (err >= 0 && !(names = malloc(cb))) err = JET_errOutOfMemory;
-    if (err >= 0) err = JetGetTableNames(in.s, in.db, names, cb, &cb);
+    if (err >= 0) err = JetGetTableNames(s, db, names, cb, &cb);
     size_t vcap = 1 << 20;
     uint8_t *val = malloc(vcap);
+    if (!val) err = JET_errOutOfMemory;
+    bool found = !f->table;
     for (char *n = names; err >= 0 && n && *n; n += strlen(n) + 1) {
         JET_TABLEID t;
-        if ((err = JetOpenTable(in.s, in.db, n, NULL, 0, 0, &t)) < 0) break;
+        if (f->table && strcmp(f->table, n) != 0) continue;
+        found = true;
+        if ((err = JetOpenTable(s, db, n, NULL, 0, 0, &t)) < 0) break;
         printf("table %s\n", n);
-        err = JetMove(in.s, t, JET_MoveFirst, 0);
+        if (f->prefix) err = JetSeekKV(s, t, f->prefix, (unsigned long)f->prefix_len, JET_bitSeekGE);
+        else err = JetMove(s, t, JET_MoveFirst, 0);
+        if (err == JET_errRecordNotFound) err = JET_errNoCurrentRecord;
         while (err >= 0) {
             uint8_t key[JET_cbKeyMost];
             unsigned long kl = 0, vl = 0;
-            err = JetRetrieveCurrentKV(in.s, t, key, sizeof key, &kl, val, (unsigned long)vcap, &vl);
+            err = JetRetrieveCurrentKV(s, t, key, sizeof key, &kl, val, (unsigned long)vcap, &vl);
             if (err == JET_wrnBufferTruncated) {
                 vcap = vl;
                 uint8_t *nv = realloc(val, vcap);
@@ -689,19 +701,103 @@ static int cmd_export(int argc, char **argv)
                 continue;
             }
             if (err < 0) break;
+            if (!export_wants(f, n, key, kl)) break; /* past the prefix */
             hex(key, kl);
             putchar(' ');
             hex(val, vl);
             putchar('\n');
-            err = JetMove(in.s, t, JET_MoveNext, 0);
+            err = JetMove(s, t, JET_MoveNext, 0);
         }
         if (err == JET_errNoCurrentRecord) err = JET_errSuccess;
-        JetCloseTable(in.s, t);
+        JetCloseTable(s, t);
     }
     free(val);
     free(names);
+    if (err >= 0 && !found) {
+        fprintf(stderr, "jetutil: export: no table '%s' in the database\n", f->table);
+        err = JET_errObjectNotFound;
+    }
+    return err;
+}
+
+static bool holds_manifest(const char *dir)
+{
+    char m[4200];
+    snprintf(m, sizeof m, "%s/backup.manifest", dir);
+    return access(m, F_OK) == 0;
+}
+
+/* export SET...: the sets' content as a restore would give it, read
+ * through a browse (no restore directory, nothing written to the sets). */
+static int export_sets(const char *const *sets, int nsets, unsigned long stop_gen, unsigned long long stop_us,
+                       const struct export_filter *f)
+{
+    JET_BROWSE *b = NULL;
+    JET_BROWSEOPTS o = {sizeof o, 0, NULL, show_replay};
+    JET_BROWSEINFO info = {.cbStruct = sizeof info};
+    JET_SESID s = 0;
+    JET_DBID db;
+    JET_ERR err = JetBrowseSets(sets, nsets, stop_gen, stop_us, &o, &b);
+    if (err < 0) return fail("export refused", err);
+    if ((err = JetBrowseGetInfo(b, &info)) >= 0 && (err = JetBeginSession(JetBrowseInstance(b), &s, NULL, NULL)) >= 0 &&
+        (err = JetOpenDatabase(s, info.szDatabase, NULL, &db, JET_bitDbReadOnly)) >= 0)
+        err = export_database(s, db, f);
+    int rc = err < 0 ? (err == JET_errObjectNotFound ? EXIT_USAGE : fail("export", err)) : 0;
+    if (s) JetEndSession(s, 0);
+    JetBrowseClose(b);
+    if (!rc && fflush(stdout) != 0) rc = EXIT_FOUND;
+    return rc;
+}
+
+static int cmd_export(int argc, char **argv)
+{
+    if (want_help(argc, argv)) return usage("export", EXPORT_USAGE, 0);
+    const char *dirs[64];
+    int ndirs = 0;
+    unsigned long stop_gen = 0;
+    unsigned long long stop_us = 0;
+    struct export_filter f = {0};
+    for (int i = 1; i < argc; i++) {
+        char *end = NULL;
+        if (!strcmp(argv[i], "--table") && i + 1 < argc) f.table = argv[++i];
+        else if (!strcmp(argv[i], "--prefix") && i + 1 < argc) f.prefix = argv[++i], f.prefix_len = strlen(f.prefix);
+        else if (!strcmp(argv[i], "--stop-gen") && i + 1 < argc) stop_gen = strtoul(argv[++i], &end, 0);
+        else if (!strcmp(argv[i], "--stop-time") && i + 1 < argc) stop_us = strtoull(argv[++i], &end, 10) * 1000000ull;
+        else if (argv[i][0] != '-' && ndirs < 64) dirs[ndirs++] = argv[i];
+        else return usage("export", EXPORT_USAGE, EXIT_USAGE);
+        if (end && *end) return usage("export", EXPORT_USAGE, EXIT_USAGE);
+    }
+    if (!ndirs) return usage("export", EXPORT_USAGE, EXIT_USAGE);
+    if (f.prefix && !f.prefix_len) f.prefix = NULL;
+    if (ndirs > 1 || holds_manifest(dirs[0])) {
+        for (int i = 0; i < ndirs; i++)
+            if (!holds_manifest(dirs[i])) {
+                fprintf(stderr, "jetutil: export: %s is not a backup set (no backup.manifest); give one instance "
+                                "directory, or backup sets only\n", dirs[i]);
+                return EXIT_USAGE;
+            }
+        return export_sets(dirs, ndirs, stop_gen, stop_us, &f);
+    }
+    if (stop_gen || stop_us) {
+        fprintf(stderr, "jetutil: export: --stop-gen and --stop-time apply to backup sets, and %s is not one\n",
+                dirs[0]);
+        return EXIT_USAGE;
+    }
+    /* On read-only media (a snapshot, a mounted backup) an instance cannot
+     * start: a cleanly shut-down database is read directly, same output. */
+    if (is_dir(dirs[0]) && access(dirs[0], W_OK) != 0 && (errno == EROFS || errno == EACCES)) {
+        char path[4200];
+        snprintf(path, sizeof path, "%s/%s", dirs[0], JETFS_DB_NAME);
+        JET_ERR err = JetInspectReadDatabase(path, export_entry, &f);
+        if (err < 0) return fail("export", err);
+        return fflush(stdout) == 0 ? 0 : EXIT_FOUND;
+    }
+    struct inst in;
+    JET_ERR err = inst_open(dirs[0], 0, &in);
+    if (err < 0) return inst_open_failed(&in, dirs[0], err);
+    err = export_database(in.s, in.db, &f);
     if (err < 0) {
-        int rc = fail("export", err);
+        int rc = err == JET_errObjectNotFound ? EXIT_USAGE : fail("export", err);
         inst_close(&in);
         return rc;
     }
@@ -857,7 +953,7 @@ static int main_usage(int code)
                "  checklog DIR              every log generation's state and the chain (eseutil /ml)\n"
                "  check DIR|DBFILE          page checksums and B+tree invariants\n"
                "  load DIR --keys N --value-size BYTES [--table NAME] [--seed S] [--batch K]\n"
-               "  export DIR                every table's keys and values, sorted\n"
+               "  export DIR|SET...         every table's keys and values, sorted\n"
                "  restore --to DIR SET...   restore full + incremental backup sets\n"
                "  verify SET...             check backup sets restore cleanly\n"
                "  recover DIR [--discard-after-damage]  crash recovery, leaves a clean shutdown\n"

@@ -54,65 +54,10 @@ static void put(const char *k, const char *v)
     CU_ASSERT_FATAL(JetPutKV(s, t, k, strlen(k), v, strlen(v), 0) >= 0);
 }
 
-/* Reads one file of the running backup whole into setdir. */
-static void save_file(const char *path, const char *setdir)
-{
-    JET_HANDLE h;
-    unsigned long lo, hi, got;
-    CU_ASSERT_FATAL(JetOpenFileInstance(inst, path, &h, &lo, &hi) >= 0);
-    unsigned long long size = lo | ((unsigned long long)hi << 32);
-    char out[2200];
-    snprintf(out, sizeof out, "%s/%s", setdir, strrchr(path, '/') + 1);
-    FILE *f = fopen(out, "wb");
-    CU_ASSERT_FATAL(f != NULL);
-    char *buf = malloc(1 << 16);
-    for (unsigned long long off = 0; off < size; off += got) {
-        CU_ASSERT_FATAL(JetReadFileAtInstance(inst, h, off, buf, 1 << 16, &got) >= 0 && got > 0);
-        CU_ASSERT_FATAL(fwrite(buf, 1, got, f) == got);
-    }
-    free(buf);
-    fclose(f);
-    CU_ASSERT_FATAL(JetCloseFileInstance(inst, h) >= 0);
-}
-
-/* Takes a whole backup of kind type ("full", "incremental", "copy" or
- * "differential") into setdir and ends it normally, asking for truncation
- * for a full or incremental one; *li (may be NULL) gets the set's range
- * from JetGetLogInfoInstance2. */
-static void take_backup_kind(const char *setdir, const char *type, JET_LOGINFO *li)
-{
-    char cmd[2200], names[65536];
-    unsigned long cb = 0;
-    int incremental = !strcmp(type, "incremental") || !strcmp(type, "differential");
-    int truncate = !strcmp(type, "incremental") || !strcmp(type, "full");
-    JET_LOGINFO info = {sizeof info, 0, 0, ""};
-    snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s'", setdir, setdir);
-    CU_ASSERT_FATAL(system(cmd) == 0);
-    CU_ASSERT_FATAL(JetBeginExternalBackupInstance(inst, incremental ? JET_bitBackupIncremental : 0) >= 0);
-    if (!incremental) {
-        CU_ASSERT_FATAL(JetGetAttachInfoInstance(inst, names, sizeof names, &cb) >= 0);
-        for (char *p = names; *p; p += strlen(p) + 1) save_file(p, setdir);
-    }
-    CU_ASSERT_FATAL(JetGetLogInfoInstance2(inst, names, sizeof names, &cb, &info) >= 0);
-    if (li) *li = info;
-    for (char *p = names; *p; p += strlen(p) + 1) save_file(p, setdir);
-    unsigned long need = 0;
-    CU_ASSERT_FATAL(JetGetBackupManifestInstance(inst, type, NULL, 0, &need) >= 0);
-    char *m = malloc(need);
-    CU_ASSERT_FATAL(JetGetBackupManifestInstance(inst, type, m, need, &need) == JET_errSuccess);
-    snprintf(cmd, sizeof cmd, "%s/backup.manifest", setdir);
-    FILE *f = fopen(cmd, "w");
-    CU_ASSERT_FATAL(f && fputs(m, f) >= 0);
-    fclose(f);
-    free(m);
-    if (truncate) CU_ASSERT_FATAL(JetTruncateLogInstance(inst) >= 0);
-    CU_ASSERT_FATAL(JetEndExternalBackupInstance2(inst, JET_bitBackupEndNormal) >= 0);
-}
-
 /* Takes a whole backup (incremental or full) into setdir and ends it normally. */
 static void take_backup(const char *setdir, int incremental)
 {
-    take_backup_kind(setdir, incremental ? "incremental" : "full", NULL);
+    tu_backup(inst, setdir, incremental ? "incremental" : "full", NULL);
 }
 
 /* The keys of table t in the restored instance at rdir, "k=v;" each, in order. */
@@ -470,17 +415,17 @@ static void test_restore_refuses_an_incremental_outside_the_chain(void)
     /* F1 <- I1 <- I1c is one chain, with a copy backup C between I1 and
      * I1c (a copy is outside the incremental chain); F2 <- I2 another. */
     put("a", "1");
-    take_backup_kind(f1, "full", NULL);
+    tu_backup(inst, f1, "full", NULL);
     put("b", "2");
-    take_backup_kind(i1, "incremental", NULL);
+    tu_backup(inst, i1, "incremental", NULL);
     put("c", "3");
-    take_backup_kind(c, "copy", NULL);
+    tu_backup(inst, c, "copy", NULL);
     put("d", "4");
-    take_backup_kind(i1c, "incremental", NULL);
+    tu_backup(inst, i1c, "incremental", NULL);
     put("a", "5");
-    take_backup_kind(f2, "full", NULL);
+    tu_backup(inst, f2, "full", NULL);
     put("b", "6");
-    take_backup_kind(i2, "incremental", NULL);
+    tu_backup(inst, i2, "incremental", NULL);
     CU_ASSERT(JetTerm(inst) >= 0);
 
     struct manifest mf1, mi1, mc, mi1c, mf2, mi2;
@@ -802,7 +747,7 @@ static void test_restore_refuses_a_corrupt_data_page(void)
     tu_table(inst, dbpath, 0, &s, &t);
     snprintf(full, sizeof full, "%s/set-full", dir);
     JET_LOGINFO li;
-    take_backup_kind(full, "full", &li);
+    tu_backup(inst, full, "full", &li);
     CU_ASSERT(JetTerm(inst) >= 0);
     /* Undamaged, the set restores: what is refused below is the damage. */
     const char *set[] = {full};
@@ -871,10 +816,10 @@ static void test_manifest_describes_the_set(void)
     tu_load(s, t, 0, 300, 'm');
     snprintf(full, sizeof full, "%s/set-full", dir);
     snprintf(inc, sizeof inc, "%s/set-inc", dir);
-    take_backup_kind(full, "full", &lf);
+    tu_backup(inst, full, "full", &lf);
     CU_ASSERT_FATAL(JetInspectDatabaseHeader(dbpath, &after_full) >= 0);
     tu_load(s, t, 300, 1200, 'n'); /* ~450 KB: past a generation */
-    take_backup_kind(inc, "incremental", &li);
+    tu_backup(inst, inc, "incremental", &li);
     CU_ASSERT_FATAL(JetInspectDatabaseHeader(dbpath, &after_inc) >= 0);
     CU_ASSERT(JetTerm(inst) >= 0);
 
@@ -1037,7 +982,7 @@ static void test_external_restore2_restores_a_full_set(void)
     memset(vb, 'b', sizeof vb);
     CU_ASSERT_FATAL(JetPutKV(s, t, "k000007", 7, vb, sizeof vb, 0) >= 0);
     snprintf(full, sizeof full, "%s/set-full", dir);
-    take_backup_kind(full, "full", &li);
+    tu_backup(inst, full, "full", &li);
     /* After the backup: not in the restore. */
     tu_load(s, t, 300, 400, 'c');
     put("after", "x");

@@ -249,3 +249,58 @@ void tu_assert_dir_unchanged(const char *dir, const struct tu_dir_snap *before, 
     }
     CU_ASSERT(same);
 }
+
+/* Reads one file of the running backup whole into setdir. */
+void tu_backup_file(JET_INSTANCE inst, const char *path, const char *setdir)
+{
+    JET_HANDLE h;
+    unsigned long lo, hi, got;
+    CU_ASSERT_FATAL(JetOpenFileInstance(inst, path, &h, &lo, &hi) >= 0);
+    unsigned long long size = lo | ((unsigned long long)hi << 32);
+    char out[2200];
+    snprintf(out, sizeof out, "%s/%s", setdir, strrchr(path, '/') + 1);
+    FILE *f = fopen(out, "wb");
+    CU_ASSERT_FATAL(f != NULL);
+    char *buf = malloc(1 << 16);
+    for (unsigned long long off = 0; off < size; off += got) {
+        CU_ASSERT_FATAL(JetReadFileAtInstance(inst, h, off, buf, 1 << 16, &got) >= 0 && got > 0);
+        CU_ASSERT_FATAL(fwrite(buf, 1, got, f) == got);
+    }
+    free(buf);
+    fclose(f);
+    CU_ASSERT_FATAL(JetCloseFileInstance(inst, h) >= 0);
+}
+
+/* Takes a whole backup of kind type ("full", "incremental", "copy" or
+ * "differential") into setdir and ends it normally, asking for truncation
+ * for a full or incremental one; *li (may be NULL) gets the set's range
+ * from JetGetLogInfoInstance2. */
+void tu_backup(JET_INSTANCE inst, const char *setdir, const char *type, JET_LOGINFO *li)
+{
+    char cmd[2200], names[65536];
+    unsigned long cb = 0;
+    int incremental = !strcmp(type, "incremental") || !strcmp(type, "differential");
+    int truncate = !strcmp(type, "incremental") || !strcmp(type, "full");
+    JET_LOGINFO info = {sizeof info, 0, 0, ""};
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s'", setdir, setdir);
+    CU_ASSERT_FATAL(system(cmd) == 0);
+    CU_ASSERT_FATAL(JetBeginExternalBackupInstance(inst, incremental ? JET_bitBackupIncremental : 0) >= 0);
+    if (!incremental) {
+        CU_ASSERT_FATAL(JetGetAttachInfoInstance(inst, names, sizeof names, &cb) >= 0);
+        for (char *p = names; *p; p += strlen(p) + 1) tu_backup_file(inst, p, setdir);
+    }
+    CU_ASSERT_FATAL(JetGetLogInfoInstance2(inst, names, sizeof names, &cb, &info) >= 0);
+    if (li) *li = info;
+    for (char *p = names; *p; p += strlen(p) + 1) tu_backup_file(inst, p, setdir);
+    unsigned long need = 0;
+    CU_ASSERT_FATAL(JetGetBackupManifestInstance(inst, type, NULL, 0, &need) >= 0);
+    char *m = malloc(need);
+    CU_ASSERT_FATAL(JetGetBackupManifestInstance(inst, type, m, need, &need) == JET_errSuccess);
+    snprintf(cmd, sizeof cmd, "%s/backup.manifest", setdir);
+    FILE *f = fopen(cmd, "w");
+    CU_ASSERT_FATAL(f && fputs(m, f) >= 0);
+    fclose(f);
+    free(m);
+    if (truncate) CU_ASSERT_FATAL(JetTruncateLogInstance(inst) >= 0);
+    CU_ASSERT_FATAL(JetEndExternalBackupInstance2(inst, JET_bitBackupEndNormal) >= 0);
+}

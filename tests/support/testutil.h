@@ -71,6 +71,14 @@ void tu_snap_dir(const char *dir, struct tu_dir_snap *sn);
  * differs; the file named except (NULL: none) need only still be there. */
 void tu_assert_dir_unchanged(const char *dir, const struct tu_dir_snap *before, const char *except);
 
+/* Reads one file of inst's running backup whole into setdir. */
+void tu_backup_file(JET_INSTANCE inst, const char *path, const char *setdir);
+/* Takes a whole backup of inst, of kind type ("full", "incremental",
+ * "copy" or "differential"), into setdir (emptied first) with its
+ * manifest, and ends it normally, truncating for a full or incremental
+ * one; *li (may be NULL) gets the set's range from JetGetLogInfoInstance2. */
+void tu_backup(JET_INSTANCE inst, const char *setdir, const char *type, JET_LOGINFO *li);
+
 #define TU_CHECK_ERR(call, expected) do { CU_ASSERT_EQUAL((long)(call), (long)(expected)); } while (0)
 
 #endif

@@ -126,7 +126,7 @@ static JET_ERR after(struct testvfs_call *c, JET_ERR result, int inj)
 
 static JET_ERR tv_open(const char *path, int flags, int *pfd)
 {
-    struct testvfs_call c = {.kind = TV_OPEN, .fd = -1, .path = path};
+    struct testvfs_call c = {.kind = TV_OPEN, .fd = -1, .path = path, .n = (size_t)flags};
     JET_ERR err = before(&c);
     if (err < 0) return after(&c, err, 1);
     err = below->open(path, flags, pfd);

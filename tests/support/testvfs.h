@@ -41,7 +41,7 @@ struct testvfs_call {
     const char *path;   /* the path argument, or the name fd was opened by ("?") */
     const char *to;     /* rename: the new name */
     const void *buf;    /* pwrite: the bytes; pread: the buffer (filled, after) */
-    size_t n;           /* pread/pwrite: bytes asked */
+    size_t n;           /* pread/pwrite: bytes asked; open: the OS_OPEN_* flags */
     uint64_t off;       /* pread/pwrite: offset; ftruncate: the size */
     size_t got;         /* pread, after: bytes read */
     JET_ERR result;     /* after: what the call returns */
