@@ -87,7 +87,7 @@ struct br_node {
     uint64_t nlookup;
     uint32_t table;
     uint8_t cb;
-    uint8_t key[JET_cbKeyMost];
+    uint8_t key[]; /* cb bytes: a held node costs its key, not JET_cbKeyMost */
 };
 
 struct br_table {
@@ -151,7 +151,7 @@ struct jetfs_browse {
 
     pthread_mutex_t nodes_mu;
     struct br_node **nodes;       /* BR_NODE_BUCKETS chains, under nodes_mu */
-    size_t nnodes;
+    size_t nnodes;                /* under nodes_mu */
 
     struct fuse_session *se;
     char mountpoint[PATH_MAX];
@@ -290,7 +290,7 @@ static uint64_t node_ref(struct jetfs_browse *b, uint32_t table, const uint8_t *
         }
         ino = (ino + 1) | BR_INO_KEY; /* a collision among held keys: probe */
     }
-    struct br_node *n = malloc(sizeof *n);
+    struct br_node *n = malloc(sizeof *n + cb);
     if (n) {
         n->ino = ino;
         n->nlookup = 1;
@@ -965,6 +965,12 @@ static char *status_text(struct jetfs_browse *b, size_t *plen)
         }
     }
     json_object_set(doc, "tables", tables);
+    pthread_mutex_lock(&b->nodes_mu);
+    size_t held = b->nnodes;
+    pthread_mutex_unlock(&b->nodes_mu);
+    /* Key files the kernel holds (looked up, not yet forgotten): what the
+     * node map costs, bounded by the kernel's caches. */
+    json_object_set_new(doc, "key_nodes_held", json_integer((json_int_t)held));
     text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     if (text) {
         /* A text file ends with a newline (cat, jq, diff). */
