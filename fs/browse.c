@@ -46,7 +46,7 @@
  * EROFS (the mount is also "ro", so the kernel refuses most first).
  *
  * Locking: b->mu guards the lifecycle flags; pool_mu the idle sessions;
- * nodes_mu the node map; a directory handle's mu its cursor.  No lock is
+ * nodes_mu the node map; open_mu the lists of open files and directories; a directory handle's mu its cursor.  No lock is
  * held across an engine call except a directory handle's (one reader of
  * that handle at a time).
  */
@@ -58,6 +58,7 @@
 #include <jansson.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -105,9 +106,17 @@ struct br_sess {
 
 /* An open file: the whole value (or status text), read once at open. */
 struct br_file {
+    struct br_file *prev, *next;  /* the open list (open_mu) */
     size_t size;
     char *data;
+    /* The open handle's reference, plus one per reply being written from
+     * data: the kernel may finish a read, and the reader close the file
+     * (release), while writev is still returning in the thread that
+     * replied -- whoever drops the last reference frees. */
+    atomic_int refs;
 };
+
+static void file_put(struct jetfs_browse *b, struct br_file *f);
 
 /*
  * An open table directory: the keys of its last reply, entries wfirst ..
@@ -119,6 +128,7 @@ struct br_file {
  * walks from the first key.  The window is at most one reply's keys.
  */
 struct br_dir {
+    struct br_dir *prev, *next;   /* the open list (open_mu) */
     pthread_mutex_t mu;
     uint32_t table;
     off_t wfirst;
@@ -127,7 +137,7 @@ struct br_dir {
     uint8_t *wbytes;
     size_t wbcap;
 };
-static void dir_free(struct br_dir *d);
+static void dir_free(struct jetfs_browse *b, struct br_dir *d);
 
 struct jetfs_browse {
     JET_INSTANCE inst;
@@ -152,6 +162,13 @@ struct jetfs_browse {
     pthread_mutex_t nodes_mu;
     struct br_node **nodes;       /* BR_NODE_BUCKETS chains, under nodes_mu */
     size_t nnodes;                /* under nodes_mu */
+
+    /* Open files and directories: a release the kernel had not sent when
+     * the connection went (an unmount right after a close) never comes,
+     * so what is left is freed with the mount. */
+    pthread_mutex_t open_mu;
+    struct br_file *files;
+    struct br_dir *dirs;
 
     struct fuse_session *se;
     char mountpoint[PATH_MAX];
@@ -183,6 +200,39 @@ static int jet_errno(struct jetfs_browse *b, JET_ERR err, const char *what)
     const char *d = JetGetLastErrorDetail();
     br_log(b, "%s: %s (%ld)%s%s: answered EIO", what, JetErrorString(err), err, *d ? ": " : "", d);
     return EIO;
+}
+
+/* ---- open handles ---- */
+
+#define LIST_ADD(head, x)                  \
+    do {                                   \
+        (x)->prev = NULL;                  \
+        (x)->next = (head);                \
+        if (head) (head)->prev = (x);      \
+        (head) = (x);                      \
+    } while (0)
+#define LIST_DEL(head, x)                          \
+    do {                                           \
+        if ((x)->prev) (x)->prev->next = (x)->next; \
+        else (head) = (x)->next;                   \
+        if ((x)->next) (x)->next->prev = (x)->prev; \
+    } while (0)
+
+static void file_track(struct jetfs_browse *b, struct br_file *f)
+{
+    pthread_mutex_lock(&b->open_mu);
+    LIST_ADD(b->files, f);
+    pthread_mutex_unlock(&b->open_mu);
+}
+
+static void file_put(struct jetfs_browse *b, struct br_file *f)
+{
+    if (atomic_fetch_sub(&f->refs, 1) != 1) return;
+    pthread_mutex_lock(&b->open_mu);
+    LIST_DEL(b->files, f);
+    pthread_mutex_unlock(&b->open_mu);
+    free(f->data);
+    free(f);
 }
 
 /* ---- the session pool ---- */
@@ -534,18 +584,21 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
         }
         pthread_mutex_init(&d->mu, NULL);
         d->table = (uint32_t)(ino - BR_INO_TABLE0);
+        pthread_mutex_lock(&b->open_mu);
+        LIST_ADD(b->dirs, d);
+        pthread_mutex_unlock(&b->open_mu);
         fi->fh = (uint64_t)(uintptr_t)d;
     }
     fi->cache_readdir = 1;
     fi->keep_cache = 1;
-    if (fuse_reply_open(req, fi) != 0 && fi->fh) dir_free((struct br_dir *)(uintptr_t)fi->fh);
+    if (fuse_reply_open(req, fi) != 0 && fi->fh) dir_free(b, (struct br_dir *)(uintptr_t)fi->fh);
 }
 
 static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
     (void)ino;
     struct br_dir *d = (struct br_dir *)(uintptr_t)fi->fh;
-    if (d) dir_free(d);
+    if (d) dir_free(br_of(req), d);
     fuse_reply_err(req, 0);
 }
 
@@ -560,8 +613,11 @@ static bool add_entry(fuse_req_t req, char *buf, size_t size, size_t *used, cons
     return true;
 }
 
-static void dir_free(struct br_dir *d)
+static void dir_free(struct jetfs_browse *b, struct br_dir *d)
 {
+    pthread_mutex_lock(&b->open_mu);
+    LIST_DEL(b->dirs, d);
+    pthread_mutex_unlock(&b->open_mu);
     pthread_mutex_destroy(&d->mu);
     free(d->wstart);
     free(d->wbytes);
@@ -759,6 +815,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         fuse_reply_err(req, ENOMEM);
         return;
     }
+    atomic_init(&f->refs, 1);
     if (ino == BR_INO_STATUS) {
         if (!(f->data = status_text(b, &f->size))) e = ENOMEM;
         fi->direct_io = 1; /* its size is known only now */
@@ -774,32 +831,30 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         return;
     }
     fi->fh = (uint64_t)(uintptr_t)f;
-    if (fuse_reply_open(req, fi) != 0) {
-        free(f->data);
-        free(f);
-    }
+    file_track(b, f);
+    if (fuse_reply_open(req, fi) != 0) file_put(b, f);
 }
 
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
     (void)ino;
+    struct jetfs_browse *b = br_of(req); /* req is gone once replied */
     struct br_file *f = (struct br_file *)(uintptr_t)fi->fh;
     if (!f || off < 0) {
         fuse_reply_err(req, EBADF);
         return;
     }
+    atomic_fetch_add(&f->refs, 1);
     if ((uint64_t)off >= f->size) fuse_reply_buf(req, NULL, 0);
     else fuse_reply_buf(req, f->data + off, size < f->size - (size_t)off ? size : f->size - (size_t)off);
+    file_put(b, f);
 }
 
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
     (void)ino;
     struct br_file *f = (struct br_file *)(uintptr_t)fi->fh;
-    if (f) {
-        free(f->data);
-        free(f);
-    }
+    if (f) file_put(br_of(req), f);
     fuse_reply_err(req, 0);
 }
 
@@ -1073,6 +1128,7 @@ int jetfs_browse_mount(JET_INSTANCE inst, const struct jetfs_browse_options *opt
     pthread_mutex_init(&b->mu, NULL);
     pthread_mutex_init(&b->pool_mu, NULL);
     pthread_mutex_init(&b->nodes_mu, NULL);
+    pthread_mutex_init(&b->open_mu, NULL);
     b->inst = inst;
     b->us_point = opt->us_point;
     b->when.tv_sec = (time_t)(opt->us_point / 1000000);
@@ -1161,6 +1217,21 @@ void jetfs_browse_free(struct jetfs_browse *b)
     if (!b) return;
     jetfs_browse_wait(b);
     if (b->se) fuse_session_destroy(b->se);
+    /* No request runs any more: what was never released goes now. */
+    while (b->files) {
+        struct br_file *f = b->files;
+        b->files = f->next;
+        free(f->data);
+        free(f);
+    }
+    while (b->dirs) {
+        struct br_dir *d = b->dirs;
+        b->dirs = d->next;
+        pthread_mutex_destroy(&d->mu);
+        free(d->wstart);
+        free(d->wbytes);
+        free(d);
+    }
     while (b->idle) {
         struct br_sess *s = b->idle;
         b->idle = s->next;
@@ -1180,6 +1251,7 @@ void jetfs_browse_free(struct jetfs_browse *b)
     for (int i = 0; i < b->nsets; i++) free(b->sets[i]);
     free(b->sets);
     free(b->database);
+    pthread_mutex_destroy(&b->open_mu);
     pthread_mutex_destroy(&b->nodes_mu);
     pthread_mutex_destroy(&b->pool_mu);
     pthread_mutex_destroy(&b->mu);

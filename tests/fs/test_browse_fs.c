@@ -397,6 +397,42 @@ static long list_in_order(int fd, long first, long max, long *pseen)
     return want - first;
 }
 
+struct reader {
+    const char *mnt;
+    long nkeys;
+    uint64_t seed;
+    int bad;
+};
+
+/* Random keys read whole, and listings, from several threads at once:
+ * each request takes its own JET session from the pool. */
+static void *reader_main(void *arg)
+{
+    struct reader *r = arg;
+    char path[4400], expect[32];
+    for (int i = 0; i < 1500; i++) {
+        long k = (long)(tu_rand(&r->seed) % (uint64_t)r->nkeys);
+        snprintf(path, sizeof path, "%s/tables/t/k%07ld", r->mnt, k);
+        int cv = snprintf(expect, sizeof expect, "value %ld\n", k);
+        size_t got = 0;
+        int err;
+        uint8_t *v = read_file(path, &got, &err);
+        if (!v || got != (size_t)cv || memcmp(v, expect, got) != 0) r->bad++;
+        free(v);
+        if (i % 500 == 0) {
+            /* A listing of its own, part way. */
+            snprintf(path, sizeof path, "%s/tables/t", r->mnt);
+            DIR *d = opendir(path);
+            struct dirent *de;
+            long n = 0;
+            while (d && (de = readdir(d)) && n < 3000) n++;
+            if (!d || n < 3000) r->bad++;
+            if (d) closedir(d);
+        }
+    }
+    return NULL;
+}
+
 static void test_browse_lists_a_large_table_in_order(void)
 {
     char root[4096], dbpath[4200], mnt[4200], path[8192];
@@ -460,6 +496,18 @@ static void test_browse_lists_a_large_table_in_order(void)
         }
     }
     closedir(d);
+
+    /* Four readers at once. */
+    struct reader rd[4];
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++) {
+        rd[i] = (struct reader){.mnt = mnt, .nkeys = nkeys, .seed = 0x9e3779b97f4a7c15ull * (uint64_t)(i + 1)};
+        CU_ASSERT_EQUAL_FATAL(pthread_create(&th[i], NULL, reader_main, &rd[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        CU_ASSERT_EQUAL(rd[i].bad, 0);
+    }
 
     /* Key nodes are held only while the kernel holds them: stat many,
      * let the kernel drop its dentries, and the map shrinks. */
