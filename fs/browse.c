@@ -41,12 +41,14 @@
  *
  * Errors: a missing table or key is ENOENT; any other engine error -- a
  * damaged page is JET_errReadVerifyFailure -- is EIO for that request,
- * logged with JetGetLastErrorDetail (file, page, expected vs found); no
- * byte of a value that failed to read is ever replied.  Any change is
+ * logged with JetGetLastErrorDetail (file, page, expected vs found; at
+ * most ERR_LOG_PER_SECOND lines a second, then a count), counted in status
+ * with the last one; no byte of a value that failed to read is replied.  Any change is
  * EROFS (the mount is also "ro", so the kernel refuses most first).
  *
  * Locking: b->mu guards the lifecycle flags; pool_mu the idle sessions;
- * nodes_mu the node map; open_mu the lists of open files and directories; a directory handle's mu its cursor.  No lock is
+ * nodes_mu the node map; open_mu the lists of open files and directories;
+ * err_mu the error counters; a directory handle's mu its cursor.  No lock is
  * held across an engine call except a directory handle's (one reader of
  * that handle at a time).
  */
@@ -80,6 +82,7 @@
 #define BR_INO_KEY (1ull << 63)
 #define BR_CACHE 86400.0
 #define BR_NODE_BUCKETS (1u << 16)
+#define ERR_LOG_PER_SECOND 10
 #define WHAT_MAX (2 * JK_NAME_MAX + 64) /* "reading <table>/<key>" */
 
 struct br_node {
@@ -170,6 +173,13 @@ struct jetfs_browse {
     struct br_file *files;
     struct br_dir *dirs;
 
+    /* Engine errors answered EIO (jet_errno), under err_mu. */
+    pthread_mutex_t err_mu;
+    unsigned long eio_answers, err_unlogged;
+    time_t err_second;
+    unsigned err_logged;
+    char last_error[1024];
+
     struct fuse_session *se;
     char mountpoint[PATH_MAX];
     pthread_t loop_thread;
@@ -198,7 +208,32 @@ static int jet_errno(struct jetfs_browse *b, JET_ERR err, const char *what)
     if (err == JET_errRecordNotFound || err == JET_errObjectNotFound || err == JET_errNoCurrentRecord) return ENOENT;
     if (err == JET_errOutOfMemory) return ENOMEM;
     const char *d = JetGetLastErrorDetail();
-    br_log(b, "%s: %s (%ld)%s%s: answered EIO", what, JetErrorString(err), err, *d ? ": " : "", d);
+    char line[sizeof b->last_error];
+    snprintf(line, sizeof line, "%s: %s (%ld)%s%s", what, JetErrorString(err), err, *d ? ": " : "", d);
+    /* A walk over a damaged table meets the page once per key: the log
+     * gets the first ERR_LOG_PER_SECOND answers of each second and a count
+     * of the rest; status keeps the count and the last one. */
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    pthread_mutex_lock(&b->err_mu);
+    b->eio_answers++;
+    memcpy(b->last_error, line, sizeof line);
+    if (now.tv_sec != b->err_second) {
+        b->err_second = now.tv_sec;
+        b->err_logged = 0;
+    }
+    bool say = b->err_logged < ERR_LOG_PER_SECOND;
+    unsigned long quiet = 0;
+    if (say) {
+        b->err_logged++;
+        quiet = b->err_unlogged;
+        b->err_unlogged = 0;
+    } else {
+        b->err_unlogged++;
+    }
+    pthread_mutex_unlock(&b->err_mu);
+    if (quiet) br_log(b, "(%lu more EIO answers were not logged)", quiet);
+    if (say) br_log(b, "%s: answered EIO", line);
     return EIO;
 }
 
@@ -1026,6 +1061,10 @@ static char *status_text(struct jetfs_browse *b, size_t *plen)
     /* Key files the kernel holds (looked up, not yet forgotten): what the
      * node map costs, bounded by the kernel's caches. */
     json_object_set_new(doc, "key_nodes_held", json_integer((json_int_t)held));
+    pthread_mutex_lock(&b->err_mu);
+    json_object_set_new(doc, "eio_answers", json_integer((json_int_t)b->eio_answers));
+    json_object_set_new(doc, "last_error", b->last_error[0] ? json_string(b->last_error) : json_null());
+    pthread_mutex_unlock(&b->err_mu);
     text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     if (text) {
         /* A text file ends with a newline (cat, jq, diff). */
@@ -1129,6 +1168,7 @@ int jetfs_browse_mount(JET_INSTANCE inst, const struct jetfs_browse_options *opt
     pthread_mutex_init(&b->pool_mu, NULL);
     pthread_mutex_init(&b->nodes_mu, NULL);
     pthread_mutex_init(&b->open_mu, NULL);
+    pthread_mutex_init(&b->err_mu, NULL);
     b->inst = inst;
     b->us_point = opt->us_point;
     b->when.tv_sec = (time_t)(opt->us_point / 1000000);
@@ -1217,6 +1257,9 @@ void jetfs_browse_free(struct jetfs_browse *b)
     if (!b) return;
     jetfs_browse_wait(b);
     if (b->se) fuse_session_destroy(b->se);
+    if (b->err_unlogged) br_log(b, "(%lu more EIO answers were not logged)", b->err_unlogged);
+    if (b->eio_answers) br_log(b, "%lu request(s) answered EIO in this mount; the last: %s", b->eio_answers,
+                               b->last_error);
     /* No request runs any more: what was never released goes now. */
     while (b->files) {
         struct br_file *f = b->files;
@@ -1251,6 +1294,7 @@ void jetfs_browse_free(struct jetfs_browse *b)
     for (int i = 0; i < b->nsets; i++) free(b->sets[i]);
     free(b->sets);
     free(b->database);
+    pthread_mutex_destroy(&b->err_mu);
     pthread_mutex_destroy(&b->open_mu);
     pthread_mutex_destroy(&b->nodes_mu);
     pthread_mutex_destroy(&b->pool_mu);

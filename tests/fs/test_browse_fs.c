@@ -37,7 +37,7 @@
 #define US_POINT 1700000000123456ull
 
 static char g_log[64][1024];
-static int g_nlog;
+static int g_nlog, g_eio_lines;
 static pthread_mutex_t g_log_mu = PTHREAD_MUTEX_INITIALIZER;
 
 static void test_log(void *arg, const char *line)
@@ -45,6 +45,7 @@ static void test_log(void *arg, const char *line)
     (void)arg;
     fprintf(stderr, "browse: %s\n", line);
     pthread_mutex_lock(&g_log_mu);
+    if (strstr(line, "answered EIO")) g_eio_lines++;
     if (g_nlog < 64) snprintf(g_log[g_nlog++], sizeof g_log[0], "%s", line);
     pthread_mutex_unlock(&g_log_mu);
 }
@@ -590,7 +591,7 @@ static void test_browse_damaged_page_is_eio_never_data(void)
 
     CU_ASSERT_EQUAL_FATAL(tu_open("browse_damage2", root, (struct tu_params){0}, dbpath, 0, &inst, &s, &db, &t), 0);
     pthread_mutex_lock(&g_log_mu);
-    g_nlog = 0;
+    g_nlog = g_eio_lines = 0;
     pthread_mutex_unlock(&g_log_mu);
     struct jetfs_browse *b = mount_browse(inst, dbpath, mnt);
     int ok = 0, eio = 0, other = 0;
@@ -632,6 +633,11 @@ static void test_browse_damaged_page_is_eio_never_data(void)
         if (strstr(g_log[i], "answered EIO") && strstr(g_log[i], "page") && strstr(g_log[i], "jetfs.db")) logged = true;
     pthread_mutex_unlock(&g_log_mu);
     CU_ASSERT(logged);
+    /* At most 10 lines a second, however many answers. */
+    fprintf(stderr, "%d EIO answers, %d logged\n", eio, g_eio_lines);
+    CU_ASSERT(g_eio_lines <= 10 * 5);
+    CU_ASSERT(g_eio_lines < eio);
+    CU_ASSERT(status_number(mnt, "eio_answers") >= eio);
     unmount_browse(b);
     JetEndSession(s, 0);
     JetTerm(inst);
