@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -528,13 +529,36 @@ static const struct os_vfs overlay_vfs = {
 
 /* ---- overlays ---- */
 
+static void remove_dir_files(const char *dir);
+
+/* A browse killed (kill -9, a crash) leaves its scratch directory: the
+ * next one in the same parent removes those whose process is gone, so
+ * they do not pile up in /tmp.  The pid is in the name for that. */
+static void remove_stale(const char *parent)
+{
+    DIR *d = opendir(parent);
+    if (!d) return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        int pid = 0, n = 0;
+        if (sscanf(e->d_name, "jetfs-browse.%d.%n", &pid, &n) != 1 || n == 0 || pid <= 0) continue;
+        if (kill(pid, 0) == 0 || errno != ESRCH) continue;
+        char p[PATH_MAX + 256];
+        snprintf(p, sizeof p, "%s/%s", parent, e->d_name);
+        remove_dir_files(p);
+        if (rmdir(p) == 0) fprintf(stderr, "jet: removed %s, left by a browse that did not end (process %d)\n", p, pid);
+    }
+    closedir(d);
+}
+
 JET_ERR ovl_create(const char *parent, uint64_t mem_limit, struct ovl **po)
 {
     struct ovl *o = calloc(1, sizeof *o);
     if (!o) return JET_errOutOfMemory;
     char tmpl[PATH_MAX];
     if (!parent || !*parent) parent = getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-    if ((size_t)snprintf(tmpl, sizeof tmpl, "%s/jetfs-browse.XXXXXX", parent) >= sizeof tmpl) {
+    remove_stale(parent);
+    if ((size_t)snprintf(tmpl, sizeof tmpl, "%s/jetfs-browse.%d.XXXXXX", parent, (int)getpid()) >= sizeof tmpl) {
         free(o);
         return jet_report(JET_errInvalidPath, "%s: the temporary directory's path is too long", parent);
     }
