@@ -458,7 +458,8 @@ static JET_ERR cmd_info(struct resp_client *c, size_t argc, char **argv, size_t 
     if (info_wants(argc, argv, "keyspace") && !failed) {
         long long keys = 0;
         bool own = !c->in_txn;
-        /* An exact count needs the write lock: see resp_keyspace.c. */
+        /* An exact count needs the write lock (see resp_keyspace.c), but
+         * not on a read-only server, where nothing writes. */
         if (own && (err = resp_read_txn_begin(c)) < 0) goto out;
         err = resp_count_keys(c, &keys);
         if (own) {
@@ -748,6 +749,8 @@ static JET_ERR cmd_exec(struct resp_client *c, size_t argc, char **argv, size_t 
         return JET_errSuccess;
     }
     size_t mark = c->out.len;
+    /* Read-only: only reads were queued (invariant 4); they need no write
+     * lock, and there is nothing to commit. */
     if ((err = c->sh->read_only ? resp_read_txn_begin(c) : JetBeginTransaction(c->ses)) < 0) {
         resp_reply_engine_error(c, "EXEC could not begin a transaction", err);
         goto out;
@@ -759,11 +762,13 @@ static JET_ERR cmd_exec(struct resp_client *c, size_t argc, char **argv, size_t 
         watch_touch(c->sh, q->cmd, q->argc, q->argv, q->len);
         err = q->cmd->fn(c, q->argc, q->argv, q->len);
     }
-    if (err < 0) {
+    if (err < 0 || c->sh->read_only) {
         JET_ERR rb = JetRollback(c->ses, 0);
         (void)rb; /* the transaction ends either way */
-        resp_buf_truncate(&c->out, mark);
-        resp_reply_engine_error(c, "EXEC rolled back", err);
+        if (err < 0) {
+            resp_buf_truncate(&c->out, mark);
+            resp_reply_engine_error(c, "EXEC rolled back", err);
+        }
     } else if ((err = resp_commit(c)) < 0) {
         resp_buf_truncate(&c->out, mark);
         resp_reply_engine_error(c, "EXEC commit failed, rolled back", err);

@@ -30,9 +30,12 @@
  * each, so every reply is exactly what it would have been.  Reads of
  * several keys (MGET, EXISTS with several keys, DBSIZE) also run inside a
  * transaction, which takes the engine's write lock, so they see one state;
- * they then roll back.  MULTI queues commands; EXEC runs them all in one
- * engine transaction, unless a key WATCHed since changed (resp_commands.c:
- * version counters by key hash, bumped before every write).
+ * they then roll back.  On a read-only server (a browsed backup) nothing
+ * writes, so those transactions are the engine's read-only ones, without
+ * the lock, and EXEC rolls back too.  MULTI queues commands; EXEC runs
+ * them all in one engine transaction, unless a key WATCHed since changed
+ * (resp_commands.c: version counters by key hash, bumped before every
+ * write).
  */
 #ifndef JETFS_RESP_COMMANDS_H
 #define JETFS_RESP_COMMANDS_H
