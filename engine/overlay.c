@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -59,6 +60,13 @@ struct ovl {
     uint64_t mem_limit, mem_used, nspilled;
     int spill_fd;
     uint64_t spill_next;
+    /* Chunk memory comes from 1 MiB blocks (a replay adds tens of
+     * thousands of chunks; one malloc each showed in profiles); a chunk
+     * dropped by truncation goes on a free list. */
+    struct block { struct block *next; } *blocks;
+    uint8_t *carve;           /* the rest of the newest block */
+    size_t carve_left;
+    void *free_chunks;
 };
 
 /* The process's overlays and their open descriptors. */
@@ -169,23 +177,56 @@ static JET_ERR file_read(struct ovl *o, struct ofile *f, int base_fd, uint8_t *b
     return err;
 }
 
-/* The chunk idx of f, created from the file's current bytes if absent. */
-static JET_ERR chunk_get(struct ovl *o, struct ofile *f, int base_fd, uint64_t idx, struct chunk **pc)
+#define BLOCK_BYTES ((size_t)1 << 20)
+
+static uint8_t *chunk_alloc(struct ovl *o)
+{
+    if (o->free_chunks) {
+        uint8_t *c = o->free_chunks;
+        memcpy(&o->free_chunks, c, sizeof(void *));
+        return c;
+    }
+    if (o->carve_left < CHUNK) {
+        struct block *b = malloc(BLOCK_BYTES);
+        if (!b) return NULL;
+        b->next = o->blocks;
+        o->blocks = b;
+        o->carve = (uint8_t *)b + CHUNK; /* the first chunk's room holds the link */
+        o->carve_left = BLOCK_BYTES - CHUNK;
+    }
+    uint8_t *c = o->carve;
+    o->carve += CHUNK;
+    o->carve_left -= CHUNK;
+    return c;
+}
+
+static void chunk_free(struct ovl *o, uint8_t *c)
+{
+    memcpy(c, &o->free_chunks, sizeof(void *));
+    o->free_chunks = c;
+}
+
+/* The chunk idx of f, created from the file's current bytes if absent
+ * (unless the caller overwrites it whole). */
+static JET_ERR chunk_get(struct ovl *o, struct ofile *f, int base_fd, uint64_t idx, bool whole, struct chunk **pc)
 {
     struct chunk *c = chunk_find(f, idx);
     if (c) {
         *pc = c;
         return JET_errSuccess;
     }
-    JET_ERR err;
+    JET_ERR err = JET_errSuccess;
     if ((f->n + 1) * 2 > f->cap && (err = table_resize(f, f->cap ? f->cap * 2 : 64)) < 0) return err;
-    uint8_t *bytes = malloc(CHUNK);
+    bool spill = o->mem_used + CHUNK > o->mem_limit;
+    uint8_t *bytes = spill ? malloc(CHUNK) : chunk_alloc(o);
     if (!bytes) return JET_errOutOfMemory;
     size_t got = 0;
-    if ((err = file_read(o, f, base_fd, bytes, CHUNK, idx * CHUNK, &got)) < 0) goto out;
-    memset(bytes + got, 0, CHUNK - got);
+    if (!whole) {
+        if ((err = file_read(o, f, base_fd, bytes, CHUNK, idx * CHUNK, &got)) < 0) goto out;
+        memset(bytes + got, 0, CHUNK - got);
+    }
     struct chunk nc = {idx, bytes, 0};
-    if (o->mem_used + CHUNK > o->mem_limit) {
+    if (spill) {
         if (o->spill_fd < 0) {
             char sp[PATH_MAX + 32];
             snprintf(sp, sizeof sp, "%s/.overlay-spill", o->dir);
@@ -210,13 +251,15 @@ static JET_ERR chunk_get(struct ovl *o, struct ofile *f, int base_fd, uint64_t i
         o->mem_used += CHUNK;
     }
     bytes = NULL;
+    spill = false;
     size_t i = slot_of(f, idx);
     while (f->tab[i].idx != EMPTY) i = (i + 1) & (f->cap - 1);
     f->tab[i] = nc;
     f->n++;
     *pc = &f->tab[i];
 out:
-    free(bytes);
+    if (bytes && spill) free(bytes);
+    else if (bytes) chunk_free(o, bytes);
     return err;
 }
 
@@ -227,7 +270,7 @@ static JET_ERR file_write(struct ovl *o, struct ofile *f, int base_fd, const uin
         uint64_t pos = off + done;
         size_t in = (size_t)(pos % CHUNK), take = CHUNK - in < n - done ? CHUNK - in : n - done;
         struct chunk *c;
-        if ((err = chunk_get(o, f, base_fd, pos / CHUNK, &c)) < 0) break;
+        if ((err = chunk_get(o, f, base_fd, pos / CHUNK, take == CHUNK, &c)) < 0) break;
         if (c->mem) memcpy(c->mem + in, buf + done, take);
         else if ((err = BELOW()->pwrite(o->spill_fd, buf + done, take, c->spill + in)) < 0)
             err = jet_report(err, "%s: writing the browse overlay's spill file failed", o->dir);
@@ -245,7 +288,7 @@ static JET_ERR file_truncate(struct ovl *o, struct ofile *f, int base_fd, uint64
             /* The bytes past the end in the last chunk must read as zeros if
              * the file grows again. */
             struct chunk *c;
-            if ((err = chunk_get(o, f, base_fd, size / CHUNK, &c)) < 0) return err;
+            if ((err = chunk_get(o, f, base_fd, size / CHUNK, false, &c)) < 0) return err;
             size_t in = (size_t)(size % CHUNK);
             if (c->mem) memset(c->mem + in, 0, CHUNK - in);
             else {
@@ -258,7 +301,7 @@ static JET_ERR file_truncate(struct ovl *o, struct ofile *f, int base_fd, uint64
             struct chunk *c = &f->tab[i];
             if (c->idx == EMPTY || c->idx < first_gone) continue;
             if (c->mem) {
-                free(c->mem);
+                chunk_free(o, c->mem);
                 o->mem_used -= CHUNK;
             } else {
                 o->nspilled--; /* its spill slot stays unused: truncation is rare */
@@ -486,13 +529,36 @@ static const struct os_vfs overlay_vfs = {
 
 /* ---- overlays ---- */
 
+static void remove_dir_files(const char *dir);
+
+/* A browse killed (kill -9, a crash) leaves its scratch directory: the
+ * next one in the same parent removes those whose process is gone, so
+ * they do not pile up in /tmp.  The pid is in the name for that. */
+static void remove_stale(const char *parent)
+{
+    DIR *d = opendir(parent);
+    if (!d) return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        int pid = 0, n = 0;
+        if (sscanf(e->d_name, "jetfs-browse.%d.%n", &pid, &n) != 1 || n == 0 || pid <= 0) continue;
+        if (kill(pid, 0) == 0 || errno != ESRCH) continue;
+        char p[PATH_MAX + 256];
+        snprintf(p, sizeof p, "%s/%s", parent, e->d_name);
+        remove_dir_files(p);
+        if (rmdir(p) == 0) fprintf(stderr, "jet: removed %s, left by a browse that did not end (process %d)\n", p, pid);
+    }
+    closedir(d);
+}
+
 JET_ERR ovl_create(const char *parent, uint64_t mem_limit, struct ovl **po)
 {
     struct ovl *o = calloc(1, sizeof *o);
     if (!o) return JET_errOutOfMemory;
     char tmpl[PATH_MAX];
     if (!parent || !*parent) parent = getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-    if ((size_t)snprintf(tmpl, sizeof tmpl, "%s/jetfs-browse.XXXXXX", parent) >= sizeof tmpl) {
+    remove_stale(parent);
+    if ((size_t)snprintf(tmpl, sizeof tmpl, "%s/jetfs-browse.%d.XXXXXX", parent, (int)getpid()) >= sizeof tmpl) {
         free(o);
         return jet_report(JET_errInvalidPath, "%s: the temporary directory's path is too long", parent);
     }
@@ -606,10 +672,13 @@ void ovl_destroy(struct ovl *o)
     while (o->files) {
         struct ofile *f = o->files;
         o->files = f->next;
-        for (size_t i = 0; i < f->cap; i++)
-            if (f->tab[i].idx != EMPTY) free(f->tab[i].mem);
         free(f->tab);
         free(f);
+    }
+    while (o->blocks) {
+        struct block *b = o->blocks;
+        o->blocks = b->next;
+        free(b);
     }
     if (o->spill_fd >= 0) BELOW()->close(o->spill_fd);
     remove_dir_files(o->dir);

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "jet.h"
@@ -240,8 +241,23 @@ static void test_browse_refuses_updates_and_runs_twice(void)
     const char *sv[2] = {sets[0], sets[1]};
     JET_BROWSEOPTS o = {sizeof o, 0, tmp, NULL};
     JET_BROWSE *b1 = NULL, *b2 = NULL;
+    /* What a killed browse left is removed by the next; a live one's stays. */
+    pid_t dead = fork();
+    if (dead == 0) _exit(0);
+    waitpid(dead, NULL, 0);
+    char stale[1400], live[1400], cmd[6000];
+    snprintf(stale, sizeof stale, "%s/jetfs-browse.%d.AbCdEf", tmp, (int)dead);
+    snprintf(live, sizeof live, "%s/jetfs-browse.%d.AbCdEf", tmp, (int)getpid());
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s' '%s' && touch '%s/edb00000001.log' '%s/edb00000001.log'", stale, live, stale,
+             live);
+    CU_ASSERT_FATAL(system(cmd) == 0);
     CU_ASSERT_FATAL(JetBrowseSets(sv, 2, 0, 0, &o, &b1) >= 0);
     CU_ASSERT_FATAL(JetBrowseSets(sv, 1, 0, 0, &o, &b2) >= 0);
+    struct stat st;
+    CU_ASSERT(stat(stale, &st) != 0);
+    CU_ASSERT(stat(live, &st) == 0);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", live);
+    CU_ASSERT(system(cmd) == 0);
     JET_BROWSEINFO i1 = {.cbStruct = sizeof i1}, i2 = {.cbStruct = sizeof i2};
     CU_ASSERT_FATAL(JetBrowseGetInfo(b1, &i1) >= 0 && JetBrowseGetInfo(b2, &i2) >= 0);
     CU_ASSERT(i1.genHigh > i2.genHigh);
