@@ -36,21 +36,28 @@
  * Sessions: JET sessions are not for concurrent use, so a request takes
  * one from the pool (created on demand, up to one per loop thread that
  * runs at once), with the database opened read-only and tables opened as
- * needed, and gives it back when it replies.  A directory handle holds a
- * key, not a session, between requests.
+ * needed, and gives it back when it replies.  A directory handle holds
+ * keys (its window), not a session, between requests.
+ *
+ * Files: an open reads the whole value once (JetRetrieveKV has no offset,
+ * and the value cannot change), reads are served from that copy, and the
+ * release frees it -- after the last reply written from it (br_file).
+ * status is built at open and served with direct I/O (its size is 0 to
+ * stat: it is known only once built).
  *
  * Errors: a missing table or key is ENOENT; any other engine error -- a
  * damaged page is JET_errReadVerifyFailure -- is EIO for that request,
  * logged with JetGetLastErrorDetail (file, page, expected vs found; at
- * most ERR_LOG_PER_SECOND lines a second, then a count), counted in status
- * with the last one; no byte of a value that failed to read is replied.  Any change is
- * EROFS (the mount is also "ro", so the kernel refuses most first).
+ * most ERR_LOG_PER_SECOND lines a second, then a count), counted in
+ * status with the last one; no byte of a value that failed to read is
+ * replied.  Any change is EROFS (the mount is also "ro", so the kernel
+ * refuses most first).
  *
  * Locking: b->mu guards the lifecycle flags; pool_mu the idle sessions;
  * nodes_mu the node map; open_mu the lists of open files and directories;
- * err_mu the error counters; a directory handle's mu its cursor.  No lock is
- * held across an engine call except a directory handle's (one reader of
- * that handle at a time).
+ * err_mu the error counters; a directory handle's mu its window.  No lock
+ * is held across an engine call except a directory handle's (one reader
+ * of that handle at a time).
  */
 #define FUSE_USE_VERSION 312
 
