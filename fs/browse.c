@@ -1017,15 +1017,20 @@ static const struct fuse_lowlevel_ops browse_ops = {
 
 /* ---- status ---- */
 
-static json_t *utc_text(unsigned long long us)
+static const char *utc(unsigned long long us, char *when, size_t cb)
 {
     time_t sec = (time_t)(us / 1000000);
     struct tm tm;
-    char when[64];
     gmtime_r(&sec, &tm);
-    size_t n = strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(when + n, sizeof when - n, ".%06lluZ", us % 1000000);
-    return json_string(when);
+    size_t n = strftime(when, cb, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(when + n, cb - n, ".%06lluZ", us % 1000000);
+    return when;
+}
+
+static json_t *utc_text(unsigned long long us)
+{
+    char when[64];
+    return json_string(utc(us, when, sizeof when));
 }
 
 /* The status document (malloc'd, NUL-terminated), or NULL. */
@@ -1227,8 +1232,9 @@ int jetfs_browse_mount(JET_INSTANCE inst, const struct jetfs_browse_options *opt
         goto fail;
     }
     b->loop_started = true;
-    br_log(b, "browsing %s on %s: %u table(s), as of %llu us", b->database, b->mountpoint, b->ntables,
-           b->us_point);
+    char when[64];
+    br_log(b, "browsing %s on %s: %u table(s), as of %s", b->database, b->mountpoint, b->ntables,
+           utc(b->us_point, when, sizeof when));
     *out = b;
     return 0;
 oom:
