@@ -49,6 +49,7 @@
 #include <string.h>
 
 #include "jetfs.h"
+#include "erofs.h"
 #include "session.h"
 #include "view.h"
 
@@ -262,59 +263,6 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
     fuse_reply_statfs(req, &sv);
 }
 
-/* Everything that would change the tree: it is read-only. */
-static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set, struct fuse_file_info *fi)
-{
-    (void)ino, (void)attr, (void)to_set, (void)fi;
-    fuse_reply_err(req, EROFS);
-}
-static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
-{
-    (void)parent, (void)name, (void)mode, (void)rdev;
-    fuse_reply_err(req, EROFS);
-}
-static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
-{
-    (void)parent, (void)name, (void)mode;
-    fuse_reply_err(req, EROFS);
-}
-static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
-{
-    (void)parent, (void)name;
-    fuse_reply_err(req, EROFS);
-}
-static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
-{
-    (void)link, (void)parent, (void)name;
-    fuse_reply_err(req, EROFS);
-}
-static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
-                      const char *newname, unsigned int flags)
-{
-    (void)parent, (void)name, (void)newparent, (void)newname, (void)flags;
-    fuse_reply_err(req, EROFS);
-}
-static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
-{
-    (void)ino, (void)newparent, (void)newname;
-    fuse_reply_err(req, EROFS);
-}
-static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, struct fuse_file_info *fi)
-{
-    (void)parent, (void)name, (void)mode, (void)fi;
-    fuse_reply_err(req, EROFS);
-}
-static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
-                     struct fuse_file_info *fi)
-{
-    (void)ino, (void)buf, (void)size, (void)off, (void)fi;
-    fuse_reply_err(req, EROFS);
-}
-static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value, size_t size, int flags)
-{
-    (void)ino, (void)name, (void)value, (void)size, (void)flags;
-    fuse_reply_err(req, EROFS);
-}
 /* No file carries extended attributes: an empty list, and ENODATA for any
  * name, so tar --xattrs, rsync -X and getfattr -d copy nothing quietly. */
 static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
@@ -332,17 +280,6 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
     int rc = jv_getattr(view_of(req), ino, &st);
     fuse_reply_err(req, rc < 0 ? -rc : ENODATA);
 }
-static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
-{
-    (void)ino, (void)name;
-    fuse_reply_err(req, EROFS);
-}
-static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length,
-                         struct fuse_file_info *fi)
-{
-    (void)ino, (void)mode, (void)offset, (void)length, (void)fi;
-    fuse_reply_err(req, EROFS);
-}
 
 const struct fuse_lowlevel_ops jetfs_ops = {
     .init = op_init,
@@ -355,19 +292,7 @@ const struct fuse_lowlevel_ops jetfs_ops = {
     .release = op_release,
     .ioctl = op_ioctl,
     .statfs = op_statfs,
-    .setattr = op_setattr,
-    .mknod = op_mknod,
-    .mkdir = op_mkdir,
-    .unlink = op_unlink,
-    .rmdir = op_unlink,
-    .symlink = op_symlink,
-    .rename = op_rename,
-    .link = op_link,
-    .create = op_create,
-    .write = op_write,
-    .setxattr = op_setxattr,
+    JETFS_EROFS_OPS,
     .getxattr = op_getxattr,
     .listxattr = op_listxattr,
-    .removexattr = op_removexattr,
-    .fallocate = op_fallocate,
 };
