@@ -23,6 +23,7 @@
 
 #include "jet.h"
 #include "resp.h"
+#include "rawclient.h"
 #include "testutil.h"
 
 #define READONLY_ERR "-READONLY You can't write against a read only replica.\r\n"
@@ -79,41 +80,9 @@ static void server_down(void)
 
 static int cconnect(void)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    int fd = tu_tcp_connect(port);
     CU_ASSERT_FATAL(fd >= 0);
-    struct sockaddr_in a = {0};
-    a.sin_family = AF_INET;
-    a.sin_port = htons((uint16_t)port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    CU_ASSERT_FATAL(connect(fd, (struct sockaddr *)&a, sizeof a) == 0);
-    struct timeval tv = {20, 0};
-    CU_ASSERT_FATAL(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) == 0);
     return fd;
-}
-
-static bool csend(int fd, const void *p, size_t n)
-{
-    const char *c = p;
-    while (n) {
-        ssize_t w = send(fd, c, n, MSG_NOSIGNAL);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) return false;
-        c += w;
-        n -= (size_t)w;
-    }
-    return true;
-}
-
-static bool crecv(int fd, char *buf, size_t n)
-{
-    size_t got = 0;
-    while (got < n) {
-        ssize_t r = recv(fd, buf + got, n - got, 0);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) return false;
-        got += (size_t)r;
-    }
-    return true;
 }
 
 /* One reply line, "\r\n" included, NUL-terminated (false: none). */
@@ -121,7 +90,7 @@ static bool read_line(int fd, char *line, size_t cap)
 {
     size_t n = 0;
     while (n + 1 < cap) {
-        if (!crecv(fd, line + n, 1)) return false;
+        if (!tu_recv_all(fd, line + n, 1)) return false;
         if (line[n++] == '\n') {
             line[n] = '\0';
             return true;
@@ -134,7 +103,7 @@ static bool expect(int fd, const char *want, size_t n)
 {
     char *got = calloc(1, n + 1);
     if (!got) return false;
-    bool ok = crecv(fd, got, n) && memcmp(got, want, n) == 0;
+    bool ok = tu_recv_all(fd, got, n) && memcmp(got, want, n) == 0;
     if (!ok) fprintf(stderr, "\n  want \"%.*s\"\n  got  \"%s\"\n", (int)n, want, got);
     free(got);
     return ok;
@@ -158,7 +127,7 @@ static bool sendv(int fd, size_t argc, const char *const *argv)
     if (!req) return false;
     size_t len = (size_t)sprintf(req, "*%zu\r\n", argc);
     for (size_t i = 0; i < argc; i++) len += (size_t)sprintf(req + len, "$%zu\r\n%s\r\n", strlen(argv[i]), argv[i]);
-    bool ok = csend(fd, req, len);
+    bool ok = tu_send_all(fd, req, len);
     free(req);
     return ok;
 }
@@ -190,7 +159,7 @@ static void info(int fd, char *buf, size_t cap)
     CU_ASSERT_FATAL(cmd(fd, "INFO", (const char *)NULL));
     CU_ASSERT_FATAL(read_line(fd, line, sizeof line) && sscanf(line, "$%lld", &n) == 1);
     CU_ASSERT_FATAL(n >= 0 && (size_t)n + 2 < cap);
-    CU_ASSERT_FATAL(crecv(fd, buf, (size_t)n + 2));
+    CU_ASSERT_FATAL(tu_recv_all(fd, buf, (size_t)n + 2));
     buf[n] = '\0';
 }
 
@@ -350,7 +319,7 @@ static void test_every_write_is_refused_and_changes_nothing(void)
         char name[64];
         CU_ASSERT_FATAL(read_line(fd, line, sizeof line) && sscanf(line, "$%lld", &len) == 1);
         CU_ASSERT_FATAL(len > 0 && (size_t)len + 2 < sizeof name);
-        CU_ASSERT_FATAL(crecv(fd, name, (size_t)len + 2));
+        CU_ASSERT_FATAL(tu_recv_all(fd, name, (size_t)len + 2));
         name[len] = '\0';
         if (!classified(name)) fprintf(stderr, "\n  '%s' is neither a read nor a write in this test\n", name);
         CU_ASSERT(classified(name));

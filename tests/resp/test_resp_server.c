@@ -22,6 +22,7 @@
 
 #include "jet.h"
 #include "resp.h"
+#include "rawclient.h"
 #include "testutil.h"
 
 static JET_INSTANCE inst;
@@ -103,25 +104,7 @@ static double now_s(void)
 /* ---- a raw client ---- */
 
 /* Connects to the server; -1 on failure (safe in any thread). */
-static int try_connect(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0) return -1;
-    struct sockaddr_in a = {0};
-    a.sin_family = AF_INET;
-    a.sin_port = htons((uint16_t)port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
-        close(fd);
-        return -1;
-    }
-    struct timeval tv = {20, 0};
-    if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) != 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
+static int try_connect(void) { return tu_tcp_connect(port); }
 
 /* The main thread's connect: a failure ends the test. */
 static int cconnect(void)
@@ -129,32 +112,6 @@ static int cconnect(void)
     int fd = try_connect();
     CU_ASSERT_FATAL(fd >= 0);
     return fd;
-}
-
-static bool csend(int fd, const void *p, size_t n)
-{
-    const char *c = p;
-    while (n) {
-        ssize_t w = send(fd, c, n, MSG_NOSIGNAL);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) return false;
-        c += w;
-        n -= (size_t)w;
-    }
-    return true;
-}
-
-/* Reads exactly n bytes (false on close, error or timeout). */
-static bool crecv(int fd, char *buf, size_t n)
-{
-    size_t got = 0;
-    while (got < n) {
-        ssize_t r = recv(fd, buf + got, n - got, 0);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) return false;
-        got += (size_t)r;
-    }
-    return true;
 }
 
 static void show(const char *label, const char *s, size_t n)
@@ -175,7 +132,7 @@ static bool expect(int fd, const char *want, size_t n)
 {
     char *got = malloc(n + 1);
     if (!got) return false;
-    bool ok = crecv(fd, got, n) && memcmp(got, want, n) == 0;
+    bool ok = tu_recv_all(fd, got, n) && memcmp(got, want, n) == 0;
     if (!ok) {
         show("want", want, n);
         show("got ", got, n);
@@ -224,7 +181,7 @@ static bool cmdv(int fd, const char *a0, va_list ap)
         memcpy(req + len + an, "\r\n", 2);
         len += an + 2;
     }
-    bool ok = csend(fd, req, len);
+    bool ok = tu_send_all(fd, req, len);
     free(req);
     return ok;
 }
@@ -250,7 +207,7 @@ static bool cmd(int fd, const char *a0, ...)
 /* Sends raw bytes and checks the reply. */
 #define RAW(fd, req, want)                                                                                       \
     do {                                                                                                         \
-        bool ok_ = csend(fd, req, sizeof(req) - 1) && expect(fd, want, sizeof(want) - 1);                        \
+        bool ok_ = tu_send_all(fd, req, sizeof(req) - 1) && expect(fd, want, sizeof(want) - 1);                        \
                                                            \
         if (!ok_) fprintf(stderr, "  at %s:%d\n", __FILE__, __LINE__);                                          \
         CU_ASSERT(ok_);                                                                                          \
@@ -262,7 +219,7 @@ static bool read_int(int fd, long long *v)
     char line[64];
     size_t n = 0;
     while (n < sizeof line - 1) {
-        if (!crecv(fd, line + n, 1)) return false;
+        if (!tu_recv_all(fd, line + n, 1)) return false;
         if (line[n++] == '\n') break;
     }
     line[n] = '\0';
@@ -392,7 +349,7 @@ static void test_pipelined_requests_answer_in_order(void)
         rn += (size_t)sprintf(req + rn, "*2\r\n$3\r\nGET\r\n$4\r\nk%03d\r\n", i);
         wn += (size_t)sprintf(want + wn, "$3\r\n%03d\r\n", i);
     }
-    CU_ASSERT(csend(fd, req, rn));
+    CU_ASSERT(tu_send_all(fd, req, rn));
     CU_ASSERT(expect(fd, want, wn));
     RT(fd, ":100\r\n", "DBSIZE");
     close(fd);
@@ -413,23 +370,23 @@ static int scan_all(int fd, const char *match, const char *count, char seen[][8]
         long long len, elems;
         /* *2\r\n$<len>\r\n<cursor>\r\n*<elems>\r\n then elements */
         CU_ASSERT_FATAL(expect(fd, "*2\r\n", 4));
-        for (ln = 0; ln < sizeof line - 1 && crecv(fd, line + ln, 1) && line[ln] != '\n'; ln++) {
+        for (ln = 0; ln < sizeof line - 1 && tu_recv_all(fd, line + ln, 1) && line[ln] != '\n'; ln++) {
         }
         line[ln + 1] = '\0';
         CU_ASSERT_FATAL(sscanf(line, "$%lld", &len) == 1 && len > 0 && len < 30);
-        CU_ASSERT_FATAL(crecv(fd, cursor, (size_t)len + 2));
+        CU_ASSERT_FATAL(tu_recv_all(fd, cursor, (size_t)len + 2));
         cursor[len] = '\0';
-        for (ln = 0; ln < sizeof line - 1 && crecv(fd, line + ln, 1) && line[ln] != '\n'; ln++) {
+        for (ln = 0; ln < sizeof line - 1 && tu_recv_all(fd, line + ln, 1) && line[ln] != '\n'; ln++) {
         }
         line[ln + 1] = '\0';
         CU_ASSERT_FATAL(sscanf(line, "*%lld", &elems) == 1);
         for (long long e = 0; e < elems; e++) {
-            for (ln = 0; ln < sizeof line - 1 && crecv(fd, line + ln, 1) && line[ln] != '\n'; ln++) {
+            for (ln = 0; ln < sizeof line - 1 && tu_recv_all(fd, line + ln, 1) && line[ln] != '\n'; ln++) {
             }
             line[ln + 1] = '\0';
             CU_ASSERT_FATAL(sscanf(line, "$%lld", &len) == 1 && len > 0 && len < 8);
             CU_ASSERT_FATAL(n < max);
-            CU_ASSERT_FATAL(crecv(fd, seen[n], (size_t)len + 2));
+            CU_ASSERT_FATAL(tu_recv_all(fd, seen[n], (size_t)len + 2));
             seen[n][len] = '\0';
             n++;
         }
@@ -481,7 +438,7 @@ static void test_scan_dbsize_flushdb(void)
     CU_ASSERT_FATAL(req != NULL);
     rn += (size_t)sprintf(req, "*%d\r\n$4\r\nMSET\r\n", 1 + 2 * 2500);
     for (int i = 0; i < 2500; i++) rn += (size_t)sprintf(req + rn, "$6\r\nm%05d\r\n$1\r\nv\r\n", i);
-    CU_ASSERT(csend(fd, req, rn));
+    CU_ASSERT(tu_send_all(fd, req, rn));
     CU_ASSERT(expect(fd, "+OK\r\n", 5));
     free(req);
     RT(fd, ":2500\r\n", "DBSIZE");
@@ -552,7 +509,7 @@ static void *transfer_thread(void *arg)
     for (int i = 0; fd >= 0 && i < t->rounds; i++) {
         const char *from = i % 2 ? "acct:a" : "acct:b", *to = i % 2 ? "acct:b" : "acct:a";
         long long x, y;
-        bool ok = csend(fd, "*1\r\n$5\r\nMULTI\r\n", 15) && expect(fd, "+OK\r\n", 5) &&
+        bool ok = tu_send_all(fd, "*1\r\n$5\r\nMULTI\r\n", 15) && expect(fd, "+OK\r\n", 5) &&
                   cmd(fd, "DECRBY", from, "7", (const char *)NULL) && cmd(fd, "INCRBY", to, "7", (const char *)NULL) &&
                   expect(fd, "+QUEUED\r\n+QUEUED\r\n", 18) && cmd(fd, "EXEC", (const char *)NULL) &&
                   expect(fd, "*2\r\n", 4) && read_int(fd, &x) && read_int(fd, &y);
@@ -737,7 +694,7 @@ static void test_malformed_input_hurts_only_its_sender(void)
     };
     for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
         int fd = cconnect();
-        CU_ASSERT(csend(fd, bad[k].req, bad[k].len));
+        CU_ASSERT(tu_send_all(fd, bad[k].req, bad[k].len));
         bool ok = expect(fd, bad[k].reply, strlen(bad[k].reply));
         if (!ok) fprintf(stderr, "  bad input '%s'\n", bad[k].name);
         CU_ASSERT(ok);
@@ -751,7 +708,7 @@ static void test_malformed_input_hurts_only_its_sender(void)
     char *junk = malloc(70000);
     CU_ASSERT_FATAL(junk != NULL);
     for (size_t i = 0; i < 70000; i++) junk[i] = (char)('A' + i % 26);
-    csend(fd, junk, 70000); /* may fail part way once the server closed */
+    tu_send_all(fd, junk, 70000); /* may fail part way once the server closed */
     CU_ASSERT(expect(fd, "-ERR Protocol error: too big inline request\r\n", 45));
     close(fd);
     free(junk);
@@ -759,11 +716,11 @@ static void test_malformed_input_hurts_only_its_sender(void)
     /* A 512 MiB bulk announced and never sent, a truncated frame left
      * hanging, and one whose sender goes away: the good client goes on. */
     int hang = cconnect();
-    CU_ASSERT(csend(hang, "*3\r\n$3\r\nSET\r\n$1\r\nh\r\n$536870000\r\nabc", 35));
+    CU_ASSERT(tu_send_all(hang, "*3\r\n$3\r\nSET\r\n$1\r\nh\r\n$536870000\r\nabc", 35));
     int trunc = cconnect();
-    CU_ASSERT(csend(trunc, "*2\r\n$3\r\nGET\r\n$5\r\nab", 19));
+    CU_ASSERT(tu_send_all(trunc, "*2\r\n$3\r\nGET\r\n$5\r\nab", 19));
     int gone = cconnect();
-    CU_ASSERT(csend(gone, "*2\r\n$3\r\nSET\r\n", 13));
+    CU_ASSERT(tu_send_all(gone, "*2\r\n$3\r\nSET\r\n", 13));
     close(gone);
     char key[16];
     for (int i = 0; i < 50; i++) {
@@ -826,7 +783,7 @@ static void test_limits_values_and_requests(void)
     while (!ok && now_s() - t0 < 5) {
         if ((c = try_connect()) < 0) break;
         char r[8] = "";
-        ok = cmd(c, "PING", (const char *)NULL) && crecv(c, r, 7) && memcmp(r, "+PONG\r\n", 7) == 0;
+        ok = cmd(c, "PING", (const char *)NULL) && tu_recv_all(c, r, 7) && memcmp(r, "+PONG\r\n", 7) == 0;
         close(c);
         if (!ok) usleep(10000);
     }
@@ -846,13 +803,13 @@ static void test_limits_values_and_requests(void)
     CU_ASSERT_FATAL(v != NULL);
     memset(v, 'x', vn);
     memcpy(v + vn, "\r\n", 2);
-    CU_ASSERT(csend(a, hdr, (size_t)hn) && csend(a, v, vn + 2));
+    CU_ASSERT(tu_send_all(a, hdr, (size_t)hn) && tu_send_all(a, v, vn + 2));
     CU_ASSERT(expect(a, "-ERR value too large (max 67108864 bytes)\r\n", 43));
     /* 1 MiB round trip */
     size_t mn = 1u << 20;
     hn = snprintf(hdr, sizeof hdr, "*3\r\n$3\r\nSET\r\n$3\r\nmib\r\n$%zu\r\n", mn);
     memcpy(v + mn, "\r\n", 2);
-    CU_ASSERT(csend(a, hdr, (size_t)hn) && csend(a, v, mn + 2));
+    CU_ASSERT(tu_send_all(a, hdr, (size_t)hn) && tu_send_all(a, v, mn + 2));
     CU_ASSERT(expect(a, "+OK\r\n", 5));
     CU_ASSERT(cmd(a, "GET", "mib", (const char *)NULL));
     hn = snprintf(hdr, sizeof hdr, "$%zu\r\n", mn);
@@ -1096,7 +1053,7 @@ static void test_slow_reader_stalls_nobody(void)
     char *req = malloc(rn);
     CU_ASSERT_FATAL(req != NULL);
     for (int i = 0; i < 400; i++) memcpy(req + i * (sizeof get - 1), get, sizeof get - 1);
-    CU_ASSERT(csend(slow, req, rn));
+    CU_ASSERT(tu_send_all(slow, req, rn));
     /* The others are answered at once, and keep being, for 2 s. */
     double t0 = now_s(), worst = 0;
     while (now_s() - t0 < 2.0) {
@@ -1117,7 +1074,7 @@ static void test_slow_reader_stalls_nobody(void)
     bool ok = true;
     for (; replies < 400 && ok; replies++) {
         char h[32];
-        ok = crecv(slow, h, (size_t)hn) && memcmp(h, hdr, (size_t)hn) == 0 && crecv(slow, got, vn + 2) &&
+        ok = tu_recv_all(slow, h, (size_t)hn) && memcmp(h, hdr, (size_t)hn) == 0 && tu_recv_all(slow, got, vn + 2) &&
              memcmp(got, v, vn + 2) == 0;
     }
     CU_ASSERT(ok);
@@ -1174,7 +1131,7 @@ static void test_query_buffer_limit(void)
     n += (size_t)sprintf(req + n, "\r\n$1\r\nb\r\n$50000\r\n");
     memset(req + n, 'b', 50000);
     n += 50000 - 1; /* unfinished */
-    bool sent = csend(fd, req, n);
+    bool sent = tu_send_all(fd, req, n);
     (void)sent; /* the server may close before taking it all */
     CU_ASSERT(closed(fd));
     close(fd);
