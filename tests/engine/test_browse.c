@@ -146,6 +146,19 @@ static void generations_of(const char *set, unsigned long *lo, unsigned long *hi
     if (d) closedir(d);
 }
 
+/* Browse scratch directories in the temporary directory (none once every
+ * browse is closed). */
+static int scratch_dirs_left(void)
+{
+    DIR *d = opendir(tmp);
+    struct dirent *e;
+    int left = 0;
+    while (d && (e = readdir(d)))
+        if (strncmp(e->d_name, "jetfs-browse.", 13) == 0) left++;
+    if (d) closedir(d);
+    return left;
+}
+
 /* No call may write to, create in, or open for writing anything in the sets. */
 static int set_writes;
 static JET_ERR no_set_writes(void *arg, const struct testvfs_call *c)
@@ -211,13 +224,7 @@ static void test_browse_equals_restore_for_every_prefix_and_stop(void)
     CU_ASSERT_EQUAL(set_writes, 0);
     for (int k = 0; k < 3; k++) tu_assert_dir_unchanged(sets[k], &before[k], NULL);
     /* Nothing left in the temporary directory: the overlays are gone. */
-    DIR *d = opendir(tmp);
-    struct dirent *e;
-    int left = 0;
-    while (d && (e = readdir(d)))
-        if (strncmp(e->d_name, "jetfs-browse.", 13) == 0) left++;
-    if (d) closedir(d);
-    CU_ASSERT_EQUAL(left, 0);
+    CU_ASSERT_EQUAL(scratch_dirs_left(), 0);
 }
 
 static void test_browse_spills_and_reads_the_same(void)
@@ -360,13 +367,7 @@ static void test_browse_refuses_a_damaged_set(void)
     CU_ASSERT(b == NULL);
     CU_ASSERT_PTR_NOT_NULL(strstr(JetGetLastErrorDetail(), "edb"));
     fprintf(stderr, "restore: %s\nbrowse: %s\n", want_msg, JetGetLastErrorDetail());
-    DIR *d = opendir(tmp);
-    struct dirent *e;
-    int left = 0;
-    while (d && (e = readdir(d)))
-        if (strncmp(e->d_name, "jetfs-browse.", 13) == 0) left++;
-    if (d) closedir(d);
-    CU_ASSERT_EQUAL(left, 0);
+    CU_ASSERT_EQUAL(scratch_dirs_left(), 0);
 }
 
 static void test_browse_done(void)
