@@ -15,6 +15,9 @@ and its listener, written from the contract, not from the C code:
   write PORT PHASE       writes the special keys of PHASE (0, 1, 2) through
                          redis-py: '/', '%', NUL, newline, bytes over 0x7f,
                          ".", "..", keys whose encoding is 255 bytes or more
+  load PORT RATE         live load until killed: SETs of random 300-byte
+                         values over 2000 keys (load:NNNN), and a DEL in every
+                         50, pipelined by 20, about RATE KB of values a second
   resp PORT EXPORT TABLE the read-only listener of a browse mount answers every
                          key of TABLE with its value (GET, MGET, EXISTS), SCAN
                          walks exactly the key set, DBSIZE is the count, INFO
@@ -281,6 +284,28 @@ def cmd_write(port, phase):
     print(f"browse_tree: phase {phase} written")
 
 
+def cmd_load(port, kb_per_s):
+    import random
+    import time
+    import redis
+    r = redis.Redis(port=port)
+    rnd = random.Random(19)
+    t0, sent = time.monotonic(), 0
+    while True:
+        pipe = r.pipeline(transaction=False)
+        for i in range(20):
+            k = b"load:%04d" % rnd.randrange(2000)
+            if i == 0 and rnd.randrange(50) == 0:
+                pipe.delete(k)
+            else:
+                pipe.set(k, rnd.randbytes(300))
+        pipe.execute()
+        sent += 20 * 300
+        ahead = sent / (kb_per_s * 1024) - (time.monotonic() - t0)
+        if ahead > 0:
+            time.sleep(ahead)
+
+
 def cmd_names():
     for k in sorted(special(2)):
         print(k, encode(k).decode("utf-8", "backslashreplace"))
@@ -334,10 +359,12 @@ def main(argv):
         cmd_names()
     elif len(argv) == 3 and argv[0] == "write":
         cmd_write(int(argv[1]), int(argv[2]))
+    elif len(argv) == 3 and argv[0] == "load":
+        cmd_load(int(argv[1]), int(argv[2]))
     elif len(argv) == 4 and argv[0] == "resp":
         cmd_resp(int(argv[1]), argv[2], argv[3])
     else:
-        die("usage: compare MOUNT EXPORT | names | write PORT PHASE | resp PORT EXPORT TABLE")
+        die("usage: compare MOUNT EXPORT | names | write PORT PHASE | load PORT KB/S | resp PORT EXPORT TABLE")
 
 
 if __name__ == "__main__":
