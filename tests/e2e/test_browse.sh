@@ -196,6 +196,20 @@ check_point "too_early" "--stop-time 86400" "${chain[@]}"
 # The last point holds what phase 2 wrote, hashed names and all.
 grep -q "^$(printf 'added/in phase 2\xff' | xxd -p | tr -d '\n') " "$TMP/want_s2" || fail "the chain's end lacks the phase 2 key"
 
+# ---- the tools people use, on the chain's end ----
+browse_up "$S/s0" "$S/s1" "$S/s2"
+NKEYS=$(grep -vc '^table ' "$TMP/want_s2")
+[ "$(find "$B/tables" -type f | wc -l)" = "$NKEYS" ] || fail "find lists $(find "$B/tables" -type f | wc -l) files, $NKEYS keys"
+rsync -a "$B/tables/" "$TMP/copy/" || fail "rsync -a of the tables"
+diff -r "$B/tables" "$TMP/copy" > /dev/null || fail "rsync's copy differs from the mount"
+rsync -a --stats "$B/tables/" "$TMP/copy/" | grep -q "Number of regular files transferred: 0" || fail "a second rsync transferred files"
+[ "$(cat "$B/tables/redis/100%25")" = "percent, changed" ] || fail "cat of 100%25"
+grep -rlq "phase two" "$B/tables/redis" || fail "grep -r finds nothing"
+[ "$(stat -c %s "$B/tables/redis/big value")" = 9 ] || fail "ls -l size of a value that shrank"
+[ ! -e "$B/tables/redis/gone after the full" ] || fail "a deleted key has a file"
+rm -rf "$TMP/copy"
+browse_down
+
 # ---- the sets on read-only media ----
 if [ "$(id -u)" = 0 ]; then
   mount --bind "$S" "$RO" && BOUND=1 && mount -o remount,ro,bind "$RO" || fail "read-only bind mount of the sets"
