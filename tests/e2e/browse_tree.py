@@ -16,7 +16,7 @@ and its listener, written from the contract, not from the C code:
                          redis-py: '/', '%', NUL, newline, bytes over 0x7f,
                          ".", "..", keys whose encoding is 255 bytes or more
   load PORT RATE         live load until killed: SETs of random 300-byte
-                         values over 2000 keys (load:NNNN), and a DEL in every
+                         values over 600 keys (load:NNNN), and a DEL in every
                          50, pipelined by 20, about RATE KB of values a second
   resp PORT EXPORT TABLE the read-only listener of a browse mount answers every
                          key of TABLE with its value (GET, MGET, EXISTS), SCAN
@@ -294,7 +294,7 @@ def cmd_load(port, kb_per_s):
     while True:
         pipe = r.pipeline(transaction=False)
         for i in range(20):
-            k = b"load:%04d" % rnd.randrange(2000)
+            k = b"load:%04d" % rnd.randrange(600)
             if i == 0 and rnd.randrange(50) == 0:
                 pipe.delete(k)
             else:

@@ -21,8 +21,8 @@
 #  - every unmount removes the overlay (the $TMPDIR scratch is empty) and,
 #    checked at the end, the sets are byte-identical (sha256sum) with no file
 #    added or removed.
-# JET_LONG=1: every generation of each set as a stop point (not a sample),
-# and more load between the backups.
+# JET_LONG=1: twice the load between the backups, so more generations
+# (each one a stop point) and a --stop-time in each incremental.
 set -euo pipefail
 BIN=${JET_BIN:?}
 J=$BIN/jetutil
@@ -71,13 +71,13 @@ up() { redis-cli -p "$P" PING 2> /dev/null | grep -q PONG && [ -f "$M/status" ];
 cur_gen() { local g; g=$(cd "$D" && ls edb[0-9A-F]*.log | sort | tail -1); printf '%d' "0x${g:3:8}"; }
 gens_past() { [ "$(cur_gen)" -ge "$1" ]; }
 $PYR "$TREE" write "$P" 0 > /dev/null || fail "writing the phase 0 keys"
-# Random 300-byte values over 2000 keys (load:NNNN) and some DELs, about
+# Random 300-byte values over 600 keys (load:NNNN) and some DELs, about
 # 1 MB/s, for as long as the backups take (redis-benchmark's values are all
 # alike: their page deltas are too small to fill generations); its own
 # process group.
 setsid $PYR "$TREE" load "$P" 1000 > "$TMP/load.log" 2>&1 &
 LOAD=$!
-wait_for "the load to write" sh -c "[ \"\$(redis-cli -p $P DBSIZE)\" -gt 500 ]"
+wait_for "the load to write" sh -c "[ \"\$(redis-cli -p $P DBSIZE)\" -gt 300 ]"
 STEP=2; [ -n "$LONG" ] && STEP=4
 backup() {  # kind dest: one set with cp, ended by the unmount, normally
   local n0; n0=$(grep -c "$1 backup ended normally" "$TMP/serve.log" || true)
@@ -92,7 +92,9 @@ G=$(cur_gen); wait_for "$STEP more generations" gens_past $((G + STEP))
 backup incremental "$S/s1"
 sleep 1.1; T_MID=$(date +%s); sleep 1.1 # a --stop-time between the incrementals
 $PYR "$TREE" write "$P" 2 > /dev/null || fail "writing the phase 2 keys"
-G=$(cur_gen); wait_for "$STEP more generations" gens_past $((G + STEP))
+G=$(cur_gen); wait_for "$STEP more generations" gens_past $((G + STEP / 2))
+T_IN2=$(date +%s) # JET_LONG: a --stop-time inside the last incremental
+wait_for "$STEP more generations" gens_past $((G + STEP))
 backup incremental "$S/s2"
 kill -- "-$LOAD"; wait "$LOAD" 2> /dev/null || true; LOAD=
 kill -TERM "$SERVE"; wait "$SERVE" || fail "jetfs serve exited $? after SIGTERM"; SERVE=
@@ -174,21 +176,26 @@ check_point() {  # name "stop args" sets...
   browse_down
   NCASES=$((NCASES + 1))
 }
-# The stop generations of a set: all of them under JET_LONG, else its
-# first, second and last.
+# The stop generations of a set: its first, and every one the set before it
+# ($2) does not hold (an incremental holds again the generations its
+# predecessor held above the checkpoint; stops there were browsed with the
+# shorter prefix); under JET_LONG every one it holds.
 stops_of() {
-  local lo hi; read -r lo hi < <(gens "$1")
-  if [ -n "$LONG" ] || [ $((hi - lo)) -le 2 ]; then seq "$lo" "$hi"; else printf '%s\n' "$lo" $((lo + 1)) "$hi" | sort -un; fi
+  local lo hi plo phi=0; read -r lo hi < <(gens "$1")
+  [ -n "${2:-}" ] && [ -z "$LONG" ] && read -r plo phi < <(gens "$2")
+  { echo "$lo"; seq $((phi + 1 > lo ? phi + 1 : lo)) "$hi"; } | sort -nu
 }
 
 # ---- each prefix of the chain, at its end and at each stop in its last set ----
-chain=()
+chain=() prev=
 for s in s0 s1 s2; do
   chain+=("$S/$s")
   check_point "$s" "" "${chain[@]}"
-  for g in $(stops_of "$S/$s"); do check_point "${s}_g$g" "--stop-gen $g" "${chain[@]}"; done
+  for g in $(stops_of "$S/$s" "$prev"); do check_point "${s}_g$g" "--stop-gen $g" "${chain[@]}"; done
+  prev=$S/$s
 done
 check_point "t_mid" "--stop-time $T_MID" "${chain[@]}"
+if [ -n "$LONG" ]; then check_point "t_in2" "--stop-time $T_IN2" "${chain[@]}"; fi
 # Stops restore refuses: past the chain's last generation, before the full's begin.
 check_point "past_end" "--stop-gen $(($(gens "$S/s2" | cut -d' ' -f2) + 3))" "${chain[@]}"
 check_point "too_early" "--stop-time 86400" "${chain[@]}"
