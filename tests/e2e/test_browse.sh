@@ -298,7 +298,7 @@ redis-cli -p "$P3" -x SET 'gone after the full' < "$TMP/items/gone after the ful
 redis-cli -p "$P3" -x SET 'dir/with/slashes' < "$TMP/items/dir%2Fwith%2Fslashes" > /dev/null
 [ "$(redis-cli -p "$P3" GET 'gone after the full')" = "deleted in phase 1" ] || fail "the put-back key: $(redis-cli -p "$P3" GET 'gone after the full')"
 [ "$(redis-cli -p "$P3" GET 'dir/with/slashes')" = "slash 0" ] || fail "the put-back older value"
-TMPDIR=$SC "$J" export "$S/s0" --table redis --prefix 'gone' > "$TMP/item.export" || fail "export --table --prefix"
+TMPDIR=$SC "$J" export "$S/s0" --table redis --prefix "gone" > "$TMP/item.export" 2> "$TMP/item.err" || fail "export --table --prefix: $(cat "$TMP/item.err")"
 [ "$(grep -vc '^table ' "$TMP/item.export")" = 1 ] || fail "export --prefix gone: $(cat "$TMP/item.export")"
 fusermount3 -u "$M"; wait "$SERVE" || fail "jetfs serve exited $?"; SERVE=
 
