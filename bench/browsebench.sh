@@ -11,8 +11,8 @@
 #   - time to a first answer: `jetfs browse` started, until `cat` of one
 #     updated key through the mount answers; vs `jetutil restore` of the same
 #     sets (the restore alone: its answer would still need the copy opened);
-#   - scratch space: the browse's overlay (status's overlay_bytes, at its
-#     peak, plus du of its $TMPDIR scratch) vs du of the restored copy;
+#   - scratch space: the browse's overlay at its peak (in memory, from
+#     status, plus du of its $TMPDIR scratch) vs du of the restored copy;
 #   - every key of the table read with cat through the mount (find | xargs
 #     cat) vs `jetutil export --table` of the restored copy;
 #   - `jetutil export SETS --table` vs restore + export of the copy.
@@ -70,9 +70,12 @@ LOGS=$(find "$WORK/inc" -name 'edb*.log' | wc -l)
 printf "sets: full %s MB (database %s MB), incremental %s MB (%s log generations); key %s; %s runs, medians\n" \
   "$(set_mb "$WORK/full")" "$(( $(stat -c %s "$WORK/full/jetfs.db") / 1048576 ))" "$(set_mb "$WORK/inc")" "$LOGS" "$KEY" "$RUNS"
 
-overlay_now() {  # the overlay's bytes in memory + the scratch directory's on disk
+# The overlay's bytes in memory (status's overlay_bytes less those spilled
+# to its temporary file) + the scratch directory's bytes on disk (the spill
+# file among them).
+overlay_now() {
   local mem disk
-  mem=$(python3 -c "import json; print(json.load(open('$B/status')).get('overlay_bytes', 0))")
+  mem=$(python3 -c "import json; d=json.load(open('$B/status')); print(d['overlay_bytes'] - d['overlay_spilled_bytes'])")
   disk=$(du -sb "$SC" | cut -f1)
   echo $((mem + disk))
 }
