@@ -97,7 +97,7 @@ JET_ERR JetBrowseSets(const char *const *sets, int nsets, unsigned long stop_gen
     if (!b) return JET_errOutOfMemory;
     JET_ERR err = ovl_create(opts ? opts->szTempPath : NULL, opts ? opts->cbOverlayMemory : 0, &b->ovl);
     if (err < 0) goto out;
-    const struct restore_how how = {.put = map_into_overlay, .arg = b->ovl, .verify_pages = false, .res = &b->res};
+    const struct restore_how how = {.put = map_into_overlay, .arg = b->ovl, .verify_pages = false, .scratch_target = true, .res = &b->res};
     if ((err = restore_sets(sets, nsets, ovl_dir(b->ovl), stop_gen, stop_us, opts ? opts->pfnStatus : NULL, &how)) < 0)
         goto out;
     if ((err = open_instance(b)) < 0) goto out;

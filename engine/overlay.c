@@ -17,6 +17,8 @@
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,13 +60,23 @@ struct ovl {
     uint64_t mem_limit, mem_used, nspilled;
     int spill_fd;
     uint64_t spill_next;
+    /* Chunk memory comes from 1 MiB blocks (a replay adds tens of
+     * thousands of chunks; one malloc each showed in profiles); a chunk
+     * dropped by truncation goes on a free list. */
+    struct block { struct block *next; } *blocks;
+    uint8_t *carve;           /* the rest of the newest block */
+    size_t carve_left;
+    void *free_chunks;
 };
 
 /* The process's overlays and their open descriptors. */
 static struct {
     pthread_mutex_t mu;
     struct ovl *list;
-    const struct os_vfs *below;  /* the VFS in force when the first overlay was created */
+    /* The VFS in force when the first overlay was created: atomic, since
+     * a thread that loaded the overlay's table just before the last
+     * overlay went may still pass a call down through it. */
+    _Atomic(const struct os_vfs *) below;
     struct ofd {
         struct ovl *o;
         struct ofile *f;
@@ -73,6 +85,8 @@ static struct {
 } G = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 static const struct os_vfs overlay_vfs;
+
+#define BELOW() atomic_load(&G.below)
 
 /* ---- chunk table ---- */
 
@@ -115,7 +129,7 @@ static JET_ERR read_original(struct ovl *o, int base_fd, const struct ofile *f, 
     size_t got = 0;
     if (off < f->base_limit) {
         size_t want = f->base_limit - off < n ? (size_t)(f->base_limit - off) : n;
-        JET_ERR err = G.below->pread(base_fd, buf, want, off, &got);
+        JET_ERR err = BELOW()->pread(base_fd, buf, want, off, &got);
         if (err < 0) return jet_report(err, "%s: reading the backup set's file at offset %llu failed", f->original,
                                        (unsigned long long)off);
         (void)o;
@@ -131,7 +145,7 @@ static JET_ERR read_chunk(struct ovl *o, const struct chunk *c, uint8_t *buf, si
         return JET_errSuccess;
     }
     size_t got = 0;
-    JET_ERR err = G.below->pread(o->spill_fd, buf, n, c->spill + in, &got);
+    JET_ERR err = BELOW()->pread(o->spill_fd, buf, n, c->spill + in, &got);
     if (err >= 0 && got != n) err = JET_errDiskIO;
     if (err < 0) return jet_report(err, "%s: reading the browse overlay's spill file failed", o->dir);
     return JET_errSuccess;
@@ -163,34 +177,67 @@ static JET_ERR file_read(struct ovl *o, struct ofile *f, int base_fd, uint8_t *b
     return err;
 }
 
-/* The chunk idx of f, created from the file's current bytes if absent. */
-static JET_ERR chunk_get(struct ovl *o, struct ofile *f, int base_fd, uint64_t idx, struct chunk **pc)
+#define BLOCK_BYTES ((size_t)1 << 20)
+
+static uint8_t *chunk_alloc(struct ovl *o)
+{
+    if (o->free_chunks) {
+        uint8_t *c = o->free_chunks;
+        memcpy(&o->free_chunks, c, sizeof(void *));
+        return c;
+    }
+    if (o->carve_left < CHUNK) {
+        struct block *b = malloc(BLOCK_BYTES);
+        if (!b) return NULL;
+        b->next = o->blocks;
+        o->blocks = b;
+        o->carve = (uint8_t *)b + CHUNK; /* the first chunk's room holds the link */
+        o->carve_left = BLOCK_BYTES - CHUNK;
+    }
+    uint8_t *c = o->carve;
+    o->carve += CHUNK;
+    o->carve_left -= CHUNK;
+    return c;
+}
+
+static void chunk_free(struct ovl *o, uint8_t *c)
+{
+    memcpy(c, &o->free_chunks, sizeof(void *));
+    o->free_chunks = c;
+}
+
+/* The chunk idx of f, created from the file's current bytes if absent
+ * (unless the caller overwrites it whole). */
+static JET_ERR chunk_get(struct ovl *o, struct ofile *f, int base_fd, uint64_t idx, bool whole, struct chunk **pc)
 {
     struct chunk *c = chunk_find(f, idx);
     if (c) {
         *pc = c;
         return JET_errSuccess;
     }
-    JET_ERR err;
+    JET_ERR err = JET_errSuccess;
     if ((f->n + 1) * 2 > f->cap && (err = table_resize(f, f->cap ? f->cap * 2 : 64)) < 0) return err;
-    uint8_t *bytes = malloc(CHUNK);
+    bool spill = o->mem_used + CHUNK > o->mem_limit;
+    uint8_t *bytes = spill ? malloc(CHUNK) : chunk_alloc(o);
     if (!bytes) return JET_errOutOfMemory;
     size_t got = 0;
-    if ((err = file_read(o, f, base_fd, bytes, CHUNK, idx * CHUNK, &got)) < 0) goto out;
-    memset(bytes + got, 0, CHUNK - got);
+    if (!whole) {
+        if ((err = file_read(o, f, base_fd, bytes, CHUNK, idx * CHUNK, &got)) < 0) goto out;
+        memset(bytes + got, 0, CHUNK - got);
+    }
     struct chunk nc = {idx, bytes, 0};
-    if (o->mem_used + CHUNK > o->mem_limit) {
+    if (spill) {
         if (o->spill_fd < 0) {
             char sp[PATH_MAX + 32];
             snprintf(sp, sizeof sp, "%s/.overlay-spill", o->dir);
-            if ((err = G.below->open(sp, OS_OPEN_READ | OS_OPEN_WRITE | OS_OPEN_CREATE | OS_OPEN_EXCL, &o->spill_fd)) < 0) {
+            if ((err = BELOW()->open(sp, OS_OPEN_READ | OS_OPEN_WRITE | OS_OPEN_CREATE | OS_OPEN_EXCL, &o->spill_fd)) < 0) {
                 o->spill_fd = -1;
                 err = jet_report(err, "%s: cannot create the browse overlay's spill file", sp);
                 goto out;
             }
-            (void)G.below->unlink(sp); /* nothing but this descriptor needs it */
+            (void)BELOW()->unlink(sp); /* nothing but this descriptor needs it */
         }
-        if ((err = G.below->pwrite(o->spill_fd, bytes, CHUNK, o->spill_next)) < 0) {
+        if ((err = BELOW()->pwrite(o->spill_fd, bytes, CHUNK, o->spill_next)) < 0) {
             err = jet_report(err, "%s: writing the browse overlay's spill file failed (the temporary directory full?)",
                              o->dir);
             goto out;
@@ -204,13 +251,15 @@ static JET_ERR chunk_get(struct ovl *o, struct ofile *f, int base_fd, uint64_t i
         o->mem_used += CHUNK;
     }
     bytes = NULL;
+    spill = false;
     size_t i = slot_of(f, idx);
     while (f->tab[i].idx != EMPTY) i = (i + 1) & (f->cap - 1);
     f->tab[i] = nc;
     f->n++;
     *pc = &f->tab[i];
 out:
-    free(bytes);
+    if (bytes && spill) free(bytes);
+    else if (bytes) chunk_free(o, bytes);
     return err;
 }
 
@@ -221,9 +270,9 @@ static JET_ERR file_write(struct ovl *o, struct ofile *f, int base_fd, const uin
         uint64_t pos = off + done;
         size_t in = (size_t)(pos % CHUNK), take = CHUNK - in < n - done ? CHUNK - in : n - done;
         struct chunk *c;
-        if ((err = chunk_get(o, f, base_fd, pos / CHUNK, &c)) < 0) break;
+        if ((err = chunk_get(o, f, base_fd, pos / CHUNK, take == CHUNK, &c)) < 0) break;
         if (c->mem) memcpy(c->mem + in, buf + done, take);
-        else if ((err = G.below->pwrite(o->spill_fd, buf + done, take, c->spill + in)) < 0)
+        else if ((err = BELOW()->pwrite(o->spill_fd, buf + done, take, c->spill + in)) < 0)
             err = jet_report(err, "%s: writing the browse overlay's spill file failed", o->dir);
         done += take;
     }
@@ -239,12 +288,12 @@ static JET_ERR file_truncate(struct ovl *o, struct ofile *f, int base_fd, uint64
             /* The bytes past the end in the last chunk must read as zeros if
              * the file grows again. */
             struct chunk *c;
-            if ((err = chunk_get(o, f, base_fd, size / CHUNK, &c)) < 0) return err;
+            if ((err = chunk_get(o, f, base_fd, size / CHUNK, false, &c)) < 0) return err;
             size_t in = (size_t)(size % CHUNK);
             if (c->mem) memset(c->mem + in, 0, CHUNK - in);
             else {
                 uint8_t z[CHUNK] = {0};
-                if ((err = G.below->pwrite(o->spill_fd, z, CHUNK - in, c->spill + in)) < 0) return err;
+                if ((err = BELOW()->pwrite(o->spill_fd, z, CHUNK - in, c->spill + in)) < 0) return err;
             }
         }
         uint64_t first_gone = (size + CHUNK - 1) / CHUNK;
@@ -252,7 +301,7 @@ static JET_ERR file_truncate(struct ovl *o, struct ofile *f, int base_fd, uint64
             struct chunk *c = &f->tab[i];
             if (c->idx == EMPTY || c->idx < first_gone) continue;
             if (c->mem) {
-                free(c->mem);
+                chunk_free(o, c->mem);
                 o->mem_used -= CHUNK;
             } else {
                 o->nspilled--; /* its spill slot stays unused: truncation is rare */
@@ -315,19 +364,19 @@ static JET_ERR ovl_open(const char *path, int flags, int *pfd)
     lk_mutex_lock(&G.mu, LK_OVERLAY_FDS);
     struct ovl *o = owner_of(path, canon, sizeof canon);
     lk_mutex_unlock(&G.mu, LK_OVERLAY_FDS);
-    if (!o) return G.below->open(path, flags, pfd);
+    if (!o) return BELOW()->open(path, flags, pfd);
     lk_wrlock(&o->lock, LK_OVERLAY);
     JET_ERR err;
     struct ofile *f = file_at(o, canon);
     if (!f) {
-        err = G.below->open(path, flags, pfd);
+        err = BELOW()->open(path, flags, pfd);
         goto out;
     }
     if ((flags & OS_OPEN_CREATE) && (flags & OS_OPEN_EXCL)) {
         err = JET_errFileAccessDenied;
         goto out;
     }
-    if ((err = G.below->open(f->original, OS_OPEN_READ, pfd)) < 0) goto out;
+    if ((err = BELOW()->open(f->original, OS_OPEN_READ, pfd)) < 0) goto out;
     lk_mutex_lock(&G.mu, LK_OVERLAY_FDS);
     if ((size_t)*pfd >= G.nbyfd) {
         size_t n = (size_t)*pfd + 64;
@@ -341,7 +390,7 @@ static JET_ERR ovl_open(const char *path, int flags, int *pfd)
     if ((size_t)*pfd < G.nbyfd) G.byfd[*pfd] = (struct ofd){o, f};
     else err = JET_errOutOfMemory;
     lk_mutex_unlock(&G.mu, LK_OVERLAY_FDS);
-    if (err < 0) G.below->close(*pfd);
+    if (err < 0) BELOW()->close(*pfd);
 out:
     lk_rwunlock(&o->lock, LK_OVERLAY);
     return err;
@@ -352,14 +401,14 @@ static JET_ERR ovl_close(int fd)
     lk_mutex_lock(&G.mu, LK_OVERLAY_FDS);
     if (fd >= 0 && (size_t)fd < G.nbyfd) G.byfd[fd] = (struct ofd){0};
     lk_mutex_unlock(&G.mu, LK_OVERLAY_FDS);
-    return G.below->close(fd);
+    return BELOW()->close(fd);
 }
 
 static JET_ERR ovl_pread(int fd, void *buf, size_t n, uint64_t off, size_t *pgot)
 {
     struct ovl *o;
     struct ofile *f;
-    if (!fd_lookup(fd, &o, &f)) return G.below->pread(fd, buf, n, off, pgot);
+    if (!fd_lookup(fd, &o, &f)) return BELOW()->pread(fd, buf, n, off, pgot);
     lk_rdlock(&o->lock, LK_OVERLAY);
     JET_ERR err = file_read(o, f, fd, buf, n, off, pgot);
     lk_rwunlock(&o->lock, LK_OVERLAY);
@@ -370,7 +419,7 @@ static JET_ERR ovl_pwrite(int fd, const void *buf, size_t n, uint64_t off)
 {
     struct ovl *o;
     struct ofile *f;
-    if (!fd_lookup(fd, &o, &f)) return G.below->pwrite(fd, buf, n, off);
+    if (!fd_lookup(fd, &o, &f)) return BELOW()->pwrite(fd, buf, n, off);
     lk_wrlock(&o->lock, LK_OVERLAY);
     JET_ERR err = file_write(o, f, fd, buf, n, off);
     lk_rwunlock(&o->lock, LK_OVERLAY);
@@ -383,14 +432,14 @@ static JET_ERR ovl_fsync(int fd)
     struct ofile *f;
     /* The overlay lives as long as the process: there is nothing to make durable. */
     if (fd_lookup(fd, &o, &f)) return JET_errSuccess;
-    return G.below->fsync(fd);
+    return BELOW()->fsync(fd);
 }
 
 static JET_ERR ovl_ftruncate(int fd, uint64_t size)
 {
     struct ovl *o;
     struct ofile *f;
-    if (!fd_lookup(fd, &o, &f)) return G.below->ftruncate(fd, size);
+    if (!fd_lookup(fd, &o, &f)) return BELOW()->ftruncate(fd, size);
     lk_wrlock(&o->lock, LK_OVERLAY);
     JET_ERR err = file_truncate(o, f, fd, size);
     lk_rwunlock(&o->lock, LK_OVERLAY);
@@ -401,7 +450,7 @@ static JET_ERR ovl_fsize(int fd, uint64_t *psize)
 {
     struct ovl *o;
     struct ofile *f;
-    if (!fd_lookup(fd, &o, &f)) return G.below->fsize(fd, psize);
+    if (!fd_lookup(fd, &o, &f)) return BELOW()->fsize(fd, psize);
     lk_rdlock(&o->lock, LK_OVERLAY);
     *psize = f->size;
     lk_rwunlock(&o->lock, LK_OVERLAY);
@@ -420,7 +469,7 @@ static JET_ERR ovl_unlink(const char *path)
         if (f) f->unlinked = true;
         lk_rwunlock(&o->lock, LK_OVERLAY);
     }
-    return G.below->unlink(path); /* the placeholder, or a file of the scratch directory */
+    return BELOW()->unlink(path); /* the placeholder, or a file of the scratch directory */
 }
 
 static JET_ERR ovl_rename(const char *from, const char *to)
@@ -429,11 +478,11 @@ static JET_ERR ovl_rename(const char *from, const char *to)
     lk_mutex_lock(&G.mu, LK_OVERLAY_FDS);
     struct ovl *o = owner_of(from, cfrom, sizeof cfrom), *o2 = owner_of(to, cto, sizeof cto);
     lk_mutex_unlock(&G.mu, LK_OVERLAY_FDS);
-    if (!o && !o2) return G.below->rename(from, to);
+    if (!o && !o2) return BELOW()->rename(from, to);
     if (o != o2) return jet_report(JET_errInvalidPath, "rename of %s to %s: across a browse overlay's edge", from, to);
     lk_wrlock(&o->lock, LK_OVERLAY);
     struct ofile *f = file_at(o, cfrom), *over = file_at(o, cto);
-    JET_ERR err = G.below->rename(from, to);
+    JET_ERR err = BELOW()->rename(from, to);
     if (err >= 0) {
         if (over && over != f) over->unlinked = true;
         if (f) snprintf(f->path, sizeof f->path, "%s", cto);
@@ -442,7 +491,7 @@ static JET_ERR ovl_rename(const char *from, const char *to)
     return err;
 }
 
-static JET_ERR ovl_sync_dir(const char *dirpath) { return G.below->sync_dir(dirpath); }
+static JET_ERR ovl_sync_dir(const char *dirpath) { return BELOW()->sync_dir(dirpath); }
 
 static JET_ERR ovl_lock(int fd)
 {
@@ -451,14 +500,14 @@ static JET_ERR ovl_lock(int fd)
     /* The descriptor is the set's own file: locking it would keep a second
      * browse of the same set out, and the overlay is this process's alone. */
     if (fd_lookup(fd, &o, &f)) return JET_errSuccess;
-    return G.below->lock(fd);
+    return BELOW()->lock(fd);
 }
 
 static JET_ERR ovl_identity(int fd, const char *path, struct os_identity *id)
 {
     struct ovl *o;
     struct ofile *f;
-    if (!fd_lookup(fd, &o, &f)) return G.below->identity(fd, path, id);
+    if (!fd_lookup(fd, &o, &f)) return BELOW()->identity(fd, path, id);
     char canon[PATH_MAX];
     lk_mutex_lock(&G.mu, LK_OVERLAY_FDS);
     (void)owner_of(path, canon, sizeof canon);
@@ -480,13 +529,36 @@ static const struct os_vfs overlay_vfs = {
 
 /* ---- overlays ---- */
 
+static void remove_dir_files(const char *dir);
+
+/* A browse killed (kill -9, a crash) leaves its scratch directory: the
+ * next one in the same parent removes those whose process is gone, so
+ * they do not pile up in /tmp.  The pid is in the name for that. */
+static void remove_stale(const char *parent)
+{
+    DIR *d = opendir(parent);
+    if (!d) return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        int pid = 0, n = 0;
+        if (sscanf(e->d_name, "jetfs-browse.%d.%n", &pid, &n) != 1 || n == 0 || pid <= 0) continue;
+        if (kill(pid, 0) == 0 || errno != ESRCH) continue;
+        char p[PATH_MAX + 256];
+        snprintf(p, sizeof p, "%s/%s", parent, e->d_name);
+        remove_dir_files(p);
+        if (rmdir(p) == 0) fprintf(stderr, "jet: removed %s, left by a browse that did not end (process %d)\n", p, pid);
+    }
+    closedir(d);
+}
+
 JET_ERR ovl_create(const char *parent, uint64_t mem_limit, struct ovl **po)
 {
     struct ovl *o = calloc(1, sizeof *o);
     if (!o) return JET_errOutOfMemory;
     char tmpl[PATH_MAX];
     if (!parent || !*parent) parent = getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-    if ((size_t)snprintf(tmpl, sizeof tmpl, "%s/jetfs-browse.XXXXXX", parent) >= sizeof tmpl) {
+    remove_stale(parent);
+    if ((size_t)snprintf(tmpl, sizeof tmpl, "%s/jetfs-browse.%d.XXXXXX", parent, (int)getpid()) >= sizeof tmpl) {
         free(o);
         return jet_report(JET_errInvalidPath, "%s: the temporary directory's path is too long", parent);
     }
@@ -502,7 +574,7 @@ JET_ERR ovl_create(const char *parent, uint64_t mem_limit, struct ovl **po)
     pthread_rwlock_init(&o->lock, NULL);
     lk_mutex_lock(&G.mu, LK_OVERLAY_FDS);
     if (!G.list) {
-        G.below = os_vfs();
+        atomic_store(&G.below, os_vfs());
         os_set_vfs(&overlay_vfs);
     }
     o->next = G.list;
@@ -527,7 +599,7 @@ JET_ERR ovl_map(struct ovl *o, const char *path, const char *original)
     }
     snprintf(f->path, sizeof f->path, "%s", path);
     snprintf(f->original, sizeof f->original, "%s", original);
-    if ((err = G.below->open(original, OS_OPEN_READ, &fd)) < 0 || (err = G.below->fsize(fd, &f->size)) < 0) {
+    if ((err = BELOW()->open(original, OS_OPEN_READ, &fd)) < 0 || (err = BELOW()->fsize(fd, &f->size)) < 0) {
         char eb[128];
         err = jet_report(err, "%s: cannot read the backup set's file: %s", original, os_reason(err, eb, sizeof eb));
         goto out;
@@ -535,18 +607,18 @@ JET_ERR ovl_map(struct ovl *o, const char *path, const char *original)
     f->base_limit = f->size;
     /* The placeholder that listings and existence tests see. */
     int pfd;
-    if ((err = G.below->open(path, OS_OPEN_READ | OS_OPEN_WRITE | OS_OPEN_CREATE | OS_OPEN_EXCL, &pfd)) < 0) {
+    if ((err = BELOW()->open(path, OS_OPEN_READ | OS_OPEN_WRITE | OS_OPEN_CREATE | OS_OPEN_EXCL, &pfd)) < 0) {
         err = jet_report(err, "%s: cannot create the browse overlay's name for %s", path, original);
         goto out;
     }
-    G.below->close(pfd);
+    BELOW()->close(pfd);
     lk_wrlock(&o->lock, LK_OVERLAY);
     f->next = o->files;
     o->files = f;
     lk_rwunlock(&o->lock, LK_OVERLAY);
     f = NULL;
 out:
-    if (fd >= 0) G.below->close(fd);
+    if (fd >= 0) BELOW()->close(fd);
     free(f);
     return err;
 }
@@ -591,7 +663,7 @@ void ovl_destroy(struct ovl *o)
             G.byfd[i] = (struct ofd){0};
         }
     if (!G.list) {
-        os_set_vfs(G.below);
+        os_set_vfs(BELOW());
         free(G.byfd);
         G.byfd = NULL;
         G.nbyfd = 0;
@@ -600,12 +672,15 @@ void ovl_destroy(struct ovl *o)
     while (o->files) {
         struct ofile *f = o->files;
         o->files = f->next;
-        for (size_t i = 0; i < f->cap; i++)
-            if (f->tab[i].idx != EMPTY) free(f->tab[i].mem);
         free(f->tab);
         free(f);
     }
-    if (o->spill_fd >= 0) G.below->close(o->spill_fd);
+    while (o->blocks) {
+        struct block *b = o->blocks;
+        o->blocks = b->next;
+        free(b);
+    }
+    if (o->spill_fd >= 0) BELOW()->close(o->spill_fd);
     remove_dir_files(o->dir);
     rmdir(o->dir);
     pthread_rwlock_destroy(&o->lock);

@@ -34,8 +34,10 @@
 
 struct ovl;
 
-/* Creates the scratch directory under parent (mkdtemp "jetfs-browse.XXXXXX")
- * and an overlay of at most mem_limit bytes in memory (0: 256 MiB). */
+/* Creates the scratch directory under parent (NULL: $TMPDIR, else /tmp),
+ * "jetfs-browse.<pid>.XXXXXX", and an overlay of at most mem_limit bytes in
+ * memory (0: 256 MiB).  Scratch directories there of processes that no
+ * longer exist (a browse killed) are removed first. */
 JET_ERR ovl_create(const char *parent, uint64_t mem_limit, struct ovl **po);
 /* The scratch directory (absolute, resolved). */
 const char *ovl_dir(const struct ovl *o);

@@ -1,6 +1,8 @@
 /*
  * page.c -- page checksums and verification (format in page.h).
  */
+#include <string.h>
+
 #include "page.h"
 
 #include <xxhash.h>
@@ -26,9 +28,10 @@ void page_seal(uint8_t *pg, uint32_t page_size)
 
 int page_is_zero(const uint8_t *pg, uint32_t page_size)
 {
-    for (uint32_t i = 0; i < page_size; i++)
-        if (pg[i]) return 0;
-    return 1;
+    /* Every byte equals the one after it and the first is zero: memcmp's
+     * vector loop, where a byte loop showed in replay profiles (a replay
+     * meets every page an insert allocated as zeros). */
+    return page_size && pg[0] == 0 && memcmp(pg, pg + 1, page_size - 1) == 0;
 }
 
 int page_size_valid(uint32_t page_size)

@@ -264,16 +264,19 @@ static JET_ERR map_flush(struct redo *r)
             if (last) break;
             continue;
         }
-        if (!r->dwb && (err = redo_first_write(r)) < 0) return err;
-        if ((err = dwb_stage(r->dwb, pages, k)) < 0) return err;
+        /* A browse replays into an overlay that dies with the process: a
+         * torn write there cannot outlive a crash, so no staging. */
+        bool scratch = r->rm && r->rm->scratch_target;
+        if (!scratch && !r->dwb && (err = redo_first_write(r)) < 0) return err;
+        if (!scratch && (err = dwb_stage(r->dwb, pages, k)) < 0) return err;
         for (size_t j = 0; j < k; j++) {
             struct redo_db *d = &r->dbs[dbx[j]];
-            err = os_pwrite(d->fd, dwb_image(r->dwb, j), ps, (uint64_t)pages[j].pgno * ps);
+            err = os_pwrite(d->fd, scratch ? pages[j].image : dwb_image(r->dwb, j), ps, (uint64_t)pages[j].pgno * ps);
             if (err < 0) return jet_report(err, "recovery: %s: writing page %u failed", d->path, pages[j].pgno);
             touched[dbx[j]] = true;
             r->pages++;
         }
-        for (uint32_t d = 0; d < JET_MAX_DBS; d++)
+        for (uint32_t d = 0; d < JET_MAX_DBS && !scratch; d++)
             if (touched[d] && (err = os_fsync(r->dbs[d].fd)) < 0)
                 return jet_report(err, "recovery: %s: fsync failed", r->dbs[d].path);
         memset(touched, 0, sizeof touched);
@@ -352,10 +355,10 @@ static JET_ERR redo_delta(struct redo *r, const struct redo_delta *dl)
     char at[32], want[32], has[32];
     JET_ERR err = map_get(r, dl->dbidx, dl->pgno, &p);
     if (err < 0) return err;
-    at_str(dl->lsn, at, sizeof at);
-    at_str(dl->before, want, sizeof want);
     lsn_t stamp = p->state == PG_OK ? page_lsn(p->img) : 0;
-    at_str(stamp, has, sizeof has);
+    /* Positions as text, for the messages only: formatting them for every
+     * delta showed in replay profiles. */
+#define POSITIONS() (at_str(dl->lsn, at, sizeof at), at_str(dl->before, want, sizeof want), at_str(stamp, has, sizeof has))
     if (p->state == PG_OK && stamp >= r->bound) return past_the_end(d->path, dl->pgno, stamp, r->bound);
     if (p->state == PG_OK && stamp >= dl->lsn) {
         if (stamp > r->max_skipped) {
@@ -367,6 +370,7 @@ static JET_ERR redo_delta(struct redo *r, const struct redo_delta *dl)
         return JET_errSuccess;
     }
     if (dl->before) {
+        if (p->state == PG_BAD || p->state == PG_ZERO || stamp != dl->before) POSITIONS();
         if (p->state == PG_BAD)
             return jet_report(JET_errReadVerifyFailure,
                               "recovery: %s page %u does not verify (checksum or page number) and the double-write "
@@ -386,9 +390,12 @@ static JET_ERR redo_delta(struct redo *r, const struct redo_delta *dl)
     } else {
         memset(p->img, 0, ps);
     }
-    if ((err = delta_apply(p->img, ps, dl->delta, dl->n, NULL, NULL)) < 0)
+    if ((err = delta_apply(p->img, ps, dl->delta, dl->n, NULL, NULL)) < 0) {
+        POSITIONS();
         return jet_report(err, "recovery: the log record at %s for %s page %u: %s", at, d->path, dl->pgno,
                           JetGetLastErrorDetail());
+    }
+#undef POSITIONS
     page_set_lsn(p->img, dl->lsn);
     p->state = PG_OK;
     p->dirty = true;

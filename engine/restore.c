@@ -232,6 +232,7 @@ static JET_ERR external_restore(char *szCheckpointFilePath, char *szLogPath, JET
     rm->stop_gen = (uint32_t)stop_gen;
     rm->stop_us = stop_us;
     rm->res = how->res;
+    rm->scratch_target = how->scratch_target;
     if (how->res) {
         how->res->consistent_us = rm->consistent_us;
         snprintf(how->res->db_path, sizeof how->res->db_path, "%s", rm->dbs[0].path);

@@ -36,6 +36,7 @@ struct restore_map {
         char path[JET_PATH_MAX];
     } dbs[JET_MAX_DBS];
     struct restore_result *res;   /* filled by the replay, may be NULL */
+    bool scratch_target;          /* the target is a browse's overlay: no double-write staging */
 };
 
 /* How a restore places the sets' files at the target (JetRestoreSets2
@@ -46,6 +47,7 @@ struct restore_how {
     JET_ERR (*put)(void *arg, const char *from, const char *to);
     void *arg;
     bool verify_pages;
+    bool scratch_target;   /* the target dies with the process (an overlay): no double-write staging */
     struct restore_result *res;
 };
 /* JetRestoreSets2, placing the files as how says. */

@@ -742,6 +742,10 @@ static int export_sets(const char *const *sets, int nsets, unsigned long stop_ge
     if ((err = JetBrowseGetInfo(b, &info)) >= 0 && (err = JetBeginSession(JetBrowseInstance(b), &s, NULL, NULL)) >= 0 &&
         (err = JetOpenDatabase(s, info.szDatabase, NULL, &db, JET_bitDbReadOnly)) >= 0)
         err = export_database(s, db, f);
+    if (err >= 0 && JetBrowseGetInfo(b, &info) >= 0)
+        fprintf(stderr, "jetutil: export: %d set(s), generations %lu to %lu replayed, %.1f MB of replayed pages kept "
+                        "in a private overlay (nothing written to the sets)\n",
+                info.csets, info.genLow, info.genHigh, (double)info.cbOverlay / 1e6);
     int rc = err < 0 ? (err == JET_errObjectNotFound ? EXIT_USAGE : fail("export", err)) : 0;
     if (s) JetEndSession(s, 0);
     JetBrowseClose(b);

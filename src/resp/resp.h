@@ -85,8 +85,8 @@ struct resp_server;
 
 /*
  * resp_server_start: opens the table in the database dbpath (attached to
- * inst), creating it if needed, binds and listens, and starts serving in
- * background threads.  On failure returns a negative JET_ERR or -errno and
+ * inst), creating it if needed (never with read_only: see there), binds
+ * and listens, and starts serving in background threads.  On failure returns a negative JET_ERR or -errno and
  * writes a one-line reason into why.
  */
 int resp_server_start(JET_INSTANCE inst, const char *dbpath, const struct resp_options *opt,

@@ -20,6 +20,11 @@
  *   3. A handler that rejects its arguments does so before changing
  *      anything, so a command error inside EXEC leaves the other commands'
  *      effects intact, as in Redis; an engine failure rolls back them all.
+ *   4. On a read-only server (resp_options.read_only) no RESP_CMD_WRITES
+ *      handler ever runs: resp_execute refuses them before they run or
+ *      queue, so neither a batch, nor its replay, nor EXEC meets one.  The
+ *      table may then be absent (c->no_table): the read handlers answer
+ *      from an empty keyspace without touching c->table.
  */
 #include <inttypes.h>
 #include <stdarg.h>
@@ -37,6 +42,13 @@
 #define QUEUE_MAX_COMMANDS (1u << 20)
 
 static const struct resp_command *command_lookup(const char *name, size_t n);
+
+/* Whether cmd changes data.  RESP_CMD_WRITE implies it, so a write added
+ * to the table without RESP_CMD_WRITES is still refused when read-only. */
+static bool command_writes(const struct resp_command *cmd)
+{
+    return (cmd->flags & (RESP_CMD_WRITE | RESP_CMD_WRITES)) != 0;
+}
 
 /* ---- helpers ---- */
 
@@ -79,6 +91,7 @@ static bool value_ok(struct resp_client *c, size_t n)
  */
 static JET_ERR value_get(struct resp_client *c, const char *key, size_t klen, size_t *pn)
 {
+    if (c->no_table) return JET_errRecordNotFound;
     for (;;) {
         unsigned long actual = 0;
         JET_ERR err = JetRetrieveKV(c->ses, c->table, key, (unsigned long)klen, c->scratch,
@@ -186,33 +199,32 @@ static JET_ERR cmd_del(struct resp_client *c, size_t argc, char **argv, size_t *
     return JET_errSuccess;
 }
 
+/* Is key there?  (A zero-byte read: the value is not copied.) */
+static JET_ERR key_present(struct resp_client *c, const char *key, size_t n, bool *present)
+{
+    unsigned long actual = 0;
+    char b;
+    *present = false;
+    if (c->no_table) return JET_errSuccess;
+    JET_ERR err = JetRetrieveKV(c->ses, c->table, key, (unsigned long)n, &b, 0, &actual, 0);
+    if (err == JET_errRecordNotFound) return JET_errSuccess;
+    if (err < 0) return err;
+    *present = true;
+    return JET_errSuccess;
+}
+
 static JET_ERR cmd_exists(struct resp_client *c, size_t argc, char **argv, size_t *len)
 {
     long long n = 0;
     for (size_t i = 1; i < argc; i++)
         if (!resp_key_ok(c, argv[i], len[i])) return JET_errSuccess;
     for (size_t i = 1; i < argc; i++) {
-        unsigned long actual = 0;
-        char b;
-        JET_ERR err = JetRetrieveKV(c->ses, c->table, argv[i], (unsigned long)len[i], &b, 0, &actual, 0);
-        if (err == JET_errRecordNotFound) continue;
+        bool present = false;
+        JET_ERR err = key_present(c, argv[i], len[i], &present);
         if (err < 0) return err;
-        n++;
+        n += present;
     }
     resp_reply_int(&c->out, n);
-    return JET_errSuccess;
-}
-
-/* Is key there?  (A zero-byte read: the value is not copied.) */
-static JET_ERR key_present(struct resp_client *c, const char *key, size_t n, bool *present)
-{
-    unsigned long actual = 0;
-    char b;
-    JET_ERR err = JetRetrieveKV(c->ses, c->table, key, (unsigned long)n, &b, 0, &actual, 0);
-    *present = false;
-    if (err == JET_errRecordNotFound) return JET_errSuccess;
-    if (err < 0) return err;
-    *present = true;
     return JET_errSuccess;
 }
 
@@ -413,6 +425,7 @@ static JET_ERR cmd_info(struct resp_client *c, size_t argc, char **argv, size_t 
     if (info_wants(argc, argv, "persistence")) {
         /* Redis's own field says whether the last write reached the disk. */
         info_line(&b, "# Persistence");
+        info_line(&b, "loading:0"); /* what ioredis's ready check waits for */
         info_line(&b, "aof_enabled:1");
         info_line(&b, "aof_last_write_status:%s", failed ? "err" : "ok");
         info_line(&b, "jetfs_instance_state:%s", failed ? "failed" : "running");
@@ -432,11 +445,22 @@ static JET_ERR cmd_info(struct resp_client *c, size_t argc, char **argv, size_t 
         info_line(&b, "rejected_connections:%llu", (unsigned long long)atomic_load(&sh->rejected));
         info_line(&b, "%s", "");
     }
+    if (info_wants(argc, argv, "replication")) {
+        /* role stays master, as HELLO says: a replica's role makes
+         * clients (Sentinel-aware ones) look for the master it follows,
+         * and there is none.  Redis's replica field says read-only. */
+        info_line(&b, "# Replication");
+        info_line(&b, "role:master");
+        info_line(&b, "connected_slaves:0");
+        if (sh->read_only) info_line(&b, "slave_read_only:1");
+        info_line(&b, "%s", "");
+    }
     if (info_wants(argc, argv, "keyspace") && !failed) {
         long long keys = 0;
         bool own = !c->in_txn;
-        /* An exact count needs the write lock: see resp_keyspace.c. */
-        if (own && (err = JetBeginTransaction(c->ses)) < 0) goto out;
+        /* An exact count needs the write lock (see resp_keyspace.c), but
+         * not on a read-only server, where nothing writes. */
+        if (own && (err = resp_read_txn_begin(c)) < 0) goto out;
         err = resp_count_keys(c, &keys);
         if (own) {
             JET_ERR rb = JetRollback(c->ses, 0);
@@ -483,7 +507,7 @@ static void command_entry(struct resp_client *c, const struct resp_command *cmd)
     resp_reply_bulk_str(&c->out, cmd->name);
     resp_reply_int(&c->out, cmd->arity);
     /* Redis's flag words for what the table says of the command. */
-    bool write = (cmd->flags & RESP_CMD_WRITE) || cmd->fn == resp_cmd_flushdb;
+    bool write = command_writes(cmd);
     bool readonly = !write && (first || (cmd->flags & RESP_CMD_READ_TXN) || cmd->fn == resp_cmd_scan);
     bool no_multi = cmd->flags & RESP_CMD_NO_MULTI, noscript = cmd->flags & RESP_CMD_NOW;
     bool loading = cmd->flags & RESP_CMD_NO_DATA; /* answered whatever state the data is in */
@@ -725,7 +749,9 @@ static JET_ERR cmd_exec(struct resp_client *c, size_t argc, char **argv, size_t 
         return JET_errSuccess;
     }
     size_t mark = c->out.len;
-    if ((err = JetBeginTransaction(c->ses)) < 0) {
+    /* Read-only: only reads were queued (invariant 4); they need no write
+     * lock, and there is nothing to commit. */
+    if ((err = c->sh->read_only ? resp_read_txn_begin(c) : JetBeginTransaction(c->ses)) < 0) {
         resp_reply_engine_error(c, "EXEC could not begin a transaction", err);
         goto out;
     }
@@ -736,11 +762,13 @@ static JET_ERR cmd_exec(struct resp_client *c, size_t argc, char **argv, size_t 
         watch_touch(c->sh, q->cmd, q->argc, q->argv, q->len);
         err = q->cmd->fn(c, q->argc, q->argv, q->len);
     }
-    if (err < 0) {
+    if (err < 0 || c->sh->read_only) {
         JET_ERR rb = JetRollback(c->ses, 0);
         (void)rb; /* the transaction ends either way */
-        resp_buf_truncate(&c->out, mark);
-        resp_reply_engine_error(c, "EXEC rolled back", err);
+        if (err < 0) {
+            resp_buf_truncate(&c->out, mark);
+            resp_reply_engine_error(c, "EXEC rolled back", err);
+        }
     } else if ((err = resp_commit(c)) < 0) {
         resp_buf_truncate(&c->out, mark);
         resp_reply_engine_error(c, "EXEC commit failed, rolled back", err);
@@ -776,24 +804,24 @@ bool resp_client_durable(struct resp_client *c)
 
 static const struct resp_command commands[] = {
     {"get", 2, 0, cmd_get},
-    {"set", -3, RESP_CMD_WRITE, cmd_set},
-    {"incr", 2, RESP_CMD_WRITE, cmd_incr},
+    {"set", -3, RESP_CMD_WRITE | RESP_CMD_WRITES, cmd_set},
+    {"incr", 2, RESP_CMD_WRITE | RESP_CMD_WRITES, cmd_incr},
     {"ping", -1, RESP_CMD_NO_DATA, cmd_ping},
-    {"mset", -3, RESP_CMD_WRITE, cmd_mset},
+    {"mset", -3, RESP_CMD_WRITE | RESP_CMD_WRITES, cmd_mset},
     {"mget", -2, RESP_CMD_READ_TXN | RESP_CMD_READ_MANY, cmd_mget},
-    {"del", -2, RESP_CMD_WRITE, cmd_del},
+    {"del", -2, RESP_CMD_WRITE | RESP_CMD_WRITES, cmd_del},
     {"exists", -2, RESP_CMD_READ_TXN | RESP_CMD_READ_MANY, cmd_exists},
-    {"incrby", 3, RESP_CMD_WRITE, cmd_incrby},
-    {"decr", 2, RESP_CMD_WRITE, cmd_decr},
-    {"decrby", 3, RESP_CMD_WRITE, cmd_decrby},
+    {"incrby", 3, RESP_CMD_WRITE | RESP_CMD_WRITES, cmd_incrby},
+    {"decr", 2, RESP_CMD_WRITE | RESP_CMD_WRITES, cmd_decr},
+    {"decrby", 3, RESP_CMD_WRITE | RESP_CMD_WRITES, cmd_decrby},
     {"type", 2, 0, cmd_type},
     {"ttl", 2, 0, cmd_ttl},
     {"pttl", 2, 0, cmd_ttl},
     {"echo", 2, RESP_CMD_NO_DATA, cmd_echo},
     {"dbsize", 1, RESP_CMD_READ_TXN, resp_cmd_dbsize},
     {"scan", -2, 0, resp_cmd_scan},
-    {"flushdb", -1, 0, resp_cmd_flushdb},
-    {"flushall", -1, 0, resp_cmd_flushdb},
+    {"flushdb", -1, RESP_CMD_WRITES, resp_cmd_flushdb},
+    {"flushall", -1, RESP_CMD_WRITES, resp_cmd_flushdb},
     {"multi", 1, RESP_CMD_NOW, cmd_multi},
     {"exec", 1, RESP_CMD_NOW, cmd_exec},
     {"discard", 1, RESP_CMD_NOW, cmd_discard},
@@ -1006,7 +1034,7 @@ static void run(struct resp_client *c, const struct resp_command *cmd, size_t ar
     size_t mark = c->out.len;
     JET_ERR err;
 
-    if (!c->table_open && !(cmd->flags & RESP_CMD_NO_DATA)) {
+    if (!c->table_open && !c->no_table && !(cmd->flags & RESP_CMD_NO_DATA)) {
         /* A connection made after the instance failed has no session:
          * it may still ask what happened (INFO), nothing else. */
         char why[700] = "";
@@ -1016,7 +1044,8 @@ static void run(struct resp_client *c, const struct resp_command *cmd, size_t ar
         return;
     }
     if (txn) {
-        if ((err = JetBeginTransaction(c->ses)) < 0) {
+        err = (cmd->flags & RESP_CMD_WRITE) ? JetBeginTransaction(c->ses) : resp_read_txn_begin(c);
+        if (err < 0) {
             resp_reply_engine_error(c, "could not begin a transaction", err);
             return;
         }
@@ -1061,6 +1090,13 @@ void resp_execute(struct resp_client *c, size_t argc, char **argv, size_t *len)
         if (c->in_multi) c->multi_dirty = true;
         return;
     }
+    if (c->sh->read_only && command_writes(cmd)) {
+        /* Redis's replica reply, checked where Redis checks it: after
+         * arity, before MULTI queues it (EXEC then answers EXECABORT). */
+        resp_reply_error(&c->out, "READONLY You can't write against a read only replica.");
+        if (c->in_multi) c->multi_dirty = true;
+        return;
+    }
     if (c->in_multi && !(cmd->flags & RESP_CMD_NOW)) {
         if (cmd->flags & RESP_CMD_NO_MULTI) {
             resp_reply_error(&c->out, "ERR Command not allowed inside a transaction");
@@ -1079,22 +1115,34 @@ void resp_execute(struct resp_client *c, size_t argc, char **argv, size_t *len)
 
 /* ---- client lifetime ---- */
 
-JET_ERR resp_table_ensure(JET_INSTANCE inst, const char *dbpath, char *why, size_t cbwhy)
+JET_ERR resp_read_txn_begin(struct resp_client *c)
+{
+    return c->sh->read_only ? JetBeginTransaction2(c->ses, JET_bitTransactionReadOnly) : JetBeginTransaction(c->ses);
+}
+
+JET_ERR resp_table_ensure(JET_INSTANCE inst, const char *dbpath, bool read_only, bool *absent, char *why,
+                          size_t cbwhy)
 {
     JET_SESID ses;
     JET_DBID db;
     JET_TABLEID t;
     JET_ERR err, e2;
 
+    *absent = false;
     if ((err = JetBeginSession(inst, &ses, NULL, NULL)) < 0) {
         snprintf(why, cbwhy, "could not begin a session: %s", JetErrorString(err));
         return err;
     }
-    if ((err = JetOpenDatabase(ses, dbpath, NULL, &db, 0)) < 0) {
+    if ((err = JetOpenDatabase(ses, dbpath, NULL, &db, read_only ? JET_bitDbReadOnly : 0)) < 0) {
         snprintf(why, cbwhy, "could not open database %s: %s", dbpath, JetErrorString(err));
         goto out_session;
     }
     err = JetOpenTable(ses, db, RESP_TABLE, NULL, 0, 0, &t);
+    if (err == JET_errObjectNotFound && read_only) {
+        *absent = true;
+        err = JET_errSuccess;
+        goto out_db;
+    }
     if (err == JET_errObjectNotFound) err = JetCreateTable(ses, db, RESP_TABLE, 0, 0, &t);
     if (err == JET_errTableDuplicate) err = JetOpenTable(ses, db, RESP_TABLE, NULL, 0, 0, &t);
     if (err < 0) {
@@ -1128,12 +1176,17 @@ JET_ERR resp_client_open(struct resp_client *c, struct resp_shared *sh, char *wh
         return err;
     }
     c->ses_open = true;
-    if ((err = JetOpenDatabase(c->ses, sh->dbpath, NULL, &c->dbid, 0)) < 0) {
+    if ((err = JetOpenDatabase(c->ses, sh->dbpath, NULL, &c->dbid, sh->read_only ? JET_bitDbReadOnly : 0)) < 0) {
         snprintf(why, cbwhy, "could not open the database: %s", JetErrorString(err));
         return err;
     }
     c->db_open = true;
-    if ((err = JetOpenTable(c->ses, c->dbid, RESP_TABLE, NULL, 0, 0, &c->table)) < 0) {
+    err = JetOpenTable(c->ses, c->dbid, RESP_TABLE, NULL, 0, 0, &c->table);
+    if (err == JET_errObjectNotFound && sh->read_only) {
+        c->no_table = true; /* a database without the table: an empty keyspace */
+        return JET_errSuccess;
+    }
+    if (err < 0) {
         snprintf(why, cbwhy, "could not open table '%s': %s", RESP_TABLE, JetErrorString(err));
         return err;
     }
@@ -1153,7 +1206,7 @@ void resp_client_close(struct resp_client *c)
     if (c->db_open) ignored = JetCloseDatabase(c->ses, c->dbid, 0);
     if (c->ses_open) ignored = JetEndSession(c->ses, 0);
     (void)ignored;
-    c->in_txn = c->table_open = c->db_open = c->ses_open = false;
+    c->in_txn = c->table_open = c->db_open = c->ses_open = c->no_table = false;
     c->batch = false;
     queue_clear(c);
     resp_buf_free(&c->out);

@@ -30,9 +30,12 @@
  * each, so every reply is exactly what it would have been.  Reads of
  * several keys (MGET, EXISTS with several keys, DBSIZE) also run inside a
  * transaction, which takes the engine's write lock, so they see one state;
- * they then roll back.  MULTI queues commands; EXEC runs them all in one
- * engine transaction, unless a key WATCHed since changed (resp_commands.c:
- * version counters by key hash, bumped before every write).
+ * they then roll back.  On a read-only server (a browsed backup) nothing
+ * writes, so those transactions are the engine's read-only ones, without
+ * the lock, and EXEC rolls back too.  MULTI queues commands; EXEC runs
+ * them all in one engine transaction, unless a key WATCHed since changed
+ * (resp_commands.c: version counters by key hash, bumped before every
+ * write).
  */
 #ifndef JETFS_RESP_COMMANDS_H
 #define JETFS_RESP_COMMANDS_H
@@ -94,6 +97,7 @@ struct resp_shared {
     struct resp_auth auth;
     const struct resp_command *disabled[RESP_DISABLED_MAX]; /* answer as unknown commands */
     size_t ndisabled;
+    bool read_only;               /* resp_options.read_only: RESP_CMD_WRITES commands answer -READONLY */
 };
 
 /* A command queued by MULTI: one allocation holding argv, len and bytes. */
@@ -112,6 +116,7 @@ struct resp_client {
     JET_DBID dbid;
     JET_TABLEID table;
     bool ses_open, db_open, table_open;
+    bool no_table;                /* read_only and the database has no RESP_TABLE: an empty keyspace */
     bool in_txn;                  /* an engine transaction is open */
     struct resp_buf out;          /* replies not yet sent */
     char *scratch;                /* values read from the table */
@@ -166,9 +171,17 @@ struct resp_command {
 #define RESP_CMD_NOW 0x10       /* executed at once even between MULTI and EXEC */
 #define RESP_CMD_NO_DATA 0x20   /* needs no session: answered even once the instance failed */
 #define RESP_CMD_NO_AUTH 0x40   /* allowed before AUTH (AUTH, QUIT); every other command answers NOAUTH */
+#define RESP_CMD_WRITES 0x80    /* changes data: answers -READONLY on a read-only server (FLUSHDB has it
+                                   without RESP_CMD_WRITE: it commits its own transactions) */
 
-/* Makes sure RESP_TABLE exists in dbpath (attached to inst). */
-JET_ERR resp_table_ensure(JET_INSTANCE inst, const char *dbpath, char *why, size_t cbwhy);
+/* Makes sure RESP_TABLE exists in dbpath (attached to inst).  With
+ * read_only it is only looked for, never created: its absence is no error
+ * (the server then serves an empty keyspace) and *absent says so. */
+JET_ERR resp_table_ensure(JET_INSTANCE inst, const char *dbpath, bool read_only, bool *absent, char *why,
+                          size_t cbwhy);
+/* Begins the transaction a command reads in: read-only (no write lock) on
+ * a read-only server, where nothing writes. */
+JET_ERR resp_read_txn_begin(struct resp_client *c);
 /* Opens the client's session and handles; on failure *why says why. */
 JET_ERR resp_client_open(struct resp_client *c, struct resp_shared *sh, char *why, size_t cbwhy);
 /* Rolls back what is open, closes the handles, frees the buffers. */

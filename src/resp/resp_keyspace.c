@@ -138,6 +138,10 @@ static size_t literal_prefix(const char *pat, size_t plen)
 JET_ERR resp_count_keys(struct resp_client *c, long long *count)
 {
     long long n = 0;
+    if (c->no_table) {
+        *count = 0; /* read-only, and the database has no table */
+        return JET_errSuccess;
+    }
     JET_ERR err = JetMove(c->ses, c->table, JET_MoveFirst, 0);
     while (err >= 0) {
         n++;
@@ -256,8 +260,8 @@ JET_ERR resp_cmd_scan(struct resp_client *c, size_t argc, char **argv, size_t *l
         return JET_errSuccess;
     }
     size_t plen = a.pat ? literal_prefix(a.pat, a.patlen) : 0;
-    if (plen > JET_cbKeyMost) {
-        done = true; /* no key is that long */
+    if (plen > JET_cbKeyMost || c->no_table) {
+        done = true; /* no key is that long; no table (read-only): no key at all */
     } else if (a.cursor && key_cmp(start, startlen, a.pat ? a.pat : "", plen) >= 0) {
         err = JetSeekKV(c->ses, c->table, start, (unsigned long)startlen, JET_bitSeekGT);
     } else if (plen) {

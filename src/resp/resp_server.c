@@ -1025,7 +1025,10 @@ int resp_server_start(JET_INSTANCE inst, const char *dbpath, const struct resp_o
         return JET_errInvalidParameter;
     }
     if ((rc = check_options(opt, why, cbwhy)) < 0) return rc;
-    if ((rc = (int)resp_table_ensure(inst, dbpath, why, cbwhy)) < 0) return rc;
+    bool no_table = false;
+    if ((rc = (int)resp_table_ensure(inst, dbpath, opt->read_only, &no_table, why, cbwhy)) < 0) return rc;
+    if (no_table)
+        fprintf(stderr, "jetfs: %s has no table '%s': serving an empty keyspace, read-only\n", dbpath, RESP_TABLE);
     if (!(srv = calloc(1, sizeof *srv))) {
         snprintf(why, cbwhy, "out of memory");
         return JET_errOutOfMemory;
@@ -1049,6 +1052,7 @@ int resp_server_start(JET_INSTANCE inst, const char *dbpath, const struct resp_o
         free(srv);
         return -EINVAL;
     }
+    sh->read_only = opt->read_only;
     sh->on_shutdown = opt->on_shutdown;
     sh->on_shutdown_arg = opt->on_shutdown_arg;
     sh->started = time(NULL);

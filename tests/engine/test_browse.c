@@ -5,14 +5,17 @@
  * the sets are never written (not a byte, and not even opened for
  * writing); updates are refused; a small overlay spills to its file and
  * still reads the same; a damaged set is refused with restore's error and
- * leaves no scratch directory; two browses of one set run side by side.
+ * leaves no scratch directory; two browses of one set run side by side;
+ * threads read one browse at once.
  */
 #include <dirent.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "jet.h"
@@ -35,10 +38,10 @@ static char *contents(JET_SESID ses, const char *db)
     char *out = calloc(1, cap);
     CU_ASSERT_FATAL(JetOpenDatabase(ses, db, NULL, &dbid, 0) >= 0);
     CU_ASSERT_FATAL(JetOpenTable(ses, dbid, "t", NULL, 0, 0, &tt) >= 0);
-    static uint8_t k[JET_cbKeyMost], v[1 << 16];
+    uint8_t *k = malloc(JET_cbKeyMost), *v = malloc(1 << 16);
     for (JET_ERR e = JetMove(ses, tt, JET_MoveFirst, 0); e >= 0; e = JetMove(ses, tt, JET_MoveNext, 0)) {
         unsigned long kn = 0, vn = 0;
-        CU_ASSERT_FATAL(JetRetrieveCurrentKV(ses, tt, k, sizeof k, &kn, v, sizeof v, &vn) >= 0);
+        CU_ASSERT_FATAL(JetRetrieveCurrentKV(ses, tt, k, JET_cbKeyMost, &kn, v, 1 << 16, &vn) >= 0);
         unsigned long long h = 1469598103934665603ull;
         for (unsigned long i = 0; i < vn; i++) h = (h ^ v[i]) * 1099511628211ull;
         if (used + kn + 64 > cap) out = realloc(out, cap *= 2);
@@ -48,6 +51,8 @@ static char *contents(JET_SESID ses, const char *db)
     }
     JetCloseTable(ses, tt);
     JetCloseDatabase(ses, dbid, 0);
+    free(k);
+    free(v);
     return out;
 }
 
@@ -236,8 +241,23 @@ static void test_browse_refuses_updates_and_runs_twice(void)
     const char *sv[2] = {sets[0], sets[1]};
     JET_BROWSEOPTS o = {sizeof o, 0, tmp, NULL};
     JET_BROWSE *b1 = NULL, *b2 = NULL;
+    /* What a killed browse left is removed by the next; a live one's stays. */
+    pid_t dead = fork();
+    if (dead == 0) _exit(0);
+    waitpid(dead, NULL, 0);
+    char stale[1400], live[1400], cmd[6000];
+    snprintf(stale, sizeof stale, "%s/jetfs-browse.%d.AbCdEf", tmp, (int)dead);
+    snprintf(live, sizeof live, "%s/jetfs-browse.%d.AbCdEf", tmp, (int)getpid());
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s' '%s' && touch '%s/edb00000001.log' '%s/edb00000001.log'", stale, live, stale,
+             live);
+    CU_ASSERT_FATAL(system(cmd) == 0);
     CU_ASSERT_FATAL(JetBrowseSets(sv, 2, 0, 0, &o, &b1) >= 0);
     CU_ASSERT_FATAL(JetBrowseSets(sv, 1, 0, 0, &o, &b2) >= 0);
+    struct stat st;
+    CU_ASSERT(stat(stale, &st) != 0);
+    CU_ASSERT(stat(live, &st) == 0);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", live);
+    CU_ASSERT(system(cmd) == 0);
     JET_BROWSEINFO i1 = {.cbStruct = sizeof i1}, i2 = {.cbStruct = sizeof i2};
     CU_ASSERT_FATAL(JetBrowseGetInfo(b1, &i1) >= 0 && JetBrowseGetInfo(b2, &i2) >= 0);
     CU_ASSERT(i1.genHigh > i2.genHigh);
@@ -258,6 +278,50 @@ static void test_browse_refuses_updates_and_runs_twice(void)
     JetEndSession(bs, 0);
     CU_ASSERT(JetBrowseClose(b1) >= 0);
     CU_ASSERT(JetBrowseClose(b2) >= 0);
+}
+
+struct reader {
+    JET_INSTANCE inst;
+    const char *db;
+    char *got;
+};
+
+static void *read_all(void *arg)
+{
+    struct reader *r = arg;
+    JET_SESID rs;
+    if (JetBeginSession(r->inst, &rs, NULL, NULL) < 0) return NULL;
+    r->got = contents(rs, r->db);
+    JetEndSession(rs, 0);
+    return NULL;
+}
+
+/* FUSE and RESP read a browse from many threads at once: through the
+ * overlay's shared lock, with a tiny memory limit so reads meet the spill
+ * file too. */
+static void test_browse_reads_from_many_threads(void)
+{
+    const char *sv[3] = {sets[0], sets[1], sets[2]};
+    char *want = browsed(sv, 3, 0, 0, NULL);
+    JET_BROWSEOPTS o = {sizeof o, 8192, tmp, NULL};
+    JET_BROWSE *b = NULL;
+    CU_ASSERT_FATAL(want && JetBrowseSets(sv, 3, 0, 0, &o, &b) >= 0);
+    JET_BROWSEINFO info = {.cbStruct = sizeof info};
+    CU_ASSERT_FATAL(JetBrowseGetInfo(b, &info) >= 0);
+    pthread_t th[4];
+    struct reader r[4];
+    for (int i = 0; i < 4; i++) {
+        r[i] = (struct reader){JetBrowseInstance(b), info.szDatabase, NULL};
+        CU_ASSERT_FATAL(pthread_create(&th[i], NULL, read_all, &r[i]) == 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        CU_ASSERT_FATAL(r[i].got != NULL);
+        CU_ASSERT_STRING_EQUAL(r[i].got, want);
+        free(r[i].got);
+    }
+    CU_ASSERT(JetBrowseClose(b) >= 0);
+    free(want);
 }
 
 static void test_browse_refuses_a_damaged_set(void)
@@ -318,6 +382,7 @@ int main(void)
     CU_add_test(su, "browse equals restore for every prefix and stop", test_browse_equals_restore_for_every_prefix_and_stop);
     CU_add_test(su, "a small overlay spills and reads the same", test_browse_spills_and_reads_the_same);
     CU_add_test(su, "updates are refused; two browses at once", test_browse_refuses_updates_and_runs_twice);
+    CU_add_test(su, "many threads read one browse", test_browse_reads_from_many_threads);
     CU_add_test(su, "a damaged set is refused as restore refuses it", test_browse_refuses_a_damaged_set);
     CU_add_test(su, "done", test_browse_done);
     return tu_run();

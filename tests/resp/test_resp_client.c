@@ -27,12 +27,13 @@ static int suite_init(void)
 {
     char why[256] = "";
     JET_DBID db;
+    bool absent;
     snprintf(dir, sizeof dir, "%s", tu_scratch_dir("resp_client"));
     snprintf(dbpath, sizeof dbpath, "%s/jetfs.db", dir);
     if (JetCreateInstance(&inst, "respclient") < 0 || JetSetSystemParameter(&inst, 0, JET_paramSystemPath, 0, dir) < 0 ||
         JetSetSystemParameter(&inst, 0, JET_paramLogFilePath, 0, dir) < 0 || JetInit(&inst) < 0 ||
         JetBeginSession(inst, &host_ses, NULL, NULL) < 0 || JetCreateDatabase(host_ses, dbpath, NULL, &db, 0) < 0 ||
-        JetCloseDatabase(host_ses, db, 0) < 0 || resp_table_ensure(inst, dbpath, why, sizeof why) < 0) {
+        JetCloseDatabase(host_ses, db, 0) < 0 || resp_table_ensure(inst, dbpath, false, &absent, why, sizeof why) < 0) {
         fprintf(stderr, "resp_client suite: cannot set up an instance in %s: %s\n", dir, why);
         return 1;
     }
