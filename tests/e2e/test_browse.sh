@@ -11,6 +11,8 @@
 #    (same tables, same names in key order, same bytes, exact sizes, every
 #    mtime the point in time; browse_tree.py), and so does `jetutil export
 #    SETS` with the same stop; a stop restore refuses, browse refuses too;
+#  - a table of 50,000 keys (500,000 under JET_LONG) lists whole and in key
+#    order with ls -f and find;
 #  - sets on a read-only bind mount, and inside a `restic mount`;
 #  - a damaged set (a flipped byte in a log of an incremental, a missing
 #    generation) is refused naming the piece, exit non-zero, nothing mounted;
@@ -22,7 +24,7 @@
 #    checked at the end, the sets are byte-identical (sha256sum) with no file
 #    added or removed.
 # JET_LONG=1: twice the load between the backups, so more generations
-# (each one a stop point) and a --stop-time in each incremental.
+# (each one a stop point), a --stop-time in each incremental, a larger table.
 set -euo pipefail
 BIN=${JET_BIN:?}
 J=$BIN/jetutil
@@ -216,6 +218,22 @@ grep -rlq "phase two" "$B/tables/redis" || fail "grep -r finds nothing"
 [ ! -e "$B/tables/redis/gone after the full" ] || fail "a deleted key has a file"
 rm -rf "$TMP/copy"
 browse_down
+
+# ---- a large table: listed whole, in key order, by streaming readdir ----
+NBIG=50000; [ -n "$LONG" ] && NBIG=500000
+"$J" load "$TMP/big" --keys "$NBIG" --value-size 8 --batch 5000 > /dev/null
+"$F" serve "$TMP/big" "$M" --once > "$TMP/serve.log" 2>&1 &
+SERVE=$!
+wait_for "jetfs serve of the large table" mounted
+cp -r "$M/backup/full" "$TMP/bigset"
+fusermount3 -u "$M"; wait "$SERVE" || fail "jetfs serve exited $?"; SERVE=
+browse_up "$TMP/bigset"
+ls -f "$B/tables/data" | grep -v '^\.\.\?$' > "$TMP/big.ls"
+[ "$(wc -l < "$TMP/big.ls")" = "$NBIG" ] || fail "ls -f of a table of $NBIG keys lists $(wc -l < "$TMP/big.ls")"
+LC_ALL=C sort -c "$TMP/big.ls" || fail "ls -f of the large table is not in key order"
+[ "$(find "$B/tables/data" -name 'key:000001*' | wc -l)" = 10000 ] || fail "find -name over the large table"
+browse_down
+rm -rf "$TMP/big" "$TMP/bigset" "$TMP/big.ls"
 
 # ---- the sets on read-only media ----
 if [ "$(id -u)" = 0 ]; then
