@@ -11,6 +11,9 @@ and its listener, written from the contract, not from the C code:
                          bytes the value, sizes exact, 0444, every mtime the
                          point in time of MOUNT/status; names that are not a
                          key's canonical encoding are ENOENT
+  offsets DIR            readdir offsets are stable: seekdir to the telldir
+                         of any entry, on the same handle or a new one, reads
+                         that entry again (libc's, through ctypes)
   names                  prints the encodings of fixed keys (self-check)
   write PORT PHASE       writes the special keys of PHASE (0, 1, 2) through
                          redis-py: '/', '%', NUL, newline, bytes over 0x7f,
@@ -237,6 +240,56 @@ def cmd_compare(mount, export):
     print(f"browse_tree: {nkeys} keys in {len(want)} tables match the export")
 
 
+def cmd_offsets(path):
+    import ctypes
+    import random
+
+    class Dirent(ctypes.Structure):  # glibc's struct dirent on 64-bit Linux
+        _fields_ = [("d_ino", ctypes.c_uint64), ("d_off", ctypes.c_int64), ("d_reclen", ctypes.c_ushort),
+                    ("d_type", ctypes.c_ubyte), ("d_name", ctypes.c_char * 256)]
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.opendir.restype = ctypes.c_void_p
+    libc.opendir.argtypes = [ctypes.c_char_p]
+    libc.readdir.restype = ctypes.POINTER(Dirent)
+    libc.readdir.argtypes = [ctypes.c_void_p]
+    libc.telldir.restype = ctypes.c_long
+    libc.telldir.argtypes = [ctypes.c_void_p]
+    libc.seekdir.argtypes = [ctypes.c_void_p, ctypes.c_long]
+    libc.closedir.argtypes = [ctypes.c_void_p]
+
+    def opendir():
+        d = libc.opendir(path.encode())
+        if not d:
+            die(f"opendir {path}: errno {ctypes.get_errno()}")
+        return d
+
+    def next_name(d):
+        e = libc.readdir(d)
+        return e.contents.d_name if e else None
+
+    d = opendir()
+    entries = []
+    while True:
+        pos = libc.telldir(d)
+        n = next_name(d)
+        if n is None:
+            break
+        entries.append((pos, n))
+    rnd = random.Random(7)
+    picks = rnd.sample(range(len(entries)), min(40, len(entries)))
+    other = opendir()
+    for i in picks + sorted(picks, reverse=True):  # forwards and backwards
+        for h in (d, other):
+            libc.seekdir(h, entries[i][0])
+            got = next_name(h)
+            if got != entries[i][1]:
+                die(f"seekdir to entry {i}'s offset read {got!r}, not {entries[i][1]!r}")
+    libc.closedir(d)
+    libc.closedir(other)
+    print(f"browse_tree: {len(entries)} entries, {len(picks)} offsets revisited on two handles")
+
+
 # ---- the special keys ----
 def special(phase):
     """Keys and values written in each phase (None: delete)."""
@@ -355,6 +408,8 @@ def cmd_resp(port, export, table):
 def main(argv):
     if len(argv) >= 3 and argv[0] == "compare":
         cmd_compare(argv[1], argv[2])
+    elif len(argv) == 2 and argv[0] == "offsets":
+        cmd_offsets(argv[1])
     elif argv[:1] == ["names"]:
         cmd_names()
     elif len(argv) == 3 and argv[0] == "write":
@@ -364,7 +419,7 @@ def main(argv):
     elif len(argv) == 4 and argv[0] == "resp":
         cmd_resp(int(argv[1]), argv[2], argv[3])
     else:
-        die("usage: compare MOUNT EXPORT | names | write PORT PHASE | load PORT KB/S | resp PORT EXPORT TABLE")
+        die("usage: compare MOUNT EXPORT | offsets DIR | names | write PORT PHASE | load PORT KB/S | resp PORT EXPORT TABLE")
 
 
 if __name__ == "__main__":

@@ -12,7 +12,8 @@
 #    mtime the point in time; browse_tree.py), and so does `jetutil export
 #    SETS` with the same stop; a stop restore refuses, browse refuses too;
 #  - a table of 50,000 keys (500,000 under JET_LONG) lists whole and in key
-#    order with ls -f and find;
+#    order with ls -f and find, its readdir offsets stable (seekdir to any
+#    telldir reads that entry again, on the same handle or another);
 #  - sets on a read-only bind mount, and inside a `restic mount`;
 #  - a damaged set (a flipped byte in a log of an incremental, a missing
 #    generation) is refused naming the piece, exit non-zero, nothing mounted;
@@ -232,6 +233,7 @@ ls -f "$B/tables/data" | grep -v '^\.\.\?$' > "$TMP/big.ls"
 [ "$(wc -l < "$TMP/big.ls")" = "$NBIG" ] || fail "ls -f of a table of $NBIG keys lists $(wc -l < "$TMP/big.ls")"
 LC_ALL=C sort -c "$TMP/big.ls" || fail "ls -f of the large table is not in key order"
 [ "$(find "$B/tables/data" -name 'key:000001*' | wc -l)" = 10000 ] || fail "find -name over the large table"
+python3 "$TREE" offsets "$B/tables/data" > "$TMP/offsets.out" 2>&1 || fail "readdir offsets: $(cat "$TMP/offsets.out")"
 browse_down
 rm -rf "$TMP/big" "$TMP/bigset" "$TMP/big.ls"
 
