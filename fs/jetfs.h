@@ -85,4 +85,53 @@ void jetfs_unmount(struct jetfs *fs);
 int jetfs_wait(struct jetfs *fs, char *outcome, size_t cboutcome);
 void jetfs_free(struct jetfs *fs);
 
+/*
+ * Browsing a backup set by its content (browse.c; `jetfs browse`): a
+ * read-only tree over an instance that is only read -- what JetBrowseSets
+ * opened, or any instance whose database nobody changes meanwhile:
+ *
+ *   MOUNT/status                JSON: the sets, the point in time (UTC
+ *                               text and microseconds), the generations
+ *                               replayed, the stop asked, the overlay bytes
+ *   MOUNT/tables/<table>/<key>  one file per key; its content is the value,
+ *                               byte for byte
+ *
+ * Table and key names are keyname.h's encoding of their bytes (a key too
+ * long for a name: a prefix, "%~" and a hash).  Every time in the tree is
+ * us_point; files are 0444 and directories 0555, owned by the mounting
+ * user; sizes are exact; any change is EROFS.  A table lists in key order,
+ * streamed (never held in memory), with stable offsets.  An engine read
+ * error is EIO for that request, logged with the engine's detail.
+ *
+ * Threading: as jetfs_mount's session: browse_mount starts the loop
+ * threads, each request takes a JET session of its own from a pool;
+ * browse_unmount may be called from any thread, once or more;
+ * browse_wait from one thread; browse_free after it (it ends the pool's
+ * sessions: call it before JetBrowseClose or JetTerm).
+ */
+struct jetfs_browse_options {
+    const char *mountpoint;
+    const char *database;         /* JetOpenDatabase(JET_bitDbReadOnly) path */
+    unsigned long long us_point;  /* the state's point in time: every mtime */
+    const char *const *sets;      /* shown in status (may be NULL) */
+    int nsets;
+    /* status: the browse's numbers (JetBrowseGetInfo); NULL: not shown. */
+    JET_ERR (*info)(void *arg, JET_BROWSEINFO *info);
+    void *info_arg;
+    bool debug;                   /* libfuse request tracing */
+    void (*log)(void *arg, const char *line);  /* events and errors; NULL: stderr */
+    void *log_arg;
+};
+
+struct jetfs_browse;
+
+/* Mounts the tree; -errno and a one-line reason in why on failure (as
+ * jetfs_mount, plus a database or table list the engine cannot read). */
+int jetfs_browse_mount(JET_INSTANCE inst, const struct jetfs_browse_options *opt, struct jetfs_browse **out,
+                       char *why, size_t cbwhy);
+void jetfs_browse_unmount(struct jetfs_browse *b);
+/* Returns when the tree is unmounted (jetfs_browse_unmount or fusermount3 -u). */
+void jetfs_browse_wait(struct jetfs_browse *b);
+void jetfs_browse_free(struct jetfs_browse *b);
+
 #endif

@@ -29,7 +29,7 @@
 
 #include "session.h"
 
-static void log_stderr(void *arg, const char *line)
+void session_log_stderr(void *arg, const char *line)
 {
     (void)arg;
     char when[32];
@@ -189,10 +189,12 @@ static bool is_stale_mount(const char *mp)
     return errno == ENOTCONN;
 }
 
-static int clear_stale_mount(struct jetfs *fs, const char *mp)
+static int clear_stale_mount(void (*log)(void *, const char *), void *log_arg, const char *mp)
 {
     if (!is_stale_mount(mp)) return 0;
-    fs_log(fs, "%s: a stale mount from a process that died; unmounting it", mp);
+    char line[PATH_MAX + 80];
+    snprintf(line, sizeof line, "%s: a stale mount from a process that died; unmounting it", mp);
+    log(log_arg, line);
     if (umount2(mp, MNT_DETACH) == 0) return 0;
     pid_t pid = fork();
     if (pid == 0) {
@@ -204,7 +206,8 @@ static int clear_stale_mount(struct jetfs *fs, const char *mp)
     return 0;
 }
 
-static int check_mountpoint(struct jetfs *fs, const char *mp, char *why, size_t cbwhy)
+int session_check_mountpoint(void (*log)(void *, const char *), void *log_arg, const char *mp, char *why,
+                             size_t cbwhy)
 {
     struct stat st, parent;
     int fd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
@@ -215,7 +218,7 @@ static int check_mountpoint(struct jetfs *fs, const char *mp, char *why, size_t 
         return -e;
     }
     close(fd);
-    if (clear_stale_mount(fs, mp) < 0) {
+    if (clear_stale_mount(log, log_arg, mp) < 0) {
         snprintf(why, cbwhy, "%s: a stale mount is left there and cannot be removed; run fusermount3 -uz %s", mp, mp);
         return -EBUSY;
     }
@@ -260,7 +263,7 @@ int jetfs_mount(JET_INSTANCE inst, const struct jetfs_options *opt, struct jetfs
     }
     pthread_mutex_init(&fs->mu, NULL);
     pthread_cond_init(&fs->cv, NULL);
-    fs->log = opt->log ? opt->log : log_stderr;
+    fs->log = opt->log ? opt->log : session_log_stderr;
     fs->log_arg = opt->log_arg;
     fs->normal_priority = opt->normal_priority;
     if (!realpath(opt->mountpoint, fs->mountpoint)) {
@@ -271,7 +274,7 @@ int jetfs_mount(JET_INSTANCE inst, const struct jetfs_options *opt, struct jetfs
             goto fail;
         }
     }
-    if ((rc = check_mountpoint(fs, fs->mountpoint, why, cbwhy)) < 0) goto fail;
+    if ((rc = session_check_mountpoint(fs->log, fs->log_arg, fs->mountpoint, why, cbwhy)) < 0) goto fail;
 
     struct jv_options vo = {
         .truncate_manual = opt->truncate_manual,
@@ -334,14 +337,18 @@ void jetfs_unmount(struct jetfs *fs)
     if (!first || !fs->se) return;
     /* Unmounting aborts the connection, which wakes every loop thread. */
     fuse_session_exit(fs->se);
-    if (umount2(fs->mountpoint, MNT_DETACH) != 0) {
-        pid_t pid = fork();
-        if (pid == 0) {
-            execlp("fusermount3", "fusermount3", "-u", "-z", "--", fs->mountpoint, (char *)NULL);
-            _exit(127);
-        }
-        if (pid > 0) waitpid(pid, NULL, 0);
+    session_detach_mount(fs->mountpoint);
+}
+
+void session_detach_mount(const char *mp)
+{
+    if (umount2(mp, MNT_DETACH) == 0) return;
+    pid_t pid = fork();
+    if (pid == 0) {
+        execlp("fusermount3", "fusermount3", "-u", "-z", "--", mp, (char *)NULL);
+        _exit(127);
     }
+    if (pid > 0) waitpid(pid, NULL, 0);
 }
 
 int jetfs_wait(struct jetfs *fs, char *outcome, size_t cboutcome)

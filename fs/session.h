@@ -48,6 +48,18 @@ extern const struct fuse_lowlevel_ops jetfs_ops;
 /* One line to the host's log (jetfs_options.log, or stderr with a time). */
 void fs_log(struct jetfs *fs, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/*
+ * What the backup mount and the browse mount (browse.c) share: the checks
+ * of a mount point before mounting (/dev/fuse present, a stale mount of a
+ * dead process cleared, a directory, nothing mounted there), -errno and a
+ * one-line reason; a lazy unmount (umount2, else fusermount3 -uz); a log
+ * line to stderr with the time.
+ */
+int session_check_mountpoint(void (*log)(void *, const char *), void *log_arg, const char *mp, char *why,
+                             size_t cbwhy);
+void session_detach_mount(const char *mp);
+void session_log_stderr(void *arg, const char *line);
+
 /* Ends the backup as `jetfs end` asks, on the watchdog thread (session.c). */
 int session_end_on_watchdog(struct jetfs *fs, enum jv_end_how how, char *why, size_t cbwhy);
 

@@ -6,8 +6,14 @@
  *               [--group NAME] [--space-limit BYTES[K|M|G]] [--idle-timeout SECONDS]
  *               [--backup-priority idle|normal] [Redis-port options: --requirepass-file,
  *               --protected-mode, --tls-*, --maxclients, --timeout, --disable-command...]
+ *   jetfs browse MOUNT SET [SET...] [--stop-gen G | --stop-time T] [--overlay-memory SIZE]
+ *                [--listen [HOST:]PORT and the other Redis-port options of serve]
  *   jetfs end MOUNT [--abort]
  *   jetfs status MOUNT
+ *
+ * browse mounts what a restore of the sets would give (JetBrowseSets) as
+ * MOUNT/status and MOUNT/tables/<table>/<key>, read-only, until unmounted
+ * or SIGINT/SIGTERM; then the overlay is discarded.
  *
  * Thin over libjet (jet.h), libjetfs (jetfs.h) and the RESP front end
  * (resp.h): argument parsing, the instance's lifetime, signals and exit
@@ -33,6 +39,7 @@
 #include "jet.h"
 #include "jetfs.h"
 #include "notify.h"
+#include "stop_point.h"
 #ifdef JETFS_HAVE_RESP
 #include "resp.h"
 #endif
@@ -44,6 +51,7 @@
 
 static const char *USAGE =
     "usage: jetfs serve DBDIR MOUNT [options]   host the instance in DBDIR, mount its backups on MOUNT\n"
+    "       jetfs browse MOUNT SET... [options]  mount the content of backup sets, read-only\n"
     "       jetfs end MOUNT [--abort]           end the backup of the mounted session now\n"
     "       jetfs status MOUNT                  print MOUNT/status\n"
     "\n"
@@ -74,6 +82,12 @@ static const char *USAGE =
     "                         normal: they compete with clients\n"
     "  --cache-size SIZE      engine buffer cache (default 64M)\n"
     "  --debug                trace FUSE requests\n"
+    "\n"
+    "browse options (and the Redis-port options above, from --listen to --disable-command):\n"
+    "  --stop-gen G           the state as of the end of log generation G\n"
+    "  --stop-time SECONDS    the state as of that time (seconds since the epoch, as jetutil restore)\n"
+    "  --overlay-memory SIZE  pages the replay changes kept in memory before a temporary file (default 256M)\n"
+    "  --listen ...           serves the Redis protocol's reads; writes get -READONLY\n"
     "\n"
     "Opening MOUNT/backup/full (or incremental, differential, copy) begins that backup; its files are\n"
     "the database and log generations as of that instant.  Until a file of the set is opened, listing\n"
@@ -136,6 +150,7 @@ struct server {
     pthread_mutex_t mu;
     bool shutting_down;
     struct jetfs *fs;        /* the mounted session, if any */
+    struct jetfs_browse *browse; /* jetfs browse's mount, once mounted */
     int exit_signal;
 };
 
@@ -149,6 +164,7 @@ static void request_shutdown(void *arg)
     pthread_mutex_lock(&srv.mu);
     srv.shutting_down = true;
     if (srv.fs) jetfs_unmount(srv.fs);
+    if (srv.browse) jetfs_browse_unmount(srv.browse);
     pthread_mutex_unlock(&srv.mu);
 }
 
@@ -164,6 +180,25 @@ static void *signal_main(void *arg)
         }
     }
     return NULL;
+}
+
+/* Signals go to one thread, which ends the session cleanly. */
+static int start_signal_thread(void)
+{
+    static sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    pthread_t sigthread;
+    if (pthread_create(&sigthread, NULL, signal_main, &set) != 0) {
+        say("cannot start the signal thread");
+        return -1;
+    }
+    pthread_detach(sigthread);
+    return 0;
 }
 
 /* The session's events (a backup begun, ended, aborted) go to stderr as
@@ -226,74 +261,115 @@ static int host_port(const char *opt, char *host, size_t cbhost, int *pport)
     return 0;
 }
 
+/* The Redis port's options, shared by serve and browse (getopt_long). */
+#define RESP_LONGOPTS                                                                                             \
+    {"listen", required_argument, NULL, 'l'}, {"requirepass-file", required_argument, NULL, 'R'},               \
+        {"protected-mode", required_argument, NULL, 'P'}, {"tls-port", required_argument, NULL, 'T'},           \
+        {"tls-cert-file", required_argument, NULL, 'C'}, {"tls-key-file", required_argument, NULL, 'K'},        \
+        {"tls-ca-cert-file", required_argument, NULL, 'A'}, {"maxclients", required_argument, NULL, 'M'},       \
+        {"timeout", required_argument, NULL, 'I'}, {"proto-max-bulk-len", required_argument, NULL, 'B'},        \
+        {"client-query-buffer-limit", required_argument, NULL, 'Q'},                                             \
+        {"disable-command", required_argument, NULL, 'D'}
+
+/* One Redis-port option (getopt's c and optarg): 0 taken, EXIT_USAGE
+ * (said), or 1 when c is not one of them. */
+static int resp_option(int c, struct serve_opts *o)
+{
+    switch (c) {
+    case 'l':
+        if (host_port("listen", o->listen_host, sizeof o->listen_host, &o->listen_port) < 0) return EXIT_USAGE;
+        o->listen = optarg;
+        return 0;
+    case 'T':
+        if (host_port("tls-port", o->tls_host, sizeof o->tls_host, &o->tls_port) < 0) return EXIT_USAGE;
+        o->tls_listen = optarg;
+        return 0;
+    case 'R': o->requirepass_file = optarg; return 0;
+    case 'C': o->tls_cert = optarg; return 0;
+    case 'K': o->tls_key = optarg; return 0;
+    case 'A': o->tls_ca = optarg; return 0;
+    case 'P': {
+        bool no;
+        if (choice("protected-mode", "yes", "no", &no) < 0) return EXIT_USAGE;
+        o->protected_off = no;
+        return 0;
+    }
+    case 'M':
+    case 'I': {
+        char *end;
+        long v = strtol(optarg, &end, 10);
+        if (!*optarg || *end || v < (c == 'M' ? 1 : 0) || v > (c == 'M' ? 1000000 : 86400 * 365)) {
+            fprintf(stderr, "jetfs: --%s: '%s' is not %s\n", c == 'M' ? "maxclients" : "timeout", optarg,
+                    c == 'M' ? "a number of clients (1 to 1000000)" : "a number of seconds (0: never)");
+            return EXIT_USAGE;
+        }
+        if (c == 'M') o->maxclients = (unsigned)v;
+        else o->client_timeout = (unsigned)v;
+        return 0;
+    }
+    case 'B':
+    case 'Q':
+        if (parse_size(optarg, c == 'B' ? &o->max_bulk : &o->query_buffer) < 0 ||
+            (c == 'B' ? o->max_bulk : o->query_buffer) < 1024) {
+            fprintf(stderr, "jetfs: --%s: '%s' is not a size of at least 1K (like 1M or 512M)\n",
+                    c == 'B' ? "proto-max-bulk-len" : "client-query-buffer-limit", optarg);
+            return EXIT_USAGE;
+        }
+        return 0;
+    case 'D':
+        if (o->ndisabled == DISABLED_MAX) {
+            fprintf(stderr, "jetfs: --disable-command: at most %d commands\n", DISABLED_MAX);
+            return EXIT_USAGE;
+        }
+        o->disabled[o->ndisabled++] = optarg;
+        return 0;
+    default:
+        return 1;
+    }
+}
+
+/* Once the Redis-port options are parsed: the hosts' defaults, and the
+ * combinations refused (cmd names the command in the message). */
+static int resp_options_done(struct serve_opts *o, const char *cmd)
+{
+    /* A TLS port without a host listens where --listen does. */
+    if (!o->tls_host[0]) snprintf(o->tls_host, sizeof o->tls_host, "%s", o->listen_host);
+    if (!o->listen_host[0]) snprintf(o->listen_host, sizeof o->listen_host, "127.0.0.1");
+    if (!o->tls_host[0]) snprintf(o->tls_host, sizeof o->tls_host, "127.0.0.1");
+    if ((o->tls_cert || o->tls_key || o->tls_ca) && !o->tls_listen) {
+        fprintf(stderr, "jetfs %s: --tls-cert-file, --tls-key-file and --tls-ca-cert-file need --tls-port\n", cmd);
+        return EXIT_USAGE;
+    }
+    if (o->tls_listen && (!o->tls_cert || !o->tls_key)) {
+        fprintf(stderr, "jetfs %s: --tls-port needs --tls-cert-file and --tls-key-file\n", cmd);
+        return EXIT_USAGE;
+    }
+    if (!o->listen && !o->tls_listen &&
+        (o->requirepass_file || o->maxclients || o->client_timeout || o->max_bulk || o->query_buffer || o->ndisabled)) {
+        fprintf(stderr, "jetfs %s: the Redis-port options need --listen or --tls-port\n", cmd);
+        return EXIT_USAGE;
+    }
+    return 0;
+}
+
 static int parse_serve(int argc, char **argv, struct serve_opts *o)
 {
     static const struct option longopts[] = {
-        {"listen", required_argument, NULL, 'l'},     {"once", no_argument, NULL, 'o'},
+        {"once", no_argument, NULL, 'o'},
         {"truncate", required_argument, NULL, 't'},   {"group", required_argument, NULL, 'g'},
         {"space-limit", required_argument, NULL, 's'}, {"idle-timeout", required_argument, NULL, 'i'},
         {"cache-size", required_argument, NULL, 'c'}, {"debug", no_argument, NULL, 'd'},
         {"backup-priority", required_argument, NULL, 'p'}, {"help", no_argument, NULL, 'h'},
-        {"requirepass-file", required_argument, NULL, 'R'}, {"protected-mode", required_argument, NULL, 'P'},
-        {"tls-port", required_argument, NULL, 'T'}, {"tls-cert-file", required_argument, NULL, 'C'},
-        {"tls-key-file", required_argument, NULL, 'K'}, {"tls-ca-cert-file", required_argument, NULL, 'A'},
-        {"maxclients", required_argument, NULL, 'M'}, {"timeout", required_argument, NULL, 'I'},
-        {"proto-max-bulk-len", required_argument, NULL, 'B'},
-        {"client-query-buffer-limit", required_argument, NULL, 'Q'},
-        {"disable-command", required_argument, NULL, 'D'},
+        RESP_LONGOPTS,
         {NULL, 0, NULL, 0},
     };
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        int r = resp_option(c, o);
+        if (r == 0) continue;
+        if (r != 1) return r;
         switch (c) {
-        case 'l':
-            if (host_port("listen", o->listen_host, sizeof o->listen_host, &o->listen_port) < 0) return EXIT_USAGE;
-            o->listen = optarg;
-            break;
-        case 'T':
-            if (host_port("tls-port", o->tls_host, sizeof o->tls_host, &o->tls_port) < 0) return EXIT_USAGE;
-            o->tls_listen = optarg;
-            break;
-        case 'R': o->requirepass_file = optarg; break;
-        case 'C': o->tls_cert = optarg; break;
-        case 'K': o->tls_key = optarg; break;
-        case 'A': o->tls_ca = optarg; break;
-        case 'P': {
-            bool no;
-            if (choice("protected-mode", "yes", "no", &no) < 0) return EXIT_USAGE;
-            o->protected_off = no;
-            break;
-        }
-        case 'M':
-        case 'I': {
-            char *end;
-            long v = strtol(optarg, &end, 10);
-            if (!*optarg || *end || v < (c == 'M' ? 1 : 0) || v > (c == 'M' ? 1000000 : 86400 * 365)) {
-                fprintf(stderr, "jetfs: --%s: '%s' is not %s\n", c == 'M' ? "maxclients" : "timeout", optarg,
-                        c == 'M' ? "a number of clients (1 to 1000000)" : "a number of seconds (0: never)");
-                return EXIT_USAGE;
-            }
-            if (c == 'M') o->maxclients = (unsigned)v;
-            else o->client_timeout = (unsigned)v;
-            break;
-        }
-        case 'B':
-        case 'Q':
-            if (parse_size(optarg, c == 'B' ? &o->max_bulk : &o->query_buffer) < 0 ||
-                (c == 'B' ? o->max_bulk : o->query_buffer) < 1024) {
-                fprintf(stderr, "jetfs: --%s: '%s' is not a size of at least 1K (like 1M or 512M)\n",
-                        c == 'B' ? "proto-max-bulk-len" : "client-query-buffer-limit", optarg);
-                return EXIT_USAGE;
-            }
-            break;
-        case 'D':
-            if (o->ndisabled == DISABLED_MAX) {
-                fprintf(stderr, "jetfs: --disable-command: at most %d commands\n", DISABLED_MAX);
-                return EXIT_USAGE;
-            }
-            o->disabled[o->ndisabled++] = optarg;
-            break;
         case 'o': o->once = true; break;
         case 'd': o->debug = true; break;
         case 't':
@@ -340,24 +416,7 @@ static int parse_serve(int argc, char **argv, struct serve_opts *o)
     }
     o->dbdir = argv[optind];
     o->mount = argv[optind + 1];
-    /* A TLS port without a host listens where --listen does. */
-    if (!o->tls_host[0]) snprintf(o->tls_host, sizeof o->tls_host, "%s", o->listen_host);
-    if (!o->listen_host[0]) snprintf(o->listen_host, sizeof o->listen_host, "127.0.0.1");
-    if (!o->tls_host[0]) snprintf(o->tls_host, sizeof o->tls_host, "127.0.0.1");
-    if ((o->tls_cert || o->tls_key || o->tls_ca) && !o->tls_listen) {
-        fprintf(stderr, "jetfs serve: --tls-cert-file, --tls-key-file and --tls-ca-cert-file need --tls-port\n");
-        return EXIT_USAGE;
-    }
-    if (o->tls_listen && (!o->tls_cert || !o->tls_key)) {
-        fprintf(stderr, "jetfs serve: --tls-port needs --tls-cert-file and --tls-key-file\n");
-        return EXIT_USAGE;
-    }
-    if (!o->listen && !o->tls_listen &&
-        (o->requirepass_file || o->maxclients || o->client_timeout || o->max_bulk || o->query_buffer || o->ndisabled)) {
-        fprintf(stderr, "jetfs serve: the Redis-port options need --listen or --tls-port\n");
-        return EXIT_USAGE;
-    }
-    return 0;
+    return resp_options_done(o, "serve");
 }
 
 struct live {
@@ -434,8 +493,8 @@ static int resp_preflight(const struct serve_opts *o, char **pw, size_t *pwlen)
     return 0;
 }
 
-static int resp_start(const struct serve_opts *o, struct live *lv, const char *pw, size_t pwlen,
-                      struct resp_server **resp)
+static int resp_start(const struct serve_opts *o, JET_INSTANCE inst, const char *dbpath, bool read_only,
+                      const char *pw, size_t pwlen, struct resp_server **resp)
 {
     char why[768];
     struct resp_options ro = {
@@ -443,6 +502,7 @@ static int resp_start(const struct serve_opts *o, struct live *lv, const char *p
         .max_clients = o->maxclients, .timeout_s = o->client_timeout, .max_bulk_bytes = o->max_bulk,
         .query_buffer_bytes = o->query_buffer, .password = pw, .password_len = pwlen,
         .protected_mode_off = o->protected_off, .disabled_commands = o->disabled, .ndisabled_commands = o->ndisabled,
+        .read_only = read_only,
     };
     if (o->tls_listen) {
         ro.tls_host = o->tls_host;
@@ -451,7 +511,7 @@ static int resp_start(const struct serve_opts *o, struct live *lv, const char *p
         ro.tls_key_file = o->tls_key;
         ro.tls_ca_file = o->tls_ca;
     }
-    if (resp_server_start(lv->inst, lv->dbpath, &ro, resp, why, sizeof why) < 0) {
+    if (resp_server_start(inst, dbpath, &ro, resp, why, sizeof why) < 0) {
         say("cannot serve clients on %s: %s", o->listen ? o->listen : o->tls_listen, why);
         return EXIT_FAIL;
     }
@@ -480,27 +540,14 @@ static int cmd_serve(int argc, char **argv)
     }
 #endif
 
-    /* Signals go to one thread, which ends the session cleanly. */
-    static sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
-    signal(SIGPIPE, SIG_IGN);
-    pthread_t sigthread;
-    if (pthread_create(&sigthread, NULL, signal_main, &set) != 0) {
-        say("cannot start the signal thread");
-        return EXIT_FAIL;
-    }
-    pthread_detach(sigthread);
+    if (start_signal_thread() != 0) return EXIT_FAIL;
 
 #ifdef JETFS_HAVE_RESP
     struct resp_server *resp = NULL;
 #endif
     if ((rc = open_instance(&o, &lv)) != 0) goto out;
 #ifdef JETFS_HAVE_RESP
-    if ((o.listen || o.tls_listen) && (rc = resp_start(&o, &lv, pw, pwlen, &resp)) != 0) goto out;
+    if ((o.listen || o.tls_listen) && (rc = resp_start(&o, lv.inst, lv.dbpath, false, pw, pwlen, &resp)) != 0) goto out;
     resp_password_free(pw, pwlen); /* the server keeps only its digest */
     pw = NULL;
 #else
@@ -556,6 +603,165 @@ out:
         JET_ERR err = JetTerm(lv.inst);
         if (err < 0) rc = jet_fail("shutting the instance down", err);
         else say("instance shut down cleanly");
+    }
+    return rc;
+}
+
+/* ---- browse ---- */
+
+struct browse_opts {
+    struct serve_opts resp; /* the Redis port's options (resp_option) */
+    const char *mount;
+    const char *sets[64];
+    int nsets;
+    unsigned long stop_gen;
+    unsigned long long stop_us;
+    uint64_t overlay_memory;
+    bool debug;
+};
+
+static int parse_browse(int argc, char **argv, struct browse_opts *o)
+{
+    static const struct option longopts[] = {
+        {"stop-gen", required_argument, NULL, 'G'}, {"stop-time", required_argument, NULL, 'S'},
+        {"overlay-memory", required_argument, NULL, 'O'}, {"debug", no_argument, NULL, 'd'},
+        {"help", no_argument, NULL, 'h'},
+        RESP_LONGOPTS,
+        {NULL, 0, NULL, 0},
+    };
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        int r = resp_option(c, &o->resp);
+        if (r == 0) continue;
+        if (r != 1) return r;
+        switch (c) {
+        case 'G':
+            if (stop_point_gen(optarg, &o->stop_gen) < 0 || !o->stop_gen) {
+                fprintf(stderr, "jetfs browse: --stop-gen: '%s' is not a log generation\n", optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case 'S':
+            if (stop_point_time(optarg, &o->stop_us) < 0 || !o->stop_us) {
+                fprintf(stderr, "jetfs browse: --stop-time: '%s' is not a time in seconds since the epoch\n", optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case 'O':
+            if (parse_size(optarg, &o->overlay_memory) < 0 || !o->overlay_memory) {
+                fprintf(stderr, "jetfs browse: --overlay-memory: '%s' is not a size (like 256M or 1G)\n", optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case 'd': o->debug = true; break;
+        case 'h': usage(0); return HELP_SHOWN;
+        default: return usage(EXIT_USAGE);
+        }
+    }
+    if (o->stop_gen && o->stop_us) {
+        fprintf(stderr, "jetfs browse: give --stop-gen or --stop-time, not both\n");
+        return EXIT_USAGE;
+    }
+    if (argc - optind < 2 || argc - optind > 65) {
+        fprintf(stderr, "jetfs browse: expected MOUNT and one to 64 backup sets\n");
+        return usage(EXIT_USAGE);
+    }
+    o->mount = argv[optind];
+    for (int i = optind + 1; i < argc; i++) o->sets[o->nsets++] = argv[i];
+    return resp_options_done(&o->resp, "browse");
+}
+
+/* status's numbers, for the mount. */
+static JET_ERR browse_info(void *arg, JET_BROWSEINFO *info)
+{
+    info->cbStruct = sizeof *info;
+    return JetBrowseGetInfo(arg, info);
+}
+
+static int cmd_browse(int argc, char **argv)
+{
+    struct browse_opts o = {0};
+    JET_BROWSE *br = NULL;
+    int rc = parse_browse(argc, argv, &o);
+    if (rc == HELP_SHOWN) return EXIT_SUCCESS;
+    if (rc) return rc;
+#ifdef JETFS_HAVE_RESP
+    struct resp_server *resp = NULL;
+    char *pw = NULL;
+    size_t pwlen = 0;
+    if ((rc = resp_preflight(&o.resp, &pw, &pwlen)) != 0) goto out;
+#else
+    if (o.resp.listen || o.resp.tls_listen) {
+        say("--listen: this build has no client protocol");
+        return EXIT_FAIL;
+    }
+#endif
+    if (start_signal_thread() != 0) {
+        rc = EXIT_FAIL;
+        goto out;
+    }
+    /* The same checks as restore, then the replay into the overlay: a
+     * set refused is said with restore's message, and nothing is mounted. */
+    say("checking %d backup set(s) and replaying their logs%s", o.nsets,
+        o.stop_gen || o.stop_us ? " to the stop point" : "");
+    JET_BROWSEOPTS bo = {.cbStruct = sizeof bo, .cbOverlayMemory = o.overlay_memory};
+    JET_ERR err = JetBrowseSets(o.sets, o.nsets, o.stop_gen, o.stop_us, &bo, &br);
+    if (err < 0) {
+        br = NULL;
+        rc = jet_fail("browse refused", err);
+        goto out;
+    }
+    JET_BROWSEINFO info = {.cbStruct = sizeof info};
+    if ((err = JetBrowseGetInfo(br, &info)) < 0) {
+        rc = jet_fail("reading the browse's state", err);
+        goto out;
+    }
+    JET_INSTANCE inst = JetBrowseInstance(br);
+#ifdef JETFS_HAVE_RESP
+    if ((o.resp.listen || o.resp.tls_listen) &&
+        (rc = resp_start(&o.resp, inst, info.szDatabase, true, pw, pwlen, &resp)) != 0)
+        goto out;
+    resp_password_free(pw, pwlen); /* the server keeps only its digest */
+    pw = NULL;
+#endif
+    struct jetfs_browse_options fo = {
+        .mountpoint = o.mount, .database = info.szDatabase, .us_point = info.usPoint, .sets = o.sets,
+        .nsets = o.nsets, .info = browse_info, .info_arg = br, .debug = o.debug, .log = session_event,
+    };
+    struct jetfs_browse *b = NULL;
+    char why[1024];
+    pthread_mutex_lock(&srv.mu);
+    bool stop = srv.shutting_down;
+    pthread_mutex_unlock(&srv.mu);
+    if (stop) goto out;
+    if (jetfs_browse_mount(inst, &fo, &b, why, sizeof why) < 0) {
+        say("%s", why);
+        rc = EXIT_FAIL;
+        goto out;
+    }
+    pthread_mutex_lock(&srv.mu);
+    srv.browse = b;
+    stop = srv.shutting_down;
+    if (stop) jetfs_browse_unmount(b);
+    pthread_mutex_unlock(&srv.mu);
+    if (!stop) notify_ready("%s mounted: %d set(s) as of generation %lu", o.mount, o.nsets, info.genHigh);
+    jetfs_browse_wait(b);
+    pthread_mutex_lock(&srv.mu);
+    srv.browse = NULL;
+    pthread_mutex_unlock(&srv.mu);
+    jetfs_browse_free(b); /* ends its sessions: before JetBrowseClose */
+    say("unmounted %s", o.mount);
+out:
+    notify_stopping();
+#ifdef JETFS_HAVE_RESP
+    if (resp) resp_server_stop(resp);
+    resp_password_free(pw, pwlen);
+#endif
+    if (br) {
+        /* The overlay and the scratch directory go; the sets stay as they were. */
+        err = JetBrowseClose(br);
+        if (err < 0) rc = jet_fail("closing the browse", err);
     }
     return rc;
 }
@@ -629,6 +835,7 @@ int main(int argc, char **argv)
     if (argc < 2) return usage(EXIT_USAGE);
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) return usage(0);
     if (!strcmp(argv[1], "serve")) return cmd_serve(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "browse")) return cmd_browse(argc - 1, argv + 1);
     if (!strcmp(argv[1], "end")) return cmd_end(argc - 1, argv + 1);
     if (!strcmp(argv[1], "status")) {
         if (argc != 3 || argv[2][0] == '-') return usage(argc == 3 && !strcmp(argv[2], "--help") ? 0 : EXIT_USAGE);

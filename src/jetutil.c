@@ -28,6 +28,7 @@
 #include <jansson.h>
 
 #include "instance_dir.h"
+#include "stop_point.h"
 #include "jet.h"
 #include "jet_inspect.h"
 
@@ -762,14 +763,14 @@ static int cmd_export(int argc, char **argv)
     unsigned long long stop_us = 0;
     struct export_filter f = {0};
     for (int i = 1; i < argc; i++) {
-        char *end = NULL;
         if (!strcmp(argv[i], "--table") && i + 1 < argc) f.table = argv[++i];
         else if (!strcmp(argv[i], "--prefix") && i + 1 < argc) f.prefix = argv[++i], f.prefix_len = strlen(f.prefix);
-        else if (!strcmp(argv[i], "--stop-gen") && i + 1 < argc) stop_gen = strtoul(argv[++i], &end, 0);
-        else if (!strcmp(argv[i], "--stop-time") && i + 1 < argc) stop_us = strtoull(argv[++i], &end, 10) * 1000000ull;
-        else if (argv[i][0] != '-' && ndirs < 64) dirs[ndirs++] = argv[i];
+        else if (!strcmp(argv[i], "--stop-gen") && i + 1 < argc) {
+            if (stop_point_gen(argv[++i], &stop_gen) < 0) return usage("export", EXPORT_USAGE, EXIT_USAGE);
+        } else if (!strcmp(argv[i], "--stop-time") && i + 1 < argc) {
+            if (stop_point_time(argv[++i], &stop_us) < 0) return usage("export", EXPORT_USAGE, EXIT_USAGE);
+        } else if (argv[i][0] != '-' && ndirs < 64) dirs[ndirs++] = argv[i];
         else return usage("export", EXPORT_USAGE, EXIT_USAGE);
-        if (end && *end) return usage("export", EXPORT_USAGE, EXIT_USAGE);
     }
     if (!ndirs) return usage("export", EXPORT_USAGE, EXIT_USAGE);
     if (f.prefix && !f.prefix_len) f.prefix = NULL;
@@ -828,14 +829,13 @@ static int parse_sets(int argc, char **argv, const char **to, const char **sets,
 {
     *nsets = 0;
     for (int i = 1; i < argc; i++) {
-        char *end = NULL;
         if (want_to && !strcmp(argv[i], "--to") && i + 1 < argc) *to = argv[++i];
-        else if (want_to && !strcmp(argv[i], "--stop-gen") && i + 1 < argc) *stop_gen = strtoul(argv[++i], &end, 0);
-        else if (want_to && !strcmp(argv[i], "--stop-time") && i + 1 < argc)
-            *stop_us = strtoull(argv[++i], &end, 10) * 1000000ull;
-        else if (argv[i][0] != '-' && *nsets < 64) sets[(*nsets)++] = argv[i];
+        else if (want_to && !strcmp(argv[i], "--stop-gen") && i + 1 < argc) {
+            if (stop_point_gen(argv[++i], stop_gen) < 0) return -1;
+        } else if (want_to && !strcmp(argv[i], "--stop-time") && i + 1 < argc) {
+            if (stop_point_time(argv[++i], stop_us) < 0) return -1;
+        } else if (argv[i][0] != '-' && *nsets < 64) sets[(*nsets)++] = argv[i];
         else return -1;
-        if (end && *end) return -1;
     }
     if (!*nsets) return -1;
     /* Without a manifest a set's files are checked only against each
