@@ -212,6 +212,11 @@ static JET_ERR external_restore(char *szCheckpointFilePath, char *szLogPath, JET
                          stop_gen, rm->gen_high);
         goto out;
     }
+    if (stop_gen && stop_gen > high) {
+        err = jet_report(JET_errInvalidParameter,
+                         "restore: cannot stop at generation %lu: the logs given end at generation %u", stop_gen, high);
+        goto out;
+    }
     /* 2. The logs: present, one stream, chained (checked where they are). */
     if ((err = check_logs(szBackupLogPath, base, low, high, rm->log_signature)) < 0) goto out;
     /* 3. Into the target log directory. */

@@ -216,6 +216,16 @@ static void test_browse_equals_restore_for_every_prefix_and_stop(void)
             free(b);
         }
     }
+    /* A stop past the sets' last generation is refused by both, saying where the logs end. */
+    unsigned long lo, hi;
+    generations_of(sets[2], &lo, &hi);
+    JET_BROWSEOPTS o = {sizeof o, 0, tmp, NULL};
+    JET_BROWSE *b = NULL;
+    char rdir[1300];
+    snprintf(rdir, sizeof rdir, "%s/past-end", tmp);
+    TU_CHECK_ERR(JetRestoreSets(sv, 3, rdir, hi + 3, 0), JET_errInvalidParameter);
+    TU_CHECK_ERR(JetBrowseSets(sv, 3, hi + 3, 0, &o, &b), JET_errInvalidParameter);
+    CU_ASSERT_PTR_NOT_NULL(strstr(JetGetLastErrorDetail(), "end at generation"));
     testvfs_uninstall();
     fprintf(stderr, "%d browses compared with their restores\n", compared);
     fprintf(stderr, "%d distinct states\n", ndistinct);
