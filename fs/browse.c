@@ -17,6 +17,15 @@
  *    kernel for a day, keep_cache on every open, cache_readdir on every
  *    directory: nothing can change under the cache while the mount lasts,
  *    and each mount is a new connection, so nothing outlives it.
+ *  - So a listing can hand the kernel each key's entry and attributes
+ *    (readdirplus, always: the cursor that walks the keys has each value's
+ *    size for nothing), and `find | xargs cat` sends no LOOKUP; and the
+ *    first open of a key can push its value into the page cache
+ *    (fuse_lowlevel_notify_store) before it returns, so the read that
+ *    follows sends no READ.  A key read by cat then costs one synchronous
+ *    round trip (OPEN; RELEASE is asynchronous) instead of four (LOOKUP,
+ *    OPEN, READ, RELEASE): on the bench's 52,000 keys of 4,000 bytes,
+ *    12.8 s -> 6 s, 0.36x -> about 0.6x-0.7x of export.
  *  - A table's listing has stable offsets for free: entry i (0 ".", 1
  *    "..", then the keys in key order) has offset i + 1.  A directory
  *    handle keeps the keys of its last reply (struct br_dir), so a
@@ -27,11 +36,21 @@
  *
  * Inode numbers of key files: XXH64 of the key, seeded with the table's
  * index, with bit 63 set (so never a fixed inode).  The node map holds
- * only the keys the kernel holds -- lookup counts, dropped at forget -- so
- * it is bounded by the kernel's dentry cache, not by the table.  Two held
- * keys whose hashes collide: the later one takes the next free number (a
- * probe), so a node id always names one key while it is held.  readdir's
- * d_ino is the unprobed hash (readdir creates no node).
+ * only the keys the kernel holds -- lookup counts, from lookup and from
+ * each readdirplus entry, dropped at forget -- so it is bounded by the
+ * kernel's inode cache, not by the table; its buckets double as it grows.
+ * A node keeps its value's size, learnt with the entry, so getattr needs
+ * no descent and open reads the value in one.  The price of readdirplus:
+ * every listed key becomes a kernel inode and a node until the kernel
+ * forgets it under memory pressure.  A find over 1,000,000 keys (100-byte
+ * values) leaves jetfs browse at about 150 MB RSS (99 MB with plain
+ * readdir: the rest is the engine's page cache), the kernel with about
+ * 1 KB per key (fuse_inode + dentry slabs, reclaimable), and lists in
+ * about 4x the time of plain readdir -- paid back as soon as the keys are
+ * opened or stat'ed.  Two held keys whose hashes collide: the later one
+ * takes the next free number (a probe), so a node id always names one key
+ * while it is held.  A plain readdir's d_ino (a kernel without
+ * readdirplus) is the unprobed hash: it creates no node.
  *
  * Sessions: JET sessions are not for concurrent use, so a request takes
  * one from the pool (created on demand, up to one per loop thread that
@@ -42,6 +61,9 @@
  * Files: an open reads the whole value once (JetRetrieveKV has no offset,
  * and the value cannot change), reads are served from that copy, and the
  * release frees it -- after the last reply written from it (br_file).
+ * The first open of a node also stores a value of up to BR_STORE_MAX in
+ * the page cache (see op_open for why only the first: a store waits on
+ * locked pages, so it must never wait for a READ of the same file).
  * status is built at open and served with direct I/O (its size is 0 to
  * stat: it is known only once built).
  *
@@ -89,6 +111,7 @@
 #define BR_INO_TABLE0 16u
 #define BR_INO_KEY (1ull << 63)
 #define BR_CACHE 86400.0
+#define BR_STORE_MAX (128u * 1024) /* values pushed to the page cache at open, at most */
 #define BR_NODE_BUCKETS0 (1u << 12) /* the node map's first size; it doubles */
 #define ERR_LOG_PER_SECOND 10
 #define WHAT_MAX (2 * JK_NAME_MAX + 64) /* "reading <table>/<key>" */
@@ -100,6 +123,7 @@ struct br_node {
     uint64_t size;   /* the value's, learnt with the entry: open reads it in one descent */
     uint32_t table;
     uint8_t cb;
+    bool stored;     /* its value was pushed into the kernel's page cache (op_open) */
     uint8_t key[]; /* cb bytes: a held node costs its key, not JET_cbKeyMost */
 };
 
@@ -415,6 +439,7 @@ static uint64_t node_ref(struct jetfs_browse *b, uint32_t table, const uint8_t *
         n->ino = ino;
         n->nlookup = 1;
         n->size = size;
+        n->stored = false;
         n->table = table;
         n->cb = (uint8_t)cb;
         memcpy(n->key, key, cb);
@@ -443,6 +468,17 @@ static bool node_get(struct jetfs_browse *b, uint64_t ino, uint32_t *ptable, uin
     }
     pthread_mutex_unlock(&b->nodes_mu);
     return n != NULL;
+}
+
+/* True for the first caller only, per node held: who pushes its value. */
+static bool node_claim_store(struct jetfs_browse *b, uint64_t ino)
+{
+    pthread_mutex_lock(&b->nodes_mu);
+    struct br_node *n = node_find_locked(b, ino);
+    bool first = n && !n->stored;
+    if (first) n->stored = true;
+    pthread_mutex_unlock(&b->nodes_mu);
+    return first;
 }
 
 static void node_forget(struct jetfs_browse *b, uint64_t ino, uint64_t nlookup)
@@ -962,6 +998,19 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     } else if (ino & BR_INO_KEY) {
         e = load_value(b, ino, f);
         fi->keep_cache = 1;
+        /* Push the value into the page cache before the open returns, so
+         * the reader's read is answered by the kernel, with no READ round
+         * trip.  Only at the node's first open: no read of it can be
+         * waiting then (one would hold the page locked, and the store
+         * would wait for another loop thread to answer it), and keep_cache
+         * keeps the pages for later opens.  A failed store costs nothing
+         * but that: the reads come as READ, answered from f. */
+        if (!e && f->size && f->size <= BR_STORE_MAX && node_claim_store(b, ino)) {
+            struct fuse_bufvec bv = FUSE_BUFVEC_INIT(f->size);
+            bv.buf[0].mem = f->data;
+            int rc = fuse_lowlevel_notify_store(b->se, ino, 0, &bv, 0);
+            if (rc < 0 && rc != -ENOSYS) br_log(b, "storing a value in the page cache: %s", strerror(-rc));
+        }
     } else {
         e = ENOENT;
     }
