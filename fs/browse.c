@@ -1000,11 +1000,13 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         fi->keep_cache = 1;
         /* Push the value into the page cache before the open returns, so
          * the reader's read is answered by the kernel, with no READ round
-         * trip.  Only at the node's first open: no read of it can be
-         * waiting then (one would hold the page locked, and the store
-         * would wait for another loop thread to answer it), and keep_cache
-         * keeps the pages for later opens.  A failed store costs nothing
-         * but that: the reads come as READ, answered from f. */
+         * trip.  Only at the node's first open, and keep_cache keeps the
+         * pages for later opens.  A store waits on a page locked for a
+         * READ: at the first open none of this file can be pending, save
+         * one from a second open that raced past this one and answered
+         * first -- that READ needs no lock of ours, and another loop
+         * thread answers it (the loop starts one if none is idle).  A
+         * failed store costs nothing but the READ: answered from f. */
         if (!e && f->size && f->size <= BR_STORE_MAX && node_claim_store(b, ino)) {
             struct fuse_bufvec bv = FUSE_BUFVEC_INIT(f->size);
             bv.buf[0].mem = f->data;
