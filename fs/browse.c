@@ -24,8 +24,10 @@
  *    (fuse_lowlevel_notify_store) before it returns, so the read that
  *    follows sends no READ.  A key read by cat then costs one synchronous
  *    round trip (OPEN; RELEASE is asynchronous) instead of four (LOOKUP,
- *    OPEN, READ, RELEASE): on the bench's 52,000 keys of 4,000 bytes,
- *    12.8 s -> 6 s, 0.36x -> about 0.6x-0.7x of export.
+ *    OPEN, READ, RELEASE).  bench/browsebench.sh, cat of every key vs
+ *    export of a restored copy: 400 MB set (52,000 keys of 4,000 bytes)
+ *    9.2 s -> 6.1 s, 0.42x -> 0.69x; 2 GB set 44.5 s -> 28.8 s, 0.44x ->
+ *    0.75x (medians of 3, one 2-core machine).
  *  - A table's listing has stable offsets for free: entry i (0 ".", 1
  *    "..", then the keys in key order) has offset i + 1.  A directory
  *    handle keeps the keys of its last reply (struct br_dir), so a
@@ -43,11 +45,11 @@
  * no descent and open reads the value in one.  The price of readdirplus:
  * every listed key becomes a kernel inode and a node until the kernel
  * forgets it under memory pressure.  A find over 1,000,000 keys (100-byte
- * values) leaves jetfs browse at about 150 MB RSS (99 MB with plain
- * readdir: the rest is the engine's page cache), the kernel with about
- * 1 KB per key (fuse_inode + dentry slabs, reclaimable), and lists in
- * about 4x the time of plain readdir -- paid back as soon as the keys are
- * opened or stat'ed.  Two held keys whose hashes collide: the later one
+ * values) leaves jetfs browse at 145 MB RSS (94 MB with plain readdir: the
+ * rest is the engine's page cache), the kernel with about 1.1 KB a key
+ * (fuse_inode and dentry slabs, reclaimable), and takes 12.8 s instead of
+ * 3.9 s -- paid back as soon as the keys are opened or stat'ed (a LOOKUP
+ * round trip each otherwise).  Two held keys whose hashes collide: the later one
  * takes the next free number (a probe), so a node id always names one key
  * while it is held.  A plain readdir's d_ino (a kernel without
  * readdirplus) is the unprobed hash: it creates no node.
