@@ -13,7 +13,11 @@
  *  - a table of 200,000 keys listed whole and in order through small
  *    getdents64 buffers, and again after a seek back;
  *  - a damaged page: EIO for the keys on it, logged with the engine's
- *    detail, and never other bytes than the value's.
+ *    detail, and never other bytes than the value's;
+ *  - values of sizes around the page size and the page-cache store's
+ *    limit: whole and exact after a listing (readdirplus: the listing
+ *    alone holds their nodes and gives their sizes), at first opens that
+ *    race each other, at later opens, with pread and mmap.
  *
  * Without /dev/fuse the test is skipped (77), unless CI is set: then it
  * fails.  SEED=... repeats the random values.
@@ -26,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -643,6 +648,111 @@ static void test_browse_damaged_page_is_eio_never_data(void)
     JetTerm(inst);
 }
 
+struct racer {
+    const char *path;
+    const uint8_t *val;
+    size_t cbval;
+    pthread_barrier_t *go;
+    int bad;
+};
+
+static void *racer_main(void *arg)
+{
+    struct racer *r = arg;
+    pthread_barrier_wait(r->go);
+    size_t got = 0;
+    int err = 0;
+    uint8_t *v = read_file(r->path, &got, &err);
+    r->bad = !v || got != r->cbval || memcmp(v, r->val, got) != 0;
+    if (r->bad) fprintf(stderr, "racing read of %s: %zu bytes of %zu, err %d\n", r->path, got, r->cbval, err);
+    free(v);
+    return NULL;
+}
+
+/* Values are whole whether the first open pushed them into the page cache
+ * (up to 128 KiB) or reads come as READ requests (larger ones, or pages
+ * the kernel dropped), whichever open comes first. */
+static void test_browse_values_of_every_size_read_whole(void)
+{
+    char root[4096], dbpath[4200], mnt[4200], path[8192];
+    snprintf(root, sizeof root, "%s", tu_scratch_dir("browse_sizes"));
+    snprintf(mnt, sizeof mnt, "%s/mnt", root);
+    snprintf(dbpath, sizeof dbpath, "%s/jetfs.db", root);
+    mkdir(mnt, 0700);
+    uint64_t seed = tu_seed("browse_sizes");
+    static const size_t sizes[] = {1, 4095, 4096, 4097, 10000, 131071, 131072, 131073, 300000};
+    enum { NS = sizeof sizes / sizeof sizes[0], NRACE = 4 };
+    uint8_t *vals[NS];
+    JET_INSTANCE inst;
+    JET_SESID s;
+    JET_DBID db;
+    JET_TABLEID t;
+    CU_ASSERT_EQUAL_FATAL(tu_open("browse_sizes", root, (struct tu_params){0}, dbpath, 1, &inst, &s, &db, &t), 0);
+    for (int i = 0; i < NS; i++) {
+        char key[32];
+        int cb = snprintf(key, sizeof key, "v%07zu", sizes[i]);
+        vals[i] = malloc(sizes[i]);
+        for (size_t j = 0; j < sizes[i]; j++) vals[i][j] = (uint8_t)tu_rand(&seed);
+        CU_ASSERT_EQUAL_FATAL(JetPutKV(s, t, key, (unsigned long)cb, vals[i], (unsigned long)sizes[i], 0), 0);
+    }
+    struct jetfs_browse *b = mount_browse(inst, dbpath, mnt);
+
+    /* The listing alone: every entry comes with its node and its size. */
+    snprintf(path, sizeof path, "%s/tables/t", mnt);
+    DIR *d = opendir(path);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(d);
+    int listed = 0;
+    for (struct dirent *de; (de = readdir(d));) listed += de->d_name[0] != '.';
+    closedir(d);
+    CU_ASSERT_EQUAL(listed, NS);
+    long held = status_number(mnt, "key_nodes_held");
+    fprintf(stderr, "key nodes held after listing %d keys: %ld\n", listed, held);
+    CU_ASSERT(held >= NS);
+
+    for (int i = 0; i < NS; i++) {
+        snprintf(path, sizeof path, "%s/tables/t/v%07zu", mnt, sizes[i]);
+        struct stat st;
+        CU_ASSERT_EQUAL(stat(path, &st), 0);
+        CU_ASSERT_EQUAL((size_t)st.st_size, sizes[i]);
+        /* First opens racing: one stores, the others may READ meanwhile. */
+        pthread_barrier_t go;
+        pthread_barrier_init(&go, NULL, NRACE);
+        struct racer rc[NRACE];
+        pthread_t th[NRACE];
+        for (int k = 0; k < NRACE; k++) {
+            rc[k] = (struct racer){.path = path, .val = vals[i], .cbval = sizes[i], .go = &go};
+            CU_ASSERT_EQUAL_FATAL(pthread_create(&th[k], NULL, racer_main, &rc[k]), 0);
+        }
+        for (int k = 0; k < NRACE; k++) {
+            pthread_join(th[k], NULL);
+            CU_ASSERT_EQUAL(rc[k].bad, 0);
+        }
+        pthread_barrier_destroy(&go);
+        /* A later open, its tail with pread, and the whole through mmap. */
+        size_t got = 0;
+        int err = 0;
+        uint8_t *v = read_file(path, &got, &err);
+        CU_ASSERT(v && got == sizes[i] && !memcmp(v, vals[i], got));
+        free(v);
+        int fd = open(path, O_RDONLY);
+        CU_ASSERT_FATAL(fd >= 0);
+        uint8_t tail[64];
+        size_t cbt = sizes[i] < sizeof tail ? sizes[i] : sizeof tail;
+        CU_ASSERT_EQUAL(pread(fd, tail, cbt, (off_t)(sizes[i] - cbt)), (ssize_t)cbt);
+        CU_ASSERT(!memcmp(tail, vals[i] + sizes[i] - cbt, cbt));
+        void *m = mmap(NULL, sizes[i], PROT_READ, MAP_PRIVATE, fd, 0);
+        CU_ASSERT_FATAL(m != MAP_FAILED);
+        CU_ASSERT(!memcmp(m, vals[i], sizes[i]));
+        munmap(m, sizes[i]);
+        close(fd);
+    }
+    CU_ASSERT_EQUAL(status_number(mnt, "eio_answers"), 0);
+    unmount_browse(b);
+    for (int i = 0; i < NS; i++) free(vals[i]);
+    JetEndSession(s, 0);
+    CU_ASSERT_EQUAL(JetTerm(inst), 0);
+}
+
 int main(void)
 {
     if (access("/dev/fuse", R_OK | W_OK) != 0) {
@@ -658,5 +768,6 @@ int main(void)
     CU_add_test(s, "keys of any bytes are files of their values", test_browse_keys_of_any_bytes_are_files_of_their_values);
     CU_add_test(s, "a table of 200,000 keys lists whole, in order", test_browse_lists_a_large_table_in_order);
     CU_add_test(s, "a damaged page is EIO, never data", test_browse_damaged_page_is_eio_never_data);
+    CU_add_test(s, "values of every size read whole", test_browse_values_of_every_size_read_whole);
     return tu_run();
 }
