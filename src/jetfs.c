@@ -701,6 +701,19 @@ static int cmd_browse(int argc, char **argv)
         rc = EXIT_FAIL;
         goto out;
     }
+    /* A mount point that cannot be used is said before the replay, which
+     * may take a while (the mount checks it again, fully). */
+    struct stat mst;
+    if (stat(o.mount, &mst) != 0) {
+        say("mount point %s: %s", o.mount, strerror(errno));
+        rc = EXIT_FAIL;
+        goto out;
+    }
+    if (!S_ISDIR(mst.st_mode)) {
+        say("mount point %s is not a directory", o.mount);
+        rc = EXIT_FAIL;
+        goto out;
+    }
     /* The same checks as restore, then the replay into the overlay: a
      * set refused is said with restore's message, and nothing is mounted. */
     say("checking %d backup set(s) and replaying their logs%s", o.nsets,

@@ -287,6 +287,10 @@ cp -r "$S/s2" "$TMP/s2_gap"; GAP=$(printf 'edb%08X.log' "$LO2"); rm "$TMP/s2_gap
 refused missing_gen "$GAP" "$S/s0" "$S/s1" "$TMP/s2_gap"
 refused inc_alone "s1" "$S/s1"
 refused gap_in_chain "s2" "$S/s0" "$S/s2"
+# A mount point that cannot be used is said at once, before the checks and the replay.
+rc=0; "$F" browse "$TMP/no/such/dir" "$S/s0" "$S/s1" > "$TMP/nomp.out" 2>&1 || rc=$?
+[ $rc -ne 0 ] && grep -q "mount point $TMP/no/such/dir: No such file or directory" "$TMP/nomp.out" &&
+  ! grep -q "replaying" "$TMP/nomp.out" || fail "a missing mount point: exit $rc: $(cat "$TMP/nomp.out")"
 
 # ---- --listen: the read-only Redis protocol over the same state ----
 P2=$(free_port)
