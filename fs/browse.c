@@ -570,11 +570,7 @@ static struct jetfs_browse *br_of(fuse_req_t req) { return fuse_req_userdata(req
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
     (void)userdata;
-    conn->max_write = MAX_REQUEST;
-    conn->max_readahead = MAX_REQUEST;
-    if (conn->capable & FUSE_CAP_ASYNC_READ) conn->want |= FUSE_CAP_ASYNC_READ;
-    /* Nothing changes while mounted: the kernel never needs to revalidate. */
-    conn->want &= ~(unsigned)FUSE_CAP_AUTO_INVAL_DATA;
+    erofs_conn_init(conn, MAX_REQUEST);
     /* readdirplus on every listing (not the kernel's "auto" guess, which
      * falls back to plain readdir once it sees no lookups between two
      * replies): find | xargs cat then costs no LOOKUP per key, and the

@@ -66,3 +66,11 @@ void erofs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off
     (void)ino, (void)mode, (void)offset, (void)length, (void)fi;
     fuse_reply_err(req, EROFS);
 }
+
+void erofs_conn_init(struct fuse_conn_info *conn, unsigned max_request)
+{
+    conn->max_write = max_request;
+    conn->max_readahead = max_request;
+    if (conn->capable & FUSE_CAP_ASYNC_READ) conn->want |= FUSE_CAP_ASYNC_READ;
+    conn->want &= ~(unsigned)FUSE_CAP_AUTO_INVAL_DATA;
+}

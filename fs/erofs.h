@@ -1,8 +1,8 @@
 /*
- * erofs.h -- the requests a read-only tree refuses, shared by the backup
- * view's request table (fuse_glue.c) and the browse mount's (browse.c):
- * every one that would change the tree answers EROFS, whatever it names.
- * Pure: no state, no locks.
+ * erofs.h -- what the two read-only trees share, the backup view's
+ * request table (fuse_glue.c) and the browse mount's (browse.c): every
+ * request that would change the tree answers EROFS, whatever it names, and
+ * the connection is set up the same way for one.  Pure: no state, no locks.
  */
 #ifndef JETFS_EROFS_H
 #define JETFS_EROFS_H
@@ -22,6 +22,12 @@ void erofs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, o
 void erofs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value, size_t size, int flags);
 void erofs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
 void erofs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length, struct fuse_file_info *fi);
+
+/* The init settings of a tree whose attributes and data never change
+ * while mounted: requests of up to max_request bytes (max_write also sets
+ * the largest read), as much readahead, asynchronous reads, and no
+ * revalidation of cached data. */
+void erofs_conn_init(struct fuse_conn_info *conn, unsigned max_request);
 
 /* The members of a struct fuse_lowlevel_ops that refuse. */
 #define JETFS_EROFS_OPS                                                                                          \

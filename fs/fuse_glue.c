@@ -101,12 +101,7 @@ static double attr_timeout(uint64_t ino) { return ino == JV_INO_STATUS ? 0.0 : C
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
     (void)userdata;
-    /* max_write also sets max_pages, the size of the largest read. */
-    conn->max_write = MAX_REQUEST;
-    conn->max_readahead = MAX_REQUEST;
-    if (conn->capable & FUSE_CAP_ASYNC_READ) conn->want |= FUSE_CAP_ASYNC_READ;
-    /* Attributes never change within a session: no invalidation needed. */
-    conn->want &= ~(unsigned)FUSE_CAP_AUTO_INVAL_DATA;
+    erofs_conn_init(conn, MAX_REQUEST);
 }
 
 static bool is_kind_dir(fuse_ino_t ino) { return ino >= JV_INO_KIND && ino < JV_INO_KIND + JV_NKINDS; }
