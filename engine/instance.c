@@ -171,7 +171,8 @@ static struct jet_instance *instance_new(const char *name)
     snprintf(inst->name, sizeof inst->name, "%s", name ? name : "");
     inst->p = *defaults();
     pthread_mutex_init(&inst->mu, NULL);
-    pthread_mutex_init(&inst->write_lock, NULL);
+    pthread_mutex_init(&inst->writer_mu, NULL);
+    pthread_cond_init(&inst->writer_cv, NULL);
     pthread_mutex_init(&inst->ckpt_mu, NULL);
     pthread_mutex_init(&inst->backup_mu, NULL);
     pthread_cond_init(&inst->backup_cv, NULL);
@@ -190,7 +191,8 @@ static struct jet_instance *instance_new(const char *name)
 static void instance_free(struct jet_instance *inst)
 {
     pthread_mutex_destroy(&inst->mu);
-    pthread_mutex_destroy(&inst->write_lock);
+    pthread_mutex_destroy(&inst->writer_mu);
+    pthread_cond_destroy(&inst->writer_cv);
     pthread_mutex_destroy(&inst->ckpt_mu);
     pthread_mutex_destroy(&inst->backup_mu);
     pthread_cond_destroy(&inst->backup_cv);

@@ -9,9 +9,12 @@
  * Objects and what protects them:
  *   g_state (instance.c)    global mutex: mode, instance list, handle table
  *   jet_instance.mu         instance state, attached databases, sessions
- *   jet_instance.write_lock one writer transaction at a time (held from
- *                           JetBeginTransaction, or an implicit one, until
- *                           commit/rollback has installed its pages)
+ *   jet_instance.writer     the writer token (txn.c): the one session whose
+ *                           transaction may update, from its begin (or an
+ *                           implicit one's) until commit/rollback.  A session owns it, not
+ *                           a thread (a transaction may change threads);
+ *                           writer_mu guards it and is held only to look
+ *                           at or change it, never across a call
  *   jet_instance.commit_lock rwlock: readers hold it shared for one
  *                           operation so they see a consistent set of pages;
  *                           commit holds it exclusive while it appends its
@@ -79,7 +82,10 @@ struct jet_instance {
     uint64_t log_signature;
     struct cache cache;
     struct db *dbs[JET_MAX_DBS];
-    pthread_mutex_t write_lock;
+    pthread_mutex_t writer_mu;
+    pthread_cond_t writer_cv;  /* signalled when the writer token is released */
+    struct session *writer;    /* under writer_mu: the token's owner, or NULL */
+    pthread_t writer_thread;   /* under writer_mu: the thread of its latest update */
     pthread_rwlock_t commit_lock;
     atomic_int unavailable;
     char failure[640];         /* why it became unavailable (set once, before unavailable) */

@@ -30,7 +30,7 @@ static const char *const rank_names[LK_NRANKS] = {
     [LK_REGISTRY] = "the instance registry (instance.c g.lock)",
     [LK_BACKUP] = "backup_mu",
     [LK_CKPT] = "ckpt_mu",
-    [LK_WRITER] = "write_lock",
+    [LK_WRITER] = "writer_mu (the writer token)",
     [LK_COMMIT] = "commit_lock",
     [LK_INSTANCE] = "instance.mu",
     [LK_CACHE] = "cache.mu",
@@ -83,5 +83,14 @@ void lk_released(const void *lock, enum lk_rank rank, const char *file, int line
 }
 
 int lk_held_count(void) { return nheld; }
+
+void lk_assert_none_held_at(const char *what, const char *file, int line)
+{
+    if (nheld == 0) return;
+    fprintf(stderr, "jet: %s at %s:%d while holding %s (rank %d), taken at %s:%d: it may wait forever\n", what, file,
+            line, rank_name(held[nheld - 1].rank), (int)held[nheld - 1].rank, held[nheld - 1].file,
+            held[nheld - 1].line);
+    abort();
+}
 
 #endif

@@ -1,6 +1,6 @@
 /*
  * lockrank.h -- the engine's locks, taken through wrappers that check their
- * order in checking builds (Debug, RelWithDebInfo, the sanitizer builds),
+ * order in checking builds (Debug, -DJET_CHECK_LOCKS=ON, the sanitizer builds),
  * as ESE's rank* constants do.
  *
  * Every engine lock has a rank: its row in the lock-order table of
@@ -29,7 +29,7 @@
 enum lk_rank {
     LK_BACKUP = 1,   /* jet_instance.backup_mu */
     LK_CKPT,         /* jet_instance.ckpt_mu */
-    LK_WRITER,       /* jet_instance.write_lock */
+    LK_WRITER,       /* jet_instance.writer_mu (the writer token's guard) */
     LK_COMMIT,       /* jet_instance.commit_lock (rwlock) */
     LK_INSTANCE,     /* jet_instance.mu */
     LK_CACHE,        /* cache.mu */
@@ -52,6 +52,10 @@ void lk_acquired(const void *lock, enum lk_rank rank, const char *file, int line
 void lk_released(const void *lock, enum lk_rank rank, const char *file, int line);
 /* How many locks this thread holds (tests). */
 int lk_held_count(void);
+/* Aborts if the thread holds any engine lock: before a wait that another
+ * session ends, which may need any of them. */
+void lk_assert_none_held_at(const char *what, const char *file, int line);
+#define lk_assert_none_held(what) lk_assert_none_held_at((what), __FILE__, __LINE__)
 
 static inline void lk_mutex_lock_at(pthread_mutex_t *m, enum lk_rank r, const char *f, int l)
 {
@@ -96,6 +100,7 @@ static inline void lk_rwunlock_at(pthread_rwlock_t *rw, enum lk_rank r, const ch
 
 #else /* a Release build: the bare calls */
 
+#define lk_assert_none_held(what) ((void)0)
 #define lk_mutex_lock(m, r) pthread_mutex_lock(m)
 #define lk_mutex_timedlock(m, ts, r) pthread_mutex_timedlock((m), (ts))
 #define lk_mutex_unlock(m, r) pthread_mutex_unlock(m)

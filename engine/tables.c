@@ -59,9 +59,11 @@ static JET_ERR op_begin(struct op *op, struct session *s, uint32_t dbidx, bool w
         if (!s->level) {
             if ((err = txn_begin(s, false, true)) < 0) return err;
             op->implicit = true;
+        } else if ((err = txn_writer_acquire(s)) < 0) {
+            return err; /* (a no-op unless the session moved to this thread) */
         }
         if (s->txn.failed) return jet_report(JET_errInvalidParameter, "an update failed in this transaction: roll it back");
-    } else if (!s->holds_write_lock) {
+    } else if (!s->holds_writer) {
         lk_rdlock(&s->inst->commit_lock, LK_COMMIT);
         op->read_locked = true;
     }

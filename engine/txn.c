@@ -12,7 +12,7 @@
  * page (the bytes that differ from the committed version it was copied
  * from) and an LR_COMMIT; with commit_lock exclusive, append them in a single
  * log_append, stamp each page with its record's position, install the pages
- * in the cache; then release the write lock and wait for the log flush
+ * in the cache; then release the writer token and wait for the log flush
  * (unless lazy).  Several committers waiting at once share one fsync.
  *
  * Space: the meta page (pgno 2) holds the next new page number and the head
@@ -39,7 +39,7 @@
 #include "page.h"
 #include "txn.h"
 
-#define WRITE_LOCK_TIMEOUT_S 30
+#define WRITE_WAIT_S 30
 
 static size_t slot_of(uint64_t key, size_t cap) { return (size_t)((key * 0x9E3779B97F4A7C15ull) >> 17) & (cap - 1); }
 
@@ -120,7 +120,7 @@ static JET_ERR pg_get(void *vctx, uint32_t pgno, const uint8_t **ppage)
 {
     struct pager_ctx *ctx = vctx;
     struct session *s = ctx->s;
-    if (s && s->holds_write_lock) {
+    if (s && s->holds_writer) {
         struct txn_page *tp = txn_find(&s->txn, (uint64_t)ctx->dbidx << 32 | pgno);
         if (tp) {
             *ppage = tp->buf->data;
@@ -139,7 +139,7 @@ static void pg_put(void *vctx, uint32_t pgno)
 {
     struct pager_ctx *ctx = vctx;
     struct session *s = ctx->s;
-    if (s->holds_write_lock && txn_find(&s->txn, (uint64_t)ctx->dbidx << 32 | pgno)) return;
+    if (s->holds_writer && txn_find(&s->txn, (uint64_t)ctx->dbidx << 32 | pgno)) return;
     cache_put(&s->inst->cache, ctx->dbidx, pgno);
 }
 
@@ -147,7 +147,7 @@ static JET_ERR pg_get_mut(void *vctx, uint32_t pgno, uint8_t **ppage)
 {
     struct pager_ctx *ctx = vctx;
     struct session *s = ctx->s;
-    if (!s->holds_write_lock || s->readonly) return JET_errInvalidParameter;
+    if (!s->holds_writer || s->readonly) return JET_errInvalidParameter;
     uint64_t key = (uint64_t)ctx->dbidx << 32 | pgno;
     struct txn_page *tp = txn_find(&s->txn, key);
     if (tp) {
@@ -280,16 +280,59 @@ JET_ERR meta_catalog_root(const struct bt_pager *pg, uint32_t *proot)
 
 /* ---- begin / commit / rollback ---- */
 
-static JET_ERR write_lock_acquire(struct jet_instance *inst)
+/*
+ * The writer token.  A session, not a thread, owns it, so a transaction
+ * may begin on one thread and commit on another (jet.h, Threading), which
+ * a mutex held across calls could not allow.  writer_mu is held only to
+ * look at or change the token, never across a call.
+ */
+JET_ERR txn_writer_acquire(struct session *s)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += WRITE_LOCK_TIMEOUT_S;
-    int rc = lk_mutex_timedlock(&inst->write_lock, &ts, LK_WRITER);
-    if (rc == ETIMEDOUT)
-        return jet_report(JET_errWriteConflict, "another session kept the write lock for %d s", WRITE_LOCK_TIMEOUT_S);
-    if (rc != 0) return JET_errOutOfMemory;
-    return JET_errSuccess;
+    struct jet_instance *inst = s->inst;
+    JET_ERR err = JET_errSuccess;
+    pthread_t self = pthread_self();
+    /* Whoever holds the token may need any engine lock to finish: waiting
+     * for it with one held could wait forever. */
+    lk_assert_none_held("waiting for the writer token");
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += WRITE_WAIT_S;
+    lk_mutex_lock(&inst->writer_mu, LK_WRITER);
+    if (inst->writer == s) {
+        inst->writer_thread = self;
+        goto out;
+    }
+    while (inst->writer) {
+        if (pthread_equal(inst->writer_thread, self)) {
+            err = jet_report(JET_errWriteConflict,
+                             "another session of this thread is in a write transaction: commit or roll it back "
+                             "first (a thread cannot wait for itself; jet.h, Threading)");
+            goto out;
+        }
+        int rc = pthread_cond_timedwait(&inst->writer_cv, &inst->writer_mu, &until);
+        if (rc == ETIMEDOUT && inst->writer) {
+            err = jet_report(JET_errWriteConflict, "another session's write transaction lasted more than %d s",
+                             WRITE_WAIT_S);
+            goto out;
+        }
+    }
+    inst->writer = s;
+    inst->writer_thread = self;
+    s->holds_writer = true;
+out:
+    lk_mutex_unlock(&inst->writer_mu, LK_WRITER);
+    return err;
+}
+
+static void writer_release(struct session *s)
+{
+    struct jet_instance *inst = s->inst;
+    if (!s->holds_writer) return;
+    lk_mutex_lock(&inst->writer_mu, LK_WRITER);
+    inst->writer = NULL;
+    s->holds_writer = false;
+    pthread_cond_broadcast(&inst->writer_cv);
+    lk_mutex_unlock(&inst->writer_mu, LK_WRITER);
 }
 
 JET_ERR txn_begin(struct session *s, bool readonly, bool implicit)
@@ -297,32 +340,26 @@ JET_ERR txn_begin(struct session *s, bool readonly, bool implicit)
     struct jet_instance *inst = s->inst;
     s->readonly = readonly;
     s->implicit = implicit;
+    s->txn.limit = inst->cache.capacity / 2;
+    if (s->txn.limit < 16) s->txn.limit = 16;
+    s->level = 1;
     if (!readonly) {
-        JET_ERR err = write_lock_acquire(inst);
-        if (err < 0) return err;
-        s->holds_write_lock = true;
-        s->txn.limit = inst->cache.capacity / 2;
-        if (s->txn.limit < 16) s->txn.limit = 16;
-        JET_ERR e2 = inst_check(inst);
-        if (e2 < 0) {
-            s->holds_write_lock = false;
-            lk_mutex_unlock(&inst->write_lock, LK_WRITER);
-            return e2;
+        JET_ERR err = txn_writer_acquire(s);
+        if (err < 0) {
+            s->level = 0;
+            s->implicit = false;
+            return err;
         }
     }
-    s->level = 1;
     return JET_errSuccess;
 }
 
 /* The end of every transaction, committed or not: drops the private page
- * copies and the write lock. */
+ * copies and the writer token. */
 void txn_release(struct session *s)
 {
     txn_clear(&s->txn);
-    if (s->holds_write_lock) {
-        s->holds_write_lock = false;
-        lk_mutex_unlock(&s->inst->write_lock, LK_WRITER);
-    }
+    writer_release(s);
     s->level = 0;
     s->implicit = false;
     s->readonly = false;
@@ -343,7 +380,7 @@ JET_ERR txn_commit(struct session *s, bool lazy)
     struct txn_page **changed = NULL;
     lsn_t first = 0, end = 0;
 
-    if (!s->holds_write_lock || t->n == 0) {
+    if (!s->holds_writer || t->n == 0) {
         txn_release(s); /* nothing to commit */
         return JET_errSuccess;
     }
@@ -446,7 +483,7 @@ JET_ERR txn_commit(struct session *s, bool lazy)
     }
     s->last_commit_end = end;
     lk_rwunlock(&inst->commit_lock, LK_COMMIT);
-    txn_release(s); /* committed: drops the private references and the write lock */
+    txn_release(s); /* committed: drops the private references and the writer token */
     if (!lazy) {
         err = log_flush(inst->log, end);
         if (err < 0) return inst_fatal(inst, err);
