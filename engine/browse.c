@@ -91,6 +91,7 @@ static JET_ERR open_instance(struct jet_browse *b)
 JET_ERR JetBrowseSets(const char *const *sets, int nsets, unsigned long stop_gen, unsigned long long stop_us,
                       const JET_BROWSEOPTS *opts, JET_BROWSE **pbrowse)
 {
+    jet_report_clear();
     if (!sets || nsets < 1 || !pbrowse || (opts && opts->cbStruct != sizeof *opts)) return JET_errInvalidParameter;
     *pbrowse = NULL;
     struct jet_browse *b = calloc(1, sizeof *b);
@@ -127,6 +128,7 @@ JET_INSTANCE JetBrowseInstance(JET_BROWSE *b) { return b ? b->inst : 0; }
 
 JET_ERR JetBrowseGetInfo(JET_BROWSE *b, JET_BROWSEINFO *info)
 {
+    jet_report_clear();
     if (!b || !info || info->cbStruct != sizeof *info) return JET_errInvalidParameter;
     *info = b->info;
     uint64_t bytes, spilled;

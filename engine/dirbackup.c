@@ -135,8 +135,11 @@ static JET_ERR copy_one(struct dir_backup *b, const char *path, uint8_t *buf)
 out:
     if (fd >= 0) os_close(fd);
     if (opened) {
+        char why[512];
+        snprintf(why, sizeof why, "%s", JetGetLastErrorDetail());
         JET_ERR e2 = JetCloseFileInstance(b->inst, h);
         if (err >= 0) err = e2;
+        else jet_report(err, "%s", why);
     }
     return err;
 }

@@ -191,6 +191,7 @@ static JET_ERR copy_file(const char *from, const char *to)
 JET_ERR JetInspectDiscardAfterDamage(const char *system_path, const char *log_path, const char *base,
                                      JET_INSPECT_DISCARD *out)
 {
+    jet_report_clear();
     struct ckpt_file ck;
     struct log_reader *rd = NULL;
     struct log_record rec;

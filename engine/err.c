@@ -89,6 +89,7 @@ static const struct err_msg messages[] = {
     {JET_errObjectNotFound, "no such table"},
     {JET_errInvalidTableId, "invalid table id"},
     {JET_errRecordNotFound, "key not found"},
+    {JET_errRecordDeleted, "the cursor's current record was deleted: move on to its neighbour"},
     {JET_errNoCurrentRecord, "no current record"},
     {JET_errKeyDuplicate, "key already exists"},
     {JET_errTooManyAttachedDatabases, "too many attached databases"},

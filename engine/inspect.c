@@ -36,6 +36,7 @@ int JetInspectFileKind(const char *path)
 
 JET_ERR JetInspectDatabaseHeader(const char *path, JET_INSPECT_DBHEADER *info)
 {
+    jet_report_clear();
     int fd;
     struct db_header h;
     uint8_t b0[DB_HEADER_BYTES];
@@ -87,6 +88,7 @@ out:
 
 JET_ERR JetInspectLogHeader(const char *path, JET_INSPECT_LOGHEADER *info)
 {
+    jet_report_clear();
     struct log_header h;
     JET_ERR err = log_read_header(path, &h);
     if (err < 0) return err;
@@ -105,6 +107,7 @@ JET_ERR JetInspectLogHeader(const char *path, JET_INSPECT_LOGHEADER *info)
 
 JET_ERR JetInspectCheckpoint(const char *path, JET_INSPECT_CHECKPOINT *info)
 {
+    jet_report_clear();
     struct ckpt_file ck;
     JET_ERR err = ckpt_read(path, &ck);
     if (err < 0) return err;

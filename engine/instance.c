@@ -221,6 +221,7 @@ bool inst_name_exists(const char *name)
 
 JET_ERR JetCreateInstance(JET_INSTANCE *pinstance, const char *szInstanceName)
 {
+    jet_report_clear();
     if (!pinstance) return JET_errInvalidParameter;
     lk_mutex_lock(&g.lock, LK_REGISTRY);
     if (g.mode == MODE_LEGACY) {
@@ -248,6 +249,9 @@ JET_ERR JetCreateInstance(JET_INSTANCE *pinstance, const char *szInstanceName)
 
 static JET_ERR instance_of(JET_INSTANCE h, struct jet_instance **pinst)
 {
+    /* Every call that names a handle starts here or in session_get: the
+     * detail of an earlier call's error is not this call's. */
+    jet_report_clear();
     if (h == 0 || h == JET_instanceNil) {
         lk_mutex_lock(&g.lock, LK_REGISTRY);
         struct jet_instance *l = g.mode == MODE_LEGACY ? g.legacy : NULL;
@@ -267,6 +271,7 @@ static JET_ERR instance_of(JET_INSTANCE h, struct jet_instance **pinst)
 /* For backup.c: the instance-less forms reach the legacy instance only. */
 JET_ERR inst_lookup_for_backup(JET_INSTANCE h, struct jet_instance **pinst)
 {
+    jet_report_clear();
     if (h == 0) {
         lk_mutex_lock(&g.lock, LK_REGISTRY);
         enum run_mode m = g.mode;
@@ -336,6 +341,7 @@ static JET_ERR param_set(struct jet_params *p, unsigned long id, JET_API_PTR l, 
 JET_ERR JetSetSystemParameter(JET_INSTANCE *pinstance, JET_SESID sesid, unsigned long paramid, JET_API_PTR lParam,
                               const char *szParam)
 {
+    jet_report_clear();
     (void)sesid;
     if (!pinstance || *pinstance == 0) {
         lk_mutex_lock(&g.lock, LK_REGISTRY);
@@ -356,6 +362,7 @@ JET_ERR JetSetSystemParameter(JET_INSTANCE *pinstance, JET_SESID sesid, unsigned
 JET_ERR JetGetSystemParameter(JET_INSTANCE instance, JET_SESID sesid, unsigned long paramid, JET_API_PTR *plParam,
                               char *szParam, unsigned long cbMax)
 {
+    jet_report_clear();
     (void)sesid;
     struct jet_params p;
     if (instance == 0 || instance == JET_instanceNil) {
@@ -526,6 +533,7 @@ static JET_ERR rstmap_name(const char *name, char *out, size_t cb)
 
 JET_ERR JetInit3(JET_INSTANCE *pinstance, JET_RSTINFO *prstInfo, JET_GRBIT grbit)
 {
+    jet_report_clear();
     static const JET_LGPOS no_lgpos;
     static const JET_LOGTIME no_logtime;
     struct init_rstmap *map = NULL;
@@ -568,6 +576,7 @@ JET_ERR JetInit(JET_INSTANCE *pinstance) { return init_with(pinstance, NULL); }
 
 static JET_ERR init_with(JET_INSTANCE *pinstance, const struct recovery_opts *opts)
 {
+    jet_report_clear();
     struct jet_instance *inst;
     JET_ERR err;
     if (!pinstance || *pinstance == 0) {
@@ -701,6 +710,7 @@ JET_ERR JetTerm(JET_INSTANCE instance) { return JetTerm2(instance, JET_bitTermCo
 
 JET_ERR session_get(JET_SESID sesid, struct session **ps)
 {
+    jet_report_clear();
     struct session *s = handle_lookup(sesid, HK_SESSION);
     if (!s) return JET_errInvalidSesid;
     *ps = s;
@@ -798,9 +808,15 @@ JET_ERR JetCommitTransaction(JET_SESID sesid, JET_GRBIT grbit)
     if (!s->level) return JET_errNotInTransaction;
     if (atomic_load(&s->inst->unavailable)) {
         txn_rollback(s);
+        tables_end_txn(s, true);
         return JET_errInstanceUnavailable;
     }
-    return txn_commit(s, grbit & JET_bitCommitLazyFlush);
+    lsn_t before = s->last_commit_end;
+    err = txn_commit(s, grbit & JET_bitCommitLazyFlush);
+    /* A commit that failed before its record reached the log rolled back;
+     * one that failed after it (the flush) is committed. */
+    tables_end_txn(s, err < 0 && s->last_commit_end == before);
+    return err;
 }
 
 JET_ERR JetRollback(JET_SESID sesid, JET_GRBIT grbit)
@@ -811,18 +827,32 @@ JET_ERR JetRollback(JET_SESID sesid, JET_GRBIT grbit)
     if (grbit & ~(JET_GRBIT)JET_bitRollbackAll) return JET_errInvalidGrbit;
     if (!s->level) return JET_errNotInTransaction;
     txn_rollback(s);
+    tables_end_txn(s, true);
     return JET_errSuccess;
 }
 
-void handle_close_cursors(struct session *s)
+void handle_close_cursors(struct session *s, bool only_txn)
 {
     for (;;) {
         struct cursor *found = NULL;
         lk_mutex_lock(&g.lock, LK_REGISTRY);
-        for (size_t i = 0; i < g.nslots && !found; i++)
-            if (g.slots[i].kind == HK_CURSOR && ((struct cursor *)g.slots[i].obj)->s == s) found = g.slots[i].obj;
+        for (size_t i = 0; i < g.nslots && !found; i++) {
+            struct cursor *c = g.slots[i].obj;
+            if (g.slots[i].kind == HK_CURSOR && c->s == s && (!only_txn || c->opened_in_txn)) found = c;
+        }
         lk_mutex_unlock(&g.lock, LK_REGISTRY);
         if (!found) return;
         cursor_close_for_session(found);
     }
+}
+
+void handle_cursors_committed(struct session *s)
+{
+    /* The session's own cursors: only its thread reads the flag. */
+    lk_mutex_lock(&g.lock, LK_REGISTRY);
+    for (size_t i = 0; i < g.nslots; i++) {
+        struct cursor *c = g.slots[i].obj;
+        if (g.slots[i].kind == HK_CURSOR && c->s == s) c->opened_in_txn = false;
+    }
+    lk_mutex_unlock(&g.lock, LK_REGISTRY);
 }

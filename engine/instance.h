@@ -131,7 +131,10 @@ JET_ERR session_get(JET_SESID sesid, struct session **ps);
 JET_ERR cursor_get(JET_SESID sesid, JET_TABLEID tableid, struct session **ps, struct cursor **pc);
 JET_API_PTR handle_new(int kind, void *obj);
 void handle_free(JET_API_PTR h);
-void handle_close_cursors(struct session *s);
+/* Closes s's cursors (only those opened in its transaction, if only_txn). */
+void handle_close_cursors(struct session *s, bool only_txn);
+/* The transaction committed: its cursors are ordinary ones now. */
+void handle_cursors_committed(struct session *s);
 enum handle_kind { HK_NONE, HK_INSTANCE, HK_SESSION, HK_CURSOR };
 /* The instance a backup call names (0 = the legacy instance, as ESE). */
 JET_ERR inst_lookup_for_backup(JET_INSTANCE h, struct jet_instance **pinst);

@@ -117,6 +117,7 @@ JET_ERR JetExternalRestore3(char *szCheckpointFilePath, char *szLogPath, JET_RST
                             char *szBackupLogPath, JET_LOGINFO *pLogInfo, unsigned long stop_gen,
                             unsigned long long stop_us, JET_PFNSTATUS pfn)
 {
+    jet_report_clear();
     const struct restore_how copy = {.verify_pages = true};
     return external_restore(szCheckpointFilePath, szLogPath, rgrstmap, crstfilemap, szBackupLogPath, pLogInfo,
                             stop_gen, stop_us, pfn, &copy);
@@ -269,13 +270,24 @@ static JET_ERR external_restore(char *szCheckpointFilePath, char *szLogPath, JET
     }
     JET_RSTINFO ri = {.cbStruct = sizeof ri, .pfnStatus = pfn};
     err = JetInit3(&inst, &ri, 0);
-    if (err >= 0) err = JetTerm(inst);
-    else JetTerm(inst);
+    if (err >= 0) {
+        err = JetTerm(inst);
+    } else {
+        char why[512]; /* the replay's detail, across the instance's end */
+        snprintf(why, sizeof why, "%s", JetGetLastErrorDetail());
+        JetTerm(inst);
+        jet_report(err, "%s", why);
+    }
     inst = 0;
     /* 5. Every page of the result verifies. */
     for (long i = 0; err >= 0 && how->verify_pages && i < rm->n; i++) err = check_restored(rm->dbs[i].path);
 out:
-    if (inst) JetTerm(inst);
+    if (inst) {
+        char why[512];
+        snprintf(why, sizeof why, "%s", JetGetLastErrorDetail());
+        JetTerm(inst);
+        if (err < 0) jet_report(err, "%s", why);
+    }
     free(rm);
     return err;
 }
@@ -456,6 +468,7 @@ JET_ERR JetRestoreSets(const char *const *sets, int nsets, const char *target_di
 JET_ERR JetRestoreSets2(const char *const *sets, int nsets, const char *target_dir, unsigned long stop_gen,
                         unsigned long long stop_us, JET_PFNSTATUS pfn)
 {
+    jet_report_clear();
     const struct restore_how copy = {.verify_pages = true};
     return restore_sets(sets, nsets, target_dir, stop_gen, stop_us, pfn, &copy);
 }

@@ -151,6 +151,7 @@ static JET_ERR cursor_new(struct session *s, uint32_t dbidx, const char *name, u
     c->dbidx = dbidx;
     snprintf(c->name, sizeof c->name, "%s", name);
     c->root = root;
+    c->opened_in_txn = s->level && !s->implicit;
     c->handle = handle_new(HK_CURSOR, c);
     if (!c->handle) {
         free(c);
@@ -295,7 +296,8 @@ JET_ERR JetGetTableNames(JET_SESID sesid, JET_DBID dbid, char *szz, unsigned lon
 
 static JET_ERR check_key(const void *key, unsigned long cb)
 {
-    if (!key || cb == 0 || cb > JET_cbKeyMost)
+    if (!key) return jet_report(JET_errInvalidParameter, "the key is NULL");
+    if (cb == 0 || cb > JET_cbKeyMost)
         return jet_report(JET_errInvalidParameter, "key of %lu bytes (must be 1..%u)", cb, JET_cbKeyMost);
     return JET_errSuccess;
 }
@@ -323,8 +325,10 @@ JET_ERR JetPutKV(JET_SESID sesid, JET_TABLEID tableid, const void *pvKey, unsign
         return JET_errInvalidGrbit;
     enum bt_put_mode mode = grbit & JET_bitPutInsert ? BT_INSERT : grbit & JET_bitPutReplace ? BT_REPLACE : BT_UPSERT;
     if ((err = op_begin(&op, s, c->dbidx, true)) < 0) return err;
-    err = bt_put(&op.pg, c->root, pvKey, cbKey, pvData ? pvData : "", cbData, mode);
-    return op_end(&op, err);
+    err = op_end(&op, bt_put(&op.pg, c->root, pvKey, cbKey, pvData ? pvData : "", cbData, mode));
+    if (err == JET_errKeyDuplicate) return jet_report(err, "table '%s': the key exists (JET_bitPutInsert)", c->name);
+    if (err == JET_errRecordNotFound) return jet_report(err, "table '%s': no such key (JET_bitPutReplace)", c->name);
+    return err;
 }
 
 struct update_kv {
@@ -372,6 +376,7 @@ JET_ERR JetRetrieveKV(JET_SESID sesid, JET_TABLEID tableid, const void *pvKey, u
     if ((err = op_begin(&op, s, c->dbidx, false)) < 0) return err;
     size_t actual = 0;
     err = op_end(&op, bt_get(&op.pg, c->root, pvKey, cbKey, pvData, cbMax, &actual));
+    if (err == JET_errRecordNotFound) return jet_report(err, "table '%s': no such key", c->name);
     if (err >= 0 && pcbActual) *pcbActual = (unsigned long)actual;
     return err;
 }
@@ -384,7 +389,9 @@ JET_ERR JetDeleteKV(JET_SESID sesid, JET_TABLEID tableid, const void *pvKey, uns
     JET_ERR err = key_cursor(sesid, tableid, pvKey, cbKey, &s, &c);
     if (err < 0) return err;
     if ((err = op_begin(&op, s, c->dbidx, true)) < 0) return err;
-    return op_end(&op, bt_delete(&op.pg, c->root, pvKey, cbKey));
+    err = op_end(&op, bt_delete(&op.pg, c->root, pvKey, cbKey));
+    if (err == JET_errRecordNotFound) return jet_report(err, "table '%s': no such key", c->name);
+    return err;
 }
 
 static JET_ERR cursor_seek(struct session *s, struct cursor *c, const void *key, size_t klen, enum bt_seek_op how)
@@ -475,9 +482,11 @@ JET_ERR JetRetrieveCurrentKV(JET_SESID sesid, JET_TABLEID tableid, void *pvKey, 
     size_t actual = 0;
     err = op_end(&op, bt_get(&op.pg, c->root, c->key, c->klen, pvData, cbDataMax, &actual));
     if (err == JET_errRecordNotFound) {
-        /* Deleted since the cursor moved there. */
-        c->has_current = false;
-        return JET_errNoCurrentRecord;
+        /* Deleted since the cursor moved there.  The cursor keeps the key
+         * as its place, so the next move reaches the neighbour: ending the
+         * scan here would look like the end of the table. */
+        return jet_report(JET_errRecordDeleted, "table '%s': the current key was deleted since the cursor moved there",
+                          c->name);
     }
     if (err < 0) return err;
     if (pcbData) *pcbData = (unsigned long)actual;
@@ -487,7 +496,16 @@ JET_ERR JetRetrieveCurrentKV(JET_SESID sesid, JET_TABLEID tableid, void *pvKey, 
 void tables_close_session(struct session *s)
 {
     /* Cursors live in the handle table, which instance.c owns. */
-    handle_close_cursors(s);
+    handle_close_cursors(s, false);
+}
+
+void tables_end_txn(struct session *s, bool rolled_back)
+{
+    /* As ESE's JetRollback: a table opened (or created) in the transaction
+     * is closed with it.  Its handle dies, so it can never reach the pages
+     * the rollback freed, nor another table that reuses them. */
+    if (rolled_back) handle_close_cursors(s, true);
+    else handle_cursors_committed(s);
 }
 
 void cursor_close_for_session(struct cursor *c) { cursor_free(c); }

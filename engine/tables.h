@@ -22,9 +22,12 @@ struct cursor {
     uint8_t key[JET_cbKeyMost];
     size_t klen;
     bool has_current;
+    bool opened_in_txn;  /* opened in the session's current transaction: closed if it rolls back */
 };
 
 void tables_close_session(struct session *s);
+/* After a transaction ends: a rollback closes the tables opened in it. */
+void tables_end_txn(struct session *s, bool rolled_back);
 void cursor_close_for_session(struct cursor *c);
 
 #endif /* JET_TABLES_H */

@@ -149,6 +149,7 @@ typedef unsigned long JET_GRBIT;
 #define JET_errInvalidTableId (-1310)
 #define JET_errRecordNotFound (-1601)
 #define JET_errNoCurrentRecord (-1603)
+#define JET_errRecordDeleted (-1017)  /* the cursor's current record was deleted since it moved there */
 #define JET_errKeyDuplicate (-1605)
 #define JET_errTooManyAttachedDatabases (-1805)
 #define JET_errDiskFull (-1808)
@@ -361,8 +362,13 @@ JET_ERR JetUpdateKV(JET_SESID sesid, JET_TABLEID tableid, const void *pvKey, uns
  * > (GT), == (EQ) the given key, or the last key <= (LE), < (LT) it.
  * JET_errRecordNotFound when there is none (cursor then has no current
  * record).  JetMove moves by +-1 or to the first/last key;
- * JET_errNoCurrentRecord past either end.  The cursor remembers its key, not
- * a page, so it stays valid across concurrent updates and commits.
+ * JET_errNoCurrentRecord past either end, and only there.  The cursor
+ * remembers its key, not a page, so it stays valid across concurrent
+ * updates and commits.  When its current key is deleted (by any session),
+ * the cursor keeps its place: JetRetrieveCurrentKV answers
+ * JET_errRecordDeleted, and JetMove goes on to the deleted key's neighbour,
+ * as ESE's cursors do.  A scan by JetMove therefore sees every key that
+ * existed throughout it, once, in order.
  */
 JET_ERR JetSeekKV(JET_SESID sesid, JET_TABLEID tableid, const void *pvKey,
                   unsigned long cbKey, JET_GRBIT grbit);

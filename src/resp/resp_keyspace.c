@@ -271,6 +271,10 @@ JET_ERR resp_cmd_scan(struct resp_client *c, size_t argc, char **argv, size_t *l
     }
     while (!done && err >= 0 && examined < a.count) {
         err = JetRetrieveCurrentKV(c->ses, c->table, key, sizeof key, &klen, NULL, 0, &vlen);
+        if (err == JET_errRecordDeleted) { /* another client deleted it: go on past it */
+            err = JetMove(c->ses, c->table, JET_MoveNext, 0);
+            continue;
+        }
         if (err < 0) break;
         if (klen > sizeof key) klen = sizeof key; /* cannot happen: keys are at most JET_cbKeyMost */
         if (plen && (klen < plen || memcmp(key, a.pat, plen) != 0)) {
@@ -321,8 +325,12 @@ static JET_ERR delete_some(struct resp_client *c, size_t limit, size_t *deleted)
         JET_ERR err = JetMove(c->ses, c->table, JET_MoveFirst, 0);
         if (err == JET_errNoCurrentRecord) return JET_errSuccess;
         if (err < 0) return err;
-        if ((err = JetRetrieveCurrentKV(c->ses, c->table, key, sizeof key, &klen, NULL, 0, NULL)) < 0) return err;
-        if ((err = JetDeleteKV(c->ses, c->table, key, klen)) < 0) return err;
+        err = JetRetrieveCurrentKV(c->ses, c->table, key, sizeof key, &klen, NULL, 0, NULL);
+        if (err == JET_errRecordDeleted) continue; /* another client's delete: the first key moved on */
+        if (err < 0) return err;
+        err = JetDeleteKV(c->ses, c->table, key, klen);
+        if (err == JET_errRecordNotFound) continue;
+        if (err < 0) return err;
         ++*deleted;
     }
     return JET_errSuccess;

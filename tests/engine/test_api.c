@@ -373,7 +373,7 @@ static const struct {
     E(JET_errDatabaseDuplicate), E(JET_errDatabaseInUse), E(JET_errDatabaseNotFound), E(JET_errDatabaseInvalidName),
     E(JET_errDatabaseCorrupted), E(JET_errDatabaseLocked), E(JET_errPageSizeMismatch), E(JET_errTableDuplicate),
     E(JET_errTableInUse), E(JET_errObjectNotFound), E(JET_errInvalidTableId), E(JET_errRecordNotFound),
-    E(JET_errNoCurrentRecord), E(JET_errKeyDuplicate), E(JET_errTooManyAttachedDatabases), E(JET_errDiskFull), E(JET_errPermissionDenied),
+    E(JET_errNoCurrentRecord), E(JET_errRecordDeleted), E(JET_errKeyDuplicate), E(JET_errTooManyAttachedDatabases), E(JET_errDiskFull), E(JET_errPermissionDenied),
     E(JET_errFileNotFound), E(JET_errFileInvalidType),
     /* issue 12, streaming-backup side */
     E(JET_errBackupDirectoryNotEmpty), E(JET_errDatabasePatchFileMismatch), E(JET_errSurrogateBackupInProgress),
