@@ -477,7 +477,8 @@ JET_ERR JetRetrieveCurrentKV(JET_SESID sesid, JET_TABLEID tableid, void *pvKey, 
         if (c->klen > cbKeyMax) warn = JET_wrnBufferTruncated;
     }
     if (pcbKey) *pcbKey = (unsigned long)c->klen;
-    if (!pvData && !pcbData) return warn;
+    /* Even for the key alone the record is looked up: a key deleted since
+     * the cursor moved there is not a current record any more. */
     if ((err = op_begin(&op, s, c->dbidx, false)) < 0) return err;
     size_t actual = 0;
     err = op_end(&op, bt_get(&op.pg, c->root, c->key, c->klen, pvData, cbDataMax, &actual));
@@ -490,6 +491,7 @@ JET_ERR JetRetrieveCurrentKV(JET_SESID sesid, JET_TABLEID tableid, void *pvKey, 
     }
     if (err < 0) return err;
     if (pcbData) *pcbData = (unsigned long)actual;
+    if (!pvData && !pcbData) return warn; /* the value was not asked for: only the key can be truncated */
     return err > 0 ? err : warn;
 }
 
