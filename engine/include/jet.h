@@ -11,7 +11,21 @@
  *
  * Threading: every call is thread-safe with respect to other sessions.  A
  * session (JET_SESID) and the tables opened in it must be used by one thread
- * at a time, as in ESE.
+ * at a time, as in ESE; between calls a session, its tables and its open
+ * transaction may move to another thread (begin on one, commit on another).
+ * Any call may be made while the calling thread's session is in a
+ * transaction, including the backup calls, JetTerm and calls on other
+ * sessions, except one: a thread cannot wait for itself.  While one of its
+ * sessions is in a write transaction, a second write transaction (or an
+ * update) begun by the same thread on another session would wait for a
+ * commit only that thread can make: it fails at once with
+ * JET_errWriteConflict instead.  JetTerm may run while other threads'
+ * sessions are in transactions: it rolls them back and ends the sessions,
+ * whose handles then answer JET_errInvalidSesid (a thread must not be
+ * inside a call on one of them while JetTerm runs).  No call sequence
+ * aborts the process: a build installed without a build type is Release,
+ * and the lock-order check that aborts at an engine bug is compiled only
+ * into test builds (engine/README.md, "Lock order").
  *
  * Data model: a deliberate simplification of ESE's column model.  A database
  * holds named tables; a table is an ordered map from a byte-string key
@@ -20,11 +34,18 @@
  *
  * Transactions: one transaction level per session (a nested
  * JetBeginTransaction is JET_errTransTooDeep).  Updates made outside a
- * transaction commit durably on their own.  Writers are serialised: the
- * first update in a transaction takes the instance's write lock and keeps it
- * until commit or rollback, so transactions are serialisable.  Readers never
- * wait for a writer; outside its own transaction a session reads the last
- * committed state.
+ * transaction commit durably on their own.  Writers are serialised:
+ * JetBeginTransaction takes the instance's writer token and keeps it until
+ * commit or rollback, so a transaction reads one state and transactions are
+ * serialisable.  Another session's JetBeginTransaction, or update outside a
+ * transaction, waits for that commit; after 30 s of waiting it fails with
+ * JET_errWriteConflict (roll back and retry).  JetBeginTransaction2 with
+ * JET_bitTransactionReadOnly takes no token and never waits, but each of its
+ * reads sees the last committed state, which may change between two reads
+ * (ESE's snapshot of the transaction's begin is not there yet).  Readers
+ * outside a transaction never wait for a writer and read the last committed
+ * state.  JetRollback closes every table opened or created in the
+ * transaction, as ESE's does: their ids then answer JET_errInvalidTableId.
  */
 #ifndef JET_H
 #define JET_H
