@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "backup.h"
@@ -329,6 +330,10 @@ static JET_ERR param_set(struct jet_params *p, unsigned long id, JET_API_PTR l, 
         if (l < 10 || l > 3600000) return JET_errInvalidParameter;
         p->ckpt_period_ms = (uint32_t)l;
         return JET_errSuccess;
+    case JET_paramCreatePathIfNotExist:
+        if (l > 1) return JET_errInvalidParameter;
+        p->create_paths = (int)l;
+        return JET_errSuccess;
     case JET_paramSnapshotMemoryMax:
         if (l > (1ull << 30)) return JET_errInvalidParameter;
         p->snapshot_mem_max = (uint64_t)l * 1024u;
@@ -388,6 +393,7 @@ JET_ERR JetGetSystemParameter(JET_INSTANCE instance, JET_SESID sesid, unsigned l
     case JET_paramRecovery: s = p.recovery ? "On" : "Off"; break;
     case JET_paramCheckpointPeriodMs: v = p.ckpt_period_ms; break;
     case JET_paramSnapshotMemoryMax: v = (JET_API_PTR)(p.snapshot_mem_max / 1024u); break;
+    case JET_paramCreatePathIfNotExist: v = (JET_API_PTR)p.create_paths; break;
     default: return JET_errInvalidParameter;
     }
     if (s) {
@@ -451,10 +457,18 @@ static JET_ERR instance_start(struct jet_instance *inst, const struct recovery_o
     char path[JET_PATH_MAX];
     uint32_t next_gen = 1;
     char eb[128];
-    if ((err = os_mkdirs(inst->p.system_path)) < 0)
-        return jet_report(err, "cannot create system path %s: %s", inst->p.system_path, os_reason(err, eb, sizeof eb));
-    if ((err = os_mkdirs(inst->p.log_path)) < 0)
-        return jet_report(err, "cannot create log path %s: %s", inst->p.log_path, os_reason(err, eb, sizeof eb));
+    const char *what[2] = {"system path", "log path"}, *dirs[2] = {inst->p.system_path, inst->p.log_path};
+    for (int i = 0; i < 2; i++) {
+        struct stat st;
+        if (stat(dirs[i], &st) == 0 && S_ISDIR(st.st_mode)) continue;
+        /* A mistyped path must not start a fresh, empty instance. */
+        if (!inst->p.create_paths)
+            return jet_report(JET_errInvalidPath,
+                              "%s %s is not a directory (set JET_paramCreatePathIfNotExist to have it created)",
+                              what[i], dirs[i]);
+        if ((err = os_mkdirs(dirs[i])) < 0)
+            return jet_report(err, "cannot create %s %s: %s", what[i], dirs[i], os_reason(err, eb, sizeof eb));
+    }
     /* One process per instance directory: a second one would interleave
      * logs and corrupt both. */
     char lockname[32];

@@ -59,6 +59,7 @@ struct jet_params {
     int recovery;            /* 0 = logging disabled */
     uint32_t ckpt_period_ms;
     uint64_t snapshot_mem_max;  /* bytes */
+    int create_paths;        /* JET_paramCreatePathIfNotExist */
 };
 
 /* ---- the instance ---- */

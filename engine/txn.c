@@ -341,6 +341,13 @@ JET_ERR txn_begin(struct session *s, bool readonly, bool implicit)
     s->readonly = readonly;
     s->implicit = implicit;
     s->txn.limit = inst->cache.capacity / 2;
+    /* One update outside a transaction may always store the largest value
+     * jet.h allows, whatever the cache: its pages are private until the
+     * commit, which may grow the cache past its bound for a moment (the
+     * checkpointer shrinks it again).  Only a transaction the caller began
+     * is held to half the cache. */
+    size_t one_value = JET_cbValueMost / (inst->cache.page_size / 2) + 64;
+    if (implicit && s->txn.limit < one_value) s->txn.limit = one_value;
     if (s->txn.limit < 16) s->txn.limit = 16;
     s->level = 1;
     if (!readonly) {

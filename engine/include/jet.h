@@ -217,6 +217,10 @@ JET_ERR JetGetInstanceFailure(JET_INSTANCE instance, char *szReason, unsigned lo
 #define JET_paramCacheSizeMax 23     /* integer, pages (8192 = 64 MiB) */
 #define JET_paramRecovery 34         /* string "On"/"Off": "Off" disables logging */
 #define JET_paramDatabasePageSize 64 /* integer, 4096/8192/16384/32768 (8192) */
+#define JET_paramCreatePathIfNotExist 100 /* integer, 0/1 (0): JetInit creates a missing system or
+                                             log directory; without it a missing one is
+                                             JET_errInvalidPath, so a mistyped path never gives a
+                                             fresh, empty instance (as ESE) */
 #define JET_paramCheckpointPeriodMs 4001 /* jetfs: checkpoint period (1000) */
 #define JET_paramSnapshotMemoryMax 4002  /* jetfs: KiB of preserved pages a backup keeps in
                                             memory before spilling to a file (65536) */

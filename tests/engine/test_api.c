@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "jet.h"
@@ -588,6 +589,66 @@ static void test_transaction_too_big_for_cache(void)
     TU_CHECK_ERR(JetTerm(inst), JET_errSuccess);
 }
 
+static void test_a_missing_directory_is_refused_unless_asked_for(void)
+{
+    setup_paths("api_paths");
+    char missing[1200], logs[1300];
+    snprintf(missing, sizeof missing, "%s/typo", dir);
+    snprintf(logs, sizeof logs, "%s/logs", missing);
+    JET_INSTANCE inst = 0;
+    TU_CHECK_ERR(JetCreateInstance(&inst, "paths"), JET_errSuccess);
+    TU_CHECK_ERR(JetSetSystemParameter(&inst, 0, JET_paramSystemPath, 0, missing), JET_errSuccess);
+    TU_CHECK_ERR(JetSetSystemParameter(&inst, 0, JET_paramLogFilePath, 0, logs), JET_errSuccess);
+    TU_CHECK_ERR(JetInit(&inst), JET_errInvalidPath);
+    CU_ASSERT(strstr(JetGetLastErrorDetail(), "JET_paramCreatePathIfNotExist") != NULL);
+    struct stat st;
+    CU_ASSERT(stat(missing, &st) != 0); /* nothing created */
+    JetTerm(inst);
+    inst = 0;
+    TU_CHECK_ERR(JetCreateInstance(&inst, "paths"), JET_errSuccess);
+    TU_CHECK_ERR(JetSetSystemParameter(&inst, 0, JET_paramSystemPath, 0, missing), JET_errSuccess);
+    TU_CHECK_ERR(JetSetSystemParameter(&inst, 0, JET_paramLogFilePath, 0, logs), JET_errSuccess);
+    TU_CHECK_ERR(JetSetSystemParameter(&inst, 0, JET_paramCreatePathIfNotExist, 1, NULL), JET_errSuccess);
+    JET_API_PTR v = 0;
+    TU_CHECK_ERR(JetGetSystemParameter(inst, 0, JET_paramCreatePathIfNotExist, &v, NULL, 0), JET_errSuccess);
+    CU_ASSERT_EQUAL(v, 1);
+    TU_CHECK_ERR(JetInit(&inst), JET_errSuccess);
+    CU_ASSERT(stat(logs, &st) == 0 && S_ISDIR(st.st_mode));
+    TU_CHECK_ERR(JetTerm(inst), JET_errSuccess);
+}
+
+/* The largest value jet.h allows goes in with the default cache, outside a
+ * transaction. */
+static void test_a_value_of_the_documented_maximum_fits_the_default_cache(void)
+{
+    setup_paths("api_bigvalue");
+    JET_INSTANCE inst = 0;
+    TU_CHECK_ERR(JetCreateInstance(&inst, "bigvalue"), JET_errSuccess);
+    TU_CHECK_ERR(JetSetSystemParameter(&inst, 0, JET_paramSystemPath, 0, dir), JET_errSuccess);
+    TU_CHECK_ERR(JetSetSystemParameter(&inst, 0, JET_paramLogFilePath, 0, dir), JET_errSuccess);
+    TU_CHECK_ERR(JetSetSystemParameter(&inst, 0, JET_paramLogFileSize, 16384, NULL), JET_errSuccess);
+    TU_CHECK_ERR(JetInit(&inst), JET_errSuccess);
+    JET_SESID s;
+    JET_DBID db;
+    JET_TABLEID t;
+    TU_CHECK_ERR(JetBeginSession(inst, &s, NULL, NULL), JET_errSuccess);
+    TU_CHECK_ERR(JetCreateDatabase(s, dbpath, NULL, &db, 0), JET_errSuccess);
+    TU_CHECK_ERR(JetCreateTable(s, db, "t", 0, 0, &t), JET_errSuccess);
+    unsigned long n = JET_cbValueMost;
+    char *val = malloc(n), *back = malloc(n);
+    CU_ASSERT_FATAL(val && back);
+    for (unsigned long i = 0; i < n; i++) val[i] = (char)(i * 131 >> 7);
+    TU_CHECK_ERR(JetPutKV(s, t, "big", 3, val, n, 0), JET_errSuccess);
+    if (JetGetLastErrorDetail()[0]) fprintf(stderr, "big value: %s\n", JetGetLastErrorDetail());
+    unsigned long got = 0;
+    TU_CHECK_ERR(JetRetrieveKV(s, t, "big", 3, back, n, &got, 0), JET_errSuccess);
+    CU_ASSERT(got == n && memcmp(val, back, n) == 0);
+    TU_CHECK_ERR(JetPutKV(s, t, "big", 3, val, n + 1, 0), JET_errRecordTooBig);
+    free(val);
+    free(back);
+    TU_CHECK_ERR(JetTerm(inst), JET_errSuccess);
+}
+
 static void test_several_databases_and_page_size(void)
 {
     setup_paths("api_multidb");
@@ -719,5 +780,9 @@ int main(void)
     CU_add_test(su, "test_several_databases_and_page_size", test_several_databases_and_page_size);
     CU_add_test(su, "test_every_error_has_a_message", test_every_error_has_a_message);
     CU_add_test(su, "test_update_kv_reads_and_writes_in_one_call", test_update_kv_reads_and_writes_in_one_call);
+    CU_add_test(su, "test_a_missing_directory_is_refused_unless_asked_for",
+                test_a_missing_directory_is_refused_unless_asked_for);
+    CU_add_test(su, "test_a_value_of_the_documented_maximum_fits_the_default_cache",
+                test_a_value_of_the_documented_maximum_fits_the_default_cache);
     return tu_run();
 }

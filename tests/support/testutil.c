@@ -87,6 +87,8 @@ JET_ERR tu_open(const char *name, const char *dir, struct tu_params p, const cha
     if ((err = JetCreateInstance(pinst, name)) < 0) goto out;
     if ((err = JetSetSystemParameter(pinst, 0, JET_paramSystemPath, 0, dir)) < 0) goto out;
     if ((err = JetSetSystemParameter(pinst, 0, JET_paramLogFilePath, 0, p.log_dir ? p.log_dir : dir)) < 0) goto out;
+    /* A test's log directory may be one it has not made yet. */
+    if ((err = JetSetSystemParameter(pinst, 0, JET_paramCreatePathIfNotExist, 1, NULL)) < 0) goto out;
     if (p.log_kb && (err = JetSetSystemParameter(pinst, 0, JET_paramLogFileSize, (JET_API_PTR)p.log_kb, NULL)) < 0)
         goto out;
     if (p.cache_pages &&
