@@ -181,7 +181,11 @@ JET_ERR JetCreateDatabase(JET_SESID sesid, const char *szFilename, const char *s
 
     lk_mutex_lock(&inst->mu, LK_INSTANCE);
     if (db_by_path(inst, path)) {
-        err = JET_errDatabaseInUse;
+        /* It exists, as jet.h says of any existing file; overwriting it is
+         * refused only because it is attached. */
+        err = grbit & JET_bitDbOverwriteExisting
+                  ? jet_report(JET_errDatabaseInUse, "%s: attached to the instance: detach it before overwriting it", path)
+                  : jet_report(JET_errDatabaseDuplicate, "%s: exists and is attached to the instance", path);
         goto out_unlock;
     }
     int slot = db_free_slot(inst);

@@ -179,7 +179,7 @@ typedef unsigned long JET_GRBIT;
 #define JET_errFileInvalidType (-1812)
 
 /* ---- issue 12, streaming-backup side: esent.h codes a port expects. ---- */
-#define JET_errBackupDirectoryNotEmpty (-504)    /* jetfs never returns it; defined for ports */
+#define JET_errBackupDirectoryNotEmpty (-504)    /* JetBackupInstance: the target directory holds files */
 #define JET_errDatabasePatchFileMismatch (-552)  /* jetfs never returns it (no patch files) */
 #define JET_errSurrogateBackupInProgress (-617)  /* jetfs never returns it (no surrogate backups) */
 #define JET_errClientRequestToStopJetService (-1329) /* jetfs never returns it */
@@ -299,8 +299,9 @@ JET_ERR JetRollback(JET_SESID sesid, JET_GRBIT grbit);
 
 /*
  * JetCreateDatabase creates, attaches and opens a database file
- * (JET_errDatabaseDuplicate if it exists and JET_bitDbOverwriteExisting is
- * not given).  JetAttachDatabase attaches an existing file to the instance
+ * (JET_errDatabaseDuplicate if it exists, attached or not, and
+ * JET_bitDbOverwriteExisting is not given; JET_errDatabaseInUse if it is
+ * attached and JET_bitDbOverwriteExisting is given).  JetAttachDatabase attaches an existing file to the instance
  * (JET_errFileNotFound, JET_errDatabaseCorrupted, JET_errDatabaseDirtyShutdown
  * if it needs recovery from another log stream).  JetOpenDatabase returns a
  * JET_DBID for an attached file (JET_errDatabaseNotFound if not attached).

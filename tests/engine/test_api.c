@@ -184,7 +184,10 @@ static void test_bad_arguments(void)
     CU_ASSERT_PTR_NOT_NULL(memmem(before, cb_before, "table u\n", 8));
 
     /* From here on nothing succeeds that changes the databases. */
-    TU_CHECK_ERR(JetCreateDatabase(s, dbpath, NULL, &db, 0), JET_errDatabaseInUse);
+    /* jet.h: an existing file is a duplicate, attached or not; overwriting
+     * an attached one is refused as in use. */
+    TU_CHECK_ERR(JetCreateDatabase(s, dbpath, NULL, &db, 0), JET_errDatabaseDuplicate);
+    TU_CHECK_ERR(JetCreateDatabase(s, dbpath, NULL, &db, JET_bitDbOverwriteExisting), JET_errDatabaseInUse);
     TU_CHECK_ERR(JetCreateDatabase(s, dbpath, NULL, &db, 0x40000000), JET_errInvalidGrbit);
     TU_CHECK_ERR(JetCreateTable(s, db, "t", 0, 0, &t), JET_errTableDuplicate);
     TU_CHECK_ERR(JetCreateTable(s, db, "", 0, 0, &t), JET_errInvalidName);
