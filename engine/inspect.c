@@ -201,6 +201,7 @@ JET_ERR JetInspectLogRecords(const char *dir, const char *base, uint32_t gen_fir
             r->type_name = "detach";
             if (rec.len >= 4) r->dbidx = get_le32(rec.payload);
             break;
+        case LR_BACKUP: r->type_name = "backup"; break;
         default: r->type_name = "?"; break;
         }
         if (fn(arg, r)) break;
