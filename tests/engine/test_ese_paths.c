@@ -283,22 +283,22 @@ static void test_no_path_streaming_backup_and_restore_through_symlinked_cwd(void
 
 /* ------------------------------------------------------------------ */
 /* Point 1, every spelling: whatever the parameters say (relative,     */
-/* with "." and ".."), the lists give canonical names, and every name  */
-/* of the same file opens it: relative, "./", "../link/", through the  */
-/* directory link, through a link to the file itself, with "sub/..".   */
+/* with "." and "..", through a link to the log directory), the lists  */
+/* give canonical names, and every name of the same file opens it:    */
+/* relative, "./", "../link/", through a directory link, through a     */
+/* link to the file itself, with "sub/..".                              */
 /* A name of another file is still refused.                             */
 /* ------------------------------------------------------------------ */
 static void spellings_child(const char *scratch)
 {
-    char real[PATH_MAX], logdir[PATH_MAX + 16], sysdir[PATH_MAX + 16];
+    char real[PATH_MAX], logdir[PATH_MAX + 16];
     enter_linked_dir(scratch, real, sizeof real);
     snprintf(logdir, sizeof logdir, "%s/logs", real);
-    snprintf(sysdir, sizeof sysdir, "%s/sys", real);
-    CHILD_CHECK(mkdir("sub", 0700) == 0 && mkdir("logs", 0700) == 0);
+    CHILD_CHECK(mkdir("sub", 0700) == 0 && mkdir("logs", 0700) == 0 && symlink("logs", "loglink") == 0);
     JET_INSTANCE in = 0;
     CHILD_ERR(JetCreateInstance(&in, "spellings"), JET_errSuccess);
     CHILD_ERR(JetSetSystemParameter(&in, 0, JET_paramSystemPath, 0, "./sys/"), JET_errSuccess);
-    CHILD_ERR(JetSetSystemParameter(&in, 0, JET_paramLogFilePath, 0, "sub/../logs/."), JET_errSuccess);
+    CHILD_ERR(JetSetSystemParameter(&in, 0, JET_paramLogFilePath, 0, "sub/../loglink/."), JET_errSuccess);
     CHILD_ERR(JetSetSystemParameter(&in, 0, JET_paramLogFileSize, 64, NULL), JET_errSuccess);
     CHILD_ERR(JetInit(&in), JET_errSuccess);
     JET_SESID s;
@@ -338,7 +338,8 @@ static void spellings_child(const char *scratch)
     for (const char *p = logs; *p; p += strlen(p) + 1, n++) {
         CHILD_CHECK(canonical(p) && in_dir(p, logdir));
         const char *base = strrchr(p, '/') + 1;
-        const char *log_spellings[] = {"logs/%s", "./logs/./%s", "../link/logs/%s", "sub/../logs/%s"};
+        const char *log_spellings[] = {"logs/%s", "./logs/./%s", "../link/logs/%s", "sub/../logs/%s", "loglink/%s",
+                                       "../link/loglink/../logs/%s"};
         for (size_t i = 0; i < sizeof log_spellings / sizeof log_spellings[0]; i++) {
             snprintf(name, sizeof name, log_spellings[i], base);
             JET_ERR err = JetOpenFileInstance(in, name, &h, NULL, NULL);
@@ -359,7 +360,6 @@ static void spellings_child(const char *scratch)
     CHILD_ERR(JetOpenFileInstance(in, "./logs/notes.txt", &h, NULL, NULL), JET_errFileNotFound);
     CHILD_ERR(JetTruncateLogInstance(in), JET_errSuccess);
     CHILD_ERR(JetEndExternalBackupInstance(in), JET_errSuccess);
-    (void)sysdir;
     CHILD_ERR(JetEndSession(s, 0), JET_errSuccess);
     CHILD_ERR(JetTerm(in), JET_errSuccess);
 }
