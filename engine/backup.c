@@ -633,6 +633,9 @@ JET_ERR JetOpenFileInstance(JET_INSTANCE instance, const char *szFileName, JET_H
     for (i = 0; i < bk->nfiles; i++)
         if (strcmp(bk->files[i].canon, name) == 0) break;
     bool is_db = i < bk->nfiles && bk->files[i].is_db;
+    /* A database attached after begin is not of the set, but is still a
+     * database (ESE's phases below).  Its name is resolved here, under
+     * inst->mu: at most JET_MAX_DBS lookups, and no lock taken. */
     lk_mutex_lock(&inst->mu, LK_INSTANCE);
     for (uint32_t d = 0; d < JET_MAX_DBS && !is_db; d++) {
         char dbc[JET_PATH_MAX];
