@@ -80,6 +80,7 @@ JET_ERR path_canonical(const char *name, char *out, size_t cb)
         bool ok = realpath(cut ? abs : "/", real) != NULL;
         abs[cut] = saved;
         if (ok) break;
+        if (cut == 0) return jet_report(JET_errInvalidPath, "%s: \"/\" does not resolve", name);
         while (cut > 0 && abs[cut - 1] != '/') cut--;
         if (cut > 0) cut--; /* onto the "/" before that component */
     }

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "jet.h"
+#include "path.h"
 #include "testutil.h"
 
 /* ---- a child's checks: print, then exit 1 (no CUnit in the child) ---- */
@@ -551,6 +552,60 @@ static void test_restore_range_is_the_sets(void)
     CU_ASSERT_EQUAL(err, JET_errSuccess);
 }
 
+/* ------------------------------------------------------------------ */
+/* path.c itself, from a table: what each spelling resolves to, below   */
+/* a scratch directory with a directory link, a file link, a dangling  */
+/* link and names that do not exist (resolved lexically below the       */
+/* deepest existing ancestor).                                           */
+/* ------------------------------------------------------------------ */
+static void test_path_canonical_table(void)
+{
+    char d[PATH_MAX], rd[PATH_MAX], p[PATH_MAX + 64], got[PATH_MAX], want[PATH_MAX + 64];
+    snprintf(d, sizeof d, "%s", tu_scratch_dir("paths_table"));
+    CU_ASSERT_FATAL(realpath(d, rd) != NULL);
+    snprintf(p, sizeof p, "%s/real", d);
+    CU_ASSERT_FATAL(mkdir(p, 0700) == 0);
+    snprintf(p, sizeof p, "%s/real/f", d);
+    FILE *f = fopen(p, "w");
+    CU_ASSERT_FATAL(f != NULL);
+    fclose(f);
+    snprintf(p, sizeof p, "%s/link", d);
+    CU_ASSERT_FATAL(symlink("real", p) == 0);
+    snprintf(p, sizeof p, "%s/real/flink", d);
+    CU_ASSERT_FATAL(symlink("f", p) == 0);
+    snprintf(p, sizeof p, "%s/real/dangling", d);
+    CU_ASSERT_FATAL(symlink("nowhere", p) == 0);
+    static const struct {
+        const char *in, *out; /* below the scratch directory */
+    } cases[] = {
+        {"/real/f", "/real/f"},
+        {"/real/./f", "/real/f"},
+        {"//real//f", "/real/f"},
+        {"/link/f", "/real/f"},
+        {"/link/../real/f", "/real/f"},
+        {"/real/flink", "/real/f"},
+        {"/link/flink", "/real/f"},
+        {"/real/", "/real"},
+        {"/real/.", "/real"},
+        {"/link/new.log", "/real/new.log"},
+        {"/link/no/such/../dir/./x", "/real/no/dir/x"},
+        {"/link/no/../../real/x", "/real/x"},
+        {"/real/dangling", "/real/dangling"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(p, sizeof p, "%s%s", d, cases[i].in);
+        snprintf(want, sizeof want, "%s%s", rd, cases[i].out);
+        memset(got, 0, sizeof got);
+        TU_CHECK_ERR(path_canonical(p, got, sizeof got), JET_errSuccess);
+        if (strcmp(got, want)) fprintf(stderr, "path_canonical(%s) = %s, want %s\n", p, got, want);
+        CU_ASSERT_STRING_EQUAL(got, want);
+    }
+    TU_CHECK_ERR(path_canonical("/..", got, sizeof got), JET_errSuccess);
+    CU_ASSERT_STRING_EQUAL(got, "/");
+    snprintf(p, sizeof p, "%s/real/f", d);
+    TU_CHECK_ERR(path_canonical(p, got, 8), JET_errInvalidPath); /* does not fit */
+}
+
 int main(void)
 {
     if (CU_initialize_registry() != CUE_SUCCESS) return 2;
@@ -562,5 +617,6 @@ int main(void)
     ADD(test_short_buffers_get_the_whole_size_legacy);
     ADD(test_short_buffers_get_the_whole_size_instance);
     ADD(test_restore_range_is_the_sets);
+    ADD(test_path_canonical_table);
     return tu_run();
 }
