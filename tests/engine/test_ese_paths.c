@@ -103,8 +103,8 @@ static void put_keys(JET_SESID s, JET_TABLEID t, int from, int to, char fill)
     }
 }
 
-/* Key k%06d of the database at path (opened by an instance's session s)
- * holds 500 bytes of fill, or is absent when fill is 0. */
+/* Key k%06d of table t holds 500 bytes of fill, or is absent when fill
+ * is 0. */
 static void check_key(JET_SESID s, JET_TABLEID t, int i, char fill)
 {
     char k[32], v[600];
