@@ -52,9 +52,11 @@
 #include "diag.h"
 #include "instance.h"
 #include "lockrank.h"
+#include "logrec.h"
 #include "manifest.h"
 #include "os.h"
 #include "page.h"
+#include "path.h"
 #include "snapshot.h"
 
 #define CHUNK 4096u
@@ -64,7 +66,8 @@ struct bk_file {
     bool is_db;
     uint32_t dbidx;            /* is_db */
     uint32_t gen;              /* log */
-    char path[JET_PATH_MAX];
+    char path[JET_PATH_MAX];   /* as handed out: canonical directory, own file name */
+    char canon[JET_PATH_MAX];  /* path_canonical(path): what JetOpenFile's name must resolve to */
     uint64_t size;
     uint8_t *covered;          /* one byte per CHUNK */
     uint64_t nchunks, ncovered;
@@ -125,41 +128,25 @@ static JET_ERR nl_add(struct namelist *l, const char *name)
     return JET_errSuccess;
 }
 
-/* Hands the list out as ESE's ErrBKIGetLogInfo does: the first cbMax
- * bytes of the whole multi-string (cut anywhere when short) and
- * min(cbMax, full size) in *pcbActual; the full size when szz is NULL. */
+/* Hands the list out as ESE's documentation says of every list
+ * (JetGetAttachInfo, JetGetLogInfo: "does not return an error or warning
+ * if the output buffer is too small ... use [the actual size] to determine
+ * if the list was truncated"): the first cbMax bytes of the whole
+ * multi-string (cut anywhere when short), JET_errSuccess, and the whole
+ * size in *pcbActual, buffer or not.  ESE's own GetLogInfo reports
+ * min(cbMax, size) when given a buffer: jet.h lists the departure. */
 static void list_out(struct namelist *l, char *szz, unsigned long cbMax, unsigned long *pcbActual)
 {
     unsigned long full = (unsigned long)l->n + 1;
-    unsigned long n = szz ? (cbMax < full ? cbMax : full) : full;
+    unsigned long n = cbMax < full ? cbMax : full;
     if (szz && n) {
         if (l->n) memcpy(szz, l->p, n < l->n ? n : l->n);
         if (n == full) szz[l->n] = '\0';
     }
-    if (pcbActual) *pcbActual = n;
+    if (pcbActual) *pcbActual = full;
     free(l->p);
     l->p = NULL;
     l->n = l->cap = 0;
-}
-
-/* name completed against the working directory, as ESE's ErrPathComplete:
- * the directory resolved (so it matches the engine's canonical database
- * paths), the last component kept; lexically when the directory does not
- * resolve. */
-static JET_ERR full_path(const char *name, char *out, size_t cb)
-{
-    char d[JET_PATH_MAX], rd[PATH_MAX], cwd[PATH_MAX];
-    const char *base = strrchr(name, '/');
-    base = base ? base + 1 : name;
-    os_dirname(d, sizeof d, name);
-    if (*base && strcmp(base, ".") && strcmp(base, "..") && realpath(d, rd)) return os_join(out, cb, rd, base);
-    if (name[0] == '/') {
-        if (strlen(name) >= cb) return JET_errInvalidPath;
-        snprintf(out, cb, "%s", name);
-        return JET_errSuccess;
-    }
-    if (!getcwd(cwd, sizeof cwd)) return jet_report(JET_errInvalidPath, "%s: the working directory cannot be read", name);
-    return os_join(out, cb, cwd, name);
 }
 
 /* Locks the backup of an instance for a call; checks the common preconditions. */
@@ -243,6 +230,8 @@ static JET_ERR bk_add_file(struct backup *bk, bool is_db, uint32_t dbidx, uint32
     f->dbidx = dbidx;
     f->gen = gen;
     snprintf(f->path, sizeof f->path, "%s", path);
+    /* Resolved now, while the file is there (a final link included). */
+    if (path_canonical(path, f->canon, sizeof f->canon) < 0) snprintf(f->canon, sizeof f->canon, "%s", path);
     f->size = size;
     f->nchunks = (size + CHUNK - 1) / CHUNK;
     f->covered = calloc(f->nchunks ? f->nchunks : 1, 1);
@@ -421,8 +410,17 @@ static JET_ERR prepare_logs(struct jet_instance *inst, struct backup *bk)
     uint32_t closed = 0;
     JET_ERR err;
     if (bk->log_phase) return JET_errSuccess;
+    /* The mark first, so the generation the roll closes holds it: restore
+     * finds there where this backup's set ends (logrec.h LR_BACKUP). */
+    uint8_t mark[LR_BACKUP_SIZE];
+    put_le64(mark, bk->backup_id);
+    struct iovec iov = {mark, sizeof mark};
+    struct log_rec rec = {LR_BACKUP, &iov, 1, NULL};
+    if ((err = log_append(inst->log, &rec, 1, NULL, NULL)) < 0) return bk_end_now(inst, bk, inst_fatal(inst, err));
     if ((err = log_roll(inst->log, &closed)) < 0) return bk_end_now(inst, bk, inst_fatal(inst, err));
-    if ((err = full_path(inst->p.log_path, logdir, sizeof logdir)) < 0) return bk_end_now(inst, bk, err);
+    /* Names in the log directory's canonical name: "." (no path set) is
+     * the working directory resolved, never "<cwd>/.". */
+    if ((err = path_canonical(inst->p.log_path, logdir, sizeof logdir)) < 0) return bk_end_now(inst, bk, err);
     bk->gen_high = closed;
     if (bk->gen_low == 0 || bk->gen_low > bk->gen_high) bk->gen_low = bk->gen_high;
     for (uint32_t g = bk->gen_low; g <= bk->gen_high; g++) {
@@ -563,7 +561,7 @@ static JET_ERR log_info(JET_INSTANCE instance, char *szz, unsigned long cbMax, u
         uint32_t *gens = NULL;
         size_t n = 0;
         char logdir[JET_PATH_MAX];
-        if ((err = full_path(inst->p.log_path, logdir, sizeof logdir)) >= 0 &&
+        if ((err = path_canonical(inst->p.log_path, logdir, sizeof logdir)) >= 0 &&
             (err = truncatable(inst, bk, &gens, &n)) >= 0) {
             for (size_t i = 0; i < n && err >= 0; i++) {
                 char path[JET_PATH_MAX];
@@ -626,16 +624,25 @@ JET_ERR JetOpenFileInstance(JET_INSTANCE instance, const char *szFileName, JET_H
     struct backup *bk;
     if (!szFileName || !*szFileName || !phfFile) return JET_errInvalidParameter;
     char name[JET_PATH_MAX];
-    JET_ERR err = full_path(szFileName, name, sizeof name);
+    /* As ESE, the name is compared completed and resolved: any spelling
+     * of a file of the set opens it (path.c). */
+    JET_ERR err = path_canonical(szFileName, name, sizeof name);
     if (err < 0) return err;
     if ((err = bk_enter(instance, &inst, &bk, false)) < 0) return err;
     uint32_t i;
     for (i = 0; i < bk->nfiles; i++)
-        if (strcmp(bk->files[i].path, name) == 0) break;
+        if (strcmp(bk->files[i].canon, name) == 0) break;
     bool is_db = i < bk->nfiles && bk->files[i].is_db;
+    /* A database attached after begin is not of the set, but is still a
+     * database (ESE's phases below).  Its name is resolved here, under
+     * inst->mu: at most JET_MAX_DBS lookups, and no lock taken. */
     lk_mutex_lock(&inst->mu, LK_INSTANCE);
-    for (uint32_t d = 0; d < JET_MAX_DBS && !is_db; d++)
-        if (inst->dbs[d] && inst->dbs[d]->attached && strcmp(inst->dbs[d]->path, name) == 0) is_db = true;
+    for (uint32_t d = 0; d < JET_MAX_DBS && !is_db; d++) {
+        char dbc[JET_PATH_MAX];
+        if (inst->dbs[d] && inst->dbs[d]->attached && path_canonical(inst->dbs[d]->path, dbc, sizeof dbc) >= 0 &&
+            strcmp(dbc, name) == 0)
+            is_db = true;
+    }
     lk_mutex_unlock(&inst->mu, LK_INSTANCE);
     /* ESE's phases (ErrBKOpenFile): an incremental is in the log phase from
      * its begin; a full one from its first GetLogInfo. */

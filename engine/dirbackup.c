@@ -168,9 +168,9 @@ static JET_ERR write_manifest(struct dir_backup *b, const char *type)
     return err;
 }
 
-/* The names in a multi-string the engine returns (malloc'd; free it).  The
- * buffer grows until the answer fits, whichever size a short buffer
- * reports (ESE reports min(cbMax, size) for the log lists). */
+/* The names in a multi-string the engine returns (malloc'd; free it).  A
+ * short buffer gets the list's first bytes and its whole size (backup.c's
+ * list_out): one more call with that size. */
 static JET_ERR name_list(JET_INSTANCE inst, bool logs, char **pszz, JET_LOGINFO *li)
 {
     unsigned long cap = 4096, cb = 0;
@@ -182,13 +182,13 @@ static JET_ERR name_list(JET_INSTANCE inst, bool logs, char **pszz, JET_LOGINFO 
             free(szz);
             return err;
         }
-        if (cb < cap) {
+        if (cb <= cap) {
             *pszz = szz;
             return JET_errSuccess;
         }
         free(szz);
-        if (cap > (64u << 20)) return jet_report(JET_errOutOfMemory, "backup: the file list does not fit in 64 MiB");
-        cap = cb > cap ? cb + 1 : cap * 4;
+        if (cb > (64u << 20)) return jet_report(JET_errOutOfMemory, "backup: the file list does not fit in 64 MiB");
+        cap = cb;
     }
 }
 

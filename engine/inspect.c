@@ -204,6 +204,10 @@ JET_ERR JetInspectLogRecords(const char *dir, const char *base, uint32_t gen_fir
             r->type_name = "detach";
             if (rec.len >= 4) r->dbidx = get_le32(rec.payload);
             break;
+        case LR_BACKUP:
+            r->type_name = "backup";
+            if (rec.len >= LR_BACKUP_SIZE) r->txn_id = get_le64(rec.payload);
+            break;
         default: r->type_name = "?"; break;
         }
         if (fn(arg, r)) break;

@@ -24,6 +24,14 @@
  *   LR_DISCARD struct discard_note (discard.h): the log was cut short after
  *              damage, on request; recovery and restore say so, nothing
  *              is redone
+ *   LR_BACKUP  u64 backup_id: the first JetGetLogInfo (or
+ *              JetGetTruncateLogInfo) of that backup fixed its log range
+ *              here; the roll that follows closes this generation, the
+ *              set's last (ESE's "prepare logs" backup record).  Restore
+ *              requires a range given for a copy of that backup to reach
+ *              it (JET_errEndingRestoreLogTooLow), as ESE's does the
+ *              trailer's genHigh.  Nothing is redone; readers that predate
+ *              it skip it.
  *   (type 1, LR_PAGE, a whole page image, was format version 1's; a log
  *   of version 1 is refused by its header before any record is read.)
  *
@@ -57,11 +65,13 @@ enum log_rec_type {
     LR_DELTA = 5,
     LR_DISCARD = 6,
     LR_CREATE = 7,
+    LR_BACKUP = 8,
 };
 
 #define LR_DELTA_HDR 16u
 #define LR_COMMIT_SIZE 16u
 #define LR_ATTACH_HDR 16u
 #define LR_CREATE_HDR 24u
+#define LR_BACKUP_SIZE 8u
 
 #endif

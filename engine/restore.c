@@ -26,6 +26,7 @@
 #include "diag.h"
 #include "instance.h"
 #include "jet_inspect.h"
+#include "logrec.h"
 #include "manifest.h"
 #include "os.h"
 #include "page.h"
@@ -90,6 +91,69 @@ static JET_ERR check_logs(const char *dir, const char *base, uint32_t low, uint3
     return err;
 }
 
+/* The generation after `after` in dir that holds the LR_BACKUP mark of one
+ * of the backups ids (logrec.h: where that backup's set ends), or 0 when
+ * none of the generations present there holds one (a set written before
+ * the mark existed).  A generation that cannot be read ends the search:
+ * check_logs judges the ones the restore uses. */
+static uint32_t mark_after(const char *dir, const char *base, uint64_t signature, uint32_t after,
+                           const uint64_t *ids, uint32_t nids)
+{
+    struct log_reader *rd = NULL;
+    struct log_record rec;
+    uint32_t found = 0;
+    if (log_reader_open(dir, base, LSN_MAKE(after + 1, LOG_HEADER_SIZE), signature, 0, &rd) < 0) return 0;
+    while (!found && log_reader_next(rd, &rec) == JET_errSuccess) {
+        if (rec.type != LR_BACKUP || rec.len < LR_BACKUP_SIZE) continue;
+        for (uint32_t i = 0; i < nids; i++)
+            if (get_le64(rec.payload) == ids[i]) found = LSN_GEN(rec.lsn);
+    }
+    log_reader_close(rd);
+    return found;
+}
+
+/*
+ * ESE's ErrLGCheckDBFiles on a range the caller gave (a zero bound is
+ * "from the copy and the directory", jet.h): it must start at or before
+ * the copies' first generation (low) and end at or after their last, the
+ * later of the copy's own (ESE's trailer genHigh; here the generation
+ * current at begin) and the one its backup's set ends at (the LR_BACKUP
+ * mark, when dir holds it past the range).  A range that ends before it
+ * starts is JET_errStartingRestoreLogTooHigh, as jet.h says.
+ */
+static JET_ERR check_range(const JET_LOGINFO *li, uint32_t low, const struct restore_map *rm, const uint64_t *ids,
+                           const char *dir, const char *base)
+{
+    uint32_t *gens = NULL;
+    size_t n = 0;
+    if (li->ulGenLow && li->ulGenHigh && li->ulGenLow > li->ulGenHigh)
+        return jet_report(JET_errStartingRestoreLogTooHigh,
+                          "restore: the logs given start at generation %lu, after their own end (%lu)", li->ulGenLow,
+                          li->ulGenHigh);
+    if (li->ulGenLow > low)
+        return jet_report(JET_errStartingRestoreLogTooHigh,
+                          "restore: the logs given start at generation %lu, after the backup's first (%u)",
+                          li->ulGenLow, low);
+    if (!li->ulGenHigh) return JET_errSuccess;
+    if (li->ulGenHigh < rm->gen_high)
+        return jet_report(JET_errEndingRestoreLogTooLow,
+                          "restore: the logs given end at generation %lu, before the backup's last (%u)",
+                          li->ulGenHigh, rm->gen_high);
+    /* Only a directory holding generations past the range can show that
+     * the set went further. */
+    if (log_list(dir, base, &gens, &n) < 0) return JET_errSuccess;
+    uint32_t newest = n ? gens[n - 1] : 0;
+    free(gens);
+    if (newest <= li->ulGenHigh) return JET_errSuccess;
+    uint32_t mark = mark_after(dir, base, rm->log_signature, (uint32_t)li->ulGenHigh, ids, rm->n);
+    if (mark)
+        return jet_report(JET_errEndingRestoreLogTooLow,
+                          "restore: the logs given end at generation %lu, before the backup's last (%u, where "
+                          "its JetGetLogInfo ended the set)",
+                          li->ulGenHigh, mark);
+    return JET_errSuccess;
+}
+
 static void restore_problem(void *arg, const char *msg)
 {
     char *first = arg;
@@ -138,6 +202,7 @@ static JET_ERR external_restore(char *szCheckpointFilePath, char *szLogPath, JET
     if (!rm) return JET_errOutOfMemory;
     /* 1. Every file given is a backup copy, all of one log stream. */
     uint32_t low = 0, high = 0;
+    uint64_t ids[JET_MAX_DBS];
     for (long i = 0; i < crstfilemap; i++) {
         const char *path = rgrstmap[i].szNewDatabaseName;
         int fd;
@@ -169,6 +234,7 @@ static JET_ERR external_restore(char *szCheckpointFilePath, char *szLogPath, JET
         if (h.copy.gen_high > rm->gen_high) rm->gen_high = h.copy.gen_high;
         if (h.copy.consistent_us > rm->consistent_us) rm->consistent_us = h.copy.consistent_us;
         if (!low || h.copy.gen_low < low) low = h.copy.gen_low;
+        ids[rm->n] = h.copy.backup_id;
         rm->dbs[rm->n].dbidx = h.copy.dbidx;
         rm->dbs[rm->n].db_signature = h.db_signature;
         snprintf(rm->dbs[rm->n].path, sizeof rm->dbs[rm->n].path, "%s", path);
@@ -176,21 +242,8 @@ static JET_ERR external_restore(char *szCheckpointFilePath, char *szLogPath, JET
     }
     if (LSN_GEN(rm->lsn_start) > low) low = LSN_GEN(rm->lsn_start);
     high = rm->gen_high;
-    if (pLogInfo && pLogInfo->ulGenLow) {
-        /* ESE's ErrLGCheckDBFiles: the range must cover the copy's own
-         * (the trailer's genLow and genHigh). */
-        if (pLogInfo->ulGenLow > low) {
-            err = jet_report(JET_errStartingRestoreLogTooHigh,
-                             "restore: the logs given start at generation %lu, after the backup's first (%u)",
-                             pLogInfo->ulGenLow, low);
-            goto out;
-        }
-        if (pLogInfo->ulGenHigh < high) {
-            err = jet_report(JET_errEndingRestoreLogTooLow,
-                             "restore: the logs given end at generation %lu, before the backup's last (%u)",
-                             pLogInfo->ulGenHigh, high);
-            goto out;
-        }
+    if (pLogInfo && (err = check_range(pLogInfo, low, rm, ids, szBackupLogPath, base)) < 0) goto out;
+    if (pLogInfo && pLogInfo->ulGenHigh) {
         high = (uint32_t)pLogInfo->ulGenHigh;
     } else {
         uint32_t *gens = NULL;
@@ -619,15 +672,17 @@ JET_ERR JetExternalRestore(char *szCheckpointFilePath, char *szLogPath, JET_RSTM
                            char *szBackupLogPath, long genLow, long genHigh, JET_PFNSTATUS pfn)
 {
     JET_LOGINFO li;
-    if (genLow < 0 || genHigh < 0 || (genLow && genHigh && genLow > genHigh)) return JET_errInvalidParameter;
+    if (genLow < 0 || genHigh < 0) return JET_errInvalidParameter;
     memset(&li, 0, sizeof li);
     li.cbSize = sizeof li;
     li.ulGenLow = (unsigned long)genLow;
     li.ulGenHigh = (unsigned long)genHigh;
     snprintf(li.szBaseName, sizeof li.szBaseName, "edb");
-    /* As ESE, a zero bound means "what the directory holds". */
+    /* A zero bound means "from the copy and the directory" (jet.h); a
+     * range that ends before it starts is JET_errStartingRestoreLogTooHigh
+     * (check_range), as ESE's ErrLGCheckDBFiles answers it. */
     return JetExternalRestore3(szCheckpointFilePath, szLogPath, rgrstmap, crstfilemap, szBackupLogPath,
-                               genLow && genHigh ? &li : NULL, 0, 0, pfn);
+                               genLow || genHigh ? &li : NULL, 0, 0, pfn);
 }
 
 /* ---- JetRestoreInstance: a directory JetBackupInstance wrote ---- */

@@ -724,16 +724,15 @@ static void truncate_range(struct jv_view *v, char *out, size_t cb)
     unsigned long cap = 4096, got = 0;
     char *szz = NULL;
     put(out, cb, "none");
-    /* As ESE, a short buffer gets the list's first cbMax bytes, cut
-     * anywhere: grow until the answer is shorter than the buffer, and
-     * never read past what was written. */
+    /* A short buffer gets the list's first cbMax bytes, cut anywhere, and
+     * the whole size: grow to it, and never read past what was written. */
     for (;;) {
         char *nb = realloc(szz, cap + 2);
         if (!nb) goto out;
         szz = nb;
         if (JetGetTruncateLogInfoInstance(v->inst, szz, cap, &got) < 0) goto out;
-        if (got < cap) break;
-        cap *= 2;
+        if (got <= cap) break;
+        cap = got;
     }
     szz[got] = szz[got + 1] = '\0';
     for (size_t off = 0; off < got && szz[off]; off += strlen(szz + off) + 1) {

@@ -234,6 +234,7 @@ static int print_record(void *arg, const JET_INSPECT_LOGRECORD *r)
         printf("  txn %" PRIu64 " at %s", r->txn_id, t);
     } else if (!strcmp(r->type_name, "attach") || !strcmp(r->type_name, "create")) printf("  db %u %s", r->dbidx, r->path);
     else if (!strcmp(r->type_name, "detach")) printf("  db %u", r->dbidx);
+    else if (!strcmp(r->type_name, "backup")) printf("  set of backup %016" PRIx64 " ends here", r->txn_id);
     else if (!strcmp(r->type_name, "discard")) {
         fmt_time(t, sizeof t, r->commit_us);
         printf("  log cut at %u:%u at %s, %" PRIu64 " commit(s) after it discarded", (unsigned)(r->before >> 32),

@@ -458,6 +458,22 @@ JET_ERR JetRetrieveCurrentKV(JET_SESID sesid, JET_TABLEID tableid, void *pvKey,
 /*     misread its flags must not truncate or record history.           */
 /*  5. No VSS family (JetOSSnapshot*): the copy-on-write image serves   */
 /*     the same purpose through the streaming calls, with no OS writer. */
+/*  6. A name list with a short buffer (JetGetAttachInfo, JetGetLogInfo,*/
+/*     JetGetLogInfoInstance2, JetGetTruncateLogInfo) answers          */
+/*     JET_errSuccess, the list's first cbMax bytes and the whole size  */
+/*     in *pcbActual, as ESE's documentation says of each ("use that   */
+/*     information to determine if the list was truncated") and ESE's  */
+/*     code does for JetGetAttachInfoW.  ESE's code departs from its   */
+/*     docs elsewhere: GetLogInfoW/GetTruncateLogInfoW report           */
+/*     min(cbMax, size), and the ANSI forms (this header's char *       */
+/*     calls) answer JET_errBufferTooSmall with *pcbActual unset.  One  */
+/*     rule for every list, the documented one, serves clients written  */
+/*     against either: a buffer grown until *pcbActual <= cbMax, or    */
+/*     while *pcbActual >= cbMax, ends with the whole list.             */
+/*  7. JetExternalRestore's zero bound (genLow or genHigh 0) means     */
+/*     "from the copy and szBackupLogPath", where ESE takes 0 as a      */
+/*     generation number; a given bound is checked as ESE's             */
+/*     ErrLGCheckDBFiles does (JetExternalRestore2 below).              */
 /*                                                                      */
 /* The kind of backup recorded at a normal end (database header):       */
 /*   full + JetTruncateLog (or TruncateDone)  -> full                   */
@@ -502,12 +518,15 @@ JET_ERR JetBeginExternalBackupInstance(JET_INSTANCE instance, JET_GRBIT grbit);
 JET_ERR JetBeginExternalBackup(JET_GRBIT grbit);
 /*
  * Name lists (JetGetAttachInfo, JetGetLogInfo, JetGetTruncateLogInfo):
- * full paths, even when the system or log path parameter is relative, as a
- * multi-string (each name NUL-terminated, then a final NUL).  With a
- * buffer, the list's first cbMax bytes are copied and *pcbActual gets
- * min(cbMax, full size), as ESE's ErrBKIGetLogInfo: a short buffer holds a
- * cut list, with no terminator added.  With szz NULL, *pcbActual gets the
- * full size (probe first).
+ * canonical absolute names, as a multi-string (each name NUL-terminated,
+ * then a final NUL): the directory's real path (no ".", "..", or symbolic
+ * link; a relative or unset system or log path is taken from the working
+ * directory, as ESE's ErrPathComplete) and the file's own name.  Each
+ * opens with JetOpenFileInstance exactly as given.  The list's first
+ * cbMax bytes are copied (a short buffer holds a cut list, no terminator
+ * added) and *pcbActual always gets the whole size, with JET_errSuccess
+ * (departure 6).  A second JetGetLogInfo in the same backup answers the
+ * same list: the range is fixed by the first.
  */
 JET_ERR JetGetAttachInfoInstance(JET_INSTANCE instance, char *szzDatabases, unsigned long cbMax,
                                  unsigned long *pcbActual);
@@ -515,8 +534,11 @@ JET_ERR JetGetAttachInfo(char *szzDatabases, unsigned long cbMax, unsigned long 
 /*
  * JetOpenFileInstance opens a file of the set: a database of a full
  * backup in the database phase, a log generation of the set in the log
- * phase.  A relative name is completed against the working directory, as
- * ESE's ErrPathComplete.  Several may be open at once.  Refusals: see the
+ * phase.  Names are compared canonically, as ESE's: a relative name is
+ * completed against the working directory (ErrPathComplete), ".", ".."
+ * and symbolic links (to a directory or to the file) are resolved, so any
+ * name that denotes a file of the set opens it, the very name a list gave
+ * included.  Several may be open at once.  Refusals: see the
  * errors that end the backup above; a name outside the set
  * JET_errFileNotFound (the backup goes on).
  */
@@ -662,11 +684,17 @@ typedef struct {
  * checked: a damaged one is JET_errReadVerifyFailure naming the file and
  * the page (the file stays where it is, replayed; do not attach it).
  * The range (ESE's ErrLGCheckDBFiles): pLogInfo NULL is
- * JET_errInvalidParameter here (JetExternalRestore's 0 bounds mean "what
- * szBackupLogPath holds"); starting after the copy's first generation
- * JET_errStartingRestoreLogTooHigh, ending before its last
- * JET_errEndingRestoreLogTooLow, a generation of it not on disk
- * JET_errFileNotFound naming the file.  A szTargetInstanceName that names
+ * JET_errInvalidParameter here; a zero ulGenLow or ulGenHigh (and
+ * JetExternalRestore's zero genLow or genHigh) means "from the copy and
+ * what szBackupLogPath holds" (departure 7).  Starting after the set's
+ * first generation (the copy's) JET_errStartingRestoreLogTooHigh, and so
+ * is a range that ends before it starts (genLow > genHigh); ending before
+ * the set's last JET_errEndingRestoreLogTooLow: the set's last is where
+ * the backup's first JetGetLogInfo ended it (a log record there says so,
+ * found when szBackupLogPath holds generations past the range; ESE keeps
+ * it as the trailer page's genHigh), and at least the generation current
+ * at the backup's begin (the copy's header); a generation of it not on
+ * disk JET_errFileNotFound naming the file.  A szTargetInstanceName that names
  * no instance is JET_errBadRestoreTargetInstance; otherwise the target
  * parameters must be NULL (roll-forward onto a running instance is not
  * offered).  In legacy mode JET_errRunningInOneInstanceMode.

@@ -56,14 +56,14 @@ typedef struct {
     uint64_t lsn;
     uint32_t length;
     uint8_t type;
-    const char *type_name;    /* "delta", "commit", "create", "attach", "detach", "discard", "?" */
+    const char *type_name;    /* "delta", "commit", "create", "attach", "detach", "discard", "backup", "?" */
     uint32_t dbidx, pgno;     /* delta, attach, detach */
     uint64_t before;          /* delta: the page stamp it applies to (0: starts from zeroes);
                                  discard: where the log was cut (commit_us: when; txn_id: commits lost) */
     uint32_t nranges;         /* delta: byte ranges */
     uint32_t delta_bytes;     /* delta: page bytes they carry */
     int malformed;            /* delta: the ranges do not decode */
-    uint64_t commit_us, txn_id;  /* commit */
+    uint64_t commit_us, txn_id;  /* commit; backup: txn_id is the backup's id (where its set ends) */
     char path[1024];          /* attach */
 } JET_INSPECT_LOGRECORD;
 
