@@ -301,6 +301,7 @@ static void spellings_child(const char *scratch)
     CHILD_ERR(JetSetSystemParameter(&in, 0, JET_paramSystemPath, 0, "./sys/"), JET_errSuccess);
     CHILD_ERR(JetSetSystemParameter(&in, 0, JET_paramLogFilePath, 0, "sub/../loglink/."), JET_errSuccess);
     CHILD_ERR(JetSetSystemParameter(&in, 0, JET_paramLogFileSize, 64, NULL), JET_errSuccess);
+    CHILD_ERR(JetSetSystemParameter(&in, 0, JET_paramCreatePathIfNotExist, 1, NULL), JET_errSuccess); /* ./sys/ */
     CHILD_ERR(JetInit(&in), JET_errSuccess);
     JET_SESID s;
     JET_DBID db;
