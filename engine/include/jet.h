@@ -4,10 +4,32 @@
  *
  * This header is the manual.  Every call says what it does, the errors it
  * returns, and its threading rules.  Names, numeric error values and
- * parameter lists follow Microsoft's ESE (esent.h) wherever ESE has them, so
- * code written against ESE's documented API ports with little more than type
- * changes.  Where jetfs departs from ESE (the data model, the positional
- * backup read) the call says so.
+ * parameter lists follow Microsoft's ESE (esent.h) wherever ESE has them.
+ * Where jetfs departs from ESE (the data model, the positional backup read)
+ * the call says so.
+ *
+ * Which ESE families are here.  Code that uses these ports with little more
+ * than type changes: instances and parameters (JetCreateInstance,
+ * JetSetSystemParameter, JetInit, JetTerm), sessions and transactions,
+ * databases (create, attach, detach, open, close), tables (create, open,
+ * close, delete, JetGetTableNames), the whole streaming backup and restore
+ * family (JetBeginExternalBackup ... JetEndExternalBackup, JetBackup,
+ * JetRestore, JetExternalRestore), JetErrorString.  Not here: ESE's column
+ * model and everything built on it -- JetAddColumn, JetSetColumn(s),
+ * JetRetrieveColumn(s), JetMakeKey, JetSeek, JetPrepareUpdate/JetUpdate,
+ * indexes (JetCreateIndex, JetSetCurrentIndex), JetEscrowUpdate, temporary
+ * tables, JetDefragment.  A table here is one ordered key/value map: code
+ * that stores records in columns is rewritten onto JetPutKV, JetRetrieveKV,
+ * JetSeekKV, JetMove and JetRetrieveCurrentKV (a record's key as the key,
+ * its columns serialised into the value; an index as a second table).
+ *
+ * Log space.  The write-ahead log grows by one generation file
+ * (JET_paramLogFileSize) every time it fills, and generations are deleted
+ * only by a backup's JetTruncateLog (or jetfs's unmount), or at once past
+ * the checkpoint with JET_paramCircularLog.  An instance written to and
+ * never backed up keeps every generation: small writes can add a gigabyte
+ * of log in a minute.  Take backups (or set circular logging, at the price
+ * of incremental backups) before the disk fills, as with ESE.
  *
  * Threading: every call is thread-safe with respect to other sessions.  A
  * session (JET_SESID) and the tables opened in it must be used by one thread
