@@ -744,7 +744,7 @@ static void truncate_range(struct jv_view *v, char *out, size_t cb)
     }
 out:
     free(szz);
-    if (n) put(out, cb, "%lu..%lu (%lu generations)", low, high, n);
+    if (n) put(out, cb, "%lu..%lu (%lu generation%s)", low, high, n, n == 1 ? "" : "s");
 }
 
 /* Closes every engine handle so the engine can end; reads then fail. */

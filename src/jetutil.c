@@ -165,10 +165,11 @@ static int cmd_header(int argc, char **argv)
         if (json) {
             json_t *bks = json_object();
             for (int i = 0; bks && i < 4; i++) {
-                fmt_time(t1, sizeof t1, h.backup[i].time_us);
+                char tb[sizeof t1]; /* t1 stays the creation time */
+                fmt_time(tb, sizeof tb, h.backup[i].time_us);
                 if (json_object_set_new(bks, bk[i],
                                         json_pack("{s:I,s:I,s:s,s:o}", "gen_low", (json_int_t)h.backup[i].gen_low,
-                                                  "gen_high", (json_int_t)h.backup[i].gen_high, "time", t1,
+                                                  "gen_high", (json_int_t)h.backup[i].gen_high, "time", tb,
                                                   "backup_id", jhex(h.backup[i].backup_id))) != 0) {
                     json_decref(bks);
                     bks = NULL;

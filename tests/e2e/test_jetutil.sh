@@ -35,6 +35,10 @@ Q=$TMP/$'odd "name" \\ tab\t'; mkdir -p "$Q"; cp "$D/jetfs.db" "$Q/"
 "$J" header "$Q/jetfs.db" --json | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["file"]==sys.argv[1], d' "$Q/jetfs.db" ||
   fail "header --json of an oddly named file is not JSON naming it"
 "$J" header "$D/jetfs.db" | grep -q "clean shutdown" || fail "human header"
+# The JSON's "created" is the text's (not the last backup's time, nor "-").
+created=$("$J" header "$D/jetfs.db" | sed -n 's/^  created *//p')
+"$J" header "$D/jetfs.db" --json | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["created"]==sys.argv[1], (d["created"], sys.argv[1])' "$created" ||
+  fail "header --json gives another creation time than the text ($created)"
 "$J" logs "$D" > "$TMP/logs.out"
 grep -q " commit " "$TMP/logs.out" || fail "logs lists no commit"
 grep -q " attach " "$TMP/logs.out" || fail "logs lists no attach"
