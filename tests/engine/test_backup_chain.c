@@ -151,7 +151,7 @@ static void test_full_and_incremental_restore(void)
     snprintf(r5, sizeof r5, "%s/restored5", bk.dir);
     const char *twice[] = {s1, s2, s2};
     TU_CHECK_ERR(JetRestoreSets(twice, 3, r5, 0, 0), JET_errInvalidBackupSequence);
-    CU_ASSERT_PTR_NOT_NULL(strstr(JetGetLastErrorDetail(), "predecessor"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(JetGetLastErrorDetail(), "given twice"));
     char s2b[1200];
     snprintf(s2b, sizeof s2b, "%s/set2b", bk.dir);
     snprintf(cmd5, sizeof cmd5, "rm -rf '%s' && cp -r '%s' '%s' && sed -i 's/\"size\": /\"size\": 1/' '%s/backup.manifest'", s2b,
