@@ -131,18 +131,17 @@ JET_ERR chain_order(struct chain_manifest *ms, size_t n, size_t *order, size_t *
             if (good < 0 || newer(&ms[i], &ms[good])) good = (long)i;
         }
         if (good < 0) good = root_tip;
-        char x[200], y[200], gap[160];
+        char x[160], y[160], gap[96];
         describe(x, sizeof x, &ms[end]);
         describe(y, sizeof y, &ms[good]);
         const struct manifest *a = &ms[good].mf, *b = &ms[end].mf;
         if (b->gen_low > a->gen_high + 1)
-            snprintf(gap, sizeof gap, "the set (or sets) holding generations %u-%u is missing", a->gen_high + 1,
-                     b->gen_low - 1);
-        else snprintf(gap, sizeof gap, "a set between them is missing, or the later one is of another chain");
+            snprintf(gap, sizeof gap, "backup %016llx, generations %u-%u,", (unsigned long long)b->predecessor_id,
+                     a->gen_high + 1, b->gen_low - 1);
+        else snprintf(gap, sizeof gap, "backup %016llx,", (unsigned long long)b->predecessor_id);
         return jet_report(JET_errInvalidBackupSequence,
-                          "%s: %s follows backup %016llx, which is in no set given (its predecessor is missing); the "
-                          "chain from the full reaches %s (%s): %s",
-                          ms[end].path, x, (unsigned long long)b->predecessor_id, y, ms[good].path, gap);
+                          "%s: a set is missing from the chain: %s after %s and before %s, whose predecessor it is",
+                          ms[end].path, gap, y, x);
     }
     /* From the tip back to the root, then reversed. */
     size_t k = 0;

@@ -816,12 +816,16 @@ static const char *RESTORE_USAGE =
     "--to DIR SET... [--stop-gen G] [--stop-time UNIXSECONDS]\n"
     "  restores a full backup set and any following incremental (or one differential)\n"
     "  sets into DIR (new or empty), checking every file and the log chain first;\n"
+    "  a SET may hold many sessions' sets copied into one directory (rsync, rclone,\n"
+    "  cp -a, tar archives extracted in order): the first SET holds the full, and\n"
+    "  the chain runs from the newest backup back to it, each file from wherever\n"
+    "  a manifest of the chain vouches for it;\n"
     "  --stop-gen / --stop-time restore to a point in time";
 
-static void warn_unlisted(void *set, const char *path)
+static void warn_unused(void *arg, const char *path, const char *why)
 {
-    fprintf(stderr, "jetutil: warning: %s is not listed in %s/backup.manifest: ignored (left by an earlier copy into "
-                    "the same place?)\n", path, (const char *)set);
+    (void)arg;
+    fprintf(stderr, "jetutil: warning: %s: %s\n", path, why);
 }
 
 static int parse_sets(int argc, char **argv, const char **to, const char **sets, int *nsets, unsigned long *stop_gen,
@@ -846,10 +850,11 @@ static int parse_sets(int argc, char **argv, const char **to, const char **sets,
         if (access(m, F_OK) != 0)
             fprintf(stderr, "jetutil: warning: %s has no backup.manifest: its file sizes and hashes and its place in "
                             "the chain cannot be checked, only its logs' own chain\n", sets[i]);
-        /* A set that fails its manifest check is refused, with the reason,
-         * by the restore that follows: only the warnings matter here. */
-        else (void)JetInspectSetUnlisted(sets[i], warn_unlisted, (void *)sets[i]);
     }
+    /* What the restore will not use, each named.  Sets that fail their
+     * checks are refused, with the reason, by the restore that follows:
+     * only the warnings matter here. */
+    (void)JetInspectSetsUnused(sets, *nsets, warn_unused, NULL);
     return 0;
 }
 
