@@ -828,6 +828,21 @@ static void warn_unused(void *arg, const char *path, const char *why)
     fprintf(stderr, "jetutil: warning: %s: %s\n", path, why);
 }
 
+/* Whether dir holds a manifest under any of its names (backup.manifest, a
+ * session's backup.<begin>-<id>.manifest). */
+static bool holds_any_manifest(const char *dir)
+{
+    DIR *dd = opendir(dir);
+    struct dirent *e;
+    bool any = false;
+    while (dd && !any && (e = readdir(dd))) {
+        size_t n = strlen(e->d_name);
+        any = n >= 15 && !strncmp(e->d_name, "backup.", 7) && !strcmp(e->d_name + n - 9, ".manifest");
+    }
+    if (dd) closedir(dd);
+    return any;
+}
+
 static int parse_sets(int argc, char **argv, const char **to, const char **sets, int *nsets, unsigned long *stop_gen,
                       unsigned long long *stop_us, bool want_to)
 {
@@ -845,10 +860,8 @@ static int parse_sets(int argc, char **argv, const char **to, const char **sets,
     /* Without a manifest a set's files are checked only against each
      * other and the chain of ids cannot be: say so before anything runs. */
     for (int i = 0; i < *nsets; i++) {
-        char m[4200];
-        snprintf(m, sizeof m, "%s/backup.manifest", sets[i]);
-        if (access(m, F_OK) != 0)
-            fprintf(stderr, "jetutil: warning: %s has no backup.manifest: its file sizes and hashes and its place in "
+        if (!holds_any_manifest(sets[i]))
+            fprintf(stderr, "jetutil: warning: %s has no backup.manifest (nor any backup.*.manifest): its file sizes and hashes and its place in "
                             "the chain cannot be checked, only its logs' own chain\n", sets[i]);
     }
     /* What the restore will not use, each named.  Sets that fail their
