@@ -11,7 +11,8 @@
 #     that archive: the fourth lacks what the aborted third held)
 # Each restores with `jetutil restore --to R FULL DIR...` to the live data
 # (jetutil export compare); `jetutil verify` accepts it, and so does a browse
-# (`jetutil export FULL DIR...` reads through one).  The aborted session's
+# (`jetutil export FULL DIR...` reads through one; and a `jetfs browse`
+# mount of the rsync directory).  The aborted session's
 # manifest is named and ignored.  Refused, each naming the piece: one byte
 # flipped in a generation of a merged directory (the file), the separate
 # --listed-incremental directories without the aborted one's (a generation
@@ -24,7 +25,7 @@ F=$BIN/jetfs
 TMP=${JET_TEST_TMP:-/tmp}/e2e_layouts.$$
 M=$TMP/mnt
 D=$TMP/db
-PID=
+PID= BPID=
 fail() {
   echo "FAIL: $*" >&2
   [ -f "$TMP/serve.log" ] && sed 's/^/  serve: /' "$TMP/serve.log" | tail -40 >&2
@@ -38,6 +39,8 @@ for tool in rsync rclone tar; do
 done
 cleanup() {
   [ -n "$PID" ] && kill -9 "$PID" 2> /dev/null || true
+  [ -n "${BPID:-}" ] && kill -9 "$BPID" 2> /dev/null || true
+  fusermount3 -uz "$TMP/browse" 2> /dev/null || true
   fusermount3 -uz "$M" 2> /dev/null || true
   rm -rf "$TMP"
 }
@@ -151,6 +154,19 @@ grep -q "not in the chain to the newest backup" "$TMP/rsync.restore" ||
   fail "restore names other manifests than the aborted session's: $(cat "$TMP/rsync.restore")"
 grep -q "not listed in any manifest" "$TMP/rsync.restore" &&
   fail "restore ignored a generation of the merged directory: $(cat "$TMP/rsync.restore")"
+
+# jetfs browse of the merged rsync directory: the last key written, as written.
+B=$TMP/browse
+mkdir -p "$B" "$TMP/scratch"
+TMPDIR=$TMP/scratch "$F" browse "$B" "$FULL" "$TMP/rsync" > "$TMP/browse.log" 2>&1 &
+BPID=$!
+browse_mounted() { [ -f "$B/status" ] || { kill -0 "$BPID" 2> /dev/null || fail "jetfs browse exited: $(cat "$TMP/browse.log")"; false; }; }
+wait_for "the browse mount" browse_mounted
+want=$(printf 'v%06d-%s' 1799 "$(head -c 300 /dev/zero | tr '\0' x)")
+[ "$(cat "$B/tables/redis/k001799")" = "$want" ] || fail "browse of the merged directory lacks the last key written"
+fusermount3 -u "$B"
+wait "$BPID" || fail "jetfs browse exited $? after the unmount"
+BPID=
 
 # ---- refusals, each naming the piece ----
 refused() { # name pattern sets...
