@@ -9,6 +9,12 @@
  * restore mode (recovery.c: start at the copy's checkpoint, use these files
  * for these databases, ignore every other database).  A refusal changes
  * nothing in the target.
+ *
+ * JetRestoreSets2 (restore_sets) first reads the sets given as chain.c
+ * does: every manifest in every directory, the chain from the newest
+ * backup back to the first set's full, and each file from wherever a
+ * manifest of the chain vouches for it; sets of which one has no manifest
+ * at all are taken as given, in order (place_sets_as_given).
  */
 #include <dirent.h>
 #include <pthread.h>
