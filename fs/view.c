@@ -53,6 +53,7 @@ struct jv_file {
     uint64_t size;
     struct timespec mtime;
     bool is_manifest, is_db;
+    int manifest_copy;        /* 0: backup.manifest, 1: its backup's own name */
     unsigned long engine_index;
 };
 
@@ -95,8 +96,8 @@ struct jv_view {
     size_t nfiles;
     char *manifest;
     size_t manifest_len;
-    uint8_t *manifest_read;   /* one byte per manifest byte: read at least once */
-    size_t manifest_covered;
+    uint8_t *manifest_read;   /* per name (manifest_copy), one byte per manifest byte: read at least once */
+    size_t manifest_covered[2];
     struct jv_handle *handles;
     uint64_t bytes_served, reads;
     double last_activity;     /* monotonic seconds */
@@ -261,7 +262,7 @@ static int build_set(struct jv_view *v)
     pthread_mutex_unlock(&last_second_mu);
     v->set_second = begin_ts.tv_sec;
     uint64_t epoch = (uint64_t)v->epoch[v->kind] << JV_EPOCH_SHIFT;
-    struct jv_file *files = calloc(st.cFiles + 1, sizeof *files);
+    struct jv_file *files = calloc(st.cFiles + 2, sizeof *files);
     if (!files) return JET_errOutOfMemory;
     size_t n = 0;
     for (unsigned long i = 0; i < st.cFiles; i++) {
@@ -286,7 +287,18 @@ static int build_set(struct jv_view *v)
         f->ino = f->st_ino | epoch;
         n++;
     }
-    struct jv_file *m = &files[n++];
+    /* The manifest under its backup's own name, then as backup.manifest,
+     * last: a later session copied into the same directory leaves this
+     * one's in place, and a tool copying in listing order writes
+     * backup.manifest after everything it describes. */
+    struct jv_file *sm = &files[n++], *m = &files[n++];
+    sm->st_ino = JV_INO_SESSION_MANIFEST_OF(v->kind);
+    sm->ino = sm->st_ino | epoch;
+    if ((err = JetBackupManifestName(v->manifest, sm->name, sizeof sm->name)) < 0) goto fail;
+    sm->is_manifest = true;
+    sm->manifest_copy = 1;
+    sm->size = v->manifest_len;
+    sm->mtime = begin_ts;
     m->st_ino = JV_INO_MANIFEST_OF(v->kind);
     m->ino = m->st_ino | epoch;
     put(m->name, sizeof m->name, "%s", JV_MANIFEST_NAME);
@@ -314,7 +326,7 @@ static JET_ERR fetch_manifest(struct jv_view *v)
     }
     v->manifest = text;
     v->manifest_len = strlen(text);
-    if (!(v->manifest_read = calloc(v->manifest_len + 1, 1))) return JET_errOutOfMemory;
+    if (!(v->manifest_read = calloc(2 * (v->manifest_len + 1), 1))) return JET_errOutOfMemory;
     return JET_errSuccess;
 }
 
@@ -330,7 +342,7 @@ static void drop_set(struct jv_view *v)
     v->nfiles = 0;
     v->manifest = NULL;
     v->manifest_read = NULL;
-    v->manifest_len = v->manifest_covered = 0;
+    v->manifest_len = v->manifest_covered[0] = v->manifest_covered[1] = 0;
     v->bytes_served = v->reads = 0;
 }
 
@@ -632,10 +644,11 @@ ssize_t jv_read(struct jv_view *v, int64_t fh, uint64_t off, void *buf, size_t s
         if (v->state == JV_RUNNING && off < v->manifest_len) {
             n = v->manifest_len - off < size ? v->manifest_len - (size_t)off : size;
             memcpy(buf, v->manifest + off, n);
+            uint8_t *seen = v->manifest_read + (size_t)f->manifest_copy * (v->manifest_len + 1);
             for (size_t i = 0; i < n; i++)
-                if (!v->manifest_read[off + i]) {
-                    v->manifest_read[off + i] = 1;
-                    v->manifest_covered++;
+                if (!seen[off + i]) {
+                    seen[off + i] = 1;
+                    v->manifest_covered[f->manifest_copy]++;
                 }
         }
         ssize_t rc = v->state == JV_RUNNING ? (ssize_t)n : -EIO;
@@ -688,7 +701,7 @@ static const char *const file_state_names[] = {"unread", "read", "delivered_befo
 static enum file_state file_state(struct jv_view *v, const struct jv_file *f, uint64_t *pcovered)
 {
     JET_BACKUPFILEINFO fi = {.cbStruct = sizeof fi};
-    if (f->is_manifest) fi.cbCovered = v->manifest_covered;
+    if (f->is_manifest) fi.cbCovered = v->manifest_covered[f->manifest_copy];
     else if (JetGetBackupFileInfoInstance(v->inst, f->engine_index, &fi) < 0) fi.cbCovered = 0, fi.fDeliveredBefore = 0;
     *pcovered = fi.cbCovered;
     return fi.cbCovered >= f->size ? FS_READ : fi.fDeliveredBefore ? FS_DELIVERED : FS_UNREAD;
@@ -1068,7 +1081,7 @@ static json_t *status_files(struct jv_view *v)
     json_t *files = json_array();
     for (size_t i = 0; files && i < v->nfiles; i++) {
         const struct jv_file *f = &v->files[i];
-        uint64_t covered = v->manifest_covered;
+        uint64_t covered = f->is_manifest ? v->manifest_covered[f->manifest_copy] : 0;
         enum file_state fs = FS_UNREAD;
         if (v->state == JV_RUNNING) fs = file_state(v, f, &covered);
         json_t *e = json_object();

@@ -10,7 +10,11 @@
  *   /backup                JV_INO_BACKUP
  *   /backup/<kind>         JV_INO_KIND + kind  opening it begins that kind
  *   /backup/<kind>/<file>  the set, once begun: database file(s), log
- *                          generations, backup.manifest
+ *                          generations, backup.manifest and the same text
+ *                          as backup.<begin>-<id>.manifest (a name of its
+ *                          backup's own, so that sets copied one after
+ *                          another into one directory keep every
+ *                          session's manifest: JetBackupManifestName)
  *
  * One session = one mount.  States of a session:
  *
@@ -65,9 +69,11 @@ enum jv_kind { JV_FULL, JV_INCREMENTAL, JV_DIFFERENTIAL, JV_COPY, JV_NKINDS };
  * equal.
  */
 #define JV_INO_MANIFEST 16u                       /* + kind */
+#define JV_INO_SESSION_MANIFEST 20u               /* + kind: backup.<begin>-<id>.manifest */
 #define JV_INO_DB 0x1000u                         /* + kind * 0x100 + database index */
 #define JV_INO_LOG (1ull << 32)                   /* + kind << 36 + generation */
 #define JV_INO_MANIFEST_OF(kind) (JV_INO_MANIFEST + (uint64_t)(kind))
+#define JV_INO_SESSION_MANIFEST_OF(kind) (JV_INO_SESSION_MANIFEST + (uint64_t)(kind))
 #define JV_INO_DB_OF(kind, i) (JV_INO_DB + (uint64_t)(kind) * 0x100u + (uint64_t)(i))
 #define JV_INO_LOG_OF(kind, gen) (JV_INO_LOG + ((uint64_t)(kind) << 36) + (uint64_t)(gen))
 #define JV_EPOCH_SHIFT 48

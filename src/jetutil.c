@@ -871,13 +871,32 @@ static const char *RESTORE_USAGE =
     "--to DIR SET... [--stop-gen G] [--stop-time T]\n"
     "  restores a full backup set and any following incremental (or one differential)\n"
     "  sets into DIR (new or empty), checking every file and the log chain first;\n"
+    "  a SET may hold many sessions' sets copied into one directory (rsync, rclone,\n"
+    "  cp -a, tar archives extracted in order): the first SET holds the full, and\n"
+    "  the chain runs from the newest backup back to it, each file from wherever\n"
+    "  a manifest of the chain vouches for it;\n"
     "  --stop-gen G / --stop-time T restore to a point in time (one of them): G a generation,\n"
     "  T seconds since the epoch or UTC as 2026-12-08T01:57:20Z";
 
-static void warn_unlisted(void *set, const char *path)
+static void warn_unused(void *arg, const char *path, const char *why)
 {
-    fprintf(stderr, "jetutil: warning: %s is not listed in %s/backup.manifest: ignored (left by an earlier copy into "
-                    "the same place?)\n", path, (const char *)set);
+    (void)arg;
+    fprintf(stderr, "jetutil: warning: %s: %s\n", path, why);
+}
+
+/* Whether dir holds a manifest under any of its names (backup.manifest, a
+ * session's backup.<begin>-<id>.manifest). */
+static bool holds_any_manifest(const char *dir)
+{
+    DIR *dd = opendir(dir);
+    struct dirent *e;
+    bool any = false;
+    while (dd && !any && (e = readdir(dd))) {
+        size_t n = strlen(e->d_name);
+        any = n >= 15 && !strncmp(e->d_name, "backup.", 7) && !strcmp(e->d_name + n - 9, ".manifest");
+    }
+    if (dd) closedir(dd);
+    return any;
 }
 
 static const char *VERIFY_USAGE;
@@ -920,15 +939,14 @@ static int parse_sets(int argc, char **argv, const char **to, const char **sets,
     /* Without a manifest a set's files are checked only against each
      * other and the chain of ids cannot be: say so before anything runs. */
     for (int i = 0; i < *nsets; i++) {
-        char m[4200];
-        snprintf(m, sizeof m, "%s/backup.manifest", sets[i]);
-        if (access(m, F_OK) != 0)
-            fprintf(stderr, "jetutil: warning: %s has no backup.manifest: its file sizes and hashes and its place in "
+        if (!holds_any_manifest(sets[i]))
+            fprintf(stderr, "jetutil: warning: %s has no backup.manifest (nor any backup.*.manifest): its file sizes and hashes and its place in "
                             "the chain cannot be checked, only its logs' own chain\n", sets[i]);
-        /* A set that fails its manifest check is refused, with the reason,
-         * by the restore that follows: only the warnings matter here. */
-        else (void)JetInspectSetUnlisted(sets[i], warn_unlisted, (void *)sets[i]);
     }
+    /* What the restore will not use, each named.  Sets that fail their
+     * checks are refused, with the reason, by the restore that follows:
+     * only the warnings matter here. */
+    (void)JetInspectSetsUnused(sets, *nsets, warn_unused, NULL);
     return 0;
 }
 

@@ -7,7 +7,8 @@
 # presented generations the tool already holds and skips: every other
 # session must still end normally and truncate, and the chain (full, 2nd,
 # 4th, 5th) restores to the state at the last begin.  rsync's destination
-# keeps stale files (no --delete): restore ignores them, naming each.
+# keeps every session's files (no --delete): restore ignores the aborted
+# session's manifest, naming it.
 # Also: a database changed between two sessions of the same second is
 # transferred again (nanosecond mtimes); getfattr and tar --xattrs see no
 # extended attributes and no error; du, find and ls -R of the mount leave
@@ -155,9 +156,10 @@ backup_with() {
 }
 restore_set() { mv "$TMP/rs-snap$1" "$2"; }
 five_sessions rsync
-# The destination kept the generations truncated since: ignored, named.
-grep -q "is not listed in .*backup.manifest: ignored" "$TMP/restore-rsync.err" ||
-  fail "restore of rsync's destination does not name the stale files it ignored: $(cat "$TMP/restore-rsync.err")"
+# The destination kept every session's manifest, the aborted one's too:
+# that one is off the chain, ignored, named.
+grep -q "is not in the chain to the newest backup" "$TMP/restore-rsync.err" ||
+  fail "restore of rsync's destination does not name the aborted session's manifest it ignored: $(cat "$TMP/restore-rsync.err")"
 
 # --- tar --listed-incremental (--no-check-device: the mount's device changes) ---
 backup_with() {

@@ -468,8 +468,14 @@ static void test_view_opening_kind_dir_begins_and_set_stays_stable(void)
     CU_ASSERT_FATAL(JetGetBackupStatusInstance(inst, &bst) == JET_errSuccess);
     CU_ASSERT_FATAL(bst.ulGenHigh >= bst.ulGenLow && bst.ulGenLow >= 1);
     unsigned long ngens = bst.ulGenHigh - bst.ulGenLow + 1;
-    /* The database, every generation of the set, the manifest last. */
-    CU_ASSERT_EQUAL_FATAL(set.n, (int)(1 + ngens + 1));
+    /* The database, every generation of the set, the manifest under its
+     * backup's own name, then as backup.manifest, last. */
+    CU_ASSERT_EQUAL_FATAL(set.n, (int)(1 + ngens + 2));
+    char own[80];
+    CU_ASSERT_STRING_EQUAL(set.e[set.n - 2].name + strlen(set.e[set.n - 2].name) - 9, ".manifest");
+    CU_ASSERT_EQUAL(strncmp(set.e[set.n - 2].name, "backup.20", 9), 0);
+    CU_ASSERT_EQUAL(set.e[set.n - 2].ino, JV_INO_SESSION_MANIFEST);
+    CU_ASSERT_EQUAL(set.e[set.n - 2].st.st_size, set.e[set.n - 1].st.st_size);
     const struct jv_entry *db = find(&set, DB_NAME);
     CU_ASSERT_FATAL(db != NULL);
     CU_ASSERT_EQUAL(db->ino, JV_INO_DB);
@@ -498,6 +504,9 @@ static void test_view_opening_kind_dir_begins_and_set_stays_stable(void)
     CU_ASSERT_EQUAL((off_t)mlen, m->st.st_size);
     mtext[mlen] = '\0';
     CU_ASSERT_PTR_NOT_NULL(strstr(mtext, "\"type\": \"full\""));
+    /* The name of its own is the backup's: the manifest's begin and id. */
+    CU_ASSERT_EQUAL(JetBackupManifestName(mtext, own, sizeof own), JET_errSuccess);
+    CU_ASSERT_STRING_EQUAL(own, set.e[set.n - 2].name);
     CU_ASSERT_PTR_NOT_NULL(strstr(mtext, "manifest_checksum"));
     free(mtext);
 
@@ -791,7 +800,7 @@ static void test_view_incremental_without_full_is_eperm(void)
     begin_listing(v, JV_INCREMENTAL, &set);
     CU_ASSERT_PTR_NULL(find(&set, DB_NAME));
     CU_ASSERT(set.n >= 2);
-    for (int i = 0; i < set.n - 1; i++) CU_ASSERT(gen_of_name(set.e[i].name) != 0);
+    for (int i = 0; i < set.n - 2; i++) CU_ASSERT(gen_of_name(set.e[i].name) != 0);
     CU_ASSERT_STRING_EQUAL(set.e[set.n - 1].name, JV_MANIFEST_NAME);
     char *mtext = (char *)read_file(v, JV_INO_MANIFEST_OF(JV_INCREMENTAL), -1, NULL);
     CU_ASSERT_PTR_NOT_NULL(strstr(mtext, "\"type\": \"incremental\""));
@@ -1372,7 +1381,7 @@ static void test_view_concurrent_readers_see_the_snapshot_and_survive_the_end(vo
     pthread_t th[NREADERS];
     for (int i = 0; i < NREADERS; i++) {
         /* Two on the database, the others on log generations. */
-        const struct jv_entry *e = i < 2 ? find(&set, DB_NAME) : &set.e[1 + (i - 2) % (set.n - 2)];
+        const struct jv_entry *e = i < 2 ? find(&set, DB_NAME) : &set.e[1 + (i - 2) % (set.n - 3)];
         CU_ASSERT_FATAL(e != NULL && e->ino != JV_INO_MANIFEST);
         size_t n = 0;
         ref[i] = read_file(v, e->ino, -1, &n);
