@@ -95,7 +95,9 @@ static const char *USAGE =
     "the database and log generations as of that instant.  Until a file of the set is opened, listing\n"
     "another kind (du, find, ls -R) makes that one begin instead.  Unmount (fusermount3 -u MOUNT) or\n"
     "SIGTERM ends it: normally, truncating logs, if every file was read whole (a log generation read\n"
-    "whole by an earlier backup counts); aborted, truncating nothing, if not.  A watchdog abort (space\n"
+    "whole by an earlier backup counts); aborted, truncating nothing, if not.  `jetfs end MOUNT` ends it\n"
+    "(refused if not read whole; --abort aborts), then the session unmounts and serve mounts again; it\n"
+    "needs no root, only read access to MOUNT/status (a member of --group).  A watchdog abort (space\n"
     "limit, idle timeout) unmounts, and serve mounts again for the next backup.\n"
     "Under systemd (Type=notify) serve sends READY=1 once the instance, the listener and the mount are up,\n"
     "STATUS= as backups begin and end, STOPPING=1 at shutdown.  See jetfs(8).\n";
