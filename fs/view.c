@@ -1140,6 +1140,7 @@ char *jv_status_json(struct jv_view *v, size_t *plen)
     bool ok = root && put_j(root, "instance", jstr(v->opt.instance_name ? v->opt.instance_name : "")) &&
               put_j(root, "mounted_at", json_string(when)) &&
               put_j(root, "truncate", json_string(v->opt.truncate_manual ? "manual" : "on-unmount")) &&
+              put_j(root, "remount", json_boolean(v->opt.mounts_again)) &&
               put_j(root, "instance_state", json_string(failed ? "failed" : "running")) &&
               put_j(root, "instance_failure", failed ? jstr(failure) : json_null()) &&
               put_j(root, "backup", status_backup(v)) && put_j(root, "last_completed", status_history(v));
@@ -1212,4 +1213,13 @@ void jv_status_release(struct jv_view *v, uint64_t fh)
         free(st->text);
         free(st);
     }
+}
+
+size_t jv_status_opened(struct jv_view *v)
+{
+    size_t n = 0;
+    pthread_mutex_lock(&v->mu);
+    for (const struct status_snap *st = v->status_live; st; st = st->next) n++;
+    pthread_mutex_unlock(&v->mu);
+    return n;
 }

@@ -88,6 +88,7 @@ struct jv_options {
     uint64_t space_limit;        /* snapshot bytes (memory + spill) before aborting */
     unsigned idle_timeout_s;     /* seconds without a read before aborting */
     const char *instance_name;   /* shown in status */
+    bool mounts_again;           /* status: "remount", a new session follows this one's unmount */
     void (*log)(void *arg, const char *line);  /* one line per event; may be NULL */
     void *log_arg;
 };
@@ -146,6 +147,8 @@ char *jv_status_json(struct jv_view *v, size_t *plen);
 int jv_status_open(struct jv_view *v, uint64_t *pfh);
 ssize_t jv_status_read(struct jv_view *v, uint64_t fh, uint64_t off, void *buf, size_t size);
 void jv_status_release(struct jv_view *v, uint64_t fh);
+/* How many status handles are open (not yet released). */
+size_t jv_status_opened(struct jv_view *v);
 
 enum jv_end_how {
     JV_END_UNMOUNT,   /* normal when every file was read whole or (a log) delivered before, else abort */

@@ -35,6 +35,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "instance_dir.h"
 #include "jet.h"
 #include "jetfs.h"
@@ -93,7 +95,9 @@ static const char *USAGE =
     "the database and log generations as of that instant.  Until a file of the set is opened, listing\n"
     "another kind (du, find, ls -R) makes that one begin instead.  Unmount (fusermount3 -u MOUNT) or\n"
     "SIGTERM ends it: normally, truncating logs, if every file was read whole (a log generation read\n"
-    "whole by an earlier backup counts); aborted, truncating nothing, if not.  A watchdog abort (space\n"
+    "whole by an earlier backup counts); aborted, truncating nothing, if not.  `jetfs end MOUNT` ends it\n"
+    "(refused if not read whole; --abort aborts), then the session unmounts and serve mounts again; it\n"
+    "needs no root, only read access to MOUNT/status (a member of --group).  A watchdog abort (space\n"
     "limit, idle timeout) unmounts, and serve mounts again for the next backup.\n"
     "Under systemd (Type=notify) serve sends READY=1 once the instance, the listener and the mount are up,\n"
     "STATUS= as backups begin and end, STOPPING=1 at shutdown.  See jetfs(8).\n";
@@ -562,7 +566,7 @@ static int cmd_serve(int argc, char **argv)
         .mountpoint = o.mount, .instance_name = o.dbdir, .db_paths = dbs, .ndb_paths = 1,
         .truncate_manual = o.truncate_manual, .group_access = o.group_access, .gid = o.gid,
         .space_limit = o.space_limit, .idle_timeout_s = o.idle_timeout, .debug = o.debug,
-        .normal_priority = o.normal_priority, .log = session_event,
+        .normal_priority = o.normal_priority, .mounts_again = !o.once, .log = session_event,
     };
     for (;;) {
         char why[1024], outcome[1024];
@@ -807,6 +811,77 @@ static int print_status(const char *mount)
     return rc;
 }
 
+/* The whole status text of an open status file (malloc'd, NUL-terminated), or NULL. */
+static char *read_status_fd(int fd)
+{
+    size_t cap = 65536, n = 0;
+    char *buf = malloc(cap + 1);
+    ssize_t r;
+    while (buf && (r = pread(fd, buf + n, cap - n, (off_t)n)) > 0) {
+        n += (size_t)r;
+        if (n == cap) {
+            char *more = realloc(buf, 2 * cap + 1);
+            if (!more) break;
+            buf = more;
+            cap *= 2;
+        }
+    }
+    if (buf) buf[n] = '\0';
+    return buf;
+}
+
+/*
+ * Which mount MOUNT is now: a session's root directory carries its mount
+ * time (nanoseconds) and a new mount may reuse the device number of the
+ * one before, so both together.  False when MOUNT cannot be stat'ed.
+ */
+struct mount_id {
+    dev_t dev;
+    struct timespec mtime;
+};
+static bool mount_id_of(const char *mount, struct mount_id *id)
+{
+    struct stat st;
+    if (stat(mount, &st) != 0) return false;
+    id->dev = st.st_dev;
+    id->mtime = st.st_mtim;
+    return true;
+}
+static bool same_mount(const struct mount_id *a, const struct mount_id *b)
+{
+    return a->dev == b->dev && a->mtime.tv_sec == b->mtime.tv_sec && a->mtime.tv_nsec == b->mtime.tv_nsec;
+}
+
+static double mono_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/*
+ * After an explicit end the ended session unmounts (once `jetfs end` closed
+ * status) and serve mounts a new one: waits until MOUNT is no longer the
+ * ended session's mount and, when its status said a remount follows, until
+ * the new session answers, so that the next backup can begin as soon as
+ * end returns.  Polled with a deadline.  Returns false if that did not
+ * happen in time.
+ */
+static bool wait_for_next_session(const char *mount, const struct mount_id *ended, bool remount)
+{
+    char status[PATH_MAX + 8];
+    snprintf(status, sizeof status, "%s/status", mount);
+    double deadline = mono_seconds() + JETFS_END_UNMOUNT_GRACE + 20;
+    while (mono_seconds() < deadline) {
+        struct mount_id now;
+        if (mount_id_of(mount, &now) && !same_mount(&now, ended) && (!remount || access(status, F_OK) == 0))
+            return true;
+        struct timespec pause = {.tv_nsec = 20 * 1000000L};
+        nanosleep(&pause, NULL);
+    }
+    return false;
+}
+
 static int cmd_end(int argc, char **argv)
 {
     bool abort_ = false;
@@ -820,6 +895,8 @@ static int cmd_end(int argc, char **argv)
     if (!mount) return usage(EXIT_USAGE);
     int fd, rc = open_status(mount, &fd);
     if (rc) return rc;
+    struct mount_id ended_mount;
+    bool known = mount_id_of(mount, &ended_mount);
     /* The ioctl answers 0 for a normal end, 1 for an abort. */
     int ended = ioctl(fd, abort_ ? JETFS_IOC_END_ABORT : JETFS_IOC_END_NORMAL);
     if (ended < 0) {
@@ -833,14 +910,33 @@ static int cmd_end(int argc, char **argv)
         close(fd);
         return EXIT_FAIL;
     }
+    /* The ended session's status, opened while fd still holds the session
+     * mounted (it unmounts once no status is open). */
+    int fd2 = -1;
+    char *text = open_status(mount, &fd2) == 0 ? read_status_fd(fd2) : NULL;
+    if (fd2 >= 0) close(fd2);
     close(fd);
-    if (ended == 1 && !abort_) {
+    json_t *doc = text ? json_loads(text, 0, NULL) : NULL;
+    /* A server that predates the unmount at an explicit end has no "remount". */
+    json_t *remount = doc ? json_object_get(doc, "remount") : NULL;
+    bool unmounts = remount != NULL, mounts_again = json_is_true(remount);
+    json_decref(doc);
+    if (ended == 1 && !abort_)
         fprintf(stderr, "jetfs end: the backup was aborted instead of ending normally (see the outcome below)\n");
-        print_status(mount);
-        return EXIT_FAIL;
+    else
+        printf("jetfs end: %s\n", ended == 1 ? "aborted: nothing truncated, history unchanged" : "ended normally");
+    if (text) fputs(text, stdout);
+    fflush(stdout);
+    free(text);
+    if (unmounts && known) {
+        if (wait_for_next_session(mount, &ended_mount, mounts_again)) {
+            if (mounts_again) fprintf(stderr, "jetfs end: %s is mounted again for the next backup\n", mount);
+        } else {
+            fprintf(stderr, "jetfs end: %s was not %s within %d seconds (is a file of the ended set still open?)\n",
+                    mount, mounts_again ? "mounted again" : "unmounted", JETFS_END_UNMOUNT_GRACE + 20);
+        }
     }
-    printf("jetfs end: %s\n", ended == 1 ? "aborted: nothing truncated, history unchanged" : "ended normally");
-    return print_status(mount);
+    return ended == 1 && !abort_ ? EXIT_FAIL : 0;
 }
 
 int main(int argc, char **argv)

@@ -421,7 +421,9 @@ static void test_view_status_opens_are_snapshots(void)
     start("view_status_snap", 50);
     struct jv_view *v = new_view(NULL);
     uint64_t a = 0, b = 0, leaked = 0;
+    CU_ASSERT_EQUAL(jv_status_opened(v), 0);
     CU_ASSERT_FATAL(jv_status_open(v, &a) == 0);
+    CU_ASSERT_EQUAL(jv_status_opened(v), 1);
     size_t n = 0;
     char *want = jv_status_json(v, &n);
     CU_ASSERT_FATAL(want != NULL);
@@ -435,6 +437,7 @@ static void test_view_status_opens_are_snapshots(void)
     struct jv_entry e[8];
     CU_ASSERT(jv_readdir(v, JV_INO_KIND + JV_FULL, 0, e, 8) > 0);
     CU_ASSERT_FATAL(jv_status_open(v, &b) == 0);
+    CU_ASSERT_EQUAL(jv_status_opened(v), 2);
     CU_ASSERT(jv_status_read(v, b, 0, buf, sizeof buf) > 0);
     CU_ASSERT_PTR_NOT_NULL(strstr(buf, "\"full\""));
     CU_ASSERT_EQUAL(jv_status_read(v, a, 0, buf, sizeof buf), (ssize_t)n);
@@ -442,9 +445,22 @@ static void test_view_status_opens_are_snapshots(void)
     jv_status_release(v, a);
     CU_ASSERT_EQUAL(jv_status_read(v, a, 0, buf, 10), -EBADF);
     jv_status_release(v, a);
+    /* The session's unmount after an explicit end waits for this count. */
+    CU_ASSERT_EQUAL(jv_status_opened(v), 1);
     CU_ASSERT(jv_status_read(v, b, 0, buf, 10) == 10);
     jv_status_release(v, b);
+    CU_ASSERT_EQUAL(jv_status_opened(v), 0);
     CU_ASSERT_FATAL(jv_status_open(v, &leaked) == 0); /* freed by jv_destroy (ASan checks) */
+    CU_ASSERT_PTR_NOT_NULL(strstr(want, "\"remount\": false"));
+    free(want);
+    jv_destroy(v);
+    /* A host that mounts again after each unmount says so, for jetfs end. */
+    struct jv_options o = options();
+    o.mounts_again = true;
+    v = new_view(&o);
+    want = jv_status_json(v, &n);
+    CU_ASSERT_FATAL(want != NULL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(want, "\"remount\": true"));
     free(want);
     jv_destroy(v);
     stop();
