@@ -91,9 +91,11 @@ for n in 2 3 4 5; do
     fail "tar --listed-incremental, session $n"
   if [ "$n" = 3 ]; then
     # The backup server could not confirm the copy: an explicit abort.
+    # It unmounts the ended session itself and returns once the next is mounted.
     "$F" end "$M" --abort | grep -q aborted || fail "jetfs end --abort does not say aborted"
-    out=$(end_session)
+    out=$(grep "jetfs: unmounted" "$TMP/serve.log" | tail -1)
     grep -q "aborted, nothing truncated" <<< "$out" || fail "session 3: not aborted: $out"
+    mounted || fail "no session mounted after jetfs end --abort returned"
   else
     out=$(end_session)
     grep -q "backup ended normally" <<< "$out" || fail "session $n: did not end normally: $out"
