@@ -23,6 +23,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <grp.h>
+#include <dirent.h>
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
@@ -56,6 +57,7 @@ static const char *USAGE =
     "       jetfs browse MOUNT SET... [options]  mount the content of backup sets, read-only\n"
     "       jetfs end MOUNT [--abort]           end the backup of the mounted session now\n"
     "       jetfs status MOUNT                  print MOUNT/status\n"
+    "       jetfs --version\n"
     "\n"
     "serve options:\n"
     "  --listen [HOST:]PORT   serve the Redis protocol there (127.0.0.1 unless HOST is given)\n"
@@ -83,11 +85,13 @@ static const char *USAGE =
     "                         idle (default): backup reads get only the CPU clients leave;\n"
     "                         normal: they compete with clients\n"
     "  --cache-size SIZE      engine buffer cache (default 64M)\n"
+    "  --nonempty             mount even over a directory that holds files (hiding them)\n"
     "  --debug                trace FUSE requests\n"
     "\n"
     "browse options (and the Redis-port options above, from --listen to --disable-command):\n"
     "  --stop-gen G           the state as of the end of log generation G\n"
-    "  --stop-time SECONDS    the state as of that time (seconds since the epoch, as jetutil restore)\n"
+    "  --stop-time T          the state as of that time (seconds since the epoch, or UTC as\n"
+    "                         2026-12-08T01:57:20Z, as jetutil restore)\n"
     "  --overlay-memory SIZE  pages the replay changes kept in memory before a temporary file (default 256M)\n"
     "  --listen ...           serves the Redis protocol's reads; writes get -READONLY\n"
     "\n"
@@ -106,6 +110,25 @@ static int usage(int code)
 {
     fputs(USAGE, code ? stderr : stdout);
     return code;
+}
+
+/* A refused command line: what was wrong has been said on its own line;
+ * this adds the one subcommand's synopsis, not every subcommand's options. */
+static int usage_of(const char *cmd)
+{
+    const char *line = strstr(USAGE, cmd), *eol;
+    if (line && (eol = strchr(line, '\n')))
+        fprintf(stderr, "usage: jetfs %.*s\n       (jetfs --help for every option; man jetfs)\n", (int)(eol - line), line);
+    return EXIT_USAGE;
+}
+
+/* getopt_long's refusal, said as "jetfs CMD: ..." (opterr is off). */
+static int bad_option(const char *cmd, char **argv)
+{
+    const char *arg = argv[optind - 1];
+    if (optopt) fprintf(stderr, "jetfs %s: %s needs a value\n", cmd, arg);
+    else fprintf(stderr, "jetfs %s: unknown option %s\n", cmd, arg);
+    return usage_of(cmd);
 }
 
 static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -230,6 +253,7 @@ struct serve_opts {
     const char *disabled[DISABLED_MAX];
     size_t ndisabled;
     bool once, truncate_manual, group_access, debug, normal_priority;
+    bool nonempty;             /* --nonempty: mounting over files is asked for */
     gid_t gid;
     uint64_t space_limit, cache_size;
     unsigned idle_timeout;
@@ -364,11 +388,13 @@ static int parse_serve(int argc, char **argv, struct serve_opts *o)
         {"space-limit", required_argument, NULL, 's'}, {"idle-timeout", required_argument, NULL, 'i'},
         {"cache-size", required_argument, NULL, 'c'}, {"debug", no_argument, NULL, 'd'},
         {"backup-priority", required_argument, NULL, 'p'}, {"help", no_argument, NULL, 'h'},
+        {"nonempty", no_argument, NULL, 'N'},
         RESP_LONGOPTS,
         {NULL, 0, NULL, 0},
     };
     int c;
     optind = 1;
+    opterr = 0;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         int r = resp_option(c, o);
         if (r == 0) continue;
@@ -399,6 +425,12 @@ static int parse_serve(int argc, char **argv, struct serve_opts *o)
                         c == 's' ? "space-limit" : "cache-size", optarg);
                 return EXIT_USAGE;
             }
+            /* The engine's own bounds (JET_paramCacheSizeMax: 64 to 2^26
+             * pages of 8 KiB), said before anything is created. */
+            if (c == 'c' && (o->cache_size < 512ull << 10 || o->cache_size > 512ull << 30)) {
+                fprintf(stderr, "jetfs: --cache-size: '%s' is outside 512K..512G\n", optarg);
+                return EXIT_USAGE;
+            }
             break;
         case 'i': {
             char *end;
@@ -410,13 +442,14 @@ static int parse_serve(int argc, char **argv, struct serve_opts *o)
             o->idle_timeout = (unsigned)v;
             break;
         }
+        case 'N': o->nonempty = true; break;
         case 'h': usage(0); return HELP_SHOWN;
-        default: return usage(EXIT_USAGE);
+        default: return bad_option("serve", argv);
         }
     }
     if (argc - optind != 2) {
         fprintf(stderr, "jetfs serve: expected DBDIR and MOUNT\n");
-        return usage(EXIT_USAGE);
+        return usage_of("serve");
     }
     o->dbdir = argv[optind];
     o->mount = argv[optind + 1];
@@ -528,6 +561,46 @@ static int resp_start(const struct serve_opts *o, JET_INSTANCE inst, const char 
 }
 #endif
 
+/*
+ * What is wrong with MOUNT is said before the instance opens or a port is
+ * bound: a missing directory, a file, or files a mount would hide.  Some
+ * mount already there (a live jetfs serve, a stale one) is left to
+ * jetfs_mount, which says which.
+ */
+static int mount_preflight(const struct serve_opts *o)
+{
+    struct stat st, parent;
+    char up[PATH_MAX + 4];
+    if (stat(o->mount, &st) != 0) {
+        if (errno != ENOENT) return 0;
+        fprintf(stderr, "jetfs serve: %s: no such directory (create the mount point first: mkdir -p %s)\n", o->mount,
+                o->mount);
+        return EXIT_USAGE;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "jetfs serve: %s: not a directory (a mount point is one)\n", o->mount);
+        return EXIT_USAGE;
+    }
+    snprintf(up, sizeof up, "%s/..", o->mount);
+    if (stat(up, &parent) == 0 && parent.st_dev != st.st_dev) return 0; /* mounted on: jetfs_mount says */
+    DIR *d = opendir(o->mount);
+    struct dirent *e;
+    long n = 0;
+    char first[256] = "";
+    while (d && (e = readdir(d)))
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") && !n++) snprintf(first, sizeof first, "%s", e->d_name);
+    if (d) closedir(d);
+    if (n && !o->nonempty) {
+        fprintf(stderr,
+                "jetfs serve: %s holds %ld file%s ('%s'%s): the mount would hide %s; give an empty directory, or "
+                "--nonempty to mount over %s\n",
+                o->mount, n, n == 1 ? "" : "s", first, n > 1 ? ", ..." : "", n == 1 ? "it" : "them",
+                n == 1 ? "it" : "them");
+        return EXIT_USAGE;
+    }
+    return 0;
+}
+
 static int cmd_serve(int argc, char **argv)
 {
     struct serve_opts o = {0};
@@ -535,6 +608,7 @@ static int cmd_serve(int argc, char **argv)
     int rc = parse_serve(argc, argv, &o);
     if (rc == HELP_SHOWN) return EXIT_SUCCESS;
     if (rc) return rc;
+    if ((rc = mount_preflight(&o)) != 0) return rc;
 #ifdef JETFS_HAVE_RESP
     char *pw = NULL;
     size_t pwlen = 0;
@@ -635,6 +709,7 @@ static int parse_browse(int argc, char **argv, struct browse_opts *o)
     };
     int c;
     optind = 1;
+    opterr = 0;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         int r = resp_option(c, &o->resp);
         if (r == 0) continue;
@@ -648,7 +723,10 @@ static int parse_browse(int argc, char **argv, struct browse_opts *o)
             break;
         case 'S':
             if (stop_point_time(optarg, &o->stop_us) < 0 || !o->stop_us) {
-                fprintf(stderr, "jetfs browse: --stop-time: '%s' is not a time in seconds since the epoch\n", optarg);
+                fprintf(stderr,
+                        "jetfs browse: --stop-time: '%s' is not a time (seconds since the epoch, or UTC as "
+                        "2026-12-08T01:57:20Z)\n",
+                        optarg);
                 return EXIT_USAGE;
             }
             break;
@@ -660,7 +738,7 @@ static int parse_browse(int argc, char **argv, struct browse_opts *o)
             break;
         case 'd': o->debug = true; break;
         case 'h': usage(0); return HELP_SHOWN;
-        default: return usage(EXIT_USAGE);
+        default: return bad_option("browse", argv);
         }
     }
     if (o->stop_gen && o->stop_us) {
@@ -669,7 +747,7 @@ static int parse_browse(int argc, char **argv, struct browse_opts *o)
     }
     if (argc - optind < 2 || argc - optind > 65) {
         fprintf(stderr, "jetfs browse: expected MOUNT and one to 64 backup sets\n");
-        return usage(EXIT_USAGE);
+        return usage_of("browse");
     }
     o->mount = argv[optind];
     for (int i = optind + 1; i < argc; i++) o->sets[o->nsets++] = argv[i];
@@ -890,9 +968,10 @@ static int cmd_end(int argc, char **argv)
         if (!strcmp(argv[i], "--abort")) abort_ = true;
         else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return usage(0);
         else if (!mount && argv[i][0] != '-') mount = argv[i];
-        else return usage(EXIT_USAGE);
+        else if (argv[i][0] == '-') return fprintf(stderr, "jetfs end: unknown option %s\n", argv[i]), usage_of("end");
+        else return fprintf(stderr, "jetfs end: unexpected argument '%s'\n", argv[i]), usage_of("end");
     }
-    if (!mount) return usage(EXIT_USAGE);
+    if (!mount) return fprintf(stderr, "jetfs end: no MOUNT given\n"), usage_of("end");
     int fd, rc = open_status(mount, &fd);
     if (rc) return rc;
     struct mount_id ended_mount;
@@ -943,6 +1022,7 @@ int main(int argc, char **argv)
 {
     if (argc < 2) return usage(EXIT_USAGE);
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) return usage(0);
+    if (!strcmp(argv[1], "--version")) return printf("jetfs %s\n", JETFS_VERSION) < 0;
     if (!strcmp(argv[1], "serve")) return cmd_serve(argc - 1, argv + 1);
     if (!strcmp(argv[1], "browse")) return cmd_browse(argc - 1, argv + 1);
     if (!strcmp(argv[1], "end")) return cmd_end(argc - 1, argv + 1);
