@@ -175,8 +175,7 @@ static JET_ERR check_restored(const char *path)
     char first_problem[512] = "";
     JET_ERR err = JetInspectCheckDatabase(path, restore_problem, first_problem, &st);
     if (err == JET_errDatabaseCorrupted)
-        err = jet_report(JET_errReadVerifyFailure, "restore: %s fails its check after the replay: %s", path,
-                         first_problem);
+        err = jet_report(JET_errReadVerifyFailure, "%s (restore: found in the check after the replay)", first_problem);
     return err;
 }
 
@@ -546,7 +545,51 @@ struct placed {
     char *news[JET_MAX_DBS], *olds[JET_MAX_DBS];
     long nmap;
     uint32_t lo, hi;
+    /* Every file placed, database and logs: an error found in a target's
+     * copy is said of the set's file it came from (the copy is removed). */
+    struct {
+        char *to, *from;
+    } *files;
+    size_t nfiles, capfiles;
 };
+
+static void placed_note(struct placed *pl, const char *to, const char *from)
+{
+    if (pl->nfiles == pl->capfiles) {
+        size_t cap = pl->capfiles ? 2 * pl->capfiles : 16;
+        void *nf = realloc(pl->files, cap * sizeof *pl->files);
+        if (!nf) return; /* only the naming of a later error suffers */
+        pl->files = nf;
+        pl->capfiles = cap;
+    }
+    pl->files[pl->nfiles].to = strdup(to);
+    pl->files[pl->nfiles].from = strdup(from);
+    if (pl->files[pl->nfiles].to && pl->files[pl->nfiles].from) pl->nfiles++;
+    else {
+        free(pl->files[pl->nfiles].to);
+        free(pl->files[pl->nfiles].from);
+    }
+}
+
+/* err's detail, with every target copy it names replaced by the set's own
+ * file. */
+static JET_ERR placed_rename_in_detail(const struct placed *pl, JET_ERR err)
+{
+    char why[1024];
+    snprintf(why, sizeof why, "%s", JetGetLastErrorDetail());
+    for (size_t i = 0; i < pl->nfiles; i++) {
+        const char *to = pl->files[i].to, *from = pl->files[i].from;
+        char *at, *past = why;
+        /* (searched on past what was put in: from may contain to) */
+        while ((at = strstr(past, to))) {
+            char rest[1024];
+            snprintf(rest, sizeof rest, "%s", at + strlen(to));
+            snprintf(at, sizeof why - (size_t)(at - why), "%s%s", from, rest);
+            past = at + strlen(from) < why + strlen(why) ? at + strlen(from) : why + strlen(why);
+        }
+    }
+    return jet_report(err, "%s", why);
+}
 
 /* Places the file from (of set si) at the target by what its first bytes
  * say it is: a database (only the first set holds one) or a log
@@ -572,6 +615,7 @@ static JET_ERR place_set_file(struct placed *pl, const char *from, int si)
         if ((err = os_join(to, sizeof to, pl->target_dir, strrchr(from, '/') ? strrchr(from, '/') + 1 : from)) < 0 ||
             (err = place_file(pl->how, from, to)) < 0)
             return err;
+        placed_note(pl, to, from);
         pl->news[pl->nmap] = strdup(to);
         pl->olds[pl->nmap] = strdup(from);
         pl->map[pl->nmap] = (JET_RSTMAP){pl->news[pl->nmap], pl->news[pl->nmap]};
@@ -589,6 +633,7 @@ static JET_ERR place_set_file(struct placed *pl, const char *from, int si)
             return JET_errSuccess;
         }
         if ((err = place_file(pl->how, from, to)) < 0) return err;
+        placed_note(pl, to, from);
         if (!pl->lo || h.generation < pl->lo) pl->lo = h.generation;
         if (h.generation > pl->hi) pl->hi = h.generation;
     }
@@ -686,19 +731,18 @@ JET_ERR restore_sets(const char *const *sets, int nsets, const char *target_dir,
          * gap in the sets, not a caller's wrong range. */
         if (err == JET_errFileNotFound) err = jet_report(JET_errMissingRestoreLogFiles, "%s", JetGetLastErrorDetail());
     }
-    /* JetExternalRestore3 checked every page; name the set's own file. */
-    for (long i = 0; err == JET_errReadVerifyFailure && i < pl->nmap; i++)
-        if (strstr(JetGetLastErrorDetail(), pl->news[i])) {
-            char why[600];
-            snprintf(why, sizeof why, "%s", JetGetLastErrorDetail());
-            err = jet_report(err, "%s (restored from %s)", why, pl->olds[i] ? pl->olds[i] : "the set");
-            break;
-        }
+    /* The target's copies are removed below: name the set's own file. */
+    if (err < 0) err = placed_rename_in_detail(pl, err);
 out:
     for (long i = 0; i < pl->nmap; i++) {
         free(pl->news[i]);
         free(pl->olds[i]);
     }
+    for (size_t i = 0; i < pl->nfiles; i++) {
+        free(pl->files[i].to);
+        free(pl->files[i].from);
+    }
+    free(pl->files);
     free(pl);
     if (err < 0) {
         /* Keep the operator's detail across the cleanup. */

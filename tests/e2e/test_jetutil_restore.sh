@@ -57,7 +57,9 @@ set +e
 "$J" verify "$TMP/bad" > "$TMP/bad.out" 2>&1; rc=$?
 set -e
 [ $rc -eq 1 ] || fail "verify of a damaged set exited $rc: $(cat "$TMP/bad.out")"
-grep -q "page 5" "$TMP/bad.out" && grep -q "restored from $TMP/bad/jetfs.db" "$TMP/bad.out" || fail "verify did not name the damaged page: $(cat "$TMP/bad.out")"
+grep -q "$TMP/bad/jetfs.db: .*page 5" "$TMP/bad.out" || fail "verify did not name the set's file and the damaged page: $(cat "$TMP/bad.out")"
+# (not the scratch copy, which is gone by then)
+if grep -q "jetutil-verify\." "$TMP/bad.out"; then fail "verify named its removed scratch copy: $(cat "$TMP/bad.out")"; fi
 
 # restore on a terminal: a progress bar, then exactly the state at begin.
 on_tty "'$J' restore --to '$TMP/restored' '$TMP/set'" > "$TMP/restore.tty" 2>&1 ||
