@@ -697,6 +697,7 @@ struct export_filter {
     const char *table;    /* NULL: every table */
     const char *prefix;   /* NULL: every key */
     size_t prefix_len;
+    bool table_seen;      /* export_entry met the table asked for */
 };
 
 static bool export_wants(const struct export_filter *f, const char *table, const uint8_t *key, size_t klen)
@@ -708,7 +709,9 @@ static bool export_wants(const struct export_filter *f, const char *table, const
 static int export_entry(void *arg, const char *table, const uint8_t *key, size_t klen, const uint8_t *val,
                         size_t vlen)
 {
-    if (!export_wants(arg, table, key, klen)) return 0;
+    struct export_filter *f = arg;
+    if (!export_wants(f, table, key, klen)) return 0;
+    if (!key) f->table_seen = true;
     if (!key) printf("table %s\n", table);
     else {
         hex(key, (unsigned long)klen);
@@ -843,14 +846,25 @@ static int cmd_export(int argc, char **argv)
                 dirs[0]);
         return EXIT_USAGE;
     }
-    /* On read-only media (a snapshot, a mounted backup) an instance cannot
-     * start: a cleanly shut-down database is read directly, same output. */
-    if (is_dir(dirs[0]) && access(dirs[0], W_OK) != 0 && (errno == EROFS || errno == EACCES)) {
-        char path[4200];
-        snprintf(path, sizeof path, "%s/%s", dirs[0], JETFS_DB_NAME);
-        JET_ERR err = JetInspectReadDatabase(path, export_entry, &f);
-        if (err < 0) return fail("export", err);
-        return fflush(stdout) == 0 ? 0 : EXIT_FOUND;
+    /* An export reads: a cleanly shut-down database is read directly, same
+     * output, and nothing in DIR is written (no instance starts, so no log
+     * generation is added and no mtime moves).  Only a database that needs
+     * recovery starts an instance, which recovers it in place; on read-only
+     * media (a snapshot, a mounted backup) that cannot be done. */
+    char dbfile[4200];
+    snprintf(dbfile, sizeof dbfile, "%s/%s", dirs[0], JETFS_DB_NAME);
+    if (is_dir(dirs[0]) && access(dbfile, R_OK) == 0) {
+        JET_ERR err = JetInspectReadDatabase(dbfile, export_entry, &f);
+        bool read_only = access(dirs[0], W_OK) != 0 && (errno == EROFS || errno == EACCES);
+        if (err != JET_errDatabaseDirtyShutdown || read_only) {
+            if (err < 0) return fail("export", err);
+            if (f.table && !f.table_seen) {
+                fprintf(stderr, "jetutil: export: no table '%s' in the database\n", f.table);
+                return EXIT_USAGE;
+            }
+            return fflush(stdout) == 0 ? 0 : EXIT_FOUND;
+        }
+        fprintf(stderr, "jetutil: export: %s was not shut down cleanly: recovering it first, in place\n", dirs[0]);
     }
     struct inst in;
     JET_ERR err = inst_open(dirs[0], 0, &in);

@@ -54,6 +54,13 @@ set -e
 "$J" check --help > /dev/null || fail "--help"
 [ "$("$J" --version)" = "jetutil 1.0.0" ] || fail "--version printed '$("$J" --version)'"
 
+# An export reads: no generation added, no file or mtime changed.
+exp_before=$(find "$D" -printf '%p %s %T@\n' | sort)
+"$J" export "$D" > "$TMP/ro1.out"
+"$J" export "$D" --table nope > /dev/null 2>&1 && fail "export of a missing table succeeded"
+[ "$exp_before" = "$(find "$D" -printf '%p %s %T@\n' | sort)" ] ||
+  fail "export wrote to the instance directory: $(diff <(echo "$exp_before") <(find "$D" -printf '%p %s %T@\n' | sort))"
+
 # A table of mistakes: each exits with its code, names what is wrong on the
 # first line of its message, and changes nothing on disk.
 mkdir -p "$TMP/m/x"
