@@ -270,7 +270,19 @@ int session_check_mountpoint(void (*log)(void *, const char *), void *log_arg, c
     char up[PATH_MAX + 4];
     snprintf(up, sizeof up, "%s/..", mp);
     if (stat(up, &parent) == 0 && (parent.st_dev != st.st_dev || parent.st_ino == st.st_ino)) {
-        snprintf(why, cbwhy, "mount point %s is busy: something is already mounted there (fusermount3 -u %s)", mp, mp);
+        /* Unmounting a live jetfs serve's tree only ends its session: it
+         * mounts again at once.  Say so rather than advise it. */
+        char status[PATH_MAX + 16];
+        snprintf(status, sizeof status, "%s/status", mp);
+        if (access(status, F_OK) == 0 && access(up, F_OK) == 0)
+            snprintf(why, cbwhy,
+                     "mount point %s is busy: a jetfs is serving there (it has %s/status); stop that jetfs serve "
+                     "(SIGTERM) or choose another mount point -- fusermount3 -u would only end its backup session, and it "
+                     "mounts again",
+                     mp, mp);
+        else
+            snprintf(why, cbwhy, "mount point %s is busy: something is already mounted there (fusermount3 -u %s)", mp,
+                     mp);
         return -EBUSY;
     }
     return 0;

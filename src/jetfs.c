@@ -582,7 +582,16 @@ static int mount_preflight(const struct serve_opts *o)
         return EXIT_USAGE;
     }
     snprintf(up, sizeof up, "%s/..", o->mount);
-    if (stat(up, &parent) == 0 && parent.st_dev != st.st_dev) return 0; /* mounted on: jetfs_mount says */
+    if (stat(up, &parent) == 0 && parent.st_dev != st.st_dev) {
+        char status[PATH_MAX + 16];
+        snprintf(status, sizeof status, "%s/status", o->mount);
+        if (access(status, F_OK) != 0) return 0; /* some other mount: jetfs_mount says which */
+        fprintf(stderr,
+                "jetfs serve: %s: a jetfs is serving there already; stop it (SIGTERM) or choose another mount point "
+                "(fusermount3 -u would only end its backup session, and it mounts again)\n",
+                o->mount);
+        return EXIT_USAGE;
+    }
     DIR *d = opendir(o->mount);
     struct dirent *e;
     long n = 0;

@@ -37,7 +37,27 @@ mistake 2 "unknown option --abrot" end "$W/empty" --abrot
 mistake 2 "no MOUNT given" end
 mistake 2 "unknown option --stop-tiem" browse "$W/empty" "$W/full" --stop-tiem 1
 mistake 2 "--stop-time: 'noon' is not a time" browse "$W/empty" "$W/full" --stop-time noon
+# A live jetfs serve on the mount point: said before anything is created,
+# without the advice to unmount it (it would only remount).
+. "$(dirname "$0")/lib.sh"
+need_fuse_and_redis_cli
+M=$TMP/live
+mkdir -p "$M"
+"$F" serve "$TMP/livedb" "$M" > "$TMP/live.log" 2>&1 &
+LIVE=$!
+stop_live() {
+  kill -TERM "$LIVE" 2> /dev/null || true
+  wait "$LIVE" 2> /dev/null || true
+  fusermount3 -uz "$M" 2> /dev/null || true
+  cleanup
+}
+trap stop_live EXIT
+wait_for "the live mount" mounted
+mistake 2 "a jetfs is serving there already" serve "$W/db" "$M"
+grep -q "fusermount3 -u would only end" "$TMP/err" || fail "the busy message does not say what an unmount would do"
 [ ! -e "$W/db" ] || fail "a refused serve created DBDIR"
 after=$(find "$W" -printf '%p %s %T@\n' | sort)
 [ "$before" = "$after" ] || fail "a refused command changed the disk: $(diff <(echo "$before") <(echo "$after"))"
+kill -TERM "$LIVE"
+wait "$LIVE" || fail "the live jetfs serve exited $? at SIGTERM: $(cat "$TMP/live.log")"
 echo "PASS: every mistake refused, named on its first line, nothing changed"
