@@ -843,6 +843,9 @@ static int end_locked(struct jv_view *v, enum jv_end_how how, const char *abort_
         rc = 1;
     }
     v->state = JV_ENDED;
+    /* An earlier refused end no longer says anything true once the backup
+     * ended: status's last_error is for what still stands. */
+    if (rc >= 0 && !strncmp(v->refused, "normal end refused", 18)) v->refused[0] = '\0';
     vlog(v, "%s", v->outcome);
     put(why, cbwhy, "%s", v->outcome);
     return rc;
