@@ -55,6 +55,10 @@ struct jv_file {
     bool is_manifest, is_db;
     int manifest_copy;        /* 0: backup.manifest, 1: its backup's own name */
     unsigned long engine_index;
+    /* As the backup ended (the engine forgets them then): what status
+     * shows of an ended session. */
+    uint64_t final_covered;
+    int final_state;          /* enum file_state */
 };
 
 struct jv_handle {
@@ -812,6 +816,8 @@ static int end_locked(struct jv_view *v, enum jv_end_how how, const char *abort_
         normal = false;
         put(detail, sizeof detail, "truncation is manual and no explicit end was given (jetfs end MOUNT)");
     }
+    for (size_t i = 0; i < v->nfiles; i++)
+        v->files[i].final_state = (int)file_state(v, &v->files[i], &v->files[i].final_covered);
     close_handles(v);
     JET_ERR err = JET_errSuccess;
     if (normal && truncating) {
@@ -1084,13 +1090,12 @@ static json_t *status_files(struct jv_view *v)
     json_t *files = json_array();
     for (size_t i = 0; files && i < v->nfiles; i++) {
         const struct jv_file *f = &v->files[i];
-        uint64_t covered = f->is_manifest ? v->manifest_covered[f->manifest_copy] : 0;
-        enum file_state fs = FS_UNREAD;
+        uint64_t covered = f->final_covered;
+        enum file_state fs = (enum file_state)f->final_state;
         if (v->state == JV_RUNNING) fs = file_state(v, f, &covered);
         json_t *e = json_object();
-        bool ok = e && put_j(e, "name", jstr(f->name)) && put_j(e, "size", jint(f->size));
-        if (ok && (f->is_manifest || v->state == JV_RUNNING)) ok = put_j(e, "bytes_read", jint(covered));
-        if (ok && v->state == JV_RUNNING) ok = put_j(e, "state", json_string(file_state_names[fs]));
+        bool ok = e && put_j(e, "name", jstr(f->name)) && put_j(e, "size", jint(f->size)) &&
+                  put_j(e, "bytes_read", jint(covered)) && put_j(e, "state", json_string(file_state_names[fs]));
         if (json_array_append_new(files, e) != 0 || !ok) {
             json_decref(files);
             files = NULL;

@@ -1010,8 +1010,12 @@ static void test_view_explicit_normal_end_is_refused_until_read_whole(void)
     jv_release(v, fh);
     CU_ASSERT_EQUAL(jv_end(v, JV_END_NORMAL, why, sizeof why), 0);
     CU_ASSERT_EQUAL(engine_backup_running(), 0);
-    /* The refusal no longer stands: status does not keep it. */
+    /* The refusal no longer stands: status does not keep it.  Each file's
+     * state and bytes read stay, as the backup ended. */
     CU_ASSERT(status_says(v, "last_error", "null", (char *)NULL));
+    CU_ASSERT(status_has(v, "\"state\": \"ended\""));
+    CU_ASSERT(status_has(v, "\"state\": \"read\""));
+    CU_ASSERT(!status_has(v, "\"state\": \"unread\""));
     check_full_truncated(&before);
     jv_destroy(v);
     stop();
