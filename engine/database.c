@@ -28,6 +28,7 @@
 #include "logrec.h"
 #include "os.h"
 #include "page.h"
+#include "path.h"
 #include "txn.h"
 
 static struct db *db_by_path(struct jet_instance *inst, const char *path)
@@ -133,6 +134,11 @@ static JET_ERR db_mark_attached(struct jet_instance *inst, struct db *db)
     db->hdr.log_signature = inst->log_signature;
     db->hdr.lsn_consistent = 0;
     db->hdr.lsn_attach = inst->log ? log_end_lsn(inst->log) : 0;
+    /* Where it is attached, canonical: a restore of a set that carries no
+     * manifest puts the file back there (too long a path: not recorded). */
+    char canon[JET_PATH_MAX];
+    if (path_canonical(db->path, canon, sizeof canon) < 0 || strlen(canon) > DB_ATTACH_PATH_MAX) canon[0] = '\0';
+    snprintf(db->hdr.attach_path, sizeof db->hdr.attach_path, "%s", canon);
     JET_ERR err = db_header_write(db->fd, &db->hdr);
     if (err < 0) return jet_report(err, "%s: writing the header failed", db->path);
     return JET_errSuccess;

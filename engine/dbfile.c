@@ -44,6 +44,9 @@ void db_header_encode(const struct db_header *h, uint8_t *b)
     put_le64(b + 280, h->discard.time_us);
     put_le64(b + 288, h->discard.cut);
     put_le64(b + 296, h->discard.commits);
+    size_t plen = strnlen(h->attach_path, DB_ATTACH_PATH_MAX);
+    put_le16(b + DB_ATTACH_PATH_OFF, (uint16_t)plen);
+    memcpy(b + DB_ATTACH_PATH_OFF + 2, h->attach_path, plen);
     put_le64(b, XXH3_64bits(b + 8, DB_HEADER_BYTES - 8));
 }
 
@@ -91,6 +94,12 @@ JET_ERR db_header_decode(const uint8_t *b, struct db_header *h, const char *path
     h->discard.time_us = get_le64(b + 280);
     h->discard.cut = get_le64(b + 288);
     h->discard.commits = get_le64(b + 296);
+    uint16_t plen = get_le16(b + DB_ATTACH_PATH_OFF);
+    if (plen > DB_ATTACH_PATH_MAX)
+        return jet_report(JET_errDatabaseCorrupted, "%s: header copy %d: attach path of %u bytes (at most %u)", path,
+                          copy, plen, DB_ATTACH_PATH_MAX);
+    memcpy(h->attach_path, b + DB_ATTACH_PATH_OFF + 2, plen);
+    h->attach_path[plen] = '\0';
     if (!page_size_valid(h->page_size))
         return jet_report(JET_errDatabaseCorrupted, "%s: header copy %d: invalid page size %u", path, copy,
                           h->page_size);

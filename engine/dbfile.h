@@ -32,7 +32,11 @@
  *   280  the last discard after damage (jetutil recover --discard-after-damage)
  *        this file went through, 0s if none: u64 time_us, u64 cut (where the
  *        log was made to end), u64 commits (dropped after the cut)
- *   304  end
+ *   304  u16 length, then that many bytes: the canonical path the file was
+ *        last attached at (0: not recorded -- too long, or a file from
+ *        before the field): what a restore without a destination or a
+ *        manifest puts it back at, as ESE's restore map does from its log
+ *   1024 end
  *
  * Data pages start at pgno 2: pgno 2 is the meta page (next free pgno,
  * free-list head, catalog root), logged like every data page.
@@ -47,6 +51,8 @@
 #define DB_MAGIC 0x4454454Au /* "JETD" */
 #define DB_VERSION 2u   /* 2: page stamps are log positions of deltas (logrec.h) */
 #define DB_HEADER_BYTES 1024u
+#define DB_ATTACH_PATH_OFF 304u
+#define DB_ATTACH_PATH_MAX (DB_HEADER_BYTES - DB_ATTACH_PATH_OFF - 2u)
 #define DB_STATE_JUST_CREATED 1
 #define DB_STATE_DIRTY 2
 #define DB_STATE_CLEAN 3
@@ -86,6 +92,7 @@ struct db_header {
     struct {
         uint64_t time_us, cut, commits;
     } discard;
+    char attach_path[DB_ATTACH_PATH_MAX + 1]; /* "" when not recorded */
 };
 
 /* Meta page body (offsets from the start of the page). */

@@ -865,6 +865,53 @@ struct orig_db {
  * (no manifest, or one written before the manifest recorded paths) cannot
  * be put back where it came from: the caller must name a destination.
  */
+/* A set without a manifest (a client copied it through the streaming API):
+ * its database files' headers say where each was attached (dbfile.h). */
+static JET_ERR set_original_paths_from_headers(const char *setdir, struct orig_db *dbs, int *pn)
+{
+    DIR *dd = opendir(setdir);
+    if (!dd) return jet_report(JET_errFileNotFound, "%s: backup set not found", setdir);
+    JET_ERR err = JET_errSuccess;
+    int n = 0;
+    struct dirent *e;
+    while (err >= 0 && (e = readdir(dd))) {
+        char p[JET_PATH_MAX];
+        uint8_t b[16];
+        int fd;
+        if (e->d_name[0] == '.' || os_join(p, sizeof p, setdir, e->d_name) < 0 || os_open(p, OS_OPEN_READ, &fd) < 0)
+            continue;
+        struct db_header h;
+        if (os_pread_full(fd, b, sizeof b, 0) >= 0 && get_le32(b + 8) == DB_MAGIC) {
+            err = db_header_read(fd, p, &h);
+            if (err >= 0 && !h.attach_path[0])
+                err = jet_report(JET_errInvalidBackup,
+                                 "%s: the set has no manifest, and this database's header does not record where it "
+                                 "was attached (a file from an older jetfs, or a path over %u bytes): give a "
+                                 "destination",
+                                 p, DB_ATTACH_PATH_MAX);
+            for (int i = 0; err >= 0 && i < n; i++)
+                if (!strcmp(dbs[i].path, h.attach_path))
+                    err = jet_report(JET_errInvalidBackup,
+                                     "%s and %s/%s were both attached at %s: which goes back there is ambiguous; give a "
+                                     "destination",
+                                     p, setdir, dbs[i].name, h.attach_path);
+            if (err >= 0 && n == JET_MAX_DBS) err = JET_errTooManyAttachedDatabases;
+            if (err >= 0) {
+                snprintf(dbs[n].name, sizeof dbs[n].name, "%s", e->d_name);
+                snprintf(dbs[n].path, sizeof dbs[n].path, "%s", h.attach_path);
+                n++;
+            }
+        }
+        os_close(fd);
+    }
+    closedir(dd);
+    if (err >= 0 && !n)
+        err = jet_report(JET_errInvalidBackup, "%s: the set has no manifest and no database file: nothing to restore",
+                         setdir);
+    if (err >= 0) *pn = n;
+    return err;
+}
+
 static JET_ERR set_original_paths(const char *setdir, struct orig_db *dbs, int *pn)
 {
     char mp[JET_PATH_MAX];
@@ -873,10 +920,7 @@ static JET_ERR set_original_paths(const char *setdir, struct orig_db *dbs, int *
     if (err < 0) return err;
     int fd;
     uint64_t size = 0;
-    if (os_open(mp, OS_OPEN_READ, &fd) < 0)
-        return jet_report(JET_errInvalidBackup,
-                          "%s: the set has no manifest, so the databases' original paths are unknown: give a destination",
-                          setdir);
+    if (os_open(mp, OS_OPEN_READ, &fd) < 0) return set_original_paths_from_headers(setdir, dbs, pn);
     char *text = NULL;
     if ((err = os_fsize(fd, &size)) >= 0 && size > (16u << 20)) err = jet_report(JET_errInvalidBackup, "%s: too large", mp);
     if (err >= 0 && !(text = malloc(size + 1))) err = JET_errOutOfMemory;

@@ -766,8 +766,11 @@ JET_ERR JetRestoreSets(const char *const *sets, int nsets, const char *target_di
  * which must be created and not yet initialised (JET_errAlreadyInitialized).
  * Into szDest if given (new or empty, JET_errInvalidPath otherwise).  With
  * szDest NULL, as ESE's restore map: each database back to its original
- * path (recorded in the set's manifest; a set without it is
- * JET_errInvalidBackup), the logs to the instance's log path, the
+ * path (recorded in the set's manifest; in a set without one, as a client
+ * copies it through the streaming calls, the path each database file's
+ * header recorded when it was last attached; a file from an older jetfs
+ * without it, or two files of one path, is JET_errInvalidBackup, said),
+ * the logs to the instance's log path, the
  * checkpoint to its system path, where JetInit finds them; a file at an
  * original path (JET_errDatabaseDuplicate), a log generation of the
  * instance's base in its log path or a checkpoint in its system path

@@ -778,6 +778,43 @@ static void test_esentserialize_external_backup_restore(void)
     check_database(restored, restored, rdb, "serialized", "yes");
 }
 
+/*
+ * The same streaming backup, copied by the client itself (no
+ * backup.manifest), restored with no destination: as ESE's, each database
+ * goes back to its original path, which its header recorded at attach,
+ * and the status callback is called.
+ */
+static void test_streamed_set_restores_to_the_original_path(void)
+{
+    char dir[1024], live[1100], db[1200], archive[1100];
+    snprintf(dir, sizeof dir, "%s", tu_scratch_dir("ese_streamed_orig"));
+    snprintf(live, sizeof live, "%s/live", dir);
+    snprintf(db, sizeof db, "%s/database.edb", live);
+    snprintf(archive, sizeof archive, "%s/archive", dir);
+    sh("mkdir -p '%s' '%s'", live, archive);
+    JET_INSTANCE inst = start_instance("so", live, live);
+    create_database(inst, db, 300);
+    put_key(inst, db, "where", "back home");
+    CU_ASSERT_FATAL(JetBeginExternalBackupInstance(inst, 0) >= 0);
+    es_backup_files(inst, archive, false);
+    es_backup_files(inst, archive, true);
+    CU_ASSERT_EQUAL(JetTruncateLogInstance(inst), JET_errSuccess);
+    CU_ASSERT_EQUAL(JetEndExternalBackupInstance(inst), JET_errSuccess);
+    CU_ASSERT(JetTerm(inst) >= 0);
+    CU_ASSERT(!exists(strcat(strcpy((char[1200]){0}, archive), "/backup.manifest")));
+    /* The machine is lost: the instance's whole directory goes. */
+    sh("rm -rf '%s' && mkdir -p '%s'", live, live);
+    JET_INSTANCE r = make_instance("so-restore", live, live);
+    status_reset(0);
+    JET_ERR err = JetRestoreInstance(r, archive, NULL, status_cb);
+    if (err < 0) fprintf(stderr, "JetRestoreInstance: %ld %s\n", err, JetGetLastErrorDetail());
+    CU_ASSERT_EQUAL_FATAL(err, JET_errSuccess);
+    CU_ASSERT(st.begin + st.progress + st.complete > 0 && st.bad == 0);
+    CU_ASSERT(JetTerm(r) >= 0);
+    CU_ASSERT_FATAL(exists(db));
+    check_database(live, live, db, "where", "back home");
+}
+
 int main(void)
 {
     if (CU_initialize_registry() != CUE_SUCCESS) return 2;
@@ -793,5 +830,6 @@ int main(void)
     CU_add_test(su, "test_managedesent_jetinit3", test_managedesent_jetinit3);
     CU_add_test(su, "test_managedesent_jetinit3_non_ascii_path", test_managedesent_jetinit3_non_ascii_path);
     CU_add_test(su, "test_esentserialize_external_backup_restore", test_esentserialize_external_backup_restore);
+    CU_add_test(su, "test_streamed_set_restores_to_the_original_path", test_streamed_set_restores_to_the_original_path);
     return tu_run();
 }
