@@ -587,10 +587,10 @@ static int mount_preflight(const struct serve_opts *o)
         snprintf(status, sizeof status, "%s/status", o->mount);
         if (access(status, F_OK) != 0) return 0; /* some other mount: jetfs_mount says which */
         fprintf(stderr,
-                "jetfs serve: %s: a jetfs is serving there already; stop it (SIGTERM) or choose another mount point "
-                "(fusermount3 -u would only end its backup session, and it mounts again)\n",
+                "jetfs serve: mount point %s is busy: a jetfs is serving there already; stop it (SIGTERM) or choose "
+                "another mount point (fusermount3 -u would only end its backup session, and it mounts again)\n",
                 o->mount);
-        return EXIT_USAGE;
+        return EXIT_FAIL;
     }
     DIR *d = opendir(o->mount);
     struct dirent *e;
@@ -617,14 +617,15 @@ static int cmd_serve(int argc, char **argv)
     int rc = parse_serve(argc, argv, &o);
     if (rc == HELP_SHOWN) return EXIT_SUCCESS;
     if (rc) return rc;
-    if ((rc = mount_preflight(&o)) != 0) return rc;
 #ifdef JETFS_HAVE_RESP
     char *pw = NULL;
     size_t pwlen = 0;
-    if ((rc = resp_preflight(&o, &pw, &pwlen)) != 0) {
+    if ((rc = resp_preflight(&o, &pw, &pwlen)) != 0 || (rc = mount_preflight(&o)) != 0) {
         resp_password_free(pw, pwlen);
         return rc;
     }
+#else
+    if ((rc = mount_preflight(&o)) != 0) return rc;
 #endif
 
     if (start_signal_thread() != 0) return EXIT_FAIL;

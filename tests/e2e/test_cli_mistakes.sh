@@ -53,7 +53,7 @@ stop_live() {
 }
 trap stop_live EXIT
 wait_for "the live mount" mounted
-mistake 2 "a jetfs is serving there already" serve "$W/db" "$M"
+mistake 1 "is busy: a jetfs is serving there already" serve "$W/db" "$M"
 grep -q "fusermount3 -u would only end" "$TMP/err" || fail "the busy message does not say what an unmount would do"
 [ ! -e "$W/db" ] || fail "a refused serve created DBDIR"
 after=$(find "$W" -printf '%p %s %T@\n' | sort)
