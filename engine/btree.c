@@ -5,7 +5,8 @@
  *
  *   offset size  field
  *   32     2     cell_lo: start of the cell heap (cells grow down from the end)
- *   34     2     reserved (0)
+ *   34     2     insert hint: the slot of the last insert and its run (see
+ *                hint_after; 0 in pages written before it, meaning none)
  *   36     2*n   slots: u16 offsets of the cells, in key order (n = nslots)
  *   ...          free space
  *   cell_lo..    cells
@@ -489,16 +490,69 @@ struct split {
     uint32_t right;
 };
 
-/* Splits entries v[0..n) of page pgno (type t) into it and a new right page. */
-static JET_ERR split_store(const struct bt_pager *pg, uint32_t pgno, uint8_t *page, uint8_t t, struct ent *v,
-                           unsigned n, struct split *sp)
+/*
+ * The insert hint (body offset 34) remembers where the page's last insert
+ * went, so that a split can tell a sequential run from scattered inserts:
+ *   bits 0..13   slot of the last insert + 1 (0: none)
+ *   bits 14..15  how many inserts in a row before it each went next to the
+ *                one before (saturating at 3)
+ * An insert goes "next to" the last one when it takes the slot after it
+ * (an ascending run) or its slot, pushing it up (a descending run).  The
+ * hint is only a hint: deletes and replaces leave it stale, repacks clear
+ * it, and nothing but the choice of a split point depends on it.
+ */
+#define HINT 34u
+#define HINT_SLOT 0x3fffu
+
+enum run { RUN_NONE, RUN_UP, RUN_DOWN };
+
+/* The hint after an insert at slot idx, and whether it continues a run
+ * long enough (three inserts side by side) to split for. */
+static uint16_t hint_after(const uint8_t *pg, unsigned idx, enum run *dir)
 {
-    uint32_t ps = pg->page_size;
+    unsigned h = get_le16(pg + HINT), last = h & HINT_SLOT, run = h >> 14;
+    *dir = !last ? RUN_NONE : idx + 1 == last + 1 ? RUN_UP : idx + 1 == last ? RUN_DOWN : RUN_NONE;
+    run = *dir == RUN_NONE ? 0 : run < 3 ? run + 1 : 3;
+    if (run < 2) *dir = RUN_NONE;
+    return (uint16_t)(run << 14 | (idx + 1));
+}
+
+static void hint_set(uint8_t *pg, uint16_t hint, unsigned slot_now)
+{
+    if (hint) put_le16(pg + HINT, (uint16_t)((hint & ~HINT_SLOT) | (slot_now + 1)));
+}
+
+/* Where entries v[0..n) split (the first entry of the right page; for a
+ * branch the one that moves up), given the new entry at idx and its run.
+ * A run splits at the new entry, so the page it came from stays full and
+ * the run goes on in a page of its own: ascending, the new entry starts
+ * the right page; descending, it ends the left one.  Otherwise (or when
+ * that does not fit) the split is at the middle by bytes. */
+static unsigned split_point(uint32_t ps, uint8_t t, const struct ent *v, unsigned n, unsigned idx, enum run dir)
+{
+    unsigned cut = 0, up = t == PAGE_T_BRANCH;
+    if (dir == RUN_UP) cut = idx - up;
+    else if (dir == RUN_DOWN) cut = idx + 1;
+    /* Each side keeps a cell (a branch's left page one besides the cut). */
+    if (cut >= 1 && cut + up < n && ents_bytes(v, cut) <= page_capacity(ps) &&
+        ents_bytes(v + cut + up, n - cut - up) <= page_capacity(ps))
+        return cut;
     size_t total = ents_bytes(v, n), acc = 0;
-    unsigned cut = 0;
+    cut = 0;
     while (cut < n && acc + v[cut].size + 2u <= total / 2) acc += v[cut++].size + 2u;
     if (cut == 0) cut = 1;
     if (cut >= n) cut = n - 1;
+    return cut;
+}
+
+/* Splits entries v[0..n) of page pgno (type t) into it and a new right
+ * page; the new entry is v[idx] (idx n: none, as for a replace) and its
+ * hint goes with it. */
+static JET_ERR split_store(const struct bt_pager *pg, uint32_t pgno, uint8_t *page, uint8_t t, struct ent *v,
+                           unsigned n, unsigned idx, uint16_t hint, enum run dir, struct split *sp)
+{
+    uint32_t ps = pg->page_size;
+    unsigned cut = split_point(ps, t, v, n, idx, dir), up = t == PAGE_T_BRANCH;
     uint32_t rpg;
     uint8_t *right;
     JET_ERR err = pg->alloc(pg->ctx, t, &rpg, &right);
@@ -508,16 +562,14 @@ static JET_ERR split_store(const struct bt_pager *pg, uint32_t pgno, uint8_t *pa
     memcpy(sp->key, mid + CELL_HDR, sp->klen);
     sp->right = rpg;
     sp->happened = true;
-    if (t == PAGE_T_LEAF) {
-        page_store(right, ps, v + cut, n - cut);
-    } else {
-        /* The middle key moves up; its child becomes the right page's
-         * leftmost child. */
-        page_set_aux2(right, get_le32(mid + 3));
-        page_store(right, ps, v + cut + 1, n - cut - 1);
-    }
+    /* A branch's middle key moves up; its child becomes the right page's
+     * leftmost child. */
+    if (up) page_set_aux2(right, get_le32(mid + 3));
+    page_store(right, ps, v + cut + up, n - cut - up);
     if (!page_store_in_place(page, ps, v, cut)) page_store(page, ps, v, cut);
-    if (ents_bytes(v, cut) > page_capacity(ps) || ents_bytes(v + cut, n - cut) > page_capacity(ps))
+    if (idx < cut) hint_set(page, hint, idx);
+    else if (idx >= cut + up && idx < n) hint_set(right, hint, idx - cut - up);
+    if (ents_bytes(v, cut) > page_capacity(ps) || ents_bytes(v + cut + up, n - cut - up) > page_capacity(ps))
         return corrupt(pgno, "split could not balance the page", n);
     return JET_errSuccess;
 }
@@ -530,6 +582,8 @@ static JET_ERR page_insert(const struct bt_pager *pg, uint32_t pgno, uint8_t *pa
     unsigned n = page_nslots(page);
     unsigned lo = cell_lo(page);
     unsigned slots_end = SLOTS + 2 * n;
+    enum run dir = RUN_NONE;
+    uint16_t hint = replace ? 0 : hint_after(page, idx, &dir);
     if (replace) {
         /* In place when the new cell fits where the old one was, else at
          * the heap's edge if there is room: the page changes only where
@@ -577,6 +631,7 @@ static JET_ERR page_insert(const struct bt_pager *pg, uint32_t pgno, uint8_t *pa
             put_le16(page + SLOTS + 2 * idx, (uint16_t)off);
             put_le16(page + BODY, (uint16_t)lo);
             page_set_nslots(page, (uint16_t)(n + 1));
+            hint_set(page, hint, idx);
             return JET_errSuccess;
         }
     }
@@ -596,8 +651,12 @@ static JET_ERR page_insert(const struct bt_pager *pg, uint32_t pgno, uint8_t *pa
         e.v[idx] = (struct ent){copy, csize, 0};
         e.n++;
     }
-    if (ents_bytes(e.v, e.n) <= page_capacity(ps)) page_store(page, ps, e.v, e.n);
-    else err = split_store(pg, pgno, page, page_type(page), e.v, e.n, sp);
+    if (ents_bytes(e.v, e.n) <= page_capacity(ps)) {
+        page_store(page, ps, e.v, e.n);
+        hint_set(page, hint, idx);
+    } else {
+        err = split_store(pg, pgno, page, page_type(page), e.v, e.n, replace ? e.n : idx, hint, dir, sp);
+    }
     free(copy);
     ents_free(&e);
     return err;

@@ -4,7 +4,7 @@
  *   jetutil header FILE [--json]
  *   jetutil logs DIR|FILE [--base XXX]
  *   jetutil check DIR|DBFILE
- *   jetutil load DIR --keys N --value-size BYTES [--table NAME] [--seed S] [--batch K]
+ *   jetutil load DIR --keys N --value-size BYTES [--table NAME] [--seed S] [--batch K] [--order O]
  *   jetutil export DIR
  *   jetutil restore --to DIR SET... [--stop-gen G] [--stop-time UNIXSECONDS]
  *   jetutil verify SET...
@@ -545,9 +545,11 @@ static void progress(const char *what, uint64_t done, uint64_t total, double t0)
 /* ---- load ---- */
 
 static const char *LOAD_USAGE =
-    "DIR --keys N --value-size BYTES [--table NAME] [--seed S] [--batch K]\n"
+    "DIR --keys N --value-size BYTES [--table NAME] [--seed S] [--batch K] [--order O]\n"
     "  bulk-loads N synthetic keys (key:0000000000 ...) with pseudo-random values,\n"
-    "  K keys per transaction (default 1000), creating the instance in DIR if needed";
+    "  K keys per transaction (default 1000), creating the instance in DIR if needed;\n"
+    "  O is the order of the keys: ascending (default), descending, or random (a\n"
+    "  permutation drawn from S)";
 
 static int cmd_load(int argc, char **argv)
 {
@@ -555,6 +557,7 @@ static int cmd_load(int argc, char **argv)
     const char *dir = NULL, *table = "data";
     long long keys = -1, vsize = -1, batch = 1000;
     unsigned long long seed = 1;
+    const char *order = "ascending";
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -564,29 +567,56 @@ static int cmd_load(int argc, char **argv)
         else if (!strcmp(a, "--batch") && v) batch = strtoll(v, &end, 10), i++;
         else if (!strcmp(a, "--seed") && v) seed = strtoull(v, &end, 0), i++;
         else if (!strcmp(a, "--table") && v) table = v, i++;
+        else if (!strcmp(a, "--order") && v) order = v, i++;
         else if (!dir && a[0] != '-') dir = a;
         else return usage("load", LOAD_USAGE, EXIT_USAGE);
         if (end && *end) return usage("load", LOAD_USAGE, EXIT_USAGE);
     }
-    if (!dir || keys < 0 || vsize < 0 || vsize > (long long)JET_cbValueMost || batch < 1)
+    bool descending = !strcmp(order, "descending"), random_order = !strcmp(order, "random");
+    if (!dir || keys < 0 || vsize < 0 || vsize > (long long)JET_cbValueMost || batch < 1 ||
+        (!descending && !random_order && strcmp(order, "ascending")))
         return usage("load", LOAD_USAGE, EXIT_USAGE);
+    /* A random order is a Fisher-Yates shuffle of the key numbers. */
+    long long *perm = NULL;
+    if (random_order) {
+        if (!(perm = malloc((size_t)(keys ? keys : 1) * sizeof *perm))) return fail("load", JET_errOutOfMemory);
+        uint64_t st = seed * 0x9E3779B97F4A7C15ull | 1;
+        for (long long j = 0; j < keys; j++) perm[j] = j;
+        for (long long j = keys - 1; j > 0; j--) {
+            st ^= st << 13;
+            st ^= st >> 7;
+            st ^= st << 17;
+            long long r = (long long)(st % (uint64_t)(j + 1)), tmp = perm[j];
+            perm[j] = perm[r];
+            perm[r] = tmp;
+        }
+    }
     struct inst in;
     JET_ERR err = inst_open(dir, 1, &in);
-    if (err < 0) return inst_open_failed(&in, dir, err);
+    if (err < 0) {
+        free(perm);
+        return inst_open_failed(&in, dir, err);
+    }
     JET_TABLEID t;
     err = JetOpenTable(in.s, in.db, table, NULL, 0, 0, &t);
     if (err == JET_errObjectNotFound) err = JetCreateTable(in.s, in.db, table, 0, 0, &t);
     if (err < 0) {
         int rc = fail(table, err);
+        free(perm);
         inst_close(&in);
         return rc;
     }
     uint8_t *val = malloc((size_t)vsize + 1);
-    if (!val) return fail("load", JET_errOutOfMemory);
+    if (!val) {
+        free(perm);
+        inst_close(&in);
+        return fail("load", JET_errOutOfMemory);
+    }
     double t0 = now();
     for (long long i = 0; i < keys && err >= 0; i += batch) {
         if ((err = JetBeginTransaction(in.s)) < 0) break;
-        for (long long j = i; j < i + batch && j < keys && err >= 0; j++) {
+        for (long long n = i; n < i + batch && n < keys && err >= 0; n++) {
+            long long j = perm ? perm[n] : descending ? keys - 1 - n : n;
             char key[32];
             int kl = snprintf(key, sizeof key, "key:%010lld", j);
             uint64_t st = (seed ^ (uint64_t)j * 0x9E3779B97F4A7C15ull) | 1;
@@ -606,6 +636,7 @@ static int cmd_load(int argc, char **argv)
         progress("loading", (uint64_t)(i + batch < keys ? i + batch : keys), (uint64_t)keys, t0);
     }
     free(val);
+    free(perm);
     if (err < 0) {
         int rc = fail("load", err);
         inst_close(&in);
@@ -958,6 +989,7 @@ static int main_usage(int code)
                "  checklog DIR              every log generation's state and the chain (eseutil /ml)\n"
                "  check DIR|DBFILE          page checksums and B+tree invariants\n"
                "  load DIR --keys N --value-size BYTES [--table NAME] [--seed S] [--batch K]\n"
+               "       [--order ascending|descending|random]\n"
                "  export DIR|SET...         every table's keys and values, sorted\n"
                "  restore --to DIR SET...   restore full + incremental backup sets\n"
                "  verify SET...             check backup sets restore cleanly\n"
