@@ -1,23 +1,8 @@
 /*
  * btree.c -- ordered key/value B+trees over pages (interface in btree.h).
  *
- * Page body (after the 32-byte page header of page.h), leaves and branches:
- *
- *   offset size  field
- *   32     2     cell_lo: start of the cell heap (cells grow down from the end)
- *   34     2     insert hint: the slot of the last insert and its run (see
- *                hint_after; 0 in pages written before it, meaning none)
- *   36     2*n   slots: u16 offsets of the cells, in key order (n = nslots)
- *   ...          free space
- *   cell_lo..    cells
- *
- * Leaf cell:   u16 klen, u8 flags, u32 vlen, key, then the value inline, or
- *              (flags & CELL_OVERFLOW) u32 first overflow page
- * Branch cell: u16 klen, u8 0, u32 child, key.  A branch's aux2 is its
- *              leftmost child (keys below its first key); the child in cell
- *              i holds keys >= key i and < key i+1.
- * Overflow:    PAGE_T_OVERFLOW, aux1 next page (0 at the end), aux2 bytes
- *              used, data from offset 32.
+ * The page format and the decoding of cells are in btree_page.h; the
+ * invariant checks and statistics (bt_check) in btree_check.c.
  *
  * Invariants (checked by bt_check): keys strictly increase within a page
  * and across the tree; every key of a child lies within its separators;
@@ -41,70 +26,11 @@
 #include <string.h>
 
 #include "btree.h"
+#include "btree_page.h"
 #include "diag.h"
 #include "page.h"
 
-#define BODY 32u
-#define SLOTS 36u
-#define CELL_HDR 7u
-#define CELL_OVERFLOW 0x1
-#define MAX_DEPTH 32
-
 size_t bt_inline_max(uint32_t page_size) { return (page_size - SLOTS) / 4 - (2 + CELL_HDR + JET_cbKeyMost) - 4; }
-
-static uint16_t cell_lo(const uint8_t *pg) { return get_le16(pg + BODY); }
-static uint16_t slot(const uint8_t *pg, unsigned i) { return get_le16(pg + SLOTS + 2 * i); }
-
-static int key_cmp(const uint8_t *a, size_t al, const uint8_t *b, size_t bl)
-{
-    size_t n = al < bl ? al : bl;
-    int c = memcmp(a, b, n);
-    if (c) return c;
-    return al < bl ? -1 : al > bl;
-}
-
-struct cell {
-    const uint8_t *key;
-    uint16_t klen;
-    uint8_t flags;
-    uint32_t v32;          /* leaf: value length; branch: child */
-    const uint8_t *val;    /* leaf inline value, or 4-byte overflow pgno */
-    uint16_t size;         /* bytes the cell occupies */
-};
-
-static JET_ERR corrupt(uint32_t pgno, const char *what, unsigned a)
-{
-    return jet_report(JET_errDatabaseCorrupted, "btree: page %u: %s (%u)", pgno, what, a);
-}
-
-/* Checks the page's shape before anything trusts it. */
-static JET_ERR page_check(const uint8_t *pg, uint32_t ps, uint32_t pgno)
-{
-    uint8_t t = page_type(pg);
-    if (t != PAGE_T_LEAF && t != PAGE_T_BRANCH) return corrupt(pgno, "not a B+tree page: type", t);
-    unsigned n = page_nslots(pg);
-    unsigned lo = cell_lo(pg);
-    if (SLOTS + 2 * n > lo || lo > ps) return corrupt(pgno, "slot array overlaps the cells: slots", n);
-    return JET_errSuccess;
-}
-
-static JET_ERR cell_at(const uint8_t *pg, uint32_t ps, uint32_t pgno, unsigned i, struct cell *c)
-{
-    unsigned off = slot(pg, i);
-    if (off < cell_lo(pg) || off + CELL_HDR > ps) return corrupt(pgno, "cell offset outside the heap: slot", i);
-    const uint8_t *p = pg + off;
-    c->klen = get_le16(p);
-    c->flags = p[2];
-    c->v32 = get_le32(p + 3);
-    if (c->klen == 0 || c->klen > JET_cbKeyMost) return corrupt(pgno, "bad key length in slot", i);
-    c->key = p + CELL_HDR;
-    c->val = c->key + c->klen;
-    unsigned vbytes = 0;
-    if (page_type(pg) == PAGE_T_LEAF) vbytes = (c->flags & CELL_OVERFLOW) ? 4 : c->v32;
-    c->size = (uint16_t)(CELL_HDR + c->klen + vbytes);
-    if (off + c->size > ps) return corrupt(pgno, "cell runs past the page end: slot", i);
-    return JET_errSuccess;
-}
 
 /* Index of the first slot whose key >= key; *eq set when equal. */
 static JET_ERR search(const uint8_t *pg, uint32_t ps, uint32_t pgno, const uint8_t *key, size_t klen, unsigned *pidx,
@@ -148,20 +74,6 @@ static JET_ERR branch_child(const uint8_t *pg, uint32_t ps, uint32_t pgno, const
     else {
         struct cell c = {0};
         if ((err = cell_at(pg, ps, pgno, (unsigned)p, &c)) < 0) return err;
-        *child = c.v32;
-    }
-    if (*child < 2) return corrupt(pgno, "child pointer to reserved page", *child);
-    return JET_errSuccess;
-}
-
-static JET_ERR child_at(const uint8_t *pg, uint32_t ps, uint32_t pgno, int pos, uint32_t *child)
-{
-    if (pos < 0) {
-        *child = page_aux2(pg);
-    } else {
-        struct cell c = {0};
-        JET_ERR err = cell_at(pg, ps, pgno, (unsigned)pos, &c);
-        if (err < 0) return err;
         *child = c.v32;
     }
     if (*child < 2) return corrupt(pgno, "child pointer to reserved page", *child);
@@ -242,8 +154,6 @@ static void page_store(uint8_t *pg, uint32_t ps, const struct ent *v, unsigned n
     put_le16(pg + BODY, (uint16_t)lo);
     page_set_nslots(pg, (uint16_t)n);
 }
-
-static size_t page_capacity(uint32_t ps) { return ps - SLOTS; }
 
 /* Where a cell lies in a page's heap. */
 struct span {
@@ -1039,7 +949,7 @@ JET_ERR bt_seek(const struct bt_pager *pg, uint32_t root, const void *key, size_
     return JET_errInvalidParameter;
 }
 
-/* ---- drop and check ---- */
+/* ---- drop ---- */
 
 static JET_ERR drop_rec(const struct bt_pager *pg, uint32_t pgno, int depth)
 {
@@ -1078,135 +988,3 @@ static JET_ERR drop_rec(const struct bt_pager *pg, uint32_t pgno, int depth)
 }
 
 JET_ERR bt_drop(const struct bt_pager *pg, uint32_t root) { return drop_rec(pg, root, 0); }
-
-struct check_ctx {
-    const struct bt_pager *pg;
-    struct bt_stats st;
-    int leaf_depth;
-    uint8_t *ovbuf;
-};
-
-static JET_ERR check_rec(struct check_ctx *cc, uint32_t pgno, const uint8_t *lo, size_t lolen, const uint8_t *hi,
-                         size_t hilen, int depth, bool is_root)
-{
-    const struct bt_pager *pg = cc->pg;
-    uint32_t ps = pg->page_size;
-    const uint8_t *d;
-    if (depth >= MAX_DEPTH) return corrupt(pgno, "tree deeper than", MAX_DEPTH);
-    JET_ERR err = pg->get(pg->ctx, pgno, &d);
-    if (err < 0) return err;
-    uint8_t *copy = malloc(ps);
-    if (!copy) {
-        pg->put(pg->ctx, pgno);
-        return JET_errOutOfMemory;
-    }
-    memcpy(copy, d, ps);
-    pg->put(pg->ctx, pgno);
-    d = copy;
-    if ((err = page_check(d, ps, pgno)) < 0) goto out;
-    unsigned n = page_nslots(d);
-    bool leaf = page_type(d) == PAGE_T_LEAF;
-    if (n == 0 && !is_root && leaf) {
-        err = corrupt(pgno, "empty non-root leaf, slots", n);
-        goto out;
-    }
-    size_t used = 0;
-    struct cell prev = {0};
-    for (unsigned i = 0; i < n; i++) {
-        struct cell c = {0};
-        if ((err = cell_at(d, ps, pgno, i, &c)) < 0) goto out;
-        used += c.size + 2u;
-        if (i > 0 && key_cmp(prev.key, prev.klen, c.key, c.klen) >= 0) {
-            err = corrupt(pgno, "keys out of order at slot", i);
-            goto out;
-        }
-        if (lo && key_cmp(c.key, c.klen, lo, lolen) < 0) {
-            err = corrupt(pgno, "key below its separator at slot", i);
-            goto out;
-        }
-        if (hi && key_cmp(c.key, c.klen, hi, hilen) >= 0) {
-            err = corrupt(pgno, "key not below the next separator at slot", i);
-            goto out;
-        }
-        if (leaf) {
-            cc->st.entries++;
-            cc->st.value_bytes += c.v32;
-            bool ov = c.flags & CELL_OVERFLOW;
-            if (ov != (c.v32 > bt_inline_max(ps))) {
-                err = corrupt(pgno, "value stored inline/overflow against the rule at slot", i);
-                goto out;
-            }
-            if (ov) {
-                size_t cap = ps - BODY, pages = (c.v32 + cap - 1) / cap, sum = 0;
-                uint32_t p = get_le32(c.val);
-                for (size_t k = 0; k < pages; k++) {
-                    const uint8_t *od;
-                    if (!p) {
-                        err = corrupt(pgno, "overflow chain too short at slot", i);
-                        goto out;
-                    }
-                    if ((err = pg->get(pg->ctx, p, &od)) < 0) goto out;
-                    uint8_t t = page_type(od);
-                    uint32_t used_b = page_aux2(od), next = page_aux1(od);
-                    pg->put(pg->ctx, p);
-                    if (t != PAGE_T_OVERFLOW || used_b > cap) {
-                        err = corrupt(p, "bad overflow page in chain, type", t);
-                        goto out;
-                    }
-                    sum += used_b;
-                    cc->st.overflow_pages++;
-                    p = next;
-                }
-                if (sum != c.v32 || p != 0) {
-                    err = corrupt(pgno, "overflow chain length differs from the value size at slot", i);
-                    goto out;
-                }
-            }
-        }
-        prev = c;
-    }
-    if (used > page_capacity(ps)) {
-        err = corrupt(pgno, "cells overflow the page, bytes", (unsigned)used);
-        goto out;
-    }
-    if (leaf) {
-        cc->st.leaf_pages++;
-        if (cc->leaf_depth < 0) cc->leaf_depth = depth;
-        else if (cc->leaf_depth != depth) {
-            err = corrupt(pgno, "leaf at a different depth", (unsigned)depth);
-            goto out;
-        }
-        goto out;
-    }
-    cc->st.branch_pages++;
-    for (int i = -1; i < (int)n; i++) {
-        uint32_t child;
-        struct cell c = {0}, nx = {0};
-        if ((err = child_at(d, ps, pgno, i, &child)) < 0) goto out;
-        const uint8_t *clo = lo, *chi = hi;
-        size_t clolen = lolen, chilen = hilen;
-        if (i >= 0) {
-            if ((err = cell_at(d, ps, pgno, (unsigned)i, &c)) < 0) goto out;
-            clo = c.key;
-            clolen = c.klen;
-        }
-        if (i + 1 < (int)n) {
-            if ((err = cell_at(d, ps, pgno, (unsigned)(i + 1), &nx)) < 0) goto out;
-            chi = nx.key;
-            chilen = nx.klen;
-        }
-        if ((err = check_rec(cc, child, clo, clolen, chi, chilen, depth + 1, false)) < 0) goto out;
-    }
-out:
-    free(copy);
-    return err;
-}
-
-JET_ERR bt_check(const struct bt_pager *pg, uint32_t root, struct bt_stats *stats)
-{
-    struct check_ctx cc = {.pg = pg, .leaf_depth = -1};
-    JET_ERR err = check_rec(&cc, root, NULL, 0, NULL, 0, 0, true);
-    cc.st.depth = (uint32_t)(cc.leaf_depth + 1);
-    if (stats) *stats = cc.st;
-    return err;
-}

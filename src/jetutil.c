@@ -3,7 +3,7 @@
  *
  *   jetutil header FILE [--json]
  *   jetutil logs DIR|FILE [--base XXX]
- *   jetutil check DIR|DBFILE
+ *   jetutil check DIR|DBFILE [--json]
  *   jetutil load DIR --keys N --value-size BYTES [--table NAME] [--seed S] [--batch K] [--order O]
  *   jetutil export DIR
  *   jetutil restore --to DIR SET... [--stop-gen G] [--stop-time UNIXSECONDS]
@@ -404,7 +404,10 @@ static int cmd_checklog(int argc, char **argv)
 
 /* ---- check ---- */
 
-static const char *CHECK_USAGE = "DIR|DBFILE\n  verifies every page checksum and B+tree invariant; exit 1 if anything is wrong";
+static const char *CHECK_USAGE =
+    "DIR|DBFILE [--json]\n  verifies every page checksum and B+tree invariant; exit 1 if anything is wrong.\n"
+    "  Prints each table's entries, pages, depth and fill (the part of its pages'\n"
+    "  room its cells take), then the whole file's counts";
 
 static void print_problem(void *arg, const char *msg)
 {
@@ -412,16 +415,69 @@ static void print_problem(void *arg, const char *msg)
     printf("problem: %s\n", msg);
 }
 
+/* check --json collects the problems and tables here (arg of the callbacks). */
+struct check_json {
+    json_t *problems, *tables;
+};
+
+static void check_problem(void *arg, const char *msg)
+{
+    struct check_json *cj = arg;
+    if (!cj) print_problem(NULL, msg);
+    else json_array_append_new(cj->problems, json_string(msg));
+}
+
+static void check_table(void *arg, const JET_INSPECT_TABLE *t)
+{
+    struct check_json *cj = arg;
+    if (!cj) {
+        printf("table %s: %" PRIu64 " entries, %" PRIu64 " leaf pages, %" PRIu64 " branch pages, %" PRIu64
+               " overflow pages, depth %u, fill %u%% (branches %u%%)\n",
+               t->name, t->entries, t->leaf_pages, t->branch_pages, t->overflow_pages, t->depth, t->leaf_fill,
+               t->branch_fill);
+        return;
+    }
+    json_array_append_new(cj->tables,
+                          json_pack("{s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "name", t->name, "root", (json_int_t)t->root,
+                                    "depth", (json_int_t)t->depth, "entries", (json_int_t)t->entries, "leaf_pages",
+                                    (json_int_t)t->leaf_pages, "branch_pages", (json_int_t)t->branch_pages,
+                                    "overflow_pages", (json_int_t)t->overflow_pages, "fill", (json_int_t)t->leaf_fill,
+                                    "branch_fill", (json_int_t)t->branch_fill));
+}
+
 static int cmd_check(int argc, char **argv)
 {
     if (want_help(argc, argv)) return usage("check", CHECK_USAGE, 0);
-    if (argc != 2 || argv[1][0] == '-') return usage("check", CHECK_USAGE, EXIT_USAGE);
+    const char *target = NULL;
+    int json = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--json")) json = 1;
+        else if (!target && argv[i][0] != '-') target = argv[i];
+        else return usage("check", CHECK_USAGE, EXIT_USAGE);
+    }
+    if (!target) return usage("check", CHECK_USAGE, EXIT_USAGE);
     char path[4096];
-    if (is_dir(argv[1])) snprintf(path, sizeof path, "%s/%s", argv[1], JETFS_DB_NAME);
-    else snprintf(path, sizeof path, "%s", argv[1]);
+    if (is_dir(target)) snprintf(path, sizeof path, "%s/%s", target, JETFS_DB_NAME);
+    else snprintf(path, sizeof path, "%s", target);
     JET_INSPECT_CHECK st;
-    JET_ERR err = JetInspectCheckDatabase(path, print_problem, NULL, &st);
-    if (err < 0 && err != JET_errDatabaseCorrupted) return fail(path, err);
+    struct check_json cj = {json_array(), json_array()}, *pcj = json ? &cj : NULL;
+    JET_ERR err = JetInspectCheckDatabase2(path, check_problem, pcj, check_table, &st);
+    if (err < 0 && err != JET_errDatabaseCorrupted) {
+        json_decref(cj.problems);
+        json_decref(cj.tables);
+        return fail(path, err);
+    }
+    if (json) {
+        int rc = print_json(path, json_pack("{s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:o,s:o,s:b}", "file", path, "pages",
+                                            (json_int_t)st.pages, "free_pages", (json_int_t)st.free_pages, "entries",
+                                            (json_int_t)st.entries, "leaf_pages", (json_int_t)st.leaf_pages,
+                                            "branch_pages", (json_int_t)st.branch_pages, "overflow_pages",
+                                            (json_int_t)st.overflow_pages, "tables", cj.tables, "problems",
+                                            cj.problems, "ok", !st.problems));
+        return rc ? rc : st.problems ? EXIT_FOUND : 0;
+    }
+    json_decref(cj.problems);
+    json_decref(cj.tables);
     printf("%s: %u pages (%u free), %u tables, %" PRIu64 " entries, %" PRIu64 " leaf / %" PRIu64 " branch / %" PRIu64
            " overflow pages: %s\n",
            path, st.pages, st.free_pages, st.tables, st.entries, st.leaf_pages, st.branch_pages, st.overflow_pages,
@@ -987,7 +1043,7 @@ static int main_usage(int code)
                "  header FILE [--json]      database, log or checkpoint header\n"
                "  logs DIR|FILE             dump log records\n"
                "  checklog DIR              every log generation's state and the chain (eseutil /ml)\n"
-               "  check DIR|DBFILE          page checksums and B+tree invariants\n"
+               "  check DIR|DBFILE [--json] page checksums, B+tree invariants, each table's fill\n"
                "  load DIR --keys N --value-size BYTES [--table NAME] [--seed S] [--batch K]\n"
                "       [--order ascending|descending|random]\n"
                "  export DIR|SET...         every table's keys and values, sorted\n"
