@@ -16,6 +16,14 @@
  * where they were.  So a small change stays a small change to the page,
  * and so a small delta in the log.
  *
+ * Splits fit the insert pattern.  Each page remembers where its last insert
+ * went (the insert hint, btree_page.h); a split under a run of inserts side
+ * by side cuts at the new entry, so a sequential load leaves every page but
+ * the last full and moves only the new entry (a split at the right edge
+ * changes the page it leaves in no cell), while scattered inserts split in
+ * the middle by bytes (about 70% full on average).  split_point has the
+ * cases, ascending and descending, at a page's edge or in a range's middle.
+ *
  * Deletion frees pages that become empty and unlinks them from their
  * parent; a root branch left with a single child absorbs that child, so
  * the tree shrinks back.  Underfull pages are not merged (space is reused
@@ -432,21 +440,35 @@ static void hint_set(uint8_t *pg, uint16_t hint, unsigned slot_now)
     if (hint) put_le16(pg + HINT, (uint16_t)((hint & ~HINT_SLOT) | (slot_now + 1)));
 }
 
-/* Where entries v[0..n) split (the first entry of the right page; for a
- * branch the one that moves up), given the new entry at idx and its run.
- * A run splits at the new entry, so the page it came from stays full and
- * the run goes on in a page of its own: ascending, the new entry starts
- * the right page; descending, it ends the left one.  Otherwise (or when
- * that does not fit) the split is at the middle by bytes. */
-static unsigned split_point(uint32_t ps, uint8_t t, const struct ent *v, unsigned n, unsigned idx, enum run dir)
+/*
+ * Where entries v[0..n) split: the first entry of the right page (for a
+ * branch, the one that moves up), given the new entry at idx and its run.
+ * A run splits at the new entry so that the run goes on in a page of its
+ * own and leaves full pages behind it:
+ *   - ascending at the page's end: the new entry alone starts the right
+ *     page (a leaf; a branch moves the entry before it up);
+ *   - ascending with keys after it (a run in the middle of a range): those
+ *     keys alone go right, once; the run then reaches the left page's end;
+ *   - descending at the page's start: the new entry alone stays left;
+ *   - descending with keys before it (leaves only): those keys alone stay
+ *     left and the right page's separator is the successor of their last
+ *     key (*low), so the run's next keys route right, to its start.
+ * Scattered inserts, or a cut that would not fit, split in the middle by
+ * bytes: the page it leaves and the new one half full each.
+ */
+static unsigned split_point(uint32_t ps, uint8_t t, const struct ent *v, unsigned n, unsigned idx, enum run dir,
+                            bool *low)
 {
     unsigned cut = 0, up = t == PAGE_T_BRANCH;
-    if (dir == RUN_UP) cut = idx - up;
-    else if (dir == RUN_DOWN) cut = idx + 1;
+    *low = false;
+    if (dir == RUN_UP) cut = idx + 1 == n ? idx - up : idx + 1 + up < n ? idx + 1 : idx - up;
+    else if (dir == RUN_DOWN && idx == 0) cut = 1;
+    else if (dir == RUN_DOWN && !up && get_le16(v[idx - 1].bytes) < JET_cbKeyMost) cut = idx, *low = true;
     /* Each side keeps a cell (a branch's left page one besides the cut). */
     if (cut >= 1 && cut + up < n && ents_bytes(v, cut) <= page_capacity(ps) &&
         ents_bytes(v + cut + up, n - cut - up) <= page_capacity(ps))
         return cut;
+    *low = false;
     size_t total = ents_bytes(v, n), acc = 0;
     cut = 0;
     while (cut < n && acc + v[cut].size + 2u <= total / 2) acc += v[cut++].size + 2u;
@@ -462,14 +484,16 @@ static JET_ERR split_store(const struct bt_pager *pg, uint32_t pgno, uint8_t *pa
                            unsigned n, unsigned idx, uint16_t hint, enum run dir, struct split *sp)
 {
     uint32_t ps = pg->page_size;
-    unsigned cut = split_point(ps, t, v, n, idx, dir), up = t == PAGE_T_BRANCH;
+    bool low;
+    unsigned cut = split_point(ps, t, v, n, idx, dir, &low), up = t == PAGE_T_BRANCH;
     uint32_t rpg;
     uint8_t *right;
     JET_ERR err = pg->alloc(pg->ctx, t, &rpg, &right);
     if (err < 0) return err;
-    const uint8_t *mid = v[cut].bytes;
-    sp->klen = get_le16(mid);
-    memcpy(sp->key, mid + CELL_HDR, sp->klen);
+    const uint8_t *mid = v[cut].bytes, *sep = low ? v[cut - 1].bytes : mid;
+    sp->klen = get_le16(sep);
+    memcpy(sp->key, sep + CELL_HDR, sp->klen);
+    if (low) sp->key[sp->klen++] = 0; /* the least key above the left page's last */
     sp->right = rpg;
     sp->happened = true;
     /* A branch's middle key moves up; its child becomes the right page's
