@@ -17,7 +17,7 @@
  * and so a small delta in the log.
  *
  * Splits fit the insert pattern.  Each page remembers where its last insert
- * went (the insert hint, btree_page.h); a split under a run of inserts side
+ * went (the insert hint, hint_after); a split under a run of inserts side
  * by side cuts at the new entry, so a sequential load leaves every page but
  * the last full and moves only the new entry (a split at the right edge
  * changes the page it leaves in no cell), while scattered inserts split in
@@ -411,28 +411,35 @@ struct split {
 /*
  * The insert hint (body offset 34) remembers where the page's last insert
  * went, so that a split can tell a sequential run from scattered inserts:
- *   bits 0..13   slot of the last insert + 1 (0: none)
- *   bits 14..15  how many inserts in a row before it each went next to the
- *                one before (saturating at 3)
- * An insert goes "next to" the last one when it takes the slot after it
- * (an ascending run) or its slot, pushing it up (a descending run).  The
- * hint is only a hint: deletes and replaces leave it stale, repacks clear
- * it, and nothing but the choice of a split point depends on it.
+ *   bits 0..12   slot of the last insert + 1 (0: none)
+ *   bit  13      the run's direction: 0 ascending, 1 descending
+ *   bits 14..15  how many inserts in a row, up to the last, each went next
+ *                to the one before in that direction (saturating at 3)
+ * An insert goes next to the last one when it takes the slot after it (an
+ * ascending run) or its slot, pushing it up (a descending run).  A split
+ * follows a run of four inserts side by side: with seven cells to a page,
+ * scattered inserts do that about once in a hundred splits.  The hint is
+ * only a hint: deletes and replaces leave it stale, repacks clear it, and
+ * nothing but the choice of a split point depends on it.
  */
 #define HINT 34u
-#define HINT_SLOT 0x3fffu
+#define HINT_SLOT 0x1fffu
+#define HINT_DOWN 0x2000u
 
 enum run { RUN_NONE, RUN_UP, RUN_DOWN };
 
 /* The hint after an insert at slot idx, and whether it continues a run
- * long enough (three inserts side by side) to split for. */
+ * long enough to split for. */
 static uint16_t hint_after(const uint8_t *pg, unsigned idx, enum run *dir)
 {
     unsigned h = get_le16(pg + HINT), last = h & HINT_SLOT, run = h >> 14;
     *dir = !last ? RUN_NONE : idx + 1 == last + 1 ? RUN_UP : idx + 1 == last ? RUN_DOWN : RUN_NONE;
-    run = *dir == RUN_NONE ? 0 : run < 3 ? run + 1 : 3;
-    if (run < 2) *dir = RUN_NONE;
-    return (uint16_t)(run << 14 | (idx + 1));
+    if (*dir == RUN_NONE) run = 0;
+    else if (run && (*dir == RUN_DOWN) != !!(h & HINT_DOWN)) run = 1; /* it turned */
+    else run = run < 3 ? run + 1 : 3;
+    uint16_t next = (uint16_t)(run << 14 | (*dir == RUN_DOWN ? HINT_DOWN : 0) | (idx + 1));
+    if (run < 3) *dir = RUN_NONE;
+    return next;
 }
 
 static void hint_set(uint8_t *pg, uint16_t hint, unsigned slot_now)
