@@ -25,9 +25,9 @@
  * cases, ascending and descending, at a page's edge or in a range's middle.
  *
  * Deletion frees pages that become empty and unlinks them from their
- * parent; a root branch left with a single child absorbs that child, so
- * the tree shrinks back.  Underfull pages are not merged (space is reused
- * by later inserts).
+ * parent, merges a page fallen under a quarter full with a neighbour when
+ * both fit in three quarters of one (merge_child), and a root branch left
+ * with a single child absorbs that child, so the tree shrinks back.
  */
 #include <stdbool.h>
 #include <stdlib.h>
@@ -805,6 +805,103 @@ static JET_ERR page_remove(const struct bt_pager *pg, uint32_t pgno, uint8_t *pa
     return JET_errSuccess;
 }
 
+/*
+ * Merging after a delete.  A child fallen under a quarter full and a
+ * neighbour under the same parent (the right one, else the left) become one
+ * page when their cells fit in three quarters of one: the room deletes
+ * free comes back, and the page made is not one the next insert splits.
+ * The left page of the pair keeps its cells where they are and takes the
+ * right one's after them (in a branch, the separator comes down between
+ * them, over the right page's leftmost child); the right page and its
+ * separator go.
+ */
+static JET_ERR merge_child(const struct bt_pager *pg, uint32_t pgno, int pos, uint32_t child)
+{
+    uint32_t ps = pg->page_size, lp = 0, rp = 0, raux = 0;
+    const uint8_t *d;
+    JET_ERR err = pg->get(pg->ctx, child, &d);
+    if (err < 0) return err;
+    size_t used = bt_page_used(d, ps);
+    pg->put(pg->ctx, child);
+    if (used >= page_capacity(ps) / 4) return JET_errSuccess;
+    if ((err = pg->get(pg->ctx, pgno, &d)) < 0) return err;
+    unsigned n = page_nslots(d);
+    int lpos = pos + 1 < (int)n ? pos : pos - 1;
+    struct cell sep = {0};
+    uint8_t mid[CELL_HDR + JET_cbKeyMost];
+    if (n > 0 && (err = child_at(d, ps, pgno, lpos, &lp)) >= 0 && (err = child_at(d, ps, pgno, lpos + 1, &rp)) >= 0 &&
+        (err = cell_at(d, ps, pgno, (unsigned)(lpos + 1), &sep)) >= 0) {
+        put_le16(mid, sep.klen);
+        mid[2] = 0;
+        memcpy(mid + CELL_HDR, sep.key, sep.klen);
+    }
+    pg->put(pg->ctx, pgno);
+    if (err < 0 || n == 0) return err;
+    struct ents l = {0}, r = {0};
+    uint8_t t = 0;
+    if ((err = pg->get(pg->ctx, lp, &d)) < 0) return err;
+    if ((err = page_check(d, ps, lp)) >= 0) {
+        t = page_type(d);
+        err = ents_load(d, ps, lp, &l, 0);
+    }
+    pg->put(pg->ctx, lp);
+    if (err < 0) return err;
+    if ((err = pg->get(pg->ctx, rp, &d)) >= 0) {
+        if ((err = page_check(d, ps, rp)) >= 0 && page_type(d) != t)
+            err = corrupt(rp, "a sibling of another page type, type", page_type(d));
+        raux = page_aux2(d);
+        if (err >= 0) err = ents_load(d, ps, rp, &r, 0);
+        pg->put(pg->ctx, rp);
+    }
+    struct ent *v = err < 0 ? NULL : malloc((l.n + r.n + 1) * sizeof *v);
+    if (err >= 0 && !v) err = JET_errOutOfMemory;
+    if (err >= 0) {
+        unsigned k = l.n;
+        memcpy(v, l.v, l.n * sizeof *v);
+        put_le32(mid + 3, raux);
+        if (t == PAGE_T_BRANCH) v[k++] = (struct ent){mid, (uint16_t)(CELL_HDR + sep.klen), 0};
+        for (unsigned i = 0; i < r.n; i++) v[k++] = (struct ent){r.v[i].bytes, r.v[i].size, 0};
+        uint8_t *page;
+        if (ents_bytes(v, k) <= page_capacity(ps) * 3 / 4 && (err = pg->get_mut(pg->ctx, lp, &page)) >= 0) {
+            if (!page_store_in_place(page, ps, v, k)) page_store(page, ps, v, k);
+            put_le16(page + HINT, 0);
+            if ((err = pg->free(pg->ctx, rp)) >= 0 && (err = pg->get_mut(pg->ctx, pgno, &page)) >= 0)
+                err = page_remove(pg, pgno, page, (unsigned)(lpos + 1));
+        }
+    }
+    free(v);
+    ents_free(&l);
+    ents_free(&r);
+    return err;
+}
+
+/* A root branch left with a single child absorbs it: the tree loses a level. */
+static JET_ERR root_absorb(const struct bt_pager *pg, uint32_t root)
+{
+    uint32_t ps = pg->page_size;
+    const uint8_t *d;
+    JET_ERR err = pg->get(pg->ctx, root, &d);
+    if (err < 0) return err;
+    bool single = page_type(d) == PAGE_T_BRANCH && page_nslots(d) == 0;
+    uint32_t only = page_aux2(d);
+    pg->put(pg->ctx, root);
+    if (!single) return JET_errSuccess;
+    if ((err = pg->get(pg->ctx, only, &d)) < 0) return err;
+    uint8_t *tmp = malloc(ps), *page;
+    if (!tmp) {
+        pg->put(pg->ctx, only);
+        return JET_errOutOfMemory;
+    }
+    memcpy(tmp, d, ps);
+    pg->put(pg->ctx, only);
+    if ((err = pg->get_mut(pg->ctx, root, &page)) == 0) {
+        memcpy(page + 12, tmp + 12, ps - 12);
+        err = pg->free(pg->ctx, only);
+    }
+    free(tmp);
+    return err;
+}
+
 /* *pempty set when the page at pgno has become empty and was freed. */
 static JET_ERR del_rec(const struct bt_pager *pg, uint32_t pgno, bool is_root, const uint8_t *key, size_t klen,
                        int depth, bool *pempty)
@@ -843,7 +940,10 @@ static JET_ERR del_rec(const struct bt_pager *pg, uint32_t pgno, bool is_root, c
     if (err < 0) return err;
     bool child_empty;
     if ((err = del_rec(pg, child, false, key, klen, depth + 1, &child_empty)) < 0) return err;
-    if (!child_empty) return JET_errSuccess;
+    if (!child_empty) {
+        if ((err = merge_child(pg, pgno, pos, child)) < 0) return err;
+        return is_root ? root_absorb(pg, pgno) : JET_errSuccess;
+    }
     if ((err = pg->get_mut(pg->ctx, pgno, &page)) < 0) return err;
     unsigned n = page_nslots(page);
     if (pos >= 0) {
@@ -868,26 +968,7 @@ static JET_ERR del_rec(const struct bt_pager *pg, uint32_t pgno, bool is_root, c
         *pempty = true;
         return JET_errSuccess;
     }
-    if (is_root && page_nslots(page) == 0) {
-        /* A root with a single child absorbs it: the tree loses a level. */
-        uint32_t only = page_aux2(page);
-        const uint8_t *cd;
-        if ((err = pg->get(pg->ctx, only, &cd)) < 0) return err;
-        uint8_t *tmp = malloc(ps);
-        if (!tmp) {
-            pg->put(pg->ctx, only);
-            return JET_errOutOfMemory;
-        }
-        memcpy(tmp, cd, ps);
-        pg->put(pg->ctx, only);
-        if ((err = pg->get_mut(pg->ctx, pgno, &page)) == 0) {
-            memcpy(page + 12, tmp + 12, ps - 12);
-            err = pg->free(pg->ctx, only);
-        }
-        free(tmp);
-        if (err < 0) return err;
-    }
-    return JET_errSuccess;
+    return is_root ? root_absorb(pg, pgno) : JET_errSuccess;
 }
 
 JET_ERR bt_delete(const struct bt_pager *pg, uint32_t root, const void *key, size_t klen)

@@ -7,6 +7,7 @@
  * replaces, deletes and seeks against a sorted model, checking bt_check
  * along the way, for several seeds and page sizes (SEED=... reproduces).
  */
+#include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -553,6 +554,70 @@ static void test_interleaved_runs_in_the_middle_fill_pages(void)
     }
 }
 
+/*
+ * Deletes that leave pages nearly empty merge them with a neighbour: after
+ * nine keys in ten go (scattered), the pages left are at least a quarter
+ * full on average, branches merge too, every remaining key is there and
+ * the invariants hold.
+ */
+static void test_deletes_merge_underfull_pages(void)
+{
+    static const struct {
+        uint32_t ps, n;
+        size_t klen, vlen;
+    } cases[] = {{8192, 20000, 14, 100}, {4096, 6000, 200, 10}, {8192, 3000, 14, 1000}};
+    uint64_t rng = tu_seed("test_deletes_merge_underfull_pages");
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        struct mpager m;
+        struct bt_pager pg;
+        m_init(&m, &pg, cases[c].ps);
+        uint32_t root, n = cases[c].n, kept = 0;
+        size_t klen = cases[c].klen;
+        bt_create(&pg, &root);
+        uint32_t *order = malloc(n * sizeof *order);
+        for (uint32_t i = 0; i < n; i++) order[i] = i;
+        fill_load(&m, &pg, root, order, n, klen, cases[c].vlen);
+        struct bt_stats before, after;
+        bt_check(&pg, root, &before);
+        /* Nine keys in ten go, in a random order. */
+        for (uint32_t i = n - 1; i > 0; i--) {
+            uint32_t j = (uint32_t)(tu_rand(&rng) % (i + 1)), t = order[i];
+            order[i] = order[j];
+            order[j] = t;
+        }
+        uint8_t key[JET_cbKeyMost];
+        for (uint32_t i = 0; i < n; i++) {
+            if (order[i] % 10 == 0) {
+                order[kept++] = order[i];
+                continue;
+            }
+            TU_CHECK_ERR(bt_delete(&pg, root, key, fill_key(key, order[i], klen)), JET_errSuccess);
+            if (i % 499 == 0) TU_CHECK_ERR(bt_check(&pg, root, NULL), JET_errSuccess);
+        }
+        TU_CHECK_ERR(bt_check(&pg, root, &after), JET_errSuccess);
+        CU_ASSERT_EQUAL(after.entries, kept);
+        for (uint32_t i = 0; i < kept; i++) {
+            size_t got = 0;
+            TU_CHECK_ERR(bt_get(&pg, root, key, fill_key(key, order[i], klen), NULL, 0, &got),
+                         cases[c].vlen ? JET_wrnBufferTruncated : JET_errSuccess);
+        }
+        struct fill lf = fill_of(&m, PAGE_T_LEAF, 0);
+        fprintf(stderr,
+                "btree: %u of %u keys deleted: %" PRIu64 " -> %" PRIu64 " leaves (%.0f%% full), %" PRIu64 " -> %" PRIu64
+                " branches, depth %u -> %u\n",
+                n - kept, n, before.leaf_pages, after.leaf_pages, lf.avg * 100, before.branch_pages, after.branch_pages,
+                before.depth, after.depth);
+        CU_ASSERT(lf.avg >= 0.25);
+        CU_ASSERT(after.leaf_pages * 3 <= before.leaf_pages);
+        CU_ASSERT(before.branch_pages <= 1 || after.branch_pages * 3 <= before.branch_pages * 2);
+        CU_ASSERT(after.depth <= before.depth);
+        CU_ASSERT_EQUAL(m.outstanding, 0);
+        CU_ASSERT_EQUAL(m.bad, 0);
+        free(order);
+        m_destroy(&m);
+    }
+}
+
 static void test_corruption_is_reported_not_asserted(void)
 {
     struct mpager m;
@@ -594,5 +659,6 @@ int main(void)
     CU_add_test(su, "test_descending_inserts_leave_full_pages", test_descending_inserts_leave_full_pages);
     CU_add_test(su, "test_random_inserts_keep_the_usual_fill", test_random_inserts_keep_the_usual_fill);
     CU_add_test(su, "test_interleaved_runs_in_the_middle_fill_pages", test_interleaved_runs_in_the_middle_fill_pages);
+    CU_add_test(su, "test_deletes_merge_underfull_pages", test_deletes_merge_underfull_pages);
     return tu_run();
 }
