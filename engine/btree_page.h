@@ -19,7 +19,10 @@
  *              (flags & CELL_OVERFLOW) u32 first overflow page
  * Branch cell: u16 klen, u8 0, u32 child, key.  A branch's aux2 is its
  *              leftmost child (keys below its first key); the child in cell
- *              i holds keys >= key i and < key i+1.
+ *              i holds keys >= key i and < key i+1.  A separator need not
+ *              be a key of the tree: a descending run's split gives its
+ *              right page the least key above its left page's last (that
+ *              key with a 0 byte appended, btree.c's split_point).
  * Overflow:    PAGE_T_OVERFLOW, aux1 next page (0 at the end), aux2 bytes
  *              used, data from offset 32.
  *
