@@ -5,7 +5,8 @@
  * OpenFile/ReadFile/CloseFile, GetLogInfo, the manifest, TruncateLog, End),
  * as ESE's ErrBKBackup is built from its own; it owns nothing between calls.
  * What it writes is an ordinary backup set (the files under their own names
- * and backup.manifest), so JetRestoreSets, `jetutil restore` and `jetutil
+ * and the manifest, as backup.manifest and under its backup's own name), so
+ * JetRestoreSets, `jetutil restore` and `jetutil
  * verify` take it as they take the mount's sets.
  *
  * Layout of a backup directory D (ESE's, with one change):
@@ -144,21 +145,25 @@ out:
     return err;
 }
 
-/* Writes the running backup's manifest into the set directory. */
+/* Writes the running backup's manifest into the set directory: under its
+ * backup's own name (JetBackupManifestName), then as backup.manifest. */
 static JET_ERR write_manifest(struct dir_backup *b, const char *type)
 {
-    char to[JET_PATH_MAX];
+    char to[JET_PATH_MAX], own[80];
     unsigned long cb = 0;
     char *text = NULL;
-    int fd = -1;
     JET_ERR err = JetGetBackupManifestInstance(b->inst, type, NULL, 0, &cb);
     if (err >= 0 && !(text = malloc(cb))) err = JET_errOutOfMemory;
     if (err >= 0) err = JetGetBackupManifestInstance(b->inst, type, text, cb, &cb);
-    if (err >= 0) err = os_join(to, sizeof to, b->setdir, "backup.manifest");
-    if (err >= 0) err = os_open(to, OS_OPEN_READ | OS_OPEN_WRITE | OS_OPEN_CREATE, &fd);
-    if (err >= 0) err = os_pwrite(fd, text, strlen(text), 0);
-    if (err >= 0) err = os_fsync(fd);
-    if (fd >= 0) os_close(fd);
+    if (err >= 0) err = JetBackupManifestName(text, own, sizeof own);
+    for (int i = 0; i < 2 && err >= 0; i++) {
+        int fd = -1;
+        if (err >= 0) err = os_join(to, sizeof to, b->setdir, i ? "backup.manifest" : own);
+        if (err >= 0) err = os_open(to, OS_OPEN_READ | OS_OPEN_WRITE | OS_OPEN_CREATE, &fd);
+        if (err >= 0) err = os_pwrite(fd, text, strlen(text), 0);
+        if (err >= 0) err = os_fsync(fd);
+        if (fd >= 0) os_close(fd);
+    }
     free(text);
     if (err < 0 && err != JET_errOutOfMemory) {
         char why[512];

@@ -61,6 +61,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 #include <xxhash.h>
@@ -573,6 +574,33 @@ JET_ERR manifest_text_checksum(const char *text, size_t len, uint64_t *psum)
     if (err >= 0) err = checksum_of(root, psum);
     json_decref(root);
     return err;
+}
+
+void manifest_session_name(char *buf, size_t n, uint64_t begin_us, uint64_t backup_id)
+{
+    time_t sec = (time_t)(begin_us / 1000000u);
+    struct tm tm;
+    char t[32] = "00000000T000000";
+    if (gmtime_r(&sec, &tm)) strftime(t, sizeof t, "%Y%m%dT%H%M%S", &tm);
+    snprintf(buf, n, "backup.%s.%06uZ-%016llx.manifest", t, (unsigned)(begin_us % 1000000u),
+             (unsigned long long)backup_id);
+}
+
+bool manifest_is_name(const char *name)
+{
+    size_t n = name ? strlen(name) : 0;
+    return n >= strlen("backup.manifest") && !strncmp(name, "backup.", 7) && !strcmp(name + n - 9, ".manifest");
+}
+
+JET_ERR JetBackupManifestName(const char *szManifest, char *szName, unsigned long cbMax)
+{
+    struct manifest m;
+    if (!szManifest || !szName || cbMax < MANIFEST_SESSION_NAME_MAX + 1) return JET_errInvalidParameter;
+    JET_ERR err = manifest_parse(szManifest, strlen(szManifest), "backup.manifest", &m);
+    if (err < 0) return err;
+    manifest_session_name(szName, cbMax, m.begin_us, m.backup_id);
+    manifest_free(&m);
+    return JET_errSuccess;
 }
 
 const struct manifest_file *manifest_find(const struct manifest *m, const char *name)

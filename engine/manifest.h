@@ -78,6 +78,21 @@ JET_ERR manifest_parse(const char *text, size_t len, const char *path, struct ma
  */
 JET_ERR manifest_text_checksum(const char *text, size_t len, uint64_t *psum);
 
+/*
+ * The set's manifest also goes under a name of its own backup, so that
+ * successive sets copied into one directory (rsync, rclone, cp, tar
+ * extracted in order) keep every session's manifest beside the last one's
+ * backup.manifest:
+ *     backup.<UTC begin, YYYYMMDDTHHMMSS.uuuuuuZ>-<backup id, 16 hex>.manifest
+ * Stable for a backup (its begin and id never change), unique across
+ * backups, and sorted by name in begin order.  Writes it into buf (at least
+ * MANIFEST_SESSION_NAME_MAX + 1 bytes).
+ */
+#define MANIFEST_SESSION_NAME_MAX 64
+void manifest_session_name(char *buf, size_t n, uint64_t begin_us, uint64_t backup_id);
+/* Whether name is a manifest's: backup.manifest or backup.<anything>.manifest. */
+bool manifest_is_name(const char *name);
+
 /* The entry of "files" named name, or NULL. */
 const struct manifest_file *manifest_find(const struct manifest *m, const char *name);
 

@@ -9,6 +9,12 @@
  * restore mode (recovery.c: start at the copy's checkpoint, use these files
  * for these databases, ignore every other database).  A refusal changes
  * nothing in the target.
+ *
+ * JetRestoreSets2 (restore_sets) first reads the sets given as chain.c
+ * does: every manifest in every directory, the chain from the newest
+ * backup back to the first set's full, and each file from wherever a
+ * manifest of the chain vouches for it; sets of which one has no manifest
+ * at all are taken as given, in order (place_sets_as_given).
  */
 #include <dirent.h>
 #include <pthread.h>
@@ -21,6 +27,7 @@
 
 #include <xxhash.h>
 
+#include "chain.h"
 #include "checkpoint.h"
 #include "database.h"
 #include "diag.h"
@@ -168,8 +175,7 @@ static JET_ERR check_restored(const char *path)
     char first_problem[512] = "";
     JET_ERR err = JetInspectCheckDatabase(path, restore_problem, first_problem, &st);
     if (err == JET_errDatabaseCorrupted)
-        err = jet_report(JET_errReadVerifyFailure, "restore: %s fails its check after the replay: %s", path,
-                         first_problem);
+        err = jet_report(JET_errReadVerifyFailure, "%s (restore: found in the check after the replay)", first_problem);
     return err;
 }
 
@@ -404,7 +410,7 @@ struct set_manifest {
 static bool listed(const struct set_manifest *m, const char *name)
 {
     if (!m->present) return true;
-    if (!strcmp(name, "backup.manifest")) return false;
+    if (manifest_is_name(name)) return false;
     return manifest_find(&m->mf, name) != NULL;
 }
 
@@ -423,7 +429,7 @@ static JET_ERR each_unlisted(const char *setdir, const struct set_manifest *m,
     while ((e = readdir(dd))) {
         char p[JET_PATH_MAX];
         struct stat st;
-        if (e->d_name[0] == '.' || !strcmp(e->d_name, "backup.manifest") || listed(m, e->d_name)) continue;
+        if (e->d_name[0] == '.' || manifest_is_name(e->d_name) || listed(m, e->d_name)) continue;
         if (os_join(p, sizeof p, setdir, e->d_name) < 0 || stat(p, &st) != 0 || !S_ISREG(st.st_mode)) continue;
         if (report) report(arg, p);
     }
@@ -531,19 +537,115 @@ static JET_ERR place_file(const struct restore_how *how, const char *from, const
     return how->put ? how->put(how->arg, from, to) : copy_file(from, to);
 }
 
-JET_ERR restore_sets(const char *const *sets, int nsets, const char *target_dir, unsigned long stop_gen,
-                     unsigned long long stop_us, JET_PFNSTATUS pfn, const struct restore_how *how)
+/* What restore_sets has placed at the target so far. */
+struct placed {
+    const struct restore_how *how;
+    const char *target_dir;
+    JET_RSTMAP map[JET_MAX_DBS];
+    char *news[JET_MAX_DBS], *olds[JET_MAX_DBS];
+    long nmap;
+    uint32_t lo, hi;
+    /* Every file placed, database and logs: an error found in a target's
+     * copy is said of the set's file it came from (the copy is removed). */
+    struct {
+        char *to, *from;
+    } *files;
+    size_t nfiles, capfiles;
+};
+
+static void placed_note(struct placed *pl, const char *to, const char *from)
+{
+    if (pl->nfiles == pl->capfiles) {
+        size_t cap = pl->capfiles ? 2 * pl->capfiles : 16;
+        void *nf = realloc(pl->files, cap * sizeof *pl->files);
+        if (!nf) return; /* only the naming of a later error suffers */
+        pl->files = nf;
+        pl->capfiles = cap;
+    }
+    pl->files[pl->nfiles].to = strdup(to);
+    pl->files[pl->nfiles].from = strdup(from);
+    if (pl->files[pl->nfiles].to && pl->files[pl->nfiles].from) pl->nfiles++;
+    else {
+        free(pl->files[pl->nfiles].to);
+        free(pl->files[pl->nfiles].from);
+    }
+}
+
+/* err's detail, with every target copy it names replaced by the set's own
+ * file. */
+static JET_ERR placed_rename_in_detail(const struct placed *pl, JET_ERR err)
+{
+    char why[1024];
+    snprintf(why, sizeof why, "%s", JetGetLastErrorDetail());
+    for (size_t i = 0; i < pl->nfiles; i++) {
+        const char *to = pl->files[i].to, *from = pl->files[i].from;
+        char *at, *past = why;
+        /* (searched on past what was put in: from may contain to) */
+        while ((at = strstr(past, to))) {
+            char rest[1024];
+            snprintf(rest, sizeof rest, "%s", at + strlen(to));
+            snprintf(at, sizeof why - (size_t)(at - why), "%s%s", from, rest);
+            past = at + strlen(from) < why + strlen(why) ? at + strlen(from) : why + strlen(why);
+        }
+    }
+    return jet_report(err, "%s", why);
+}
+
+/* Places the file from (of set si) at the target by what its first bytes
+ * say it is: a database (only the first set holds one) or a log
+ * generation (once: a copy of it in a later set must be the same).  Any
+ * other file is left. */
+static JET_ERR place_set_file(struct placed *pl, const char *from, int si)
+{
+    char to[JET_PATH_MAX];
+    uint8_t b[16];
+    int fd;
+    JET_ERR err;
+    if (os_open(from, OS_OPEN_READ, &fd) < 0) return JET_errSuccess;
+    JET_ERR re = os_pread_full(fd, b, sizeof b, 0);
+    os_close(fd);
+    if (re < 0) return JET_errSuccess;
+    uint32_t magic = get_le32(b + 8);
+    if (magic == DB_MAGIC) {
+        if (si != 0)
+            return jet_report(JET_errInvalidBackupSequence,
+                              "%s: a database file in set %d; only the first set (the full backup) holds one", from,
+                              si + 1);
+        if (pl->nmap == JET_MAX_DBS) return JET_errTooManyAttachedDatabases;
+        if ((err = os_join(to, sizeof to, pl->target_dir, strrchr(from, '/') ? strrchr(from, '/') + 1 : from)) < 0 ||
+            (err = place_file(pl->how, from, to)) < 0)
+            return err;
+        placed_note(pl, to, from);
+        pl->news[pl->nmap] = strdup(to);
+        pl->olds[pl->nmap] = strdup(from);
+        pl->map[pl->nmap] = (JET_RSTMAP){pl->news[pl->nmap], pl->news[pl->nmap]};
+        pl->nmap++;
+    } else if (magic == LOG_MAGIC) {
+        struct log_header h;
+        if ((err = log_read_header(from, &h)) < 0) return err;
+        if ((err = log_file_name(to, sizeof to, pl->target_dir, h.base, h.generation)) < 0) return err;
+        if (os_exists(to)) {
+            uint64_t h1 = 0, h2 = 0;
+            if ((err = log_hash_file(from, &h1)) < 0 || (err = log_hash_file(to, &h2)) < 0) return err;
+            if (h1 != h2)
+                return jet_report(JET_errGivenLogFileIsNotContiguous,
+                                  "%s: generation %u differs from the copy in an earlier set", from, h.generation);
+            return JET_errSuccess;
+        }
+        if ((err = place_file(pl->how, from, to)) < 0) return err;
+        placed_note(pl, to, from);
+        if (!pl->lo || h.generation < pl->lo) pl->lo = h.generation;
+        if (h.generation > pl->hi) pl->hi = h.generation;
+    }
+    return JET_errSuccess;
+}
+
+/* Sets of which one holds no manifest, taken as given: each set's manifest
+ * (when it has one) checked, the chain of ids in the order given, and what
+ * each set lists (or holds, without one) placed. */
+static JET_ERR place_sets_as_given(const char *const *sets, int nsets, struct placed *pl)
 {
     JET_ERR err = JET_errSuccess;
-    bool existed = false;
-    JET_RSTMAP map[JET_MAX_DBS];
-    char *news[JET_MAX_DBS] = {0}, *olds[JET_MAX_DBS] = {0};
-    long nmap = 0;
-    uint32_t lo = 0, hi = 0;
-    if (!sets || nsets < 1 || !target_dir || !*target_dir) return JET_errInvalidParameter;
-    if (!dir_empty_or_missing(target_dir, &existed))
-        return jet_report(JET_errInvalidPath, "%s: the restore target exists and is not empty", target_dir);
-    /* Every set's manifest and the chain of ids, before anything is written. */
     struct set_manifest *ms = calloc((size_t)nsets, sizeof *ms);
     if (!ms) return JET_errOutOfMemory;
     int first = -1, prev = -1;
@@ -569,9 +671,9 @@ JET_ERR restore_sets(const char *const *sets, int nsets, const char *target_dir,
         if (si == 0) first = si;
         prev = si;
     }
-    if (err >= 0 && (err = os_mkdirs(target_dir)) < 0) {
+    if (err >= 0 && (err = os_mkdirs(pl->target_dir)) < 0) {
         char eb[128];
-        err = jet_report(err, "%s: cannot create the restore target: %s", target_dir, os_reason(err, eb, sizeof eb));
+        err = jet_report(err, "%s: cannot create the restore target: %s", pl->target_dir, os_reason(err, eb, sizeof eb));
     }
     for (int si = 0; si < nsets && err >= 0; si++) {
         DIR *dd = opendir(sets[si]);
@@ -581,81 +683,67 @@ JET_ERR restore_sets(const char *const *sets, int nsets, const char *target_dir,
         }
         struct dirent *e;
         while (err >= 0 && (e = readdir(dd))) {
-            char from[JET_PATH_MAX], to[JET_PATH_MAX];
+            char from[JET_PATH_MAX];
             if (e->d_name[0] == '.' || !listed(&ms[si], e->d_name) || os_join(from, sizeof from, sets[si], e->d_name) < 0)
                 continue;
-            uint8_t b[16];
-            int fd;
-            if (os_open(from, OS_OPEN_READ, &fd) < 0) continue;
-            JET_ERR re = os_pread_full(fd, b, sizeof b, 0);
-            os_close(fd);
-            if (re < 0) continue;
-            uint32_t magic = get_le32(b + 8);
-            if (magic == DB_MAGIC) {
-                if (si != 0) {
-                    err = jet_report(JET_errInvalidBackupSequence,
-                                     "%s: a database file in set %d; only the first set (the full backup) holds one", from,
-                                     si + 1);
-                    break;
-                }
-                if (nmap == JET_MAX_DBS) {
-                    err = JET_errTooManyAttachedDatabases;
-                    break;
-                }
-                if ((err = os_join(to, sizeof to, target_dir, e->d_name)) < 0) break;
-                if ((err = place_file(how, from, to)) < 0) break;
-                news[nmap] = strdup(to);
-                olds[nmap] = strdup(from);
-                map[nmap] = (JET_RSTMAP){news[nmap], news[nmap]};
-                nmap++;
-            } else if (magic == LOG_MAGIC) {
-                struct log_header h;
-                if ((err = log_read_header(from, &h)) < 0) break;
-                if ((err = log_file_name(to, sizeof to, target_dir, h.base, h.generation)) < 0) break;
-                if (os_exists(to)) {
-                    uint64_t h1 = 0, h2 = 0;
-                    if ((err = log_hash_file(from, &h1)) < 0 || (err = log_hash_file(to, &h2)) < 0) break;
-                    if (h1 != h2) {
-                        err = jet_report(JET_errGivenLogFileIsNotContiguous,
-                                         "%s: generation %u differs from the copy in an earlier set", from, h.generation);
-                        break;
-                    }
-                    continue;
-                }
-                if ((err = place_file(how, from, to)) < 0) break;
-                if (!lo || h.generation < lo) lo = h.generation;
-                if (h.generation > hi) hi = h.generation;
-            }
+            err = place_set_file(pl, from, si);
         }
         closedir(dd);
     }
-    if (err >= 0 && !nmap)
+    for (int si = 0; si < nsets; si++) set_manifest_free(&ms[si]);
+    free(ms);
+    return err;
+}
+
+JET_ERR restore_sets(const char *const *sets, int nsets, const char *target_dir, unsigned long stop_gen,
+                     unsigned long long stop_us, JET_PFNSTATUS pfn, const struct restore_how *how)
+{
+    JET_ERR err = JET_errSuccess;
+    bool existed = false;
+    struct chain_plan plan;
+    if (!sets || nsets < 1 || !target_dir || !*target_dir) return JET_errInvalidParameter;
+    if (!dir_empty_or_missing(target_dir, &existed))
+        return jet_report(JET_errInvalidPath, "%s: the restore target exists and is not empty", target_dir);
+    struct placed *pl = calloc(1, sizeof *pl);
+    if (!pl) return JET_errOutOfMemory;
+    pl->how = how;
+    pl->target_dir = target_dir;
+    /* Every manifest in every set, the chain and every file it uses,
+     * checked before anything is written (chain.c). */
+    if ((err = chain_plan(sets, nsets, true, &plan)) < 0) goto out;
+    if (plan.legacy) err = place_sets_as_given(sets, nsets, pl);
+    else if ((err = os_mkdirs(target_dir)) < 0) {
+        char eb[128];
+        err = jet_report(err, "%s: cannot create the restore target: %s", target_dir, os_reason(err, eb, sizeof eb));
+    }
+    for (size_t i = 0; err >= 0 && i < plan.nfiles; i++) err = place_set_file(pl, plan.files[i].from, plan.files[i].set);
+    chain_plan_free(&plan);
+    if (err >= 0 && !pl->nmap)
         err = jet_report(JET_errRestoreOfNonBackupDatabase, "%s: no database file in the first set (a full backup)",
                          sets[0]);
-    if (err >= 0 && !lo) err = jet_report(JET_errMissingRestoreLogFiles, "no log generation in the given sets");
+    if (err >= 0 && !pl->lo) err = jet_report(JET_errMissingRestoreLogFiles, "no log generation in the given sets");
     if (err >= 0) {
-        JET_LOGINFO li = {sizeof li, lo, hi, "edb"};
+        JET_LOGINFO li = {sizeof li, pl->lo, pl->hi, "edb"};
         char td[JET_PATH_MAX];
         snprintf(td, sizeof td, "%s", target_dir);
-        err = external_restore(td, td, map, nmap, td, &li, stop_gen, stop_us, pfn, how);
+        err = external_restore(td, td, pl->map, pl->nmap, td, &li, stop_gen, stop_us, pfn, how);
         /* The range is the sets' own: a generation missing from it is a
          * gap in the sets, not a caller's wrong range. */
         if (err == JET_errFileNotFound) err = jet_report(JET_errMissingRestoreLogFiles, "%s", JetGetLastErrorDetail());
     }
-    /* JetExternalRestore3 checked every page; name the set's own file. */
-    for (long i = 0; err == JET_errReadVerifyFailure && i < nmap; i++)
-        if (strstr(JetGetLastErrorDetail(), news[i])) {
-            char why[600];
-            snprintf(why, sizeof why, "%s", JetGetLastErrorDetail());
-            err = jet_report(err, "%s (restored from %s)", why, olds[i] ? olds[i] : "the set");
-            break;
-        }
-    for (long i = 0; i < nmap; i++) {
-        free(news[i]);
-        free(olds[i]);
+    /* The target's copies are removed below: name the set's own file. */
+    if (err < 0) err = placed_rename_in_detail(pl, err);
+out:
+    for (long i = 0; i < pl->nmap; i++) {
+        free(pl->news[i]);
+        free(pl->olds[i]);
     }
-    for (int si = 0; si < nsets; si++) set_manifest_free(&ms[si]);
-    free(ms);
+    for (size_t i = 0; i < pl->nfiles; i++) {
+        free(pl->files[i].to);
+        free(pl->files[i].from);
+    }
+    free(pl->files);
+    free(pl);
     if (err < 0) {
         /* Keep the operator's detail across the cleanup. */
         char why[512];

@@ -21,9 +21,14 @@
  * backup of the instance; otherwise it aborts it (nothing truncated,
  * history unchanged).  An explicit end is an ioctl on MOUNT/status
  * (JETFS_IOC_END_NORMAL / JETFS_IOC_END_ABORT: 0 ended normally, 1
- * aborted): `jetfs end`.  A watchdog abort (space limit, idle timeout)
- * ends the session as an unmount does: jetfs_wait returns, and the host
- * mounts again for the next backup.
+ * aborted): `jetfs end`.  An explicit end that ended the backup, and a
+ * watchdog abort (space limit, idle timeout), then end the session as an
+ * unmount does: jetfs_wait returns, and the host mounts again for the
+ * next backup, so whoever may end a backup (any reader of status, such
+ * as a member of the backup group) can also begin the next one, without
+ * the right to unmount.  After an explicit end the session unmounts once
+ * no status file is open (the ender reads the outcome there first), or
+ * after JETFS_END_UNMOUNT_GRACE seconds.
  *
  * Threading: jetfs_mount starts the FUSE loop (many threads) and a
  * watchdog thread; jetfs_unmount may be called from any thread, once;
@@ -53,6 +58,7 @@
 
 #define JETFS_DEFAULT_SPACE_LIMIT (8ull << 30)   /* snapshot bytes */
 #define JETFS_DEFAULT_IDLE_TIMEOUT 1800u         /* seconds without a read */
+#define JETFS_END_UNMOUNT_GRACE 10                /* seconds an open status delays the unmount */
 
 struct jetfs_options {
     const char *mountpoint;
@@ -66,6 +72,7 @@ struct jetfs_options {
     unsigned idle_timeout_s;     /* 0: JETFS_DEFAULT_IDLE_TIMEOUT */
     bool normal_priority;        /* serve backup reads at normal priority, not SCHED_IDLE */
     bool debug;                  /* libfuse request tracing */
+    bool mounts_again;           /* the host mounts again after each unmount: status says so ("remount") */
     void (*log)(void *arg, const char *line);  /* events; NULL: stderr */
     void *log_arg;
 };

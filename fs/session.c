@@ -10,6 +10,18 @@
  * (`jetfs end`), which must not run on a loop thread that may be at
  * SCHED_IDLE (fuse_glue.c's header says why).
  *
+ * An ended backup leaves nothing for its session to do, and one session
+ * holds at most one backup, so an explicit end that ended it unmounts the
+ * session too, as the watchdog's own aborts do: whoever may end a backup
+ * (a member of the backup group, who may not unmount a mount of root's)
+ * then finds a new session for the next one.  The unmount waits until no
+ * status file is open, so that `jetfs end`, which holds status open across
+ * its ioctl, reads the outcome in the ended session, but no longer than
+ * JETFS_END_UNMOUNT_GRACE seconds (a reader that keeps status open).  A
+ * file of the ended set still open fails its reads (EIO, then ENOTCONN
+ * once unmounted) and delays the new mount until it is closed: the
+ * detached mount lives until then.
+ *
  * Locking: fs->mu guards the lifecycle flags and the one pending explicit
  * end; the view locks what it shares; no engine lock is held under fs->mu.
  */
@@ -106,10 +118,26 @@ static void *watchdog_main(void *arg)
             fs->end_rc = rc;
             snprintf(fs->end_why, sizeof fs->end_why, "%s", why);
             fs->end_done = true;
+            if (rc >= 0) fs->unmount_by = mono_now() + JETFS_END_UNMOUNT_GRACE;
             pthread_cond_broadcast(&fs->cv);
             continue;
         }
         if (fs->stopping || fs->loop_done) break;
+        if (fs->unmount_by > 0) {
+            /* The ioctl's own status handle is released only after its
+             * reply: polled, not signalled, a few times a second. */
+            bool grace_over = mono_now() >= fs->unmount_by;
+            pthread_mutex_unlock(&fs->mu);
+            if (grace_over || jv_status_opened(fs->view) == 0) {
+                fs_log(fs, "unmounting %s after the explicit end; the next session begins at the next mount%s",
+                       fs->mountpoint, grace_over ? " (status was still open)" : "");
+                jetfs_unmount(fs);
+                pthread_mutex_lock(&fs->mu);
+                fs->unmount_by = 0;
+                continue;
+            }
+            pthread_mutex_lock(&fs->mu);
+        }
         if (mono_now() >= next_tick) {
             pthread_mutex_unlock(&fs->mu);
             /* An abort by the watchdog ends the session as an unmount
@@ -127,7 +155,15 @@ static void *watchdog_main(void *arg)
         }
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += 1;
+        if (fs->unmount_by > 0) {
+            until.tv_nsec += 20 * 1000000L;
+            if (until.tv_nsec >= 1000000000L) {
+                until.tv_sec++;
+                until.tv_nsec -= 1000000000L;
+            }
+        } else {
+            until.tv_sec += 1;
+        }
         pthread_cond_timedwait(&fs->cv, &fs->mu, &until);
     }
     fs->watchdog_running = false;
@@ -234,7 +270,19 @@ int session_check_mountpoint(void (*log)(void *, const char *), void *log_arg, c
     char up[PATH_MAX + 4];
     snprintf(up, sizeof up, "%s/..", mp);
     if (stat(up, &parent) == 0 && (parent.st_dev != st.st_dev || parent.st_ino == st.st_ino)) {
-        snprintf(why, cbwhy, "mount point %s is busy: something is already mounted there (fusermount3 -u %s)", mp, mp);
+        /* Unmounting a live jetfs serve's tree only ends its session: it
+         * mounts again at once.  Say so rather than advise it. */
+        char status[PATH_MAX + 16];
+        snprintf(status, sizeof status, "%s/status", mp);
+        if (access(status, F_OK) == 0 && access(up, F_OK) == 0)
+            snprintf(why, cbwhy,
+                     "mount point %s is busy: a jetfs is serving there (it has %s/status); stop that jetfs serve "
+                     "(SIGTERM) or choose another mount point -- fusermount3 -u would only end its backup session, and it "
+                     "mounts again",
+                     mp, mp);
+        else
+            snprintf(why, cbwhy, "mount point %s is busy: something is already mounted there (fusermount3 -u %s)", mp,
+                     mp);
         return -EBUSY;
     }
     return 0;
@@ -284,6 +332,7 @@ int jetfs_mount(JET_INSTANCE inst, const struct jetfs_options *opt, struct jetfs
         .space_limit = opt->space_limit ? opt->space_limit : JETFS_DEFAULT_SPACE_LIMIT,
         .idle_timeout_s = opt->idle_timeout_s ? opt->idle_timeout_s : JETFS_DEFAULT_IDLE_TIMEOUT,
         .instance_name = opt->instance_name,
+        .mounts_again = opt->mounts_again,
         .log = fs->log,
         .log_arg = fs->log_arg,
     };

@@ -40,6 +40,10 @@ struct jetfs {
     enum jv_end_how end_how;
     int end_rc;
     char end_why[1024];
+    /* After an explicit end that ended the backup: the monotonic time by
+     * which the watchdog unmounts even if a status file is still open
+     * (0: no unmount pending), under mu. */
+    double unmount_by;
 };
 
 /* fuse_glue.c's request table. */

@@ -53,7 +53,12 @@ struct jv_file {
     uint64_t size;
     struct timespec mtime;
     bool is_manifest, is_db;
+    int manifest_copy;        /* 0: backup.manifest, 1: its backup's own name */
     unsigned long engine_index;
+    /* As the backup ended (the engine forgets them then): what status
+     * shows of an ended session. */
+    uint64_t final_covered;
+    int final_state;          /* enum file_state */
 };
 
 struct jv_handle {
@@ -95,8 +100,8 @@ struct jv_view {
     size_t nfiles;
     char *manifest;
     size_t manifest_len;
-    uint8_t *manifest_read;   /* one byte per manifest byte: read at least once */
-    size_t manifest_covered;
+    uint8_t *manifest_read;   /* per name (manifest_copy), one byte per manifest byte: read at least once */
+    size_t manifest_covered[2];
     struct jv_handle *handles;
     uint64_t bytes_served, reads;
     double last_activity;     /* monotonic seconds */
@@ -261,7 +266,7 @@ static int build_set(struct jv_view *v)
     pthread_mutex_unlock(&last_second_mu);
     v->set_second = begin_ts.tv_sec;
     uint64_t epoch = (uint64_t)v->epoch[v->kind] << JV_EPOCH_SHIFT;
-    struct jv_file *files = calloc(st.cFiles + 1, sizeof *files);
+    struct jv_file *files = calloc(st.cFiles + 2, sizeof *files);
     if (!files) return JET_errOutOfMemory;
     size_t n = 0;
     for (unsigned long i = 0; i < st.cFiles; i++) {
@@ -286,7 +291,18 @@ static int build_set(struct jv_view *v)
         f->ino = f->st_ino | epoch;
         n++;
     }
-    struct jv_file *m = &files[n++];
+    /* The manifest under its backup's own name, then as backup.manifest,
+     * last: a later session copied into the same directory leaves this
+     * one's in place, and a tool copying in listing order writes
+     * backup.manifest after everything it describes. */
+    struct jv_file *sm = &files[n++], *m = &files[n++];
+    sm->st_ino = JV_INO_SESSION_MANIFEST_OF(v->kind);
+    sm->ino = sm->st_ino | epoch;
+    if ((err = JetBackupManifestName(v->manifest, sm->name, sizeof sm->name)) < 0) goto fail;
+    sm->is_manifest = true;
+    sm->manifest_copy = 1;
+    sm->size = v->manifest_len;
+    sm->mtime = begin_ts;
     m->st_ino = JV_INO_MANIFEST_OF(v->kind);
     m->ino = m->st_ino | epoch;
     put(m->name, sizeof m->name, "%s", JV_MANIFEST_NAME);
@@ -314,7 +330,7 @@ static JET_ERR fetch_manifest(struct jv_view *v)
     }
     v->manifest = text;
     v->manifest_len = strlen(text);
-    if (!(v->manifest_read = calloc(v->manifest_len + 1, 1))) return JET_errOutOfMemory;
+    if (!(v->manifest_read = calloc(2 * (v->manifest_len + 1), 1))) return JET_errOutOfMemory;
     return JET_errSuccess;
 }
 
@@ -330,7 +346,7 @@ static void drop_set(struct jv_view *v)
     v->nfiles = 0;
     v->manifest = NULL;
     v->manifest_read = NULL;
-    v->manifest_len = v->manifest_covered = 0;
+    v->manifest_len = v->manifest_covered[0] = v->manifest_covered[1] = 0;
     v->bytes_served = v->reads = 0;
 }
 
@@ -632,10 +648,11 @@ ssize_t jv_read(struct jv_view *v, int64_t fh, uint64_t off, void *buf, size_t s
         if (v->state == JV_RUNNING && off < v->manifest_len) {
             n = v->manifest_len - off < size ? v->manifest_len - (size_t)off : size;
             memcpy(buf, v->manifest + off, n);
+            uint8_t *seen = v->manifest_read + (size_t)f->manifest_copy * (v->manifest_len + 1);
             for (size_t i = 0; i < n; i++)
-                if (!v->manifest_read[off + i]) {
-                    v->manifest_read[off + i] = 1;
-                    v->manifest_covered++;
+                if (!seen[off + i]) {
+                    seen[off + i] = 1;
+                    v->manifest_covered[f->manifest_copy]++;
                 }
         }
         ssize_t rc = v->state == JV_RUNNING ? (ssize_t)n : -EIO;
@@ -688,7 +705,7 @@ static const char *const file_state_names[] = {"unread", "read", "delivered_befo
 static enum file_state file_state(struct jv_view *v, const struct jv_file *f, uint64_t *pcovered)
 {
     JET_BACKUPFILEINFO fi = {.cbStruct = sizeof fi};
-    if (f->is_manifest) fi.cbCovered = v->manifest_covered;
+    if (f->is_manifest) fi.cbCovered = v->manifest_covered[f->manifest_copy];
     else if (JetGetBackupFileInfoInstance(v->inst, f->engine_index, &fi) < 0) fi.cbCovered = 0, fi.fDeliveredBefore = 0;
     *pcovered = fi.cbCovered;
     return fi.cbCovered >= f->size ? FS_READ : fi.fDeliveredBefore ? FS_DELIVERED : FS_UNREAD;
@@ -744,7 +761,7 @@ static void truncate_range(struct jv_view *v, char *out, size_t cb)
     }
 out:
     free(szz);
-    if (n) put(out, cb, "%lu..%lu (%lu generations)", low, high, n);
+    if (n) put(out, cb, "%lu..%lu (%lu generation%s)", low, high, n, n == 1 ? "" : "s");
 }
 
 /* Closes every engine handle so the engine can end; reads then fail. */
@@ -799,6 +816,8 @@ static int end_locked(struct jv_view *v, enum jv_end_how how, const char *abort_
         normal = false;
         put(detail, sizeof detail, "truncation is manual and no explicit end was given (jetfs end MOUNT)");
     }
+    for (size_t i = 0; i < v->nfiles; i++)
+        v->files[i].final_state = (int)file_state(v, &v->files[i], &v->files[i].final_covered);
     close_handles(v);
     JET_ERR err = JET_errSuccess;
     if (normal && truncating) {
@@ -830,6 +849,9 @@ static int end_locked(struct jv_view *v, enum jv_end_how how, const char *abort_
         rc = 1;
     }
     v->state = JV_ENDED;
+    /* An earlier refused end no longer says anything true once the backup
+     * ended: status's last_error is for what still stands. */
+    if (rc >= 0 && !strncmp(v->refused, "normal end refused", 18)) v->refused[0] = '\0';
     vlog(v, "%s", v->outcome);
     put(why, cbwhy, "%s", v->outcome);
     return rc;
@@ -1068,13 +1090,12 @@ static json_t *status_files(struct jv_view *v)
     json_t *files = json_array();
     for (size_t i = 0; files && i < v->nfiles; i++) {
         const struct jv_file *f = &v->files[i];
-        uint64_t covered = v->manifest_covered;
-        enum file_state fs = FS_UNREAD;
+        uint64_t covered = f->final_covered;
+        enum file_state fs = (enum file_state)f->final_state;
         if (v->state == JV_RUNNING) fs = file_state(v, f, &covered);
         json_t *e = json_object();
-        bool ok = e && put_j(e, "name", jstr(f->name)) && put_j(e, "size", jint(f->size));
-        if (ok && (f->is_manifest || v->state == JV_RUNNING)) ok = put_j(e, "bytes_read", jint(covered));
-        if (ok && v->state == JV_RUNNING) ok = put_j(e, "state", json_string(file_state_names[fs]));
+        bool ok = e && put_j(e, "name", jstr(f->name)) && put_j(e, "size", jint(f->size)) &&
+                  put_j(e, "bytes_read", jint(covered)) && put_j(e, "state", json_string(file_state_names[fs]));
         if (json_array_append_new(files, e) != 0 || !ok) {
             json_decref(files);
             files = NULL;
@@ -1127,6 +1148,7 @@ char *jv_status_json(struct jv_view *v, size_t *plen)
     bool ok = root && put_j(root, "instance", jstr(v->opt.instance_name ? v->opt.instance_name : "")) &&
               put_j(root, "mounted_at", json_string(when)) &&
               put_j(root, "truncate", json_string(v->opt.truncate_manual ? "manual" : "on-unmount")) &&
+              put_j(root, "remount", json_boolean(v->opt.mounts_again)) &&
               put_j(root, "instance_state", json_string(failed ? "failed" : "running")) &&
               put_j(root, "instance_failure", failed ? jstr(failure) : json_null()) &&
               put_j(root, "backup", status_backup(v)) && put_j(root, "last_completed", status_history(v));
@@ -1199,4 +1221,13 @@ void jv_status_release(struct jv_view *v, uint64_t fh)
         free(st->text);
         free(st);
     }
+}
+
+size_t jv_status_opened(struct jv_view *v)
+{
+    size_t n = 0;
+    pthread_mutex_lock(&v->mu);
+    for (const struct status_snap *st = v->status_live; st; st = st->next) n++;
+    pthread_mutex_unlock(&v->mu);
+    return n;
 }

@@ -10,7 +10,11 @@
  *   /backup                JV_INO_BACKUP
  *   /backup/<kind>         JV_INO_KIND + kind  opening it begins that kind
  *   /backup/<kind>/<file>  the set, once begun: database file(s), log
- *                          generations, backup.manifest
+ *                          generations, backup.manifest and the same text
+ *                          as backup.<begin>-<id>.manifest (a name of its
+ *                          backup's own, so that sets copied one after
+ *                          another into one directory keep every
+ *                          session's manifest: JetBackupManifestName)
  *
  * One session = one mount.  States of a session:
  *
@@ -65,9 +69,11 @@ enum jv_kind { JV_FULL, JV_INCREMENTAL, JV_DIFFERENTIAL, JV_COPY, JV_NKINDS };
  * equal.
  */
 #define JV_INO_MANIFEST 16u                       /* + kind */
+#define JV_INO_SESSION_MANIFEST 20u               /* + kind: backup.<begin>-<id>.manifest */
 #define JV_INO_DB 0x1000u                         /* + kind * 0x100 + database index */
 #define JV_INO_LOG (1ull << 32)                   /* + kind << 36 + generation */
 #define JV_INO_MANIFEST_OF(kind) (JV_INO_MANIFEST + (uint64_t)(kind))
+#define JV_INO_SESSION_MANIFEST_OF(kind) (JV_INO_SESSION_MANIFEST + (uint64_t)(kind))
 #define JV_INO_DB_OF(kind, i) (JV_INO_DB + (uint64_t)(kind) * 0x100u + (uint64_t)(i))
 #define JV_INO_LOG_OF(kind, gen) (JV_INO_LOG + ((uint64_t)(kind) << 36) + (uint64_t)(gen))
 #define JV_EPOCH_SHIFT 48
@@ -82,6 +88,7 @@ struct jv_options {
     uint64_t space_limit;        /* snapshot bytes (memory + spill) before aborting */
     unsigned idle_timeout_s;     /* seconds without a read before aborting */
     const char *instance_name;   /* shown in status */
+    bool mounts_again;           /* status: "remount", a new session follows this one's unmount */
     void (*log)(void *arg, const char *line);  /* one line per event; may be NULL */
     void *log_arg;
 };
@@ -140,6 +147,8 @@ char *jv_status_json(struct jv_view *v, size_t *plen);
 int jv_status_open(struct jv_view *v, uint64_t *pfh);
 ssize_t jv_status_read(struct jv_view *v, uint64_t fh, uint64_t off, void *buf, size_t size);
 void jv_status_release(struct jv_view *v, uint64_t fh);
+/* How many status handles are open (not yet released). */
+size_t jv_status_opened(struct jv_view *v);
 
 enum jv_end_how {
     JV_END_UNMOUNT,   /* normal when every file was read whole or (a log) delivered before, else abort */

@@ -23,6 +23,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <grp.h>
+#include <dirent.h>
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
@@ -34,6 +35,8 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <jansson.h>
 
 #include "instance_dir.h"
 #include "jet.h"
@@ -54,6 +57,7 @@ static const char *USAGE =
     "       jetfs browse MOUNT SET... [options]  mount the content of backup sets, read-only\n"
     "       jetfs end MOUNT [--abort]           end the backup of the mounted session now\n"
     "       jetfs status MOUNT                  print MOUNT/status\n"
+    "       jetfs --version\n"
     "\n"
     "serve options:\n"
     "  --listen [HOST:]PORT   serve the Redis protocol there (127.0.0.1 unless HOST is given)\n"
@@ -81,11 +85,13 @@ static const char *USAGE =
     "                         idle (default): backup reads get only the CPU clients leave;\n"
     "                         normal: they compete with clients\n"
     "  --cache-size SIZE      engine buffer cache (default 64M)\n"
+    "  --nonempty             mount even over a directory that holds files (hiding them)\n"
     "  --debug                trace FUSE requests\n"
     "\n"
     "browse options (and the Redis-port options above, from --listen to --disable-command):\n"
     "  --stop-gen G           the state as of the end of log generation G\n"
-    "  --stop-time SECONDS    the state as of that time (seconds since the epoch, as jetutil restore)\n"
+    "  --stop-time T          the state as of that time (seconds since the epoch, or UTC as\n"
+    "                         2026-12-08T01:57:20Z, as jetutil restore)\n"
     "  --overlay-memory SIZE  pages the replay changes kept in memory before a temporary file (default 256M)\n"
     "  --listen ...           serves the Redis protocol's reads; writes get -READONLY\n"
     "\n"
@@ -93,7 +99,9 @@ static const char *USAGE =
     "the database and log generations as of that instant.  Until a file of the set is opened, listing\n"
     "another kind (du, find, ls -R) makes that one begin instead.  Unmount (fusermount3 -u MOUNT) or\n"
     "SIGTERM ends it: normally, truncating logs, if every file was read whole (a log generation read\n"
-    "whole by an earlier backup counts); aborted, truncating nothing, if not.  A watchdog abort (space\n"
+    "whole by an earlier backup counts); aborted, truncating nothing, if not.  `jetfs end MOUNT` ends it\n"
+    "(refused if not read whole; --abort aborts), then the session unmounts and serve mounts again; it\n"
+    "needs no root, only read access to MOUNT/status (a member of --group).  A watchdog abort (space\n"
     "limit, idle timeout) unmounts, and serve mounts again for the next backup.\n"
     "Under systemd (Type=notify) serve sends READY=1 once the instance, the listener and the mount are up,\n"
     "STATUS= as backups begin and end, STOPPING=1 at shutdown.  See jetfs(8).\n";
@@ -102,6 +110,25 @@ static int usage(int code)
 {
     fputs(USAGE, code ? stderr : stdout);
     return code;
+}
+
+/* A refused command line: what was wrong has been said on its own line;
+ * this adds the one subcommand's synopsis, not every subcommand's options. */
+static int usage_of(const char *cmd)
+{
+    const char *line = strstr(USAGE, cmd), *eol;
+    if (line && (eol = strchr(line, '\n')))
+        fprintf(stderr, "usage: jetfs %.*s\n       (jetfs --help for every option; man jetfs)\n", (int)(eol - line), line);
+    return EXIT_USAGE;
+}
+
+/* getopt_long's refusal, said as "jetfs CMD: ..." (opterr is off). */
+static int bad_option(const char *cmd, char **argv)
+{
+    const char *arg = argv[optind - 1];
+    if (optopt) fprintf(stderr, "jetfs %s: %s needs a value\n", cmd, arg);
+    else fprintf(stderr, "jetfs %s: unknown option %s\n", cmd, arg);
+    return usage_of(cmd);
 }
 
 static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -226,6 +253,7 @@ struct serve_opts {
     const char *disabled[DISABLED_MAX];
     size_t ndisabled;
     bool once, truncate_manual, group_access, debug, normal_priority;
+    bool nonempty;             /* --nonempty: mounting over files is asked for */
     gid_t gid;
     uint64_t space_limit, cache_size;
     unsigned idle_timeout;
@@ -360,11 +388,13 @@ static int parse_serve(int argc, char **argv, struct serve_opts *o)
         {"space-limit", required_argument, NULL, 's'}, {"idle-timeout", required_argument, NULL, 'i'},
         {"cache-size", required_argument, NULL, 'c'}, {"debug", no_argument, NULL, 'd'},
         {"backup-priority", required_argument, NULL, 'p'}, {"help", no_argument, NULL, 'h'},
+        {"nonempty", no_argument, NULL, 'N'},
         RESP_LONGOPTS,
         {NULL, 0, NULL, 0},
     };
     int c;
     optind = 1;
+    opterr = 0;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         int r = resp_option(c, o);
         if (r == 0) continue;
@@ -395,6 +425,12 @@ static int parse_serve(int argc, char **argv, struct serve_opts *o)
                         c == 's' ? "space-limit" : "cache-size", optarg);
                 return EXIT_USAGE;
             }
+            /* The engine's own bounds (JET_paramCacheSizeMax: 64 to 2^26
+             * pages of 8 KiB), said before anything is created. */
+            if (c == 'c' && (o->cache_size < 512ull << 10 || o->cache_size > 512ull << 30)) {
+                fprintf(stderr, "jetfs: --cache-size: '%s' is outside 512K..512G\n", optarg);
+                return EXIT_USAGE;
+            }
             break;
         case 'i': {
             char *end;
@@ -406,13 +442,14 @@ static int parse_serve(int argc, char **argv, struct serve_opts *o)
             o->idle_timeout = (unsigned)v;
             break;
         }
+        case 'N': o->nonempty = true; break;
         case 'h': usage(0); return HELP_SHOWN;
-        default: return usage(EXIT_USAGE);
+        default: return bad_option("serve", argv);
         }
     }
     if (argc - optind != 2) {
         fprintf(stderr, "jetfs serve: expected DBDIR and MOUNT\n");
-        return usage(EXIT_USAGE);
+        return usage_of("serve");
     }
     o->dbdir = argv[optind];
     o->mount = argv[optind + 1];
@@ -524,6 +561,55 @@ static int resp_start(const struct serve_opts *o, JET_INSTANCE inst, const char 
 }
 #endif
 
+/*
+ * What is wrong with MOUNT is said before the instance opens or a port is
+ * bound: a missing directory, a file, or files a mount would hide.  Some
+ * mount already there (a live jetfs serve, a stale one) is left to
+ * jetfs_mount, which says which.
+ */
+static int mount_preflight(const struct serve_opts *o)
+{
+    struct stat st, parent;
+    char up[PATH_MAX + 4];
+    if (stat(o->mount, &st) != 0) {
+        if (errno != ENOENT) return 0;
+        fprintf(stderr, "jetfs serve: %s: no such directory (create the mount point first: mkdir -p %s)\n", o->mount,
+                o->mount);
+        return EXIT_USAGE;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "jetfs serve: %s: not a directory (a mount point is one)\n", o->mount);
+        return EXIT_USAGE;
+    }
+    snprintf(up, sizeof up, "%s/..", o->mount);
+    if (stat(up, &parent) == 0 && parent.st_dev != st.st_dev) {
+        char status[PATH_MAX + 16];
+        snprintf(status, sizeof status, "%s/status", o->mount);
+        if (access(status, F_OK) != 0) return 0; /* some other mount: jetfs_mount says which */
+        fprintf(stderr,
+                "jetfs serve: %s: a jetfs is serving there already; stop it (SIGTERM) or choose another mount point "
+                "(fusermount3 -u would only end its backup session, and it mounts again)\n",
+                o->mount);
+        return EXIT_USAGE;
+    }
+    DIR *d = opendir(o->mount);
+    struct dirent *e;
+    long n = 0;
+    char first[256] = "";
+    while (d && (e = readdir(d)))
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") && !n++) snprintf(first, sizeof first, "%s", e->d_name);
+    if (d) closedir(d);
+    if (n && !o->nonempty) {
+        fprintf(stderr,
+                "jetfs serve: %s holds %ld file%s ('%s'%s): the mount would hide %s; give an empty directory, or "
+                "--nonempty to mount over %s\n",
+                o->mount, n, n == 1 ? "" : "s", first, n > 1 ? ", ..." : "", n == 1 ? "it" : "them",
+                n == 1 ? "it" : "them");
+        return EXIT_USAGE;
+    }
+    return 0;
+}
+
 static int cmd_serve(int argc, char **argv)
 {
     struct serve_opts o = {0};
@@ -531,6 +617,7 @@ static int cmd_serve(int argc, char **argv)
     int rc = parse_serve(argc, argv, &o);
     if (rc == HELP_SHOWN) return EXIT_SUCCESS;
     if (rc) return rc;
+    if ((rc = mount_preflight(&o)) != 0) return rc;
 #ifdef JETFS_HAVE_RESP
     char *pw = NULL;
     size_t pwlen = 0;
@@ -562,7 +649,7 @@ static int cmd_serve(int argc, char **argv)
         .mountpoint = o.mount, .instance_name = o.dbdir, .db_paths = dbs, .ndb_paths = 1,
         .truncate_manual = o.truncate_manual, .group_access = o.group_access, .gid = o.gid,
         .space_limit = o.space_limit, .idle_timeout_s = o.idle_timeout, .debug = o.debug,
-        .normal_priority = o.normal_priority, .log = session_event,
+        .normal_priority = o.normal_priority, .mounts_again = !o.once, .log = session_event,
     };
     for (;;) {
         char why[1024], outcome[1024];
@@ -631,6 +718,7 @@ static int parse_browse(int argc, char **argv, struct browse_opts *o)
     };
     int c;
     optind = 1;
+    opterr = 0;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         int r = resp_option(c, &o->resp);
         if (r == 0) continue;
@@ -644,7 +732,10 @@ static int parse_browse(int argc, char **argv, struct browse_opts *o)
             break;
         case 'S':
             if (stop_point_time(optarg, &o->stop_us) < 0 || !o->stop_us) {
-                fprintf(stderr, "jetfs browse: --stop-time: '%s' is not a time in seconds since the epoch\n", optarg);
+                fprintf(stderr,
+                        "jetfs browse: --stop-time: '%s' is not a time (seconds since the epoch, or UTC as "
+                        "2026-12-08T01:57:20Z)\n",
+                        optarg);
                 return EXIT_USAGE;
             }
             break;
@@ -656,7 +747,7 @@ static int parse_browse(int argc, char **argv, struct browse_opts *o)
             break;
         case 'd': o->debug = true; break;
         case 'h': usage(0); return HELP_SHOWN;
-        default: return usage(EXIT_USAGE);
+        default: return bad_option("browse", argv);
         }
     }
     if (o->stop_gen && o->stop_us) {
@@ -665,7 +756,7 @@ static int parse_browse(int argc, char **argv, struct browse_opts *o)
     }
     if (argc - optind < 2 || argc - optind > 65) {
         fprintf(stderr, "jetfs browse: expected MOUNT and one to 64 backup sets\n");
-        return usage(EXIT_USAGE);
+        return usage_of("browse");
     }
     o->mount = argv[optind];
     for (int i = optind + 1; i < argc; i++) o->sets[o->nsets++] = argv[i];
@@ -807,6 +898,77 @@ static int print_status(const char *mount)
     return rc;
 }
 
+/* The whole status text of an open status file (malloc'd, NUL-terminated), or NULL. */
+static char *read_status_fd(int fd)
+{
+    size_t cap = 65536, n = 0;
+    char *buf = malloc(cap + 1);
+    ssize_t r;
+    while (buf && (r = pread(fd, buf + n, cap - n, (off_t)n)) > 0) {
+        n += (size_t)r;
+        if (n == cap) {
+            char *more = realloc(buf, 2 * cap + 1);
+            if (!more) break;
+            buf = more;
+            cap *= 2;
+        }
+    }
+    if (buf) buf[n] = '\0';
+    return buf;
+}
+
+/*
+ * Which mount MOUNT is now: a session's root directory carries its mount
+ * time (nanoseconds) and a new mount may reuse the device number of the
+ * one before, so both together.  False when MOUNT cannot be stat'ed.
+ */
+struct mount_id {
+    dev_t dev;
+    struct timespec mtime;
+};
+static bool mount_id_of(const char *mount, struct mount_id *id)
+{
+    struct stat st;
+    if (stat(mount, &st) != 0) return false;
+    id->dev = st.st_dev;
+    id->mtime = st.st_mtim;
+    return true;
+}
+static bool same_mount(const struct mount_id *a, const struct mount_id *b)
+{
+    return a->dev == b->dev && a->mtime.tv_sec == b->mtime.tv_sec && a->mtime.tv_nsec == b->mtime.tv_nsec;
+}
+
+static double mono_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/*
+ * After an explicit end the ended session unmounts (once `jetfs end` closed
+ * status) and serve mounts a new one: waits until MOUNT is no longer the
+ * ended session's mount and, when its status said a remount follows, until
+ * the new session answers, so that the next backup can begin as soon as
+ * end returns.  Polled with a deadline.  Returns false if that did not
+ * happen in time.
+ */
+static bool wait_for_next_session(const char *mount, const struct mount_id *ended, bool remount)
+{
+    char status[PATH_MAX + 8];
+    snprintf(status, sizeof status, "%s/status", mount);
+    double deadline = mono_seconds() + JETFS_END_UNMOUNT_GRACE + 20;
+    while (mono_seconds() < deadline) {
+        struct mount_id now;
+        if (mount_id_of(mount, &now) && !same_mount(&now, ended) && (!remount || access(status, F_OK) == 0))
+            return true;
+        struct timespec pause = {.tv_nsec = 20 * 1000000L};
+        nanosleep(&pause, NULL);
+    }
+    return false;
+}
+
 static int cmd_end(int argc, char **argv)
 {
     bool abort_ = false;
@@ -815,11 +977,14 @@ static int cmd_end(int argc, char **argv)
         if (!strcmp(argv[i], "--abort")) abort_ = true;
         else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return usage(0);
         else if (!mount && argv[i][0] != '-') mount = argv[i];
-        else return usage(EXIT_USAGE);
+        else if (argv[i][0] == '-') return fprintf(stderr, "jetfs end: unknown option %s\n", argv[i]), usage_of("end");
+        else return fprintf(stderr, "jetfs end: unexpected argument '%s'\n", argv[i]), usage_of("end");
     }
-    if (!mount) return usage(EXIT_USAGE);
+    if (!mount) return fprintf(stderr, "jetfs end: no MOUNT given\n"), usage_of("end");
     int fd, rc = open_status(mount, &fd);
     if (rc) return rc;
+    struct mount_id ended_mount;
+    bool known = mount_id_of(mount, &ended_mount);
     /* The ioctl answers 0 for a normal end, 1 for an abort. */
     int ended = ioctl(fd, abort_ ? JETFS_IOC_END_ABORT : JETFS_IOC_END_NORMAL);
     if (ended < 0) {
@@ -833,20 +998,40 @@ static int cmd_end(int argc, char **argv)
         close(fd);
         return EXIT_FAIL;
     }
+    /* The ended session's status, opened while fd still holds the session
+     * mounted (it unmounts once no status is open). */
+    int fd2 = -1;
+    char *text = open_status(mount, &fd2) == 0 ? read_status_fd(fd2) : NULL;
+    if (fd2 >= 0) close(fd2);
     close(fd);
-    if (ended == 1 && !abort_) {
+    json_t *doc = text ? json_loads(text, 0, NULL) : NULL;
+    /* A server that predates the unmount at an explicit end has no "remount". */
+    json_t *remount = doc ? json_object_get(doc, "remount") : NULL;
+    bool unmounts = remount != NULL, mounts_again = json_is_true(remount);
+    json_decref(doc);
+    if (ended == 1 && !abort_)
         fprintf(stderr, "jetfs end: the backup was aborted instead of ending normally (see the outcome below)\n");
-        print_status(mount);
-        return EXIT_FAIL;
+    else
+        printf("jetfs end: %s\n", ended == 1 ? "aborted: nothing truncated, history unchanged" : "ended normally");
+    if (text) fputs(text, stdout);
+    fflush(stdout);
+    free(text);
+    if (unmounts && known) {
+        if (wait_for_next_session(mount, &ended_mount, mounts_again)) {
+            if (mounts_again) fprintf(stderr, "jetfs end: %s is mounted again for the next backup\n", mount);
+        } else {
+            fprintf(stderr, "jetfs end: %s was not %s within %d seconds (is a file of the ended set still open?)\n",
+                    mount, mounts_again ? "mounted again" : "unmounted", JETFS_END_UNMOUNT_GRACE + 20);
+        }
     }
-    printf("jetfs end: %s\n", ended == 1 ? "aborted: nothing truncated, history unchanged" : "ended normally");
-    return print_status(mount);
+    return ended == 1 && !abort_ ? EXIT_FAIL : 0;
 }
 
 int main(int argc, char **argv)
 {
     if (argc < 2) return usage(EXIT_USAGE);
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) return usage(0);
+    if (!strcmp(argv[1], "--version")) return printf("jetfs %s\n", JETFS_VERSION) < 0;
     if (!strcmp(argv[1], "serve")) return cmd_serve(argc - 1, argv + 1);
     if (!strcmp(argv[1], "browse")) return cmd_browse(argc - 1, argv + 1);
     if (!strcmp(argv[1], "end")) return cmd_end(argc - 1, argv + 1);

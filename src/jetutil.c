@@ -6,7 +6,7 @@
  *   jetutil check DIR|DBFILE [--json]
  *   jetutil load DIR --keys N --value-size BYTES [--table NAME] [--seed S] [--batch K] [--order O]
  *   jetutil export DIR
- *   jetutil restore --to DIR SET... [--stop-gen G] [--stop-time UNIXSECONDS]
+ *   jetutil restore --to DIR SET... [--stop-gen G] [--stop-time T]
  *   jetutil verify SET...
  *   jetutil recover DIR
  *
@@ -42,12 +42,48 @@ static int fail(const char *what, JET_ERR err)
     return EXIT_FOUND;
 }
 
+/* Why the arguments were refused, said on its own line before the usage
+ * (set by bad_arg and parse_sets; "" when nothing more precise is known). */
+static char usage_why[512];
+
 static int usage(const char *cmd, const char *text, int code)
 {
     FILE *f = code ? stderr : stdout;
+    if (code) fprintf(f, "jetutil %s: %s\n", cmd, usage_why[0] ? usage_why : "missing arguments");
     fprintf(f, "usage: jetutil %s %s\n", cmd, text);
     return code;
 }
+
+/* Whether the usage text names option opt (a whole word). */
+static bool usage_names(const char *text, const char *opt)
+{
+    size_t n = strlen(opt);
+    for (const char *p = strstr(text, opt); p; p = strstr(p + 1, opt))
+        if ((p == text || p[-1] == ' ' || p[-1] == '[' || p[-1] == '\n') && strchr(" ]\n=", p[n] ? p[n] : ' '))
+            return true;
+    return false;
+}
+
+/* The argument at argv[i] was not expected: names it and why. */
+static int bad_arg(const char *cmd, const char *text, int argc, char **argv, int i)
+{
+    const char *a = argv[i];
+    if (a[0] == '-' && usage_names(text, a) && i + 1 >= argc) snprintf(usage_why, sizeof usage_why, "%s needs a value", a);
+    else if (a[0] == '-' && !usage_names(text, a)) snprintf(usage_why, sizeof usage_why, "unknown option %s", a);
+    else if (a[0] == '-') snprintf(usage_why, sizeof usage_why, "option %s given twice", a);
+    else snprintf(usage_why, sizeof usage_why, "unexpected argument '%s'", a);
+    return usage(cmd, text, EXIT_USAGE);
+}
+
+/* A value that does not parse: names the option, the value and the form. */
+static int bad_value(const char *cmd, const char *text, const char *opt, const char *val, const char *want)
+{
+    snprintf(usage_why, sizeof usage_why, "%s '%s': not %s", opt, val, want);
+    return usage(cmd, text, EXIT_USAGE);
+}
+
+#define GEN_FORM "a generation number (decimal, or 0x... hex)"
+#define TIME_FORM "a time (seconds since the epoch, as date +%s prints, or UTC as 2026-12-08T01:57:20Z)"
 
 static int is_dir(const char *p)
 {
@@ -114,9 +150,9 @@ static int cmd_header(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--json")) json = 1;
         else if (!file && argv[i][0] != '-') file = argv[i];
-        else return usage("header", HEADER_USAGE, EXIT_USAGE);
+        else return bad_arg("header", HEADER_USAGE, argc, argv, i);
     }
-    if (!file) return usage("header", HEADER_USAGE, EXIT_USAGE);
+    if (!file) return snprintf(usage_why, sizeof usage_why, "no FILE given"), usage("header", HEADER_USAGE, EXIT_USAGE);
     int kind = JetInspectFileKind(file);
     char t1[32], t2[32], t3[32];
     JET_ERR err;
@@ -129,10 +165,11 @@ static int cmd_header(int argc, char **argv)
         if (json) {
             json_t *bks = json_object();
             for (int i = 0; bks && i < 4; i++) {
-                fmt_time(t1, sizeof t1, h.backup[i].time_us);
+                char tb[sizeof t1]; /* t1 stays the creation time */
+                fmt_time(tb, sizeof tb, h.backup[i].time_us);
                 if (json_object_set_new(bks, bk[i],
                                         json_pack("{s:I,s:I,s:s,s:o}", "gen_low", (json_int_t)h.backup[i].gen_low,
-                                                  "gen_high", (json_int_t)h.backup[i].gen_high, "time", t1,
+                                                  "gen_high", (json_int_t)h.backup[i].gen_high, "time", tb,
                                                   "backup_id", jhex(h.backup[i].backup_id))) != 0) {
                     json_decref(bks);
                     bks = NULL;
@@ -251,9 +288,12 @@ static int cmd_logs(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--base") && i + 1 < argc) base = argv[++i];
         else if (!target && argv[i][0] != '-') target = argv[i];
-        else return usage("logs", LOGS_USAGE, EXIT_USAGE);
+        else return bad_arg("logs", LOGS_USAGE, argc, argv, i);
     }
-    if (!target || strlen(base) != 3) return usage("logs", LOGS_USAGE, EXIT_USAGE);
+    if (!target || strlen(base) != 3) {
+        snprintf(usage_why, sizeof usage_why, "%s", !target ? "no DIR or FILE given" : "--base is 3 characters");
+        return usage("logs", LOGS_USAGE, EXIT_USAGE);
+    }
     char dir[4096];
     uint32_t first = 0, last = 0;
     if (is_dir(target)) snprintf(dir, sizeof dir, "%s", target);
@@ -306,9 +346,12 @@ static int cmd_checklog(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--base") && i + 1 < argc) base = argv[++i];
         else if (!dir && argv[i][0] != '-') dir = argv[i];
-        else return usage("checklog", CHECKLOG_USAGE, EXIT_USAGE);
+        else return bad_arg("checklog", CHECKLOG_USAGE, argc, argv, i);
     }
-    if (!dir || strlen(base) != 3) return usage("checklog", CHECKLOG_USAGE, EXIT_USAGE);
+    if (!dir || strlen(base) != 3) {
+        snprintf(usage_why, sizeof usage_why, "%s", !dir ? "no DIR given" : "--base is 3 characters");
+        return usage("checklog", CHECKLOG_USAGE, EXIT_USAGE);
+    }
     if (!is_dir(dir)) {
         fprintf(stderr, "jetutil: checklog: %s is not a directory\n", dir);
         return EXIT_FOUND;
@@ -451,11 +494,14 @@ static int cmd_check(int argc, char **argv)
     const char *target = NULL;
     int json = 0;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--json")) json = 1;
+        if (!strcmp(argv[i], "--json") && !json) json = 1;
+        else if (!strcmp(argv[i], "--json"))
+            return snprintf(usage_why, sizeof usage_why, "option --json given twice"),
+                   usage("check", CHECK_USAGE, EXIT_USAGE);
         else if (!target && argv[i][0] != '-') target = argv[i];
-        else return usage("check", CHECK_USAGE, EXIT_USAGE);
+        else return bad_arg("check", CHECK_USAGE, argc, argv, i);
     }
-    if (!target) return usage("check", CHECK_USAGE, EXIT_USAGE);
+    if (!target) return snprintf(usage_why, sizeof usage_why, "no DIR given"), usage("check", CHECK_USAGE, EXIT_USAGE);
     char path[4096];
     if (is_dir(target)) snprintf(path, sizeof path, "%s/%s", target, JETFS_DB_NAME);
     else snprintf(path, sizeof path, "%s", target);
@@ -625,13 +671,21 @@ static int cmd_load(int argc, char **argv)
         else if (!strcmp(a, "--table") && v) table = v, i++;
         else if (!strcmp(a, "--order") && v) order = v, i++;
         else if (!dir && a[0] != '-') dir = a;
-        else return usage("load", LOAD_USAGE, EXIT_USAGE);
-        if (end && *end) return usage("load", LOAD_USAGE, EXIT_USAGE);
+        else return bad_arg("load", LOAD_USAGE, argc, argv, i);
+        if (end && *end) return bad_value("load", LOAD_USAGE, a, v, "a whole number");
     }
     bool descending = !strcmp(order, "descending"), random_order = !strcmp(order, "random");
     if (!dir || keys < 0 || vsize < 0 || vsize > (long long)JET_cbValueMost || batch < 1 ||
-        (!descending && !random_order && strcmp(order, "ascending")))
+        (!descending && !random_order && strcmp(order, "ascending"))) {
+        snprintf(usage_why, sizeof usage_why, "%s",
+                 !dir         ? "no DIR given"
+                 : keys < 0   ? "--keys N is required"
+                 : vsize < 0  ? "--value-size BYTES is required"
+                 : batch < 1  ? "--batch must be at least 1"
+                 : vsize > (long long)JET_cbValueMost ? "--value-size is larger than JET_cbValueMost (64 MiB)"
+                              : "--order is ascending, descending or random");
         return usage("load", LOAD_USAGE, EXIT_USAGE);
+    }
     /* A random order is a Fisher-Yates shuffle of the key numbers. */
     long long *perm = NULL;
     if (random_order) {
@@ -711,7 +765,7 @@ static int cmd_load(int argc, char **argv)
 
 static const char *EXPORT_USAGE =
     "DIR [--table T] [--prefix P]\n"
-    "   or: export SET... [--stop-gen G] [--stop-time UNIXSECONDS] [--table T] [--prefix P]\n"
+    "   or: export SET... [--stop-gen G] [--stop-time T] [--table T] [--prefix P]\n"
     "  prints every table's keys and values, sorted, in a stable text form:\n"
     "  'table NAME' then one line per record: HEXKEY HEXVALUE\n"
     "  DIR is an instance directory; SETs (directories with a backup.manifest: a full\n"
@@ -732,6 +786,7 @@ struct export_filter {
     const char *table;    /* NULL: every table */
     const char *prefix;   /* NULL: every key */
     size_t prefix_len;
+    bool table_seen;      /* export_entry met the table asked for */
 };
 
 static bool export_wants(const struct export_filter *f, const char *table, const uint8_t *key, size_t klen)
@@ -743,7 +798,9 @@ static bool export_wants(const struct export_filter *f, const char *table, const
 static int export_entry(void *arg, const char *table, const uint8_t *key, size_t klen, const uint8_t *val,
                         size_t vlen)
 {
-    if (!export_wants(arg, table, key, klen)) return 0;
+    struct export_filter *f = arg;
+    if (!export_wants(f, table, key, klen)) return 0;
+    if (!key) f->table_seen = true;
     if (!key) printf("table %s\n", table);
     else {
         hex(key, (unsigned long)klen);
@@ -854,13 +911,15 @@ static int cmd_export(int argc, char **argv)
         if (!strcmp(argv[i], "--table") && i + 1 < argc) f.table = argv[++i];
         else if (!strcmp(argv[i], "--prefix") && i + 1 < argc) f.prefix = argv[++i], f.prefix_len = strlen(f.prefix);
         else if (!strcmp(argv[i], "--stop-gen") && i + 1 < argc) {
-            if (stop_point_gen(argv[++i], &stop_gen) < 0) return usage("export", EXPORT_USAGE, EXIT_USAGE);
+            if (stop_point_gen(argv[++i], &stop_gen) < 0)
+                return bad_value("export", EXPORT_USAGE, "--stop-gen", argv[i], GEN_FORM);
         } else if (!strcmp(argv[i], "--stop-time") && i + 1 < argc) {
-            if (stop_point_time(argv[++i], &stop_us) < 0) return usage("export", EXPORT_USAGE, EXIT_USAGE);
+            if (stop_point_time(argv[++i], &stop_us) < 0)
+                return bad_value("export", EXPORT_USAGE, "--stop-time", argv[i], TIME_FORM);
         } else if (argv[i][0] != '-' && ndirs < 64) dirs[ndirs++] = argv[i];
-        else return usage("export", EXPORT_USAGE, EXIT_USAGE);
+        else return bad_arg("export", EXPORT_USAGE, argc, argv, i);
     }
-    if (!ndirs) return usage("export", EXPORT_USAGE, EXIT_USAGE);
+    if (!ndirs) return snprintf(usage_why, sizeof usage_why, "no DIR or SET given"), usage("export", EXPORT_USAGE, EXIT_USAGE);
     if (f.prefix && !f.prefix_len) f.prefix = NULL;
     if (ndirs > 1 || holds_manifest(dirs[0])) {
         for (int i = 0; i < ndirs; i++)
@@ -876,14 +935,25 @@ static int cmd_export(int argc, char **argv)
                 dirs[0]);
         return EXIT_USAGE;
     }
-    /* On read-only media (a snapshot, a mounted backup) an instance cannot
-     * start: a cleanly shut-down database is read directly, same output. */
-    if (is_dir(dirs[0]) && access(dirs[0], W_OK) != 0 && (errno == EROFS || errno == EACCES)) {
-        char path[4200];
-        snprintf(path, sizeof path, "%s/%s", dirs[0], JETFS_DB_NAME);
-        JET_ERR err = JetInspectReadDatabase(path, export_entry, &f);
-        if (err < 0) return fail("export", err);
-        return fflush(stdout) == 0 ? 0 : EXIT_FOUND;
+    /* An export reads: a cleanly shut-down database is read directly, same
+     * output, and nothing in DIR is written (no instance starts, so no log
+     * generation is added and no mtime moves).  Only a database that needs
+     * recovery starts an instance, which recovers it in place; on read-only
+     * media (a snapshot, a mounted backup) that cannot be done. */
+    char dbfile[4200];
+    snprintf(dbfile, sizeof dbfile, "%s/%s", dirs[0], JETFS_DB_NAME);
+    if (is_dir(dirs[0]) && access(dbfile, R_OK) == 0) {
+        JET_ERR err = JetInspectReadDatabase(dbfile, export_entry, &f);
+        bool read_only = access(dirs[0], W_OK) != 0 && (errno == EROFS || errno == EACCES);
+        if (err != JET_errDatabaseDirtyShutdown || read_only) {
+            if (err < 0) return fail("export", err);
+            if (f.table && !f.table_seen) {
+                fprintf(stderr, "jetutil: export: no table '%s' in the database\n", f.table);
+                return EXIT_USAGE;
+            }
+            return fflush(stdout) == 0 ? 0 : EXIT_FOUND;
+        }
+        fprintf(stderr, "jetutil: export: %s was not shut down cleanly: recovering it first, in place\n", dirs[0]);
     }
     struct inst in;
     JET_ERR err = inst_open(dirs[0], 0, &in);
@@ -901,43 +971,85 @@ static int cmd_export(int argc, char **argv)
 /* ---- restore, verify, recover ---- */
 
 static const char *RESTORE_USAGE =
-    "--to DIR SET... [--stop-gen G] [--stop-time UNIXSECONDS]\n"
+    "--to DIR SET... [--stop-gen G] [--stop-time T]\n"
     "  restores a full backup set and any following incremental (or one differential)\n"
     "  sets into DIR (new or empty), checking every file and the log chain first;\n"
-    "  --stop-gen / --stop-time restore to a point in time";
+    "  a SET may hold many sessions' sets copied into one directory (rsync, rclone,\n"
+    "  cp -a, tar archives extracted in order): the first SET holds the full, and\n"
+    "  the chain runs from the newest backup back to it, each file from wherever\n"
+    "  a manifest of the chain vouches for it;\n"
+    "  --stop-gen G / --stop-time T restore to a point in time (one of them): G a generation,\n"
+    "  T seconds since the epoch or UTC as 2026-12-08T01:57:20Z";
 
-static void warn_unlisted(void *set, const char *path)
+static void warn_unused(void *arg, const char *path, const char *why)
 {
-    fprintf(stderr, "jetutil: warning: %s is not listed in %s/backup.manifest: ignored (left by an earlier copy into "
-                    "the same place?)\n", path, (const char *)set);
+    (void)arg;
+    fprintf(stderr, "jetutil: warning: %s: %s\n", path, why);
 }
 
+/* Whether dir holds a manifest under any of its names (backup.manifest, a
+ * session's backup.<begin>-<id>.manifest). */
+static bool holds_any_manifest(const char *dir)
+{
+    DIR *dd = opendir(dir);
+    struct dirent *e;
+    bool any = false;
+    while (dd && !any && (e = readdir(dd))) {
+        size_t n = strlen(e->d_name);
+        any = n >= 15 && !strncmp(e->d_name, "backup.", 7) && !strcmp(e->d_name + n - 9, ".manifest");
+    }
+    if (dd) closedir(dd);
+    return any;
+}
+
+static const char *VERIFY_USAGE;
+
+/* 0, or the exit code of a refusal it has said. */
 static int parse_sets(int argc, char **argv, const char **to, const char **sets, int *nsets, unsigned long *stop_gen,
                       unsigned long long *stop_us, bool want_to)
 {
     *nsets = 0;
+    const char *cmd = want_to ? "restore" : "verify", *text = want_to ? RESTORE_USAGE : VERIFY_USAGE;
     for (int i = 1; i < argc; i++) {
         if (want_to && !strcmp(argv[i], "--to") && i + 1 < argc) *to = argv[++i];
         else if (want_to && !strcmp(argv[i], "--stop-gen") && i + 1 < argc) {
-            if (stop_point_gen(argv[++i], stop_gen) < 0) return -1;
+            if (stop_point_gen(argv[++i], stop_gen) < 0) return bad_value(cmd, text, "--stop-gen", argv[i], GEN_FORM);
         } else if (want_to && !strcmp(argv[i], "--stop-time") && i + 1 < argc) {
-            if (stop_point_time(argv[++i], stop_us) < 0) return -1;
+            if (stop_point_time(argv[++i], stop_us) < 0)
+                return bad_value(cmd, text, "--stop-time", argv[i], TIME_FORM);
         } else if (argv[i][0] != '-' && *nsets < 64) sets[(*nsets)++] = argv[i];
-        else return -1;
+        else return bad_arg(cmd, text, argc, argv, i);
     }
-    if (!*nsets) return -1;
+    if (*stop_gen && *stop_us) {
+        snprintf(usage_why, sizeof usage_why, "--stop-gen and --stop-time: give one stop point, not both");
+        return usage(cmd, text, EXIT_USAGE);
+    }
+    if (want_to && !*to) {
+        snprintf(usage_why, sizeof usage_why, "--to DIR is required: where the sets are restored");
+        return usage(cmd, text, EXIT_USAGE);
+    }
+    if (!*nsets) {
+        snprintf(usage_why, sizeof usage_why, "no backup set given");
+        return usage(cmd, text, EXIT_USAGE);
+    }
+    /* A set that is not a directory is said now, before any warning. */
+    for (int i = 0; i < *nsets; i++)
+        if (!is_dir(sets[i])) {
+            fprintf(stderr, "jetutil %s: %s: %s\n", cmd, sets[i],
+                    access(sets[i], F_OK) == 0 ? "not a directory (a backup set is one)" : "no such backup set directory");
+            return EXIT_FOUND;
+        }
     /* Without a manifest a set's files are checked only against each
      * other and the chain of ids cannot be: say so before anything runs. */
     for (int i = 0; i < *nsets; i++) {
-        char m[4200];
-        snprintf(m, sizeof m, "%s/backup.manifest", sets[i]);
-        if (access(m, F_OK) != 0)
-            fprintf(stderr, "jetutil: warning: %s has no backup.manifest: its file sizes and hashes and its place in "
+        if (!holds_any_manifest(sets[i]))
+            fprintf(stderr, "jetutil: warning: %s has no backup.manifest (nor any backup.*.manifest): its file sizes and hashes and its place in "
                             "the chain cannot be checked, only its logs' own chain\n", sets[i]);
-        /* A set that fails its manifest check is refused, with the reason,
-         * by the restore that follows: only the warnings matter here. */
-        else (void)JetInspectSetUnlisted(sets[i], warn_unlisted, (void *)sets[i]);
     }
+    /* What the restore will not use, each named.  Sets that fail their
+     * checks are refused, with the reason, by the restore that follows:
+     * only the warnings matter here. */
+    (void)JetInspectSetsUnused(sets, *nsets, warn_unused, NULL);
     return 0;
 }
 
@@ -948,8 +1060,8 @@ static int cmd_restore(int argc, char **argv)
     int nsets = 0;
     unsigned long stop_gen = 0;
     unsigned long long stop_us = 0;
-    if (parse_sets(argc, argv, &to, sets, &nsets, &stop_gen, &stop_us, true) < 0 || !to)
-        return usage("restore", RESTORE_USAGE, EXIT_USAGE);
+    int rc = parse_sets(argc, argv, &to, sets, &nsets, &stop_gen, &stop_us, true);
+    if (rc) return rc;
     fprintf(stderr, "restoring %d set(s) into %s...\n", nsets, to);
     JET_ERR err = JetRestoreSets2(sets, nsets, to, stop_gen, stop_us, show_replay);
     if (err < 0) return fail("restore refused", err);
@@ -968,7 +1080,8 @@ static int cmd_verify(int argc, char **argv)
     int nsets = 0;
     unsigned long g = 0;
     unsigned long long t = 0;
-    if (parse_sets(argc, argv, &to, sets, &nsets, &g, &t, false) < 0) return usage("verify", VERIFY_USAGE, EXIT_USAGE);
+    int prc = parse_sets(argc, argv, &to, sets, &nsets, &g, &t, false);
+    if (prc) return prc;
     const char *tmp = getenv("TMPDIR");
     char scratch[4096];
     snprintf(scratch, sizeof scratch, "%s/jetutil-verify.XXXXXX", tmp && *tmp ? tmp : "/tmp");
@@ -1008,9 +1121,9 @@ static int cmd_recover(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--discard-after-damage")) discard = 1;
         else if (!dir && argv[i][0] != '-') dir = argv[i];
-        else return usage("recover", RECOVER_USAGE, EXIT_USAGE);
+        else return bad_arg("recover", RECOVER_USAGE, argc, argv, i);
     }
-    if (!dir) return usage("recover", RECOVER_USAGE, EXIT_USAGE);
+    if (!dir) return snprintf(usage_why, sizeof usage_why, "no DIR given"), usage("recover", RECOVER_USAGE, EXIT_USAGE);
     if (discard && is_dir(dir)) {
         JET_INSPECT_DISCARD d;
         JET_ERR err = JetInspectDiscardAfterDamage(dir, dir, JETFS_BASE_NAME, &d);
@@ -1039,7 +1152,7 @@ static int cmd_recover(int argc, char **argv)
 static int main_usage(int code)
 {
     FILE *f = code ? stderr : stdout;
-    fprintf(f, "usage: jetutil COMMAND [ARGS]   (jetutil COMMAND --help for each)\n"
+    fprintf(f, "usage: jetutil COMMAND [ARGS]   (jetutil COMMAND --help for each; jetutil --version)\n"
                "  header FILE [--json]      database, log or checkpoint header\n"
                "  logs DIR|FILE             dump log records\n"
                "  checklog DIR              every log generation's state and the chain (eseutil /ml)\n"
@@ -1059,6 +1172,7 @@ int main(int argc, char **argv)
     if (argc < 2) return main_usage(EXIT_USAGE);
     const char *cmd = argv[1];
     if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) return main_usage(0);
+    if (!strcmp(cmd, "--version")) return printf("jetutil %s\n", JETFS_VERSION) < 0;
     if (!strcmp(cmd, "header")) return cmd_header(argc - 1, argv + 1);
     if (!strcmp(cmd, "logs")) return cmd_logs(argc - 1, argv + 1);
     if (!strcmp(cmd, "checklog")) return cmd_checklog(argc - 1, argv + 1);

@@ -631,6 +631,17 @@ typedef struct {
 JET_ERR JetGetBackupStatusInstance(JET_INSTANCE instance, JET_BACKUPSTATUS *pstatus);
 
 /*
+ * JetBackupManifestName (jetfs): the second name a set's manifest
+ * goes under, beside backup.manifest, so that sets copied one after another
+ * into one directory keep every backup's manifest (restore reads them all):
+ * backup.<UTC begin>-<backup id>.manifest, from the manifest text
+ * szManifest (as JetGetBackupManifestInstance gave it).  szName takes at
+ * least 65 bytes.  JET_errInvalidBackup if the text is not a manifest;
+ * JET_errInvalidParameter.
+ */
+JET_ERR JetBackupManifestName(const char *szManifest, char *szName, unsigned long cbMax);
+
+/*
  * JetGetBackupFileInfoInstance (jetfs): file iFile (0-based) of the running
  * backup's set: its full path, whether it is a database or which log
  * generation, its size and how many of its bytes reads have covered so far

@@ -156,6 +156,16 @@ JET_ERR JetInspectDiscardAfterDamage(const char *system_path, const char *log_pa
 
 JET_ERR JetInspectSetUnlisted(const char *setdir, void (*report)(void *arg, const char *path), void *arg);
 
+/*
+ * The files of the sets sets[0, nsets) that a restore of them does not use,
+ * each with why (report): a file no manifest of the chain lists, the
+ * manifest of a backup off the chain (an aborted session).  The sets are
+ * read as restore reads them (chain.c), sizes checked but not hashes: a
+ * refusal is the restore's to give, with its reason; this returns it too.
+ */
+JET_ERR JetInspectSetsUnused(const char *const *sets, int nsets,
+                             void (*report)(void *arg, const char *path, const char *why), void *arg);
+
 #ifdef __cplusplus
 }
 #endif

@@ -282,8 +282,10 @@ EOF
 rc=0; "$J" restore --to "$TMP/r_flip" "$S/s0" "$TMP/s1_flip" > "$TMP/r_flip.out" 2>&1 || rc=$?
 [ $rc -ne 0 ] && grep -q "$FLIP" "$TMP/r_flip.out" || fail "restore took a flipped byte in $FLIP: $(cat "$TMP/r_flip.out")"
 refused flipped_log "$FLIP" "$S/s0" "$TMP/s1_flip"
-read -r LO2 HI2 < <(gens "$S/s2")
-cp -r "$S/s2" "$TMP/s2_gap"; GAP=$(printf 'edb%08X.log' "$LO2"); rm "$TMP/s2_gap/$GAP"
+read -r _ HI2 < <(gens "$S/s2")
+# (the set's last generation: an earlier set may hold its first one, and a
+# generation found identical in another set given is used from there)
+cp -r "$S/s2" "$TMP/s2_gap"; GAP=$(printf 'edb%08X.log' "$HI2"); rm "$TMP/s2_gap/$GAP"
 refused missing_gen "$GAP" "$S/s0" "$S/s1" "$TMP/s2_gap"
 refused inc_alone "s1" "$S/s1"
 refused gap_in_chain "s2" "$S/s0" "$S/s2"

@@ -52,6 +52,10 @@ Q=$TMP/$'odd "name" \\ tab\t'; mkdir -p "$Q"; cp "$D/jetfs.db" "$Q/"
 "$J" header "$Q/jetfs.db" --json | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["file"]==sys.argv[1], d' "$Q/jetfs.db" ||
   fail "header --json of an oddly named file is not JSON naming it"
 "$J" header "$D/jetfs.db" | grep -q "clean shutdown" || fail "human header"
+# The JSON's "created" is the text's (not the last backup's time, nor "-").
+created=$("$J" header "$D/jetfs.db" | sed -n 's/^  created *//p')
+"$J" header "$D/jetfs.db" --json | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["created"]==sys.argv[1], (d["created"], sys.argv[1])' "$created" ||
+  fail "header --json gives another creation time than the text ($created)"
 "$J" logs "$D" > "$TMP/logs.out"
 grep -q " commit " "$TMP/logs.out" || fail "logs lists no commit"
 grep -q " attach " "$TMP/logs.out" || fail "logs lists no attach"
@@ -65,6 +69,39 @@ set +e
 "$J" header "$TMP/e1" > /dev/null 2>&1; [ $? -eq 1 ] || fail "header of a non-jetfs file: expected exit 1"
 set -e
 "$J" check --help > /dev/null || fail "--help"
+[ "$("$J" --version)" = "jetutil 1.0.0" ] || fail "--version printed '$("$J" --version)'"
+
+# An export reads: no generation added, no file or mtime changed.
+exp_before=$(find "$D" -printf '%p %s %T@\n' | sort)
+"$J" export "$D" > "$TMP/ro1.out"
+"$J" export "$D" --table nope > /dev/null 2>&1 && fail "export of a missing table succeeded"
+[ "$exp_before" = "$(find "$D" -printf '%p %s %T@\n' | sort)" ] ||
+  fail "export wrote to the instance directory: $(diff <(echo "$exp_before") <(find "$D" -printf '%p %s %T@\n' | sort))"
+
+# A table of mistakes: each exits with its code, names what is wrong on the
+# first line of its message, and changes nothing on disk.
+mkdir -p "$TMP/m/x"
+touch "$TMP/m/afile"
+before=$(cd "$TMP" && find m "$D" -printf '%p %s %T@\n' | sort)
+mistake() { # CODE FRAGMENT ARGS...
+  local want=$1 frag=$2 rc=0; shift 2
+  "$J" "$@" > /dev/null 2> "$TMP/m.err" || rc=$?
+  [ $rc -eq "$want" ] || fail "jetutil $*: exit $rc, expected $want: $(cat "$TMP/m.err")"
+  head -1 "$TMP/m.err" | grep -qF -- "$frag" || fail "jetutil $*: the first line does not say '$frag': $(cat "$TMP/m.err")"
+}
+mistake 2 "unknown option --too" restore --too "$TMP/m/r" "$TMP/m/x"
+mistake 2 "unknown option --prefx" export "$D" --prefx k
+mistake 2 "--stop-gen 'abc': not a generation number" restore --to "$TMP/m/r" --stop-gen abc "$TMP/m/x"
+mistake 2 "--stop-time 'yesterday': not a time" restore --to "$TMP/m/r" --stop-time yesterday "$TMP/m/x"
+mistake 2 "give one stop point, not both" restore --to "$TMP/m/r" --stop-gen 3 --stop-time 1 "$TMP/m/x"
+mistake 2 "--to DIR is required" restore "$TMP/m/x"
+mistake 2 "--keys needs a value" load "$TMP/m/new" --keys
+mistake 2 "--keys 'x': not a whole number" load "$TMP/m/new" --keys x --value-size 1
+mistake 2 "unexpected argument" check "$D" "$D"
+mistake 1 "no such backup set directory" restore --to "$TMP/m/r" "$TMP/m/missing"
+mistake 1 "not a directory" verify "$TMP/m/afile"
+after=$(cd "$TMP" && find m "$D" -printf '%p %s %T@\n' | sort)
+[ "$before" = "$after" ] || fail "a refused command changed the disk: $(diff <(echo "$before") <(echo "$after"))"
 
 # A directory that holds no instance is refused, named, and left as it was:
 # only load creates an instance (and the directories to it, as mkdir -p).

@@ -57,7 +57,9 @@ set +e
 "$J" verify "$TMP/bad" > "$TMP/bad.out" 2>&1; rc=$?
 set -e
 [ $rc -eq 1 ] || fail "verify of a damaged set exited $rc: $(cat "$TMP/bad.out")"
-grep -q "page 5" "$TMP/bad.out" && grep -q "restored from $TMP/bad/jetfs.db" "$TMP/bad.out" || fail "verify did not name the damaged page: $(cat "$TMP/bad.out")"
+grep -q "$TMP/bad/jetfs.db: .*page 5" "$TMP/bad.out" || fail "verify did not name the set's file and the damaged page: $(cat "$TMP/bad.out")"
+# (not the scratch copy, which is gone by then)
+if grep -q "jetutil-verify\." "$TMP/bad.out"; then fail "verify named its removed scratch copy: $(cat "$TMP/bad.out")"; fi
 
 # restore on a terminal: a progress bar, then exactly the state at begin.
 on_tty "'$J' restore --to '$TMP/restored' '$TMP/set'" > "$TMP/restore.tty" 2>&1 ||
@@ -69,7 +71,7 @@ grep -q "replaying log generations \[#*\] 100%" "$TMP/restore.tty" ||
 "$J" restore --to "$TMP/restored2" "$TMP/set" > "$TMP/restore.out" 2>&1 || fail "restore (no tty) failed"
 grep -q "replaying" "$TMP/restore.out" && fail "a progress bar without a terminal"
 # A set without its manifest restores, with a warning saying what cannot be checked.
-cp -r "$TMP/set" "$TMP/nomanifest"; rm "$TMP/nomanifest/backup.manifest"
+cp -r "$TMP/set" "$TMP/nomanifest"; rm "$TMP/nomanifest/"backup*.manifest
 "$J" restore --to "$TMP/restored3" "$TMP/nomanifest" > "$TMP/nom.out" 2>&1 || fail "restore without a manifest failed"
 grep -q "warning: .*nomanifest has no backup.manifest" "$TMP/nom.out" || fail "no warning for a set without manifest"
 grep -q "warning" "$TMP/restore.out" && fail "a warning for a set with its manifest"
@@ -133,7 +135,8 @@ refused() {  # name pattern sets...
   [ ! -e "$TMP/r_$name/jetfs.db" ] || fail "$name: a refused restore left a database"
 }
 refused inc_alone "inc" "$TMP/inc"
-cp -r "$TMP/inc" "$TMP/inc_gap"; GAP=$(printf 'edb%08X.log' "$ILOW"); rm "$TMP/inc_gap/$GAP"
+# (a generation the full set also holds, the same, would be taken from there)
+cp -r "$TMP/inc" "$TMP/inc_gap"; GAP=$(printf 'edb%08X.log' $((ILOW + 1))); rm "$TMP/inc_gap/$GAP"
 refused missing_gen "$GAP" "$TMP/set" "$TMP/inc_gap"
 cp -r "$TMP/inc" "$TMP/inc_edit"; sed -i 's/"type": "incremental"/"type": "differential"/' "$TMP/inc_edit/backup.manifest"
 refused edited_manifest "backup.manifest" "$TMP/set" "$TMP/inc_edit"

@@ -556,21 +556,30 @@ static void test_crud_transactions_persistence(void)
     free(back);
 }
 
-static void test_transaction_too_big_for_cache(void)
+/* A new instance in a fresh directory with one parameter set, a session,
+ * and table "t" of a new database. */
+static JET_INSTANCE start_table(const char *name, unsigned long param, JET_API_PTR value, JET_SESID *ps,
+                                JET_TABLEID *pt)
 {
-    setup_paths("api_bigtxn");
+    setup_paths(name);
     JET_INSTANCE inst = 0;
-    TU_CHECK_ERR(JetCreateInstance(&inst, "bigtxn"), JET_errSuccess);
+    JET_DBID db;
+    TU_CHECK_ERR(JetCreateInstance(&inst, name), JET_errSuccess);
     TU_CHECK_ERR(JetSetSystemParameter(&inst, 0, JET_paramSystemPath, 0, dir), JET_errSuccess);
     TU_CHECK_ERR(JetSetSystemParameter(&inst, 0, JET_paramLogFilePath, 0, dir), JET_errSuccess);
-    TU_CHECK_ERR(JetSetSystemParameter(&inst, 0, JET_paramCacheSizeMax, 128, NULL), JET_errSuccess);
+    TU_CHECK_ERR(JetSetSystemParameter(&inst, 0, param, value, NULL), JET_errSuccess);
     TU_CHECK_ERR(JetInit(&inst), JET_errSuccess);
+    TU_CHECK_ERR(JetBeginSession(inst, ps, NULL, NULL), JET_errSuccess);
+    TU_CHECK_ERR(JetCreateDatabase(*ps, dbpath, NULL, &db, 0), JET_errSuccess);
+    TU_CHECK_ERR(JetCreateTable(*ps, db, "t", 0, 0, pt), JET_errSuccess);
+    return inst;
+}
+
+static void test_transaction_too_big_for_cache(void)
+{
     JET_SESID s;
-    JET_DBID db;
     JET_TABLEID t;
-    TU_CHECK_ERR(JetBeginSession(inst, &s, NULL, NULL), JET_errSuccess);
-    TU_CHECK_ERR(JetCreateDatabase(s, dbpath, NULL, &db, 0), JET_errSuccess);
-    TU_CHECK_ERR(JetCreateTable(s, db, "t", 0, 0, &t), JET_errSuccess);
+    JET_INSTANCE inst = start_table("api_bigtxn", JET_paramCacheSizeMax, 128, &s, &t);
     put_str(s, t, "keep", "me");
     TU_CHECK_ERR(JetBeginTransaction(s), JET_errSuccess);
     char val[2000];
@@ -624,19 +633,9 @@ static void test_a_missing_directory_is_refused_unless_asked_for(void)
  * transaction. */
 static void test_a_value_of_the_documented_maximum_fits_the_default_cache(void)
 {
-    setup_paths("api_bigvalue");
-    JET_INSTANCE inst = 0;
-    TU_CHECK_ERR(JetCreateInstance(&inst, "bigvalue"), JET_errSuccess);
-    TU_CHECK_ERR(JetSetSystemParameter(&inst, 0, JET_paramSystemPath, 0, dir), JET_errSuccess);
-    TU_CHECK_ERR(JetSetSystemParameter(&inst, 0, JET_paramLogFilePath, 0, dir), JET_errSuccess);
-    TU_CHECK_ERR(JetSetSystemParameter(&inst, 0, JET_paramLogFileSize, 16384, NULL), JET_errSuccess);
-    TU_CHECK_ERR(JetInit(&inst), JET_errSuccess);
     JET_SESID s;
-    JET_DBID db;
     JET_TABLEID t;
-    TU_CHECK_ERR(JetBeginSession(inst, &s, NULL, NULL), JET_errSuccess);
-    TU_CHECK_ERR(JetCreateDatabase(s, dbpath, NULL, &db, 0), JET_errSuccess);
-    TU_CHECK_ERR(JetCreateTable(s, db, "t", 0, 0, &t), JET_errSuccess);
+    JET_INSTANCE inst = start_table("api_bigvalue", JET_paramLogFileSize, 16384, &s, &t);
     unsigned long n = JET_cbValueMost;
     char *val = malloc(n), *back = malloc(n);
     CU_ASSERT_FATAL(val && back);

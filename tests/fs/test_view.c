@@ -421,7 +421,9 @@ static void test_view_status_opens_are_snapshots(void)
     start("view_status_snap", 50);
     struct jv_view *v = new_view(NULL);
     uint64_t a = 0, b = 0, leaked = 0;
+    CU_ASSERT_EQUAL(jv_status_opened(v), 0);
     CU_ASSERT_FATAL(jv_status_open(v, &a) == 0);
+    CU_ASSERT_EQUAL(jv_status_opened(v), 1);
     size_t n = 0;
     char *want = jv_status_json(v, &n);
     CU_ASSERT_FATAL(want != NULL);
@@ -435,6 +437,7 @@ static void test_view_status_opens_are_snapshots(void)
     struct jv_entry e[8];
     CU_ASSERT(jv_readdir(v, JV_INO_KIND + JV_FULL, 0, e, 8) > 0);
     CU_ASSERT_FATAL(jv_status_open(v, &b) == 0);
+    CU_ASSERT_EQUAL(jv_status_opened(v), 2);
     CU_ASSERT(jv_status_read(v, b, 0, buf, sizeof buf) > 0);
     CU_ASSERT_PTR_NOT_NULL(strstr(buf, "\"full\""));
     CU_ASSERT_EQUAL(jv_status_read(v, a, 0, buf, sizeof buf), (ssize_t)n);
@@ -442,9 +445,22 @@ static void test_view_status_opens_are_snapshots(void)
     jv_status_release(v, a);
     CU_ASSERT_EQUAL(jv_status_read(v, a, 0, buf, 10), -EBADF);
     jv_status_release(v, a);
+    /* The session's unmount after an explicit end waits for this count. */
+    CU_ASSERT_EQUAL(jv_status_opened(v), 1);
     CU_ASSERT(jv_status_read(v, b, 0, buf, 10) == 10);
     jv_status_release(v, b);
+    CU_ASSERT_EQUAL(jv_status_opened(v), 0);
     CU_ASSERT_FATAL(jv_status_open(v, &leaked) == 0); /* freed by jv_destroy (ASan checks) */
+    CU_ASSERT_PTR_NOT_NULL(strstr(want, "\"remount\": false"));
+    free(want);
+    jv_destroy(v);
+    /* A host that mounts again after each unmount says so, for jetfs end. */
+    struct jv_options o = options();
+    o.mounts_again = true;
+    v = new_view(&o);
+    want = jv_status_json(v, &n);
+    CU_ASSERT_FATAL(want != NULL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(want, "\"remount\": true"));
     free(want);
     jv_destroy(v);
     stop();
@@ -468,8 +484,14 @@ static void test_view_opening_kind_dir_begins_and_set_stays_stable(void)
     CU_ASSERT_FATAL(JetGetBackupStatusInstance(inst, &bst) == JET_errSuccess);
     CU_ASSERT_FATAL(bst.ulGenHigh >= bst.ulGenLow && bst.ulGenLow >= 1);
     unsigned long ngens = bst.ulGenHigh - bst.ulGenLow + 1;
-    /* The database, every generation of the set, the manifest last. */
-    CU_ASSERT_EQUAL_FATAL(set.n, (int)(1 + ngens + 1));
+    /* The database, every generation of the set, the manifest under its
+     * backup's own name, then as backup.manifest, last. */
+    CU_ASSERT_EQUAL_FATAL(set.n, (int)(1 + ngens + 2));
+    char own[80];
+    CU_ASSERT_STRING_EQUAL(set.e[set.n - 2].name + strlen(set.e[set.n - 2].name) - 9, ".manifest");
+    CU_ASSERT_EQUAL(strncmp(set.e[set.n - 2].name, "backup.20", 9), 0);
+    CU_ASSERT_EQUAL(set.e[set.n - 2].ino, JV_INO_SESSION_MANIFEST);
+    CU_ASSERT_EQUAL(set.e[set.n - 2].st.st_size, set.e[set.n - 1].st.st_size);
     const struct jv_entry *db = find(&set, DB_NAME);
     CU_ASSERT_FATAL(db != NULL);
     CU_ASSERT_EQUAL(db->ino, JV_INO_DB);
@@ -498,6 +520,9 @@ static void test_view_opening_kind_dir_begins_and_set_stays_stable(void)
     CU_ASSERT_EQUAL((off_t)mlen, m->st.st_size);
     mtext[mlen] = '\0';
     CU_ASSERT_PTR_NOT_NULL(strstr(mtext, "\"type\": \"full\""));
+    /* The name of its own is the backup's: the manifest's begin and id. */
+    CU_ASSERT_EQUAL(JetBackupManifestName(mtext, own, sizeof own), JET_errSuccess);
+    CU_ASSERT_STRING_EQUAL(own, set.e[set.n - 2].name);
     CU_ASSERT_PTR_NOT_NULL(strstr(mtext, "manifest_checksum"));
     free(mtext);
 
@@ -791,7 +816,7 @@ static void test_view_incremental_without_full_is_eperm(void)
     begin_listing(v, JV_INCREMENTAL, &set);
     CU_ASSERT_PTR_NULL(find(&set, DB_NAME));
     CU_ASSERT(set.n >= 2);
-    for (int i = 0; i < set.n - 1; i++) CU_ASSERT(gen_of_name(set.e[i].name) != 0);
+    for (int i = 0; i < set.n - 2; i++) CU_ASSERT(gen_of_name(set.e[i].name) != 0);
     CU_ASSERT_STRING_EQUAL(set.e[set.n - 1].name, JV_MANIFEST_NAME);
     char *mtext = (char *)read_file(v, JV_INO_MANIFEST_OF(JV_INCREMENTAL), -1, NULL);
     CU_ASSERT_PTR_NOT_NULL(strstr(mtext, "\"type\": \"incremental\""));
@@ -985,6 +1010,12 @@ static void test_view_explicit_normal_end_is_refused_until_read_whole(void)
     jv_release(v, fh);
     CU_ASSERT_EQUAL(jv_end(v, JV_END_NORMAL, why, sizeof why), 0);
     CU_ASSERT_EQUAL(engine_backup_running(), 0);
+    /* The refusal no longer stands: status does not keep it.  Each file's
+     * state and bytes read stay, as the backup ended. */
+    CU_ASSERT(status_says(v, "last_error", "null", (char *)NULL));
+    CU_ASSERT(status_has(v, "\"state\": \"ended\""));
+    CU_ASSERT(status_has(v, "\"state\": \"read\""));
+    CU_ASSERT(!status_has(v, "\"state\": \"unread\""));
     check_full_truncated(&before);
     jv_destroy(v);
     stop();
@@ -1372,7 +1403,7 @@ static void test_view_concurrent_readers_see_the_snapshot_and_survive_the_end(vo
     pthread_t th[NREADERS];
     for (int i = 0; i < NREADERS; i++) {
         /* Two on the database, the others on log generations. */
-        const struct jv_entry *e = i < 2 ? find(&set, DB_NAME) : &set.e[1 + (i - 2) % (set.n - 2)];
+        const struct jv_entry *e = i < 2 ? find(&set, DB_NAME) : &set.e[1 + (i - 2) % (set.n - 3)];
         CU_ASSERT_FATAL(e != NULL && e->ino != JV_INO_MANIFEST);
         size_t n = 0;
         ref[i] = read_file(v, e->ino, -1, &n);
