@@ -1,22 +1,8 @@
 /*
  * btree.c -- ordered key/value B+trees over pages (interface in btree.h).
  *
- * Page body (after the 32-byte page header of page.h), leaves and branches:
- *
- *   offset size  field
- *   32     2     cell_lo: start of the cell heap (cells grow down from the end)
- *   34     2     reserved (0)
- *   36     2*n   slots: u16 offsets of the cells, in key order (n = nslots)
- *   ...          free space
- *   cell_lo..    cells
- *
- * Leaf cell:   u16 klen, u8 flags, u32 vlen, key, then the value inline, or
- *              (flags & CELL_OVERFLOW) u32 first overflow page
- * Branch cell: u16 klen, u8 0, u32 child, key.  A branch's aux2 is its
- *              leftmost child (keys below its first key); the child in cell
- *              i holds keys >= key i and < key i+1.
- * Overflow:    PAGE_T_OVERFLOW, aux1 next page (0 at the end), aux2 bytes
- *              used, data from offset 32.
+ * The page format and the decoding of cells are in btree_page.h; the
+ * invariant checks and statistics (bt_check) in btree_check.c.
  *
  * Invariants (checked by bt_check): keys strictly increase within a page
  * and across the tree; every key of a child lies within its separators;
@@ -30,80 +16,29 @@
  * where they were.  So a small change stays a small change to the page,
  * and so a small delta in the log.
  *
+ * Splits fit the insert pattern.  Each page remembers where its last insert
+ * went (the insert hint, hint_after); a split under a run of inserts side
+ * by side cuts at the new entry, so a sequential load leaves every page but
+ * the last full and moves only the new entry (a split at the right edge
+ * changes the page it leaves in no cell), while scattered inserts split in
+ * the middle by bytes (about 70% full on average).  split_point has the
+ * cases, ascending and descending, at a page's edge or in a range's middle.
+ *
  * Deletion frees pages that become empty and unlinks them from their
- * parent; a root branch left with a single child absorbs that child, so
- * the tree shrinks back.  Underfull pages are not merged (space is reused
- * by later inserts).
+ * parent, merges a page fallen under a quarter full with a neighbour when
+ * both fit in three quarters of one (merge_child), and a root branch left
+ * with a single child absorbs that child, so the tree shrinks back.
  */
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "btree.h"
+#include "btree_page.h"
 #include "diag.h"
 #include "page.h"
 
-#define BODY 32u
-#define SLOTS 36u
-#define CELL_HDR 7u
-#define CELL_OVERFLOW 0x1
-#define MAX_DEPTH 32
-
 size_t bt_inline_max(uint32_t page_size) { return (page_size - SLOTS) / 4 - (2 + CELL_HDR + JET_cbKeyMost) - 4; }
-
-static uint16_t cell_lo(const uint8_t *pg) { return get_le16(pg + BODY); }
-static uint16_t slot(const uint8_t *pg, unsigned i) { return get_le16(pg + SLOTS + 2 * i); }
-
-static int key_cmp(const uint8_t *a, size_t al, const uint8_t *b, size_t bl)
-{
-    size_t n = al < bl ? al : bl;
-    int c = memcmp(a, b, n);
-    if (c) return c;
-    return al < bl ? -1 : al > bl;
-}
-
-struct cell {
-    const uint8_t *key;
-    uint16_t klen;
-    uint8_t flags;
-    uint32_t v32;          /* leaf: value length; branch: child */
-    const uint8_t *val;    /* leaf inline value, or 4-byte overflow pgno */
-    uint16_t size;         /* bytes the cell occupies */
-};
-
-static JET_ERR corrupt(uint32_t pgno, const char *what, unsigned a)
-{
-    return jet_report(JET_errDatabaseCorrupted, "btree: page %u: %s (%u)", pgno, what, a);
-}
-
-/* Checks the page's shape before anything trusts it. */
-static JET_ERR page_check(const uint8_t *pg, uint32_t ps, uint32_t pgno)
-{
-    uint8_t t = page_type(pg);
-    if (t != PAGE_T_LEAF && t != PAGE_T_BRANCH) return corrupt(pgno, "not a B+tree page: type", t);
-    unsigned n = page_nslots(pg);
-    unsigned lo = cell_lo(pg);
-    if (SLOTS + 2 * n > lo || lo > ps) return corrupt(pgno, "slot array overlaps the cells: slots", n);
-    return JET_errSuccess;
-}
-
-static JET_ERR cell_at(const uint8_t *pg, uint32_t ps, uint32_t pgno, unsigned i, struct cell *c)
-{
-    unsigned off = slot(pg, i);
-    if (off < cell_lo(pg) || off + CELL_HDR > ps) return corrupt(pgno, "cell offset outside the heap: slot", i);
-    const uint8_t *p = pg + off;
-    c->klen = get_le16(p);
-    c->flags = p[2];
-    c->v32 = get_le32(p + 3);
-    if (c->klen == 0 || c->klen > JET_cbKeyMost) return corrupt(pgno, "bad key length in slot", i);
-    c->key = p + CELL_HDR;
-    c->val = c->key + c->klen;
-    unsigned vbytes = 0;
-    if (page_type(pg) == PAGE_T_LEAF) vbytes = (c->flags & CELL_OVERFLOW) ? 4 : c->v32;
-    c->size = (uint16_t)(CELL_HDR + c->klen + vbytes);
-    if (off + c->size > ps) return corrupt(pgno, "cell runs past the page end: slot", i);
-    return JET_errSuccess;
-}
 
 /* Index of the first slot whose key >= key; *eq set when equal. */
 static JET_ERR search(const uint8_t *pg, uint32_t ps, uint32_t pgno, const uint8_t *key, size_t klen, unsigned *pidx,
@@ -147,20 +82,6 @@ static JET_ERR branch_child(const uint8_t *pg, uint32_t ps, uint32_t pgno, const
     else {
         struct cell c = {0};
         if ((err = cell_at(pg, ps, pgno, (unsigned)p, &c)) < 0) return err;
-        *child = c.v32;
-    }
-    if (*child < 2) return corrupt(pgno, "child pointer to reserved page", *child);
-    return JET_errSuccess;
-}
-
-static JET_ERR child_at(const uint8_t *pg, uint32_t ps, uint32_t pgno, int pos, uint32_t *child)
-{
-    if (pos < 0) {
-        *child = page_aux2(pg);
-    } else {
-        struct cell c = {0};
-        JET_ERR err = cell_at(pg, ps, pgno, (unsigned)pos, &c);
-        if (err < 0) return err;
         *child = c.v32;
     }
     if (*child < 2) return corrupt(pgno, "child pointer to reserved page", *child);
@@ -241,8 +162,6 @@ static void page_store(uint8_t *pg, uint32_t ps, const struct ent *v, unsigned n
     put_le16(pg + BODY, (uint16_t)lo);
     page_set_nslots(pg, (uint16_t)n);
 }
-
-static size_t page_capacity(uint32_t ps) { return ps - SLOTS; }
 
 /* Where a cell lies in a page's heap. */
 struct span {
@@ -489,35 +408,109 @@ struct split {
     uint32_t right;
 };
 
-/* Splits entries v[0..n) of page pgno (type t) into it and a new right page. */
-static JET_ERR split_store(const struct bt_pager *pg, uint32_t pgno, uint8_t *page, uint8_t t, struct ent *v,
-                           unsigned n, struct split *sp)
+/*
+ * The insert hint (body offset 34) remembers where the page's last insert
+ * went, so that a split can tell a sequential run from scattered inserts:
+ *   bits 0..12   slot of the last insert + 1 (0: none)
+ *   bit  13      the run's direction: 0 ascending, 1 descending
+ *   bits 14..15  how many inserts in a row, up to the last, each went next
+ *                to the one before in that direction (saturating at 3)
+ * An insert goes next to the last one when it takes the slot after it (an
+ * ascending run) or its slot, pushing it up (a descending run).  A split
+ * follows a run of four inserts side by side: with seven cells to a page,
+ * scattered inserts do that about once in a hundred splits.  The hint is
+ * only a hint: deletes and replaces leave it stale, repacks clear it, and
+ * nothing but the choice of a split point depends on it.
+ */
+#define HINT 34u
+#define HINT_SLOT 0x1fffu
+#define HINT_DOWN 0x2000u
+
+enum run { RUN_NONE, RUN_UP, RUN_DOWN };
+
+/* The hint after an insert at slot idx, and whether it continues a run
+ * long enough to split for. */
+static uint16_t hint_after(const uint8_t *pg, unsigned idx, enum run *dir)
 {
-    uint32_t ps = pg->page_size;
+    unsigned h = get_le16(pg + HINT), last = h & HINT_SLOT, run = h >> 14;
+    *dir = !last ? RUN_NONE : idx + 1 == last + 1 ? RUN_UP : idx + 1 == last ? RUN_DOWN : RUN_NONE;
+    if (*dir == RUN_NONE) run = 0;
+    else if (run && (*dir == RUN_DOWN) != !!(h & HINT_DOWN)) run = 1; /* it turned */
+    else run = run < 3 ? run + 1 : 3;
+    uint16_t next = (uint16_t)(run << 14 | (*dir == RUN_DOWN ? HINT_DOWN : 0) | (idx + 1));
+    if (run < 3) *dir = RUN_NONE;
+    return next;
+}
+
+static void hint_set(uint8_t *pg, uint16_t hint, unsigned slot_now)
+{
+    if (hint) put_le16(pg + HINT, (uint16_t)((hint & ~HINT_SLOT) | (slot_now + 1)));
+}
+
+/*
+ * Where entries v[0..n) split: the first entry of the right page (for a
+ * branch, the one that moves up), given the new entry at idx and its run.
+ * A run splits at the new entry so that the run goes on in a page of its
+ * own and leaves full pages behind it:
+ *   - ascending at the page's end: the new entry alone starts the right
+ *     page (a leaf; a branch moves the entry before it up);
+ *   - ascending with keys after it (a run in the middle of a range): those
+ *     keys alone go right, once; the run then reaches the left page's end;
+ *   - descending at the page's start: the new entry alone stays left;
+ *   - descending with keys before it (leaves only): those keys alone stay
+ *     left and the right page's separator is the successor of their last
+ *     key (*low), so the run's next keys route right, to its start.
+ * Scattered inserts, or a cut that would not fit, split in the middle by
+ * bytes: the page it leaves and the new one half full each.
+ */
+static unsigned split_point(uint32_t ps, uint8_t t, const struct ent *v, unsigned n, unsigned idx, enum run dir,
+                            bool *low)
+{
+    unsigned cut = 0, up = t == PAGE_T_BRANCH;
+    *low = false;
+    if (dir == RUN_UP) cut = idx + 1 == n ? idx - up : idx + 1 + up < n ? idx + 1 : idx - up;
+    else if (dir == RUN_DOWN && idx == 0) cut = 1;
+    else if (dir == RUN_DOWN && !up && get_le16(v[idx - 1].bytes) < JET_cbKeyMost) cut = idx, *low = true;
+    /* Each side keeps a cell (a branch's left page one besides the cut). */
+    if (cut >= 1 && cut + up < n && ents_bytes(v, cut) <= page_capacity(ps) &&
+        ents_bytes(v + cut + up, n - cut - up) <= page_capacity(ps))
+        return cut;
+    *low = false;
     size_t total = ents_bytes(v, n), acc = 0;
-    unsigned cut = 0;
+    cut = 0;
     while (cut < n && acc + v[cut].size + 2u <= total / 2) acc += v[cut++].size + 2u;
     if (cut == 0) cut = 1;
     if (cut >= n) cut = n - 1;
+    return cut;
+}
+
+/* Splits entries v[0..n) of page pgno (type t) into it and a new right
+ * page; the new entry is v[idx] (idx n: none, as for a replace) and its
+ * hint goes with it. */
+static JET_ERR split_store(const struct bt_pager *pg, uint32_t pgno, uint8_t *page, uint8_t t, struct ent *v,
+                           unsigned n, unsigned idx, uint16_t hint, enum run dir, struct split *sp)
+{
+    uint32_t ps = pg->page_size;
+    bool low;
+    unsigned cut = split_point(ps, t, v, n, idx, dir, &low), up = t == PAGE_T_BRANCH;
     uint32_t rpg;
     uint8_t *right;
     JET_ERR err = pg->alloc(pg->ctx, t, &rpg, &right);
     if (err < 0) return err;
-    const uint8_t *mid = v[cut].bytes;
-    sp->klen = get_le16(mid);
-    memcpy(sp->key, mid + CELL_HDR, sp->klen);
+    const uint8_t *mid = v[cut].bytes, *sep = low ? v[cut - 1].bytes : mid;
+    sp->klen = get_le16(sep);
+    memcpy(sp->key, sep + CELL_HDR, sp->klen);
+    if (low) sp->key[sp->klen++] = 0; /* the least key above the left page's last */
     sp->right = rpg;
     sp->happened = true;
-    if (t == PAGE_T_LEAF) {
-        page_store(right, ps, v + cut, n - cut);
-    } else {
-        /* The middle key moves up; its child becomes the right page's
-         * leftmost child. */
-        page_set_aux2(right, get_le32(mid + 3));
-        page_store(right, ps, v + cut + 1, n - cut - 1);
-    }
+    /* A branch's middle key moves up; its child becomes the right page's
+     * leftmost child. */
+    if (up) page_set_aux2(right, get_le32(mid + 3));
+    page_store(right, ps, v + cut + up, n - cut - up);
     if (!page_store_in_place(page, ps, v, cut)) page_store(page, ps, v, cut);
-    if (ents_bytes(v, cut) > page_capacity(ps) || ents_bytes(v + cut, n - cut) > page_capacity(ps))
+    if (idx < cut) hint_set(page, hint, idx);
+    else if (idx >= cut + up && idx < n) hint_set(right, hint, idx - cut - up);
+    if (ents_bytes(v, cut) > page_capacity(ps) || ents_bytes(v + cut + up, n - cut - up) > page_capacity(ps))
         return corrupt(pgno, "split could not balance the page", n);
     return JET_errSuccess;
 }
@@ -530,6 +523,8 @@ static JET_ERR page_insert(const struct bt_pager *pg, uint32_t pgno, uint8_t *pa
     unsigned n = page_nslots(page);
     unsigned lo = cell_lo(page);
     unsigned slots_end = SLOTS + 2 * n;
+    enum run dir = RUN_NONE;
+    uint16_t hint = replace ? 0 : hint_after(page, idx, &dir);
     if (replace) {
         /* In place when the new cell fits where the old one was, else at
          * the heap's edge if there is room: the page changes only where
@@ -577,6 +572,7 @@ static JET_ERR page_insert(const struct bt_pager *pg, uint32_t pgno, uint8_t *pa
             put_le16(page + SLOTS + 2 * idx, (uint16_t)off);
             put_le16(page + BODY, (uint16_t)lo);
             page_set_nslots(page, (uint16_t)(n + 1));
+            hint_set(page, hint, idx);
             return JET_errSuccess;
         }
     }
@@ -596,8 +592,12 @@ static JET_ERR page_insert(const struct bt_pager *pg, uint32_t pgno, uint8_t *pa
         e.v[idx] = (struct ent){copy, csize, 0};
         e.n++;
     }
-    if (ents_bytes(e.v, e.n) <= page_capacity(ps)) page_store(page, ps, e.v, e.n);
-    else err = split_store(pg, pgno, page, page_type(page), e.v, e.n, sp);
+    if (ents_bytes(e.v, e.n) <= page_capacity(ps)) {
+        page_store(page, ps, e.v, e.n);
+        hint_set(page, hint, idx);
+    } else {
+        err = split_store(pg, pgno, page, page_type(page), e.v, e.n, replace ? e.n : idx, hint, dir, sp);
+    }
     free(copy);
     ents_free(&e);
     return err;
@@ -805,6 +805,103 @@ static JET_ERR page_remove(const struct bt_pager *pg, uint32_t pgno, uint8_t *pa
     return JET_errSuccess;
 }
 
+/*
+ * Merging after a delete.  A child fallen under a quarter full and a
+ * neighbour under the same parent (the right one, else the left) become one
+ * page when their cells fit in three quarters of one: the room deletes
+ * free comes back, and the page made is not one the next insert splits.
+ * The left page of the pair keeps its cells where they are and takes the
+ * right one's after them (in a branch, the separator comes down between
+ * them, over the right page's leftmost child); the right page and its
+ * separator go.
+ */
+static JET_ERR merge_child(const struct bt_pager *pg, uint32_t pgno, int pos, uint32_t child)
+{
+    uint32_t ps = pg->page_size, lp = 0, rp = 0, raux = 0;
+    const uint8_t *d;
+    JET_ERR err = pg->get(pg->ctx, child, &d);
+    if (err < 0) return err;
+    size_t used = bt_page_used(d, ps);
+    pg->put(pg->ctx, child);
+    if (used >= page_capacity(ps) / 4) return JET_errSuccess;
+    if ((err = pg->get(pg->ctx, pgno, &d)) < 0) return err;
+    unsigned n = page_nslots(d);
+    int lpos = pos + 1 < (int)n ? pos : pos - 1;
+    struct cell sep = {0};
+    uint8_t mid[CELL_HDR + JET_cbKeyMost];
+    if (n > 0 && (err = child_at(d, ps, pgno, lpos, &lp)) >= 0 && (err = child_at(d, ps, pgno, lpos + 1, &rp)) >= 0 &&
+        (err = cell_at(d, ps, pgno, (unsigned)(lpos + 1), &sep)) >= 0) {
+        put_le16(mid, sep.klen);
+        mid[2] = 0;
+        memcpy(mid + CELL_HDR, sep.key, sep.klen);
+    }
+    pg->put(pg->ctx, pgno);
+    if (err < 0 || n == 0) return err;
+    struct ents l = {0}, r = {0};
+    uint8_t t = 0;
+    if ((err = pg->get(pg->ctx, lp, &d)) < 0) return err;
+    if ((err = page_check(d, ps, lp)) >= 0) {
+        t = page_type(d);
+        err = ents_load(d, ps, lp, &l, 0);
+    }
+    pg->put(pg->ctx, lp);
+    if (err < 0) return err;
+    if ((err = pg->get(pg->ctx, rp, &d)) >= 0) {
+        if ((err = page_check(d, ps, rp)) >= 0 && page_type(d) != t)
+            err = corrupt(rp, "a sibling of another page type, type", page_type(d));
+        raux = page_aux2(d);
+        if (err >= 0) err = ents_load(d, ps, rp, &r, 0);
+        pg->put(pg->ctx, rp);
+    }
+    struct ent *v = err < 0 ? NULL : malloc((l.n + r.n + 1) * sizeof *v);
+    if (err >= 0 && !v) err = JET_errOutOfMemory;
+    if (err >= 0) {
+        unsigned k = l.n;
+        memcpy(v, l.v, l.n * sizeof *v);
+        put_le32(mid + 3, raux);
+        if (t == PAGE_T_BRANCH) v[k++] = (struct ent){mid, (uint16_t)(CELL_HDR + sep.klen), 0};
+        for (unsigned i = 0; i < r.n; i++) v[k++] = (struct ent){r.v[i].bytes, r.v[i].size, 0};
+        uint8_t *page;
+        if (ents_bytes(v, k) <= page_capacity(ps) * 3 / 4 && (err = pg->get_mut(pg->ctx, lp, &page)) >= 0) {
+            if (!page_store_in_place(page, ps, v, k)) page_store(page, ps, v, k);
+            put_le16(page + HINT, 0);
+            if ((err = pg->free(pg->ctx, rp)) >= 0 && (err = pg->get_mut(pg->ctx, pgno, &page)) >= 0)
+                err = page_remove(pg, pgno, page, (unsigned)(lpos + 1));
+        }
+    }
+    free(v);
+    ents_free(&l);
+    ents_free(&r);
+    return err;
+}
+
+/* A root branch left with a single child absorbs it: the tree loses a level. */
+static JET_ERR root_absorb(const struct bt_pager *pg, uint32_t root)
+{
+    uint32_t ps = pg->page_size;
+    const uint8_t *d;
+    JET_ERR err = pg->get(pg->ctx, root, &d);
+    if (err < 0) return err;
+    bool single = page_type(d) == PAGE_T_BRANCH && page_nslots(d) == 0;
+    uint32_t only = page_aux2(d);
+    pg->put(pg->ctx, root);
+    if (!single) return JET_errSuccess;
+    if ((err = pg->get(pg->ctx, only, &d)) < 0) return err;
+    uint8_t *tmp = malloc(ps), *page;
+    if (!tmp) {
+        pg->put(pg->ctx, only);
+        return JET_errOutOfMemory;
+    }
+    memcpy(tmp, d, ps);
+    pg->put(pg->ctx, only);
+    if ((err = pg->get_mut(pg->ctx, root, &page)) == 0) {
+        memcpy(page + 12, tmp + 12, ps - 12);
+        err = pg->free(pg->ctx, only);
+    }
+    free(tmp);
+    return err;
+}
+
 /* *pempty set when the page at pgno has become empty and was freed. */
 static JET_ERR del_rec(const struct bt_pager *pg, uint32_t pgno, bool is_root, const uint8_t *key, size_t klen,
                        int depth, bool *pempty)
@@ -843,7 +940,10 @@ static JET_ERR del_rec(const struct bt_pager *pg, uint32_t pgno, bool is_root, c
     if (err < 0) return err;
     bool child_empty;
     if ((err = del_rec(pg, child, false, key, klen, depth + 1, &child_empty)) < 0) return err;
-    if (!child_empty) return JET_errSuccess;
+    if (!child_empty) {
+        if ((err = merge_child(pg, pgno, pos, child)) < 0) return err;
+        return is_root ? root_absorb(pg, pgno) : JET_errSuccess;
+    }
     if ((err = pg->get_mut(pg->ctx, pgno, &page)) < 0) return err;
     unsigned n = page_nslots(page);
     if (pos >= 0) {
@@ -868,26 +968,7 @@ static JET_ERR del_rec(const struct bt_pager *pg, uint32_t pgno, bool is_root, c
         *pempty = true;
         return JET_errSuccess;
     }
-    if (is_root && page_nslots(page) == 0) {
-        /* A root with a single child absorbs it: the tree loses a level. */
-        uint32_t only = page_aux2(page);
-        const uint8_t *cd;
-        if ((err = pg->get(pg->ctx, only, &cd)) < 0) return err;
-        uint8_t *tmp = malloc(ps);
-        if (!tmp) {
-            pg->put(pg->ctx, only);
-            return JET_errOutOfMemory;
-        }
-        memcpy(tmp, cd, ps);
-        pg->put(pg->ctx, only);
-        if ((err = pg->get_mut(pg->ctx, pgno, &page)) == 0) {
-            memcpy(page + 12, tmp + 12, ps - 12);
-            err = pg->free(pg->ctx, only);
-        }
-        free(tmp);
-        if (err < 0) return err;
-    }
-    return JET_errSuccess;
+    return is_root ? root_absorb(pg, pgno) : JET_errSuccess;
 }
 
 JET_ERR bt_delete(const struct bt_pager *pg, uint32_t root, const void *key, size_t klen)
@@ -980,7 +1061,7 @@ JET_ERR bt_seek(const struct bt_pager *pg, uint32_t root, const void *key, size_
     return JET_errInvalidParameter;
 }
 
-/* ---- drop and check ---- */
+/* ---- drop ---- */
 
 static JET_ERR drop_rec(const struct bt_pager *pg, uint32_t pgno, int depth)
 {
@@ -1019,135 +1100,3 @@ static JET_ERR drop_rec(const struct bt_pager *pg, uint32_t pgno, int depth)
 }
 
 JET_ERR bt_drop(const struct bt_pager *pg, uint32_t root) { return drop_rec(pg, root, 0); }
-
-struct check_ctx {
-    const struct bt_pager *pg;
-    struct bt_stats st;
-    int leaf_depth;
-    uint8_t *ovbuf;
-};
-
-static JET_ERR check_rec(struct check_ctx *cc, uint32_t pgno, const uint8_t *lo, size_t lolen, const uint8_t *hi,
-                         size_t hilen, int depth, bool is_root)
-{
-    const struct bt_pager *pg = cc->pg;
-    uint32_t ps = pg->page_size;
-    const uint8_t *d;
-    if (depth >= MAX_DEPTH) return corrupt(pgno, "tree deeper than", MAX_DEPTH);
-    JET_ERR err = pg->get(pg->ctx, pgno, &d);
-    if (err < 0) return err;
-    uint8_t *copy = malloc(ps);
-    if (!copy) {
-        pg->put(pg->ctx, pgno);
-        return JET_errOutOfMemory;
-    }
-    memcpy(copy, d, ps);
-    pg->put(pg->ctx, pgno);
-    d = copy;
-    if ((err = page_check(d, ps, pgno)) < 0) goto out;
-    unsigned n = page_nslots(d);
-    bool leaf = page_type(d) == PAGE_T_LEAF;
-    if (n == 0 && !is_root && leaf) {
-        err = corrupt(pgno, "empty non-root leaf, slots", n);
-        goto out;
-    }
-    size_t used = 0;
-    struct cell prev = {0};
-    for (unsigned i = 0; i < n; i++) {
-        struct cell c = {0};
-        if ((err = cell_at(d, ps, pgno, i, &c)) < 0) goto out;
-        used += c.size + 2u;
-        if (i > 0 && key_cmp(prev.key, prev.klen, c.key, c.klen) >= 0) {
-            err = corrupt(pgno, "keys out of order at slot", i);
-            goto out;
-        }
-        if (lo && key_cmp(c.key, c.klen, lo, lolen) < 0) {
-            err = corrupt(pgno, "key below its separator at slot", i);
-            goto out;
-        }
-        if (hi && key_cmp(c.key, c.klen, hi, hilen) >= 0) {
-            err = corrupt(pgno, "key not below the next separator at slot", i);
-            goto out;
-        }
-        if (leaf) {
-            cc->st.entries++;
-            cc->st.value_bytes += c.v32;
-            bool ov = c.flags & CELL_OVERFLOW;
-            if (ov != (c.v32 > bt_inline_max(ps))) {
-                err = corrupt(pgno, "value stored inline/overflow against the rule at slot", i);
-                goto out;
-            }
-            if (ov) {
-                size_t cap = ps - BODY, pages = (c.v32 + cap - 1) / cap, sum = 0;
-                uint32_t p = get_le32(c.val);
-                for (size_t k = 0; k < pages; k++) {
-                    const uint8_t *od;
-                    if (!p) {
-                        err = corrupt(pgno, "overflow chain too short at slot", i);
-                        goto out;
-                    }
-                    if ((err = pg->get(pg->ctx, p, &od)) < 0) goto out;
-                    uint8_t t = page_type(od);
-                    uint32_t used_b = page_aux2(od), next = page_aux1(od);
-                    pg->put(pg->ctx, p);
-                    if (t != PAGE_T_OVERFLOW || used_b > cap) {
-                        err = corrupt(p, "bad overflow page in chain, type", t);
-                        goto out;
-                    }
-                    sum += used_b;
-                    cc->st.overflow_pages++;
-                    p = next;
-                }
-                if (sum != c.v32 || p != 0) {
-                    err = corrupt(pgno, "overflow chain length differs from the value size at slot", i);
-                    goto out;
-                }
-            }
-        }
-        prev = c;
-    }
-    if (used > page_capacity(ps)) {
-        err = corrupt(pgno, "cells overflow the page, bytes", (unsigned)used);
-        goto out;
-    }
-    if (leaf) {
-        cc->st.leaf_pages++;
-        if (cc->leaf_depth < 0) cc->leaf_depth = depth;
-        else if (cc->leaf_depth != depth) {
-            err = corrupt(pgno, "leaf at a different depth", (unsigned)depth);
-            goto out;
-        }
-        goto out;
-    }
-    cc->st.branch_pages++;
-    for (int i = -1; i < (int)n; i++) {
-        uint32_t child;
-        struct cell c = {0}, nx = {0};
-        if ((err = child_at(d, ps, pgno, i, &child)) < 0) goto out;
-        const uint8_t *clo = lo, *chi = hi;
-        size_t clolen = lolen, chilen = hilen;
-        if (i >= 0) {
-            if ((err = cell_at(d, ps, pgno, (unsigned)i, &c)) < 0) goto out;
-            clo = c.key;
-            clolen = c.klen;
-        }
-        if (i + 1 < (int)n) {
-            if ((err = cell_at(d, ps, pgno, (unsigned)(i + 1), &nx)) < 0) goto out;
-            chi = nx.key;
-            chilen = nx.klen;
-        }
-        if ((err = check_rec(cc, child, clo, clolen, chi, chilen, depth + 1, false)) < 0) goto out;
-    }
-out:
-    free(copy);
-    return err;
-}
-
-JET_ERR bt_check(const struct bt_pager *pg, uint32_t root, struct bt_stats *stats)
-{
-    struct check_ctx cc = {.pg = pg, .leaf_depth = -1};
-    JET_ERR err = check_rec(&cc, root, NULL, 0, NULL, 0, 0, true);
-    cc.st.depth = (uint32_t)(cc.leaf_depth + 1);
-    if (stats) *stats = cc.st;
-    return err;
-}

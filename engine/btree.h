@@ -100,6 +100,9 @@ struct bt_stats {
     uint64_t overflow_pages;
     uint32_t depth;
     uint64_t value_bytes;
+    /* Bytes the slots and cells of the leaves (branches) take, out of
+     * pages * bt_page_room(page_size): the fill, what a repack would keep. */
+    uint64_t leaf_used, branch_used;
 };
 /*
  * Walks the whole tree checking every invariant: page types, slot offsets
@@ -109,6 +112,12 @@ struct bt_stats {
  * the page and the broken invariant on failure.  stats may be NULL.
  */
 JET_ERR bt_check(const struct bt_pager *pg, uint32_t root, struct bt_stats *stats);
+
+/* Room for slots and cells in a leaf or branch page. */
+size_t bt_page_room(uint32_t page_size);
+/* Bytes the slots and cells of a leaf or branch page take (0 if it does
+ * not decode; bt_check says why). */
+size_t bt_page_used(const uint8_t *page, uint32_t page_size);
 
 /* Longest value stored inline in a leaf for this page size. */
 size_t bt_inline_max(uint32_t page_size);

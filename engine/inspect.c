@@ -283,6 +283,17 @@ static void problem(JET_INSPECT_CHECK *st, void (*report)(void *, const char *),
 JET_ERR JetInspectCheckDatabase(const char *path, void (*report)(void *arg, const char *msg), void *arg,
                                 JET_INSPECT_CHECK *stats)
 {
+    return JetInspectCheckDatabase2(path, report, arg, NULL, stats);
+}
+
+static unsigned fill_pct(uint64_t used, uint64_t pages, uint32_t ps)
+{
+    return pages ? (unsigned)(used * 100 / (pages * bt_page_room(ps))) : 100;
+}
+
+JET_ERR JetInspectCheckDatabase2(const char *path, void (*report)(void *arg, const char *msg), void *arg,
+                                 void (*table)(void *arg, const JET_INSPECT_TABLE *t), JET_INSPECT_CHECK *stats)
+{
     JET_INSPECT_CHECK st;
     struct db_header h;
     struct ro_pager r = {.fd = -1, .path = path};
@@ -380,6 +391,10 @@ JET_ERR JetInspectCheckDatabase(const char *path, void (*report)(void *arg, cons
                 st.leaf_pages += bs.leaf_pages;
                 st.branch_pages += bs.branch_pages;
                 st.overflow_pages += bs.overflow_pages;
+                JET_INSPECT_TABLE ti = {(const char *)key, root, bs.depth, bs.entries, bs.leaf_pages,
+                                        bs.branch_pages, bs.overflow_pages, fill_pct(bs.leaf_used, bs.leaf_pages, r.ps),
+                                        fill_pct(bs.branch_used, bs.branch_pages, r.ps)};
+                if (table) table(arg, &ti);
             }
         }
     }

@@ -3,8 +3,8 @@
  *
  *   jetutil header FILE [--json]
  *   jetutil logs DIR|FILE [--base XXX]
- *   jetutil check DIR|DBFILE
- *   jetutil load DIR --keys N --value-size BYTES [--table NAME] [--seed S] [--batch K]
+ *   jetutil check DIR|DBFILE [--json]
+ *   jetutil load DIR --keys N --value-size BYTES [--table NAME] [--seed S] [--batch K] [--order O]
  *   jetutil export DIR
  *   jetutil restore --to DIR SET... [--stop-gen G] [--stop-time T]
  *   jetutil verify SET...
@@ -447,7 +447,10 @@ static int cmd_checklog(int argc, char **argv)
 
 /* ---- check ---- */
 
-static const char *CHECK_USAGE = "DIR|DBFILE\n  verifies every page checksum and B+tree invariant; exit 1 if anything is wrong";
+static const char *CHECK_USAGE =
+    "DIR|DBFILE [--json]\n  verifies every page checksum and B+tree invariant; exit 1 if anything is wrong.\n"
+    "  Prints each table's entries, pages, depth and fill (the part of its pages'\n"
+    "  room its cells take), then the whole file's counts";
 
 static void print_problem(void *arg, const char *msg)
 {
@@ -455,18 +458,72 @@ static void print_problem(void *arg, const char *msg)
     printf("problem: %s\n", msg);
 }
 
+/* check --json collects the problems and tables here (arg of the callbacks). */
+struct check_json {
+    json_t *problems, *tables;
+};
+
+static void check_problem(void *arg, const char *msg)
+{
+    struct check_json *cj = arg;
+    if (!cj) print_problem(NULL, msg);
+    else json_array_append_new(cj->problems, json_string(msg));
+}
+
+static void check_table(void *arg, const JET_INSPECT_TABLE *t)
+{
+    struct check_json *cj = arg;
+    if (!cj) {
+        printf("table %s: %" PRIu64 " entries, %" PRIu64 " leaf pages, %" PRIu64 " branch pages, %" PRIu64
+               " overflow pages, depth %u, fill %u%% (branches %u%%)\n",
+               t->name, t->entries, t->leaf_pages, t->branch_pages, t->overflow_pages, t->depth, t->leaf_fill,
+               t->branch_fill);
+        return;
+    }
+    json_array_append_new(cj->tables,
+                          json_pack("{s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "name", t->name, "root", (json_int_t)t->root,
+                                    "depth", (json_int_t)t->depth, "entries", (json_int_t)t->entries, "leaf_pages",
+                                    (json_int_t)t->leaf_pages, "branch_pages", (json_int_t)t->branch_pages,
+                                    "overflow_pages", (json_int_t)t->overflow_pages, "fill", (json_int_t)t->leaf_fill,
+                                    "branch_fill", (json_int_t)t->branch_fill));
+}
+
 static int cmd_check(int argc, char **argv)
 {
     if (want_help(argc, argv)) return usage("check", CHECK_USAGE, 0);
-    if (argc < 2) return snprintf(usage_why, sizeof usage_why, "no DIR given"), usage("check", CHECK_USAGE, EXIT_USAGE);
-    if (argv[1][0] == '-') return bad_arg("check", CHECK_USAGE, argc, argv, 1);
-    if (argc > 2) return bad_arg("check", CHECK_USAGE, argc, argv, 2);
+    const char *target = NULL;
+    int json = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--json") && !json) json = 1;
+        else if (!strcmp(argv[i], "--json"))
+            return snprintf(usage_why, sizeof usage_why, "option --json given twice"),
+                   usage("check", CHECK_USAGE, EXIT_USAGE);
+        else if (!target && argv[i][0] != '-') target = argv[i];
+        else return bad_arg("check", CHECK_USAGE, argc, argv, i);
+    }
+    if (!target) return snprintf(usage_why, sizeof usage_why, "no DIR given"), usage("check", CHECK_USAGE, EXIT_USAGE);
     char path[4096];
-    if (is_dir(argv[1])) snprintf(path, sizeof path, "%s/%s", argv[1], JETFS_DB_NAME);
-    else snprintf(path, sizeof path, "%s", argv[1]);
+    if (is_dir(target)) snprintf(path, sizeof path, "%s/%s", target, JETFS_DB_NAME);
+    else snprintf(path, sizeof path, "%s", target);
     JET_INSPECT_CHECK st;
-    JET_ERR err = JetInspectCheckDatabase(path, print_problem, NULL, &st);
-    if (err < 0 && err != JET_errDatabaseCorrupted) return fail(path, err);
+    struct check_json cj = {json_array(), json_array()}, *pcj = json ? &cj : NULL;
+    JET_ERR err = JetInspectCheckDatabase2(path, check_problem, pcj, check_table, &st);
+    if (err < 0 && err != JET_errDatabaseCorrupted) {
+        json_decref(cj.problems);
+        json_decref(cj.tables);
+        return fail(path, err);
+    }
+    if (json) {
+        int rc = print_json(path, json_pack("{s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:o,s:o,s:b}", "file", path, "pages",
+                                            (json_int_t)st.pages, "free_pages", (json_int_t)st.free_pages, "entries",
+                                            (json_int_t)st.entries, "leaf_pages", (json_int_t)st.leaf_pages,
+                                            "branch_pages", (json_int_t)st.branch_pages, "overflow_pages",
+                                            (json_int_t)st.overflow_pages, "tables", cj.tables, "problems",
+                                            cj.problems, "ok", !st.problems));
+        return rc ? rc : st.problems ? EXIT_FOUND : 0;
+    }
+    json_decref(cj.problems);
+    json_decref(cj.tables);
     printf("%s: %u pages (%u free), %u tables, %" PRIu64 " entries, %" PRIu64 " leaf / %" PRIu64 " branch / %" PRIu64
            " overflow pages: %s\n",
            path, st.pages, st.free_pages, st.tables, st.entries, st.leaf_pages, st.branch_pages, st.overflow_pages,
@@ -590,9 +647,11 @@ static void progress(const char *what, uint64_t done, uint64_t total, double t0)
 /* ---- load ---- */
 
 static const char *LOAD_USAGE =
-    "DIR --keys N --value-size BYTES [--table NAME] [--seed S] [--batch K]\n"
+    "DIR --keys N --value-size BYTES [--table NAME] [--seed S] [--batch K] [--order O]\n"
     "  bulk-loads N synthetic keys (key:0000000000 ...) with pseudo-random values,\n"
-    "  K keys per transaction (default 1000), creating the instance in DIR if needed";
+    "  K keys per transaction (default 1000), creating the instance in DIR if needed;\n"
+    "  O is the order of the keys: ascending (default), descending, or random (a\n"
+    "  permutation drawn from S)";
 
 static int cmd_load(int argc, char **argv)
 {
@@ -600,6 +659,7 @@ static int cmd_load(int argc, char **argv)
     const char *dir = NULL, *table = "data";
     long long keys = -1, vsize = -1, batch = 1000;
     unsigned long long seed = 1;
+    const char *order = "ascending";
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -609,36 +669,64 @@ static int cmd_load(int argc, char **argv)
         else if (!strcmp(a, "--batch") && v) batch = strtoll(v, &end, 10), i++;
         else if (!strcmp(a, "--seed") && v) seed = strtoull(v, &end, 0), i++;
         else if (!strcmp(a, "--table") && v) table = v, i++;
+        else if (!strcmp(a, "--order") && v) order = v, i++;
         else if (!dir && a[0] != '-') dir = a;
         else return bad_arg("load", LOAD_USAGE, argc, argv, i);
         if (end && *end) return bad_value("load", LOAD_USAGE, a, v, "a whole number");
     }
-    if (!dir || keys < 0 || vsize < 0 || vsize > (long long)JET_cbValueMost || batch < 1) {
+    bool descending = !strcmp(order, "descending"), random_order = !strcmp(order, "random");
+    if (!dir || keys < 0 || vsize < 0 || vsize > (long long)JET_cbValueMost || batch < 1 ||
+        (!descending && !random_order && strcmp(order, "ascending"))) {
         snprintf(usage_why, sizeof usage_why, "%s",
                  !dir         ? "no DIR given"
                  : keys < 0   ? "--keys N is required"
                  : vsize < 0  ? "--value-size BYTES is required"
                  : batch < 1  ? "--batch must be at least 1"
-                              : "--value-size is larger than JET_cbValueMost (64 MiB)");
+                 : vsize > (long long)JET_cbValueMost ? "--value-size is larger than JET_cbValueMost (64 MiB)"
+                              : "--order is ascending, descending or random");
         return usage("load", LOAD_USAGE, EXIT_USAGE);
+    }
+    /* A random order is a Fisher-Yates shuffle of the key numbers. */
+    long long *perm = NULL;
+    if (random_order) {
+        if (!(perm = malloc((size_t)(keys ? keys : 1) * sizeof *perm))) return fail("load", JET_errOutOfMemory);
+        uint64_t st = seed * 0x9E3779B97F4A7C15ull | 1;
+        for (long long j = 0; j < keys; j++) perm[j] = j;
+        for (long long j = keys - 1; j > 0; j--) {
+            st ^= st << 13;
+            st ^= st >> 7;
+            st ^= st << 17;
+            long long r = (long long)(st % (uint64_t)(j + 1)), tmp = perm[j];
+            perm[j] = perm[r];
+            perm[r] = tmp;
+        }
     }
     struct inst in;
     JET_ERR err = inst_open(dir, 1, &in);
-    if (err < 0) return inst_open_failed(&in, dir, err);
+    if (err < 0) {
+        free(perm);
+        return inst_open_failed(&in, dir, err);
+    }
     JET_TABLEID t;
     err = JetOpenTable(in.s, in.db, table, NULL, 0, 0, &t);
     if (err == JET_errObjectNotFound) err = JetCreateTable(in.s, in.db, table, 0, 0, &t);
     if (err < 0) {
         int rc = fail(table, err);
+        free(perm);
         inst_close(&in);
         return rc;
     }
     uint8_t *val = malloc((size_t)vsize + 1);
-    if (!val) return fail("load", JET_errOutOfMemory);
+    if (!val) {
+        free(perm);
+        inst_close(&in);
+        return fail("load", JET_errOutOfMemory);
+    }
     double t0 = now();
     for (long long i = 0; i < keys && err >= 0; i += batch) {
         if ((err = JetBeginTransaction(in.s)) < 0) break;
-        for (long long j = i; j < i + batch && j < keys && err >= 0; j++) {
+        for (long long n = i; n < i + batch && n < keys && err >= 0; n++) {
+            long long j = perm ? perm[n] : descending ? keys - 1 - n : n;
             char key[32];
             int kl = snprintf(key, sizeof key, "key:%010lld", j);
             uint64_t st = (seed ^ (uint64_t)j * 0x9E3779B97F4A7C15ull) | 1;
@@ -658,6 +746,7 @@ static int cmd_load(int argc, char **argv)
         progress("loading", (uint64_t)(i + batch < keys ? i + batch : keys), (uint64_t)keys, t0);
     }
     free(val);
+    free(perm);
     if (err < 0) {
         int rc = fail("load", err);
         inst_close(&in);
@@ -1067,8 +1156,9 @@ static int main_usage(int code)
                "  header FILE [--json]      database, log or checkpoint header\n"
                "  logs DIR|FILE             dump log records\n"
                "  checklog DIR              every log generation's state and the chain (eseutil /ml)\n"
-               "  check DIR|DBFILE          page checksums and B+tree invariants\n"
+               "  check DIR|DBFILE [--json] page checksums, B+tree invariants, each table's fill\n"
                "  load DIR --keys N --value-size BYTES [--table NAME] [--seed S] [--batch K]\n"
+               "       [--order ascending|descending|random]\n"
                "  export DIR|SET...         every table's keys and values, sorted\n"
                "  restore --to DIR SET...   restore full + incremental backup sets\n"
                "  verify SET...             check backup sets restore cleanly\n"

@@ -96,6 +96,23 @@ JET_ERR JetInspectLogRecords(const char *dir, const char *base, uint32_t gen_fir
 JET_ERR JetInspectCheckDatabase(const char *path, void (*report)(void *arg, const char *msg), void *arg,
                                 JET_INSPECT_CHECK *stats);
 
+/* One table as JetInspectCheckDatabase2 found it. */
+typedef struct {
+    const char *name;
+    uint32_t root, depth;
+    uint64_t entries, leaf_pages, branch_pages, overflow_pages;
+    /* Percent of the leaf (branch) pages' room that their slots and cells
+     * take, rounded down; 100 for a table without such pages. */
+    unsigned leaf_fill, branch_fill;
+} JET_INSPECT_TABLE;
+/*
+ * JetInspectCheckDatabase that also calls table(arg, ...) once per table
+ * whose B+tree checked sound, in name order (a damaged one goes to report
+ * as a problem instead).  table may be NULL.
+ */
+JET_ERR JetInspectCheckDatabase2(const char *path, void (*report)(void *arg, const char *msg), void *arg,
+                                 void (*table)(void *arg, const JET_INSPECT_TABLE *t), JET_INSPECT_CHECK *stats);
+
 /*
  * Reads a cleanly shut-down database file without an instance, writing
  * nothing (read-only media): fn is called once per table with key NULL as

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # tests/e2e/test_jetutil.sh -- jetutil end to end: load, export (stable),
-# check (clean, then a flipped byte in a data page found and named),
+# check (clean, each table's fill after a sequential and a random load, as
+# text and --json, then a flipped byte in a data page found and named),
 # header (human and JSON), logs, usage errors, a directory with no instance
 # refused and left untouched, and kill -9 during a load leaving whole
 # transactions only.
@@ -25,6 +26,22 @@ cmp -s "$TMP/e1" "$TMP/e3" || fail "same data, different export"
 
 "$J" check "$D" > "$TMP/check.out" || fail "check of a sound database failed: $(cat "$TMP/check.out")"
 grep -q "20000 entries" "$TMP/check.out" || fail "check did not count entries"
+# A load in key order fills its pages (100-byte values: 66 to a page, 99%);
+# one in random order leaves them about 70% full.  --json says the same.
+grep -Eq "^table data: 20000 entries, .*fill (9[5-9]|100)%" "$TMP/check.out" ||
+    fail "check did not report a full sequential load: $(cat "$TMP/check.out")"
+"$J" check "$D" --json | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+t = d["tables"][0]
+assert d["ok"] and not d["problems"] and t["name"] == "data" and t["entries"] == 20000 and t["fill"] >= 95, d'
+"$J" load "$TMP/rnd" --keys 20000 --value-size 100 --seed 3 --order random > /dev/null
+"$J" check "$TMP/rnd" --json | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+t = d["tables"][0]
+assert t["entries"] == 20000 and 60 <= t["fill"] < 90, d'
+"$J" export "$TMP/rnd" | cmp -s - "$TMP/e1" || fail "a random-order load exports other rows than a sequential one"
 
 "$J" header "$D/jetfs.db" --json | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["state"]=="clean shutdown", d'
 LOG=$(ls "$D"/edb0*.log | head -1)

@@ -7,6 +7,7 @@
  * replaces, deletes and seeks against a sorted model, checking bt_check
  * along the way, for several seeds and page sizes (SEED=... reproduces).
  */
+#include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -102,6 +103,9 @@ static void m_destroy(struct mpager *m)
 }
 
 static uint32_t m_in_use(const struct mpager *m) { return m->npages - m->nfree; }
+
+/* Bytes a leaf cell and its slot take (btree_page.h): header, key, value. */
+#define CELL_MAX(klen, vlen) (7u + (klen) + (vlen) + 2u)
 
 static void test_basics(void)
 {
@@ -384,6 +388,236 @@ static void test_random_operations_match_the_model(void)
     CU_ASSERT(deepest >= 3);
 }
 
+/* ---- how full splits leave pages ---- */
+
+/* Key number i as klen bytes that sort as i does ("k000000042xxx..."). */
+static size_t fill_key(uint8_t *key, uint32_t i, size_t klen)
+{
+    char num[16];
+    snprintf(num, sizeof num, "k%09u", i);
+    memset(key, 'x', klen);
+    memcpy(key, num, klen < 10 ? klen : 10);
+    return klen;
+}
+
+/* The pages of a tree (every page in use of the type), how many are below
+ * min_fill, and their average fill. */
+struct fill {
+    unsigned pages, under;
+    double avg;
+};
+
+static struct fill fill_of(const struct mpager *m, uint8_t type, double min_fill)
+{
+    struct fill f = {0};
+    double sum = 0;
+    for (uint32_t p = 2; p < m->npages; p++) {
+        if (m->freed[p] || page_type(m->pages[p]) != type) continue;
+        double x = (double)bt_page_used(m->pages[p], m->ps) / (double)bt_page_room(m->ps);
+        f.pages++;
+        sum += x;
+        if (x < min_fill) f.under++;
+    }
+    f.avg = f.pages ? sum / f.pages : 0;
+    return f;
+}
+
+/* Inserts keys order[0..n) (key numbers) with vlen-byte values, checking
+ * the tree every so often and every key at the end. */
+static void fill_load(struct mpager *m, struct bt_pager *pg, uint32_t root, const uint32_t *order, uint32_t n,
+                      size_t klen, size_t vlen)
+{
+    uint8_t key[JET_cbKeyMost], val[2048], got[2048];
+    for (uint32_t i = 0; i < n; i++) {
+        mkval(val, (uint32_t)vlen, order[i]);
+        TU_CHECK_ERR(bt_put(pg, root, key, fill_key(key, order[i], klen), val, vlen, BT_INSERT), JET_errSuccess);
+        if (i % 997 == 0) TU_CHECK_ERR(bt_check(pg, root, NULL), JET_errSuccess);
+    }
+    struct bt_stats st;
+    TU_CHECK_ERR(bt_check(pg, root, &st), JET_errSuccess);
+    CU_ASSERT_EQUAL(st.entries, n);
+    for (uint32_t i = 0; i < n; i++) {
+        size_t got_len = 0;
+        mkval(val, (uint32_t)vlen, order[i]);
+        TU_CHECK_ERR(bt_get(pg, root, key, fill_key(key, order[i], klen), got, sizeof got, &got_len),
+                     JET_errSuccess);
+        CU_ASSERT(got_len == vlen && memcmp(got, val, vlen) == 0);
+    }
+    CU_ASSERT_EQUAL(m->outstanding, 0);
+    CU_ASSERT_EQUAL(m->bad, 0);
+}
+
+/* Ascending, then descending, loads: every leaf but the one at the edge of
+ * the run is at least 90% full (as full as its cells allow), and so is
+ * every branch but one per level.  Long keys make branches split too. */
+static void sequential_fill(bool descending)
+{
+    static const struct {
+        uint32_t ps, n;
+        size_t klen, vlen;
+    } cases[] = {{8192, 3000, 14, 1000}, {8192, 20000, 14, 100}, {4096, 6000, 200, 10}, {4096, 2000, 40, 1000}};
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        struct mpager m;
+        struct bt_pager pg;
+        m_init(&m, &pg, cases[c].ps);
+        uint32_t root, n = cases[c].n;
+        bt_create(&pg, &root);
+        uint32_t *order = malloc(n * sizeof *order);
+        for (uint32_t i = 0; i < n; i++) order[i] = descending ? n - 1 - i : i;
+        fill_load(&m, &pg, root, order, n, cases[c].klen, cases[c].vlen);
+        /* One cell more would not fit: that is as full as a page gets. */
+        double most = 1.0 - (double)(CELL_MAX(cases[c].klen, cases[c].vlen)) / (double)bt_page_room(cases[c].ps);
+        double want = most < 0.9 ? most : 0.9;
+        struct fill lf = fill_of(&m, PAGE_T_LEAF, want), br = fill_of(&m, PAGE_T_BRANCH, 0.85);
+        struct bt_stats st;
+        bt_check(&pg, root, &st);
+        fprintf(stderr, "btree: %s %u x %zu+%zu B in %u B pages: %u leaves (%.0f%%), %u branches (%.0f%%), depth %u\n",
+                descending ? "descending" : "ascending", n, cases[c].klen, cases[c].vlen, cases[c].ps, lf.pages,
+                lf.avg * 100, br.pages, br.avg * 100, st.depth);
+        CU_ASSERT(lf.under <= 1);
+        CU_ASSERT(br.under <= st.depth);
+        if (c == 2) CU_ASSERT(st.depth >= 3); /* the long keys did split branches */
+        free(order);
+        m_destroy(&m);
+    }
+}
+
+static void test_ascending_inserts_leave_full_pages(void) { sequential_fill(false); }
+static void test_descending_inserts_leave_full_pages(void) { sequential_fill(true); }
+
+/* Random inserts split in the middle: about 70% full, never near half. */
+static void test_random_inserts_keep_the_usual_fill(void)
+{
+    uint64_t rng = tu_seed("test_random_inserts_keep_the_usual_fill");
+    for (int c = 0; c < 2; c++) {
+        struct mpager m;
+        struct bt_pager pg;
+        m_init(&m, &pg, 8192);
+        uint32_t root, n = c ? 4000 : 20000;
+        size_t vlen = c ? 1000 : 100;
+        bt_create(&pg, &root);
+        uint32_t *order = malloc(n * sizeof *order);
+        for (uint32_t i = 0; i < n; i++) order[i] = i;
+        for (uint32_t i = n - 1; i > 0; i--) {
+            uint32_t j = (uint32_t)(tu_rand(&rng) % (i + 1)), t = order[i];
+            order[i] = order[j];
+            order[j] = t;
+        }
+        fill_load(&m, &pg, root, order, n, 14, vlen);
+        struct fill lf = fill_of(&m, PAGE_T_LEAF, 0);
+        fprintf(stderr, "btree: random %u x 14+%zu B: %u leaves, %.0f%% full\n", n, vlen, lf.pages, lf.avg * 100);
+        /* 1000-byte values: seven cells fit a page, so fill moves in steps
+         * of an eighth and five cells (62%) is the usual page. */
+        CU_ASSERT(lf.avg >= (c ? 0.6 : 0.65));
+        free(order);
+        m_destroy(&m);
+    }
+}
+
+/*
+ * Runs into the middle of a key range, several at once and interleaved (one
+ * key of each run in turn), ascending and descending: each run fills pages
+ * of its own, so only the pages where a run starts or ends may be partly
+ * full.  With keys of the longest length a descending run cannot have a
+ * separator of its own (btree.c's split_point) and splits in the middle:
+ * the tree stays sound, half full.
+ */
+static void test_interleaved_runs_in_the_middle_fill_pages(void)
+{
+    for (int c = 0; c < 3; c++) {
+        bool descending = c > 0;
+        size_t klen = c == 2 ? JET_cbKeyMost : 14;
+        struct mpager m;
+        struct bt_pager pg;
+        m_init(&m, &pg, 8192);
+        uint32_t root;
+        bt_create(&pg, &root);
+        enum { GAP = 2000, KEYS = 60, RUNS = 4 };
+        static const uint32_t starts[RUNS] = {3, 17, 31, 45};
+        uint32_t n = KEYS + RUNS * (GAP - 1), k = 0;
+        uint32_t *order = malloc(n * sizeof *order);
+        for (uint32_t i = 0; i < KEYS; i++) order[k++] = i * GAP; /* the range, sparse */
+        for (uint32_t j = 1; j < GAP; j++)
+            for (int r = 0; r < RUNS; r++) order[k++] = starts[r] * GAP + (descending ? GAP - j : j);
+        fill_load(&m, &pg, root, order, n, klen, 300);
+        struct fill lf = fill_of(&m, PAGE_T_LEAF, 0.9);
+        fprintf(stderr, "btree: %d interleaved %s runs, %zu-byte keys: %u leaves, %.0f%% full, %u below 90%%\n", RUNS,
+                descending ? "descending" : "ascending", klen, lf.pages, lf.avg * 100, lf.under);
+        if (c < 2) {
+            CU_ASSERT(lf.under <= 3 * RUNS + 2);
+            CU_ASSERT(lf.avg >= 0.85);
+        } else {
+            CU_ASSERT(lf.avg >= 0.45);
+        }
+        free(order);
+        m_destroy(&m);
+    }
+}
+
+/*
+ * Deletes that leave pages nearly empty merge them with a neighbour: after
+ * nine keys in ten go (scattered), the pages left are at least a quarter
+ * full on average, branches merge too, every remaining key is there and
+ * the invariants hold.
+ */
+static void test_deletes_merge_underfull_pages(void)
+{
+    static const struct {
+        uint32_t ps, n;
+        size_t klen, vlen;
+    } cases[] = {{8192, 20000, 14, 100}, {4096, 6000, 200, 10}, {8192, 3000, 14, 1000}};
+    uint64_t rng = tu_seed("test_deletes_merge_underfull_pages");
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        struct mpager m;
+        struct bt_pager pg;
+        m_init(&m, &pg, cases[c].ps);
+        uint32_t root, n = cases[c].n, kept = 0;
+        size_t klen = cases[c].klen;
+        bt_create(&pg, &root);
+        uint32_t *order = malloc(n * sizeof *order);
+        for (uint32_t i = 0; i < n; i++) order[i] = i;
+        fill_load(&m, &pg, root, order, n, klen, cases[c].vlen);
+        struct bt_stats before, after;
+        bt_check(&pg, root, &before);
+        /* Nine keys in ten go, in a random order. */
+        for (uint32_t i = n - 1; i > 0; i--) {
+            uint32_t j = (uint32_t)(tu_rand(&rng) % (i + 1)), t = order[i];
+            order[i] = order[j];
+            order[j] = t;
+        }
+        uint8_t key[JET_cbKeyMost];
+        for (uint32_t i = 0; i < n; i++) {
+            if (order[i] % 10 == 0) {
+                order[kept++] = order[i];
+                continue;
+            }
+            TU_CHECK_ERR(bt_delete(&pg, root, key, fill_key(key, order[i], klen)), JET_errSuccess);
+            if (i % 499 == 0) TU_CHECK_ERR(bt_check(&pg, root, NULL), JET_errSuccess);
+        }
+        TU_CHECK_ERR(bt_check(&pg, root, &after), JET_errSuccess);
+        CU_ASSERT_EQUAL(after.entries, kept);
+        for (uint32_t i = 0; i < kept; i++) {
+            size_t got = 0;
+            TU_CHECK_ERR(bt_get(&pg, root, key, fill_key(key, order[i], klen), NULL, 0, &got),
+                         cases[c].vlen ? JET_wrnBufferTruncated : JET_errSuccess);
+        }
+        struct fill lf = fill_of(&m, PAGE_T_LEAF, 0);
+        fprintf(stderr,
+                "btree: %u of %u keys deleted: %" PRIu64 " -> %" PRIu64 " leaves (%.0f%% full), %" PRIu64 " -> %" PRIu64
+                " branches, depth %u -> %u\n",
+                n - kept, n, before.leaf_pages, after.leaf_pages, lf.avg * 100, before.branch_pages, after.branch_pages,
+                before.depth, after.depth);
+        CU_ASSERT(lf.avg >= 0.25);
+        CU_ASSERT(after.leaf_pages * 3 <= before.leaf_pages);
+        CU_ASSERT(before.branch_pages <= 1 || after.branch_pages * 3 <= before.branch_pages * 2);
+        CU_ASSERT(after.depth <= before.depth);
+        CU_ASSERT_EQUAL(m.outstanding, 0);
+        CU_ASSERT_EQUAL(m.bad, 0);
+        free(order);
+        m_destroy(&m);
+    }
+}
+
 static void test_corruption_is_reported_not_asserted(void)
 {
     struct mpager m;
@@ -421,5 +655,10 @@ int main(void)
     CU_add_test(su, "test_values_across_the_inline_limit", test_values_across_the_inline_limit);
     CU_add_test(su, "test_random_operations_match_the_model", test_random_operations_match_the_model);
     CU_add_test(su, "test_corruption_is_reported_not_asserted", test_corruption_is_reported_not_asserted);
+    CU_add_test(su, "test_ascending_inserts_leave_full_pages", test_ascending_inserts_leave_full_pages);
+    CU_add_test(su, "test_descending_inserts_leave_full_pages", test_descending_inserts_leave_full_pages);
+    CU_add_test(su, "test_random_inserts_keep_the_usual_fill", test_random_inserts_keep_the_usual_fill);
+    CU_add_test(su, "test_interleaved_runs_in_the_middle_fill_pages", test_interleaved_runs_in_the_middle_fill_pages);
+    CU_add_test(su, "test_deletes_merge_underfull_pages", test_deletes_merge_underfull_pages);
     return tu_run();
 }

@@ -315,8 +315,10 @@ static void test_a_missing_newest_generation_is_refused(void)
 {
     snprintf(dir, sizeof dir, "%s", tu_scratch_dir("fault_newest"));
     snprintf(dbpath, sizeof dbpath, "%s/f.db", dir);
-    /* Rolls are noted at most once a second: the child lingers past it. */
-    crash_after_linger(1, 0, 300, 1500);
+    /* Rolls are noted at most once a second: the child lingers past it.
+     * 600 puts of 200 bytes log about 200 KiB, two generations of 128 KiB
+     * (sequential inserts no longer log half a page at each split). */
+    crash_after_linger(1, 0, 600, 1500);
     char(*names)[64] = logs_a, path[1200];
     int n = list_logs(names, MAX_LOGS);
     CU_ASSERT_FATAL(n >= 2);

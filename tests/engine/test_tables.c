@@ -289,7 +289,11 @@ static void test_scans_see_every_key_that_existed_throughout(void)
                 int k = atoi(cur + 1);
                 char other[16];
                 snprintf(other, sizeof other, "k%05d", r == 0 ? k : k + 1 + k % 2);
-                if (r == 0 && k % 2) CU_ASSERT_FATAL(JetDeleteKV(d, td, cur, cl) >= 0);
+                /* The churn threads delete odd keys too: this one may be gone. */
+                if (r == 0 && k % 2) {
+                    JET_ERR derr = JetDeleteKV(d, td, cur, cl);
+                    CU_ASSERT_FATAL(derr >= 0 || derr == JET_errRecordNotFound);
+                }
                 if (r == 1 && k + 1 + k % 2 < 2 * STABLE) CU_ASSERT_FATAL(JetPutKV(d, td, other, strlen(other), "odd", 3, 0) >= 0);
             }
             err = JetRetrieveCurrentKV(s, t, key, sizeof key - 1, &kl, NULL, 0, NULL);
