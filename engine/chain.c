@@ -161,32 +161,6 @@ JET_ERR chain_order(struct chain_manifest *ms, size_t n, size_t *order, size_t *
 
 /* ---- reading the manifests ---- */
 
-static JET_ERR read_manifest(const char *path, struct manifest *m)
-{
-    int fd;
-    uint64_t size = 0;
-    JET_ERR err = os_open(path, OS_OPEN_READ, &fd);
-    if (err < 0) {
-        char eb[128];
-        return jet_report(err, "%s: cannot read the manifest: %s", path, os_reason(err, eb, sizeof eb));
-    }
-    if ((err = os_fsize(fd, &size)) < 0 || size > (16u << 20)) {
-        os_close(fd);
-        return jet_report(JET_errInvalidBackup, "%s: manifest unreadable or too large", path);
-    }
-    char *text = malloc(size + 1);
-    if (!text) {
-        os_close(fd);
-        return JET_errOutOfMemory;
-    }
-    err = os_pread_full(fd, text, size, 0);
-    os_close(fd);
-    text[size] = '\0';
-    if (err >= 0) err = manifest_parse(text, (size_t)size, path, m);
-    free(text);
-    return err;
-}
-
 static bool regular(const char *path, uint64_t *size)
 {
     struct stat st;
@@ -238,7 +212,7 @@ static bool same_backup(const struct manifest *a, const struct manifest *b)
 static JET_ERR add_manifest(struct chain_plan *p, int si, const char *path)
 {
     struct manifest m;
-    JET_ERR err = read_manifest(path, &m);
+    JET_ERR err = manifest_read(path, &m);
     if (err < 0) return err;
     size_t of = p->nms;
     for (size_t i = 0; i < p->nms; i++)

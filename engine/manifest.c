@@ -68,6 +68,7 @@
 
 #include "diag.h"
 #include "manifest.h"
+#include "os.h"
 
 /* Sizes and microsecond times need jansson's 64-bit integers. */
 _Static_assert(sizeof(json_int_t) == 8, "jansson built without long long integers");
@@ -617,4 +618,30 @@ void manifest_free(struct manifest *m)
     free(m->files);
     json_decref(m->json);
     memset(m, 0, sizeof *m);
+}
+
+JET_ERR manifest_read(const char *path, struct manifest *m)
+{
+    int fd;
+    uint64_t size = 0;
+    JET_ERR err = os_open(path, OS_OPEN_READ, &fd);
+    if (err < 0) {
+        char eb[128];
+        return jet_report(err, "%s: cannot read the manifest: %s", path, os_reason(err, eb, sizeof eb));
+    }
+    if ((err = os_fsize(fd, &size)) < 0 || size > (16u << 20)) {
+        os_close(fd);
+        return jet_report(JET_errInvalidBackup, "%s: manifest unreadable or too large", path);
+    }
+    char *text = malloc(size + 1);
+    if (!text) {
+        os_close(fd);
+        return JET_errOutOfMemory;
+    }
+    err = os_pread_full(fd, text, size, 0);
+    os_close(fd);
+    text[size] = '\0';
+    if (err >= 0) err = manifest_parse(text, (size_t)size, path, m);
+    free(text);
+    return err;
 }

@@ -69,6 +69,9 @@ JET_ERR manifest_write(const struct manifest *m, char **ptext, size_t *plen);
  * and JET_errInvalidBackup is reported naming path and what is wrong.
  */
 JET_ERR manifest_parse(const char *text, size_t len, const char *path, struct manifest *m);
+/* manifest_parse of the file at path (at most 16 MiB), a file that cannot
+ * be read said as such. */
+JET_ERR manifest_read(const char *path, struct manifest *m);
 
 /*
  * The checksum the manifest text[0, len) should carry: XXH3-64 of the

@@ -447,27 +447,8 @@ static JET_ERR check_manifest(const char *setdir, struct set_manifest *m)
     char path[JET_PATH_MAX];
     memset(m, 0, sizeof *m);
     if (os_join(path, sizeof path, setdir, "backup.manifest") < 0 || !os_exists(path)) return JET_errSuccess;
-    int fd;
-    uint64_t size = 0;
-    JET_ERR err = os_open(path, OS_OPEN_READ, &fd);
-    if (err < 0) {
-        char eb[128];
-        return jet_report(err, "%s: cannot read the manifest: %s", path, os_reason(err, eb, sizeof eb));
-    }
-    if ((err = os_fsize(fd, &size)) < 0 || size > (16u << 20)) {
-        os_close(fd);
-        return jet_report(JET_errInvalidBackup, "%s: manifest unreadable or too large", path);
-    }
-    char *text = malloc(size + 1);
-    if (!text) {
-        os_close(fd);
-        return JET_errOutOfMemory;
-    }
-    err = os_pread_full(fd, text, size, 0);
-    os_close(fd);
-    text[size] = '\0';
+    JET_ERR err = manifest_read(path, &m->mf);
     if (err < 0) goto out;
-    if ((err = manifest_parse(text, (size_t)size, path, &m->mf)) < 0) goto out;
     m->present = true;
     m->backup_id = m->mf.backup_id;
     m->predecessor_id = m->mf.predecessor_id;
@@ -503,7 +484,6 @@ static JET_ERR check_manifest(const char *setdir, struct set_manifest *m)
         }
     }
 out:
-    free(text);
     if (err < 0) set_manifest_free(m);
     return err;
 }
@@ -918,15 +898,8 @@ static JET_ERR set_original_paths(const char *setdir, struct orig_db *dbs, int *
     struct manifest m = {0};
     JET_ERR err = os_join(mp, sizeof mp, setdir, "backup.manifest");
     if (err < 0) return err;
-    int fd;
-    uint64_t size = 0;
-    if (os_open(mp, OS_OPEN_READ, &fd) < 0) return set_original_paths_from_headers(setdir, dbs, pn);
-    char *text = NULL;
-    if ((err = os_fsize(fd, &size)) >= 0 && size > (16u << 20)) err = jet_report(JET_errInvalidBackup, "%s: too large", mp);
-    if (err >= 0 && !(text = malloc(size + 1))) err = JET_errOutOfMemory;
-    if (err >= 0) err = os_pread_full(fd, text, size, 0);
-    os_close(fd);
-    if (err < 0 || (err = manifest_parse(text, size, mp, &m)) < 0) goto out;
+    if (!os_exists(mp)) return set_original_paths_from_headers(setdir, dbs, pn);
+    if ((err = manifest_read(mp, &m)) < 0) goto out;
     if (m.ndbs > JET_MAX_DBS) {
         err = JET_errTooManyAttachedDatabases;
         goto out;
@@ -949,7 +922,6 @@ static JET_ERR set_original_paths(const char *setdir, struct orig_db *dbs, int *
     *pn = (int)m.ndbs;
 out:
     manifest_free(&m);
-    free(text);
     return err;
 }
 
