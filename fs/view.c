@@ -61,6 +61,10 @@ struct jv_handle {
     struct jv_handle *next;
     const struct jv_file *f;
     JET_HANDLE jh;            /* 0 once the backup ended: reads are -EIO */
+    /* The reader's current stream (view.h), under v->mu: [stream_start,
+     * stream_end) read, [stream_start, dropped) handed back to drop. */
+    bool streamed;            /* a read succeeded: the fields below mean something */
+    uint64_t stream_start, stream_end, dropped;
 };
 
 /* The contents of status as of one open. */
@@ -625,8 +629,34 @@ static void note_corrupt(struct jv_view *v, const char *what)
     vlog(v, "corrupt data refused: %s", what);
 }
 
+/* Follows the reader of h after it read [off, off + n) (view.h), and says
+ * which range it passed, if any.  Context: v->mu held. */
+static void follow_reader(struct jv_handle *h, uint64_t off, uint64_t n, struct jv_drop *drop)
+{
+    uint64_t end = off + n;
+    bool continues = h->streamed && off + JV_SEQ_SLACK >= h->stream_end && off <= h->stream_end + JV_SEQ_SLACK &&
+                     off + JV_SEQ_SLACK >= h->dropped;
+    if (!continues) {
+        h->stream_start = h->dropped = off;
+        h->stream_end = end;
+        h->streamed = true;
+        return;
+    }
+    if (end > h->stream_end) h->stream_end = end;
+    if (h->stream_end < h->dropped + JV_DROP_BEHIND + JV_DROP_STEP) return;
+    uint64_t to = h->stream_end - JV_DROP_BEHIND;
+    if (drop) *drop = (struct jv_drop){h->f->ino, h->dropped, to - h->dropped};
+    h->dropped = to;
+}
+
 ssize_t jv_read(struct jv_view *v, int64_t fh, uint64_t off, void *buf, size_t size)
 {
+    return jv_read_drop(v, fh, off, buf, size, NULL);
+}
+
+ssize_t jv_read_drop(struct jv_view *v, int64_t fh, uint64_t off, void *buf, size_t size, struct jv_drop *drop)
+{
+    if (drop) drop->len = 0;
     struct jv_handle *want = (struct jv_handle *)(intptr_t)fh, *h;
     /* A release can overtake a read of the same open (the kernel abandons
      * a killed reader's request): look the handle up among the live ones
@@ -653,6 +683,7 @@ ssize_t jv_read(struct jv_view *v, int64_t fh, uint64_t off, void *buf, size_t s
         }
         ssize_t rc = v->state == JV_RUNNING ? (ssize_t)n : -EIO;
         if (rc > 0) v->bytes_served += n;
+        if (rc > 0) follow_reader(h, off, n, drop);
         v->last_activity = mono_now(); /* reading the manifest is activity too */
         pthread_mutex_unlock(&v->mu);
         return rc;
@@ -663,6 +694,9 @@ ssize_t jv_read(struct jv_view *v, int64_t fh, uint64_t off, void *buf, size_t s
     unsigned long got = 0;
     JET_ERR err = JetReadFileAtInstance(v->inst, jh, off, buf, (unsigned long)size, &got);
     pthread_mutex_lock(&v->mu);
+    /* h may have been released meanwhile: only a live one is followed. */
+    for (h = v->handles; h && h != want; h = h->next) {}
+    if (h && err >= 0 && got) follow_reader(h, off, got, drop);
     v->last_activity = mono_now();
     v->reads++;
     if (err < 0) {
@@ -677,15 +711,24 @@ ssize_t jv_read(struct jv_view *v, int64_t fh, uint64_t off, void *buf, size_t s
     return err < 0 ? -jv_errno(err) : (ssize_t)got;
 }
 
-void jv_release(struct jv_view *v, int64_t fh)
+void jv_release(struct jv_view *v, int64_t fh) { jv_release_drop(v, fh, NULL); }
+
+void jv_release_drop(struct jv_view *v, int64_t fh, struct jv_drop *drop)
 {
     struct jv_handle *h = (struct jv_handle *)(intptr_t)fh;
+    if (drop) drop->len = 0;
     pthread_mutex_lock(&v->mu);
     for (struct jv_handle **p = &v->handles; *p; p = &(*p)->next)
         if (*p == h) {
             *p = h->next;
             break;
         }
+    /* The rest of a stream that read the file whole, or long enough not
+     * to be a random reader's: nobody is left to read it from memory. */
+    uint64_t len = h->stream_end - h->stream_start;
+    if (drop && h->streamed && h->stream_end > h->dropped &&
+        (len >= JV_STREAM_MIN || (h->stream_start == 0 && h->stream_end >= h->f->size)))
+        *drop = (struct jv_drop){h->f->ino, h->dropped, h->stream_end - h->dropped};
     if (h->jh) JetCloseFileInstance(v->inst, h->jh);
     pthread_mutex_unlock(&v->mu);
     free(h);
