@@ -65,6 +65,7 @@ struct jv_handle {
      * stream_end) read, [stream_start, dropped) handed back to drop. */
     bool streamed;            /* a read succeeded: the fields below mean something */
     uint64_t stream_start, stream_end, dropped;
+    uint64_t stream_bytes;    /* bytes the stream's reads returned */
 };
 
 /* The contents of status as of one open. */
@@ -629,21 +630,31 @@ static void note_corrupt(struct jv_view *v, const char *what)
     vlog(v, "corrupt data refused: %s", what);
 }
 
+/* Whether h's stream read most of the bytes it spans: a sequential reader
+ * reads them all (a few twice), a reader skipping forward through the
+ * file a small part.  Context: v->mu held. */
+static bool dense(const struct jv_handle *h) { return h->stream_bytes * 2 >= h->stream_end - h->stream_start; }
+
 /* Follows the reader of h after it read [off, off + n) (view.h), and says
  * which range it passed, if any.  Context: v->mu held. */
 static void follow_reader(struct jv_handle *h, uint64_t off, uint64_t n, struct jv_drop *drop)
 {
     uint64_t end = off + n;
-    bool continues = h->streamed && off + JV_SEQ_SLACK >= h->stream_end && off <= h->stream_end + JV_SEQ_SLACK &&
+    bool continues = h->streamed && off + JV_SEQ_SLACK >= h->stream_end && off <= h->stream_end + JV_SEQ_GAP &&
                      off + JV_SEQ_SLACK >= h->dropped;
     if (!continues) {
         h->stream_start = h->dropped = off;
         h->stream_end = end;
+        h->stream_bytes = n;
         h->streamed = true;
         return;
     }
+    /* A request behind the stream's start that completed late: the stream
+     * starts there, if nothing was dropped yet. */
+    if (off < h->stream_start && h->dropped == h->stream_start) h->stream_start = h->dropped = off;
     if (end > h->stream_end) h->stream_end = end;
-    if (h->stream_end < h->dropped + JV_DROP_BEHIND + JV_DROP_STEP) return;
+    h->stream_bytes += n;
+    if (h->stream_end < h->dropped + JV_DROP_BEHIND + JV_DROP_STEP || !dense(h)) return;
     uint64_t to = h->stream_end - JV_DROP_BEHIND;
     if (drop) *drop = (struct jv_drop){h->f->ino, h->dropped, to - h->dropped};
     h->dropped = to;
@@ -727,7 +738,7 @@ void jv_release_drop(struct jv_view *v, int64_t fh, struct jv_drop *drop)
      * to be a random reader's: nobody is left to read it from memory. */
     uint64_t len = h->stream_end - h->stream_start;
     if (drop && h->streamed && h->stream_end > h->dropped &&
-        (len >= JV_STREAM_MIN || (h->stream_start == 0 && h->stream_end >= h->f->size)))
+        ((len >= JV_STREAM_MIN && dense(h)) || (h->stream_start == 0 && h->stream_end >= h->f->size)))
         *drop = (struct jv_drop){h->f->ino, h->dropped, h->stream_end - h->dropped};
     if (h->jh) JetCloseFileInstance(v->inst, h->jh);
     pthread_mutex_unlock(&v->mu);

@@ -145,8 +145,10 @@ void jv_release(struct jv_view *v, int64_t fh);
  * rsync, dd, restic, borg) passes each byte once, and kept behind it a
  * full read of a set would leave a set-sized copy in memory.  So each
  * open follows its reader: reads that continue where the earlier ones
- * ended (give or take JV_SEQ_SLACK, for the readahead requests the kernel
- * has in flight at once, which complete in any order) make a stream;
+ * ended (up to JV_SEQ_GAP ahead, for pages the kernel had cached, or
+ * JV_SEQ_SLACK behind, for the readahead requests the kernel has in flight
+ * at once, which complete in any order) make a stream, as long as they
+ * read most of the bytes it spans;
  * once a stream is JV_DROP_BEHIND + JV_DROP_STEP past what was dropped,
  * the range it passed more than JV_DROP_BEHIND ago is handed back to drop
  * (a jv_drop), and at release the rest of a stream that read the file
@@ -160,6 +162,7 @@ void jv_release(struct jv_view *v, int64_t fh);
  * again from the engine, the same bytes.
  */
 #define JV_SEQ_SLACK (16ull << 20)
+#define JV_SEQ_GAP (2ull << 20)
 #define JV_DROP_BEHIND (16ull << 20)
 #define JV_DROP_STEP (4ull << 20)
 #define JV_STREAM_MIN (4ull << 20)
