@@ -6,9 +6,10 @@
 # of its own (v2, else v1), from a dropped page cache: the pages the mount
 # caches for the reader are charged to that cgroup, and its file cache must
 # grow by at most 10% of the set plus a constant; the daemon's own reads are
-# charged to the daemon, so the machine's page cache (Cached in
-# /proc/meminfo) must also grow by less than 1.1 times the set plus a
-# constant (it grew by twice the set when both copies were kept).  Then dd
+# charged to the daemon, which runs in a memory cgroup of its own too, held
+# to the same bound; and the machine's page cache (Cached in /proc/meminfo)
+# must grow by less than 1.1 times the set plus a constant (it grew by
+# twice the set when both copies were kept; the test runs alone: RUN_SERIAL).  Then dd
 # bs=1M, cat and a random reader read the database file again and get the
 # same bytes as tar, and the backup ends normally at the unmount.  Without a
 # memory cgroup controller the memory figures are skipped (77), except under
@@ -21,6 +22,7 @@ J=$BIN/jetutil
 F=$BIN/jetfs
 TMP=${JET_TEST_TMP:-/tmp}/e2e_backup_memory.$$
 CG=
+CGD=
 PID=
 fail() { echo "FAIL: $*" >&2; [ -f "$TMP/serve.log" ] && sed 's/^/  serve: /' "$TMP/serve.log" >&2; exit 1; }
 skip() { echo "SKIP: $*"; exit 77; }
@@ -34,7 +36,9 @@ D=$TMP/db
 cleanup() {
   [ -n "$PID" ] && kill -9 "$PID" 2>/dev/null || true
   fusermount3 -uz "$M" 2>/dev/null || true
+  [ -n "$PID" ] && wait "$PID" 2>/dev/null || true
   [ -n "$CG" ] && rmdir "$CG" 2>/dev/null || true
+  [ -n "$CGD" ] && rmdir "$CGD" 2>/dev/null || true
   rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -60,16 +64,20 @@ if [ -n "$MEMORY" ]; then
     [ -n "${CI:-}" ] && fail "cannot create the memory cgroup $CG"
     echo "cannot create the memory cgroup $CG: memory figures skipped"; CG=; MEMORY=; NOCG=1
   fi
+  if [ -n "$CG" ]; then CGD=$CG-daemon; mkdir "$CGD" || fail "cannot create the memory cgroup $CGD"; fi
   if [ -n "$CG" ] && ! grep -q "^$FILE_KEY " "$CG/memory.stat"; then
     [ -n "${CI:-}" ] && fail "$CG/memory.stat has no '$FILE_KEY' line"
     echo "$CG/memory.stat has no '$FILE_KEY': memory figures skipped"; MEMORY=; NOCG=1
   fi
 fi
-cg_file() { awk -v k="$FILE_KEY" '$1 == k {print $2}' "$CG/memory.stat"; }
+cg_file() { awk -v k="$FILE_KEY" '$1 == k {print $2}' "$1/memory.stat"; }
 cached() { awk '/^Cached:/ {print $2 * 1024}' /proc/meminfo; }
 
 "$J" load "$D" --keys 40000 --value-size 3000 --seed 7 > /dev/null
-"$F" serve "$D" "$M" --once > "$TMP/serve.log" 2>&1 &
+(
+  [ -n "$CGD" ] && echo "$BASHPID" > "$CGD/cgroup.procs"
+  exec "$F" serve "$D" "$M" --once > "$TMP/serve.log" 2>&1
+) &
 PID=$!
 wait_for "the mount" mounted
 SET=$(stat -c %s "$M"/backup/full/* | awk '{s += $1} END {print s}')
@@ -78,16 +86,20 @@ SET=$(stat -c %s "$M"/backup/full/* | awk '{s += $1} END {print s}')
 # --- a full read of the set with tar, from a dropped page cache ---
 sync; echo 3 > /proc/sys/vm/drop_caches
 C0=$(cached)
+[ -n "$MEMORY" ] && D0=$(cg_file "$CGD")
 (
   [ -n "$CG" ] && echo "$BASHPID" > "$CG/cgroup.procs"
   tar -cf - -C "$M/backup" full | tar -xOf - full/jetfs.db | md5sum > "$TMP/tar.md5"
 )
 C1=$(cached)
 if [ -n "$MEMORY" ]; then
-  FILE=$(cg_file); PEAKB=$(cat "$CG/$PEAK")
+  FILE=$(cg_file "$CG"); PEAKB=$(cat "$CG/$PEAK")
+  DAEMON=$(($(cg_file "$CGD") - D0))
   GROWTH=$((C1 - C0))
   echo "set $((SET >> 20)) MiB: the reader's cgroup holds $((FILE >> 20)) MiB of file pages (peak memory" \
-       "$((PEAKB >> 20)) MiB), the page cache grew by $((GROWTH >> 20)) MiB"
+       "$((PEAKB >> 20)) MiB), the daemon's grew by $((DAEMON >> 20)) MiB, the page cache by $((GROWTH >> 20)) MiB"
+  [ "$DAEMON" -le $((SET / 10 + (16 << 20))) ] ||
+    fail "the daemon's cgroup cached $((DAEMON >> 20)) MiB more reading a $((SET >> 20)) MiB set (bound: 10% + 16 MiB)"
   [ "$FILE" -le $((SET / 10 + (16 << 20))) ] ||
     fail "the reader's cgroup kept $((FILE >> 20)) MiB of file pages for a $((SET >> 20)) MiB set (bound: 10% + 16 MiB)"
   [ "$PEAKB" -le $((SET / 10 + (48 << 20))) ] ||
