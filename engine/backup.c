@@ -74,6 +74,7 @@ struct bk_file {
     bool verified;             /* log: hash checked */
     uint64_t hash;
     bool delivered;            /* log: read whole by an earlier session (delivered.c) */
+    int direct_fd;             /* database: its own descriptor opened OS_OPEN_DIRECT, or -1 */
 };
 
 struct bk_handle {
@@ -182,6 +183,7 @@ static void bk_free(struct jet_instance *inst, struct backup *bk)
             db->snap = NULL;
             lk_rwunlock(&db->snap_lock, LK_SNAP);
         }
+        if (f->direct_fd >= 0) os_close(f->direct_fd);
         free(f->covered);
     }
     dlv_free(&bk->dlv);
@@ -233,6 +235,12 @@ static JET_ERR bk_add_file(struct backup *bk, bool is_db, uint32_t dbidx, uint32
     /* Resolved now, while the file is there (a final link included). */
     if (path_canonical(path, f->canon, sizeof f->canon) < 0) snprintf(f->canon, sizeof f->canon, "%s", path);
     f->size = size;
+    /* The database's own descriptor serves the instance through the page
+     * cache; the backup reads through one of its own that bypasses it
+     * (see read_db), or through the instance's where the filesystem
+     * refuses direct reads (tmpfs). */
+    f->direct_fd = -1;
+    if (is_db && os_open(path, OS_OPEN_READ | OS_OPEN_DIRECT, &f->direct_fd) < 0) f->direct_fd = -1;
     f->nchunks = (size + CHUNK - 1) / CHUNK;
     f->covered = calloc(f->nchunks ? f->nchunks : 1, 1);
     if (!f->covered) return JET_errOutOfMemory;
@@ -696,7 +704,6 @@ static JET_ERR handle_of(struct backup *bk, JET_HANDLE hf, struct bk_handle **ph
     return JET_errSuccess;
 }
 
-/* Reads [off, off+n) of a database file as it stood at begin, verified. */
 /*
  * Bytes [off, off + n) of a database file as it stood at begin.  The pages
  * the range touches are read with one pread (straight into `out` when the
@@ -713,6 +720,15 @@ static JET_ERR handle_of(struct backup *bk, JET_HANDLE hf, struct bk_handle **ph
  * Keeping the pread outside the lock means a page writer never waits for a
  * backup reader's I/O -- nor for a reader the scheduler has set aside
  * (jetfs serves backups at idle priority).
+ *
+ * The pread bypasses the page cache (the backup's own O_DIRECT descriptor,
+ * f->direct_fd): a backup reads the whole file once, and through the page
+ * cache it would push the instance's hot pages out and leave a second copy
+ * of the database in memory beside the one a FUSE mount keeps.  A direct
+ * read first writes back the dirty cached pages it covers, so it sees what
+ * a buffered read would; whatever it sees of a page written since begin,
+ * the overlay replaces, as above.  Pages the instance has cached stay
+ * cached.
  */
 static JET_ERR read_db(struct jet_instance *inst, struct bk_file *f, uint64_t off, uint8_t *out, size_t n)
 {
@@ -721,7 +737,10 @@ static JET_ERR read_db(struct jet_instance *inst, struct bk_file *f, uint64_t of
     uint64_t p0 = off / ps, p1 = (off + n + ps - 1) / ps; /* pages [p0, p1) */
     size_t span_len = (size_t)((p1 - p0) * ps);
     bool aligned = off % ps == 0 && n % ps == 0;
-    uint8_t *span = aligned ? out : malloc(span_len);
+    int fd = f->direct_fd >= 0 ? f->direct_fd : db ? db->fd : -1;
+    /* A direct read needs an aligned buffer: a span of its own then. */
+    if (f->direct_fd >= 0 && (uintptr_t)out % OS_DIRECT_ALIGN) aligned = false;
+    uint8_t *span = aligned ? out : aligned_alloc(OS_DIRECT_ALIGN, (span_len + OS_DIRECT_ALIGN - 1) / OS_DIRECT_ALIGN * OS_DIRECT_ALIGN);
     JET_ERR err = JET_errSuccess;
 
     if (!span) return JET_errOutOfMemory;
@@ -729,7 +748,7 @@ static JET_ERR read_db(struct jet_instance *inst, struct bk_file *f, uint64_t of
         err = jet_report(JET_errDatabaseNotFound, "%s: detached during the backup", f->path);
         goto out;
     }
-    err = os_pread_full(db->fd, span, span_len, p0 * ps);
+    err = f->direct_fd >= 0 ? os_pread_direct(fd, span, span_len, p0 * ps) : os_pread_full(fd, span, span_len, p0 * ps);
     lk_rdlock(&db->snap_lock, LK_SNAP);
     /* Checked after the pread: a page written since it may have been
      * written unpreserved. */
@@ -792,10 +811,13 @@ static JET_ERR read_at(JET_INSTANCE instance, JET_HANDLE hf, uint64_t off, void 
     if (n) {
         if (f->is_db) err = read_db(inst, f, off, pv, (size_t)n);
         else {
+            /* A closed generation is read once: past the page cache, as
+             * a database (read_db), where the filesystem allows it. */
             int fd;
-            err = os_open(f->path, OS_OPEN_READ, &fd);
+            bool direct = f->size % OS_DIRECT_ALIGN == 0 && os_open(f->path, OS_OPEN_READ | OS_OPEN_DIRECT, &fd) >= 0;
+            err = direct ? JET_errSuccess : os_open(f->path, OS_OPEN_READ, &fd);
             if (err >= 0) {
-                err = os_pread_full(fd, pv, (size_t)n, off);
+                err = direct ? os_pread_direct(fd, pv, (size_t)n, off) : os_pread_full(fd, pv, (size_t)n, off);
                 os_close(fd);
             }
         }

@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/random.h>
@@ -53,6 +54,7 @@ static JET_ERR posix_open(const char *path, int flags, int *pfd)
     else of |= O_RDONLY;
     if (flags & OS_OPEN_CREATE) of |= O_CREAT;
     if (flags & OS_OPEN_EXCL) of |= O_EXCL;
+    if (flags & OS_OPEN_DIRECT) of |= O_DIRECT;
     int fd = open(path, of, 0600);
     if (fd < 0) return os_errno_to_jet(errno);
     *pfd = fd;
@@ -226,6 +228,19 @@ JET_ERR os_pread_full(int fd, void *buf, size_t n, uint64_t off)
     if (err < 0) return err;
     if (got < n) memset((char *)buf + got, 0, n - got);
     return JET_errSuccess;
+}
+
+JET_ERR os_pread_direct(int fd, void *buf, size_t n, uint64_t off)
+{
+    const uint64_t a = OS_DIRECT_ALIGN;
+    if ((uintptr_t)buf % a == 0 && n % a == 0 && off % a == 0) return os_pread_full(fd, buf, n, off);
+    uint64_t lo = off / a * a, hi = (off + n + a - 1) / a * a;
+    void *bounce = aligned_alloc(a, (size_t)(hi - lo));
+    if (!bounce) return JET_errOutOfMemory;
+    JET_ERR err = os_pread_full(fd, bounce, (size_t)(hi - lo), lo);
+    if (err >= 0) memcpy(buf, (char *)bounce + (off - lo), n);
+    free(bounce);
+    return err;
 }
 
 int os_exists(const char *path)

@@ -29,6 +29,13 @@
 #define OS_OPEN_WRITE 0x2
 #define OS_OPEN_CREATE 0x4   /* create if missing */
 #define OS_OPEN_EXCL 0x8     /* with CREATE: fail if it exists (JET_errFileAccessDenied) */
+/* Reads bypass the page cache (O_DIRECT): each read's buffer address,
+ * offset and length must be multiples of OS_DIRECT_ALIGN (os_pread_direct
+ * takes any).  A filesystem that refuses it (tmpfs) fails the open: the
+ * caller opens the file without it.  For a backup's reads, so a file read
+ * once is not also left in memory (engine/README.md, "A backup's reads"). */
+#define OS_OPEN_DIRECT 0x10
+#define OS_DIRECT_ALIGN 4096u
 
 /* What an open file is, and whether its path still names it. */
 struct os_identity {
@@ -67,6 +74,9 @@ JET_ERR os_close(int fd);
 JET_ERR os_pread(int fd, void *buf, size_t n, uint64_t off, size_t *pgot);
 /* Reads exactly n bytes at off, zero-filling past end of file. */
 JET_ERR os_pread_full(int fd, void *buf, size_t n, uint64_t off);
+/* os_pread_full on a descriptor opened with OS_OPEN_DIRECT, for any buf,
+ * n and off: an unaligned read goes through an aligned bounce buffer. */
+JET_ERR os_pread_direct(int fd, void *buf, size_t n, uint64_t off);
 JET_ERR os_pwrite(int fd, const void *buf, size_t n, uint64_t off);
 JET_ERR os_fsync(int fd);
 JET_ERR os_ftruncate(int fd, uint64_t size);

@@ -14,6 +14,17 @@
  *    name inside a kind directory is never cached: each path walk asks the
  *    view which node the name is now.  Each mount is a new FUSE connection
  *    with its own inodes and page cache, so nothing cached outlives it.
+ *  - What a sequential reader has passed is dropped from the mount's page
+ *    cache behind it (view.h, "A sequential reader and the kernel's page
+ *    cache"): the view says which range, and the dropper thread below asks
+ *    the kernel to drop it (fuse_lowlevel_notify_inval_inode).  Not on the
+ *    loop thread that served the read: an invalidation waits for every
+ *    locked page of its range, and a page locked for a read that no loop
+ *    thread is left to serve would wait forever.  Random readers and mmap
+ *    keep the cache (the view starts no stream for them); a dropped page
+ *    read again is served again, the same bytes.  With the engine's reads
+ *    past the page cache (engine/backup.c, read_db), a full read of a set
+ *    leaves neither copy of it in memory.
  *  - status changes all the time: direct I/O, attributes never cached.
  *  - A failed lookup is never cached (a refused begin may succeed later).
  *
@@ -94,6 +105,75 @@ static void yield_to_instance(struct jetfs *fs)
     if (rc != 0 && !atomic_exchange(&fs->priority_warned, true))
         fs_log(fs, "cannot serve backup reads at idle priority (%s): they compete with clients for the CPU",
                strerror(rc));
+}
+
+/* ---- the dropper: page-cache ranges passed by sequential readers ---- */
+
+/* Queues d for the dropper.  A full queue merges d into an entry of the
+ * same node it continues, else gives it up: dropping is advice. */
+static void drop_later(struct jetfs *fs, const struct jv_drop *d)
+{
+    if (!d->len) return;
+    pthread_mutex_lock(&fs->drop_mu);
+    if (fs->dropper_started && !fs->drop_stop) {
+        unsigned cap = sizeof fs->drops / sizeof fs->drops[0];
+        if (fs->ndrops < cap) {
+            fs->drops[fs->ndrops++] = *d;
+        } else {
+            for (unsigned i = 0; i < fs->ndrops; i++) {
+                struct jv_drop *q = &fs->drops[i];
+                if (q->ino == d->ino && q->off + q->len == d->off) {
+                    q->len += d->len;
+                    break;
+                }
+            }
+        }
+        pthread_cond_signal(&fs->drop_cv);
+    }
+    pthread_mutex_unlock(&fs->drop_mu);
+}
+
+static void *dropper_main(void *arg)
+{
+    struct jetfs *fs = arg;
+    (void)pthread_setname_np(pthread_self(), "jetfs-drop");
+    pthread_mutex_lock(&fs->drop_mu);
+    for (;;) {
+        while (!fs->ndrops && !fs->drop_stop) pthread_cond_wait(&fs->drop_cv, &fs->drop_mu);
+        if (fs->drop_stop) break;
+        struct jv_drop d = fs->drops[0];
+        memmove(&fs->drops[0], &fs->drops[1], --fs->ndrops * sizeof fs->drops[0]);
+        pthread_mutex_unlock(&fs->drop_mu);
+        /* A node the kernel forgot meanwhile (-ENOENT) has nothing cached. */
+        (void)fuse_lowlevel_notify_inval_inode(fs->se, d.ino, (off_t)d.off, (off_t)d.len);
+        pthread_mutex_lock(&fs->drop_mu);
+    }
+    pthread_mutex_unlock(&fs->drop_mu);
+    return NULL;
+}
+
+int glue_dropper_start(struct jetfs *fs)
+{
+    pthread_mutex_lock(&fs->drop_mu);
+    int rc = -pthread_create(&fs->dropper_thread, NULL, dropper_main, fs);
+    fs->dropper_started = rc == 0;
+    pthread_mutex_unlock(&fs->drop_mu);
+    return rc;
+}
+
+void glue_dropper_stop(struct jetfs *fs)
+{
+    pthread_mutex_lock(&fs->drop_mu);
+    bool started = fs->dropper_started;
+    fs->drop_stop = true;
+    fs->ndrops = 0;
+    pthread_cond_broadcast(&fs->drop_cv);
+    pthread_mutex_unlock(&fs->drop_mu);
+    if (!started) return;
+    pthread_join(fs->dropper_thread, NULL);
+    pthread_mutex_lock(&fs->drop_mu);
+    fs->dropper_started = false;
+    pthread_mutex_unlock(&fs->drop_mu);
 }
 
 static double attr_timeout(uint64_t ino) { return ino == JV_INO_STATUS ? 0.0 : CACHE_FOREVER; }
@@ -222,17 +302,23 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
         else fuse_reply_buf(req, buf, (size_t)n);
         return;
     }
-    yield_to_instance(fuse_req_userdata(req));
-    ssize_t n = jv_read(view_of(req), (int64_t)fi->fh, (uint64_t)off, buf, size);
+    struct jetfs *fs = fuse_req_userdata(req);
+    yield_to_instance(fs);
+    struct jv_drop drop;
+    ssize_t n = jv_read_drop(fs->view, (int64_t)fi->fh, (uint64_t)off, buf, size, &drop);
     if (n < 0) fuse_reply_err(req, (int)-n);
     else fuse_reply_buf(req, buf, (size_t)n);
+    drop_later(fs, &drop);
 }
 
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-    if (ino == JV_INO_STATUS) jv_status_release(view_of(req), fi->fh);
-    else jv_release(view_of(req), (int64_t)fi->fh);
+    struct jetfs *fs = fuse_req_userdata(req);
+    struct jv_drop drop = {0};
+    if (ino == JV_INO_STATUS) jv_status_release(fs->view, fi->fh);
+    else jv_release_drop(fs->view, (int64_t)fi->fh, &drop);
     fuse_reply_err(req, 0);
+    drop_later(fs, &drop);
 }
 
 static void op_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg, struct fuse_file_info *fi,

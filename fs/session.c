@@ -311,6 +311,8 @@ int jetfs_mount(JET_INSTANCE inst, const struct jetfs_options *opt, struct jetfs
     }
     pthread_mutex_init(&fs->mu, NULL);
     pthread_cond_init(&fs->cv, NULL);
+    pthread_mutex_init(&fs->drop_mu, NULL);
+    pthread_cond_init(&fs->drop_cv, NULL);
     fs->log = opt->log ? opt->log : session_log_stderr;
     fs->log_arg = opt->log_arg;
     fs->normal_priority = opt->normal_priority;
@@ -359,6 +361,8 @@ int jetfs_mount(JET_INSTANCE inst, const struct jetfs_options *opt, struct jetfs
         snprintf(why, cbwhy, "cannot mount on %s (see the message above)", fs->mountpoint);
         goto fail;
     }
+    if (glue_dropper_start(fs) < 0)
+        fs_log(fs, "cannot start the dropper thread: a sequential reader's pages stay in the page cache");
     if ((rc = -pthread_create(&fs->loop_thread, NULL, loop_main, fs)) < 0) {
         snprintf(why, cbwhy, "cannot start the FUSE loop: %s", strerror(-rc));
         fuse_session_unmount(fs->se);
@@ -414,6 +418,7 @@ int jetfs_wait(struct jetfs *fs, char *outcome, size_t cboutcome)
         pthread_join(fs->watchdog_thread, NULL);
         fs->watchdog_started = false;
     }
+    glue_dropper_stop(fs);
     if (outcome) snprintf(outcome, cboutcome, "%s", fs->outcome);
     return 0;
 }
@@ -424,6 +429,8 @@ void jetfs_free(struct jetfs *fs)
     jetfs_wait(fs, NULL, 0);
     if (fs->se) fuse_session_destroy(fs->se);
     jv_destroy(fs->view);
+    pthread_cond_destroy(&fs->drop_cv);
+    pthread_mutex_destroy(&fs->drop_mu);
     pthread_cond_destroy(&fs->cv);
     pthread_mutex_destroy(&fs->mu);
     free(fs);

@@ -44,10 +44,22 @@ struct jetfs {
      * which the watchdog unmounts even if a status file is still open
      * (0: no unmount pending), under mu. */
     double unmount_by;
+    /* Page-cache ranges a sequential reader passed (jv_drop), queued for
+     * fuse_glue.c's dropper thread, under drop_mu. */
+    pthread_mutex_t drop_mu;
+    pthread_cond_t drop_cv;
+    struct jv_drop drops[64];
+    unsigned ndrops;
+    bool drop_stop, dropper_started;
+    pthread_t dropper_thread;
 };
 
 /* fuse_glue.c's request table. */
 extern const struct fuse_lowlevel_ops jetfs_ops;
+/* fuse_glue.c's dropper thread: started once fs->se is mounted, stopped
+ * (idempotent) once no request runs any more, before fs->se is destroyed. */
+int glue_dropper_start(struct jetfs *fs);
+void glue_dropper_stop(struct jetfs *fs);
 
 /* One line to the host's log (jetfs_options.log, or stderr with a time). */
 void fs_log(struct jetfs *fs, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -65,6 +65,11 @@ struct jv_handle {
     struct jv_handle *next;
     const struct jv_file *f;
     JET_HANDLE jh;            /* 0 once the backup ended: reads are -EIO */
+    /* The reader's current stream (view.h), under v->mu: [stream_start,
+     * stream_end) read, [stream_start, dropped) handed back to drop. */
+    bool streamed;            /* a read succeeded: the fields below mean something */
+    uint64_t stream_start, stream_end, dropped;
+    uint64_t stream_bytes;    /* bytes the stream's reads returned */
 };
 
 /* The contents of status as of one open. */
@@ -629,8 +634,44 @@ static void note_corrupt(struct jv_view *v, const char *what)
     vlog(v, "corrupt data refused: %s", what);
 }
 
+/* Whether h's stream read most of the bytes it spans: a sequential reader
+ * reads them all (a few twice), a reader skipping forward through the
+ * file a small part.  Context: v->mu held. */
+static bool dense(const struct jv_handle *h) { return h->stream_bytes * 2 >= h->stream_end - h->stream_start; }
+
+/* Follows the reader of h after it read [off, off + n) (view.h), and says
+ * which range it passed, if any.  Context: v->mu held. */
+static void follow_reader(struct jv_handle *h, uint64_t off, uint64_t n, struct jv_drop *drop)
+{
+    uint64_t end = off + n;
+    bool continues = h->streamed && off + JV_SEQ_SLACK >= h->stream_end && off <= h->stream_end + JV_SEQ_GAP &&
+                     off + JV_SEQ_SLACK >= h->dropped;
+    if (!continues) {
+        h->stream_start = h->dropped = off;
+        h->stream_end = end;
+        h->stream_bytes = n;
+        h->streamed = true;
+        return;
+    }
+    /* A request behind the stream's start that completed late: the stream
+     * starts there, if nothing was dropped yet. */
+    if (off < h->stream_start && h->dropped == h->stream_start) h->stream_start = h->dropped = off;
+    if (end > h->stream_end) h->stream_end = end;
+    h->stream_bytes += n;
+    if (h->stream_end < h->dropped + JV_DROP_BEHIND + JV_DROP_STEP || !dense(h)) return;
+    uint64_t to = h->stream_end - JV_DROP_BEHIND;
+    if (drop) *drop = (struct jv_drop){h->f->ino, h->dropped, to - h->dropped};
+    h->dropped = to;
+}
+
 ssize_t jv_read(struct jv_view *v, int64_t fh, uint64_t off, void *buf, size_t size)
 {
+    return jv_read_drop(v, fh, off, buf, size, NULL);
+}
+
+ssize_t jv_read_drop(struct jv_view *v, int64_t fh, uint64_t off, void *buf, size_t size, struct jv_drop *drop)
+{
+    if (drop) drop->len = 0;
     struct jv_handle *want = (struct jv_handle *)(intptr_t)fh, *h;
     /* A release can overtake a read of the same open (the kernel abandons
      * a killed reader's request): look the handle up among the live ones
@@ -657,6 +698,7 @@ ssize_t jv_read(struct jv_view *v, int64_t fh, uint64_t off, void *buf, size_t s
         }
         ssize_t rc = v->state == JV_RUNNING ? (ssize_t)n : -EIO;
         if (rc > 0) v->bytes_served += n;
+        if (rc > 0) follow_reader(h, off, n, drop);
         v->last_activity = mono_now(); /* reading the manifest is activity too */
         pthread_mutex_unlock(&v->mu);
         return rc;
@@ -667,6 +709,9 @@ ssize_t jv_read(struct jv_view *v, int64_t fh, uint64_t off, void *buf, size_t s
     unsigned long got = 0;
     JET_ERR err = JetReadFileAtInstance(v->inst, jh, off, buf, (unsigned long)size, &got);
     pthread_mutex_lock(&v->mu);
+    /* h may have been released meanwhile: only a live one is followed. */
+    for (h = v->handles; h && h != want; h = h->next) {}
+    if (h && err >= 0 && got) follow_reader(h, off, got, drop);
     v->last_activity = mono_now();
     v->reads++;
     if (err < 0) {
@@ -681,15 +726,24 @@ ssize_t jv_read(struct jv_view *v, int64_t fh, uint64_t off, void *buf, size_t s
     return err < 0 ? -jv_errno(err) : (ssize_t)got;
 }
 
-void jv_release(struct jv_view *v, int64_t fh)
+void jv_release(struct jv_view *v, int64_t fh) { jv_release_drop(v, fh, NULL); }
+
+void jv_release_drop(struct jv_view *v, int64_t fh, struct jv_drop *drop)
 {
     struct jv_handle *h = (struct jv_handle *)(intptr_t)fh;
+    if (drop) drop->len = 0;
     pthread_mutex_lock(&v->mu);
     for (struct jv_handle **p = &v->handles; *p; p = &(*p)->next)
         if (*p == h) {
             *p = h->next;
             break;
         }
+    /* The rest of a stream that read the file whole, or long enough not
+     * to be a random reader's: nobody is left to read it from memory. */
+    uint64_t len = h->stream_end - h->stream_start;
+    if (drop && h->streamed && h->stream_end > h->dropped &&
+        ((len >= JV_STREAM_MIN && dense(h)) || (h->stream_start == 0 && h->stream_end >= h->f->size)))
+        *drop = (struct jv_drop){h->f->ino, h->dropped, h->stream_end - h->dropped};
     if (h->jh) JetCloseFileInstance(v->inst, h->jh);
     pthread_mutex_unlock(&v->mu);
     free(h);

@@ -138,6 +138,44 @@ int64_t jv_open(struct jv_view *v, uint64_t ino);
 ssize_t jv_read(struct jv_view *v, int64_t fh, uint64_t off, void *buf, size_t size);
 void jv_release(struct jv_view *v, int64_t fh);
 
+/*
+ * A sequential reader and the kernel's page cache.  The mount keeps what
+ * it read in the page cache across opens (keep_cache), so a re-read or an
+ * mmap is served from memory.  But a sequential reader (tar, cat, cp,
+ * rsync, dd, restic, borg) passes each byte once, and kept behind it a
+ * full read of a set would leave a set-sized copy in memory.  So each
+ * open follows its reader: reads that continue where the earlier ones
+ * ended (up to JV_SEQ_GAP ahead, for pages the kernel had cached, or
+ * JV_SEQ_SLACK behind, for the readahead requests the kernel has in flight
+ * at once, which complete in any order) make a stream, as long as they
+ * read most of the bytes it spans;
+ * once a stream is JV_DROP_BEHIND + JV_DROP_STEP past what was dropped,
+ * the range it passed more than JV_DROP_BEHIND ago is handed back to drop
+ * (a jv_drop), and at release the rest of a stream that read the file
+ * whole or at least JV_STREAM_MIN.  A read that jumps starts a new stream
+ * and drops nothing: a random reader builds no stream, and what it read
+ * stays cached.
+ *
+ * So a full read of a set keeps at most about JV_DROP_BEHIND +
+ * JV_DROP_STEP (plus the readahead window) per file open at once, however
+ * large the set.  Dropping is advice: a dropped page read again is read
+ * again from the engine, the same bytes.
+ */
+#define JV_SEQ_SLACK (16ull << 20)
+#define JV_SEQ_GAP (2ull << 20)
+#define JV_DROP_BEHIND (16ull << 20)
+#define JV_DROP_STEP (4ull << 20)
+#define JV_STREAM_MIN (4ull << 20)
+
+/* A range of node ino's page cache to drop: len 0 means none. */
+struct jv_drop {
+    uint64_t ino, off, len;
+};
+/* jv_read and jv_release, with the range the reader passed (if any) into
+ * *drop (drop may be NULL). */
+ssize_t jv_read_drop(struct jv_view *v, int64_t fh, uint64_t off, void *buf, size_t size, struct jv_drop *drop);
+void jv_release_drop(struct jv_view *v, int64_t fh, struct jv_drop *drop);
+
 /* The status document (malloc'd JSON, NUL-terminated). */
 char *jv_status_json(struct jv_view *v, size_t *plen);
 /* The status file: each open reads the document as of that open, so a

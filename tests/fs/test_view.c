@@ -916,6 +916,104 @@ static void test_view_random_reads_equal_sequential_and_the_snapshot_at_begin(vo
     stop();
 }
 
+/* What a reader passed, as the view hands it back: each drop of the
+ * database's node, contiguous with the one before, and never within
+ * JV_DROP_BEHIND of the furthest byte read.  Returns the bytes dropped. */
+struct drops {
+    uint64_t ino, next, total;
+    int bad;
+};
+static void take_drop(struct drops *d, const struct jv_drop *dr, uint64_t furthest, bool at_release)
+{
+    if (!dr->len) return;
+    if (dr->ino != d->ino || dr->off != d->next || (!at_release && dr->off + dr->len + JV_DROP_BEHIND > furthest)) {
+        if (!d->bad++)
+            fprintf(stderr, "drop [%llu, +%llu) of %llu: expected from %llu, before %llu\n", (unsigned long long)dr->off,
+                    (unsigned long long)dr->len, (unsigned long long)dr->ino, (unsigned long long)d->next,
+                    (unsigned long long)(furthest - JV_DROP_BEHIND));
+    }
+    d->next = dr->off + dr->len;
+    d->total += dr->len;
+}
+
+static void test_view_a_sequential_reader_is_dropped_behind_and_a_random_one_is_not(void)
+{
+    uint64_t rng = tu_seed("test_view_a_sequential_reader_is_dropped_behind_and_a_random_one_is_not");
+    start("view_drops", 60000);
+    struct jv_view *v = new_view(NULL);
+    struct set set;
+    begin_listing(v, JV_FULL, &set);
+    const struct jv_entry *db = find(&set, DB_NAME);
+    CU_ASSERT_FATAL(db != NULL);
+    uint64_t n = (uint64_t)db->st.st_size;
+    CU_ASSERT_FATAL(n >= JV_DROP_BEHIND + 2 * JV_DROP_STEP);
+    const size_t piece = 1u << 20;
+    unsigned char *buf = malloc(piece);
+    CU_ASSERT_FATAL(buf != NULL);
+    struct jv_drop dr;
+
+    /* A sequential reader, its requests completing two by two in the
+     * wrong order (the kernel's readahead has several in flight): dropped
+     * behind as it goes, the rest at release, the whole file in all. */
+    int64_t fh = jv_open(v, db->ino);
+    CU_ASSERT_FATAL(fh > 0);
+    struct drops d = {.ino = db->ino};
+    uint64_t furthest = 0;
+    for (uint64_t off = 0; off < n; off += 2 * piece) {
+        uint64_t order[2] = {off + piece, off};
+        for (int k = 0; k < 2; k++) {
+            if (order[k] >= n) continue;
+            ssize_t got = jv_read_drop(v, fh, order[k], buf, piece, &dr);
+            CU_ASSERT(got > 0);
+            if (order[k] + (uint64_t)got > furthest) furthest = order[k] + (uint64_t)got;
+            take_drop(&d, &dr, furthest, false);
+        }
+        if (off + 2 * piece == 24 * piece) CU_ASSERT(d.total > 0); /* dropping began on the way */
+    }
+    CU_ASSERT(d.total + JV_DROP_BEHIND + JV_DROP_STEP + 2 * piece >= n);
+    jv_release_drop(v, fh, &dr);
+    take_drop(&d, &dr, furthest, true);
+    CU_ASSERT_EQUAL(d.total, n);
+    CU_ASSERT_EQUAL(d.bad, 0);
+
+    /* A random reader: nothing dropped, reading or at release. */
+    fh = jv_open(v, db->ino);
+    CU_ASSERT_FATAL(fh > 0);
+    uint64_t dropped = 0;
+    for (int r = 0; r < 300; r++) {
+        uint64_t off = tu_rand(&rng) % n;
+        CU_ASSERT(jv_read_drop(v, fh, off, buf, 65536, &dr) > 0);
+        dropped += dr.len;
+    }
+    jv_release_drop(v, fh, &dr);
+    dropped += dr.len;
+    CU_ASSERT_EQUAL(dropped, 0);
+
+    /* A small file read whole (a log generation) is dropped whole at
+     * release; one read in part keeps what it read. */
+    for (int i = 0; i < set.n; i++) {
+        if (!gen_of_name(set.e[i].name)) continue;
+        uint64_t size = (uint64_t)set.e[i].st.st_size;
+        fh = jv_open(v, set.e[i].ino);
+        CU_ASSERT_FATAL(fh > 0);
+        CU_ASSERT_EQUAL(jv_read_drop(v, fh, 0, buf, 4096, &dr), 4096);
+        jv_release_drop(v, fh, &dr);
+        CU_ASSERT_EQUAL(dr.len, 0);
+        fh = jv_open(v, set.e[i].ino);
+        CU_ASSERT_FATAL(fh > 0);
+        for (uint64_t off = 0; off < size; off += 65536) CU_ASSERT(jv_read_drop(v, fh, off, buf, 65536, &dr) > 0);
+        jv_release_drop(v, fh, &dr);
+        CU_ASSERT_EQUAL(dr.ino, set.e[i].ino);
+        CU_ASSERT_EQUAL(dr.off, 0);
+        CU_ASSERT_EQUAL(dr.len, size);
+        break;
+    }
+    free(buf);
+    CU_ASSERT_EQUAL(jv_end(v, JV_END_ABORT, NULL, 0), 1);
+    jv_destroy(v);
+    stop();
+}
+
 /* ---- 6, 7. ending ---- */
 
 static void test_view_unmount_after_reading_all_ends_full_normally_and_truncates(void)
@@ -1491,6 +1589,8 @@ int main(void)
     CU_add_test(suite, "incremental without a full is EPERM", test_view_incremental_without_full_is_eperm);
     CU_add_test(suite, "random reads equal sequential and the snapshot at begin",
                 test_view_random_reads_equal_sequential_and_the_snapshot_at_begin);
+    CU_add_test(suite, "a sequential reader is dropped behind, a random one is not",
+                test_view_a_sequential_reader_is_dropped_behind_and_a_random_one_is_not);
     CU_add_test(suite, "unmount after reading all ends a full normally and truncates",
                 test_view_unmount_after_reading_all_ends_full_normally_and_truncates);
     CU_add_test(suite, "unmount after half the database aborts, changing nothing",
