@@ -217,13 +217,29 @@ static const struct {
     {"flushdb", {"FLUSHDB"}},
     {"flushdb", {"FLUSHDB", "ASYNC"}},
     {"flushall", {"FLUSHALL"}},
+    {"append", {"APPEND", "a", "x"}},
+    {"setrange", {"SETRANGE", "a", "0", "x"}},
+    {"getset", {"GETSET", "a", "x"}},
+    {"getdel", {"GETDEL", "a"}},
+    {"getex", {"GETEX", "a", "PERSIST"}},
+    {"setnx", {"SETNX", "new", "x"}},
+    {"msetnx", {"MSETNX", "new", "x"}},
+    {"incrbyfloat", {"INCRBYFLOAT", "n", "1.5"}},
+    {"unlink", {"UNLINK", "a"}},
+    {"rename", {"RENAME", "a", "z"}},
+    {"renamenx", {"RENAMENX", "a", "z"}},
+    {"expire", {"EXPIRE", "a", "10"}},
+    {"pexpire", {"PEXPIRE", "a", "10"}},
+    {"expireat", {"EXPIREAT", "a", "10"}},
+    {"pexpireat", {"PEXPIREAT", "a", "10"}},
+    {"persist", {"PERSIST", "a"}},
 };
 
 /* The commands that change nothing (reads, connection and server ones). */
 static const char *const reads[] = {
     "get",    "mget",   "exists", "type", "ttl",     "pttl",     "dbsize", "scan",  "info",  "ping",   "echo",
     "multi",  "exec",   "discard", "watch", "unwatch", "shutdown", "quit",  "auth",  "select", "command",
-    "config", "client", "hello",
+    "config", "client", "hello", "strlen", "getrange", "keys", "randomkey", "expiretime", "pexpiretime",
 };
 
 static bool classified(const char *name)

@@ -270,8 +270,8 @@ static void test_string_commands_byte_for_byte(void)
     RT(fd, "$-1\r\n", "SET", "k3", "w", "GET");
     RT(fd, "-ERR syntax error\r\n", "SET", "k", "v", "NX", "XX");
     RT(fd, "-ERR syntax error\r\n", "SET", "k", "v", "BOGUS");
-    RT(fd, "-ERR EX/PX not supported (keys do not expire in jetfs)\r\n", "SET", "k", "v", "EX", "10");
-    RT(fd, "-ERR EX/PX not supported (keys do not expire in jetfs)\r\n", "SET", "k", "v", "px", "10");
+    RT(fd, "+OK\r\n", "SET", "k", "v", "EX", "10");
+    RT(fd, "+OK\r\n", "SET", "k", "v", "px", "100000");
     RT(fd, ":3\r\n", "EXISTS", "k", "k2", "k2", "none");
     RT(fd, ":2\r\n", "DEL", "k", "k2", "none", "k");
     RT(fd, ":0\r\n", "EXISTS", "k");
