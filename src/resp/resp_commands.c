@@ -1,9 +1,10 @@
 /*
  * resp_commands.c -- the command table, dispatch (arity, MULTI queueing,
- * the transaction around each command), the string commands and the
- * server ones (INFO, CONFIG, COMMAND, SHUTDOWN).  Whole-table commands are
- * in resp_keyspace.c, connection commands (HELLO, CLIENT...) in
- * resp_client.c.
+ * the transaction around each command, the expiry table created before the
+ * first command that sets an expiry) and the server commands (INFO,
+ * CONFIG, COMMAND, SHUTDOWN).  The string, key and expiry commands are in
+ * resp_strings.c, whole-table commands in resp_keyspace.c, connection
+ * commands (HELLO, CLIENT...) in resp_client.c.
  *
  * Owns: struct resp_client's engine handles and MULTI queue.  A client is
  * used by its connection thread only; the shared server state is reached

@@ -5,8 +5,9 @@
  *
  * Mapping onto the engine: the table RESP_TABLE of the database maps a key
  * (1..JET_cbKeyMost bytes) to its value (0..JET_cbValueMost bytes); an
- * integer (INCR) is stored as its decimal text, as Redis does.  Each client
- * has its own engine session, database and table handles.
+ * integer (INCR) is stored as its decimal text, as Redis does.  A key's
+ * expiry is a row of RESP_EXPIRES_TABLE (resp_expire.c).  Each client has
+ * its own engine session, database and table handles.
  *
  * Transactions: a write outside MULTI runs in its own engine transaction.
  * Its reply is appended first and removed if the commit fails; the commit is

@@ -1,7 +1,9 @@
 /*
  * resp_keyspace.c -- the commands that walk the whole table: DBSIZE, SCAN,
- * FLUSHDB; the glob matcher SCAN MATCH and CONFIG GET use; the SCAN cursor
- * table.
+ * KEYS, RANDOMKEY, FLUSHDB; the glob matcher SCAN MATCH, KEYS and CONFIG
+ * GET use; the SCAN cursor table.  SCAN, KEYS and RANDOMKEY skip expired
+ * keys (resp_expire.c); DBSIZE counts them until they are reclaimed, as
+ * Redis's does; FLUSHDB deletes the deadlines too.
  *
  * DBSIZE counts the keys with a cursor inside a transaction (the caller,
  * resp_execute, opens it: RESP_CMD_READ_TXN).  A transaction holds the

@@ -304,6 +304,39 @@ static void test_reads_answer(void)
     inst_down();
 }
 
+/* Expiry is judged when a key is read, through the same code: a key
+ * whose deadline passed is absent, a later one keeps its time left, and
+ * nothing is reclaimed (nothing is written). */
+static void test_expiry_is_judged_at_read_time(void)
+{
+    inst_up("respro_expiry");
+    struct resp_options w = {0};
+    server_up(&w);
+    int fd = cconnect();
+    RT(fd, "+OK\r\n", "SET", "gone", "x", "PX", "300");
+    RT(fd, "+OK\r\n", "SET", "later", "y", "EX", "3600");
+    RT(fd, "+OK\r\n", "SET", "plain", "z");
+    close(fd);
+    server_down();
+    usleep(350 * 1000);
+    struct resp_options o = {.read_only = true};
+    server_up(&o);
+    fd = cconnect();
+    RT(fd, "$-1\r\n", "GET", "gone");
+    RT(fd, ":0\r\n", "EXISTS", "gone");
+    RT(fd, ":-2\r\n", "TTL", "gone");
+    RT(fd, "$1\r\ny\r\n", "GET", "later");
+    RT(fd, ":3600\r\n", "TTL", "later");
+    RT(fd, ":-1\r\n", "TTL", "plain");
+    RT(fd, "*2\r\n$5\r\nlater\r\n$5\r\nplain\r\n", "KEYS", "*");
+    RT(fd, "*2\r\n$1\r\n0\r\n*2\r\n$5\r\nlater\r\n$5\r\nplain\r\n", "SCAN", "0");
+    RT(fd, ":3\r\n", "DBSIZE"); /* not reclaimed: nothing is written here */
+    RT(fd, READONLY_ERR, "PERSIST", "later");
+    close(fd);
+    server_down();
+    inst_down();
+}
+
 static void test_every_write_is_refused_and_changes_nothing(void)
 {
     inst_up("respro_writes");
@@ -454,6 +487,7 @@ int main(void)
     if (CU_initialize_registry() != CUE_SUCCESS) return 2;
     CU_pSuite su = CU_add_suite("resp_readonly", NULL, NULL);
     CU_add_test(su, "test_reads_answer", test_reads_answer);
+    CU_add_test(su, "test_expiry_is_judged_at_read_time", test_expiry_is_judged_at_read_time);
     CU_add_test(su, "test_every_write_is_refused_and_changes_nothing", test_every_write_is_refused_and_changes_nothing);
     CU_add_test(su, "test_multi_with_a_write_aborts", test_multi_with_a_write_aborts);
     CU_add_test(su, "test_shutdown_still_works", test_shutdown_still_works);
