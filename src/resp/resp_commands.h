@@ -262,6 +262,9 @@ JET_ERR resp_cmd_flushdb(struct resp_client *c, size_t argc, char **argv, size_t
 long long resp_now_ms(void);
 /* At connection open: the handle on RESP_EXPIRES_TABLE, if it exists. */
 JET_ERR resp_exp_client_open(struct resp_client *c);
+/* Opens the client's handle on RESP_EXPIRES_TABLE (c->exp_open) if the
+ * table exists; none is no error. */
+JET_ERR resp_exp_open(struct resp_client *c);
 /* Creates RESP_EXPIRES_TABLE if needed (outside any transaction). */
 JET_ERR resp_exp_create(struct resp_client *c);
 /* key's deadline (ms since the epoch), 0 when it has none. */

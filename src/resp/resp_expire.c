@@ -79,8 +79,7 @@ static unsigned long long get_be64(const unsigned char *p)
     return v;
 }
 
-/* Opens the client's handle on the table if the table exists. */
-static JET_ERR exp_handle(struct resp_client *c)
+JET_ERR resp_exp_open(struct resp_client *c)
 {
     if (c->exp_open) return JET_errSuccess;
     if (!c->sh->exp_table || !c->db_open) return JET_errSuccess;
@@ -104,7 +103,7 @@ JET_ERR resp_exp_client_open(struct resp_client *c)
 JET_ERR resp_exp_create(struct resp_client *c)
 {
     if (c->exp_open) return JET_errSuccess;
-    if (c->sh->exp_table) return exp_handle(c);
+    if (c->sh->exp_table) return resp_exp_open(c);
     JET_ERR err = JetCreateTable(c->ses, c->dbid, RESP_EXPIRES_TABLE, 0, 0, &c->exp);
     if (err == JET_errTableDuplicate) err = JetOpenTable(c->ses, c->dbid, RESP_EXPIRES_TABLE, NULL, 0, 0, &c->exp);
     if (err < 0) return err;
@@ -118,7 +117,7 @@ JET_ERR resp_exp_get(struct resp_client *c, const char *key, size_t klen, long l
     unsigned char b[8];
     unsigned long actual = 0;
     *deadline = 0;
-    JET_ERR err = exp_handle(c);
+    JET_ERR err = resp_exp_open(c);
     if (err < 0 || !c->exp_open) return err;
     err = JetRetrieveKV(c->ses, c->exp, key, (unsigned long)klen, b, sizeof b, &actual, 0);
     if (err == JET_errRecordNotFound) return JET_errSuccess;
@@ -132,7 +131,7 @@ JET_ERR resp_exp_get(struct resp_client *c, const char *key, size_t klen, long l
 JET_ERR resp_exp_set(struct resp_client *c, const char *key, size_t klen, long long deadline)
 {
     unsigned char b[8];
-    JET_ERR err = exp_handle(c);
+    JET_ERR err = resp_exp_open(c);
     if (err < 0) return err;
     if (!c->exp_open) return JET_errObjectNotFound; /* resp_exp_create was not called first */
     put_be64(b, (unsigned long long)(deadline > 0 ? deadline : 1));
@@ -141,7 +140,7 @@ JET_ERR resp_exp_set(struct resp_client *c, const char *key, size_t klen, long l
 
 JET_ERR resp_exp_clear(struct resp_client *c, const char *key, size_t klen)
 {
-    JET_ERR err = exp_handle(c);
+    JET_ERR err = resp_exp_open(c);
     if (err < 0 || !c->exp_open) return err;
     err = JetDeleteKV(c->ses, c->exp, key, (unsigned long)klen);
     return err == JET_errRecordNotFound ? JET_errSuccess : err;
@@ -174,7 +173,7 @@ JET_ERR resp_exp_count(struct resp_client *c, long long *count)
 {
     long long n = 0;
     *count = 0;
-    JET_ERR err = exp_handle(c);
+    JET_ERR err = resp_exp_open(c);
     if (err < 0 || !c->exp_open) return err;
     err = JetMove(c->ses, c->exp, JET_MoveFirst, 0);
     while (err >= 0) {
@@ -227,7 +226,7 @@ static JET_ERR sweep_round(struct resp_client *c, struct resp_sweep *sw, int *lo
 JET_ERR resp_expire_sweep(struct resp_client *c, struct resp_sweep *sw)
 {
     long long start = mono_us();
-    JET_ERR err = exp_handle(c);
+    JET_ERR err = resp_exp_open(c);
     if (err < 0 || !c->exp_open || c->sh->read_only) return err;
     for (;;) {
         int looked = 0, due = 0;

@@ -433,8 +433,7 @@ JET_ERR resp_cmd_flushdb(struct resp_client *c, size_t argc, char **argv, size_t
         resp_reply_error(&c->out, "ERR syntax error");
         return JET_errSuccess;
     }
-    long long dummy;
-    if ((err = resp_exp_count(c, &dummy)) < 0) return err; /* opens the expiry table's handle if it exists */
+    if ((err = resp_exp_open(c)) < 0) return err;
     if (c->in_txn) {
         if ((err = delete_some(c, c->table, (size_t)-1, &n)) < 0) return err;
         if (c->exp_open && (err = delete_some(c, c->exp, (size_t)-1, &n)) < 0) return err;
