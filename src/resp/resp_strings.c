@@ -414,7 +414,8 @@ static JET_ERR splice_run(struct resp_client *c, const char *key, size_t klen, s
     free(x->buf);
     x->buf = NULL;
     if (err < 0) return err;
-    if (err == SPLICE_TOO_BIG) resp_reply_error(&c->out, "ERR string exceeds maximum allowed size (proto-max-bulk-len)");
+    if (err == SPLICE_TOO_BIG)
+        resp_reply_error(&c->out, "ERR string exceeds maximum allowed size (proto-max-bulk-len)");
     else resp_reply_int(&c->out, (long long)x->newlen);
     return JET_errSuccess;
 }
