@@ -226,7 +226,7 @@ static void command_entry(struct resp_client *c, const struct resp_command *cmd)
         {"getrange", 1, 1, 1}, {"setrange", 1, 1, 1}, {"getset", 1, 1, 1}, {"getdel", 1, 1, 1},
         {"getex", 1, 1, 1}, {"setnx", 1, 1, 1}, {"incrbyfloat", 1, 1, 1}, {"expire", 1, 1, 1},
         {"pexpire", 1, 1, 1}, {"expireat", 1, 1, 1}, {"pexpireat", 1, 1, 1}, {"persist", 1, 1, 1},
-        {"expiretime", 1, 1, 1}, {"pexpiretime", 1, 1, 1},
+        {"expiretime", 1, 1, 1}, {"pexpiretime", 1, 1, 1}, {"setex", 1, 1, 1}, {"psetex", 1, 1, 1},
     };
     int first = 0, last = 0, step = 0;
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
@@ -565,6 +565,8 @@ static const struct resp_command commands[] = {
     {"getdel", 2, RESP_CMD_WRITE | RESP_CMD_WRITES, resp_cmd_getdel},
     {"getex", -2, RESP_CMD_WRITE | RESP_CMD_WRITES | RESP_CMD_TTL, resp_cmd_getex},
     {"setnx", 3, RESP_CMD_WRITE | RESP_CMD_WRITES, resp_cmd_setnx},
+    {"setex", 4, RESP_CMD_WRITE | RESP_CMD_WRITES | RESP_CMD_TTL, resp_cmd_setex},
+    {"psetex", 4, RESP_CMD_WRITE | RESP_CMD_WRITES | RESP_CMD_TTL, resp_cmd_setex},
     {"msetnx", -3, RESP_CMD_WRITE | RESP_CMD_WRITES, resp_cmd_mset},
     {"incrbyfloat", 3, RESP_CMD_WRITE | RESP_CMD_WRITES, resp_cmd_incrbyfloat},
     {"unlink", -2, RESP_CMD_WRITE | RESP_CMD_WRITES, resp_cmd_del},

@@ -225,6 +225,7 @@ bool resp_value_ok(struct resp_client *c, size_t n);
 bool resp_wants_ttl(const struct resp_command *cmd, size_t argc, char **argv);
 JET_ERR resp_cmd_get(struct resp_client *c, size_t argc, char **argv, size_t *len);
 JET_ERR resp_cmd_set(struct resp_client *c, size_t argc, char **argv, size_t *len);
+JET_ERR resp_cmd_setex(struct resp_client *c, size_t argc, char **argv, size_t *len);
 JET_ERR resp_cmd_setnx(struct resp_client *c, size_t argc, char **argv, size_t *len);
 JET_ERR resp_cmd_getset(struct resp_client *c, size_t argc, char **argv, size_t *len);
 JET_ERR resp_cmd_getdel(struct resp_client *c, size_t argc, char **argv, size_t *len);

@@ -230,6 +230,22 @@ JET_ERR resp_cmd_set(struct resp_client *c, size_t argc, char **argv, size_t *le
     return JET_errSuccess;
 }
 
+/* SETEX key seconds value, PSETEX key milliseconds value: SET ... EX|PX. */
+JET_ERR resp_cmd_setex(struct resp_client *c, size_t argc, char **argv, size_t *len)
+{
+    bool ms = argv[0][0] == 'p' || argv[0][0] == 'P';
+    long long deadline;
+    (void)argc;
+    if (!ttl_deadline(c, ms ? TTL_PX : TTL_EX, argv[2], len[2], ms ? "psetex" : "setex", &deadline))
+        return JET_errSuccess;
+    if (!resp_key_ok(c, argv[1], len[1]) || !resp_value_ok(c, len[3])) return JET_errSuccess;
+    JET_ERR err = JetPutKV(c->ses, c->table, argv[1], (unsigned long)len[1], argv[3], (unsigned long)len[3], 0);
+    if (err >= 0) err = resp_exp_set(c, argv[1], len[1], deadline);
+    if (err < 0) return err;
+    resp_reply_status(&c->out, "OK");
+    return JET_errSuccess;
+}
+
 JET_ERR resp_cmd_setnx(struct resp_client *c, size_t argc, char **argv, size_t *len)
 {
     long long dl;

@@ -233,6 +233,8 @@ static const struct {
     {"expireat", {"EXPIREAT", "a", "10"}},
     {"pexpireat", {"PEXPIREAT", "a", "10"}},
     {"persist", {"PERSIST", "a"}},
+    {"setex", {"SETEX", "a", "10", "x"}},
+    {"psetex", {"PSETEX", "a", "10", "x"}},
 };
 
 /* The commands that change nothing (reads, connection and server ones). */

@@ -440,6 +440,14 @@ static void test_expiry(void)
     RT(fd, ":-1\r\n", "TTL", "p");
     RT(fd, ":-1\r\n", "PEXPIRETIME", "p");
     RT(fd, ":0\r\n", "PERSIST", "p");
+    RT(fd, "+OK\r\n", "SETEX", "sx", "60", "v");
+    RT(fd, ":60\r\n", "TTL", "sx");
+    RT(fd, "+OK\r\n", "PSETEX", "sx", "70000", "v");
+    RT(fd, ":70\r\n", "TTL", "sx");
+    RT(fd, "-ERR invalid expire time in 'setex' command\r\n", "SETEX", "sx", "0", "v");
+    RT(fd, "-ERR invalid expire time in 'psetex' command\r\n", "PSETEX", "sx", "-1", "v");
+    RT(fd, ":1\r\n", "DEL", "sx");
+    RT(fd, ":-2\r\n", "TTL", "sx");
     RT(fd, ":1\r\n", "PERSIST", "k");
     RT(fd, ":-1\r\n", "TTL", "k");
     /* The options. */
