@@ -227,6 +227,7 @@ static void command_entry(struct resp_client *c, const struct resp_command *cmd)
         {"getex", 1, 1, 1}, {"setnx", 1, 1, 1}, {"incrbyfloat", 1, 1, 1}, {"expire", 1, 1, 1},
         {"pexpire", 1, 1, 1}, {"expireat", 1, 1, 1}, {"pexpireat", 1, 1, 1}, {"persist", 1, 1, 1},
         {"expiretime", 1, 1, 1}, {"pexpiretime", 1, 1, 1}, {"setex", 1, 1, 1}, {"psetex", 1, 1, 1},
+        {"substr", 1, 1, 1},
     };
     int first = 0, last = 0, step = 0;
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
@@ -560,6 +561,7 @@ static const struct resp_command commands[] = {
     {"strlen", 2, 0, resp_cmd_strlen},
     {"append", 3, RESP_CMD_WRITE | RESP_CMD_WRITES, resp_cmd_append},
     {"getrange", 4, 0, resp_cmd_getrange},
+    {"substr", 4, 0, resp_cmd_getrange},
     {"setrange", 4, RESP_CMD_WRITE | RESP_CMD_WRITES, resp_cmd_setrange},
     {"getset", 3, RESP_CMD_WRITE | RESP_CMD_WRITES, resp_cmd_getset},
     {"getdel", 2, RESP_CMD_WRITE | RESP_CMD_WRITES, resp_cmd_getdel},

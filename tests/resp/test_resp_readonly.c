@@ -241,7 +241,7 @@ static const struct {
 static const char *const reads[] = {
     "get",    "mget",   "exists", "type", "ttl",     "pttl",     "dbsize", "scan",  "info",  "ping",   "echo",
     "multi",  "exec",   "discard", "watch", "unwatch", "shutdown", "quit",  "auth",  "select", "command",
-    "config", "client", "hello", "strlen", "getrange", "keys", "randomkey", "expiretime", "pexpiretime",
+    "config", "client", "hello", "strlen", "getrange", "substr", "keys", "randomkey", "expiretime", "pexpiretime",
 };
 
 static bool classified(const char *name)
