@@ -3,7 +3,21 @@
  *
  * A small server that lets redis-cli, redis-benchmark and any Redis client
  * library read and write a live jetfs instance.  It owns one table of the
- * database it is given (RESP_TABLE) and maps string keys to values there.
+ * database it is given (RESP_TABLE) and maps string keys to values there,
+ * and a second one, created the first time a key is given an expiry:
+ *
+ *     RESP_TABLE            "redis"          key -> value (the string's bytes)
+ *     RESP_EXPIRES_TABLE    "redis_expires"  key -> 8 bytes: its deadline, ms
+ *                                            since the Unix epoch, big-endian
+ *
+ * A deadline row is written in the transaction of the value it belongs to
+ * (so it is as durable, and travels in backups); a key whose deadline has
+ * passed when it is read is absent to every command, and a sweep on the
+ * serving thread deletes such keys in the background (resp_expire.c has
+ * the rules).  Served commands: Redis's string family, the generic key
+ * commands, expiry, MULTI/EXEC, connection and server commands (the list
+ * is the table in resp_commands.c and README's "Redis commands served");
+ * other types' commands answer Redis's unknown-command error.
  * Every reply to a write is sent only after the engine commit is durable;
  * MULTI/EXEC runs as one engine transaction.  The connection commands
  * (HELLO, CLIENT, SELECT, PING, ECHO, QUIT) and the AUTH decision are in
@@ -15,7 +29,9 @@
  * connections: one serving thread and a syncer; non-blocking I/O with
  * per-connection output buffers; client limits), resp_tls.c (TLS over
  * OpenSSL), resp_auth.c (the password file, AUTH, protected mode),
- * resp_reply.c (reply encoding), resp_keyspace.c (SCAN, FLUSHDB).  Only
+ * resp_reply.c (reply encoding), resp_keyspace.c (SCAN, KEYS, RANDOMKEY,
+ * FLUSHDB), resp_strings.c (the string, key and expiry commands),
+ * resp_expire.c (deadlines and the sweep).  Only
  * jet.h is used from the engine.
  *
  * Exposure (README, "Exposing the Redis port"): loopback by default; a

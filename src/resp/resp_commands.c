@@ -1,9 +1,10 @@
 /*
  * resp_commands.c -- the command table, dispatch (arity, MULTI queueing,
- * the transaction around each command), the string commands and the
- * server ones (INFO, CONFIG, COMMAND, SHUTDOWN).  Whole-table commands are
- * in resp_keyspace.c, connection commands (HELLO, CLIENT...) in
- * resp_client.c.
+ * the transaction around each command, the expiry table created before the
+ * first command that sets an expiry) and the server commands (INFO,
+ * CONFIG, COMMAND, SHUTDOWN).  The string, key and expiry commands are in
+ * resp_strings.c, whole-table commands in resp_keyspace.c, connection
+ * commands (HELLO, CLIENT...) in resp_client.c.
  *
  * Owns: struct resp_client's engine handles and MULTI queue.  A client is
  * used by its connection thread only; the shared server state is reached
@@ -78,37 +79,6 @@ bool resp_key_ok(struct resp_client *c, const char *key, size_t n)
     return true;
 }
 
-static bool value_ok(struct resp_client *c, size_t n)
-{
-    if (n <= JET_cbValueMost) return true;
-    resp_reply_error(&c->out, "ERR value too large (max %u bytes)", JET_cbValueMost);
-    return false;
-}
-
-/*
- * Reads key's value into c->scratch; *pn gets its length.
- * JET_errRecordNotFound when the key is absent.
- */
-static JET_ERR value_get(struct resp_client *c, const char *key, size_t klen, size_t *pn)
-{
-    if (c->no_table) return JET_errRecordNotFound;
-    for (;;) {
-        unsigned long actual = 0;
-        JET_ERR err = JetRetrieveKV(c->ses, c->table, key, (unsigned long)klen, c->scratch,
-                                    (unsigned long)c->scratch_cap, &actual, 0);
-        if (err < 0) return err;
-        if (err != JET_wrnBufferTruncated && actual <= c->scratch_cap) {
-            *pn = actual;
-            return JET_errSuccess;
-        }
-        /* Grown concurrently or larger than the buffer: make room, retry. */
-        char *ns = realloc(c->scratch, actual);
-        if (!ns) return JET_errOutOfMemory;
-        c->scratch = ns;
-        c->scratch_cap = actual;
-    }
-}
-
 static void scratch_shrink(struct resp_client *c)
 {
     if (c->scratch_cap <= SCRATCH_KEEP) return;
@@ -116,250 +86,6 @@ static void scratch_shrink(struct resp_client *c)
     if (!ns) return; /* keep the big one */
     c->scratch = ns;
     c->scratch_cap = SCRATCH_INITIAL;
-}
-
-/* ---- string commands ---- */
-
-static JET_ERR cmd_get(struct resp_client *c, size_t argc, char **argv, size_t *len)
-{
-    size_t n = 0;
-    (void)argc;
-    if (!resp_key_ok(c, argv[1], len[1])) return JET_errSuccess;
-    JET_ERR err = value_get(c, argv[1], len[1], &n);
-    if (err == JET_errRecordNotFound) {
-        resp_reply_nil(&c->out);
-        return JET_errSuccess;
-    }
-    if (err < 0) return err;
-    resp_reply_bulk(&c->out, c->scratch, n);
-    return JET_errSuccess;
-}
-
-/* SET key value [NX|XX] [GET] [KEEPTTL]; EX/PX/EXAT/PXAT are refused. */
-static JET_ERR cmd_set(struct resp_client *c, size_t argc, char **argv, size_t *len)
-{
-    bool nx = false, xx = false, get = false;
-    JET_GRBIT grbit = 0;
-    JET_ERR err;
-    size_t oldn = 0;
-    bool had_old = false;
-
-    for (size_t i = 3; i < argc; i++) {
-        if (resp_arg_is(argv[i], "nx") && !xx) {
-            nx = true;
-        } else if (resp_arg_is(argv[i], "xx") && !nx) {
-            xx = true;
-        } else if (resp_arg_is(argv[i], "get")) {
-            get = true;
-        } else if (resp_arg_is(argv[i], "keepttl")) {
-            /* no key expires here: nothing to keep */
-        } else if (resp_arg_is(argv[i], "ex") || resp_arg_is(argv[i], "px") || resp_arg_is(argv[i], "exat") ||
-                   resp_arg_is(argv[i], "pxat")) {
-            resp_reply_error(&c->out, "ERR EX/PX not supported (keys do not expire in jetfs)");
-            return JET_errSuccess;
-        } else {
-            resp_reply_error(&c->out, "ERR syntax error");
-            return JET_errSuccess;
-        }
-    }
-    if (!resp_key_ok(c, argv[1], len[1]) || !value_ok(c, len[2])) return JET_errSuccess;
-    if (get) {
-        err = value_get(c, argv[1], len[1], &oldn);
-        if (err < 0 && err != JET_errRecordNotFound) return err;
-        had_old = err >= 0;
-    }
-    if (nx) grbit = JET_bitPutInsert;
-    if (xx) grbit = JET_bitPutReplace;
-    err = JetPutKV(c->ses, c->table, argv[1], (unsigned long)len[1], argv[2], (unsigned long)len[2], grbit);
-    bool skipped = (nx && err == JET_errKeyDuplicate) || (xx && err == JET_errRecordNotFound);
-    if (err < 0 && !skipped) return err;
-    if (get) {
-        if (had_old) resp_reply_bulk(&c->out, c->scratch, oldn);
-        else resp_reply_nil(&c->out);
-    } else if (skipped) {
-        resp_reply_nil(&c->out);
-    } else {
-        resp_reply_status(&c->out, "OK");
-    }
-    return JET_errSuccess;
-}
-
-static JET_ERR cmd_del(struct resp_client *c, size_t argc, char **argv, size_t *len)
-{
-    long long n = 0;
-    for (size_t i = 1; i < argc; i++)
-        if (!resp_key_ok(c, argv[i], len[i])) return JET_errSuccess;
-    for (size_t i = 1; i < argc; i++) {
-        JET_ERR err = JetDeleteKV(c->ses, c->table, argv[i], (unsigned long)len[i]);
-        if (err == JET_errRecordNotFound) continue;
-        if (err < 0) return err;
-        n++;
-    }
-    resp_reply_int(&c->out, n);
-    return JET_errSuccess;
-}
-
-/* Is key there?  (A zero-byte read: the value is not copied.) */
-static JET_ERR key_present(struct resp_client *c, const char *key, size_t n, bool *present)
-{
-    unsigned long actual = 0;
-    char b;
-    *present = false;
-    if (c->no_table) return JET_errSuccess;
-    JET_ERR err = JetRetrieveKV(c->ses, c->table, key, (unsigned long)n, &b, 0, &actual, 0);
-    if (err == JET_errRecordNotFound) return JET_errSuccess;
-    if (err < 0) return err;
-    *present = true;
-    return JET_errSuccess;
-}
-
-static JET_ERR cmd_exists(struct resp_client *c, size_t argc, char **argv, size_t *len)
-{
-    long long n = 0;
-    for (size_t i = 1; i < argc; i++)
-        if (!resp_key_ok(c, argv[i], len[i])) return JET_errSuccess;
-    for (size_t i = 1; i < argc; i++) {
-        bool present = false;
-        JET_ERR err = key_present(c, argv[i], len[i], &present);
-        if (err < 0) return err;
-        n += present;
-    }
-    resp_reply_int(&c->out, n);
-    return JET_errSuccess;
-}
-
-/* TYPE: every value is a string. */
-static JET_ERR cmd_type(struct resp_client *c, size_t argc, char **argv, size_t *len)
-{
-    bool present = false;
-    (void)argc;
-    if (!resp_key_ok(c, argv[1], len[1])) return JET_errSuccess;
-    JET_ERR err = key_present(c, argv[1], len[1], &present);
-    if (err < 0) return err;
-    resp_reply_status(&c->out, present ? "string" : "none");
-    return JET_errSuccess;
-}
-
-/* TTL and PTTL: no key expires (-1), as Redis for a key without one; -2
- * when there is no key. */
-static JET_ERR cmd_ttl(struct resp_client *c, size_t argc, char **argv, size_t *len)
-{
-    bool present = false;
-    (void)argc;
-    if (!resp_key_ok(c, argv[1], len[1])) return JET_errSuccess;
-    JET_ERR err = key_present(c, argv[1], len[1], &present);
-    if (err < 0) return err;
-    resp_reply_int(&c->out, present ? -1 : -2);
-    return JET_errSuccess;
-}
-
-struct incr {
-    long long delta, v;
-    char buf[24];
-};
-
-#define INCR_NOT_INTEGER 1
-#define INCR_OVERFLOW 2
-
-/* The new value from the old one, in the B+tree's one descent (JetUpdateKV). */
-static JET_ERR incr_fn(void *arg, const void *old, unsigned long oldlen, int exists, const void **pnew,
-                       unsigned long *pnewlen)
-{
-    struct incr *x = arg;
-    long long v = 0;
-    if (exists && (oldlen > 20 || !resp_parse_int64(old, oldlen, &v))) return INCR_NOT_INTEGER;
-    if ((x->delta > 0 && v > INT64_MAX - x->delta) || (x->delta < 0 && v < INT64_MIN - x->delta))
-        return INCR_OVERFLOW;
-    x->v = v + x->delta;
-    int n = snprintf(x->buf, sizeof x->buf, "%lld", x->v);
-    *pnew = x->buf;
-    *pnewlen = (unsigned long)n;
-    return JET_errSuccess;
-}
-
-static JET_ERR incr_by(struct resp_client *c, const char *key, size_t klen, long long delta)
-{
-    struct incr x = {delta, 0, ""};
-    if (!resp_key_ok(c, key, klen)) return JET_errSuccess;
-    JET_ERR err = JetUpdateKV(c->ses, c->table, key, (unsigned long)klen, incr_fn, &x);
-    if (err < 0) return err;
-    if (err == INCR_NOT_INTEGER) resp_reply_error(&c->out, "ERR value is not an integer or out of range");
-    else if (err == INCR_OVERFLOW) resp_reply_error(&c->out, "ERR increment or decrement would overflow");
-    else resp_reply_int(&c->out, x.v);
-    return JET_errSuccess;
-}
-
-static JET_ERR cmd_incr(struct resp_client *c, size_t argc, char **argv, size_t *len)
-{
-    (void)argc;
-    return incr_by(c, argv[1], len[1], 1);
-}
-
-static JET_ERR cmd_decr(struct resp_client *c, size_t argc, char **argv, size_t *len)
-{
-    (void)argc;
-    return incr_by(c, argv[1], len[1], -1);
-}
-
-static JET_ERR cmd_incrby(struct resp_client *c, size_t argc, char **argv, size_t *len)
-{
-    long long d;
-    (void)argc;
-    if (!resp_parse_int64(argv[2], len[2], &d)) {
-        resp_reply_error(&c->out, "ERR value is not an integer or out of range");
-        return JET_errSuccess;
-    }
-    return incr_by(c, argv[1], len[1], d);
-}
-
-static JET_ERR cmd_decrby(struct resp_client *c, size_t argc, char **argv, size_t *len)
-{
-    long long d;
-    (void)argc;
-    if (!resp_parse_int64(argv[2], len[2], &d)) {
-        resp_reply_error(&c->out, "ERR value is not an integer or out of range");
-        return JET_errSuccess;
-    }
-    if (d == INT64_MIN) {
-        resp_reply_error(&c->out, "ERR decrement would overflow");
-        return JET_errSuccess;
-    }
-    return incr_by(c, argv[1], len[1], -d);
-}
-
-static JET_ERR cmd_mset(struct resp_client *c, size_t argc, char **argv, size_t *len)
-{
-    if (argc % 2 != 1) {
-        resp_reply_error(&c->out, "ERR wrong number of arguments for 'mset' command");
-        return JET_errSuccess;
-    }
-    for (size_t i = 1; i < argc; i += 2)
-        if (!resp_key_ok(c, argv[i], len[i]) || !value_ok(c, len[i + 1])) return JET_errSuccess;
-    for (size_t i = 1; i < argc; i += 2) {
-        JET_ERR err = JetPutKV(c->ses, c->table, argv[i], (unsigned long)len[i], argv[i + 1],
-                               (unsigned long)len[i + 1], 0);
-        if (err < 0) return err;
-    }
-    resp_reply_status(&c->out, "OK");
-    return JET_errSuccess;
-}
-
-static JET_ERR cmd_mget(struct resp_client *c, size_t argc, char **argv, size_t *len)
-{
-    for (size_t i = 1; i < argc; i++)
-        if (!resp_key_ok(c, argv[i], len[i])) return JET_errSuccess;
-    resp_reply_array(&c->out, argc - 1);
-    for (size_t i = 1; i < argc; i++) {
-        size_t n = 0;
-        JET_ERR err = value_get(c, argv[i], len[i], &n);
-        if (err == JET_errRecordNotFound) {
-            resp_reply_nil(&c->out);
-            continue;
-        }
-        if (err < 0) return err;
-        resp_reply_bulk(&c->out, c->scratch, n);
-    }
-    return JET_errSuccess;
 }
 
 /* ---- server commands (the connection ones are in resp_client.c) ---- */
@@ -456,19 +182,20 @@ static JET_ERR cmd_info(struct resp_client *c, size_t argc, char **argv, size_t 
         info_line(&b, "%s", "");
     }
     if (info_wants(argc, argv, "keyspace") && !failed) {
-        long long keys = 0;
+        long long keys = 0, expires = 0;
         bool own = !c->in_txn;
         /* An exact count needs the write lock (see resp_keyspace.c), but
          * not on a read-only server, where nothing writes. */
         if (own && (err = resp_read_txn_begin(c)) < 0) goto out;
         err = resp_count_keys(c, &keys);
+        if (err >= 0) err = resp_exp_count(c, &expires);
         if (own) {
             JET_ERR rb = JetRollback(c->ses, 0);
             (void)rb; /* nothing was changed */
         }
         if (err < 0) goto out;
         info_line(&b, "# Keyspace");
-        info_line(&b, "db0:keys=%lld,expires=0,avg_ttl=0", keys);
+        info_line(&b, "db0:keys=%lld,expires=%lld,avg_ttl=0", keys, expires);
     }
     if (b.oom) {
         err = JET_errOutOfMemory;
@@ -494,7 +221,13 @@ static void command_entry(struct resp_client *c, const struct resp_command *cmd)
         {"get", 1, 1, 1},   {"set", 1, 1, 1},    {"incr", 1, 1, 1},   {"incrby", 1, 1, 1},
         {"decr", 1, 1, 1},  {"decrby", 1, 1, 1}, {"type", 1, 1, 1},   {"ttl", 1, 1, 1},
         {"pttl", 1, 1, 1},  {"mset", 1, -1, 2},  {"mget", 1, -1, 1},  {"del", 1, -1, 1},
-        {"exists", 1, -1, 1}, {"watch", 1, -1, 1},
+        {"exists", 1, -1, 1}, {"watch", 1, -1, 1}, {"unlink", 1, -1, 1}, {"msetnx", 1, -1, 2},
+        {"rename", 1, 2, 1}, {"renamenx", 1, 2, 1}, {"strlen", 1, 1, 1}, {"append", 1, 1, 1},
+        {"getrange", 1, 1, 1}, {"setrange", 1, 1, 1}, {"getset", 1, 1, 1}, {"getdel", 1, 1, 1},
+        {"getex", 1, 1, 1}, {"setnx", 1, 1, 1}, {"incrbyfloat", 1, 1, 1}, {"expire", 1, 1, 1},
+        {"pexpire", 1, 1, 1}, {"expireat", 1, 1, 1}, {"pexpireat", 1, 1, 1}, {"persist", 1, 1, 1},
+        {"expiretime", 1, 1, 1}, {"pexpiretime", 1, 1, 1}, {"setex", 1, 1, 1}, {"psetex", 1, 1, 1},
+        {"substr", 1, 1, 1},
     };
     int first = 0, last = 0, step = 0;
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
@@ -748,6 +481,12 @@ static JET_ERR cmd_exec(struct resp_client *c, size_t argc, char **argv, size_t 
         resp_buf_append(&c->out, "*-1\r\n", 5); /* Redis's null array: aborted by WATCH */
         return JET_errSuccess;
     }
+    for (size_t i = 0; i < c->nqueue && !c->sh->read_only; i++)
+        if (resp_wants_ttl(c->queue[i]->cmd, c->queue[i]->argc, c->queue[i]->argv) &&
+            (err = resp_exp_create(c)) < 0) {
+            resp_reply_engine_error(c, "EXEC could not create the expiry table", err);
+            goto out;
+        }
     size_t mark = c->out.len;
     /* Read-only: only reads were queued (invariant 4); they need no write
      * lock, and there is nothing to commit. */
@@ -803,20 +542,45 @@ bool resp_client_durable(struct resp_client *c)
 /* ---- the table ---- */
 
 static const struct resp_command commands[] = {
-    {"get", 2, 0, cmd_get},
-    {"set", -3, RESP_CMD_WRITE | RESP_CMD_WRITES, cmd_set},
-    {"incr", 2, RESP_CMD_WRITE | RESP_CMD_WRITES, cmd_incr},
+    {"get", 2, 0, resp_cmd_get},
+    {"set", -3, RESP_CMD_WRITE | RESP_CMD_WRITES | RESP_CMD_TTL, resp_cmd_set},
+    {"incr", 2, RESP_CMD_WRITE | RESP_CMD_WRITES, resp_cmd_incr},
     {"ping", -1, RESP_CMD_NO_DATA, cmd_ping},
-    {"mset", -3, RESP_CMD_WRITE | RESP_CMD_WRITES, cmd_mset},
-    {"mget", -2, RESP_CMD_READ_TXN | RESP_CMD_READ_MANY, cmd_mget},
-    {"del", -2, RESP_CMD_WRITE | RESP_CMD_WRITES, cmd_del},
-    {"exists", -2, RESP_CMD_READ_TXN | RESP_CMD_READ_MANY, cmd_exists},
-    {"incrby", 3, RESP_CMD_WRITE | RESP_CMD_WRITES, cmd_incrby},
-    {"decr", 2, RESP_CMD_WRITE | RESP_CMD_WRITES, cmd_decr},
-    {"decrby", 3, RESP_CMD_WRITE | RESP_CMD_WRITES, cmd_decrby},
-    {"type", 2, 0, cmd_type},
-    {"ttl", 2, 0, cmd_ttl},
-    {"pttl", 2, 0, cmd_ttl},
+    {"mset", -3, RESP_CMD_WRITE | RESP_CMD_WRITES, resp_cmd_mset},
+    {"mget", -2, RESP_CMD_READ_TXN | RESP_CMD_READ_MANY, resp_cmd_mget},
+    {"del", -2, RESP_CMD_WRITE | RESP_CMD_WRITES, resp_cmd_del},
+    {"exists", -2, RESP_CMD_READ_TXN | RESP_CMD_READ_MANY, resp_cmd_exists},
+    {"incrby", 3, RESP_CMD_WRITE | RESP_CMD_WRITES, resp_cmd_incrby},
+    {"decr", 2, RESP_CMD_WRITE | RESP_CMD_WRITES, resp_cmd_decr},
+    {"decrby", 3, RESP_CMD_WRITE | RESP_CMD_WRITES, resp_cmd_decrby},
+    {"type", 2, 0, resp_cmd_type},
+    {"ttl", 2, 0, resp_cmd_ttl},
+    {"pttl", 2, 0, resp_cmd_ttl},
+    {"expiretime", 2, 0, resp_cmd_ttl},
+    {"pexpiretime", 2, 0, resp_cmd_ttl},
+    {"strlen", 2, 0, resp_cmd_strlen},
+    {"append", 3, RESP_CMD_WRITE | RESP_CMD_WRITES, resp_cmd_append},
+    {"getrange", 4, 0, resp_cmd_getrange},
+    {"substr", 4, 0, resp_cmd_getrange},
+    {"setrange", 4, RESP_CMD_WRITE | RESP_CMD_WRITES, resp_cmd_setrange},
+    {"getset", 3, RESP_CMD_WRITE | RESP_CMD_WRITES, resp_cmd_getset},
+    {"getdel", 2, RESP_CMD_WRITE | RESP_CMD_WRITES, resp_cmd_getdel},
+    {"getex", -2, RESP_CMD_WRITE | RESP_CMD_WRITES | RESP_CMD_TTL, resp_cmd_getex},
+    {"setnx", 3, RESP_CMD_WRITE | RESP_CMD_WRITES, resp_cmd_setnx},
+    {"setex", 4, RESP_CMD_WRITE | RESP_CMD_WRITES | RESP_CMD_TTL, resp_cmd_setex},
+    {"psetex", 4, RESP_CMD_WRITE | RESP_CMD_WRITES | RESP_CMD_TTL, resp_cmd_setex},
+    {"msetnx", -3, RESP_CMD_WRITE | RESP_CMD_WRITES, resp_cmd_mset},
+    {"incrbyfloat", 3, RESP_CMD_WRITE | RESP_CMD_WRITES, resp_cmd_incrbyfloat},
+    {"unlink", -2, RESP_CMD_WRITE | RESP_CMD_WRITES, resp_cmd_del},
+    {"rename", 3, RESP_CMD_WRITE | RESP_CMD_WRITES, resp_cmd_rename},
+    {"renamenx", 3, RESP_CMD_WRITE | RESP_CMD_WRITES, resp_cmd_rename},
+    {"keys", 2, RESP_CMD_READ_TXN, resp_cmd_keys},
+    {"randomkey", 1, RESP_CMD_READ_TXN, resp_cmd_randomkey},
+    {"expire", -3, RESP_CMD_WRITE | RESP_CMD_WRITES | RESP_CMD_TTL, resp_cmd_expire},
+    {"pexpire", -3, RESP_CMD_WRITE | RESP_CMD_WRITES | RESP_CMD_TTL, resp_cmd_expire},
+    {"expireat", -3, RESP_CMD_WRITE | RESP_CMD_WRITES | RESP_CMD_TTL, resp_cmd_expire},
+    {"pexpireat", -3, RESP_CMD_WRITE | RESP_CMD_WRITES | RESP_CMD_TTL, resp_cmd_expire},
+    {"persist", 2, RESP_CMD_WRITE | RESP_CMD_WRITES, resp_cmd_persist},
     {"echo", 2, RESP_CMD_NO_DATA, cmd_echo},
     {"dbsize", 1, RESP_CMD_READ_TXN, resp_cmd_dbsize},
     {"scan", -2, 0, resp_cmd_scan},
@@ -1110,6 +874,15 @@ void resp_execute(struct resp_client *c, size_t argc, char **argv, size_t *len)
         return;
     }
     watch_touch(c->sh, cmd, argc, argv, len);
+    if (!c->sh->exp_table && c->table_open && resp_wants_ttl(cmd, argc, argv)) {
+        /* The first expiry ever: its table, before the command's transaction. */
+        resp_batch_end(c);
+        JET_ERR err = c->in_txn ? JET_errSuccess : resp_exp_create(c);
+        if (err < 0) {
+            resp_reply_engine_error(c, "could not create the expiry table", err);
+            return;
+        }
+    }
     run(c, cmd, argc, argv, len);
 }
 
@@ -1191,6 +964,10 @@ JET_ERR resp_client_open(struct resp_client *c, struct resp_shared *sh, char *wh
         return err;
     }
     c->table_open = true;
+    if ((err = resp_exp_client_open(c)) < 0) {
+        snprintf(why, cbwhy, "could not open table '%s': %s", RESP_EXPIRES_TABLE, JetErrorString(err));
+        return err;
+    }
     return JET_errSuccess;
 }
 
@@ -1203,10 +980,11 @@ void resp_client_close(struct resp_client *c)
     JET_ERR ignored = JET_errSuccess;
     if (c->in_txn) ignored = JetRollback(c->ses, 0);
     if (c->table_open) ignored = JetCloseTable(c->ses, c->table);
+    if (c->exp_open) ignored = JetCloseTable(c->ses, c->exp);
     if (c->db_open) ignored = JetCloseDatabase(c->ses, c->dbid, 0);
     if (c->ses_open) ignored = JetEndSession(c->ses, 0);
     (void)ignored;
-    c->in_txn = c->table_open = c->db_open = c->ses_open = c->no_table = false;
+    c->in_txn = c->table_open = c->exp_open = c->db_open = c->ses_open = c->no_table = false;
     c->batch = false;
     queue_clear(c);
     resp_buf_free(&c->out);

@@ -5,8 +5,9 @@
  *
  * Mapping onto the engine: the table RESP_TABLE of the database maps a key
  * (1..JET_cbKeyMost bytes) to its value (0..JET_cbValueMost bytes); an
- * integer (INCR) is stored as its decimal text, as Redis does.  Each client
- * has its own engine session, database and table handles.
+ * integer (INCR) is stored as its decimal text, as Redis does.  A key's
+ * expiry is a row of RESP_EXPIRES_TABLE (resp_expire.c).  Each client has
+ * its own engine session, database and table handles.
  *
  * Transactions: a write outside MULTI runs in its own engine transaction.
  * Its reply is appended first and removed if the commit fails; the commit is
@@ -98,6 +99,14 @@ struct resp_shared {
     const struct resp_command *disabled[RESP_DISABLED_MAX]; /* answer as unknown commands */
     size_t ndisabled;
     bool read_only;               /* resp_options.read_only: RESP_CMD_WRITES commands answer -READONLY */
+    bool exp_table;               /* RESP_EXPIRES_TABLE exists (resp_expire.c): the serving thread's alone */
+};
+
+/* The expiry sweep's position (resp_expire.c): the last key it looked at. */
+struct resp_sweep {
+    unsigned long keylen; /* 0: from the first */
+    char key[JET_cbKeyMost];
+    unsigned long long reclaimed;
 };
 
 /* A command queued by MULTI: one allocation holding argv, len and bytes. */
@@ -115,7 +124,8 @@ struct resp_client {
     JET_SESID ses;
     JET_DBID dbid;
     JET_TABLEID table;
-    bool ses_open, db_open, table_open;
+    JET_TABLEID exp;              /* RESP_EXPIRES_TABLE, once it exists (resp_expire.c) */
+    bool ses_open, db_open, table_open, exp_open;
     bool no_table;                /* read_only and the database has no RESP_TABLE: an empty keyspace */
     bool in_txn;                  /* an engine transaction is open */
     struct resp_buf out;          /* replies not yet sent */
@@ -171,6 +181,7 @@ struct resp_command {
 #define RESP_CMD_NOW 0x10       /* executed at once even between MULTI and EXEC */
 #define RESP_CMD_NO_DATA 0x20   /* needs no session: answered even once the instance failed */
 #define RESP_CMD_NO_AUTH 0x40   /* allowed before AUTH (AUTH, QUIT); every other command answers NOAUTH */
+#define RESP_CMD_TTL 0x100      /* may set an expiry: RESP_EXPIRES_TABLE is created before it runs */
 #define RESP_CMD_WRITES 0x80    /* changes data: answers -READONLY on a read-only server (FLUSHDB has it
                                    without RESP_CMD_WRITE: it commits its own transactions) */
 
@@ -206,9 +217,74 @@ bool resp_glob_match(const char *pat, size_t plen, const char *s, size_t slen, b
 /* Keys in the table, counted inside the client's transaction. */
 JET_ERR resp_count_keys(struct resp_client *c, long long *count);
 
+/* ---- resp_strings.c: the string family, key and expiry commands ---- */
+
+/* A value of an acceptable size, else replies the error and returns false. */
+bool resp_value_ok(struct resp_client *c, size_t n);
+/* Whether the request may set an expiry (RESP_CMD_TTL and an EX... word). */
+bool resp_wants_ttl(const struct resp_command *cmd, size_t argc, char **argv);
+JET_ERR resp_cmd_get(struct resp_client *c, size_t argc, char **argv, size_t *len);
+JET_ERR resp_cmd_set(struct resp_client *c, size_t argc, char **argv, size_t *len);
+JET_ERR resp_cmd_setex(struct resp_client *c, size_t argc, char **argv, size_t *len);
+JET_ERR resp_cmd_setnx(struct resp_client *c, size_t argc, char **argv, size_t *len);
+JET_ERR resp_cmd_getset(struct resp_client *c, size_t argc, char **argv, size_t *len);
+JET_ERR resp_cmd_getdel(struct resp_client *c, size_t argc, char **argv, size_t *len);
+JET_ERR resp_cmd_getex(struct resp_client *c, size_t argc, char **argv, size_t *len);
+JET_ERR resp_cmd_strlen(struct resp_client *c, size_t argc, char **argv, size_t *len);
+JET_ERR resp_cmd_getrange(struct resp_client *c, size_t argc, char **argv, size_t *len);
+JET_ERR resp_cmd_setrange(struct resp_client *c, size_t argc, char **argv, size_t *len);
+JET_ERR resp_cmd_append(struct resp_client *c, size_t argc, char **argv, size_t *len);
+JET_ERR resp_cmd_incr(struct resp_client *c, size_t argc, char **argv, size_t *len);
+JET_ERR resp_cmd_decr(struct resp_client *c, size_t argc, char **argv, size_t *len);
+JET_ERR resp_cmd_incrby(struct resp_client *c, size_t argc, char **argv, size_t *len);
+JET_ERR resp_cmd_decrby(struct resp_client *c, size_t argc, char **argv, size_t *len);
+JET_ERR resp_cmd_incrbyfloat(struct resp_client *c, size_t argc, char **argv, size_t *len);
+JET_ERR resp_cmd_mset(struct resp_client *c, size_t argc, char **argv, size_t *len);
+JET_ERR resp_cmd_mget(struct resp_client *c, size_t argc, char **argv, size_t *len);
+JET_ERR resp_cmd_del(struct resp_client *c, size_t argc, char **argv, size_t *len);
+JET_ERR resp_cmd_exists(struct resp_client *c, size_t argc, char **argv, size_t *len);
+JET_ERR resp_cmd_type(struct resp_client *c, size_t argc, char **argv, size_t *len);
+JET_ERR resp_cmd_rename(struct resp_client *c, size_t argc, char **argv, size_t *len);
+JET_ERR resp_cmd_expire(struct resp_client *c, size_t argc, char **argv, size_t *len);
+JET_ERR resp_cmd_persist(struct resp_client *c, size_t argc, char **argv, size_t *len);
+JET_ERR resp_cmd_ttl(struct resp_client *c, size_t argc, char **argv, size_t *len);
+
+JET_ERR resp_cmd_keys(struct resp_client *c, size_t argc, char **argv, size_t *len);
+JET_ERR resp_cmd_randomkey(struct resp_client *c, size_t argc, char **argv, size_t *len);
 JET_ERR resp_cmd_dbsize(struct resp_client *c, size_t argc, char **argv, size_t *len);
 JET_ERR resp_cmd_scan(struct resp_client *c, size_t argc, char **argv, size_t *len);
 JET_ERR resp_cmd_flushdb(struct resp_client *c, size_t argc, char **argv, size_t *len);
+
+/* ---- resp_expire.c: key expiry (format and rules in its header comment) ---- */
+
+#define RESP_EXPIRES_TABLE "redis_expires"
+
+/* Milliseconds since the Unix epoch (CLOCK_REALTIME). */
+long long resp_now_ms(void);
+/* At connection open: the handle on RESP_EXPIRES_TABLE, if it exists. */
+JET_ERR resp_exp_client_open(struct resp_client *c);
+/* Opens the client's handle on RESP_EXPIRES_TABLE (c->exp_open) if the
+ * table exists; none is no error. */
+JET_ERR resp_exp_open(struct resp_client *c);
+/* Creates RESP_EXPIRES_TABLE if needed (outside any transaction). */
+JET_ERR resp_exp_create(struct resp_client *c);
+/* key's deadline (ms since the epoch), 0 when it has none. */
+JET_ERR resp_exp_get(struct resp_client *c, const char *key, size_t klen, long long *deadline);
+/* Sets it (the table must exist: resp_exp_create). */
+JET_ERR resp_exp_set(struct resp_client *c, const char *key, size_t klen, long long deadline);
+/* Removes it (none is no error). */
+JET_ERR resp_exp_clear(struct resp_client *c, const char *key, size_t klen);
+/* Whether a deadline (0: none) has passed. */
+bool resp_exp_due(long long deadline);
+/* For a write: if key's deadline has passed, deletes the key and its
+ * deadline (*deadline then 0); else *deadline is its deadline or 0. */
+JET_ERR resp_exp_reap(struct resp_client *c, const char *key, size_t klen, long long *deadline);
+/* For a read: false when key has expired (whether it exists is not looked at). */
+JET_ERR resp_exp_live(struct resp_client *c, const char *key, size_t klen, bool *live);
+/* Rows of RESP_EXPIRES_TABLE (INFO's expires=). */
+JET_ERR resp_exp_count(struct resp_client *c, long long *count);
+/* Reclaims some expired keys (c: the server's own sweeping client). */
+JET_ERR resp_expire_sweep(struct resp_client *c, struct resp_sweep *sw);
 
 /* ---- resp_client.c: the connection commands (the table's names) ---- */
 

@@ -1,7 +1,9 @@
 /*
  * resp_keyspace.c -- the commands that walk the whole table: DBSIZE, SCAN,
- * FLUSHDB; the glob matcher SCAN MATCH and CONFIG GET use; the SCAN cursor
- * table.
+ * KEYS, RANDOMKEY, FLUSHDB; the glob matcher SCAN MATCH, KEYS and CONFIG
+ * GET use; the SCAN cursor table.  SCAN, KEYS and RANDOMKEY skip expired
+ * keys (resp_expire.c); DBSIZE counts them until they are reclaimed, as
+ * Redis's does; FLUSHDB deletes the deadlines too.
  *
  * DBSIZE counts the keys with a cursor inside a transaction (the caller,
  * resp_execute, opens it: RESP_CMD_READ_TXN).  A transaction holds the
@@ -33,6 +35,7 @@
  * calling connection's own.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "resp.h"
@@ -284,7 +287,9 @@ JET_ERR resp_cmd_scan(struct resp_client *c, size_t argc, char **argv, size_t *l
         examined++;
         memcpy(start, key, klen);
         startlen = klen;
-        if (!a.type_none && (!a.pat || resp_glob_match(a.pat, a.patlen, key, klen, false))) {
+        bool live = true;
+        if (!a.type_none && (!a.pat || resp_glob_match(a.pat, a.patlen, key, klen, false)) &&
+            (err = resp_exp_live(c, key, klen, &live)) >= 0 && live) {
             unsigned char kb = (unsigned char)klen;
             resp_buf_append(&found, &kb, 1);
             resp_buf_append(&found, key, klen);
@@ -313,22 +318,104 @@ out:
     return err;
 }
 
+/* ---- KEYS, RANDOMKEY ---- */
+
+/* KEYS pattern: every live key that matches, in key order, in one reply
+ * (inside the transaction resp_execute opened: RESP_CMD_READ_TXN). */
+JET_ERR resp_cmd_keys(struct resp_client *c, size_t argc, char **argv, size_t *len)
+{
+    char key[JET_cbKeyMost];
+    unsigned long klen = 0, vlen = 0;
+    struct resp_buf found = {0};
+    size_t nfound = 0;
+    JET_ERR err = JET_errSuccess;
+    const char *pat = argv[1];
+    size_t patlen = len[1], plen = literal_prefix(pat, patlen);
+    (void)argc;
+
+    if (plen > JET_cbKeyMost || c->no_table) err = JET_errNoCurrentRecord;
+    else if (plen) err = JetSeekKV(c->ses, c->table, pat, (unsigned long)plen, JET_bitSeekGE);
+    else err = JetMove(c->ses, c->table, JET_MoveFirst, 0);
+    while (err >= 0) {
+        err = JetRetrieveCurrentKV(c->ses, c->table, key, sizeof key, &klen, NULL, 0, &vlen);
+        if (err < 0) break;
+        if (plen && (klen < plen || memcmp(key, pat, plen) != 0)) break; /* past the prefix */
+        bool live = true;
+        if (resp_glob_match(pat, patlen, key, klen, false) && (err = resp_exp_live(c, key, klen, &live)) >= 0 && live) {
+            unsigned char kb = (unsigned char)klen;
+            resp_buf_append(&found, &kb, 1);
+            resp_buf_append(&found, key, klen);
+            nfound++;
+        }
+        if (err >= 0) err = JetMove(c->ses, c->table, JET_MoveNext, 0);
+    }
+    if (err == JET_errNoCurrentRecord || err == JET_errRecordNotFound || err >= 0) err = JET_errSuccess;
+    if (err >= 0 && found.oom) err = JET_errOutOfMemory;
+    if (err >= 0) {
+        resp_reply_array(&c->out, nfound);
+        for (size_t off = 0; off < found.len; off += 1 + (unsigned char)found.data[off])
+            resp_reply_bulk(&c->out, found.data + off + 1, (unsigned char)found.data[off]);
+    }
+    resp_buf_free(&found);
+    return err;
+}
+
+/* RANDOMKEY: the first live key at or after a random point of the key
+ * space (wrapping around), so a key after a wide gap is likelier; nil when
+ * there is none. */
+JET_ERR resp_cmd_randomkey(struct resp_client *c, size_t argc, char **argv, size_t *len)
+{
+    char key[JET_cbKeyMost];
+    unsigned long klen = 0, vlen = 0;
+    unsigned char probe[8];
+    JET_ERR err = JET_errNoCurrentRecord;
+    (void)argc, (void)argv, (void)len;
+
+    for (size_t i = 0; i < sizeof probe; i++) probe[i] = (unsigned char)(random() & 0xff);
+    if (!c->no_table) err = JetSeekKV(c->ses, c->table, probe, sizeof probe, JET_bitSeekGE);
+    bool wrapped = false;
+    for (;;) {
+        if ((err == JET_errNoCurrentRecord || err == JET_errRecordNotFound) && !wrapped && !c->no_table) {
+            wrapped = true;
+            err = JetMove(c->ses, c->table, JET_MoveFirst, 0);
+            continue;
+        }
+        if (err < 0) break;
+        err = JetRetrieveCurrentKV(c->ses, c->table, key, sizeof key, &klen, NULL, 0, &vlen);
+        if (err < 0) break;
+        bool live = true;
+        if ((err = resp_exp_live(c, key, klen, &live)) < 0) return err;
+        if (live) {
+            resp_reply_bulk(&c->out, key, klen);
+            return JET_errSuccess;
+        }
+        if (wrapped && key_cmp(key, klen, (const char *)probe, sizeof probe) >= 0)
+            break; /* round the whole key space: every key has expired */
+        err = JetMove(c->ses, c->table, JET_MoveNext, 0);
+    }
+    if (err == JET_errNoCurrentRecord || err == JET_errRecordNotFound || err >= 0) {
+        resp_reply_nil(&c->out);
+        return JET_errSuccess;
+    }
+    return err;
+}
+
 /* ---- FLUSHDB ---- */
 
-/* Deletes up to limit keys, first to last; *deleted says how many. */
-static JET_ERR delete_some(struct resp_client *c, size_t limit, size_t *deleted)
+/* Deletes up to limit keys of table t, first to last; *deleted says how many. */
+static JET_ERR delete_some(struct resp_client *c, JET_TABLEID t, size_t limit, size_t *deleted)
 {
     char key[JET_cbKeyMost];
     unsigned long klen = 0;
     *deleted = 0;
     while (*deleted < limit) {
-        JET_ERR err = JetMove(c->ses, c->table, JET_MoveFirst, 0);
+        JET_ERR err = JetMove(c->ses, t, JET_MoveFirst, 0);
         if (err == JET_errNoCurrentRecord) return JET_errSuccess;
         if (err < 0) return err;
-        err = JetRetrieveCurrentKV(c->ses, c->table, key, sizeof key, &klen, NULL, 0, NULL);
+        err = JetRetrieveCurrentKV(c->ses, t, key, sizeof key, &klen, NULL, 0, NULL);
         if (err == JET_errRecordDeleted) continue; /* another client's delete: the first key moved on */
         if (err < 0) return err;
-        err = JetDeleteKV(c->ses, c->table, key, klen);
+        err = JetDeleteKV(c->ses, t, key, klen);
         if (err == JET_errRecordNotFound) continue;
         if (err < 0) return err;
         ++*deleted;
@@ -346,15 +433,20 @@ JET_ERR resp_cmd_flushdb(struct resp_client *c, size_t argc, char **argv, size_t
         resp_reply_error(&c->out, "ERR syntax error");
         return JET_errSuccess;
     }
+    if ((err = resp_exp_open(c)) < 0) return err;
     if (c->in_txn) {
-        if ((err = delete_some(c, (size_t)-1, &n)) < 0) return err;
+        if ((err = delete_some(c, c->table, (size_t)-1, &n)) < 0) return err;
+        if (c->exp_open && (err = delete_some(c, c->exp, (size_t)-1, &n)) < 0) return err;
         resp_reply_status(&c->out, "OK");
         return JET_errSuccess;
     }
-    do {
+    /* Deadlines first, so that none outlives its key (a key made later
+     * under that name would inherit it); a failure midway may leave keys
+     * without their deadline, for the next FLUSHDB. */
+    for (int pass = c->exp_open ? 0 : 1; pass < 2; pass++) do {
         if ((err = JetBeginTransaction(c->ses)) < 0) return err;
         c->in_txn = true;
-        err = delete_some(c, FLUSH_BATCH, &n);
+        err = delete_some(c, pass ? c->table : c->exp, FLUSH_BATCH, &n);
         if (err < 0) {
             JET_ERR rb = JetRollback(c->ses, 0);
             (void)rb; /* the transaction ends either way */

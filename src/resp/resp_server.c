@@ -157,7 +157,15 @@ struct resp_server {
     uint64_t turn;
     struct resp_conn *waiting;
     struct resp_conn *again; /* input to serve next turn without waiting for epoll */
+    /* The expiry sweep (resp_expire.c): its own session, opened on the
+     * loop once the expiry table exists; run every SWEEP_EVERY_MS. */
+    struct resp_client sweeper;
+    bool sweeper_open;
+    struct resp_sweep sweep;
+    long long last_expire_ms;
 };
+
+#define SWEEP_EVERY_MS 100
 
 /* The server whose loop runs on the calling thread (NULL elsewhere). */
 static _Thread_local struct resp_server *tl_loop;
@@ -817,6 +825,7 @@ static void server_free(struct resp_server *srv)
         atomic_fetch_sub(&srv->sh.clients, 1);
         conn_free(cn);
     }
+    if (srv->sweeper_open) resp_client_close(&srv->sweeper);
     if (srv->sync_ses) (void)JetEndSession(srv->sync_ses, 0); /* no transaction: nothing to lose */
     close(srv->ep);
     if (srv->listen_fd >= 0) close(srv->listen_fd);
@@ -834,6 +843,34 @@ static void server_free(struct resp_server *srv)
     free(srv);
 }
 
+static long long mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Between turns, no transaction open anywhere: reclaims some expired keys
+ * (resp_expire.c), every SWEEP_EVERY_MS while the expiry table exists. */
+static void sweep_expired(struct resp_server *srv)
+{
+    long long now = mono_ms();
+    if (!srv->sh.exp_table || srv->sh.read_only || now - srv->last_expire_ms < SWEEP_EVERY_MS) return;
+    srv->last_expire_ms = now;
+    char why[256];
+    JET_ERR err = JET_errSuccess;
+    if (!srv->sweeper_open) {
+        if ((err = resp_client_open(&srv->sweeper, &srv->sh, why, sizeof why)) < 0) {
+            resp_client_close(&srv->sweeper);
+            server_log(srv, "the expiry sweep cannot open its session: %s", why);
+            return;
+        }
+        srv->sweeper_open = true;
+    }
+    if ((err = resp_expire_sweep(&srv->sweeper, &srv->sweep)) < 0)
+        server_log(srv, "the expiry sweep failed: %s (%ld); it tries again", JetErrorString(err), (long)err);
+}
+
 static bool stopping(struct resp_server *srv)
 {
     pthread_mutex_lock(&srv->mu);
@@ -849,6 +886,8 @@ static void *loop_main(void *arg)
     tl_loop = srv;
     while (!stopping(srv)) {
         int wait_ms = srv->again ? 0 : srv->timeout_s || srv->ndraining ? 1000 : -1;
+        if (srv->sh.exp_table && !srv->sh.read_only && (wait_ms < 0 || wait_ms > SWEEP_EVERY_MS))
+            wait_ms = SWEEP_EVERY_MS;
         int n = epoll_wait(srv->ep, evs, 128, wait_ms);
         if (n < 0 && errno != EINTR) break;
         struct resp_conn *ready = NULL;
@@ -889,6 +928,7 @@ static void *loop_main(void *arg)
             server_free(srv);
             return NULL;
         }
+        sweep_expired(srv);
     }
     pthread_mutex_lock(&srv->mu);
     bool self = srv->self_stop;

@@ -292,7 +292,7 @@ static void test_unknown_command_is_redis_text(void)
 {
     fresh();
     RT("-ERR unknown command 'NOSUCH', with args beginning with: 'a' 'b' \r\n", "NOSUCH", "a", "b");
-    RT("-ERR unknown command 'expire', with args beginning with: 'k' '10' \r\n", "expire", "k", "10");
+    RT("-ERR unknown command 'lpush', with args beginning with: 'k' '10' \r\n", "lpush", "k", "10");
     RT("-ERR unknown command 'x', with args beginning with: \r\n", "x");
     /* CR and LF in an argument become spaces: an error is one line. */
     RT("-ERR unknown command 'hset', with args beginning with: 'a  b' \r\n", "hset", "a\r\nb");

@@ -217,13 +217,31 @@ static const struct {
     {"flushdb", {"FLUSHDB"}},
     {"flushdb", {"FLUSHDB", "ASYNC"}},
     {"flushall", {"FLUSHALL"}},
+    {"append", {"APPEND", "a", "x"}},
+    {"setrange", {"SETRANGE", "a", "0", "x"}},
+    {"getset", {"GETSET", "a", "x"}},
+    {"getdel", {"GETDEL", "a"}},
+    {"getex", {"GETEX", "a", "PERSIST"}},
+    {"setnx", {"SETNX", "new", "x"}},
+    {"msetnx", {"MSETNX", "new", "x"}},
+    {"incrbyfloat", {"INCRBYFLOAT", "n", "1.5"}},
+    {"unlink", {"UNLINK", "a"}},
+    {"rename", {"RENAME", "a", "z"}},
+    {"renamenx", {"RENAMENX", "a", "z"}},
+    {"expire", {"EXPIRE", "a", "10"}},
+    {"pexpire", {"PEXPIRE", "a", "10"}},
+    {"expireat", {"EXPIREAT", "a", "10"}},
+    {"pexpireat", {"PEXPIREAT", "a", "10"}},
+    {"persist", {"PERSIST", "a"}},
+    {"setex", {"SETEX", "a", "10", "x"}},
+    {"psetex", {"PSETEX", "a", "10", "x"}},
 };
 
 /* The commands that change nothing (reads, connection and server ones). */
 static const char *const reads[] = {
     "get",    "mget",   "exists", "type", "ttl",     "pttl",     "dbsize", "scan",  "info",  "ping",   "echo",
     "multi",  "exec",   "discard", "watch", "unwatch", "shutdown", "quit",  "auth",  "select", "command",
-    "config", "client", "hello",
+    "config", "client", "hello", "strlen", "getrange", "substr", "keys", "randomkey", "expiretime", "pexpiretime",
 };
 
 static bool classified(const char *name)
@@ -283,6 +301,39 @@ static void test_reads_answer(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(text, "# Replication\r\nrole:master\r\n"));
     CU_ASSERT_PTR_NOT_NULL(strstr(text, "\r\nslave_read_only:1\r\n"));
     CU_ASSERT_PTR_NOT_NULL(strstr(text, "# Keyspace\r\ndb0:keys=3,"));
+    close(fd);
+    server_down();
+    inst_down();
+}
+
+/* Expiry is judged when a key is read, through the same code: a key
+ * whose deadline passed is absent, a later one keeps its time left, and
+ * nothing is reclaimed (nothing is written). */
+static void test_expiry_is_judged_at_read_time(void)
+{
+    inst_up("respro_expiry");
+    struct resp_options w = {0};
+    server_up(&w);
+    int fd = cconnect();
+    RT(fd, "+OK\r\n", "SET", "gone", "x", "PX", "300");
+    RT(fd, "+OK\r\n", "SET", "later", "y", "EX", "3600");
+    RT(fd, "+OK\r\n", "SET", "plain", "z");
+    close(fd);
+    server_down();
+    usleep(350 * 1000);
+    struct resp_options o = {.read_only = true};
+    server_up(&o);
+    fd = cconnect();
+    RT(fd, "$-1\r\n", "GET", "gone");
+    RT(fd, ":0\r\n", "EXISTS", "gone");
+    RT(fd, ":-2\r\n", "TTL", "gone");
+    RT(fd, "$1\r\ny\r\n", "GET", "later");
+    RT(fd, ":3600\r\n", "TTL", "later");
+    RT(fd, ":-1\r\n", "TTL", "plain");
+    RT(fd, "*2\r\n$5\r\nlater\r\n$5\r\nplain\r\n", "KEYS", "*");
+    RT(fd, "*2\r\n$1\r\n0\r\n*2\r\n$5\r\nlater\r\n$5\r\nplain\r\n", "SCAN", "0");
+    RT(fd, ":3\r\n", "DBSIZE"); /* not reclaimed: nothing is written here */
+    RT(fd, READONLY_ERR, "PERSIST", "later");
     close(fd);
     server_down();
     inst_down();
@@ -438,6 +489,7 @@ int main(void)
     if (CU_initialize_registry() != CUE_SUCCESS) return 2;
     CU_pSuite su = CU_add_suite("resp_readonly", NULL, NULL);
     CU_add_test(su, "test_reads_answer", test_reads_answer);
+    CU_add_test(su, "test_expiry_is_judged_at_read_time", test_expiry_is_judged_at_read_time);
     CU_add_test(su, "test_every_write_is_refused_and_changes_nothing", test_every_write_is_refused_and_changes_nothing);
     CU_add_test(su, "test_multi_with_a_write_aborts", test_multi_with_a_write_aborts);
     CU_add_test(su, "test_shutdown_still_works", test_shutdown_still_works);

@@ -270,8 +270,8 @@ static void test_string_commands_byte_for_byte(void)
     RT(fd, "$-1\r\n", "SET", "k3", "w", "GET");
     RT(fd, "-ERR syntax error\r\n", "SET", "k", "v", "NX", "XX");
     RT(fd, "-ERR syntax error\r\n", "SET", "k", "v", "BOGUS");
-    RT(fd, "-ERR EX/PX not supported (keys do not expire in jetfs)\r\n", "SET", "k", "v", "EX", "10");
-    RT(fd, "-ERR EX/PX not supported (keys do not expire in jetfs)\r\n", "SET", "k", "v", "px", "10");
+    RT(fd, "+OK\r\n", "SET", "k", "v", "EX", "10");
+    RT(fd, "+OK\r\n", "SET", "k", "v", "px", "100000");
     RT(fd, ":3\r\n", "EXISTS", "k", "k2", "k2", "none");
     RT(fd, ":2\r\n", "DEL", "k", "k2", "none", "k");
     RT(fd, ":0\r\n", "EXISTS", "k");
@@ -333,6 +333,234 @@ static void test_string_commands_byte_for_byte(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(info, "# Keyspace\r\ndb0:keys=7,"));
     RT(fd, "+OK\r\n", "QUIT");
     CU_ASSERT(closed(fd));
+    close(fd);
+    teardown();
+}
+
+/* Reads one integer reply (":n\r\n"). */
+static long long int_reply(int fd, const char *c0, const char *c1)
+{
+    char line[64];
+    long long v = -999;
+    CU_ASSERT_FATAL(cmd(fd, c0, c1, (const char *)NULL));
+    size_t n = 0;
+    while (n + 1 < sizeof line && tu_recv_all(fd, line + n, 1) && line[n] != '\n') n++;
+    line[n] = '\0';
+    CU_ASSERT(sscanf(line, ":%lld", &v) == 1);
+    return v;
+}
+
+/* The rest of Redis's string family, byte for byte (Redis 7's texts). */
+static void test_string_family(void)
+{
+    fresh("resp_string_family");
+    int fd = cconnect();
+    RT(fd, ":5\r\n", "APPEND", "s", "hello");
+    RT(fd, ":11\r\n", "APPEND", "s", " world");
+    RT(fd, ":11\r\n", "STRLEN", "s");
+    RT(fd, ":0\r\n", "STRLEN", "none");
+    RT(fd, "$5\r\nhello\r\n", "GETRANGE", "s", "0", "4");
+    RT(fd, "$5\r\nworld\r\n", "GETRANGE", "s", "-5", "-1");
+    RT(fd, "$11\r\nhello world\r\n", "GETRANGE", "s", "0", "100");
+    RT(fd, "$0\r\n\r\n", "GETRANGE", "s", "5", "2");
+    RT(fd, "$0\r\n\r\n", "GETRANGE", "s", "-1", "-5");
+    RT(fd, "$0\r\n\r\n", "GETRANGE", "none", "0", "-1");
+    RT(fd, "-ERR value is not an integer or out of range\r\n", "GETRANGE", "s", "a", "1");
+    RT(fd, ":11\r\n", "SETRANGE", "s", "6", "WORLD");
+    RT(fd, "$11\r\nhello WORLD\r\n", "GET", "s");
+    RT(fd, ":5\r\n", "SETRANGE", "pad", "2", "abc");
+    RT(fd, "$5\r\n\0\0abc\r\n", "GET", "pad");
+    RT(fd, ":0\r\n", "SETRANGE", "none", "3", "");
+    RT(fd, ":0\r\n", "EXISTS", "none");
+    RT(fd, "-ERR offset is out of range\r\n", "SETRANGE", "s", "-1", "x");
+    RT(fd, "-ERR string exceeds maximum allowed size (proto-max-bulk-len)\r\n", "SETRANGE", "s", "536870911", "x");
+    RT(fd, "$11\r\nhello WORLD\r\n", "GETSET", "s", "new");
+    RT(fd, "$-1\r\n", "GETSET", "g", "1");
+    RT(fd, "$3\r\nnew\r\n", "GETDEL", "s");
+    RT(fd, "$-1\r\n", "GETDEL", "s");
+    RT(fd, ":1\r\n", "SETNX", "s", "a");
+    RT(fd, ":0\r\n", "SETNX", "s", "b");
+    RT(fd, "$1\r\na\r\n", "GET", "s");
+    RT(fd, ":1\r\n", "MSETNX", "m1", "1", "m2", "2");
+    RT(fd, ":0\r\n", "MSETNX", "m3", "3", "m1", "x");
+    RT(fd, ":0\r\n", "EXISTS", "m3");
+    RT(fd, "-ERR wrong number of arguments for 'msetnx' command\r\n", "MSETNX", "a", "1", "b");
+    RT(fd, ":0\r\n", "DECR", "m1");
+    RT(fd, ":-10\r\n", "DECRBY", "m1", "10");
+    RT(fd, "$4\r\n10.5\r\n", "INCRBYFLOAT", "f", "10.5");
+    RT(fd, "$4\r\n5.25\r\n", "INCRBYFLOAT", "f", "-5.25");
+    RT(fd, "$4\r\n5000\r\n", "INCRBYFLOAT", "e", "5.0e3");
+    RT(fd, "-ERR value is not a valid float\r\n", "INCRBYFLOAT", "f", "abc");
+    RT(fd, "-ERR value is not a valid float\r\n", "INCRBYFLOAT", "s", "1");
+    RT(fd, "-ERR increment would produce NaN or Infinity\r\n", "INCRBYFLOAT", "f", "inf");
+    RT(fd, "-ERR value is not a valid float\r\n", "INCRBYFLOAT", "f", "1e5000");
+    RT(fd, "+OK\r\n", "RENAME", "m2", "r");
+    RT(fd, ":0\r\n", "EXISTS", "m2");
+    RT(fd, "$1\r\n2\r\n", "GET", "r");
+    RT(fd, "-ERR no such key\r\n", "RENAME", "m2", "x");
+    RT(fd, "+OK\r\n", "RENAME", "r", "r");
+    RT(fd, ":0\r\n", "RENAMENX", "r", "s");
+    RT(fd, ":1\r\n", "RENAMENX", "r", "r2");
+    RT(fd, "-ERR no such key\r\n", "RENAMENX", "r", "x");
+    RT(fd, ":2\r\n", "UNLINK", "r2", "g", "none");
+    RT(fd, "*2\r\n$2\r\nm1\r\n$3\r\npad\r\n", "KEYS", "[mp]*");
+    RT(fd, "*0\r\n", "KEYS", "zz*");
+    RT(fd, "$-1\r\n", "SET", "k", "v", "NX", "GET");
+    RT(fd, "$1\r\nv\r\n", "SET", "k", "w", "NX", "GET");
+    RT(fd, "$1\r\nv\r\n", "SET", "k", "w", "XX", "GET");
+    RT(fd, "-ERR syntax error\r\n", "SET", "k", "v", "EX", "10", "PX", "10");
+    RT(fd, "-ERR syntax error\r\n", "SET", "k", "v", "KEEPTTL", "EX", "10");
+    RT(fd, "-ERR syntax error\r\n", "SET", "k", "v", "EX");
+    RT(fd, "-ERR value is not an integer or out of range\r\n", "SET", "k", "v", "EX", "ten");
+    RT(fd, "-ERR invalid expire time in 'set' command\r\n", "SET", "k", "v", "EX", "0");
+    RT(fd, "-ERR invalid expire time in 'set' command\r\n", "SET", "k", "v", "PX", "-5");
+    RT(fd, "-ERR invalid expire time in 'set' command\r\n", "SET", "k", "v", "EX", "9223372036854775807");
+    /* Other types' commands are unknown, as in a Redis without them. */
+    RT(fd, "-ERR unknown command 'LPUSH', with args beginning with: 'l' 'a' \r\n", "LPUSH", "l", "a");
+    RT(fd, "-ERR unknown command 'HSET', with args beginning with: 'h' 'f' 'v' \r\n", "HSET", "h", "f", "v");
+    RT(fd, "-ERR unknown command 'SADD', with args beginning with: 's' 'm' \r\n", "SADD", "s", "m");
+    RT(fd, "-ERR unknown command 'ZADD', with args beginning with: 'z' '1' 'm' \r\n", "ZADD", "z", "1", "m");
+    RT(fd, "-ERR unknown command 'XADD', with args beginning with: 'x' '*' 'f' 'v' \r\n", "XADD", "x", "*", "f", "v");
+    close(fd);
+    teardown();
+}
+
+/* Expiry as Redis defines it: replies, options, and keys that go on time. */
+static void test_expiry(void)
+{
+    fresh("resp_expiry");
+    int fd = cconnect();
+    RT(fd, "+OK\r\n", "SET", "k", "v", "EX", "100");
+    RT(fd, ":100\r\n", "TTL", "k");
+    long long pttl = int_reply(fd, "PTTL", "k");
+    CU_ASSERT(pttl > 99000 && pttl <= 100000);
+    RT(fd, ":-2\r\n", "TTL", "none");
+    RT(fd, ":-2\r\n", "EXPIRETIME", "none");
+    RT(fd, "+OK\r\n", "SET", "p", "v");
+    RT(fd, ":-1\r\n", "TTL", "p");
+    RT(fd, ":-1\r\n", "PEXPIRETIME", "p");
+    RT(fd, ":0\r\n", "PERSIST", "p");
+    RT(fd, "+OK\r\n", "SETEX", "sx", "60", "v");
+    RT(fd, ":60\r\n", "TTL", "sx");
+    RT(fd, "+OK\r\n", "PSETEX", "sx", "70000", "v");
+    RT(fd, ":70\r\n", "TTL", "sx");
+    RT(fd, "-ERR invalid expire time in 'setex' command\r\n", "SETEX", "sx", "0", "v");
+    RT(fd, "-ERR invalid expire time in 'psetex' command\r\n", "PSETEX", "sx", "-1", "v");
+    RT(fd, ":1\r\n", "DEL", "sx");
+    RT(fd, ":-2\r\n", "TTL", "sx");
+    RT(fd, ":1\r\n", "PERSIST", "k");
+    RT(fd, ":-1\r\n", "TTL", "k");
+    /* The options. */
+    RT(fd, ":0\r\n", "EXPIRE", "none", "10");
+    RT(fd, ":0\r\n", "EXPIRE", "k", "10", "XX");
+    RT(fd, ":0\r\n", "EXPIRE", "k", "10", "GT");
+    RT(fd, ":1\r\n", "EXPIRE", "k", "10", "LT");
+    RT(fd, ":0\r\n", "EXPIRE", "k", "20", "NX");
+    RT(fd, ":1\r\n", "EXPIRE", "k", "20", "GT");
+    RT(fd, ":0\r\n", "EXPIRE", "k", "30", "LT");
+    RT(fd, ":1\r\n", "EXPIRE", "k", "30", "XX");
+    RT(fd, ":30\r\n", "TTL", "k");
+    RT(fd, ":1\r\n", "EXPIREAT", "k", "4102444800");
+    RT(fd, ":4102444800\r\n", "EXPIRETIME", "k");
+    RT(fd, ":1\r\n", "PEXPIREAT", "k", "4102444800123");
+    RT(fd, ":4102444800123\r\n", "PEXPIRETIME", "k");
+    RT(fd, "-ERR NX and XX, GT or LT options at the same time are not compatible\r\n", "EXPIRE", "k", "1", "NX", "XX");
+    RT(fd, "-ERR GT and LT options at the same time are not compatible\r\n", "EXPIRE", "k", "1", "GT", "LT");
+    RT(fd, "-ERR Unsupported option FOO\r\n", "EXPIRE", "k", "1", "FOO");
+    RT(fd, "-ERR value is not an integer or out of range\r\n", "EXPIRE", "k", "soon");
+    RT(fd, "-ERR invalid expire time in 'expire' command\r\n", "EXPIRE", "k", "9223372036854775807");
+    RT(fd, "-ERR invalid expire time in 'pexpire' command\r\n", "PEXPIRE", "k", "9223372036854775807");
+    /* A time already past deletes the key. */
+    RT(fd, ":1\r\n", "EXPIRE", "p", "-1");
+    RT(fd, ":0\r\n", "EXISTS", "p");
+    /* Which writes keep an expiry: SET drops it, KEEPTTL keeps it,
+     * INCR/APPEND keep it, RENAME moves it, GETEX changes it. */
+    RT(fd, "+OK\r\n", "SET", "k", "1", "EX", "50");
+    RT(fd, ":2\r\n", "INCR", "k");
+    RT(fd, ":2\r\n", "APPEND", "k", "0");
+    RT(fd, ":50\r\n", "TTL", "k");
+    RT(fd, "+OK\r\n", "SET", "k", "x", "KEEPTTL");
+    RT(fd, ":50\r\n", "TTL", "k");
+    RT(fd, "+OK\r\n", "RENAME", "k", "k2");
+    RT(fd, ":-2\r\n", "TTL", "k");
+    RT(fd, ":50\r\n", "TTL", "k2");
+    RT(fd, "+OK\r\n", "SET", "k2", "y");
+    RT(fd, ":-1\r\n", "TTL", "k2");
+    RT(fd, "$1\r\ny\r\n", "GETEX", "k2", "EX", "40");
+    RT(fd, ":40\r\n", "TTL", "k2");
+    RT(fd, "$1\r\ny\r\n", "GETEX", "k2", "PERSIST");
+    RT(fd, ":-1\r\n", "TTL", "k2");
+    RT(fd, "$1\r\ny\r\n", "GETEX", "k2", "PXAT", "1");
+    RT(fd, ":0\r\n", "EXISTS", "k2");
+    RT(fd, "$-1\r\n", "GETEX", "none", "EX", "1");
+    RT(fd, "-ERR syntax error\r\n", "GETEX", "k2", "EX", "1", "PERSIST");
+    RT(fd, "-ERR invalid expire time in 'getex' command\r\n", "GETEX", "k2", "EX", "0");
+    /* 100 ms keys expire on time, for every command. */
+    RT(fd, "+OK\r\n", "SET", "t1", "1", "PX", "100");
+    RT(fd, "+OK\r\n", "SET", "t2", "2", "PX", "100");
+    RT(fd, "+OK\r\n", "SET", "t3", "3", "PX", "100");
+    RT(fd, ":1\r\n", "PEXPIRE", "t3", "100");
+    RT(fd, "+OK\r\n", "SET", "keep", "k");
+    RT(fd, "$1\r\n1\r\n", "GET", "t1");
+    RT(fd, ":4\r\n", "DBSIZE");
+    usleep(150 * 1000);
+    RT(fd, "$-1\r\n", "GET", "t1");
+    RT(fd, ":0\r\n", "EXISTS", "t1", "t2", "t3");
+    RT(fd, ":-2\r\n", "TTL", "t2");
+    RT(fd, "+none\r\n", "TYPE", "t2");
+    RT(fd, ":0\r\n", "STRLEN", "t2");
+    RT(fd, "*2\r\n$-1\r\n$1\r\nk\r\n", "MGET", "t3", "keep");
+    RT(fd, "*1\r\n$4\r\nkeep\r\n", "KEYS", "*");
+    RT(fd, "*2\r\n$1\r\n0\r\n*1\r\n$4\r\nkeep\r\n", "SCAN", "0");
+    RT(fd, "$4\r\nkeep\r\n", "RANDOMKEY");
+    RT(fd, ":1\r\n", "INCR", "t1"); /* from nothing, and without the old expiry */
+    RT(fd, ":-1\r\n", "TTL", "t1");
+    RT(fd, "+OK\r\n", "SET", "t2", "new", "KEEPTTL");
+    RT(fd, ":-1\r\n", "TTL", "t2");
+    RT(fd, ":1\r\n", "SETNX", "t3", "x");
+    /* The sweep reclaims what nobody reads: DBSIZE counts it until then. */
+    RT(fd, "+OK\r\n", "FLUSHDB");
+    RT(fd, "+OK\r\n", "MSET", "a", "1", "b", "2", "c", "3");
+    RT(fd, ":1\r\n", "PEXPIRE", "a", "50");
+    RT(fd, ":1\r\n", "PEXPIRE", "b", "50");
+    RT(fd, ":3\r\n", "DBSIZE");
+    double t0 = now_s();
+    long long n = 3;
+    while (n != 1 && now_s() - t0 < 5) {
+        usleep(20 * 1000);
+        n = int_reply(fd, "DBSIZE", NULL);
+    }
+    CU_ASSERT_EQUAL(n, 1);
+    RT(fd, "*1\r\n$1\r\nc\r\n", "KEYS", "*");
+    /* Inside MULTI too. */
+    RT(fd, "+OK\r\n", "MULTI");
+    RT(fd, "+QUEUED\r\n", "SET", "m", "1", "EX", "10");
+    RT(fd, "+QUEUED\r\n", "TTL", "m");
+    RT(fd, "*2\r\n+OK\r\n:10\r\n", "EXEC");
+    close(fd);
+    teardown();
+}
+
+/* Deadlines are durable like the values: an acknowledged expiry survives
+ * a restart, and a key whose deadline passed meanwhile is gone. */
+static void test_expiry_survives_restart(void)
+{
+    fresh("resp_expiry_restart");
+    int fd = cconnect();
+    RT(fd, "+OK\r\n", "SET", "hour", "v", "EX", "3600");
+    RT(fd, "+OK\r\n", "SET", "soon", "v", "PX", "200");
+    RT(fd, "+OK\r\n", "SET", "plain", "v");
+    close(fd);
+    server_down();
+    inst_down();
+    usleep(300 * 1000);
+    inst_up(false);
+    server_up();
+    fd = cconnect();
+    long long ttl = int_reply(fd, "TTL", "hour");
+    CU_ASSERT(ttl >= 3598 && ttl <= 3600);
+    RT(fd, "$-1\r\n", "GET", "soon");
+    RT(fd, ":-1\r\n", "TTL", "plain");
     close(fd);
     teardown();
 }
@@ -1147,6 +1375,9 @@ int main(void)
     if (CU_initialize_registry() != CUE_SUCCESS) return 2;
     CU_pSuite su = CU_add_suite("resp_server", NULL, NULL);
     CU_add_test(su, "test_string_commands_byte_for_byte", test_string_commands_byte_for_byte);
+    CU_add_test(su, "test_string_family", test_string_family);
+    CU_add_test(su, "test_expiry", test_expiry);
+    CU_add_test(su, "test_expiry_survives_restart", test_expiry_survives_restart);
     CU_add_test(su, "test_pipelined_requests_answer_in_order", test_pipelined_requests_answer_in_order);
     CU_add_test(su, "test_scan_dbsize_flushdb", test_scan_dbsize_flushdb);
     CU_add_test(su, "test_multi_exec_discard", test_multi_exec_discard);

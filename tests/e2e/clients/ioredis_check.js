@@ -88,6 +88,10 @@ async function main() {
   ok((await r.type("t:str")) === "string" && (await r.type("t:none")) === "none", "TYPE");
   ok((await r.ttl("t:str")) === -1 && (await r.ttl("t:none")) === -2, "TTL");
   ok((await r.pttl("t:str")) === -1 && (await r.pttl("t:none")) === -2, "PTTL");
+  await r.set("t:ex", "v", "EX", 100);
+  ok((await r.ttl("t:ex")) === 100 && (await r.persist("t:ex")) === 1 && (await r.ttl("t:ex")) === -1, "SET EX, TTL");
+  ok((await r.pexpire("t:ex", 50000)) === 1 && (await r.getex("t:ex", "PERSIST")) === "v", "PEXPIRE, GETEX");
+  ok((await r.incrbyfloat("t:f", 1.5)) === "1.5" && (await r.getdel("t:f")) === "1.5", "INCRBYFLOAT, GETDEL");
   const ci = await r.command("INFO", "get", "nosuch");
   ok(JSON.stringify(ci) === JSON.stringify([["get", 2, ["readonly"], 1, 1, 1, [], [], [], []], null]),
      `COMMAND INFO: ${JSON.stringify(ci)}`);
@@ -95,7 +99,7 @@ async function main() {
   // --- unsupported calls: Redis's own unknown-command error ---
   step = "unknown commands";
   for (const [p, want] of [
-    [r.expire("t:str", 10), "ERR unknown command 'expire', with args beginning with: 't:str' '10' "],
+    [r.sadd("s", "m"), "ERR unknown command 'sadd', with args beginning with: 's' 'm' "],
     [r.hset("h", "f", "v"), "ERR unknown command 'hset', with args beginning with: 'h' 'f' 'v' "],
     [r.call("NOSUCH", "a", "b"), "ERR unknown command 'NOSUCH', with args beginning with: 'a' 'b' "],
   ]) {

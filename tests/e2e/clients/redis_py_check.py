@@ -77,13 +77,21 @@ check(r.type("t:str") == "string" and r.type("t:none") == "none", "TYPE")
 check(r.ttl("t:str") == -1 and r.ttl("t:none") == -2, "TTL")
 check(r.pttl("t:str") == -1 and r.pttl("t:none") == -2, "PTTL")
 check(r.echo("e\r\nx") == "e\r\nx", "ECHO")
+# --- expiry and the string family, through redis-py's own calls ---
+check(r.set("t:ex", "v", ex=100) is True and r.ttl("t:ex") == 100 and r.persist("t:ex") is True and r.ttl("t:ex") == -1,
+      "SET ex=, TTL, PERSIST")
+check(r.expire("t:ex", 50, gt=True) is False and r.expire("t:ex", 50) is True and r.expiretime("t:ex") > 0, "EXPIRE")
+check(r.getex("t:ex", persist=True) == "v" and r.ttl("t:ex") == -1, "GETEX")
+check(r.append("t:ex", "w") == 2 and r.getrange("t:ex", 1, 1) == "w" and r.strlen("t:ex") == 2, "APPEND, GETRANGE")
+check(r.incrbyfloat("t:f", 1.5) == 1.5 and r.getdel("t:f") == "1.5", "INCRBYFLOAT, GETDEL")
+check(r.rename("t:ex", "t:ex2") is True and r.keys("t:ex*") == ["t:ex2"] and r.unlink("t:ex2") == 1, "RENAME, KEYS")
 cmds = r.command()
 check(cmds["get"]["arity"] == 2 and cmds["get"]["flags"] == ["readonly"] and cmds["mset"]["step_count"] == 2
       and cmds["set"]["flags"] == ["write"] and len(cmds) == r.command_count(), "COMMAND: %r" % cmds.get("get"))
 
 # --- unsupported calls: Redis's own unknown-command error ---
 for call, want in [
-    (lambda: r.expire("t:str", 10), "unknown command 'EXPIRE', with args beginning with: 't:str' '10' "),
+    (lambda: r.sadd("s", "m"), "unknown command 'SADD', with args beginning with: 's' 'm' "),
     (lambda: r.hset("h", "f", "v"), "unknown command 'HSET', with args beginning with: 'h' 'f' 'v' "),
     (lambda: r.lpush("l", "a"), "unknown command 'LPUSH', with args beginning with: 'l' 'a' "),
     (lambda: r.execute_command("NOSUCH", "a", "b"), "unknown command 'NOSUCH', with args beginning with: 'a' 'b' "),
