@@ -188,6 +188,9 @@ static void *loop_main(void *arg)
         rc = fuse_session_loop(fs->se);
     }
     if (rc < 0) fs_log(fs, "the FUSE loop ended with an error: %s", strerror(-rc));
+    /* The dropper writes to the session's device: it ends before the
+     * unmount below closes it. */
+    glue_dropper_stop(fs);
     /* No request runs any more: end the backup as an unmount does. */
     char why[1024];
     int end = jv_end(fs->view, JV_END_UNMOUNT, why, sizeof why);

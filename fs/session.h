@@ -57,7 +57,8 @@ struct jetfs {
 /* fuse_glue.c's request table. */
 extern const struct fuse_lowlevel_ops jetfs_ops;
 /* fuse_glue.c's dropper thread: started once fs->se is mounted, stopped
- * (idempotent) once no request runs any more, before fs->se is destroyed. */
+ * (idempotent) once no request runs any more, before fs->se is unmounted
+ * (which closes the device the dropper writes to). */
 int glue_dropper_start(struct jetfs *fs);
 void glue_dropper_stop(struct jetfs *fs);
 
